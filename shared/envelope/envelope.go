@@ -1,0 +1,138 @@
+// Package envelope defines the versioned message that the receiver puts on the events queue
+// and the worker takes off it, with the SQS message attribute names both stages and the
+// operators' tool agree on.
+package envelope
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Version is the envelope format this code writes and the newest it reads.
+const Version = 1
+
+// Kind says which Slack surface a request came from.
+type Kind string
+
+// The kinds of Slack request the receiver accepts.
+const (
+	KindEvent        Kind = "event"
+	KindSlashCommand Kind = "slash_command"
+	KindInteraction  Kind = "interaction"
+)
+
+// Content types of the bodies an envelope carries.
+const (
+	ContentTypeJSON = "application/json"
+	ContentTypeForm = "application/x-www-form-urlencoded"
+)
+
+// SQS message attribute names. The receiver sets the first four; the worker adds the failure
+// attributes when it moves a message to the DLQ; the DLQ tool sets ReplayCount.
+const (
+	AttrKind          = "Kind"
+	AttrEventType     = "EventType"
+	AttrTeamID        = "TeamId"
+	AttrRetryNum      = "RetryNum"
+	AttrFailureReason = "FailureReason"
+	AttrFailureClass  = "FailureClass"
+	AttrFailedHandler = "FailedHandler"
+	AttrFailedAt      = "FailedAt"
+	AttrReplayCount   = "ReplayCount"
+)
+
+// Values of AttrFailureClass.
+const (
+	FailureClassPermanent = "permanent"
+	FailureClassExhausted = "exhausted"
+)
+
+// Errors returned by Decode, matched with errors.Is.
+var (
+	ErrUnsupportedVersion = errors.New("unsupported envelope version")
+	ErrInvalid            = errors.New("invalid envelope")
+)
+
+// Envelope is one verified Slack request on its way from the receiver to the worker. Body
+// holds the request body byte for byte, so event types this code does not know pass through.
+type Envelope struct {
+	Version      int       `json:"v"`
+	ID           string    `json:"id"`
+	Kind         Kind      `json:"kind"`
+	TeamID       string    `json:"team_id,omitempty"`
+	EnterpriseID string    `json:"enterprise_id,omitempty"`
+	APIAppID     string    `json:"api_app_id,omitempty"`
+	EventType    string    `json:"event_type,omitempty"`
+	EventID      string    `json:"event_id,omitempty"`
+	EventTime    int64     `json:"event_time,omitempty"`
+	DedupeKey    string    `json:"dedupe_key"`
+	ReceivedAt   time.Time `json:"received_at"`
+	RetryNum     int       `json:"retry_num,omitempty"`
+	RetryReason  string    `json:"retry_reason,omitempty"`
+	ContentType  string    `json:"content_type"`
+	Body         string    `json:"body"`
+}
+
+// NewID returns a random envelope id: 32 lowercase hex characters.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// Decode parses and validates an envelope. Errors wrap ErrUnsupportedVersion or ErrInvalid.
+func Decode(data []byte) (*Envelope, error) {
+	var e Envelope
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if e.Version != Version {
+		return nil, fmt.Errorf("%w: v=%d, this code reads v=%d", ErrUnsupportedVersion, e.Version, Version)
+	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// Validate reports the first missing or malformed field, wrapping ErrInvalid.
+func (e *Envelope) Validate() error {
+	switch {
+	case e.ID == "":
+		return fmt.Errorf("%w: missing id", ErrInvalid)
+	case e.Kind != KindEvent && e.Kind != KindSlashCommand && e.Kind != KindInteraction:
+		return fmt.Errorf("%w: unknown kind %q", ErrInvalid, e.Kind)
+	case e.DedupeKey == "":
+		return fmt.Errorf("%w: missing dedupe_key", ErrInvalid)
+	case e.Body == "":
+		return fmt.Errorf("%w: missing body", ErrInvalid)
+	}
+	return nil
+}
+
+// MessageDedupeKey is the key for events about one message (app_mention and message share it).
+func MessageDedupeKey(teamID, channel, ts string) string {
+	return "msg:" + teamID + ":" + channel + ":" + ts
+}
+
+// EventDedupeKey is the key for events that are not about a message.
+func EventDedupeKey(eventID string) string { return "evt:" + eventID }
+
+// TriggerDedupeKey is the key for slash commands and interactions: their trigger id, or a
+// digest of the body when there is none.
+func TriggerDedupeKey(kind Kind, teamID, triggerID string, body []byte) string {
+	prefix := "int:"
+	if kind == KindSlashCommand {
+		prefix = "cmd:"
+	}
+	if triggerID == "" {
+		sum := sha256.Sum256(body)
+		triggerID = "sha256-" + hex.EncodeToString(sum[:16])
+	}
+	return prefix + teamID + ":" + triggerID
+}
