@@ -1,0 +1,100 @@
+package metrics
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestEmitLines(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	e := New(&buf, "slackrelay")
+	e.now = func() time.Time { return time.UnixMilli(1700000000123) }
+	e.Count("Requests", 1, Dim{"kind", "event"})
+	e.Milliseconds("EnqueueLatency", 1500*time.Microsecond)
+	e.Count("Rejections", 2, Dim{"reason", `bad "sig"`}, Dim{"kind", "event"})
+
+	var lines []map[string]any
+	sc := bufio.NewScanner(&buf)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("line %q is not JSON: %v", sc.Text(), err)
+		}
+		lines = append(lines, m)
+	}
+	if len(lines) != 3 {
+		t.Fatalf("got %d lines, want 3", len(lines))
+	}
+	want := map[string]any{
+		"_aws": map[string]any{"Timestamp": 1700000000123.0, "CloudWatchMetrics": []any{map[string]any{
+			"Namespace": "slackrelay", "Dimensions": []any{[]any{"kind"}},
+			"Metrics": []any{map[string]any{"Name": "Requests", "Unit": "Count"}},
+		}}},
+		"kind": "event", "Requests": 1.0,
+	}
+	if diff := cmp.Diff(want, lines[0]); diff != "" {
+		t.Errorf("first line (-want +got):\n%s", diff)
+	}
+	if got := lines[1]["EnqueueLatency"]; got != 1.5 {
+		t.Errorf("EnqueueLatency = %v, want 1.5", got)
+	}
+	if dims := lines[1]["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)["Dimensions"]; !cmp.Equal(dims, []any{[]any{}}) {
+		t.Errorf("no-dimension metric Dimensions = %v, want [[]]", dims)
+	}
+	if lines[2]["reason"] != `bad "sig"` || lines[2]["Rejections"] != 2.0 {
+		t.Errorf("third line = %v", lines[2])
+	}
+}
+
+func TestEmitConcurrentWholeLines(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	e := New(writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return buf.Write(p) }), "ns")
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				e.Count("Requests", 1, Dim{"kind", "event"})
+			}
+		})
+	}
+	wg.Wait()
+	sc := bufio.NewScanner(&buf)
+	n := 0
+	for sc.Scan() {
+		if !json.Valid(sc.Bytes()) {
+			t.Fatalf("torn line %q", sc.Text())
+		}
+		n++
+	}
+	if n != 400 {
+		t.Errorf("got %d lines, want 400", n)
+	}
+}
+
+func TestNilEmitterIsSafe(t *testing.T) {
+	t.Parallel()
+	var e *Emitter
+	e.Count("x", 1) // must not panic: metrics are optional in tests and tools
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func BenchmarkCount(b *testing.B) {
+	e := New(io.Discard, "slackrelay")
+	b.ReportAllocs()
+	for b.Loop() {
+		e.Count("Requests", 1, Dim{"kind", "event"})
+	}
+}
