@@ -37,5 +37,13 @@ build: ## the two Lambda zips (linux/arm64, static, reproducible) under build/
 	  echo "$(BUILD)/$$f.zip: $$(stat -c %s $(BUILD)/$$f/bootstrap) bytes unzipped, $$(stat -c %s $(BUILD)/$$f.zip) zipped"; \
 	done
 
+STACK_NAME ?= slackrelay
+
+secrets: ## write the Slack secrets to SSM SecureString (env SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN, optional LLM_API_KEY)
+	infra/put-secrets.sh
+
+deploy: build ## deploy the stack: make deploy STACK_NAME=slackrelay ARTIFACT_BUCKET=my-bucket (AWS_REGION set)
+	STACK_NAME=$(STACK_NAME) ARTIFACT_BUCKET=$(ARTIFACT_BUCKET) infra/deploy.sh
+
 clean: ## remove build output
 	rm -rf $(BUILD)

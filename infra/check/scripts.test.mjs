@@ -1,0 +1,176 @@
+// Tests for the deploy helpers: bash syntax, the Slack app manifest, and dry runs of
+// deploy.sh and put-secrets.sh against a fake `aws` that records what it was asked to do.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import {
+  mkdtempSync, mkdirSync, copyFileSync, writeFileSync, readFileSync, rmSync, chmodSync, existsSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { parseTemplate } from './check.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const infra = path.resolve(here, '..');
+const SCRIPTS = ['deploy.sh', 'put-secrets.sh'];
+
+// A fake AWS CLI: logs each call's arguments (one JSON line), copies `--value file://X`
+// contents to values.log, and answers describe-stacks.
+const FAKE_AWS = `#!/usr/bin/env bash
+set -euo pipefail
+log_dir="\${FAKE_AWS_LOG:?}"
+printf '%s\\0' "$@" >>"$log_dir/args.bin"; printf '\\n' >>"$log_dir/args.bin"
+prev=""
+for a in "$@"; do
+  if [[ "$prev" == --value && "$a" == file://* ]]; then
+    f="\${a#file://}"
+    { stat -c '%a' "$f" 2>/dev/null || stat -f '%Lp' "$f"; } >>"$log_dir/modes.log"
+    cat "$f" >>"$log_dir/values.log"; printf '\\n' >>"$log_dir/values.log"
+  fi
+  prev="$a"
+done
+case "$1 \${2:-}" in
+  "ssm put-parameter") echo 1 ;;
+  "s3api head-object") exit 254 ;;
+  "cloudformation describe-stacks")
+    if [[ "$*" == *"OutputKey=='EventsUrl'"* ]]; then
+      echo "https://abc123.execute-api.eu-west-1.amazonaws.com/slack/events"
+    else
+      printf 'EventsUrl\\thttps://abc123.execute-api.eu-west-1.amazonaws.com/slack/events\\n'
+    fi ;;
+esac
+`;
+
+let dir;
+let bin;
+let logs;
+
+function calls() {
+  const p = path.join(logs, 'args.bin');
+  if (!existsSync(p)) return [];
+  return readFileSync(p, 'utf8').split('\n').filter(Boolean).map((line) => line.split('\0').filter((x) => x !== ''));
+}
+
+function run(script, env) {
+  rmSync(logs, { recursive: true, force: true });
+  mkdirSync(logs);
+  return spawnSync('bash', [path.join(dir, 'infra', script)], {
+    cwd: tmpdir(),
+    encoding: 'utf8',
+    env: {
+      PATH: `${bin}:/usr/bin:/bin`,
+      HOME: dir,
+      FAKE_AWS_LOG: logs,
+      AWS_REGION: 'eu-west-1',
+      DEPLOYER: 'aws',
+      ...env,
+    },
+  });
+}
+
+before(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'slackrelay-scripts-'));
+  mkdirSync(path.join(dir, 'infra'));
+  mkdirSync(path.join(dir, 'build'));
+  for (const f of [...SCRIPTS, 'template.yaml', 'slack-app-manifest.yaml']) {
+    copyFileSync(path.join(infra, f), path.join(dir, 'infra', f));
+  }
+  writeFileSync(path.join(dir, 'build', 'receiver.zip'), 'receiver zip');
+  writeFileSync(path.join(dir, 'build', 'worker.zip'), 'worker zip');
+  bin = path.join(dir, 'bin');
+  mkdirSync(bin);
+  writeFileSync(path.join(bin, 'aws'), FAKE_AWS);
+  chmodSync(path.join(bin, 'aws'), 0o755);
+  logs = path.join(dir, 'logs');
+});
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('shell scripts', () => {
+  for (const s of SCRIPTS) {
+    test(`bash -n ${s}`, () => {
+      const r = spawnSync('bash', ['-n', path.join(infra, s)], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(readFileSync(path.join(infra, s), 'utf8'), /^#!\/usr\/bin\/env bash\n[\s\S]*set -euo pipefail/);
+    });
+  }
+
+  test('deploy.sh DRY_RUN prints the plan with content-hash keys and changes nothing', () => {
+    const r = run('deploy.sh', { ARTIFACT_BUCKET: 'bkt', DRY_RUN: '1' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /stack +slackrelay in eu-west-1/);
+    assert.match(r.stdout, /s3:\/\/bkt\/slackrelay\/receiver-[0-9a-f]{64}\.zip/);
+    assert.match(r.stdout, /WorkerZipKey=slackrelay\/worker-[0-9a-f]{64}\.zip/);
+    assert.deepEqual(calls(), []);
+  });
+
+  test('deploy.sh refuses to run without a bucket', () => {
+    const r = run('deploy.sh', {});
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /ARTIFACT_BUCKET/);
+  });
+
+  test('deploy.sh uploads, deploys and prints the filled manifest', () => {
+    const r = run('deploy.sh', { ARTIFACT_BUCKET: 'bkt', STACK_NAME: 'relay-test' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const c = calls();
+    const cps = c.filter((a) => a[0] === 's3' && a[1] === 'cp');
+    assert.equal(cps.length, 2);
+    const deploy = c.find((a) => a[0] === 'cloudformation' && a[1] === 'deploy');
+    assert.ok(deploy, 'cloudformation deploy called');
+    assert.ok(deploy.includes('relay-test'));
+    assert.ok(deploy.includes('CAPABILITY_IAM'));
+    assert.ok(deploy.some((a) => /^ReceiverZipKey=relay-test\/receiver-[0-9a-f]{64}\.zip$/.test(a)));
+    assert.ok(deploy.includes('SigningSecretParam=/slackrelay/prod/signing-secret'));
+    assert.match(r.stdout, /request_url: https:\/\/abc123\.execute-api\.eu-west-1\.amazonaws\.com\/slack\/events/);
+    assert.match(r.stdout, /url: https:\/\/abc123\.execute-api\.eu-west-1\.amazonaws\.com\/slack\/commands/);
+    assert.doesNotMatch(r.stdout, /EXAMPLE/);
+  });
+
+  test('put-secrets.sh keeps values off the command line and out of its output', () => {
+    const secrets = { SLACK_SIGNING_SECRET: 'sigsecret-0123', SLACK_BOT_TOKEN: 'xoxb-token-4567', LLM_API_KEY: 'sk-llm-89' };
+    const r = run('put-secrets.sh', secrets);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const c = calls();
+    assert.equal(c.length, 3);
+    const names = c.map((a) => a[a.indexOf('--name') + 1]);
+    assert.deepEqual(names, ['/slackrelay/prod/signing-secret', '/slackrelay/prod/bot-token', '/slackrelay/prod/llm-api-key']);
+    for (const a of c) {
+      assert.ok(a.includes('SecureString') && a.includes('--overwrite'));
+      for (const v of Object.values(secrets)) assert.ok(!a.some((x) => x.includes(v)), 'secret on the command line');
+    }
+    assert.equal(readFileSync(path.join(logs, 'values.log'), 'utf8'), 'sigsecret-0123\nxoxb-token-4567\nsk-llm-89\n');
+    assert.deepEqual(readFileSync(path.join(logs, 'modes.log'), 'utf8').trim().split('\n'), ['600', '600', '600']);
+    for (const v of Object.values(secrets)) {
+      assert.ok(!r.stdout.includes(v) && !r.stderr.includes(v), 'secret printed');
+    }
+    assert.ok(r.stdout.indexOf('will write') < r.stdout.indexOf('wrote '), 'names are listed before writing');
+  });
+
+  test('put-secrets.sh skips the LLM key when unset and requires the Slack values', () => {
+    const r = run('put-secrets.sh', { SLACK_SIGNING_SECRET: 's', SLACK_BOT_TOKEN: 'xoxb-t' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(calls().length, 2);
+    const bad = run('put-secrets.sh', { SLACK_BOT_TOKEN: 'xoxb-t' });
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /SLACK_SIGNING_SECRET/);
+    assert.deepEqual(calls(), []);
+  });
+});
+
+describe('Slack app manifest', () => {
+  const m = parseTemplate(readFileSync(path.join(infra, 'slack-app-manifest.yaml'), 'utf8'));
+  test('scopes, events, command and URLs', () => {
+    assert.equal(m.display_information.name, 'slackrelay');
+    assert.deepEqual([...m.oauth_config.scopes.bot].sort(),
+      ['app_mentions:read', 'chat:write', 'commands', 'im:history', 'im:read', 'reactions:write']);
+    assert.deepEqual(m.settings.event_subscriptions.bot_events, ['app_mention', 'message.im']);
+    assert.equal(m.settings.event_subscriptions.request_url, 'https://EXAMPLE/slack/events');
+    assert.equal(m.settings.interactivity.request_url, 'https://EXAMPLE/slack/interactivity');
+    assert.equal(m.settings.interactivity.is_enabled, true);
+    assert.equal(m.settings.socket_mode_enabled, false);
+    const ask = m.features.slash_commands.find((c) => c.command === '/ask');
+    assert.equal(ask.url, 'https://EXAMPLE/slack/commands');
+  });
+});

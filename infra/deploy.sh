@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Deploys slackrelay: uploads build/receiver.zip and build/worker.zip to S3 under
+# content-hash keys, deploys infra/template.yaml, prints the stack outputs and the Slack
+# app manifest with the request URLs filled in.
+#
+#   ARTIFACT_BUCKET=my-bucket AWS_REGION=eu-west-1 infra/deploy.sh
+#
+# Environment:
+#   ARTIFACT_BUCKET          required  S3 bucket in the same region for the zips
+#   AWS_REGION               required  (or AWS_DEFAULT_REGION)
+#   STACK_NAME               default slackrelay (at most 55 characters)
+#   STAGE                    default prod
+#   PARAM_PREFIX             default /slackrelay/$STAGE (same as infra/put-secrets.sh)
+#   LLM_BASE_URL, LLM_MODEL  optional; empty LLM_BASE_URL = demo responder
+#   ALARM_EMAIL              optional; subscribed to the alarm topic
+#   WORKER_MAX_CONCURRENCY   default 10
+#   MAX_RECEIVE_COUNT        default 5
+#   WORKER_TIMEOUT_SECONDS   default 120 (at most 120, see the template)
+#   DEPLOYER                 sam | aws (default: sam when on PATH, else aws)
+#   DRY_RUN=1                print the plan and stop
+set -euo pipefail
+
+die() { echo "deploy: $*" >&2; exit 1; }
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+STACK_NAME="${STACK_NAME:-slackrelay}"
+REGION="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"
+ARTIFACT_BUCKET="${ARTIFACT_BUCKET:-}"
+STAGE="${STAGE:-prod}"
+PARAM_PREFIX="${PARAM_PREFIX:-/slackrelay/$STAGE}"
+LLM_BASE_URL="${LLM_BASE_URL:-}"
+LLM_MODEL="${LLM_MODEL:-gpt-4o-mini}"
+ALARM_EMAIL="${ALARM_EMAIL:-}"
+WORKER_MAX_CONCURRENCY="${WORKER_MAX_CONCURRENCY:-10}"
+MAX_RECEIVE_COUNT="${MAX_RECEIVE_COUNT:-5}"
+WORKER_TIMEOUT_SECONDS="${WORKER_TIMEOUT_SECONDS:-120}"
+TEMPLATE=infra/template.yaml
+MANIFEST=infra/slack-app-manifest.yaml
+
+if [[ -z "${DEPLOYER:-}" ]]; then
+  if command -v sam >/dev/null 2>&1; then DEPLOYER=sam; else DEPLOYER=aws; fi
+fi
+
+[[ -n "$REGION" ]] || die "set AWS_REGION"
+[[ -n "$ARTIFACT_BUCKET" ]] || die "set ARTIFACT_BUCKET (an S3 bucket in $REGION for the function zips)"
+[[ "$STACK_NAME" =~ ^[A-Za-z][A-Za-z0-9-]{0,54}$ ]] || die "STACK_NAME must be letters, digits and '-', at most 55 characters"
+[[ "$DEPLOYER" == sam || "$DEPLOYER" == aws ]] || die "DEPLOYER must be sam or aws"
+for f in build/receiver.zip build/worker.zip; do
+  [[ -f "$f" ]] || die "$f is missing: run 'make build' first"
+done
+
+sha256() {
+  if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" | cut -d' ' -f1
+  else shasum -a 256 "$1" | cut -d' ' -f1; fi
+}
+RECEIVER_KEY="$STACK_NAME/receiver-$(sha256 build/receiver.zip).zip"
+WORKER_KEY="$STACK_NAME/worker-$(sha256 build/worker.zip).zip"
+
+params=(
+  "Stage=$STAGE"
+  "SigningSecretParam=$PARAM_PREFIX/signing-secret"
+  "BotTokenParam=$PARAM_PREFIX/bot-token"
+  "LlmApiKeyParam=$PARAM_PREFIX/llm-api-key"
+  "LlmBaseUrl=$LLM_BASE_URL"
+  "LlmModel=$LLM_MODEL"
+  "AlarmEmail=$ALARM_EMAIL"
+  "WorkerMaxConcurrency=$WORKER_MAX_CONCURRENCY"
+  "MaxReceiveCount=$MAX_RECEIVE_COUNT"
+  "WorkerTimeoutSeconds=$WORKER_TIMEOUT_SECONDS"
+  "ArtifactBucket=$ARTIFACT_BUCKET"
+  "ReceiverZipKey=$RECEIVER_KEY"
+  "WorkerZipKey=$WORKER_KEY"
+)
+
+echo "deploy: plan"
+echo "  stack      $STACK_NAME in $REGION (deployer: $DEPLOYER)"
+echo "  template   $TEMPLATE"
+echo "  upload     build/receiver.zip -> s3://$ARTIFACT_BUCKET/$RECEIVER_KEY"
+echo "  upload     build/worker.zip   -> s3://$ARTIFACT_BUCKET/$WORKER_KEY"
+echo "  parameters"
+for p in "${params[@]}"; do echo "    $p"; done
+echo "  secrets    read at run time from SSM under $PARAM_PREFIX/ (write them with 'make secrets')"
+
+if [[ "${DRY_RUN:-}" == 1 ]]; then
+  echo "deploy: DRY_RUN=1, stopping before any change"
+  exit 0
+fi
+
+command -v aws >/dev/null 2>&1 || die "the AWS CLI (aws) is not on PATH"
+
+# The offline template check, when its dependencies are installed (make deps).
+if command -v node >/dev/null 2>&1 && [[ -d infra/local/node_modules/yaml ]]; then
+  node infra/check/cli.mjs "$TEMPLATE" || die "infra/check found problems in $TEMPLATE"
+fi
+
+upload() { # file key
+  if aws s3api head-object --region "$REGION" --bucket "$ARTIFACT_BUCKET" --key "$2" >/dev/null 2>&1; then
+    echo "deploy: s3://$ARTIFACT_BUCKET/$2 already there"
+  else
+    aws s3 cp --region "$REGION" --only-show-errors "$1" "s3://$ARTIFACT_BUCKET/$2"
+    echo "deploy: uploaded $1 -> s3://$ARTIFACT_BUCKET/$2"
+  fi
+}
+upload build/receiver.zip "$RECEIVER_KEY"
+upload build/worker.zip "$WORKER_KEY"
+
+if [[ "$DEPLOYER" == sam ]]; then
+  sam_params=""
+  for p in "${params[@]}"; do sam_params+="${p%%=*}=\"${p#*=}\" "; done
+  sam deploy \
+    --template-file "$TEMPLATE" \
+    --stack-name "$STACK_NAME" \
+    --region "$REGION" \
+    --s3-bucket "$ARTIFACT_BUCKET" \
+    --s3-prefix "$STACK_NAME" \
+    --capabilities CAPABILITY_IAM \
+    --no-confirm-changeset \
+    --no-fail-on-empty-changeset \
+    --parameter-overrides "$sam_params"
+else
+  mkdir -p build
+  aws cloudformation package \
+    --region "$REGION" \
+    --template-file "$TEMPLATE" \
+    --s3-bucket "$ARTIFACT_BUCKET" \
+    --s3-prefix "$STACK_NAME" \
+    --output-template-file build/packaged.yaml >/dev/null
+  aws cloudformation deploy \
+    --region "$REGION" \
+    --template-file build/packaged.yaml \
+    --stack-name "$STACK_NAME" \
+    --capabilities CAPABILITY_IAM \
+    --no-fail-on-empty-changeset \
+    --parameter-overrides "${params[@]}"
+fi
+
+output() { # key
+  aws cloudformation describe-stacks --region "$REGION" --stack-name "$STACK_NAME" \
+    --query "Stacks[0].Outputs[?OutputKey=='$1'].OutputValue" --output text
+}
+
+echo
+echo "deploy: outputs of $STACK_NAME"
+aws cloudformation describe-stacks --region "$REGION" --stack-name "$STACK_NAME" \
+  --query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' --output text | sort | sed 's/^/  /'
+
+EVENTS_URL="$(output EventsUrl)"
+API_BASE="${EVENTS_URL%/slack/events}"
+[[ "$API_BASE" == https://* ]] || die "unexpected EventsUrl output: $EVENTS_URL"
+
+echo
+echo "deploy: Slack app manifest with this stack's URLs (paste into api.slack.com -> your app -> App Manifest):"
+echo "---"
+sed "s#https://EXAMPLE#$API_BASE#g" "$MANIFEST"

@@ -1,0 +1,89 @@
+// Command receiver is slackrelay's first stage. In AWS Lambda (AWS_LAMBDA_RUNTIME_API set) it
+// serves API Gateway HTTP API events; elsewhere it is a local HTTP server on LISTEN_ADDR.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/slackrelay/slackrelay/receiver/receiver"
+	"github.com/slackrelay/slackrelay/shared/awsclient"
+	"github.com/slackrelay/slackrelay/shared/logging"
+	"github.com/slackrelay/slackrelay/shared/metrics"
+	"github.com/slackrelay/slackrelay/shared/secrets"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "receiver:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := receiver.LoadConfig(os.Getenv)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(os.Stdout, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	awsCfg, err := awsclient.Load(ctx, os.Getenv)
+	if err != nil {
+		return err
+	}
+	var store *secrets.Store
+	if cfg.SigningSecretParam != "" {
+		store = secrets.NewSSM(ssm.NewFromConfig(awsCfg), map[string]string{receiver.SecretKey: cfg.SigningSecretParam},
+			secrets.Options{MaxAge: cfg.SecretsMaxAge})
+	} else {
+		store = secrets.NewStatic(map[string]string{receiver.SecretKey: cfg.SigningSecret})
+	}
+	h := &receiver.Handler{
+		QueueURL:     cfg.QueueURL,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Sender:       sqs.NewFromConfig(awsCfg),
+		Secrets:      store,
+		Log:          log,
+		Metrics:      metrics.New(os.Stdout, "slackrelay/receiver"),
+	}
+	if cfg.Lambda {
+		lambda.Start(h.HandleLambda)
+		return nil
+	}
+
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+receiver.PathEvents)
+	stop, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-stop.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, done := context.WithTimeout(ctx, 5*time.Second)
+	defer done()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+package receiver
+
+import "errors"
+
+func errorf(msg string) error { return errors.New(msg) }

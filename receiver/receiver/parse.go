@@ -1,0 +1,138 @@
+package receiver
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/slackrelay/slackrelay/shared/envelope"
+)
+
+// errMalformed marks a body that is signed but cannot be read; the client gets 400.
+var errMalformed = errors.New("malformed request body")
+
+// outerEvent holds only the Events API fields the envelope needs; encoding/json skips the
+// rest of the body (blocks, attachments, authorizations) without building it.
+type outerEvent struct {
+	Type         string     `json:"type"`
+	Challenge    string     `json:"challenge"`
+	TeamID       string     `json:"team_id"`
+	EnterpriseID string     `json:"enterprise_id"`
+	APIAppID     string     `json:"api_app_id"`
+	EventID      string     `json:"event_id"`
+	EventTime    int64      `json:"event_time"`
+	Event        innerEvent `json:"event"`
+}
+
+type innerEvent struct {
+	Type    string `json:"type"`
+	Channel string `json:"channel"`
+	TS      string `json:"ts"`
+}
+
+type interactionPayload struct {
+	Type      string `json:"type"`
+	TriggerID string `json:"trigger_id"`
+	APIAppID  string `json:"api_app_id"`
+	Team      struct {
+		ID           string `json:"id"`
+		EnterpriseID string `json:"enterprise_id"`
+	} `json:"team"`
+	Enterprise *struct {
+		ID string `json:"id"`
+	} `json:"enterprise"`
+}
+
+// parsed is what the handler decides on: a reply without enqueueing, or an envelope.
+type parsed struct {
+	challenge   string // url_verification
+	noEnqueue   string // why nothing is enqueued (ssl_check, app_rate_limited), for the log
+	rateLimited bool
+}
+
+// parseEvent fills e from an Events API body.
+func parseEvent(body []byte, e *envelope.Envelope, p *parsed) error {
+	var o outerEvent
+	if err := json.Unmarshal(body, &o); err != nil {
+		return fmt.Errorf("%w: events api body is not JSON: %v", errMalformed, err)
+	}
+	switch o.Type {
+	case "url_verification":
+		if o.Challenge == "" {
+			return fmt.Errorf("%w: url_verification without challenge", errMalformed)
+		}
+		p.challenge = o.Challenge
+		return nil
+	case "app_rate_limited":
+		p.noEnqueue, p.rateLimited = "app_rate_limited", true
+		e.TeamID, e.APIAppID = o.TeamID, o.APIAppID
+		return nil
+	case "event_callback":
+	case "":
+		return fmt.Errorf("%w: events api body has no type", errMalformed)
+	default:
+		// Unknown top-level types are passed on; the worker acknowledges what it cannot route.
+	}
+	if o.EventID == "" {
+		return fmt.Errorf("%w: %s without event_id", errMalformed, o.Type)
+	}
+	e.Kind = envelope.KindEvent
+	e.TeamID, e.EnterpriseID, e.APIAppID = o.TeamID, o.EnterpriseID, o.APIAppID
+	e.EventType, e.EventID, e.EventTime = o.Event.Type, o.EventID, o.EventTime
+	if e.EventType == "" {
+		e.EventType = o.Type
+	}
+	e.ContentType = envelope.ContentTypeJSON
+	if (o.Event.Type == "app_mention" || o.Event.Type == "message") && o.Event.Channel != "" && o.Event.TS != "" {
+		e.DedupeKey = envelope.MessageDedupeKey(o.TeamID, o.Event.Channel, o.Event.TS)
+	} else {
+		e.DedupeKey = envelope.EventDedupeKey(o.EventID)
+	}
+	return nil
+}
+
+// parseForm fills e from a slash command or interactivity body.
+func parseForm(kind envelope.Kind, body []byte, timestamp string, e *envelope.Envelope, p *parsed) error {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return fmt.Errorf("%w: form body: %v", errMalformed, err)
+	}
+	e.Kind, e.ContentType = kind, envelope.ContentTypeForm
+	e.EventTime, _ = strconv.ParseInt(timestamp, 10, 64)
+	var triggerID string
+	switch kind {
+	case envelope.KindSlashCommand:
+		if form.Get("ssl_check") == "1" {
+			p.noEnqueue = "ssl_check"
+			return nil
+		}
+		e.EventType = form.Get("command")
+		if e.EventType == "" {
+			return fmt.Errorf("%w: slash command without command", errMalformed)
+		}
+		e.TeamID, e.EnterpriseID, e.APIAppID = form.Get("team_id"), form.Get("enterprise_id"), form.Get("api_app_id")
+		triggerID = form.Get("trigger_id")
+	case envelope.KindInteraction:
+		raw := form.Get("payload")
+		if raw == "" {
+			return fmt.Errorf("%w: interactivity request without payload", errMalformed)
+		}
+		var ip interactionPayload
+		if err := json.Unmarshal([]byte(raw), &ip); err != nil {
+			return fmt.Errorf("%w: interactivity payload is not JSON: %v", errMalformed, err)
+		}
+		if ip.Type == "" {
+			return fmt.Errorf("%w: interactivity payload without type", errMalformed)
+		}
+		e.EventType, e.TeamID, e.APIAppID = ip.Type, ip.Team.ID, ip.APIAppID
+		e.EnterpriseID = ip.Team.EnterpriseID
+		if ip.Enterprise != nil && ip.Enterprise.ID != "" {
+			e.EnterpriseID = ip.Enterprise.ID
+		}
+		triggerID = ip.TriggerID
+	}
+	e.DedupeKey = envelope.TriggerDedupeKey(kind, e.TeamID, triggerID, body)
+	return nil
+}

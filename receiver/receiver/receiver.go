@@ -1,0 +1,287 @@
+// Package receiver is the first stage of slackrelay: it verifies a Slack request, wraps it in
+// an envelope, puts it on the events queue and answers within milliseconds. One handler core
+// serves both the Lambda adapter (API Gateway HTTP API payload v2, Function URLs) and the
+// local HTTP server.
+package receiver
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/slackrelay/slackrelay/shared/envelope"
+	"github.com/slackrelay/slackrelay/shared/logging"
+	"github.com/slackrelay/slackrelay/shared/metrics"
+	"github.com/slackrelay/slackrelay/shared/slackverify"
+)
+
+// The routes Slack is configured with.
+const (
+	PathEvents        = "/slack/events"
+	PathCommands      = "/slack/commands"
+	PathInteractivity = "/slack/interactivity"
+)
+
+// Slack's retry headers.
+const (
+	HeaderRetryNum    = "X-Slack-Retry-Num"
+	HeaderRetryReason = "X-Slack-Retry-Reason"
+)
+
+// SecretKey is the key of the signing secret in the secret source.
+const SecretKey = "signing_secret"
+
+// Sender is the one SQS call the receiver makes; *sqs.Client satisfies it.
+type Sender interface {
+	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+}
+
+// Secrets yields the signing secret and can reload it once a rotation is suspected.
+type Secrets interface {
+	Get(ctx context.Context, key string) (string, error)
+	ForceRefresh(ctx context.Context) (bool, error)
+}
+
+// Request is a transport-neutral HTTP request. Header looks a header up by its canonical
+// name, whatever case the transport delivered it in.
+type Request struct {
+	Method    string
+	Path      string
+	Header    func(name string) string
+	Body      []byte
+	RequestID string
+}
+
+// Response is what the transport writes back.
+type Response struct {
+	Status      int
+	ContentType string
+	Body        []byte
+	// NoRetry asks Slack not to retry (X-Slack-No-Retry: 1): set on rejections of requests
+	// that would fail the same way again.
+	NoRetry bool
+}
+
+// Handler is the receiver's core.
+type Handler struct {
+	QueueURL     string
+	MaxBodyBytes int
+	Sender       Sender
+	Secrets      Secrets
+	Verifier     slackverify.Verifier
+	Log          *slog.Logger
+	Metrics      *metrics.Emitter
+	Now          func() time.Time
+
+	states sync.Pool
+}
+
+// Rejection reasons, used in logs and as the metric dimension.
+const (
+	reasonNotFound    = "not_found"
+	reasonMethod      = "method_not_allowed"
+	reasonTooLarge    = "too_large"
+	reasonSignature   = "bad_signature"
+	reasonMalformed   = "malformed"
+	reasonNotUTF8     = "not_utf8"
+	reasonSecret      = "secret_unavailable"
+	reasonEnqueue     = "enqueue_failed"
+	reasonEnvelopeBig = "envelope_too_large"
+)
+
+var (
+	respAccepted = Response{Status: 202}
+	respOK       = Response{Status: 200}
+)
+
+func reject(status int, msg string, noRetry bool) Response {
+	return Response{Status: status, ContentType: "text/plain; charset=utf-8", Body: []byte(msg + "\n"), NoRetry: noRetry}
+}
+
+// Handle verifies, enqueues and answers one request.
+func (h *Handler) Handle(ctx context.Context, r *Request) Response {
+	var kind envelope.Kind
+	switch r.Path {
+	case PathEvents:
+		kind = envelope.KindEvent
+	case PathCommands:
+		kind = envelope.KindSlashCommand
+	case PathInteractivity:
+		kind = envelope.KindInteraction
+	default:
+		return h.rejected(r, reasonNotFound, nil, reject(404, "not found", true))
+	}
+	if r.Method != "POST" {
+		return h.rejected(r, reasonMethod, nil, reject(405, "method not allowed: use POST", true))
+	}
+	if len(r.Body) > h.MaxBodyBytes {
+		return h.rejected(r, reasonTooLarge, nil, reject(413, "request body too large", true))
+	}
+	ts := r.Header(slackverify.HeaderTimestamp)
+	if status, reason, err := h.verify(ctx, r, ts); err != nil {
+		msg := "invalid slack signature"
+		if status == 503 {
+			msg = "signing secret unavailable, retry later"
+		}
+		return h.rejected(r, reason, err, reject(status, msg, status != 503))
+	}
+	if !utf8.Valid(r.Body) {
+		return h.rejected(r, reasonNotUTF8, nil, reject(400, "request body is not UTF-8", true))
+	}
+
+	e := envelope.Envelope{Version: envelope.Version}
+	var p parsed
+	var err error
+	if kind == envelope.KindEvent {
+		err = parseEvent(r.Body, &e, &p)
+	} else {
+		err = parseForm(kind, r.Body, ts, &e, &p)
+	}
+	if err != nil {
+		return h.rejected(r, reasonMalformed, err, reject(400, "malformed request body", true))
+	}
+	switch {
+	case p.challenge != "":
+		h.Log.Info("url_verification answered", logging.KeyRequestID, r.RequestID)
+		return Response{Status: 200, ContentType: "text/plain; charset=utf-8", Body: []byte(p.challenge)}
+	case p.rateLimited:
+		h.Log.Warn("slack reports app_rate_limited: events are being dropped by Slack for this workspace",
+			logging.KeyRequestID, r.RequestID, logging.KeyTeamID, e.TeamID)
+		h.Metrics.Count("AppRateLimited", 1)
+		return respOK
+	case p.noEnqueue != "":
+		h.Log.Info("answered without enqueueing", logging.KeyRequestID, r.RequestID, "reason", p.noEnqueue)
+		return respOK
+	}
+
+	e.ID = envelope.NewID()
+	e.ReceivedAt = h.now().UTC()
+	e.Body = bytesToString(r.Body)
+	if rn := r.Header(HeaderRetryNum); rn != "" {
+		e.RetryNum, _ = strconv.Atoi(rn)
+		e.RetryReason = r.Header(HeaderRetryReason)
+	}
+	return h.enqueue(ctx, r, &e)
+}
+
+func (h *Handler) verify(ctx context.Context, r *Request, ts string) (int, string, error) {
+	secret, err := h.Secrets.Get(ctx, SecretKey)
+	if err != nil {
+		return 503, reasonSecret, err
+	}
+	sig := r.Header(slackverify.HeaderSignature)
+	err = h.Verifier.Verify([]byte(secret), ts, sig, r.Body)
+	if errors.Is(err, slackverify.ErrBadSignature) {
+		// The secret may have been rotated: reload it (at most once a minute) and try again.
+		if refreshed, rerr := h.Secrets.ForceRefresh(ctx); rerr == nil && refreshed {
+			if secret, err2 := h.Secrets.Get(ctx, SecretKey); err2 == nil {
+				err = h.Verifier.Verify([]byte(secret), ts, sig, r.Body)
+			}
+		}
+	}
+	if err != nil {
+		return 401, reasonSignature, err
+	}
+	return 0, "", nil
+}
+
+// sendState is the per-request scratch of enqueue, pooled: the encoded envelope, the SQS
+// input and its attribute map are reused instead of allocated for every request.
+type sendState struct {
+	buf   []byte
+	attrs map[string]sqstypes.MessageAttributeValue
+	in    sqs.SendMessageInput
+	body  string
+	retry string
+}
+
+var (
+	dataTypeString = "String"
+	dataTypeNumber = "Number"
+)
+
+func (h *Handler) enqueue(ctx context.Context, r *Request, e *envelope.Envelope) Response {
+	st, _ := h.states.Get().(*sendState)
+	if st == nil {
+		st = &sendState{buf: make([]byte, 0, 4096), attrs: make(map[string]sqstypes.MessageAttributeValue, 4)}
+	}
+	defer func() {
+		clear(st.attrs)
+		st.in, st.body, st.buf = sqs.SendMessageInput{}, "", st.buf[:0]
+		h.states.Put(st)
+	}()
+	st.buf = e.AppendJSON(st.buf[:0])
+	ids := [...]slog.Attr{
+		slog.String(logging.KeyRequestID, r.RequestID),
+		slog.String(logging.KeyEnvelopeID, e.ID),
+		slog.String(logging.KeyEventID, e.EventID),
+		slog.String(logging.KeyKind, string(e.Kind)),
+		slog.String(logging.KeyTeamID, e.TeamID),
+	}
+	if len(st.buf) > MaxMessageBytes {
+		h.Log.LogAttrs(ctx, slog.LevelWarn, "request rejected", append(ids[:], slog.String("reason", reasonEnvelopeBig), slog.Int("envelope_bytes", len(st.buf)))...)
+		h.Metrics.Count("Rejected", 1, metrics.Dim{Name: "Reason", Value: reasonEnvelopeBig})
+		return reject(413, "request body too large once wrapped", true)
+	}
+	st.attrs[envelope.AttrKind] = sqstypes.MessageAttributeValue{DataType: &dataTypeString, StringValue: (*string)(&e.Kind)}
+	if e.EventType != "" {
+		st.attrs[envelope.AttrEventType] = sqstypes.MessageAttributeValue{DataType: &dataTypeString, StringValue: &e.EventType}
+	}
+	if e.TeamID != "" {
+		st.attrs[envelope.AttrTeamID] = sqstypes.MessageAttributeValue{DataType: &dataTypeString, StringValue: &e.TeamID}
+	}
+	if e.RetryNum > 0 {
+		st.retry = strconv.Itoa(e.RetryNum)
+		st.attrs[envelope.AttrRetryNum] = sqstypes.MessageAttributeValue{DataType: &dataTypeNumber, StringValue: &st.retry}
+		h.Metrics.Count("SlackRetries", 1, metrics.Dim{Name: "Reason", Value: e.RetryReason})
+	}
+	// The SDK serialises the input before SendMessage returns and keeps no reference to it,
+	// so the body can view the pooled buffer instead of copying it.
+	st.body = bytesToString(st.buf)
+	st.in = sqs.SendMessageInput{QueueUrl: &h.QueueURL, MessageBody: &st.body, MessageAttributes: st.attrs}
+	start := h.now()
+	_, err := h.Sender.SendMessage(ctx, &st.in)
+	took := h.now().Sub(start)
+	h.Metrics.Milliseconds("EnqueueLatency", took)
+	if err != nil {
+		// Not enqueued, so not acknowledged: Slack retries the delivery.
+		h.Log.LogAttrs(ctx, slog.LevelError, "enqueue failed; answering 503 so Slack retries",
+			append(ids[:], slog.String("error", err.Error()), slog.Int64("took_ms", took.Milliseconds()))...)
+		h.Metrics.Count("EnqueueFailures", 1)
+		return reject(503, "could not enqueue, retry later", false)
+	}
+	h.Metrics.Count("Requests", 1, metrics.Dim{Name: "Kind", Value: string(e.Kind)})
+	h.Log.LogAttrs(ctx, slog.LevelInfo, "enqueued", append(ids[:], slog.String("event_type", e.EventType),
+		slog.Int("retry_num", e.RetryNum), slog.Int64("took_ms", took.Milliseconds()))...)
+	if e.Kind == envelope.KindEvent {
+		return respAccepted
+	}
+	return respOK
+}
+
+func (h *Handler) rejected(r *Request, reason string, err error, resp Response) Response {
+	attrs := []any{logging.KeyRequestID, r.RequestID, "reason", reason, "status", resp.Status, "path", r.Path}
+	if err != nil {
+		attrs = append(attrs, "error", err.Error())
+	}
+	level := slog.LevelWarn
+	if resp.Status >= 500 {
+		level = slog.LevelError
+	}
+	h.Log.Log(context.Background(), level, "request rejected", attrs...)
+	h.Metrics.Count("Rejected", 1, metrics.Dim{Name: "Reason", Value: reason})
+	return resp
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,102 @@
+package receiver
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"net/textproto"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/slackrelay/slackrelay/shared/envelope"
+)
+
+// HandleLambda adapts API Gateway HTTP API payload v2 events (and Function URL events, which
+// share the format) to Handle. Base64 bodies are decoded to the exact bytes Slack signed.
+func (h *Handler) HandleLambda(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	body := []byte(ev.Body)
+	if ev.IsBase64Encoded {
+		dec, err := base64.StdEncoding.DecodeString(ev.Body)
+		if err != nil {
+			return toLambda(h.rejected(&Request{Path: ev.RawPath, RequestID: ev.RequestContext.RequestID}, reasonMalformed, err,
+				reject(400, "malformed request body", true))), nil
+		}
+		body = dec
+	}
+	headers := ev.Headers
+	r := Request{
+		Method:    ev.RequestContext.HTTP.Method,
+		Path:      ev.RawPath,
+		Body:      body,
+		RequestID: ev.RequestContext.RequestID,
+		Header:    func(name string) string { return lookupHeader(headers, name) },
+	}
+	return toLambda(h.Handle(ctx, &r)), nil
+}
+
+// lookupHeader finds name in headers that API Gateway lower-cased (or, defensively, kept in
+// another case).
+func lookupHeader(headers map[string]string, name string) string {
+	if v, ok := headers[strings.ToLower(name)]; ok {
+		return v
+	}
+	for k, v := range headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+func toLambda(r Response) events.APIGatewayV2HTTPResponse {
+	out := events.APIGatewayV2HTTPResponse{StatusCode: r.Status, Body: string(r.Body)}
+	if r.ContentType != "" || r.NoRetry {
+		out.Headers = make(map[string]string, 2)
+		if r.ContentType != "" {
+			out.Headers["content-type"] = r.ContentType
+		}
+		if r.NoRetry {
+			out.Headers["x-slack-no-retry"] = "1"
+		}
+	}
+	return out
+}
+
+// ServeHTTP is the local mode: the same core behind net/http.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r := Request{
+		Method:    req.Method,
+		Path:      req.URL.Path,
+		RequestID: req.Header.Get("X-Request-Id"),
+		Header:    func(name string) string { return req.Header.Get(textproto.CanonicalMIMEHeaderKey(name)) },
+	}
+	if r.RequestID == "" {
+		r.RequestID = envelope.NewID()[:16]
+	}
+	// Read one byte past the limit so an oversized body is detected without buffering it all.
+	body, err := io.ReadAll(io.LimitReader(req.Body, int64(h.MaxBodyBytes)+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		status := 400
+		if errors.As(err, &mbe) {
+			status = 413
+		}
+		writeResponse(w, h.rejected(&r, reasonMalformed, err, reject(status, "could not read request body", true)))
+		return
+	}
+	r.Body = body
+	writeResponse(w, h.Handle(req.Context(), &r))
+}
+
+func writeResponse(w http.ResponseWriter, r Response) {
+	if r.ContentType != "" {
+		w.Header().Set("Content-Type", r.ContentType)
+	}
+	if r.NoRetry {
+		w.Header().Set("X-Slack-No-Retry", "1")
+	}
+	w.WriteHeader(r.Status)
+	_, _ = w.Write(r.Body)
+}
