@@ -1,0 +1,179 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/slack-go/slack"
+	"github.com/slackrelay/slackrelay/shared/envelope"
+	"github.com/slackrelay/slackrelay/shared/metrics"
+	"github.com/slackrelay/slackrelay/shared/secrets"
+	"github.com/slackrelay/slackrelay/worker/handler"
+	"github.com/slackrelay/slackrelay/worker/idempotency"
+	"github.com/slackrelay/slackrelay/worker/llm"
+	"github.com/slackrelay/slackrelay/worker/poller"
+	"github.com/slackrelay/slackrelay/worker/processor"
+)
+
+// Secret keys.
+const (
+	KeyBotToken  = "bot_token"
+	KeyLLMAPIKey = "llm_api_key"
+)
+
+// App is a wired worker.
+type App struct {
+	Processor *processor.Processor
+	Poller    *poller.Poller
+	Log       *slog.Logger
+}
+
+// New builds the worker from cfg and an AWS configuration. Metrics go to metricsOut.
+func New(cfg Config, awsCfg aws.Config, log *slog.Logger, metricsOut io.Writer) (*App, error) {
+	sqsClient := sqs.NewFromConfig(awsCfg)
+	store := newSecrets(cfg, awsCfg)
+
+	api := &slackClients{store: store, apiURL: cfg.SlackAPIURL, http: &http.Client{Timeout: 15 * time.Second}}
+
+	var responder llm.Responder = llm.Demo{Delay: cfg.DemoDelay}
+	if cfg.LLMBaseURL != "" {
+		responder = &llm.Chat{
+			BaseURL: cfg.LLMBaseURL, Model: cfg.LLMModel,
+			APIKey: func(ctx context.Context) (string, error) { return store.Get(ctx, KeyLLMAPIKey) },
+			System: "You are a helpful assistant answering in Slack. Be concise.",
+		}
+	}
+	var identity struct {
+		sync.Mutex
+		id handler.Identity
+		ok bool
+	}
+	identify := func(ctx context.Context) (handler.Identity, error) {
+		identity.Lock()
+		defer identity.Unlock()
+		if identity.ok {
+			return identity.id, nil
+		}
+		resp, err := api.AuthTestContext(ctx)
+		if err != nil {
+			return handler.Identity{}, fmt.Errorf("auth.test: %w", err)
+		}
+		identity.id, identity.ok = handler.Identity{UserID: resp.UserID, BotID: resp.BotID}, true
+		return identity.id, nil
+	}
+	router := &handler.Router{}
+	reply := &handler.Reply{Slack: api, Responder: responder, Identity: identify}
+	router.Register(envelope.KindEvent, "app_mention", "reply", reply)
+	router.Register(envelope.KindEvent, "message", "reply", reply)
+	router.Register(envelope.KindSlashCommand, "/ask", "ask", &handler.Ask{Responder: responder})
+
+	p := &processor.Processor{
+		Router:          router,
+		Claims:          &idempotency.Store{DB: dynamodb.NewFromConfig(awsCfg), Table: cfg.Table, TTL: cfg.IdempotencyTTL},
+		Queue:           sqsClient,
+		QueueURL:        cfg.QueueURL,
+		DLQURL:          cfg.DLQURL,
+		MaxReceiveCount: cfg.MaxReceiveCount,
+		BackoffBase:     cfg.BackoffBase,
+		BackoffMax:      cfg.BackoffMax,
+		Concurrency:     cfg.BatchConcurrency,
+		DefaultTimeout:  cfg.HandlerTimeout,
+		Log:             log,
+		Metrics:         metrics.New(metricsOut, "slackrelay/worker"),
+	}
+	a := &App{Processor: p, Log: log}
+	if !cfg.Lambda {
+		a.Poller = &poller.Poller{
+			SQS: sqsClient, QueueURL: cfg.QueueURL, Handler: p.HandleSQS,
+			BatchSize: cfg.PollBatchSize, Wait: cfg.PollWait, Timeout: cfg.HandlerTimeout, Loops: cfg.PollLoops, Log: log,
+		}
+	}
+	return a, nil
+}
+
+func newSecrets(cfg Config, awsCfg aws.Config) *secrets.Store {
+	if cfg.BotTokenParam != "" {
+		params := map[string]string{KeyBotToken: cfg.BotTokenParam}
+		if cfg.LLMAPIKeyParam != "" {
+			params[KeyLLMAPIKey] = cfg.LLMAPIKeyParam
+		}
+		return secrets.NewSSM(ssm.NewFromConfig(awsCfg), params, secrets.Options{MaxAge: cfg.SecretsMaxAge})
+	}
+	return secrets.NewStatic(map[string]string{KeyBotToken: cfg.BotToken, KeyLLMAPIKey: cfg.LLMAPIKey})
+}
+
+// slackClients hands out a slack-go client for the current bot token: the token comes from
+// the secret store (cached, re-read after its max age, so a rotation is picked up) and a
+// client is built again only when the token changes.
+type slackClients struct {
+	store  *secrets.Store
+	apiURL string
+	http   *http.Client
+
+	mu     sync.Mutex
+	token  string
+	client *slack.Client
+}
+
+func (s *slackClients) get(ctx context.Context) (*slack.Client, error) {
+	token, err := s.store.Get(ctx, KeyBotToken)
+	if err != nil {
+		return nil, fmt.Errorf("bot token: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client == nil || token != s.token {
+		s.token = token
+		s.client = slack.New(token, slack.OptionAPIURL(s.apiURL), slack.OptionHTTPClient(s.http))
+	}
+	return s.client, nil
+}
+
+func (s *slackClients) PostMessageContext(ctx context.Context, channel string, opts ...slack.MsgOption) (string, string, error) {
+	c, err := s.get(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	return c.PostMessageContext(ctx, channel, opts...)
+}
+
+func (s *slackClients) AddReactionContext(ctx context.Context, name string, item slack.ItemRef) error {
+	c, err := s.get(ctx)
+	if err != nil {
+		return err
+	}
+	return c.AddReactionContext(ctx, name, item)
+}
+
+func (s *slackClients) RemoveReactionContext(ctx context.Context, name string, item slack.ItemRef) error {
+	c, err := s.get(ctx)
+	if err != nil {
+		return err
+	}
+	return c.RemoveReactionContext(ctx, name, item)
+}
+
+func (s *slackClients) GetConversationRepliesContext(ctx context.Context, p *slack.GetConversationRepliesParameters) ([]slack.Message, bool, string, error) {
+	c, err := s.get(ctx)
+	if err != nil {
+		return nil, false, "", err
+	}
+	return c.GetConversationRepliesContext(ctx, p)
+}
+
+func (s *slackClients) AuthTestContext(ctx context.Context) (*slack.AuthTestResponse, error) {
+	c, err := s.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.AuthTestContext(ctx)
+}

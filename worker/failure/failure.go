@@ -1,0 +1,135 @@
+// Package failure classifies what went wrong while handling a message, so that the worker
+// retries what can succeed later, waits when rate limited, and sends to the DLQ what cannot.
+// Errors are matched by type (errors.Is/As), never by their text.
+package failure
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/slack-go/slack"
+)
+
+// Class is how the worker treats an error.
+type Class int
+
+const (
+	// Transient errors are retried with backoff until the receive count runs out.
+	Transient Class = iota
+	// Permanent errors cannot succeed on retry: the message goes to the DLQ at once.
+	Permanent
+	// RateLimited errors are retried after the Retry-After the server gave.
+	RateLimited
+)
+
+func (c Class) String() string { return [...]string{"transient", "permanent", "rate_limited"}[c] }
+
+// PermanentError wraps an error that retrying cannot fix.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanentf returns a PermanentError with a formatted message (%w works).
+func Permanentf(format string, args ...any) error {
+	return &PermanentError{Err: fmt.Errorf(format, args...)}
+}
+
+// AsPermanent marks err permanent.
+func AsPermanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &PermanentError{Err: err}
+}
+
+// RateLimitError says the callee asked to wait RetryAfter before the next attempt.
+type RateLimitError struct {
+	Service    string
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("%s rate limited: retry after %s", e.Service, e.RetryAfter)
+}
+
+// HTTPStatusError is a non-2xx answer from an HTTP API (response_url, the LLM API).
+type HTTPStatusError struct {
+	Service string
+	Status  int
+}
+
+func (e *HTTPStatusError) Error() string {
+	return fmt.Sprintf("%s answered HTTP %d", e.Service, e.Status)
+}
+
+// slackPermanent are Slack Web API error codes that retrying cannot fix.
+var slackPermanent = map[string]bool{
+	"invalid_auth": true, "not_authed": true, "account_inactive": true, "token_revoked": true,
+	"token_expired": true, "no_permission": true, "missing_scope": true, "not_allowed_token_type": true,
+	"channel_not_found": true, "not_in_channel": true, "is_archived": true, "msg_too_long": true,
+	"no_text": true, "invalid_blocks": true, "invalid_blocks_format": true, "invalid_metadata_format": true,
+	"restricted_action": true, "cannot_reply_to_message": true, "user_not_found": true,
+	"invalid_arguments": true, "thread_not_found": true, "method_deprecated": true,
+}
+
+// Classify returns the class of err and, for RateLimited, how long to wait.
+func Classify(err error) (Class, time.Duration) {
+	var perm *PermanentError
+	if errors.As(err, &perm) {
+		return Permanent, 0
+	}
+	var rl *RateLimitError
+	if errors.As(err, &rl) {
+		return RateLimited, rl.RetryAfter
+	}
+	var srl *slack.RateLimitedError
+	if errors.As(err, &srl) {
+		return RateLimited, srl.RetryAfter
+	}
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) && slackPermanent[se.Err] {
+		return Permanent, 0
+	}
+	var sce slack.StatusCodeError
+	if errors.As(err, &sce) {
+		return classifyStatus(sce.Code), 0
+	}
+	var hse *HTTPStatusError
+	if errors.As(err, &hse) {
+		return classifyStatus(hse.Status), 0
+	}
+	return Transient, 0
+}
+
+// classifyStatus: 5xx, 408 and 429 (without Retry-After) are worth retrying; other 4xx
+// mean the request itself is wrong.
+func classifyStatus(code int) Class {
+	switch {
+	case code >= 500, code == http.StatusRequestTimeout, code == http.StatusTooManyRequests:
+		return Transient
+	case code >= 400:
+		return Permanent
+	}
+	return Transient
+}
+
+// Backoff returns the delay before attempt receiveCount+1: base·2^(n−1), capped at max.
+func Backoff(receiveCount int, base, max time.Duration) time.Duration {
+	if receiveCount < 1 {
+		receiveCount = 1
+	}
+	d := base
+	for i := 1; i < receiveCount; i++ {
+		d *= 2
+		if d >= max || d <= 0 {
+			return max
+		}
+	}
+	if d > max {
+		return max
+	}
+	return d
+}

@@ -1,0 +1,46 @@
+package handler
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxChunkRunes is the largest reply text posted in one message. Slack truncates message
+// text at 40,000 characters and renders long text best in pieces of a few thousand.
+const MaxChunkRunes = 3900
+
+// Split cuts text into pieces of at most max runes, preferring paragraph, line, then word
+// boundaries, never cutting inside a UTF-8 sequence. Empty text gives no pieces.
+func Split(text string, max int) []string {
+	text = strings.TrimSpace(text)
+	var out []string
+	for text != "" {
+		if utf8.RuneCountInString(text) <= max {
+			out = append(out, text)
+			break
+		}
+		// Byte offset of the max-th rune.
+		cut, n := 0, 0
+		for i := range text {
+			if n == max {
+				cut = i
+				break
+			}
+			n++
+		}
+		window := text[:cut]
+		at := -1
+		for _, sep := range []string{"\n\n", "\n", " "} {
+			if i := strings.LastIndex(window, sep); i > len(window)/2 {
+				at = i
+				break
+			}
+		}
+		if at < 0 {
+			at = cut
+		}
+		out = append(out, strings.TrimSpace(text[:at]))
+		text = strings.TrimSpace(text[at:])
+	}
+	return out
+}
