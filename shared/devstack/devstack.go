@@ -1,0 +1,394 @@
+// Package devstack runs the whole pipeline on one machine from the real binaries: the local
+// SQS and DynamoDB servers, a local Slack Web API server, the receiver in local HTTP mode and
+// the worker with its poller. `make demo`, `make dev`, the end-to-end reliability suite and
+// `make bench` are built on it. Everything binds 127.0.0.1 and Stop ends what Start started.
+package devstack
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/slackrelay/slackrelay/shared/localslack"
+	"github.com/slackrelay/slackrelay/shared/localstack"
+	"github.com/slackrelay/slackrelay/shared/slackverify"
+)
+
+// Binaries are the built commands.
+type Binaries struct {
+	Receiver, Worker, DLQ string
+}
+
+// Root finds the repository root (the folder holding go.work) from the working directory.
+func Root() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.work above %s: run from inside the slackrelay repository", wd)
+		}
+	}
+}
+
+// Build compiles the receiver, the worker and the DLQ tool for this machine into dir.
+func Build(ctx context.Context, root, dir string) (Binaries, error) {
+	b := Binaries{Receiver: filepath.Join(dir, "receiver"), Worker: filepath.Join(dir, "worker"), DLQ: filepath.Join(dir, "slackrelay-dlq")}
+	for _, t := range []struct{ module, pkg, out string }{
+		{"receiver", "./cmd/receiver", b.Receiver},
+		{"worker", "./cmd/worker", b.Worker},
+		{"worker", "./cmd/slackrelay-dlq", b.DLQ},
+	} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", t.out, t.pkg)
+		cmd.Dir = filepath.Join(root, t.module)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return b, fmt.Errorf("build %s/%s: %w\n%s", t.module, t.pkg, err, out)
+		}
+	}
+	return b, nil
+}
+
+// Options configure the stack.
+type Options struct {
+	Bins          Binaries
+	SigningSecret string
+	BotToken      string
+	// ReceiverAddr and SlackAddr: "" = a free loopback port.
+	ReceiverAddr, SlackAddr string
+	// DemoDelay is the demo responder's pretend work (default 2s).
+	DemoDelay time.Duration
+	// HandlerTimeout is the worker's invocation deadline (default 10s); the queue's
+	// visibility timeout is set just above it so a killed worker's messages come back soon.
+	HandlerTimeout time.Duration
+	// MaxReceiveCount of the events queue (default 5). BackoffBase (default 1s).
+	MaxReceiveCount int
+	BackoffBase     time.Duration
+	// LogOut receives the binaries' JSON logs (default: discarded). SlackOut receives one line
+	// per message the bot posts.
+	LogOut, SlackOut io.Writer
+	// LocalDir is infra/local (default: found from the working directory).
+	LocalDir string
+	// LogLevel of the binaries (default info).
+	LogLevel string
+}
+
+// Stack is a running pipeline.
+type Stack struct {
+	opts        Options
+	Local       *localstack.Stack
+	Slack       *localslack.Server
+	SlackURL    string
+	ReceiverURL string
+	// SQSProxy sits between the receiver and SQS; DynamoDBProxy between the worker and
+	// DynamoDB. SetDown(true) on them simulates an outage.
+	SQSProxy      *localstack.FaultProxy
+	DynamoDBProxy *localstack.FaultProxy
+
+	mu       sync.Mutex
+	receiver *process
+	worker   *process
+}
+
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Start brings the whole pipeline up.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	if opts.SigningSecret == "" {
+		opts.SigningSecret = "local-signing-secret"
+	}
+	if opts.BotToken == "" {
+		opts.BotToken = "xoxb-local-bot-token"
+	}
+	if opts.DemoDelay == 0 {
+		opts.DemoDelay = 2 * time.Second
+	}
+	if opts.HandlerTimeout == 0 {
+		opts.HandlerTimeout = 10 * time.Second
+	}
+	if opts.MaxReceiveCount == 0 {
+		opts.MaxReceiveCount = 5
+	}
+	if opts.BackoffBase == 0 {
+		opts.BackoffBase = time.Second
+	}
+	if opts.LogOut == nil {
+		opts.LogOut = io.Discard
+	}
+	if opts.LogLevel == "" {
+		opts.LogLevel = "info"
+	}
+	s := &Stack{opts: opts}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	visibility := int(opts.HandlerTimeout/time.Second) + 2
+	s.Local, err = localstack.Start(ctx, localstack.Options{Dir: opts.LocalDir, MaxReceiveCount: opts.MaxReceiveCount, VisibilityTimeout: visibility, Stderr: os.Stderr})
+	if err != nil {
+		return nil, err
+	}
+	if s.SQSProxy, err = localstack.NewFaultProxy(strings.TrimPrefix(s.Local.SQSEndpoint, "http://")); err != nil {
+		return nil, err
+	}
+	if s.DynamoDBProxy, err = localstack.NewFaultProxy(strings.TrimPrefix(s.Local.DynamoDBEndpoint, "http://")); err != nil {
+		return nil, err
+	}
+	s.Slack = localslack.New(localslack.Options{Token: opts.BotToken, Out: opts.SlackOut, BotName: "slackrelay"})
+	if s.SlackURL, err = s.Slack.Start(opts.SlackAddr); err != nil {
+		return nil, fmt.Errorf("start the local Slack server: %w", err)
+	}
+	if err = s.StartReceiver(ctx); err != nil {
+		return nil, err
+	}
+	if err = s.StartWorker(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Stack) baseEnv() []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LOG_LEVEL=" + s.opts.LogLevel}
+	return append(env, s.Local.Env()...)
+}
+
+// StartReceiver starts the receiver binary in local mode (its SQS goes through SQSProxy).
+func (s *Stack) StartReceiver(ctx context.Context) error {
+	addr := s.opts.ReceiverAddr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	env := append(s.baseEnv(),
+		"AWS_ENDPOINT_URL_SQS="+s.SQSProxy.URL(), // later entries win
+		"SLACK_SIGNING_SECRET="+s.opts.SigningSecret,
+		"LISTEN_ADDR="+addr,
+	)
+	p, ready, err := s.spawn(ctx, "receiver", s.opts.Bins.Receiver, env, "listening")
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.receiver = p
+	s.ReceiverURL = "http://" + ready["addr"].(string)
+	s.mu.Unlock()
+	return nil
+}
+
+// StartWorker starts the worker binary with its poller (its DynamoDB goes through
+// DynamoDBProxy; Slack is the local server).
+func (s *Stack) StartWorker(ctx context.Context) error {
+	env := append(s.baseEnv(),
+		"AWS_ENDPOINT_URL_DYNAMODB="+s.DynamoDBProxy.URL(),
+		"SLACK_BOT_TOKEN="+s.opts.BotToken,
+		"SLACK_API_URL="+s.Slack.APIURL(),
+		"DEMO_DELAY="+s.opts.DemoDelay.String(),
+		"HANDLER_TIMEOUT="+s.opts.HandlerTimeout.String(),
+		"MAX_RECEIVE_COUNT="+strconv.Itoa(s.opts.MaxReceiveCount),
+		"BACKOFF_BASE="+s.opts.BackoffBase.String(),
+		"BACKOFF_MAX="+(8*s.opts.BackoffBase).String(),
+		"POLL_WAIT=1s",
+	)
+	p, _, err := s.spawn(ctx, "worker", s.opts.Bins.Worker, env, "polling")
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.worker = p
+	s.mu.Unlock()
+	return nil
+}
+
+// KillWorker ends the worker with SIGKILL, as a crash would: no cleanup, no deletes.
+func (s *Stack) KillWorker() {
+	s.mu.Lock()
+	p := s.worker
+	s.worker = nil
+	s.mu.Unlock()
+	if p != nil {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// spawn starts a binary in its own process group, copies its log lines to LogOut and waits
+// for the JSON line whose msg is readyMsg.
+func (s *Stack) spawn(ctx context.Context, name, bin string, env []string, readyMsg string) (*process, map[string]any, error) {
+	if bin == "" {
+		return nil, nil, fmt.Errorf("no %s binary: Build first", name)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, done: make(chan struct{})}
+	readyc := make(chan map[string]any, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		sent := false
+		for sc.Scan() {
+			line := sc.Bytes()
+			if !sent && bytes.Contains(line, []byte(`"msg":"`+readyMsg+`"`)) {
+				var m map[string]any
+				if json.Unmarshal(line, &m) == nil {
+					readyc <- m
+					sent = true
+				}
+			}
+			if bytes.HasPrefix(line, []byte(`{"_aws"`)) {
+				continue // metrics lines
+			}
+			fmt.Fprintf(s.opts.LogOut, "%-8s %s\n", name, line)
+		}
+	}()
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	select {
+	case m := <-readyc:
+		return p, m, nil
+	case <-p.done:
+		return nil, nil, fmt.Errorf("%s exited before it was ready: %s", name, strings.TrimSpace(stderr.String()))
+	case <-time.After(20 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		return nil, nil, fmt.Errorf("%s not ready after 20s", name)
+	case <-ctx.Done():
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		return nil, nil, ctx.Err()
+	}
+}
+
+func stopProcess(p *process) {
+	if p == nil {
+		return
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// Stop ends everything Start started: the worker first (it finishes its batch), then the
+// receiver, the Slack server, the proxies and the local AWS servers.
+func (s *Stack) Stop() {
+	s.mu.Lock()
+	w, r := s.worker, s.receiver
+	s.worker, s.receiver = nil, nil
+	s.mu.Unlock()
+	stopProcess(w)
+	stopProcess(r)
+	if s.Slack != nil {
+		_ = s.Slack.Close()
+	}
+	if s.SQSProxy != nil {
+		_ = s.SQSProxy.Close()
+	}
+	if s.DynamoDBProxy != nil {
+		_ = s.DynamoDBProxy.Close()
+	}
+	if s.Local != nil {
+		s.Local.Stop()
+	}
+}
+
+// Reply is what the receiver answered.
+type Reply struct {
+	Status  int
+	Body    string
+	Latency time.Duration
+}
+
+// Send signs body as Slack would (timestamp now) and posts it to path on the receiver.
+// headers are extra header name/value pairs (X-Slack-Retry-Num …).
+func (s *Stack) Send(ctx context.Context, path, contentType, body string, headers ...string) (Reply, error) {
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	h := http.Header{}
+	h.Set("Content-Type", contentType)
+	h.Set(slackverify.HeaderTimestamp, ts)
+	h.Set(slackverify.HeaderSignature, slackverify.Sign([]byte(s.opts.SigningSecret), ts, []byte(body)))
+	for i := 0; i+1 < len(headers); i += 2 {
+		h.Set(headers[i], headers[i+1])
+	}
+	return s.SendRaw(ctx, http.MethodPost, path, h, []byte(body))
+}
+
+var httpClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+// SendRaw posts exactly what it is given (for bad-input tests).
+func (s *Stack) SendRaw(ctx context.Context, method, path string, h http.Header, body []byte) (Reply, error) {
+	req, err := http.NewRequestWithContext(ctx, method, s.ReceiverURL+path, bytes.NewReader(body))
+	if err != nil {
+		return Reply{}, err
+	}
+	req.Header = h
+	start := time.Now()
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return Reply{}, err
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return Reply{Status: resp.StatusCode, Body: string(b), Latency: time.Since(start)}, nil
+}
+
+// MentionBody is a signed-ready Events API app_mention body.
+func MentionBody(eventID, channel, ts, text string) string {
+	ev, _ := json.Marshal(map[string]any{
+		"type": "app_mention", "user": "U0LOCAL", "text": "<@UBOT> " + text, "ts": ts, "channel": channel, "event_ts": ts,
+	})
+	return fmt.Sprintf(`{"token":"local","team_id":"T0001","api_app_id":"A0001","event":%s,"type":"event_callback","event_id":%q,"event_time":%d}`,
+		ev, eventID, time.Now().Unix())
+}
+
+// ErrTimeout is returned by WaitFor when the condition did not hold in time.
+var ErrTimeout = errors.New("timed out")
+
+// WaitFor polls cond every 50ms until it is true or timeout passes.
+func WaitFor(timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return ErrTimeout
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+// DLQ runs the DLQ tool against this stack's queues and returns its combined output.
+func (s *Stack) DLQ(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, s.opts.Bins.DLQ, args...)
+	cmd.Env = append(s.baseEnv(), "SLACKRELAY_QUEUE_URL="+s.Local.QueueURL, "SLACKRELAY_DLQ_URL="+s.Local.DLQURL)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}

@@ -1,0 +1,404 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/slackrelay/slackrelay/shared/devstack"
+	"github.com/slackrelay/slackrelay/shared/envelope"
+	"github.com/slackrelay/slackrelay/shared/localslack"
+	"github.com/slackrelay/slackrelay/shared/localstack"
+	"github.com/slackrelay/slackrelay/shared/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/shared/slackverify"
+)
+
+var (
+	stack    *devstack.Stack
+	stackErr error
+	logs     syncBuffer
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string             { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	stackErr = start(ctx)
+	cancel()
+	code := m.Run()
+	if stack != nil {
+		stack.Stop()
+	}
+	os.Exit(code)
+}
+
+func start(ctx context.Context) error {
+	if _, err := localstack.FindDir(); err != nil {
+		return err
+	}
+	root, err := devstack.Root()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "slackrelay-e2e-")
+	if err != nil {
+		return err
+	}
+	bins, err := devstack.Build(ctx, root, dir)
+	if err != nil {
+		return err
+	}
+	stack, err = devstack.Start(ctx, devstack.Options{
+		Bins: bins, DemoDelay: 300 * time.Millisecond, HandlerTimeout: 4 * time.Second,
+		MaxReceiveCount: 4, BackoffBase: time.Second, LogOut: &logs,
+	})
+	return err
+}
+
+// setup gives a test the shared stack with the Slack server's records and faults cleared.
+func setup(t *testing.T) *devstack.Stack {
+	t.Helper()
+	localstacktest.Require(t, stackErr)
+	stack.Slack.Reset()
+	t.Cleanup(func() {
+		if t.Failed() {
+			l := logs.String()
+			if len(l) > 20000 {
+				l = l[len(l)-20000:]
+			}
+			t.Logf("last binary logs:\n%s", l)
+		}
+	})
+	return stack
+}
+
+var seq atomic.Int64
+
+// event returns a fresh event id and message ts.
+func event() (id, ts string) {
+	n := seq.Add(1)
+	return fmt.Sprintf("Ev%d%06d", time.Now().Unix(), n), fmt.Sprintf("%d.%06d", time.Now().Unix(), n)
+}
+
+func mention(t *testing.T, s *devstack.Stack, body string, headers ...string) devstack.Reply {
+	t.Helper()
+	r, err := s.Send(context.Background(), "/slack/events", "application/json", body, headers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func postsInThread(s *devstack.Stack, ts string) []localslack.Post {
+	var out []localslack.Post
+	for _, p := range s.Slack.Posts() {
+		if p.ThreadTS == ts {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// settle waits for exactly one reply in the thread and checks that no second one follows.
+func settle(t *testing.T, s *devstack.Stack, ts string, within time.Duration) localslack.Post {
+	t.Helper()
+	if err := devstack.WaitFor(within, func() bool { return len(postsInThread(s, ts)) >= 1 }); err != nil {
+		t.Fatalf("no reply in thread %s within %v", ts, within)
+	}
+	time.Sleep(1500 * time.Millisecond) // room for a duplicate to show up
+	posts := postsInThread(s, ts)
+	if len(posts) != 1 {
+		t.Fatalf("%d replies in thread %s, want exactly 1", len(posts), ts)
+	}
+	return posts[0]
+}
+
+func depth(t *testing.T, s *devstack.Stack, queueURL string) int {
+	t.Helper()
+	out, err := s.Local.SQS().GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL),
+		AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, v := range out.Attributes {
+		k, _ := strconv.Atoi(v)
+		n += k
+	}
+	return n
+}
+
+// 1. SQS unavailable at the receiver → 5xx; Slack's retry after recovery → exactly one reply.
+func TestSQSDownAtReceiver(t *testing.T) {
+	s := setup(t)
+	id, ts := event()
+	body := devstack.MentionBody(id, "C1", ts, "are you there?")
+	s.SQSProxy.SetDown(true)
+	r := mention(t, s, body)
+	s.SQSProxy.SetDown(false)
+	if r.Status < 500 {
+		t.Fatalf("with SQS down the receiver answered %d, want 5xx so Slack retries", r.Status)
+	}
+	if r.Latency > 3*time.Second {
+		t.Fatalf("the 5xx took %v, beyond Slack's 3 s", r.Latency)
+	}
+	r = mention(t, s, body, "X-Slack-Retry-Num", "1", "X-Slack-Retry-Reason", "http_error")
+	if r.Status != 202 {
+		t.Fatalf("retry after recovery: %d", r.Status)
+	}
+	settle(t, s, ts, 10*time.Second)
+}
+
+// 2. A retry storm: the same event 4 times, two of them concurrent → exactly one reply.
+func TestRetryStorm(t *testing.T) {
+	s := setup(t)
+	id, ts := event()
+	body := devstack.MentionBody(id, "C1", ts, "storm")
+	var wg sync.WaitGroup
+	statuses := make([]int, 4)
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); statuses[i] = mention(t, s, body).Status }()
+	}
+	wg.Wait()
+	statuses[2] = mention(t, s, body, "X-Slack-Retry-Num", "1", "X-Slack-Retry-Reason", "http_timeout").Status
+	statuses[3] = mention(t, s, body, "X-Slack-Retry-Num", "2", "X-Slack-Retry-Reason", "http_timeout").Status
+	for i, st := range statuses {
+		if st != 202 {
+			t.Fatalf("delivery %d answered %d", i, st)
+		}
+	}
+	settle(t, s, ts, 10*time.Second)
+}
+
+// 3. The worker killed (SIGKILL) while a handler runs → redelivered → exactly one reply.
+func TestWorkerKilledMidHandler(t *testing.T) {
+	s := setup(t)
+	id, ts := event()
+	before := s.Slack.Calls("reactions.add")
+	if r := mention(t, s, devstack.MentionBody(id, "C1", ts, "survive a crash")); r.Status != 202 {
+		t.Fatal(r.Status)
+	}
+	// The working reaction shows the handler has started; kill during the 300 ms of work.
+	if err := devstack.WaitFor(5*time.Second, func() bool { return s.Slack.Calls("reactions.add") > before }); err != nil {
+		t.Fatal("handler never started")
+	}
+	s.KillWorker()
+	if n := len(postsInThread(s, ts)); n != 0 {
+		t.Skipf("the handler finished before the kill (%d posts); nothing to test on this run", n)
+	}
+	if err := s.StartWorker(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Redelivery after the visibility timeout (handler timeout + 2 s), then the lease.
+	settle(t, s, ts, 20*time.Second)
+}
+
+// 4. Slack answers 429 with Retry-After → the reply waits at least that long, exactly one.
+func TestSlackRateLimit(t *testing.T) {
+	s := setup(t)
+	s.Slack.RateLimitNext("chat.postMessage", 1, 3*time.Second)
+	id, ts := event()
+	start := time.Now()
+	mention(t, s, devstack.MentionBody(id, "C1", ts, "rate limited"))
+	p := settle(t, s, ts, 15*time.Second)
+	if waited := p.At.Sub(start); waited < 3*time.Second {
+		t.Fatalf("replied %v after the request, before Retry-After (3 s) ran out", waited)
+	}
+}
+
+// 5. Slack fails transiently N times → retried with backoff → one reply.
+func TestTransientFailures(t *testing.T) {
+	s := setup(t)
+	s.Slack.FailHTTPNext("chat.postMessage", 2, 503)
+	id, ts := event()
+	mention(t, s, devstack.MentionBody(id, "C1", ts, "flaky"))
+	settle(t, s, ts, 20*time.Second)
+	if c := s.Slack.Calls("chat.postMessage"); c != 3 {
+		t.Fatalf("postMessage calls = %d, want 3", c)
+	}
+}
+
+// 6. A permanent failure → DLQ with reason → fix → replay → exactly one reply.
+func TestPermanentFailureReplay(t *testing.T) {
+	s := setup(t)
+	s.Slack.FailNext("chat.postMessage", 1, "not_in_channel")
+	id, ts := event()
+	mention(t, s, devstack.MentionBody(id, "C1", ts, "invite me"))
+	if err := devstack.WaitFor(10*time.Second, func() bool { return depth(t, s, s.Local.DLQURL) == 1 }); err != nil {
+		t.Fatal("the permanent failure did not reach the DLQ")
+	}
+	out, err := s.DLQ(context.Background(), "list")
+	if err != nil || !strings.Contains(out, "not_in_channel") || !strings.Contains(out, "app_mention") {
+		t.Fatalf("dlq list: %v\n%s", err, out)
+	}
+	if n := len(postsInThread(s, ts)); n != 0 {
+		t.Fatalf("%d posts before the replay", n)
+	}
+	// The cause is fixed (the bot was invited): replay.
+	out, err = s.DLQ(context.Background(), "replay", "--all", "--yes")
+	if err != nil {
+		t.Fatalf("dlq replay: %v\n%s", err, out)
+	}
+	settle(t, s, ts, 15*time.Second)
+	if d := depth(t, s, s.Local.DLQURL); d != 0 {
+		t.Fatalf("DLQ still holds %d messages", d)
+	}
+}
+
+// 7. The idempotency store down → nothing posted, retried, one reply after it returns.
+func TestStoreDown(t *testing.T) {
+	s := setup(t)
+	s.DynamoDBProxy.SetDown(true)
+	id, ts := event()
+	if r := mention(t, s, devstack.MentionBody(id, "C1", ts, "store down")); r.Status != 202 {
+		t.Fatal(r.Status)
+	}
+	time.Sleep(3 * time.Second)
+	if c := s.Slack.Calls("chat.postMessage"); c != 0 {
+		s.DynamoDBProxy.SetDown(false)
+		t.Fatalf("posted %d times while the store was down", c)
+	}
+	s.DynamoDBProxy.SetDown(false)
+	settle(t, s, ts, 30*time.Second)
+}
+
+// 8. Load: thousands of events at a fixed rate → all acknowledged, none lost, no duplicates.
+func TestLoad(t *testing.T) {
+	s := setup(t)
+	n, rate := 2000, 250 // events, per second
+	if testing.Short() {
+		n = 300
+	}
+	tss := make([]string, n)
+	lat := make([]time.Duration, n)
+	var failures atomic.Int32
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		<-tick.C
+		id, ts := event()
+		tss[i] = ts
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := s.Send(context.Background(), "/slack/events", "application/json", devstack.MentionBody(id, "CLOAD", ts, "load"))
+			if err != nil || r.Status != 202 {
+				failures.Add(1)
+				return
+			}
+			lat[i] = r.Latency
+		}()
+	}
+	wg.Wait()
+	sendTook := time.Since(start)
+	if f := failures.Load(); f != 0 {
+		t.Fatalf("%d of %d requests were not acknowledged with 202", f, n)
+	}
+	if err := devstack.WaitFor(120*time.Second, func() bool { return len(s.Slack.PostsFor("CLOAD")) >= n }); err != nil {
+		t.Fatalf("only %d of %d replies after 120 s", len(s.Slack.PostsFor("CLOAD")), n)
+	}
+	time.Sleep(2 * time.Second)
+	seen := map[string]int{}
+	for _, p := range s.Slack.PostsFor("CLOAD") {
+		seen[p.ThreadTS]++
+	}
+	for _, ts := range tss {
+		if seen[ts] != 1 {
+			t.Fatalf("event %s got %d replies", ts, seen[ts])
+		}
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("load: %d events at %d/s sent in %v; ack latency p50 %v p99 %v max %v; all %d replied exactly once after %v",
+		n, rate, sendTook.Round(time.Millisecond), lat[n/2], lat[n*99/100], lat[n-1], n, time.Since(start).Round(time.Millisecond))
+}
+
+// 9. Bad input: a bounded fuzz run of malformed, unsigned, stale, oversized and mis-typed
+// requests → never a crash or a 5xx, nothing enqueued that was not verified.
+func TestBadInput(t *testing.T) {
+	s := setup(t)
+	before := depth(t, s, s.Local.QueueURL)
+	rng := rand.New(rand.NewPCG(1, 2))
+	secret := []byte("local-signing-secret")
+	paths := []string{"/slack/events", "/slack/commands", "/slack/interactivity", "/nope", "/"}
+	sent := 0
+	for i := 0; i < 400; i++ {
+		body := make([]byte, rng.IntN(300))
+		for j := range body {
+			body[j] = byte(rng.IntN(256))
+		}
+		switch i % 8 {
+		case 1:
+			body = []byte(`{"type":"event_callback","event":` + strings.Repeat("[", rng.IntN(100)))
+		case 2:
+			body = []byte(strings.Repeat("a", 1<<20+rng.IntN(1000)))
+		case 3:
+			body = []byte(`payload=` + url.QueryEscape(string(body)))
+		}
+		h := http.Header{}
+		ts := strconv.FormatInt(time.Now().Unix(), 10)
+		switch i % 5 {
+		case 0: // unsigned
+		case 1: // stale
+			old := strconv.FormatInt(time.Now().Add(-10*time.Minute).Unix(), 10)
+			h.Set(slackverify.HeaderTimestamp, old)
+			h.Set(slackverify.HeaderSignature, slackverify.Sign(secret, old, body))
+		case 2: // wrong secret
+			h.Set(slackverify.HeaderTimestamp, ts)
+			h.Set(slackverify.HeaderSignature, slackverify.Sign([]byte("nope"), ts, body))
+		case 3: // garbage headers
+			h.Set(slackverify.HeaderTimestamp, "yesterday")
+			h.Set(slackverify.HeaderSignature, "v0=zz")
+		case 4: // correctly signed garbage: verified, but must be refused as malformed
+			h.Set(slackverify.HeaderTimestamp, ts)
+			h.Set(slackverify.HeaderSignature, slackverify.Sign(secret, ts, body))
+		}
+		method := http.MethodPost
+		if i%17 == 0 {
+			method = http.MethodGet
+		}
+		r, err := s.SendRaw(context.Background(), method, paths[rng.IntN(len(paths))], h, body)
+		if err != nil {
+			t.Fatalf("request %d: %v (receiver crashed?)", i, err)
+		}
+		if r.Status >= 500 {
+			t.Fatalf("request %d answered %d", i, r.Status)
+		}
+		if r.Status == 202 {
+			sent++
+		}
+	}
+	// Only correctly signed, well-formed requests may be enqueued; random bytes never are.
+	if after := depth(t, s, s.Local.QueueURL); after != before || sent != 0 {
+		t.Fatalf("bad input was enqueued: depth %d → %d, %d accepted", before, after, sent)
+	}
+	// The receiver still works.
+	id, ts := event()
+	if r := mention(t, s, devstack.MentionBody(id, "C1", ts, "still alive")); r.Status != 202 {
+		t.Fatalf("after the fuzz run: %d", r.Status)
+	}
+	settle(t, s, ts, 10*time.Second)
+}
+
+var _ = envelope.Version
