@@ -45,5 +45,14 @@ secrets: ## write the Slack secrets to SSM SecureString (env SLACK_SIGNING_SECRE
 deploy: build ## deploy the stack: make deploy STACK_NAME=slackrelay ARTIFACT_BUCKET=my-bucket (AWS_REGION set)
 	STACK_NAME=$(STACK_NAME) ARTIFACT_BUCKET=$(ARTIFACT_BUCKET) infra/deploy.sh
 
+demo: deps ## the guided tour: local stack, a slow reply acked in ms, a deduplicated retry, a DLQ failure and its replay
+	cd shared && go run ./cmd/slackrelay-local demo
+
+dev: deps ## the local stack for a real Slack app (receiver on 127.0.0.1:3000) until Ctrl-C; see docs/local.md
+	cd shared && go run ./cmd/slackrelay-local dev
+
+e2e: deps ## only the end-to-end reliability suite (also part of `make test`)
+	cd shared && SLACKRELAY_REQUIRE_LOCAL_STACK=1 go test -count=1 -v ./e2e
+
 clean: ## remove build output
 	rm -rf $(BUILD)

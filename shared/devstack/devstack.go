@@ -87,6 +87,9 @@ type Options struct {
 	LocalDir string
 	// LogLevel of the binaries (default info).
 	LogLevel string
+	// SlackAPIURL, when set, sends the worker's Web API calls there (https://slack.com/api/
+	// for a real workspace) instead of to the local Slack server.
+	SlackAPIURL string
 }
 
 // Stack is a running pipeline.
@@ -201,7 +204,7 @@ func (s *Stack) StartWorker(ctx context.Context) error {
 	env := append(s.baseEnv(),
 		"AWS_ENDPOINT_URL_DYNAMODB="+s.DynamoDBProxy.URL(),
 		"SLACK_BOT_TOKEN="+s.opts.BotToken,
-		"SLACK_API_URL="+s.Slack.APIURL(),
+		"SLACK_API_URL="+s.slackAPIURL(),
 		"DEMO_DELAY="+s.opts.DemoDelay.String(),
 		"HANDLER_TIMEOUT="+s.opts.HandlerTimeout.String(),
 		"MAX_RECEIVE_COUNT="+strconv.Itoa(s.opts.MaxReceiveCount),
@@ -217,6 +220,13 @@ func (s *Stack) StartWorker(ctx context.Context) error {
 	s.worker = p
 	s.mu.Unlock()
 	return nil
+}
+
+func (s *Stack) slackAPIURL() string {
+	if s.opts.SlackAPIURL != "" {
+		return s.opts.SlackAPIURL
+	}
+	return s.Slack.APIURL()
 }
 
 // KillWorker ends the worker with SIGKILL, as a crash would: no cleanup, no deletes.
