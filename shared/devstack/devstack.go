@@ -341,6 +341,11 @@ type Reply struct {
 // Send signs body as Slack would (timestamp now) and posts it to path on the receiver.
 // headers are extra header name/value pairs (X-Slack-Retry-Num …).
 func (s *Stack) Send(ctx context.Context, path, contentType, body string, headers ...string) (Reply, error) {
+	return s.SendTo(ctx, s.ReceiverURL, path, contentType, body, headers...)
+}
+
+// SendTo is Send to another receiver (for example one started by hand for a cold start).
+func (s *Stack) SendTo(ctx context.Context, receiverURL, path, contentType, body string, headers ...string) (Reply, error) {
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	h := http.Header{}
 	h.Set("Content-Type", contentType)
@@ -349,14 +354,18 @@ func (s *Stack) Send(ctx context.Context, path, contentType, body string, header
 	for i := 0; i+1 < len(headers); i += 2 {
 		h.Set(headers[i], headers[i+1])
 	}
-	return s.SendRaw(ctx, http.MethodPost, path, h, []byte(body))
+	return sendRaw(ctx, receiverURL, http.MethodPost, path, h, []byte(body))
 }
 
 var httpClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
 // SendRaw posts exactly what it is given (for bad-input tests).
 func (s *Stack) SendRaw(ctx context.Context, method, path string, h http.Header, body []byte) (Reply, error) {
-	req, err := http.NewRequestWithContext(ctx, method, s.ReceiverURL+path, bytes.NewReader(body))
+	return sendRaw(ctx, s.ReceiverURL, method, path, h, body)
+}
+
+func sendRaw(ctx context.Context, receiverURL, method, path string, h http.Header, body []byte) (Reply, error) {
+	req, err := http.NewRequestWithContext(ctx, method, receiverURL+path, bytes.NewReader(body))
 	if err != nil {
 		return Reply{}, err
 	}

@@ -25,7 +25,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: slackrelay-local demo|dev [flags]")
+		fmt.Fprintln(os.Stderr, "usage: slackrelay-local demo|dev|bench [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -34,8 +34,10 @@ func main() {
 		err = demo(os.Args[2:])
 	case "dev":
 		err = dev(os.Args[2:])
+	case "bench":
+		err = bench(os.Args[2:])
 	default:
-		fmt.Fprintf(os.Stderr, "unknown command %q: use demo or dev\n", os.Args[1])
+		fmt.Fprintf(os.Stderr, "unknown command %q: use demo, dev or bench\n", os.Args[1])
 		os.Exit(2)
 	}
 	if err != nil {
@@ -71,8 +73,10 @@ func paint(c, s string) string {
 	return c + s + reset
 }
 
-func say(format string, args ...any)  { fmt.Printf("   "+format+"\n", args...) }
-func step(format string, args ...any) { fmt.Println("\n" + paint(bold, "▶ "+fmt.Sprintf(format, args...))) }
+func say(format string, args ...any) { fmt.Printf("   "+format+"\n", args...) }
+func step(format string, args ...any) {
+	fmt.Println("\n" + paint(bold, "▶ "+fmt.Sprintf(format, args...)))
+}
 
 type checker struct{ failed []string }
 
