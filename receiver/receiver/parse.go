@@ -55,8 +55,8 @@ type parsed struct {
 // parseEvent fills e from an Events API body.
 func parseEvent(body []byte, e *envelope.Envelope, p *parsed) error {
 	var o outerEvent
-	if err := json.Unmarshal(body, &o); err != nil {
-		return fmt.Errorf("%w: events api body is not JSON: %v", errMalformed, err)
+	if err := decodeOuterEvent(body, &o); err != nil {
+		return fmt.Errorf("%w: events api body: %v", errMalformed, err)
 	}
 	switch o.Type {
 	case "url_verification":

@@ -85,8 +85,9 @@ type Options struct {
 	LogOut, SlackOut io.Writer
 	// LocalDir is infra/local (default: found from the working directory).
 	LocalDir string
-	// LogLevel of the binaries (default info).
-	LogLevel string
+	// Debug runs the binaries at LOG_LEVEL=debug (default info; readiness is read from
+	// info lines, so the level never goes above info).
+	Debug bool
 	// SlackAPIURL, when set, sends the worker's Web API calls there (https://slack.com/api/
 	// for a real workspace) instead of to the local Slack server.
 	SlackAPIURL string
@@ -138,9 +139,6 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.LogOut == nil {
 		opts.LogOut = io.Discard
 	}
-	if opts.LogLevel == "" {
-		opts.LogLevel = "info"
-	}
 	s := &Stack{opts: opts}
 	defer func() {
 		if err != nil {
@@ -172,7 +170,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 }
 
 func (s *Stack) baseEnv() []string {
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LOG_LEVEL=" + s.opts.LogLevel}
+	level := "info"
+	if s.opts.Debug {
+		level = "debug"
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LOG_LEVEL=" + level}
 	return append(env, s.Local.Env()...)
 }
 

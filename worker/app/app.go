@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/slack-go/slack"
+	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/shared/secrets"
@@ -37,10 +38,11 @@ type App struct {
 	Log       *slog.Logger
 }
 
-// New builds the worker from cfg and an AWS configuration. Metrics go to metricsOut.
-func New(cfg Config, awsCfg aws.Config, log *slog.Logger, metricsOut io.Writer) (*App, error) {
-	sqsClient := sqs.NewFromConfig(awsCfg)
-	store := newSecrets(cfg, awsCfg)
+// New builds the worker from cfg and an AWS configuration; getenv supplies the local endpoint
+// overrides (AWS_ENDPOINT_URL_<SERVICE>). Metrics go to metricsOut.
+func New(cfg Config, awsCfg aws.Config, getenv func(string) string, log *slog.Logger, metricsOut io.Writer) (*App, error) {
+	sqsClient := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "SQS") })
+	store := newSecrets(cfg, awsCfg, getenv)
 
 	api := &slackClients{store: store, apiURL: cfg.SlackAPIURL, http: &http.Client{Timeout: 15 * time.Second}}
 
@@ -78,7 +80,7 @@ func New(cfg Config, awsCfg aws.Config, log *slog.Logger, metricsOut io.Writer) 
 
 	p := &processor.Processor{
 		Router:          router,
-		Claims:          &idempotency.Store{DB: dynamodb.NewFromConfig(awsCfg), Table: cfg.Table, TTL: cfg.IdempotencyTTL},
+		Claims:          &idempotency.Store{DB: dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "DYNAMODB") }), Table: cfg.Table, TTL: cfg.IdempotencyTTL},
 		Queue:           sqsClient,
 		QueueURL:        cfg.QueueURL,
 		DLQURL:          cfg.DLQURL,
@@ -100,13 +102,13 @@ func New(cfg Config, awsCfg aws.Config, log *slog.Logger, metricsOut io.Writer) 
 	return a, nil
 }
 
-func newSecrets(cfg Config, awsCfg aws.Config) *secrets.Store {
+func newSecrets(cfg Config, awsCfg aws.Config, getenv func(string) string) *secrets.Store {
 	if cfg.BotTokenParam != "" {
 		params := map[string]string{KeyBotToken: cfg.BotTokenParam}
 		if cfg.LLMAPIKeyParam != "" {
 			params[KeyLLMAPIKey] = cfg.LLMAPIKeyParam
 		}
-		return secrets.NewSSM(ssm.NewFromConfig(awsCfg), params, secrets.Options{MaxAge: cfg.SecretsMaxAge})
+		return secrets.NewSSM(ssm.NewFromConfig(awsCfg, func(o *ssm.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "SSM") }), params, secrets.Options{MaxAge: cfg.SecretsMaxAge})
 	}
 	return secrets.NewStatic(map[string]string{KeyBotToken: cfg.BotToken, KeyLLMAPIKey: cfg.LLMAPIKey})
 }

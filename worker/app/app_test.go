@@ -117,7 +117,7 @@ func newHarness(t testing.TB, tweak func(*Config)) *harness {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := New(cfg, awsCfg, log, io.Discard)
+	a, err := New(cfg, awsCfg, os.Getenv, log, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

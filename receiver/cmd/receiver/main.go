@@ -46,7 +46,7 @@ func run() error {
 	}
 	var store *secrets.Store
 	if cfg.SigningSecretParam != "" {
-		store = secrets.NewSSM(ssm.NewFromConfig(awsCfg), map[string]string{receiver.SecretKey: cfg.SigningSecretParam},
+		store = secrets.NewSSM(ssm.NewFromConfig(awsCfg, func(o *ssm.Options) { o.BaseEndpoint = awsclient.Endpoint(os.Getenv, "SSM") }), map[string]string{receiver.SecretKey: cfg.SigningSecretParam},
 			secrets.Options{MaxAge: cfg.SecretsMaxAge})
 	} else {
 		store = secrets.NewStatic(map[string]string{receiver.SecretKey: cfg.SigningSecret})
@@ -54,7 +54,7 @@ func run() error {
 	h := &receiver.Handler{
 		QueueURL:     cfg.QueueURL,
 		MaxBodyBytes: cfg.MaxBodyBytes,
-		Sender:       sqs.NewFromConfig(awsCfg),
+		Sender:       sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = awsclient.Endpoint(os.Getenv, "SQS") }),
 		Secrets:      store,
 		Log:          log,
 		Metrics:      metrics.New(os.Stdout, "slackrelay/receiver"),

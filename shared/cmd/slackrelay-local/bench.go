@@ -81,7 +81,7 @@ func bench(args []string) error {
 		return err
 	}
 	step("starting the local stack")
-	s, err := devstack.Start(ctx, devstack.Options{Bins: bins, DemoDelay: time.Millisecond, HandlerTimeout: 10 * time.Second, LogLevel: "warn"})
+	s, err := devstack.Start(ctx, devstack.Options{Bins: bins, DemoDelay: time.Millisecond, HandlerTimeout: 10 * time.Second})
 	if err != nil {
 		return err
 	}

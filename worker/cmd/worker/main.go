@@ -37,7 +37,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	a, err := app.New(cfg, awsCfg, log, os.Stdout)
+	a, err := app.New(cfg, awsCfg, os.Getenv, log, os.Stdout)
 	if err != nil {
 		return err
 	}
