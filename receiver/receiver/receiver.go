@@ -246,7 +246,9 @@ func (h *Handler) enqueue(ctx context.Context, r *Request, e *envelope.Envelope)
 	st.body = bytesToString(st.buf)
 	st.in = sqs.SendMessageInput{QueueUrl: &h.QueueURL, MessageBody: &st.body, MessageAttributes: st.attrs}
 	start := h.now()
-	_, err := h.Sender.SendMessage(ctx, &st.in)
+	sendCtx, cancel := enqueueContext(ctx)
+	_, err := h.Sender.SendMessage(sendCtx, &st.in)
+	cancel()
 	took := h.now().Sub(start)
 	h.Metrics.Milliseconds("EnqueueLatency", took)
 	if err != nil {
@@ -263,6 +265,20 @@ func (h *Handler) enqueue(ctx context.Context, r *Request, e *envelope.Envelope)
 		return respAccepted
 	}
 	return respOK
+}
+
+// enqueueBudget bounds SendMessage when the caller set no deadline (local mode); in Lambda
+// the invocation deadline applies, less a reserve to answer 503 before the function times out.
+const (
+	enqueueBudget  = 2 * time.Second
+	enqueueReserve = 250 * time.Millisecond
+)
+
+func enqueueContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, d.Add(-enqueueReserve))
+	}
+	return context.WithTimeout(ctx, enqueueBudget)
 }
 
 func (h *Handler) rejected(r *Request, reason string, err error, resp Response) Response {

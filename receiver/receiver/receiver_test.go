@@ -386,3 +386,24 @@ func TestChallengeIsNotJSONEscapedTwice(t *testing.T) {
 		t.Fatalf("challenge body %q", resp.Body)
 	}
 }
+
+type slowSender struct{}
+
+func (slowSender) SendMessage(ctx context.Context, _ *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A hung SQS call must end in a 503 before the invocation deadline, not in a timeout.
+func TestHungQueueAnswers503BeforeTheDeadline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	resp := newHandler(slowSender{}, staticSecrets(), nil).Handle(ctx, signed(PathEvents, mentionBody))
+	if resp.Status != 503 {
+		t.Fatalf("status %d", resp.Status)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Fatalf("answered after %v, past the reserve before the 600ms deadline", took)
+	}
+}
