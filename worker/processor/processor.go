@@ -133,8 +133,12 @@ func (p *Processor) process(ctx context.Context, rec *events.SQSMessage) bool {
 	claim, err := p.Claims.Claim(ctx, env.DedupeKey, owner, deadline)
 	if err != nil {
 		// Without the store nothing may be posted: try again later.
-		log.Error("idempotency store unavailable; will retry", "error", err.Error())
 		p.Metrics.Count("StoreErrors", 1)
+		if p.lastAttempt(receiveCount) {
+			log.Error("idempotency store unavailable on the last attempt; moving to the DLQ", "error", err.Error())
+			return p.toDLQ(ctx, log, rec, envelope.FailureClassExhausted, "idempotency", err)
+		}
+		log.Error("idempotency store unavailable; will retry", "error", err.Error())
 		return p.retryLater(ctx, log, rec, failure.Backoff(receiveCount, p.BackoffBase, p.BackoffMax))
 	}
 	switch claim.Outcome {
@@ -143,6 +147,14 @@ func (p *Processor) process(ctx context.Context, rec *events.SQSMessage) bool {
 		p.Metrics.Count("Duplicates", 1)
 		return true
 	case idempotency.Busy:
+		if p.lastAttempt(receiveCount) {
+			// The delivery holding the claim is a message of its own that SQS returns if that
+			// attempt fails; this copy adds nothing, and letting SQS dead-letter it would
+			// leave an operator a message without a reason.
+			log.Warn("another delivery still holds this event on this copy's last attempt; dropping the copy")
+			p.Metrics.Count("Busy", 1)
+			return true
+		}
 		wait := claim.LeaseUntil.Sub(p.now()) + time.Second
 		log.Info("another worker is handling this event; will look again after its lease", "lease_until", claim.LeaseUntil)
 		p.Metrics.Count("Busy", 1)
@@ -180,7 +192,7 @@ func (p *Processor) process(ctx context.Context, rec *events.SQSMessage) bool {
 	case class == failure.Permanent:
 		log.Error("permanent failure; moving to the DLQ")
 		return p.toDLQ(ctx, log, rec, envelope.FailureClassPermanent, route.Name, err)
-	case p.MaxReceiveCount > 0 && receiveCount >= p.MaxReceiveCount:
+	case p.lastAttempt(receiveCount):
 		log.Error("out of retries; moving to the DLQ")
 		return p.toDLQ(ctx, log, rec, envelope.FailureClassExhausted, route.Name, err)
 	case class == failure.RateLimited:
@@ -191,6 +203,11 @@ func (p *Processor) process(ctx context.Context, rec *events.SQSMessage) bool {
 		log.Warn("transient failure; retrying with backoff", "backoff", wait.String())
 		return p.retryLater(ctx, log, rec, wait)
 	}
+}
+
+// lastAttempt reports whether SQS would dead-letter this message on its next receive.
+func (p *Processor) lastAttempt(receiveCount int) bool {
+	return p.MaxReceiveCount > 0 && receiveCount >= p.MaxReceiveCount
 }
 
 // handlerDeadline leaves the processor a little time after the handler to report.

@@ -87,6 +87,8 @@ func TestOutcomes(t *testing.T) {
 		{name: "duplicate", claims: fakeClaims{outcome: idempotency.Done}, receive: "1"},
 		{name: "busy waits for the lease", claims: fakeClaims{outcome: idempotency.Busy, lease: now.Add(20 * time.Second)}, receive: "1", failed: true, visibility: 21},
 		{name: "store down", claims: fakeClaims{err: errors.New("dial")}, receive: "2", failed: true, visibility: 20},
+		{name: "store down on the last attempt", claims: fakeClaims{err: errors.New("dial")}, receive: "5", dlqClass: envelope.FailureClassExhausted},
+		{name: "busy on the last attempt drops the copy", claims: fakeClaims{outcome: idempotency.Busy, lease: now.Add(20 * time.Second)}, receive: "5"},
 		{name: "transient backs off", herr: errors.New("reset"), claims: fakeClaims{outcome: idempotency.Claimed}, receive: "3", failed: true, visibility: 40},
 		{name: "rate limited", herr: &failure.RateLimitError{Service: "slack", RetryAfter: 7 * time.Second}, claims: fakeClaims{outcome: idempotency.Claimed}, receive: "1", failed: true, visibility: 7},
 		{name: "permanent", herr: failure.Permanentf("nope"), claims: fakeClaims{outcome: idempotency.Claimed}, receive: "1", dlqClass: envelope.FailureClassPermanent},
