@@ -64,7 +64,7 @@ type Response struct {
 	ContentType string
 	Body        []byte
 	// NoRetry asks Slack not to retry (X-Slack-No-Retry: 1): set on rejections of requests
-	// that would fail the same way again.
+	// that would fail the same way again (400, 404, 405, 413), not on 401 or 503.
 	NoRetry bool
 }
 
@@ -129,7 +129,9 @@ func (h *Handler) Handle(ctx context.Context, r *Request) Response {
 		if status == 503 {
 			msg = "signing secret unavailable, retry later"
 		}
-		return h.rejected(r, reason, err, reject(status, msg, status != 503))
+		// No X-Slack-No-Retry here: a signature that fails because the secret was rotated
+		// moments ago verifies on Slack's retry, after the cache has been refreshed.
+		return h.rejected(r, reason, err, reject(status, msg, false))
 	}
 	if !utf8.Valid(r.Body) {
 		return h.rejected(r, reasonNotUTF8, nil, reject(400, "request body is not UTF-8", true))
