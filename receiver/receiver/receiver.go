@@ -42,6 +42,8 @@ type Sender interface {
 	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
 }
 
+var _ Sender = (*sqs.Client)(nil)
+
 // Secrets yields the signing secret and can reload it once a rotation is suspected.
 type Secrets interface {
 	Get(ctx context.Context, key string) (string, error)

@@ -125,6 +125,7 @@ func TestHandleStatuses(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := &fakeSender{}
 			resp := newHandler(s, staticSecrets(), nil).Handle(context.Background(), tc.req)
 			if resp.Status != tc.status {

@@ -22,6 +22,8 @@ type SlackAPI interface {
 	GetConversationRepliesContext(ctx context.Context, params *slack.GetConversationRepliesParameters) ([]slack.Message, bool, string, error)
 }
 
+var _ SlackAPI = (*slack.Client)(nil)
+
 // Identity is the bot's own user and bot ids (from auth.test), so it never answers itself.
 type Identity struct {
 	UserID string

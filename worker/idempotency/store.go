@@ -26,6 +26,8 @@ type DB interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 }
 
+var _ DB = (*dynamodb.Client)(nil)
+
 // Outcome of a claim.
 type Outcome int
 

@@ -25,6 +25,8 @@ type SQS interface {
 	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
 }
 
+var _ SQS = (*sqs.Client)(nil)
+
 // BatchHandler is what Lambda would invoke.
 type BatchHandler func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
 

@@ -39,6 +39,11 @@ type Claims interface {
 	Release(ctx context.Context, key, owner string) error
 }
 
+var (
+	_ Queue  = (*sqs.Client)(nil)
+	_ Claims = (*idempotency.Store)(nil)
+)
+
 // Processor handles SQS batches.
 type Processor struct {
 	Router          *handler.Router

@@ -96,6 +96,7 @@ func TestOutcomes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			q := &fakeQueue{}
 			c := tc.claims
 			p := newProc(handler.Func(func(context.Context, *handler.Message) error { return tc.herr }), q, &c)
