@@ -178,7 +178,7 @@ func ToEvent(msgs []sqstypes.Message, queueURL string) events.SQSEvent {
 func queueARN(u string) (region, arn string) {
 	region = "us-east-1"
 	parts := strings.Split(strings.TrimRight(u, "/"), "/")
-	if len(parts) < 2 {
+	if len(parts) < 5 { // scheme, "", host, account, name
 		return region, ""
 	}
 	if host := parts[2]; strings.HasPrefix(host, "sqs.") {
