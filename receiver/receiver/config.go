@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"errors"
 	"time"
 
 	"github.com/slackrelay/slackrelay/shared/config"
@@ -48,13 +49,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.Lambda {
 		if c.SigningSecretParam == "" {
-			l.Fail(errorf("SIGNING_SECRET_PARAM is required in Lambda (the signing secret is read from SSM)"))
+			l.Fail(errors.New("SIGNING_SECRET_PARAM is required in Lambda (the signing secret is read from SSM)"))
 		}
 	} else {
 		c.SigningSecret = l.String("SLACK_SIGNING_SECRET", "")
 		c.ListenAddr = l.String("LISTEN_ADDR", "127.0.0.1:3000")
 		if c.SigningSecret == "" && c.SigningSecretParam == "" {
-			l.Fail(errorf("SLACK_SIGNING_SECRET (or SIGNING_SECRET_PARAM) is required"))
+			l.Fail(errors.New("SLACK_SIGNING_SECRET (or SIGNING_SECRET_PARAM) is required"))
 		}
 	}
 	return c, l.Err()

@@ -19,7 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slackrelay/slackrelay/shared/devstack"
-	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/localslack"
 	"github.com/slackrelay/slackrelay/shared/localstack"
 	"github.com/slackrelay/slackrelay/shared/localstack/localstacktest"
@@ -401,4 +400,3 @@ func TestBadInput(t *testing.T) {
 	settle(t, s, ts, 10*time.Second)
 }
 
-var _ = envelope.Version

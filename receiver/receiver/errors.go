@@ -1,5 +1,0 @@
-package receiver
-
-import "errors"
-
-func errorf(msg string) error { return errors.New(msg) }
