@@ -32,22 +32,6 @@ type Binaries struct {
 	Receiver, Worker, DLQ string
 }
 
-// Root finds the repository root (the folder holding go.work) from the working directory.
-func Root() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no go.work above %s: run from inside the slackrelay repository", wd)
-		}
-	}
-}
-
 // Build compiles the receiver, the worker and the DLQ tool for this machine into dir.
 func Build(ctx context.Context, root, dir string) (Binaries, error) {
 	b := Binaries{Receiver: filepath.Join(dir, "receiver"), Worker: filepath.Join(dir, "worker"), DLQ: filepath.Join(dir, "slackrelay-dlq")}

@@ -15,9 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slackrelay/slackrelay/shared/devstack"
 	"github.com/slackrelay/slackrelay/shared/localslack"
 	"github.com/slackrelay/slackrelay/shared/localstack"
@@ -36,8 +33,12 @@ type syncBuffer struct {
 	b  strings.Builder
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string             { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -54,7 +55,7 @@ func start(ctx context.Context) error {
 	if _, err := localstack.FindDir(); err != nil {
 		return err
 	}
-	root, err := devstack.Root()
+	root, err := localstack.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -133,15 +134,9 @@ func settle(t *testing.T, s *devstack.Stack, ts string, within time.Duration) lo
 
 func depth(t *testing.T, s *devstack.Stack, queueURL string) int {
 	t.Helper()
-	out, err := s.Local.SQS().GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL),
-		AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"}})
+	n, err := s.Local.Depth(context.Background(), queueURL)
 	if err != nil {
 		t.Fatal(err)
-	}
-	n := 0
-	for _, v := range out.Attributes {
-		k, _ := strconv.Atoi(v)
-		n += k
 	}
 	return n
 }
@@ -399,4 +394,3 @@ func TestBadInput(t *testing.T) {
 	}
 	settle(t, s, ts, 10*time.Second)
 }
-

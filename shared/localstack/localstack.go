@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -119,24 +120,33 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	return s, nil
 }
 
-// FindDir returns infra/local: $SLACKRELAY_LOCAL_DIR, or found by walking up from the working
-// directory to the folder holding go.work. It checks that the npm packages are installed.
+// RepoRoot returns the repository root: the first folder holding go.work, walking up from
+// the working directory.
+func RepoRoot() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.work above %s: run from inside the slackrelay repository", wd)
+		}
+	}
+}
+
+// FindDir returns infra/local: $SLACKRELAY_LOCAL_DIR, or below RepoRoot. It checks that the
+// npm packages are installed.
 func FindDir() (string, error) {
 	dir := os.Getenv("SLACKRELAY_LOCAL_DIR")
 	if dir == "" {
-		wd, err := os.Getwd()
+		root, err := RepoRoot()
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("localstack: %w (or set SLACKRELAY_LOCAL_DIR to infra/local)", err)
 		}
-		for d := wd; ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
-				dir = filepath.Join(d, "infra", "local")
-				break
-			}
-			if filepath.Dir(d) == d {
-				return "", fmt.Errorf("localstack: no go.work above %s; set SLACKRELAY_LOCAL_DIR to infra/local", wd)
-			}
-		}
+		dir = filepath.Join(root, "infra", "local")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "fauxqs")); err != nil {
 		return "", fmt.Errorf("localstack: the local servers are not installed in %s (run `make deps`)", dir)
@@ -217,6 +227,28 @@ func (s *Stack) SQS() *sqs.Client {
 // DynamoDB returns a DynamoDB client for this stack.
 func (s *Stack) DynamoDB() *dynamodb.Client {
 	return dynamodb.NewFromConfig(awsclient.Local(), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(s.DynamoDBEndpoint) })
+}
+
+// Depth returns the messages a queue holds: visible, in flight and delayed.
+func (s *Stack) Depth(ctx context.Context, queueURL string) (int, error) {
+	out, err := s.SQS().GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL),
+		AttributeNames: []sqstypes.QueueAttributeName{
+			sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed,
+		}})
+	if err != nil {
+		return 0, fmt.Errorf("localstack: queue attributes of %s: %w", queueURL, err)
+	}
+	n := 0
+	for _, v := range out.Attributes {
+		k, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, fmt.Errorf("localstack: queue attribute %q is not a number", v)
+		}
+		n += k
+	}
+	return n, nil
 }
 
 // Env returns the variables that point a binary started with them at this stack.

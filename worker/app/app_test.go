@@ -168,18 +168,11 @@ func (h *harness) drain(timeout time.Duration) {
 }
 
 func (h *harness) depth(queueURL string) int {
-	out, err := h.sqs.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL),
-		AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"}})
+	n, err := h.stack.Depth(context.Background(), queueURL)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	total := 0
-	for _, v := range out.Attributes {
-		var n int
-		fmt.Sscan(v, &n)
-		total += n
-	}
-	return total
+	return n
 }
 
 func (h *harness) dlqMessages() []sqstypes.Message {

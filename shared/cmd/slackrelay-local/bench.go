@@ -17,10 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slackrelay/slackrelay/shared/devstack"
+	"github.com/slackrelay/slackrelay/shared/localstack"
 )
 
 // bench measures what docs/benchmarks.md reports and writes it there.
@@ -33,7 +31,7 @@ func bench(args []string) error {
 		return err
 	}
 	ctx := context.Background()
-	root, err := devstack.Root()
+	root, err := localstack.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -266,12 +264,8 @@ func coldStart(ctx context.Context, s *devstack.Stack, bin string) (time.Duratio
 
 // depthZero reports whether the worker has drained the events queue.
 func depthZero(ctx context.Context, s *devstack.Stack) bool {
-	out, err := s.Local.SQS().GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(s.Local.QueueURL),
-		AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
-	if err != nil {
-		return false
-	}
-	return out.Attributes["ApproximateNumberOfMessages"] == "0" && out.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+	n, err := s.Local.Depth(ctx, s.Local.QueueURL)
+	return err == nil && n == 0
 }
 
 func pct(d []time.Duration, p int) time.Duration { return d[(len(d)-1)*p/100] }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/slackrelay/slackrelay/shared/devstack"
+	"github.com/slackrelay/slackrelay/shared/localstack"
 )
 
 func main() {
@@ -47,7 +48,7 @@ func main() {
 }
 
 func build(ctx context.Context) (devstack.Binaries, error) {
-	root, err := devstack.Root()
+	root, err := localstack.RepoRoot()
 	if err != nil {
 		return devstack.Binaries{}, err
 	}
@@ -163,10 +164,7 @@ func demo(args []string) error {
 		return err
 	}
 	say("receiver answered %d in %.1f ms", r.Status, float64(r.Latency.Microseconds())/1000)
-	err = devstack.WaitFor(*delay+15*time.Second, func() bool {
-		out, _ := s.DLQ(ctx, "stats")
-		return strings.Contains(out, "not_in_channel") || dlqDepth(ctx, s) == 1
-	})
+	err = devstack.WaitFor(*delay+15*time.Second, func() bool { return dlqDepth(ctx, s) == 1 })
 	c.check(err == nil, "the event is in the dead-letter queue, not lost and not retried in vain")
 	out, _ := s.DLQ(ctx, "list")
 	say("%s", paint(dim, "$ slackrelay-dlq list"))
@@ -193,15 +191,9 @@ func demo(args []string) error {
 }
 
 func dlqDepth(ctx context.Context, s *devstack.Stack) int {
-	out, err := s.DLQ(ctx, "list", "--json")
+	n, err := s.Local.Depth(ctx, s.Local.DLQURL)
 	if err != nil {
 		return -1
-	}
-	n := 0
-	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(l), "{") {
-			n++
-		}
 	}
 	return n
 }
