@@ -1,6 +1,6 @@
 # slackrelay: the commands a newcomer and CI use. `make help` lists them.
 SHELL := /bin/bash
-MODULES := shared receiver worker
+MODULES := shared receiver worker infra/local
 BUILD := build
 GOFLAGS_LAMBDA := -trimpath -tags lambda.norpc -ldflags='-s -w -buildid=' -buildvcs=false
 export AWS_EC2_METADATA_DISABLED := true
@@ -46,19 +46,19 @@ deploy: build ## deploy the stack: make deploy STACK_NAME=slackrelay ARTIFACT_BU
 	STACK_NAME=$(STACK_NAME) ARTIFACT_BUCKET=$(ARTIFACT_BUCKET) infra/deploy.sh
 
 demo: deps ## the guided tour: local stack, a slow reply acked in ms, a deduplicated retry, a DLQ failure and its replay
-	@cd shared && go build -o ../$(BUILD)/local/slackrelay-local ./cmd/slackrelay-local
+	@cd infra/local && go build -o ../../$(BUILD)/local/slackrelay-local ./cmd/slackrelay-local
 	$(BUILD)/local/slackrelay-local demo
 
 dev: deps ## the local stack for a real Slack app (receiver on 127.0.0.1:3000) until Ctrl-C; see docs/local.md
-	@cd shared && go build -o ../$(BUILD)/local/slackrelay-local ./cmd/slackrelay-local
+	@cd infra/local && go build -o ../../$(BUILD)/local/slackrelay-local ./cmd/slackrelay-local
 	$(BUILD)/local/slackrelay-local dev
 
 bench: deps ## measure and write docs/benchmarks.md (in-process, HTTP ack, end to end, batch, sizes, cold start)
-	@cd shared && go build -o ../$(BUILD)/local/slackrelay-local ./cmd/slackrelay-local
+	@cd infra/local && go build -o ../../$(BUILD)/local/slackrelay-local ./cmd/slackrelay-local
 	$(BUILD)/local/slackrelay-local bench --out docs/benchmarks.md
 
 e2e: deps ## only the end-to-end reliability suite (also part of `make test`)
-	cd shared && SLACKRELAY_REQUIRE_LOCAL_STACK=1 go test -count=1 -v ./e2e
+	cd infra/local && SLACKRELAY_REQUIRE_LOCAL_STACK=1 go test -count=1 -v ./e2e
 
 clean: ## remove build output
 	rm -rf $(BUILD)

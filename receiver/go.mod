@@ -18,6 +18,9 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/internal/accept-encoding v1.13.24 // indirect
 	github.com/aws/aws-sdk-go-v2/service/internal/endpoint-discovery v1.13.10 // indirect
 	github.com/aws/smithy-go v1.28.8 // indirect
+	github.com/slackrelay/slackrelay/infra/local v0.0.0
 )
 
 replace github.com/slackrelay/slackrelay/shared => ../shared
+
+replace github.com/slackrelay/slackrelay/infra/local => ../infra/local

@@ -11,7 +11,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sqs v1.52.10
 	github.com/aws/aws-sdk-go-v2/service/ssm v1.81.4
 	github.com/slack-go/slack v0.35.0
-	github.com/slackrelay/slackrelay/shared v0.0.0-00010101000000-000000000000
+	github.com/slackrelay/slackrelay/shared v0.0.0
 	golang.org/x/term v0.47.0
 )
 
@@ -30,7 +30,10 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sts v1.51.8 // indirect
 	github.com/aws/smithy-go v1.28.8 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
+	github.com/slackrelay/slackrelay/infra/local v0.0.0
 	golang.org/x/sys v0.49.0 // indirect
 )
 
 replace github.com/slackrelay/slackrelay/shared => ../shared
+
+replace github.com/slackrelay/slackrelay/infra/local => ../infra/local

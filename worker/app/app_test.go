@@ -23,9 +23,9 @@ import (
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/config"
 	"github.com/slackrelay/slackrelay/shared/envelope"
-	"github.com/slackrelay/slackrelay/shared/localslack"
-	"github.com/slackrelay/slackrelay/shared/localstack"
-	"github.com/slackrelay/slackrelay/shared/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/infra/local/localstack"
+	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
 	"github.com/slackrelay/slackrelay/worker/handler"
 	"github.com/slackrelay/slackrelay/worker/idempotency"
 )

@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slackrelay/slackrelay/shared/envelope"
-	"github.com/slackrelay/slackrelay/shared/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
 )
 
 func TestMain(m *testing.M) { os.Exit(localstacktest.Run(m)) }

@@ -20,8 +20,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/slackrelay/slackrelay/shared/devstack"
-	"github.com/slackrelay/slackrelay/shared/localstack"
+	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/localstack"
 )
 
 func main() {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slackrelay/slackrelay/shared/localstack"
+	"github.com/slackrelay/slackrelay/infra/local/localstack"
 )
 
 var (

@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slackrelay/slackrelay/shared/devstack"
-	"github.com/slackrelay/slackrelay/shared/localslack"
-	"github.com/slackrelay/slackrelay/shared/localstack"
-	"github.com/slackrelay/slackrelay/shared/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/infra/local/localstack"
+	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
 	"github.com/slackrelay/slackrelay/shared/slackverify"
 )
 

@@ -22,8 +22,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/slackrelay/slackrelay/shared/localslack"
-	"github.com/slackrelay/slackrelay/shared/localstack"
+	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/shared/slackverify"
 )
 
