@@ -6,7 +6,10 @@ require (
 	github.com/aws/aws-sdk-go-v2 v1.47.7
 	github.com/aws/aws-sdk-go-v2/service/dynamodb v1.73.1
 	github.com/aws/aws-sdk-go-v2/service/sqs v1.52.10
+	github.com/google/go-cmp v0.7.0
+	github.com/slack-go/slack v0.35.0
 	github.com/slackrelay/slackrelay/shared v0.0.0
+	go.yaml.in/yaml/v3 v3.0.6
 )
 
 require (
@@ -16,6 +19,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/internal/accept-encoding v1.13.24 // indirect
 	github.com/aws/aws-sdk-go-v2/service/internal/endpoint-discovery v1.13.10 // indirect
 	github.com/aws/smithy-go v1.28.8 // indirect
+	github.com/gorilla/websocket v1.5.3 // indirect
 )
 
 replace github.com/slackrelay/slackrelay/shared => ../../shared

@@ -1,0 +1,115 @@
+package localslack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client drives a Server in another process through its control API, the /_control/
+// endpoints (listed in control.go).
+type Client struct {
+	// BaseURL is the server's base URL, as returned by Start (trailing slash optional).
+	BaseURL string
+	// HTTP is the client to use (http.DefaultClient when nil).
+	HTTP *http.Client
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("localslack control %s: %w", path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, body)
+	if err != nil {
+		return fmt.Errorf("localslack control %s: %w", path, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("localslack control %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("localslack control %s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("localslack control %s: HTTP %d: %s", path, resp.StatusCode, strings.TrimSpace(string(data)))
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("localslack control %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// Posts returns the server's recorded posts.
+func (c *Client) Posts(ctx context.Context) ([]Post, error) {
+	var posts []Post
+	err := c.do(ctx, http.MethodGet, "/_control/posts", nil, &posts)
+	return posts, err
+}
+
+// Reactions returns the server's current reactions.
+func (c *Client) Reactions(ctx context.Context) ([]Reaction, error) {
+	var rs []Reaction
+	err := c.do(ctx, http.MethodGet, "/_control/reactions", nil, &rs)
+	return rs, err
+}
+
+// Calls is Server.Calls over HTTP.
+func (c *Client) Calls(ctx context.Context, method string) (int, error) {
+	var out struct {
+		Calls int `json:"calls"`
+	}
+	err := c.do(ctx, http.MethodGet, "/_control/calls?method="+url.QueryEscape(method), nil, &out)
+	return out.Calls, err
+}
+
+// Fail is FailNext over HTTP.
+func (c *Client) Fail(ctx context.Context, method string, n int, slackError string) error {
+	return c.do(ctx, http.MethodPost, "/_control/fail", obj{"method": method, "n": n, "error": slackError}, nil)
+}
+
+// RateLimit is RateLimitNext over HTTP (retryAfter rounded up to whole seconds, at least 1).
+func (c *Client) RateLimit(ctx context.Context, method string, n int, retryAfter time.Duration) error {
+	return c.do(ctx, http.MethodPost, "/_control/ratelimit",
+		obj{"method": method, "n": n, "retry_after_seconds": retryAfterSeconds(retryAfter)}, nil)
+}
+
+// FailHTTP is FailHTTPNext over HTTP.
+func (c *Client) FailHTTP(ctx context.Context, method string, n int, status int) error {
+	return c.do(ctx, http.MethodPost, "/_control/failhttp", obj{"method": method, "n": n, "status": status}, nil)
+}
+
+// AddUserMessage is Server.AddUserMessage over HTTP; it returns the message's timestamp.
+func (c *Client) AddUserMessage(ctx context.Context, m UserMessage) (string, error) {
+	var out struct {
+		TS string `json:"ts"`
+	}
+	err := c.do(ctx, http.MethodPost, "/_control/messages", m, &out)
+	return out.TS, err
+}
+
+// Reset is Server.Reset over HTTP.
+func (c *Client) Reset(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/_control/reset", obj{}, nil)
+}

@@ -1,0 +1,129 @@
+package localslack
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"time"
+)
+
+// The control API lets another process drive a Server over HTTP (see Client):
+//
+//	GET  /_control/posts           recorded posts (Posts)
+//	GET  /_control/reactions       current reactions (Reactions)
+//	GET  /_control/calls?method=M  call count (Calls)
+//	POST /_control/fail            {"method","n","error"}: FailNext
+//	POST /_control/ratelimit       {"method","n","retry_after_seconds"}: RateLimitNext
+//	POST /_control/failhttp        {"method","n","status"}: FailHTTPNext
+//	POST /_control/messages        a UserMessage: AddUserMessage, answers {"ok":true,"ts"}
+//	POST /_control/reset           Reset
+//
+// Bad requests answer HTTP 400 {"ok":false,"error":...}.
+func (s *Server) routeControl(mux *http.ServeMux) {
+	mux.HandleFunc("GET /_control/posts", s.ctlPosts)
+	mux.HandleFunc("GET /_control/reactions", s.ctlReactions)
+	mux.HandleFunc("GET /_control/calls", s.ctlCalls)
+	mux.HandleFunc("POST /_control/fail", s.ctlFail)
+	mux.HandleFunc("POST /_control/ratelimit", s.ctlRateLimit)
+	mux.HandleFunc("POST /_control/failhttp", s.ctlFailHTTP)
+	mux.HandleFunc("POST /_control/messages", s.ctlAddUserMessage)
+	mux.HandleFunc("POST /_control/reset", s.ctlReset)
+}
+
+// controlBodyLimit bounds a control request body.
+const controlBodyLimit = 1 << 20
+
+type controlFault struct {
+	Method            string  `json:"method"`
+	N                 *int    `json:"n"`
+	Error             string  `json:"error"`
+	RetryAfterSeconds float64 `json:"retry_after_seconds"`
+	Status            int     `json:"status"`
+}
+
+func readControl(w http.ResponseWriter, r *http.Request) (controlFault, int, bool) {
+	var c controlFault
+	if err := json.NewDecoder(io.LimitReader(r.Body, controlBodyLimit)).Decode(&c); err != nil {
+		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
+		return c, 0, false
+	}
+	if c.Method == "" {
+		writeJSON(w, http.StatusBadRequest, slackErr("method_required"))
+		return c, 0, false
+	}
+	n := 1
+	if c.N != nil {
+		n = *c.N
+	}
+	return c, n, true
+}
+
+func (s *Server) ctlPosts(w http.ResponseWriter, _ *http.Request) {
+	posts := s.Posts()
+	if posts == nil {
+		posts = []Post{}
+	}
+	writeJSON(w, http.StatusOK, posts)
+}
+
+func (s *Server) ctlReactions(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.Reactions())
+}
+
+func (s *Server) ctlCalls(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, obj{"calls": s.Calls(r.URL.Query().Get("method"))})
+}
+
+func (s *Server) ctlFail(w http.ResponseWriter, r *http.Request) {
+	c, n, ok := readControl(w, r)
+	if !ok {
+		return
+	}
+	if c.Error == "" {
+		writeJSON(w, http.StatusBadRequest, slackErr("error_required"))
+		return
+	}
+	s.FailNext(c.Method, n, c.Error)
+	writeJSON(w, http.StatusOK, obj{"ok": true})
+}
+
+func (s *Server) ctlRateLimit(w http.ResponseWriter, r *http.Request) {
+	c, n, ok := readControl(w, r)
+	if !ok {
+		return
+	}
+	s.RateLimitNext(c.Method, n, time.Duration(c.RetryAfterSeconds*float64(time.Second)))
+	writeJSON(w, http.StatusOK, obj{"ok": true})
+}
+
+func (s *Server) ctlFailHTTP(w http.ResponseWriter, r *http.Request) {
+	c, n, ok := readControl(w, r)
+	if !ok {
+		return
+	}
+	if c.Status < 400 || c.Status > 599 {
+		writeJSON(w, http.StatusBadRequest, slackErr("status_must_be_4xx_or_5xx"))
+		return
+	}
+	s.FailHTTPNext(c.Method, n, c.Status)
+	writeJSON(w, http.StatusOK, obj{"ok": true})
+}
+
+func (s *Server) ctlAddUserMessage(w http.ResponseWriter, r *http.Request) {
+	var m UserMessage
+	if err := json.NewDecoder(io.LimitReader(r.Body, controlBodyLimit)).Decode(&m); err != nil {
+		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
+		return
+	}
+	ts, err := s.AddUserMessage(m)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, slackErr(err.Error()))
+		return
+	}
+	writeJSON(w, http.StatusOK, obj{"ok": true, "ts": ts})
+}
+
+func (s *Server) ctlReset(w http.ResponseWriter, _ *http.Request) {
+	s.Reset()
+	writeJSON(w, http.StatusOK, obj{"ok": true})
+}

@@ -1,0 +1,95 @@
+package localslack
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+type faultKind int
+
+const (
+	faultSlack faultKind = iota
+	faultRateLimit
+	faultHTTP
+)
+
+type fault struct {
+	kind       faultKind
+	remaining  int
+	slackError string
+	retryAfter time.Duration
+	status     int
+}
+
+// FailNext makes the next n calls of method answer HTTP 200 {"ok":false,"error":slackError}.
+func (s *Server) FailNext(method string, n int, slackError string) {
+	s.addFault(method, &fault{kind: faultSlack, remaining: n, slackError: slackError})
+}
+
+// RateLimitNext makes the next n calls of method answer HTTP 429 with Retry-After (whole
+// seconds, rounded up, at least 1) and {"ok":false,"error":"ratelimited"}.
+func (s *Server) RateLimitNext(method string, n int, retryAfter time.Duration) {
+	s.addFault(method, &fault{kind: faultRateLimit, remaining: n, retryAfter: retryAfter})
+}
+
+// FailHTTPNext makes the next n calls of method answer HTTP status with a short text body.
+// A status outside 400-599 is treated as 500.
+func (s *Server) FailHTTPNext(method string, n int, status int) {
+	if status < 400 || status > 599 {
+		status = http.StatusInternalServerError
+	}
+	s.addFault(method, &fault{kind: faultHTTP, remaining: n, status: status})
+}
+
+func (s *Server) addFault(method string, f *fault) {
+	if f.remaining <= 0 || method == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[method] = append(s.faults[method], f)
+}
+
+// beginCall counts a call of method and pops the fault to apply, if any. Faults come before
+// every other check (auth, scopes, arguments), as a failure between client and Slack would.
+func (s *Server) beginCall(method string) *fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls[method]++
+	q := s.faults[method]
+	if len(q) == 0 {
+		return nil
+	}
+	f := *q[0]
+	q[0].remaining--
+	if q[0].remaining <= 0 {
+		q = q[1:]
+	}
+	if len(q) == 0 {
+		delete(s.faults, method)
+	} else {
+		s.faults[method] = q
+	}
+	return &f
+}
+
+func writeFault(w http.ResponseWriter, f *fault) {
+	switch f.kind {
+	case faultRateLimit:
+		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(f.retryAfter), 10))
+		writeJSON(w, http.StatusTooManyRequests, slackErr("ratelimited"))
+	case faultHTTP:
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(f.status)
+		fmt.Fprintf(w, "localslack: injected HTTP %d %s\n", f.status, http.StatusText(f.status))
+	default:
+		writeJSON(w, http.StatusOK, slackErr(f.slackError))
+	}
+}
+
+// retryAfterSeconds is d in whole seconds, rounded up, at least 1.
+func retryAfterSeconds(d time.Duration) int64 {
+	return max(int64((d+time.Second-1)/time.Second), 1)
+}

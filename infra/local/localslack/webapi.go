@@ -1,0 +1,306 @@
+package localslack
+
+import (
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// params holds a request's arguments from a form/query or a JSON body.
+type params struct {
+	form url.Values
+	json map[string]json.RawMessage
+}
+
+func readParams(r *http.Request) (params, error) {
+	var p params
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct == "application/json" {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 10<<20))
+		if err != nil {
+			return p, err
+		}
+		if len(strings.TrimSpace(string(body))) > 0 {
+			if err := json.Unmarshal(body, &p.json); err != nil {
+				return p, err
+			}
+		}
+		p.form = r.URL.Query()
+		return p, nil
+	}
+	if err := r.ParseForm(); err != nil {
+		return p, err
+	}
+	p.form = r.Form
+	return p, nil
+}
+
+// get returns a parameter as a string: JSON strings unquoted, other JSON values verbatim.
+func (p params) get(key string) string {
+	if raw, ok := p.json[key]; ok {
+		var str string
+		if err := json.Unmarshal(raw, &str); err == nil {
+			return str
+		}
+		if t := strings.TrimSpace(string(raw)); t != "null" {
+			return t
+		}
+		return ""
+	}
+	return p.form.Get(key)
+}
+
+func (p params) bool(key string) bool {
+	b, _ := strconv.ParseBool(p.get(key))
+	return b
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+type obj = map[string]any
+
+func slackErr(code string) obj { return obj{"ok": false, "error": code} }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// apiMethods are the Web API methods served; each has its scope in methodScopes.
+var apiMethods = map[string]func(*Server, params) obj{
+	"auth.test":             (*Server).authTest,
+	"chat.postMessage":      (*Server).postMessage,
+	"chat.update":           (*Server).update,
+	"chat.postEphemeral":    (*Server).postEphemeral,
+	"chat.delete":           (*Server).deleteMessage,
+	"reactions.add":         func(s *Server, p params) obj { return s.reaction(p, true) },
+	"reactions.remove":      func(s *Server, p params) obj { return s.reaction(p, false) },
+	"conversations.replies": (*Server).replies,
+	"conversations.history": (*Server).history,
+}
+
+// handleAPI answers /api/{method}, checking in Slack's order: the token, that the method
+// exists, its scope, then its arguments.
+func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
+	method := r.PathValue("method")
+	if f := s.beginCall(method); f != nil {
+		writeFault(w, f)
+		return
+	}
+	p, err := readParams(r)
+	if err != nil {
+		writeJSON(w, http.StatusOK, slackErr("invalid_form_data"))
+		return
+	}
+	if code := s.checkAuth(r, p); code != "" {
+		writeJSON(w, http.StatusOK, slackErr(code))
+		return
+	}
+	serve, ok := apiMethods[method]
+	if !ok {
+		writeJSON(w, http.StatusOK, slackErr("unknown_method"))
+		return
+	}
+	if needed := s.missingScope(method, p); needed != "" {
+		writeJSON(w, http.StatusOK, s.missingScopeResponse(needed))
+		return
+	}
+	writeJSON(w, http.StatusOK, serve(s, p))
+}
+
+func (s *Server) checkAuth(r *http.Request, p params) string {
+	tok := bearer(r)
+	if tok == "" {
+		tok = p.get("token")
+	}
+	if s.opts.Token == "" {
+		return ""
+	}
+	if tok == "" {
+		return "not_authed"
+	}
+	if tok != s.opts.Token {
+		return "invalid_auth"
+	}
+	return ""
+}
+
+func (s *Server) authTest(params) obj {
+	return obj{
+		"ok":      true,
+		"url":     "https://" + s.opts.TeamName + ".slack.local/",
+		"team":    s.opts.TeamName,
+		"user":    s.opts.BotName,
+		"team_id": s.opts.TeamID,
+		"user_id": s.opts.BotUserID,
+		"bot_id":  s.opts.BotID,
+	}
+}
+
+// checkChannel validates a channel for reads (write=false) or writes.
+func (s *Server) checkChannel(ch string, write bool) string {
+	if ch == "" || s.missing[ch] {
+		return "channel_not_found"
+	}
+	if write && s.archived[ch] {
+		return "is_archived"
+	}
+	return ""
+}
+
+// content validates text/blocks and parses blocks and metadata.
+func content(p params) (text string, blocks json.RawMessage, md *Metadata, code string) {
+	text = p.get("text")
+	if b := strings.TrimSpace(p.get("blocks")); b != "" && b != "[]" {
+		if !json.Valid([]byte(b)) {
+			return "", nil, nil, "invalid_blocks_format"
+		}
+		blocks = json.RawMessage(b)
+	}
+	if text == "" && blocks == nil && strings.TrimSpace(p.get("attachments")) == "" {
+		return "", nil, nil, "no_text"
+	}
+	if utf8.RuneCountInString(text) > MaxTextLength {
+		return "", nil, nil, "msg_too_long"
+	}
+	if m := strings.TrimSpace(p.get("metadata")); m != "" {
+		md = &Metadata{}
+		if err := json.Unmarshal([]byte(m), md); err != nil || md.EventType == "" {
+			return "", nil, nil, "invalid_metadata_format"
+		}
+	}
+	return text, blocks, md, ""
+}
+
+func (s *Server) postMessage(p params) obj {
+	ch := p.get("channel")
+	if code := s.checkChannel(ch, true); code != "" {
+		return slackErr(code)
+	}
+	text, blocks, md, code := content(p)
+	if code != "" {
+		return slackErr(code)
+	}
+	threadTS := p.get("thread_ts")
+	s.mu.Lock()
+	ts, at := s.nextTSLocked()
+	m := &message{channel: ch, ts: ts, at: at, threadTS: threadTS, user: s.opts.BotUserID, bot: true,
+		text: text, blocks: blocks, metadata: md}
+	s.insertLocked(m)
+	post := Post{Method: "chat.postMessage", Channel: ch, Text: text, ThreadTS: threadTS, TS: ts,
+		Blocks: blocks, Metadata: md}
+	s.recordLocked(post)
+	msg := s.messageJSONLocked(m, true, 0)
+	s.mu.Unlock()
+	s.printPost(post)
+	return obj{"ok": true, "channel": ch, "ts": ts, "message": msg}
+}
+
+func (s *Server) update(p params) obj {
+	ch, ts := p.get("channel"), p.get("ts")
+	if code := s.checkChannel(ch, true); code != "" {
+		return slackErr(code)
+	}
+	text, blocks, md, code := content(p)
+	if code != "" {
+		return slackErr(code)
+	}
+	s.mu.Lock()
+	m := s.findLocked(ch, ts)
+	switch {
+	case m == nil:
+		s.mu.Unlock()
+		return slackErr("message_not_found")
+	case !m.bot:
+		s.mu.Unlock()
+		return slackErr("cant_update_message")
+	}
+	m.text, m.blocks, m.edited = text, blocks, true
+	if md != nil {
+		m.metadata = md
+	}
+	msg := s.messageJSONLocked(m, true, 0)
+	s.mu.Unlock()
+	s.printLine("#%s (update %s) %s: %s", ch, ts, s.opts.BotName, preview(text, blocks))
+	return obj{"ok": true, "channel": ch, "ts": ts, "text": text, "message": msg}
+}
+
+// deleteMessage is chat.delete: a bot token deletes only the bot's own messages.
+func (s *Server) deleteMessage(p params) obj {
+	ch, ts := p.get("channel"), p.get("ts")
+	if code := s.checkChannel(ch, true); code != "" {
+		return slackErr(code)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.findLocked(ch, ts)
+	switch {
+	case m == nil:
+		return slackErr("message_not_found")
+	case !m.bot:
+		return slackErr("cant_delete_message")
+	}
+	s.deleteLocked(m)
+	return obj{"ok": true, "channel": ch, "ts": ts}
+}
+
+func (s *Server) postEphemeral(p params) obj {
+	ch, user := p.get("channel"), p.get("user")
+	if code := s.checkChannel(ch, true); code != "" {
+		return slackErr(code)
+	}
+	if user == "" {
+		return slackErr("user_not_in_channel")
+	}
+	text, blocks, _, code := content(p)
+	if code != "" {
+		return slackErr(code)
+	}
+	s.mu.Lock()
+	ts, _ := s.nextTSLocked()
+	post := Post{Method: "chat.postEphemeral", Channel: ch, Text: text, ThreadTS: p.get("thread_ts"),
+		TS: ts, Blocks: blocks, User: user}
+	s.recordLocked(post)
+	s.mu.Unlock()
+	s.printPost(post)
+	return obj{"ok": true, "message_ts": ts}
+}
+
+func (s *Server) reaction(p params, add bool) obj {
+	ch, ts, name := p.get("channel"), p.get("timestamp"), strings.Trim(p.get("name"), ":")
+	if code := s.checkChannel(ch, add); code != "" {
+		return slackErr(code)
+	}
+	if ts == "" {
+		return slackErr("no_item_specified")
+	}
+	if name == "" {
+		return slackErr("invalid_name")
+	}
+	key := Reaction{Channel: ch, Timestamp: ts, Name: name}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case add && s.reactions[key]:
+		return slackErr("already_reacted")
+	case !add && !s.reactions[key]:
+		return slackErr("no_reaction")
+	case add:
+		s.reactions[key] = true
+	default:
+		delete(s.reactions, key)
+	}
+	return obj{"ok": true}
+}
