@@ -20,7 +20,7 @@ func (discardSender) SendMessage(context.Context, *sqs.SendMessageInput, ...func
 }
 
 // BenchmarkHandleAppMention is the receiver's in-process cost for one signed app_mention
-// (about 700 bytes): verify, lean decode, envelope, the SendMessage input, logs and metrics.
+// (about 700 bytes): verify, decode, envelope, the SendMessage input, logs and metrics.
 // The SQS call itself is replaced by a no-op.
 func BenchmarkHandleAppMention(b *testing.B) {
 	h := newHandler(discardSender{}, staticSecrets(), nil)
