@@ -7,8 +7,11 @@ require (
 	github.com/aws/aws-sdk-go-v2 v1.47.7
 	github.com/aws/aws-sdk-go-v2/service/sqs v1.52.10
 	github.com/aws/aws-sdk-go-v2/service/ssm v1.81.4
+	github.com/slack-go/slack v0.35.0
 	github.com/slackrelay/slackrelay/shared v0.0.0
 )
+
+require github.com/gorilla/websocket v1.5.3 // indirect
 
 require (
 	github.com/aws/aws-sdk-go-v2/credentials v1.20.15 // indirect

@@ -13,8 +13,10 @@ import (
 // errMalformed marks a body that is signed but cannot be read; the client gets 400.
 var errMalformed = errors.New("malformed request body")
 
-// outerEvent holds only the Events API fields the envelope needs; encoding/json skips the
-// rest of the body (blocks, attachments, authorizations) without building it.
+// outerEvent holds only the Events API fields the envelope needs; one encoding/json.Unmarshal
+// fills it and skips the rest of the body (blocks, attachments, authorizations) without
+// building it. encoding/json matches keys case-insensitively and lets the last of duplicate
+// keys win, exactly as in the worker, which reads the same body through slack-go.
 type outerEvent struct {
 	Type         string     `json:"type"`
 	Challenge    string     `json:"challenge"`
@@ -55,7 +57,7 @@ type parsed struct {
 // parseEvent fills e from an Events API body.
 func parseEvent(body []byte, e *envelope.Envelope, p *parsed) error {
 	var o outerEvent
-	if err := decodeOuterEvent(body, &o); err != nil {
+	if err := json.Unmarshal(body, &o); err != nil {
 		return fmt.Errorf("%w: events api body: %v", errMalformed, err)
 	}
 	switch o.Type {

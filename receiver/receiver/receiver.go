@@ -6,10 +6,11 @@ package receiver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -58,6 +59,10 @@ type Request struct {
 	Header    func(name string) string
 	Body      []byte
 	RequestID string
+
+	// bodyText is Body as a string when the transport already holds one (Lambda events), so
+	// the envelope takes it instead of copying Body again.
+	bodyText string
 }
 
 // Response is what the transport writes back.
@@ -80,8 +85,6 @@ type Handler struct {
 	Log          *slog.Logger
 	Metrics      *metrics.Emitter
 	Now          func() time.Time
-
-	states sync.Pool
 }
 
 // Rejection reasons, used in logs and as the metric dimension.
@@ -95,6 +98,7 @@ const (
 	reasonSecret      = "secret_unavailable"
 	reasonEnqueue     = "enqueue_failed"
 	reasonEnvelopeBig = "envelope_too_large"
+	reasonEncode      = "encode_failed"
 )
 
 var (
@@ -166,7 +170,10 @@ func (h *Handler) Handle(ctx context.Context, r *Request) Response {
 
 	e.ID = envelope.NewID()
 	e.ReceivedAt = h.now().UTC()
-	e.Body = bytesToString(r.Body)
+	e.Body = r.bodyText
+	if len(e.Body) != len(r.Body) {
+		e.Body = string(r.Body)
+	}
 	if rn := r.Header(HeaderRetryNum); rn != "" {
 		e.RetryNum, _ = strconv.Atoi(rn)
 		e.RetryReason = r.Header(HeaderRetryReason)
@@ -195,32 +202,30 @@ func (h *Handler) verify(ctx context.Context, r *Request, ts string) (int, strin
 	return 0, "", nil
 }
 
-// sendState is the per-request scratch of enqueue, pooled: the encoded envelope, the SQS
-// input and its attribute map are reused instead of allocated for every request.
-type sendState struct {
-	buf   []byte
-	attrs map[string]sqstypes.MessageAttributeValue
-	in    sqs.SendMessageInput
-	body  string
-	retry string
-}
-
 var (
 	dataTypeString = "String"
 	dataTypeNumber = "Number"
 )
 
-func (h *Handler) enqueue(ctx context.Context, r *Request, e *envelope.Envelope) Response {
-	st, _ := h.states.Get().(*sendState)
-	if st == nil {
-		st = &sendState{buf: make([]byte, 0, 4096), attrs: make(map[string]sqstypes.MessageAttributeValue, 4)}
+// messageAttributes are the SQS message attributes the receiver sets, for filtering and for
+// the operators' DLQ tool.
+func messageAttributes(e *envelope.Envelope) map[string]sqstypes.MessageAttributeValue {
+	attrs := make(map[string]sqstypes.MessageAttributeValue, 4)
+	attrs[envelope.AttrKind] = sqstypes.MessageAttributeValue{DataType: &dataTypeString, StringValue: (*string)(&e.Kind)}
+	if e.EventType != "" {
+		attrs[envelope.AttrEventType] = sqstypes.MessageAttributeValue{DataType: &dataTypeString, StringValue: &e.EventType}
 	}
-	defer func() {
-		clear(st.attrs)
-		st.in, st.body, st.buf = sqs.SendMessageInput{}, "", st.buf[:0]
-		h.states.Put(st)
-	}()
-	st.buf = e.AppendJSON(st.buf[:0])
+	if e.TeamID != "" {
+		attrs[envelope.AttrTeamID] = sqstypes.MessageAttributeValue{DataType: &dataTypeString, StringValue: &e.TeamID}
+	}
+	if e.RetryNum > 0 {
+		retry := strconv.Itoa(e.RetryNum)
+		attrs[envelope.AttrRetryNum] = sqstypes.MessageAttributeValue{DataType: &dataTypeNumber, StringValue: &retry}
+	}
+	return attrs
+}
+
+func (h *Handler) enqueue(ctx context.Context, r *Request, e *envelope.Envelope) Response {
 	ids := [...]slog.Attr{
 		slog.String(logging.KeyRequestID, r.RequestID),
 		slog.String(logging.KeyEnvelopeID, e.ID),
@@ -228,30 +233,30 @@ func (h *Handler) enqueue(ctx context.Context, r *Request, e *envelope.Envelope)
 		slog.String(logging.KeyKind, string(e.Kind)),
 		slog.String(logging.KeyTeamID, e.TeamID),
 	}
-	if len(st.buf) > MaxMessageBytes {
-		h.Log.LogAttrs(ctx, slog.LevelWarn, "request rejected", append(ids[:], slog.String("reason", reasonEnvelopeBig), slog.Int("envelope_bytes", len(st.buf)))...)
+	// An Encoder writes straight into the builder, so the message body is not copied again
+	// from a []byte into the string the SDK takes.
+	var sb strings.Builder
+	if err := json.NewEncoder(&sb).Encode(e); err != nil {
+		// Only a clock outside years 0-9999 gets here: a fault of this host, so Slack may retry.
+		return h.rejected(r, reasonEncode, err, reject(503, "could not enqueue, retry later", false))
+	}
+	body := strings.TrimSuffix(sb.String(), "\n") // Encode ends the value with a newline
+	attrs := messageAttributes(e)
+	// SQS counts the attributes toward its limit too: a message over it would be refused on
+	// every delivery, so it is refused here, once, without a retry.
+	if size := envelope.SQSMessageSize(body, attrs); size > envelope.MaxSQSMessageBytes {
+		h.Log.LogAttrs(ctx, slog.LevelWarn, "request rejected", append(ids[:], slog.String("reason", reasonEnvelopeBig),
+			slog.Int("request_bytes", len(r.Body)), slog.Int("envelope_bytes", len(body)), slog.Int("attribute_bytes", size-len(body)),
+			slog.Int("message_bytes", size), slog.Int("limit_bytes", envelope.MaxSQSMessageBytes))...)
 		h.Metrics.Count("Rejected", 1, metrics.Dim{Name: "Reason", Value: reasonEnvelopeBig})
 		return reject(413, "request body too large once wrapped", true)
 	}
-	st.attrs[envelope.AttrKind] = sqstypes.MessageAttributeValue{DataType: &dataTypeString, StringValue: (*string)(&e.Kind)}
-	if e.EventType != "" {
-		st.attrs[envelope.AttrEventType] = sqstypes.MessageAttributeValue{DataType: &dataTypeString, StringValue: &e.EventType}
-	}
-	if e.TeamID != "" {
-		st.attrs[envelope.AttrTeamID] = sqstypes.MessageAttributeValue{DataType: &dataTypeString, StringValue: &e.TeamID}
-	}
 	if e.RetryNum > 0 {
-		st.retry = strconv.Itoa(e.RetryNum)
-		st.attrs[envelope.AttrRetryNum] = sqstypes.MessageAttributeValue{DataType: &dataTypeNumber, StringValue: &st.retry}
 		h.Metrics.Count("SlackRetries", 1, metrics.Dim{Name: "Reason", Value: e.RetryReason})
 	}
-	// The SDK serialises the input before SendMessage returns and keeps no reference to it,
-	// so the body can view the pooled buffer instead of copying it.
-	st.body = bytesToString(st.buf)
-	st.in = sqs.SendMessageInput{QueueUrl: &h.QueueURL, MessageBody: &st.body, MessageAttributes: st.attrs}
 	start := h.now()
 	sendCtx, cancel := enqueueContext(ctx)
-	_, err := h.Sender.SendMessage(sendCtx, &st.in)
+	_, err := h.Sender.SendMessage(sendCtx, &sqs.SendMessageInput{QueueUrl: &h.QueueURL, MessageBody: &body, MessageAttributes: attrs})
 	cancel()
 	took := h.now().Sub(start)
 	h.Metrics.Milliseconds("EnqueueLatency", took)

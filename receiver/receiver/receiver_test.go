@@ -21,7 +21,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slackrelay/slackrelay/shared/config"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/metrics"
@@ -47,13 +46,7 @@ func (f *fakeSender) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ 
 	if f.err != nil {
 		return nil, f.err
 	}
-	// The handler reuses its input after the call returns (as the SDK allows): keep a copy.
-	cp := &sqs.SendMessageInput{QueueUrl: aws.String(aws.ToString(in.QueueUrl)), MessageBody: aws.String(strings.Clone(aws.ToString(in.MessageBody))),
-		MessageAttributes: map[string]sqstypes.MessageAttributeValue{}}
-	for k, v := range in.MessageAttributes {
-		cp.MessageAttributes[k] = sqstypes.MessageAttributeValue{DataType: aws.String(aws.ToString(v.DataType)), StringValue: aws.String(strings.Clone(aws.ToString(v.StringValue)))}
-	}
-	f.sent = append(f.sent, cp)
+	f.sent = append(f.sent, in)
 	return &sqs.SendMessageOutput{MessageId: aws.String("m-" + strconv.Itoa(len(f.sent)))}, nil
 }
 
@@ -113,8 +106,16 @@ func TestHandleStatuses(t *testing.T) {
 		{name: "interaction", req: signed(PathInteractivity, interaction), status: 200, enqueued: true, kind: envelope.KindInteraction, evType: "block_actions", dedupe: "int:T1:tr2"},
 		{name: "wrong path", req: signed("/nope", mentionBody), status: 404},
 		{name: "wrong method", req: func() *Request { r := signed(PathEvents, mentionBody); r.Method = "GET"; return r }(), status: 405},
-		{name: "bad signature", req: func() *Request { r := signed(PathEvents, mentionBody); r.Body = []byte(strings.Replace(mentionBody, "hi", "ho", 1)); return r }(), status: 401},
-		{name: "missing signature", req: func() *Request { r := signed(PathEvents, mentionBody); r.Header = func(string) string { return "" }; return r }(), status: 401},
+		{name: "bad signature", req: func() *Request {
+			r := signed(PathEvents, mentionBody)
+			r.Body = []byte(strings.Replace(mentionBody, "hi", "ho", 1))
+			return r
+		}(), status: 401},
+		{name: "missing signature", req: func() *Request {
+			r := signed(PathEvents, mentionBody)
+			r.Header = func(string) string { return "" }
+			return r
+		}(), status: 401},
 		{name: "malformed json", req: signed(PathEvents, `{"type":`), status: 400},
 		{name: "json without type", req: signed(PathEvents, `{"event_id":"Ev1"}`), status: 400},
 		{name: "event without event_id", req: signed(PathEvents, `{"type":"event_callback","event":{"type":"app_mention"}}`), status: 400},

@@ -11,35 +11,51 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/slackrelay/slackrelay/shared/envelope"
+	"github.com/slackrelay/slackrelay/shared/slackverify"
 )
 
 // HandleLambda adapts API Gateway HTTP API payload v2 events (and Function URL events, which
 // share the format) to Handle. Base64 bodies are decoded to the exact bytes Slack signed.
 func (h *Handler) HandleLambda(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	body := []byte(ev.Body)
+	body, text := []byte(ev.Body), ev.Body
 	if ev.IsBase64Encoded {
 		dec, err := base64.StdEncoding.DecodeString(ev.Body)
 		if err != nil {
 			return toLambda(h.rejected(&Request{Path: ev.RawPath, RequestID: ev.RequestContext.RequestID}, reasonMalformed, err,
 				reject(400, "malformed request body", true))), nil
 		}
-		body = dec
+		body, text = dec, ""
 	}
 	headers := ev.Headers
 	r := Request{
 		Method:    ev.RequestContext.HTTP.Method,
 		Path:      ev.RawPath,
 		Body:      body,
+		bodyText:  text,
 		RequestID: ev.RequestContext.RequestID,
 		Header:    func(name string) string { return lookupHeader(headers, name) },
 	}
 	return toLambda(h.Handle(ctx, &r)), nil
 }
 
+// lowerHeaderNames are the lower-case forms of the headers Handle asks for, worked out once
+// rather than on every lookup.
+var lowerHeaderNames = func() map[string]string {
+	m := map[string]string{}
+	for _, name := range []string{slackverify.HeaderTimestamp, slackverify.HeaderSignature, HeaderRetryNum, HeaderRetryReason} {
+		m[name] = strings.ToLower(name)
+	}
+	return m
+}()
+
 // lookupHeader finds name in headers that API Gateway lower-cased (or, defensively, kept in
 // another case).
 func lookupHeader(headers map[string]string, name string) string {
-	if v, ok := headers[strings.ToLower(name)]; ok {
+	lower, ok := lowerHeaderNames[name]
+	if !ok {
+		lower = strings.ToLower(name)
+	}
+	if v, ok := headers[lower]; ok {
 		return v
 	}
 	for k, v := range headers {

@@ -11,6 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
 // Version is the envelope format this code writes and the newest it reads.
@@ -46,6 +49,20 @@ const (
 	AttrReplayCount   = "ReplayCount"
 )
 
+// MaxSQSMessageBytes is SQS's message size limit (1 MiB), which SQSMessageSize is checked against.
+const MaxSQSMessageBytes = 1 << 20
+
+// SQSMessageSize is the size SQS checks against MaxSQSMessageBytes when a message is sent: the
+// body's bytes plus, for every message attribute, the bytes of its name, its data type and its
+// value (StringValue, or BinaryValue for binary attributes).
+func SQSMessageSize(body string, attrs map[string]sqstypes.MessageAttributeValue) int {
+	n := len(body)
+	for name, a := range attrs {
+		n += len(name) + len(aws.ToString(a.DataType)) + len(aws.ToString(a.StringValue)) + len(a.BinaryValue)
+	}
+	return n
+}
+
 // Values of AttrFailureClass.
 const (
 	FailureClassPermanent = "permanent"
@@ -76,6 +93,18 @@ type Envelope struct {
 	RetryReason  string    `json:"retry_reason,omitempty"`
 	ContentType  string    `json:"content_type"`
 	Body         string    `json:"body"`
+}
+
+// AppendJSON appends the envelope's encoding/json encoding to dst; if json.Marshal fails (only
+// a ReceivedAt outside years 0-9999 can make it), dst is returned unchanged.
+//
+// Deprecated: use json.Marshal(e). Kept only until the worker's tests stop calling it.
+func (e *Envelope) AppendJSON(dst []byte) []byte {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return dst
+	}
+	return append(dst, b...)
 }
 
 // NewID returns a random envelope id: 32 lowercase hex characters.

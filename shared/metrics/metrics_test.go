@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -51,6 +53,53 @@ func TestEmitLines(t *testing.T) {
 	}
 	if lines[2]["reason"] != `bad "sig"` || lines[2]["Rejections"] != 2.0 {
 		t.Errorf("third line = %v", lines[2])
+	}
+}
+
+// TestEmitEscapes: whatever the names and values hold, each line is valid JSON that reads
+// back to them, also once more distinct strings than the Emitter keeps have been seen.
+func TestEmitEscapes(t *testing.T) {
+	t.Parallel()
+	tricky := []string{`quote " and \ backslash`, "control \x00\x01\n\t", "<html> & 'amp'", "line\u2028sep", "ünïcödé 🎉"}
+	for i := range maxQuoted + 10 {
+		tricky = append(tricky, fmt.Sprintf("value-%d-\"", i))
+	}
+	var buf bytes.Buffer
+	e := New(&buf, `ns "x"`)
+	for _, v := range tricky {
+		e.Count("Metric "+v, 3, Dim{"dim " + v, v})
+	}
+	sc := bufio.NewScanner(&buf)
+	i := 0
+	for ; sc.Scan(); i++ {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("line %d %q is not JSON: %v", i, sc.Text(), err)
+		}
+		v := tricky[i]
+		if got := m["dim "+v]; got != v {
+			t.Errorf("line %d: dimension value = %q, want %q", i, got, v)
+		}
+		if got := m["Metric "+v]; got != 3.0 {
+			t.Errorf("line %d: metric value = %v, want 3", i, got)
+		}
+		if got := m["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)["Namespace"]; got != `ns "x"` {
+			t.Errorf("line %d: namespace = %q, want %q", i, got, `ns "x"`)
+		}
+	}
+	if i != len(tricky) {
+		t.Fatalf("got %d lines, want %d", i, len(tricky))
+	}
+}
+
+func TestEmitSkipsNonNumbers(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	e := New(&buf, "ns")
+	e.Count("Nan", math.NaN())
+	e.Count("Inf", math.Inf(1))
+	if buf.Len() != 0 {
+		t.Fatalf("wrote %q for NaN and Inf, want nothing (JSON has no such numbers)", buf.String())
 	}
 }
 
