@@ -15,14 +15,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
-	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/shared/secrets"
-	"github.com/slackrelay/slackrelay/worker/handler"
-	"github.com/slackrelay/slackrelay/worker/idempotency"
+	"github.com/slackrelay/slackrelay/worker/bot"
 	"github.com/slackrelay/slackrelay/worker/llm"
 	"github.com/slackrelay/slackrelay/worker/poller"
 	"github.com/slackrelay/slackrelay/worker/processor"
+	"github.com/slackrelay/slackrelay/worker/progress"
+	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
 // Secret keys.
@@ -43,8 +43,7 @@ type App struct {
 func New(cfg Config, awsCfg aws.Config, getenv func(string) string, log *slog.Logger, metricsOut io.Writer) (*App, error) {
 	sqsClient := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "SQS") })
 	store := newSecrets(cfg, awsCfg, getenv)
-
-	api := &slackClients{store: store, apiURL: cfg.SlackAPIURL, http: &http.Client{Timeout: 15 * time.Second}}
+	clients := &slackClients{store: store, apiURL: cfg.SlackAPIURL, http: &http.Client{Timeout: 15 * time.Second}}
 
 	var responder llm.Responder = llm.Demo{Delay: cfg.DemoDelay}
 	if cfg.LLMBaseURL != "" {
@@ -54,33 +53,21 @@ func New(cfg Config, awsCfg aws.Config, getenv func(string) string, log *slog.Lo
 			System: "You are a helpful assistant answering in Slack. Be concise.",
 		}
 	}
-	var identity struct {
-		sync.Mutex
-		id handler.Identity
-		ok bool
+	b := relay.New()
+	bot.Register(b, responder)
+	if err := b.Err(); err != nil {
+		return nil, err
 	}
-	identify := func(ctx context.Context) (handler.Identity, error) {
-		identity.Lock()
-		defer identity.Unlock()
-		if identity.ok {
-			return identity.id, nil
-		}
-		resp, err := api.AuthTestContext(ctx)
-		if err != nil {
-			return handler.Identity{}, fmt.Errorf("auth.test: %w", err)
-		}
-		identity.id, identity.ok = handler.Identity{UserID: resp.UserID, BotID: resp.BotID}, true
-		return identity.id, nil
+	rt := &relay.Runtime{
+		Slack:               clients.get,
+		Identity:            clients.identity,
+		HTTP:                &http.Client{Timeout: 10 * time.Second},
+		ResponseURLPrefixes: cfg.ResponseURLPrefixes,
 	}
-	router := &handler.Router{}
-	reply := &handler.Reply{Slack: api, Responder: responder, Identity: identify}
-	router.Register(envelope.KindEvent, "app_mention", "reply", reply)
-	router.Register(envelope.KindEvent, "message", "reply", reply)
-	router.Register(envelope.KindSlashCommand, "/ask", "ask", &handler.Ask{Responder: responder})
-
 	p := &processor.Processor{
-		Router:          router,
-		Claims:          &idempotency.Store{DB: dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "DYNAMODB") }), Table: cfg.Table, TTL: cfg.IdempotencyTTL},
+		Bot:             b,
+		Runtime:         rt,
+		Store:           &progress.Store{DB: dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "DYNAMODB") }), Table: cfg.Table, TTL: cfg.IdempotencyTTL},
 		Queue:           sqsClient,
 		QueueURL:        cfg.QueueURL,
 		DLQURL:          cfg.DLQURL,
@@ -121,9 +108,11 @@ type slackClients struct {
 	apiURL string
 	http   *http.Client
 
-	mu     sync.Mutex
-	token  string
-	client *slack.Client
+	mu      sync.Mutex
+	token   string
+	client  *slack.Client
+	id      *relay.Identity
+	idToken string
 }
 
 func (s *slackClients) get(ctx context.Context) (*slack.Client, error) {
@@ -140,42 +129,25 @@ func (s *slackClients) get(ctx context.Context) (*slack.Client, error) {
 	return s.client, nil
 }
 
-func (s *slackClients) PostMessageContext(ctx context.Context, channel string, opts ...slack.MsgOption) (string, string, error) {
+// identity returns the bot's own ids, asking auth.test once per token.
+func (s *slackClients) identity(ctx context.Context) (relay.Identity, error) {
 	c, err := s.get(ctx)
 	if err != nil {
-		return "", "", err
+		return relay.Identity{}, err
 	}
-	return c.PostMessageContext(ctx, channel, opts...)
-}
-
-func (s *slackClients) AddReactionContext(ctx context.Context, name string, item slack.ItemRef) error {
-	c, err := s.get(ctx)
+	s.mu.Lock()
+	if s.id != nil && s.idToken == s.token {
+		id := *s.id
+		s.mu.Unlock()
+		return id, nil
+	}
+	s.mu.Unlock()
+	resp, err := c.AuthTestContext(ctx)
 	if err != nil {
-		return err
+		return relay.Identity{}, fmt.Errorf("auth.test: %w", err)
 	}
-	return c.AddReactionContext(ctx, name, item)
-}
-
-func (s *slackClients) RemoveReactionContext(ctx context.Context, name string, item slack.ItemRef) error {
-	c, err := s.get(ctx)
-	if err != nil {
-		return err
-	}
-	return c.RemoveReactionContext(ctx, name, item)
-}
-
-func (s *slackClients) GetConversationRepliesContext(ctx context.Context, p *slack.GetConversationRepliesParameters) ([]slack.Message, bool, string, error) {
-	c, err := s.get(ctx)
-	if err != nil {
-		return nil, false, "", err
-	}
-	return c.GetConversationRepliesContext(ctx, p)
-}
-
-func (s *slackClients) AuthTestContext(ctx context.Context) (*slack.AuthTestResponse, error) {
-	c, err := s.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.AuthTestContext(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.id, s.idToken = &relay.Identity{UserID: resp.UserID, BotID: resp.BotID}, s.token
+	return *s.id, nil
 }

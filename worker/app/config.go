@@ -5,6 +5,7 @@ package app
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/slackrelay/slackrelay/shared/config"
@@ -16,10 +17,11 @@ var Vars = []config.Var{
 	{Name: "EVENTS_QUEUE_URL", Required: true, Doc: "the events queue (retry delays are set on it; the local poller reads it)"},
 	{Name: "DLQ_URL", Required: true, Doc: "where permanent and exhausted failures go"},
 	{Name: "IDEMPOTENCY_TABLE", Required: true, Doc: "DynamoDB table, key pk (S), TTL attribute expires_at"},
-	{Name: "IDEMPOTENCY_TTL", Default: "24h", Doc: "how long an answered event is remembered"},
+	{Name: "IDEMPOTENCY_TTL", Default: "360h", Doc: "how long an event's progress record is kept after its last write; keep it above the DLQ's 14-day retention so a replayed dead letter never repeats a reply"},
 	{Name: "MAX_RECEIVE_COUNT", Default: "5", Doc: "the events queue's maxReceiveCount; the last attempt sends to the DLQ with its reason"},
 	{Name: "BOT_TOKEN_PARAM", Doc: "SSM SecureString parameter holding the bot token (required in Lambda)"},
 	{Name: "SLACK_API_URL", Default: "https://slack.com/api/", Doc: "Slack Web API base URL"},
+	{Name: "RESPONSE_URL_PREFIXES", Default: "https://hooks.slack.com/", Doc: "comma-separated URL prefixes response_url posts may go to (Slack's hosts; add a local server's for tests)"},
 	{Name: "LLM_BASE_URL", Doc: "OpenAI-compatible API base URL; unset = the demo responder"},
 	{Name: "LLM_MODEL", Default: "gpt-4o-mini", Doc: "chat-completions model"},
 	{Name: "LLM_API_KEY_PARAM", Doc: "SSM SecureString parameter holding the LLM API key"},
@@ -38,52 +40,55 @@ var Vars = []config.Var{
 
 // Config is the worker's validated configuration.
 type Config struct {
-	LogLevel         string
-	QueueURL         string
-	DLQURL           string
-	Table            string
-	IdempotencyTTL   time.Duration
-	MaxReceiveCount  int
-	BotTokenParam    string
-	BotToken         string
-	SlackAPIURL      string
-	LLMBaseURL       string
-	LLMModel         string
-	LLMAPIKeyParam   string
-	LLMAPIKey        string
-	DemoDelay        time.Duration
-	BatchConcurrency int
-	BackoffBase      time.Duration
-	BackoffMax       time.Duration
-	SecretsMaxAge    time.Duration
-	HandlerTimeout   time.Duration
-	PollBatchSize    int
-	PollWait         time.Duration
-	PollLoops        int
-	Lambda           bool
+	LogLevel        string
+	QueueURL        string
+	DLQURL          string
+	Table           string
+	IdempotencyTTL  time.Duration
+	MaxReceiveCount int
+	BotTokenParam   string
+	BotToken        string
+	SlackAPIURL     string
+	// ResponseURLPrefixes are the only places response_url posts may go.
+	ResponseURLPrefixes []string
+	LLMBaseURL          string
+	LLMModel            string
+	LLMAPIKeyParam      string
+	LLMAPIKey           string
+	DemoDelay           time.Duration
+	BatchConcurrency    int
+	BackoffBase         time.Duration
+	BackoffMax          time.Duration
+	SecretsMaxAge       time.Duration
+	HandlerTimeout      time.Duration
+	PollBatchSize       int
+	PollWait            time.Duration
+	PollLoops           int
+	Lambda              bool
 }
 
 // LoadConfig reads the environment and reports every problem at once.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	l := config.NewLoader(getenv)
 	c := Config{
-		LogLevel:         l.String("LOG_LEVEL", "info"),
-		QueueURL:         l.Required("EVENTS_QUEUE_URL"),
-		DLQURL:           l.Required("DLQ_URL"),
-		Table:            l.Required("IDEMPOTENCY_TABLE"),
-		IdempotencyTTL:   l.Duration("IDEMPOTENCY_TTL", 24*time.Hour),
-		MaxReceiveCount:  l.Int("MAX_RECEIVE_COUNT", 5, 1, 1000),
-		BotTokenParam:    l.String("BOT_TOKEN_PARAM", ""),
-		SlackAPIURL:      l.String("SLACK_API_URL", "https://slack.com/api/"),
-		LLMBaseURL:       l.String("LLM_BASE_URL", ""),
-		LLMModel:         l.String("LLM_MODEL", "gpt-4o-mini"),
-		LLMAPIKeyParam:   l.String("LLM_API_KEY_PARAM", ""),
-		DemoDelay:        l.Duration("DEMO_DELAY", 2*time.Second),
-		BatchConcurrency: l.Int("BATCH_CONCURRENCY", 10, 1, 100),
-		BackoffBase:      l.Duration("BACKOFF_BASE", 10*time.Second),
-		BackoffMax:       l.Duration("BACKOFF_MAX", 15*time.Minute),
-		SecretsMaxAge:    l.Duration("SECRETS_MAX_AGE", 5*time.Minute),
-		Lambda:           config.IsLambda(getenv),
+		LogLevel:            l.String("LOG_LEVEL", "info"),
+		QueueURL:            l.Required("EVENTS_QUEUE_URL"),
+		DLQURL:              l.Required("DLQ_URL"),
+		Table:               l.Required("IDEMPOTENCY_TABLE"),
+		IdempotencyTTL:      l.Duration("IDEMPOTENCY_TTL", 360*time.Hour),
+		MaxReceiveCount:     l.Int("MAX_RECEIVE_COUNT", 5, 1, 1000),
+		BotTokenParam:       l.String("BOT_TOKEN_PARAM", ""),
+		SlackAPIURL:         l.String("SLACK_API_URL", "https://slack.com/api/"),
+		ResponseURLPrefixes: splitList(l.String("RESPONSE_URL_PREFIXES", "https://hooks.slack.com/")),
+		LLMBaseURL:          l.String("LLM_BASE_URL", ""),
+		LLMModel:            l.String("LLM_MODEL", "gpt-4o-mini"),
+		LLMAPIKeyParam:      l.String("LLM_API_KEY_PARAM", ""),
+		DemoDelay:           l.Duration("DEMO_DELAY", 2*time.Second),
+		BatchConcurrency:    l.Int("BATCH_CONCURRENCY", 10, 1, 100),
+		BackoffBase:         l.Duration("BACKOFF_BASE", 10*time.Second),
+		BackoffMax:          l.Duration("BACKOFF_MAX", 15*time.Minute),
+		SecretsMaxAge:       l.Duration("SECRETS_MAX_AGE", 5*time.Minute),
+		Lambda:              config.IsLambda(getenv),
 	}
 	if c.BackoffMax < c.BackoffBase {
 		l.Fail(errors.New("BACKOFF_MAX must not be smaller than BACKOFF_BASE"))
@@ -110,4 +115,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	return c, l.Err()
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/shared/envelope"
 )
 
 func TestMain(m *testing.M) { os.Exit(localstacktest.Run(m)) }

@@ -55,6 +55,32 @@ func (e *RateLimitError) Error() string {
 	return fmt.Sprintf("%s rate limited: retry after %s", e.Service, e.RetryAfter)
 }
 
+// RetryAfterError asks for the message to come back after After (a handler's own "snooze").
+type RetryAfterError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("retry after %s: %v", e.After, e.Err)
+}
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryableError marks an error as transient whatever it wraps: a failed fallback check must
+// be retried, never turn an event into a dead letter (a missing_scope inside it included).
+type RetryableError struct{ Err error }
+
+func (e *RetryableError) Error() string { return e.Err.Error() }
+func (e *RetryableError) Unwrap() error { return e.Err }
+
+// Retryable marks err transient.
+func Retryable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &RetryableError{Err: err}
+}
+
 // HTTPStatusError is a non-2xx answer from an HTTP API (response_url, the LLM API).
 type HTTPStatusError struct {
 	Service string
@@ -77,6 +103,14 @@ var slackPermanent = map[string]bool{
 
 // Classify returns the class of err and, for RateLimited, how long to wait.
 func Classify(err error) (Class, time.Duration) {
+	var retry *RetryableError
+	if errors.As(err, &retry) {
+		return Transient, 0
+	}
+	var after *RetryAfterError
+	if errors.As(err, &after) {
+		return RateLimited, after.After
+	}
 	var perm *PermanentError
 	if errors.As(err, &perm) {
 		return Permanent, 0

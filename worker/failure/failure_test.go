@@ -29,6 +29,9 @@ func TestClassify(t *testing.T) {
 		{"response_url 410", fmt.Errorf("reply: %w", &HTTPStatusError{Service: "response_url", Status: 410}), Permanent, 0},
 		{"marked permanent", Permanentf("bad envelope: %w", errors.New("x")), Permanent, 0},
 		{"timeout", context.DeadlineExceeded, Transient, 0},
+		{"retry after", fmt.Errorf("h: %w", &RetryAfterError{After: time.Minute, Err: errors.New("busy")}), RateLimited, time.Minute},
+		{"retryable missing_scope", Retryable(fmt.Errorf("check thread: %w", slack.SlackErrorResponse{Err: "missing_scope"})), Transient, 0},
+		{"permanent inside retryable", Retryable(Permanentf("x")), Transient, 0},
 		{"unknown", errors.New("connection reset"), Transient, 0},
 	}
 	for _, tc := range cases {

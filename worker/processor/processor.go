@@ -1,29 +1,29 @@
 // Package processor is the worker's batch handler: it takes an SQS batch (from Lambda's event
-// source mapping or the local poller), runs each message's handler once per dedupe key,
-// and decides per message: done, retry later (backoff or Retry-After), or DLQ with a reason.
+// source mapping or the local poller) and, for each message, decides before anything is
+// claimed whether a route wants it (relay.Bot.Dispatch), claims its dedupe key in the progress
+// record, runs the handler, and then settles the message: done, retry later (backoff or
+// Retry-After), or DLQ with a reason.
 package processor
 
 import (
 	"context"
-
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/logging"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/worker/failure"
-	"github.com/slackrelay/slackrelay/worker/handler"
-	"github.com/slackrelay/slackrelay/worker/idempotency"
+	"github.com/slackrelay/slackrelay/worker/progress"
+	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
 // Queue is the SQS calls the processor makes; *sqs.Client satisfies it.
@@ -32,22 +32,21 @@ type Queue interface {
 	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
 }
 
-// Claims is the idempotency store; *idempotency.Store satisfies it.
-type Claims interface {
-	Claim(ctx context.Context, key, owner string, leaseUntil time.Time) (idempotency.Claim, error)
-	Complete(ctx context.Context, key, owner string) error
-	Release(ctx context.Context, key, owner string) error
+// Store is the progress record; *progress.Store satisfies it.
+type Store interface {
+	Claim(ctx context.Context, key, owner string, leaseUntil time.Time) (progress.Claim, error)
 }
 
 var (
-	_ Queue  = (*sqs.Client)(nil)
-	_ Claims = (*idempotency.Store)(nil)
+	_ Queue = (*sqs.Client)(nil)
+	_ Store = (*progress.Store)(nil)
 )
 
 // Processor handles SQS batches.
 type Processor struct {
-	Router          *handler.Router
-	Claims          Claims
+	Bot             *relay.Bot
+	Runtime         *relay.Runtime
+	Store           Store
 	Queue           Queue
 	QueueURL        string
 	DLQURL          string
@@ -63,11 +62,14 @@ type Processor struct {
 	Now            func() time.Time
 }
 
-// maxVisibility is SQS's limit for ChangeMessageVisibility (12 hours).
-const maxVisibility = 12 * time.Hour
-
-// maxReasonBytes bounds the FailureReason attribute.
-const maxReasonBytes = 1024
+// SQS limits on visibility: a message may stay invisible at most 12 hours from its receive.
+const (
+	maxVisibility = 12 * time.Hour
+	minRetryDelay = time.Second
+	// visibilityMargin keeps a requested visibility clear of the 12-hour limit, for the time
+	// between SQS's receive and the start of this invocation.
+	visibilityMargin = 30 * time.Second
+)
 
 func (p *Processor) now() time.Time {
 	if p.Now != nil {
@@ -79,6 +81,7 @@ func (p *Processor) now() time.Time {
 // HandleSQS processes a batch and reports the messages that must come back
 // (ReportBatchItemFailures). Messages run concurrently, each under the invocation deadline.
 func (p *Processor) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	received := p.now()
 	n := p.Concurrency
 	if n <= 0 {
 		n = 10
@@ -103,7 +106,8 @@ func (p *Processor) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.S
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if !p.process(ctx, rec) {
+			m := &message{p: p, rec: rec, received: received}
+			if !m.process(ctx) {
 				mu.Lock()
 				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 				mu.Unlock()
@@ -114,105 +118,132 @@ func (p *Processor) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.S
 	return resp, nil
 }
 
+// message is one record on its way through the processor.
+type message struct {
+	p            *Processor
+	rec          *events.SQSMessage
+	received     time.Time
+	receiveCount int
+	log          *slog.Logger
+}
+
 // process handles one record and reports whether it is finished (true) or must come back.
-func (p *Processor) process(ctx context.Context, rec *events.SQSMessage) bool {
+func (m *message) process(ctx context.Context) bool {
+	p := m.p
 	start := p.now()
-	receiveCount, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
-	env, err := envelope.Decode([]byte(rec.Body))
+	m.receiveCount, _ = strconv.Atoi(m.rec.Attributes["ApproximateReceiveCount"])
+	env, err := envelope.Decode([]byte(m.rec.Body))
 	if err != nil {
-		log := p.Log.With(logging.KeyRequestID, rec.MessageId)
-		log.Error("undecodable message", "error", err.Error())
-		return p.toDLQ(ctx, log, rec, envelope.FailureClassPermanent, "decode", err)
+		m.log = p.Log.With(logging.KeyRequestID, m.rec.MessageId)
+		m.log.Error("undecodable message", "error", err.Error())
+		return m.toDLQ(ctx, envelope.FailureClassPermanent, "decode", err)
 	}
-	log := logging.WithEnvelope(p.Log, rec.MessageId, env).With("receive_count", receiveCount, "dedupe_key", env.DedupeKey)
-	route, ok := p.Router.Lookup(env)
-	if !ok {
-		log.Info("no handler for this event type; acknowledged", "event_type", env.EventType)
+	m.log = logging.WithEnvelope(p.Log, m.rec.MessageId, env).With("receive_count", m.receiveCount)
+
+	// Decide before claiming: a delivery no route wants, or one its route declines, never
+	// touches the dedupe key (its twin may need it).
+	d, err := p.Bot.Dispatch(ctx, p.Runtime, env)
+	if err != nil {
+		return m.failed(ctx, "dispatch", err, 0)
+	}
+	if d.Route == "" {
+		m.log.Info("no route for this delivery; acknowledged", "type", d.Type)
 		p.Metrics.Count("Unrouted", 1)
 		return true
 	}
-	log = log.With("handler", route.Name)
+	m.log = m.log.With("route", d.Route, "dedupe_key", d.Key)
+	if d.Skip != "" {
+		m.log.Info("route declined the delivery; acknowledged without claiming", "why", d.Skip)
+		p.Metrics.Count("Skipped", 1, metrics.Dim{Name: "Route", Value: d.Route})
+		return true
+	}
 
 	deadline, _ := ctx.Deadline()
-	owner := envelope.NewID()
-	claim, err := p.Claims.Claim(ctx, env.DedupeKey, owner, deadline)
+	claim, err := p.Store.Claim(ctx, d.Key, envelope.NewID(), deadline)
 	if err != nil {
-		// Without the store nothing may be posted: try again later.
+		// Without the record nothing may be posted: try again later.
 		p.Metrics.Count("StoreErrors", 1)
-		if p.lastAttempt(receiveCount) {
-			log.Error("idempotency store unavailable on the last attempt; moving to the DLQ", "error", err.Error())
-			return p.toDLQ(ctx, log, rec, envelope.FailureClassExhausted, "idempotency", err)
-		}
-		log.Error("idempotency store unavailable; will retry", "error", err.Error())
-		return p.retryLater(ctx, log, rec, failure.Backoff(receiveCount, p.BackoffBase, p.BackoffMax))
+		return m.failed(ctx, "progress-store", fmt.Errorf("progress store unavailable: %w", failure.Retryable(err)), 0)
 	}
 	switch claim.Outcome {
-	case idempotency.Done:
-		log.Info("duplicate delivery: already answered")
+	case progress.Done:
+		m.log.Info("duplicate delivery: already answered")
 		p.Metrics.Count("Duplicates", 1)
 		return true
-	case idempotency.Busy:
-		if p.lastAttempt(receiveCount) {
-			// The delivery holding the claim is a message of its own that SQS returns if that
-			// attempt fails; this copy adds nothing, and letting SQS dead-letter it would
-			// leave an operator a message without a reason.
-			log.Warn("another delivery still holds this event on this copy's last attempt; dropping the copy")
-			p.Metrics.Count("Busy", 1)
+	case progress.Busy:
+		p.Metrics.Count("Busy", 1)
+		if m.lastAttempt() {
+			// The delivery holding the claim is a message of its own that comes back if that
+			// attempt fails; this copy adds nothing, and letting SQS dead-letter it would leave
+			// an operator a message without a reason.
+			m.log.Warn("another delivery holds this event on this copy's last attempt; dropping the copy")
 			return true
 		}
-		wait := claim.LeaseUntil.Sub(p.now()) + time.Second
-		log.Info("another worker is handling this event; will look again after its lease", "lease_until", claim.LeaseUntil)
-		p.Metrics.Count("Busy", 1)
-		return p.retryLater(ctx, log, rec, wait)
+		m.log.Info("another delivery is handling this event; looking again after its lease", "lease_until", claim.LeaseUntil)
+		return m.retryLater(ctx, claim.LeaseUntil.Sub(p.now())+time.Second)
 	}
 
-	m := &handler.Message{
-		Envelope:      env,
-		ReceiveCount:  receiveCount,
-		MaybeAnswered: claim.Outcome == idempotency.TakenOver || receiveCount > 1,
-		Log:           log,
+	lease := claim.Lease
+	m.log = m.log.With("attempt", lease.Attempt())
+	if lease.Attempt() > 1 {
+		m.log.Info("resuming an event an earlier attempt did not finish", "last_error", lease.LastError())
 	}
 	hctx, cancel := context.WithDeadline(ctx, handlerDeadline(deadline, p.now()))
-	err = runHandler(hctx, route.Handler, m)
+	err = run(hctx, d, p.Runtime, lease, m.log)
 	cancel()
 	took := p.now().Sub(start)
-	p.Metrics.Milliseconds("HandlerDuration", took, metrics.Dim{Name: "Handler", Value: route.Name})
+	p.Metrics.Milliseconds("HandlerDuration", took, metrics.Dim{Name: "Route", Value: d.Route})
 	if err == nil {
-		if cerr := p.Claims.Complete(context.WithoutCancel(ctx), env.DedupeKey, owner); cerr != nil {
-			// The reply is out; the claim expires with its lease and a later duplicate
-			// finds the reply in the thread (MaybeAnswered). Do not run the handler again.
-			log.Warn("replied, but could not mark the event answered", "error", cerr.Error())
+		if cerr := lease.Complete(context.WithoutCancel(ctx)); cerr != nil {
+			// Everything was delivered and recorded step by step; a later copy finds every
+			// step done and posts nothing.
+			m.log.Warn("handled, but could not mark the event completed", "error", cerr.Error())
 		}
-		log.Info("processed", "took_ms", took.Milliseconds())
-		p.Metrics.Count("Processed", 1, metrics.Dim{Name: "Handler", Value: route.Name})
+		m.log.Info("processed", "took_ms", took.Milliseconds())
+		p.Metrics.Count("Processed", 1, metrics.Dim{Name: "Route", Value: d.Route})
 		return true
 	}
-	if rerr := p.Claims.Release(context.WithoutCancel(ctx), env.DedupeKey, owner); rerr != nil {
-		log.Warn("could not release the claim; the retry waits for its lease", "error", rerr.Error())
+	if errors.Is(err, progress.ErrNotOwner) {
+		m.log.Warn("another delivery took this event over (this one ran past its lease); leaving it to that one", "error", err.Error())
+		p.Metrics.Count("LeaseLost", 1)
+		return true
 	}
+	if rerr := lease.Release(context.WithoutCancel(ctx), err.Error()); rerr != nil {
+		m.log.Warn("could not release the claim; the next attempt waits for its lease", "error", rerr.Error())
+	}
+	return m.failed(ctx, d.Route, err, took)
+}
+
+// failed settles a message whose handling failed with err: DLQ, or back to the queue.
+func (m *message) failed(ctx context.Context, stage string, err error, took time.Duration) bool {
+	p := m.p
 	class, after := failure.Classify(err)
-	log = log.With("error", err.Error(), "class", class.String(), "took_ms", took.Milliseconds())
+	log := m.log.With("error", err.Error(), "class", class.String(), "took_ms", took.Milliseconds())
 	p.Metrics.Count("HandlerErrors", 1, metrics.Dim{Name: "Class", Value: class.String()})
 	switch {
 	case class == failure.Permanent:
 		log.Error("permanent failure; moving to the DLQ")
-		return p.toDLQ(ctx, log, rec, envelope.FailureClassPermanent, route.Name, err)
-	case p.lastAttempt(receiveCount):
+		m.log = log
+		return m.toDLQ(ctx, envelope.FailureClassPermanent, stage, err)
+	case m.lastAttempt():
 		log.Error("out of retries; moving to the DLQ")
-		return p.toDLQ(ctx, log, rec, envelope.FailureClassExhausted, route.Name, err)
+		m.log = log
+		return m.toDLQ(ctx, envelope.FailureClassExhausted, stage, err)
 	case class == failure.RateLimited:
 		log.Warn("rate limited; retrying after Retry-After", "retry_after", after.String())
-		return p.retryLater(ctx, log, rec, after)
+		m.log = log
+		return m.retryLater(ctx, after)
 	default:
-		wait := failure.Backoff(receiveCount, p.BackoffBase, p.BackoffMax)
+		wait := failure.Backoff(m.receiveCount, p.BackoffBase, p.BackoffMax)
 		log.Warn("transient failure; retrying with backoff", "backoff", wait.String())
-		return p.retryLater(ctx, log, rec, wait)
+		m.log = log
+		return m.retryLater(ctx, wait)
 	}
 }
 
 // lastAttempt reports whether SQS would dead-letter this message on its next receive.
-func (p *Processor) lastAttempt(receiveCount int) bool {
-	return p.MaxReceiveCount > 0 && receiveCount >= p.MaxReceiveCount
+func (m *message) lastAttempt() bool {
+	return m.p.MaxReceiveCount > 0 && m.receiveCount >= m.p.MaxReceiveCount
 }
 
 // handlerDeadline leaves the processor a little time after the handler to report.
@@ -224,76 +255,40 @@ func handlerDeadline(deadline, now time.Time) time.Time {
 	return deadline.Add(-margin)
 }
 
-func runHandler(ctx context.Context, h handler.Handler, m *handler.Message) (err error) {
+func run(ctx context.Context, d *relay.Delivery, rt *relay.Runtime, lease *progress.Lease, log *slog.Logger) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			m.Log.Error("handler panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			log.Error("handler panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			err = fmt.Errorf("handler panicked: %v", r)
 		}
 	}()
-	return h.Handle(ctx, m)
+	return d.Run(ctx, rt, lease, log)
+}
+
+// retryDelay clamps a wanted delay to what SQS accepts for this receive: at least a second
+// (a zero Retry-After must not burn the retries in a burst), at most 12 hours since the
+// message was received, less a margin.
+func retryDelay(wait, sinceReceive time.Duration) time.Duration {
+	ceiling := maxVisibility - sinceReceive - visibilityMargin
+	if wait > ceiling {
+		wait = ceiling
+	}
+	if wait < minRetryDelay {
+		wait = minRetryDelay
+	}
+	return wait
 }
 
 // retryLater makes the message visible again after wait and reports it as failed.
-func (p *Processor) retryLater(ctx context.Context, log *slog.Logger, rec *events.SQSMessage, wait time.Duration) bool {
-	if wait < 0 {
-		wait = 0
-	}
-	if wait > maxVisibility {
-		wait = maxVisibility
-	}
+func (m *message) retryLater(ctx context.Context, wait time.Duration) bool {
+	wait = retryDelay(wait, m.p.now().Sub(m.received))
 	secs := int32((wait + time.Second - 1) / time.Second)
-	_, err := p.Queue.ChangeMessageVisibility(context.WithoutCancel(ctx), &sqs.ChangeMessageVisibilityInput{
-		QueueUrl: aws.String(p.QueueURL), ReceiptHandle: aws.String(rec.ReceiptHandle), VisibilityTimeout: secs,
+	_, err := m.p.Queue.ChangeMessageVisibility(context.WithoutCancel(ctx), &sqs.ChangeMessageVisibilityInput{
+		QueueUrl: aws.String(m.p.QueueURL), ReceiptHandle: aws.String(m.rec.ReceiptHandle), VisibilityTimeout: secs,
 	})
 	if err != nil {
 		// The message still comes back after the queue's visibility timeout.
-		log.Warn("could not set the retry delay; the queue's visibility timeout applies", "error", err.Error())
+		m.log.Warn("could not set the retry delay; the queue's visibility timeout applies", "error", err.Error())
 	}
 	return false
-}
-
-// toDLQ sends the message to the DLQ with the failure attributes. It reports true (finished)
-// only when the send succeeded, so a failed send leaves the message on the events queue.
-func (p *Processor) toDLQ(ctx context.Context, log *slog.Logger, rec *events.SQSMessage, class, handlerName string, cause error) bool {
-	attrs := make(map[string]sqstypes.MessageAttributeValue, len(rec.MessageAttributes)+4)
-	for name, a := range rec.MessageAttributes {
-		v := sqstypes.MessageAttributeValue{DataType: aws.String(a.DataType)}
-		if a.StringValue != nil {
-			v.StringValue = aws.String(*a.StringValue)
-		} else if a.BinaryValue != nil {
-			v.BinaryValue = a.BinaryValue
-		} else {
-			continue
-		}
-		attrs[name] = v
-	}
-	str := func(s string) sqstypes.MessageAttributeValue {
-		return sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(s)}
-	}
-	attrs[envelope.AttrFailureReason] = str(truncate(cause.Error(), maxReasonBytes))
-	attrs[envelope.AttrFailureClass] = str(class)
-	attrs[envelope.AttrFailedHandler] = str(handlerName)
-	attrs[envelope.AttrFailedAt] = str(p.now().UTC().Format(time.RFC3339))
-	_, err := p.Queue.SendMessage(context.WithoutCancel(ctx), &sqs.SendMessageInput{
-		QueueUrl: aws.String(p.DLQURL), MessageBody: aws.String(rec.Body), MessageAttributes: attrs,
-	})
-	if err != nil {
-		log.Error("could not send to the DLQ; the message stays on the events queue", "dlq_error", err.Error())
-		p.Metrics.Count("DLQSendErrors", 1)
-		return false
-	}
-	p.Metrics.Count("DeadLettered", 1, metrics.Dim{Name: "Class", Value: class})
-	return true
-}
-
-func truncate(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	s = s[:max]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
 }

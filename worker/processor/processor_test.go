@@ -2,22 +2,36 @@ package processor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+	"github.com/slackrelay/slackrelay/infra/local/localstack"
+	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/worker/failure"
-	"github.com/slackrelay/slackrelay/worker/handler"
-	"github.com/slackrelay/slackrelay/worker/idempotency"
+	"github.com/slackrelay/slackrelay/worker/progress"
+	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
+func TestMain(m *testing.M) { os.Exit(localstacktest.Run(m)) }
+
+// fakeQueue records what the processor asks of SQS (logic tests; the real queue is used by
+// the worker's integration tests).
 type fakeQueue struct {
 	mu         sync.Mutex
 	sendErr    error
@@ -42,114 +56,288 @@ func (q *fakeQueue) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMes
 	return &sqs.ChangeMessageVisibilityOutput{}, nil
 }
 
-type fakeClaims struct {
-	outcome  idempotency.Outcome
-	lease    time.Time
-	err      error
-	released int
-	done     int
+var tables atomic.Int64
+
+// store is a progress store on a fresh table of the local DynamoDB server.
+func store(t *testing.T) *progress.Store {
+	t.Helper()
+	stack := localstacktest.Stack(t)
+	table := fmt.Sprintf("processor-%d", tables.Add(1))
+	if err := localstack.CreateTable(context.Background(), stack.DynamoDB(), table); err != nil {
+		t.Fatal(err)
+	}
+	return &progress.Store{DB: stack.DynamoDB(), Table: table}
 }
 
-func (c *fakeClaims) Claim(context.Context, string, string, time.Time) (idempotency.Claim, error) {
-	return idempotency.Claim{Outcome: c.outcome, LeaseUntil: c.lease}, c.err
-}
-func (c *fakeClaims) Complete(context.Context, string, string) error { c.done++; return nil }
-func (c *fakeClaims) Release(context.Context, string, string) error  { c.released++; return nil }
-
-var now = time.Unix(1_700_000_000, 0)
-
-func newProc(h handler.Handler, q *fakeQueue, c *fakeClaims) *Processor {
-	r := &handler.Router{}
-	r.Register(envelope.KindEvent, "app_mention", "reply", h)
-	return &Processor{Router: r, Claims: c, Queue: q, QueueURL: "q", DLQURL: "dlq", MaxReceiveCount: 5,
-		BackoffBase: 10 * time.Second, BackoffMax: time.Minute, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Now: func() time.Time { return now }}
+// handlerFunc is the test's handler for app_mention; calls counts its runs.
+type handlerFunc struct {
+	calls atomic.Int32
+	fn    func(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent]) error
 }
 
-func record(receiveCount string) events.SQSEvent {
-	e := envelope.Envelope{Version: 1, ID: "id1", Kind: envelope.KindEvent, EventType: "app_mention", DedupeKey: "k", Body: "{}", ContentType: envelope.ContentTypeJSON}
-	return events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", ReceiptHandle: "rh", Body: string(e.AppendJSON(nil)),
+func newProc(t *testing.T, h *handlerFunc, q *fakeQueue, s Store) *Processor {
+	t.Helper()
+	b := relay.New()
+	relay.Event(b, "app_mention", func(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent]) error {
+		h.calls.Add(1)
+		if h.fn == nil {
+			return nil
+		}
+		return h.fn(ctx, req)
+	}, relay.Name("reply"))
+	if err := b.Err(); err != nil {
+		t.Fatal(err)
+	}
+	client := slack.New("xoxb-unused", slack.OptionAPIURL("http://127.0.0.1:1/api/"))
+	rt := &relay.Runtime{Slack: func(context.Context) (*slack.Client, error) { return client, nil }}
+	return &Processor{Bot: b, Runtime: rt, Store: s, Queue: q, QueueURL: "q", DLQURL: "dlq", MaxReceiveCount: 5,
+		BackoffBase: 10 * time.Second, BackoffMax: time.Minute, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+var ts atomic.Int64
+
+// mention is an SQS record carrying a fresh app_mention (its own channel ts, so its own key).
+func mention(t *testing.T, receiveCount string) events.SQSEvent {
+	t.Helper()
+	n := ts.Add(1)
+	body := fmt.Sprintf(`{"type":"event_callback","team_id":"T1","event_id":"Ev%d","event":{"type":"app_mention","user":"U1","text":"hi","ts":"1700000000.%06d","channel":"C1"}}`, n, n)
+	e := envelope.Envelope{Version: 1, ID: envelope.NewID(), Kind: envelope.KindEvent, EventType: "app_mention", DedupeKey: "unused",
+		ContentType: envelope.ContentTypeJSON, Body: body}
+	raw, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events.SQSEvent{Records: []events.SQSMessage{{MessageId: fmt.Sprint("m", n), ReceiptHandle: "rh", Body: string(raw),
 		Attributes:        map[string]string{"ApproximateReceiveCount": receiveCount},
 		MessageAttributes: map[string]events.SQSMessageAttribute{envelope.AttrKind: {DataType: "String", StringValue: aws.String("event")}}}}}
 }
 
+func keyOf(ev events.SQSEvent) string {
+	e, _ := envelope.Decode([]byte(ev.Records[0].Body))
+	var body struct {
+		Event struct{ Channel, TS string }
+	}
+	_ = json.Unmarshal([]byte(e.Body), &body)
+	return "msg:T1:" + body.Event.Channel + ":" + body.Event.TS
+}
+
 func TestOutcomes(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name       string
 		herr       error
 		receive    string
-		claims     fakeClaims
 		failed     bool
 		dlqClass   string
 		visibility int32
 	}{
-		{name: "success", claims: fakeClaims{outcome: idempotency.Claimed}, receive: "1"},
-		{name: "duplicate", claims: fakeClaims{outcome: idempotency.Done}, receive: "1"},
-		{name: "busy waits for the lease", claims: fakeClaims{outcome: idempotency.Busy, lease: now.Add(20 * time.Second)}, receive: "1", failed: true, visibility: 21},
-		{name: "store down", claims: fakeClaims{err: errors.New("dial")}, receive: "2", failed: true, visibility: 20},
-		{name: "store down on the last attempt", claims: fakeClaims{err: errors.New("dial")}, receive: "5", dlqClass: envelope.FailureClassExhausted},
-		{name: "busy on the last attempt drops the copy", claims: fakeClaims{outcome: idempotency.Busy, lease: now.Add(20 * time.Second)}, receive: "5"},
-		{name: "transient backs off", herr: errors.New("reset"), claims: fakeClaims{outcome: idempotency.Claimed}, receive: "3", failed: true, visibility: 40},
-		{name: "rate limited", herr: &failure.RateLimitError{Service: "slack", RetryAfter: 7 * time.Second}, claims: fakeClaims{outcome: idempotency.Claimed}, receive: "1", failed: true, visibility: 7},
-		{name: "permanent", herr: failure.Permanentf("nope"), claims: fakeClaims{outcome: idempotency.Claimed}, receive: "1", dlqClass: envelope.FailureClassPermanent},
-		{name: "exhausted", herr: errors.New("reset"), claims: fakeClaims{outcome: idempotency.Claimed}, receive: "5", dlqClass: envelope.FailureClassExhausted},
+		{name: "success", receive: "1"},
+		{name: "transient backs off", herr: errors.New("reset"), receive: "3", failed: true, visibility: 40},
+		{name: "rate limited waits Retry-After", herr: &failure.RateLimitError{Service: "slack", RetryAfter: 7 * time.Second}, receive: "1", failed: true, visibility: 7},
+		{name: "Retry-After 0 waits a second", herr: &slack.RateLimitedError{RetryAfter: 0}, receive: "1", failed: true, visibility: 1},
+		{name: "Retry-After beyond SQS's limit is clamped", herr: relay.RetryAfter(100*time.Hour, nil), receive: "1", failed: true, visibility: int32((12*time.Hour - visibilityMargin) / time.Second)},
+		{name: "permanent", herr: relay.Permanent(errors.New("nope")), receive: "1", dlqClass: envelope.FailureClassPermanent},
+		{name: "exhausted", herr: errors.New("reset"), receive: "5", dlqClass: envelope.FailureClassExhausted},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			q := &fakeQueue{}
-			c := tc.claims
-			p := newProc(handler.Func(func(context.Context, *handler.Message) error { return tc.herr }), q, &c)
-			out, _ := p.HandleSQS(context.Background(), record(tc.receive))
+			h := &handlerFunc{fn: func(context.Context, *relay.Request[slackevents.AppMentionEvent]) error { return tc.herr }}
+			p := newProc(t, h, q, store(t))
+			out, _ := p.HandleSQS(context.Background(), mention(t, tc.receive))
 			if failed := len(out.BatchItemFailures) == 1; failed != tc.failed {
 				t.Fatalf("failed = %v, want %v", failed, tc.failed)
 			}
 			if tc.visibility != 0 && (len(q.visibility) != 1 || q.visibility[0] != tc.visibility) {
-				t.Fatalf("visibility = %v, want %d", q.visibility, tc.visibility)
+				t.Fatalf("visibility = %v, want [%d]", q.visibility, tc.visibility)
 			}
 			if tc.dlqClass != "" {
-				if len(q.sent) != 1 || aws.ToString(q.sent[0].MessageAttributes[envelope.AttrFailureClass].StringValue) != tc.dlqClass ||
-					aws.ToString(q.sent[0].MessageAttributes[envelope.AttrKind].StringValue) != "event" {
-					t.Fatalf("DLQ sends = %+v", q.sent)
+				if len(q.sent) != 1 {
+					t.Fatalf("%d DLQ sends, want 1", len(q.sent))
+				}
+				attrs := q.sent[0].MessageAttributes
+				if got := aws.ToString(attrs[envelope.AttrFailureClass].StringValue); got != tc.dlqClass {
+					t.Errorf("FailureClass = %q, want %q", got, tc.dlqClass)
+				}
+				if got := aws.ToString(attrs[envelope.AttrFailedHandler].StringValue); got != "reply" {
+					t.Errorf("FailedHandler = %q, want the route name %q", got, "reply")
+				}
+				if got := aws.ToString(attrs[envelope.AttrKind].StringValue); got != "event" {
+					t.Errorf("the receiver's Kind attribute was not kept: %q", got)
 				}
 			} else if len(q.sent) != 0 {
 				t.Fatal("sent to the DLQ")
-			}
-			if tc.herr != nil && c.released != 1 {
-				t.Fatal("claim not released after a failure")
-			}
-			if tc.herr == nil && c.outcome == idempotency.Claimed && c.done != 1 {
-				t.Fatal("claim not completed after success")
 			}
 		})
 	}
 }
 
+func TestDuplicatesAndBusy(t *testing.T) {
+	t.Parallel()
+	s := store(t)
+	q := &fakeQueue{}
+	release := make(chan struct{})
+	h := &handlerFunc{fn: func(context.Context, *relay.Request[slackevents.AppMentionEvent]) error { <-release; return nil }}
+	p := newProc(t, h, q, s)
+	ev := mention(t, "1")
+	done := make(chan events.SQSEventResponse)
+	go func() { out, _ := p.HandleSQS(context.Background(), ev); done <- out }()
+	for h.calls.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A concurrent copy (Slack's retry after 3 s) finds the claim held: back after the lease.
+	out, _ := p.HandleSQS(context.Background(), ev)
+	if len(out.BatchItemFailures) != 1 || len(q.visibility) != 1 || q.visibility[0] < 1 {
+		t.Fatalf("busy copy: failures=%v visibility=%v, want one retry after the lease", out.BatchItemFailures, q.visibility)
+	}
+	// The same on its last attempt is dropped (the holder's own message carries the event).
+	last := ev
+	last.Records = []events.SQSMessage{ev.Records[0]}
+	last.Records[0].Attributes = map[string]string{"ApproximateReceiveCount": "5"}
+	if out, _ := p.HandleSQS(context.Background(), last); len(out.BatchItemFailures) != 0 || len(q.sent) != 0 {
+		t.Fatalf("busy copy on its last attempt: failures=%v DLQ sends=%d, want dropped", out.BatchItemFailures, len(q.sent))
+	}
+	close(release)
+	if out := <-done; len(out.BatchItemFailures) != 0 {
+		t.Fatalf("first delivery failed: %v", out.BatchItemFailures)
+	}
+	// Later copies are duplicates: acknowledged, the handler does not run again.
+	if out, _ := p.HandleSQS(context.Background(), ev); len(out.BatchItemFailures) != 0 {
+		t.Fatalf("duplicate: %v", out.BatchItemFailures)
+	}
+	if got := h.calls.Load(); got != 1 {
+		t.Errorf("handler ran %d times, want 1", got)
+	}
+}
+
+// A failed attempt does not forget the event: the next delivery — even a new SQS message with
+// receive count 1, as Slack's retry or a DLQ replay is — knows it is not the first.
+func TestAFailedAttemptIsRemembered(t *testing.T) {
+	t.Parallel()
+	s := store(t)
+	var attempts []int
+	h := &handlerFunc{fn: func(_ context.Context, req *relay.Request[slackevents.AppMentionEvent]) error {
+		attempts = append(attempts, req.Attempt())
+		if len(attempts) == 1 {
+			return errors.New("llm: timeout")
+		}
+		return nil
+	}}
+	p := newProc(t, h, &fakeQueue{}, s)
+	ev := mention(t, "1")
+	p.HandleSQS(context.Background(), ev)
+	p.HandleSQS(context.Background(), ev) // a fresh copy: receive count 1 again
+	if fmt.Sprint(attempts) != "[1 2]" {
+		t.Errorf("attempts seen by the handler = %v, want [1 2]", attempts)
+	}
+}
+
+func TestStoreDown(t *testing.T) {
+	t.Parallel()
+	broken := storeFunc(func(context.Context, string, string, time.Time) (progress.Claim, error) {
+		return progress.Claim{}, errors.New("dial tcp: connection refused")
+	})
+	for _, tc := range []struct {
+		receive  string
+		failed   bool
+		dlqClass string
+	}{{"2", true, ""}, {"5", false, envelope.FailureClassExhausted}} {
+		q := &fakeQueue{}
+		h := &handlerFunc{}
+		p := newProc(t, h, q, broken)
+		out, _ := p.HandleSQS(context.Background(), mention(t, tc.receive))
+		if failed := len(out.BatchItemFailures) == 1; failed != tc.failed {
+			t.Errorf("receive %s: failed = %v, want %v", tc.receive, failed, tc.failed)
+		}
+		if h.calls.Load() != 0 {
+			t.Errorf("receive %s: the handler ran without the store", tc.receive)
+		}
+		if tc.dlqClass != "" && (len(q.sent) != 1 || !strings.Contains(aws.ToString(q.sent[0].MessageAttributes[envelope.AttrFailureReason].StringValue), "progress store unavailable")) {
+			t.Errorf("receive %s: DLQ sends %v, want one saying the store was unavailable", tc.receive, q.sent)
+		}
+	}
+}
+
+type storeFunc func(ctx context.Context, key, owner string, leaseUntil time.Time) (progress.Claim, error)
+
+func (f storeFunc) Claim(ctx context.Context, key, owner string, leaseUntil time.Time) (progress.Claim, error) {
+	return f(ctx, key, owner, leaseUntil)
+}
+
 func TestDLQSendFailureKeepsTheMessage(t *testing.T) {
+	t.Parallel()
 	q := &fakeQueue{sendErr: errors.New("throttled")}
-	p := newProc(handler.Func(func(context.Context, *handler.Message) error { return failure.Permanentf("bad") }), q, &fakeClaims{outcome: idempotency.Claimed})
-	out, _ := p.HandleSQS(context.Background(), record("1"))
+	h := &handlerFunc{fn: func(context.Context, *relay.Request[slackevents.AppMentionEvent]) error {
+		return relay.Permanent(errors.New("bad"))
+	}}
+	out, _ := newProc(t, h, q, store(t)).HandleSQS(context.Background(), mention(t, "1"))
 	if len(out.BatchItemFailures) != 1 {
 		t.Fatal("a message whose DLQ send failed was reported done (it would be lost)")
 	}
 }
 
-func TestPanicIsATransientFailure(t *testing.T) {
+// A message at SQS's size limit still reaches the DLQ: the reason is cut to fit.
+func TestDLQMessageNearTheSizeLimit(t *testing.T) {
+	t.Parallel()
 	q := &fakeQueue{}
-	p := newProc(handler.Func(func(context.Context, *handler.Message) error { panic("boom") }), q, &fakeClaims{outcome: idempotency.Claimed})
-	out, _ := p.HandleSQS(context.Background(), record("1"))
+	h := &handlerFunc{fn: func(context.Context, *relay.Request[slackevents.AppMentionEvent]) error {
+		return relay.Permanent(errors.New(strings.Repeat("a long reason ", 100)))
+	}}
+	ev := mention(t, "1")
+	rec := &ev.Records[0]
+	// Pad the envelope (inside the JSON body, after the event) to just under the limit.
+	pad := envelope.MaxSQSMessageBytes - len(rec.Body) - 60
+	rec.Body = strings.Replace(rec.Body, `"content_type"`, `"pad":"`+strings.Repeat("x", pad)+`","content_type"`, 1)
+	newProc(t, h, q, store(t)).HandleSQS(context.Background(), ev)
+	if len(q.sent) != 1 {
+		t.Fatalf("%d DLQ sends, want 1", len(q.sent))
+	}
+	attrs := map[string]sqstypes.MessageAttributeValue(q.sent[0].MessageAttributes)
+	if size := envelope.SQSMessageSize(aws.ToString(q.sent[0].MessageBody), attrs); size > envelope.MaxSQSMessageBytes {
+		t.Errorf("DLQ message of %d bytes, over SQS's %d", size, envelope.MaxSQSMessageBytes)
+	}
+	if aws.ToString(attrs[envelope.AttrFailureClass].StringValue) != envelope.FailureClassPermanent {
+		t.Errorf("the failure class was dropped: %v", attrs)
+	}
+}
+
+func TestPanicIsATransientFailure(t *testing.T) {
+	t.Parallel()
+	q := &fakeQueue{}
+	h := &handlerFunc{fn: func(context.Context, *relay.Request[slackevents.AppMentionEvent]) error { panic("boom") }}
+	out, _ := newProc(t, h, q, store(t)).HandleSQS(context.Background(), mention(t, "1"))
 	if len(out.BatchItemFailures) != 1 || len(q.sent) != 0 {
-		t.Fatalf("%+v", out)
+		t.Fatalf("failures=%v DLQ sends=%d, want a retry", out.BatchItemFailures, len(q.sent))
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		wait, since, want time.Duration
+	}{
+		{0, 0, time.Second},
+		{-time.Minute, 0, time.Second},
+		{7 * time.Second, time.Minute, 7 * time.Second},
+		{13 * time.Hour, 0, 12*time.Hour - visibilityMargin},
+		{13 * time.Hour, 2 * time.Hour, 10*time.Hour - visibilityMargin},
+		{time.Hour, 12 * time.Hour, time.Second},
+	}
+	for _, c := range cases {
+		if got := retryDelay(c.wait, c.since); got != c.want {
+			t.Errorf("retryDelay(%v, %v) = %v, want %v", c.wait, c.since, got, c.want)
+		}
 	}
 }
 
 func TestHandlerDeadlineLeavesMargin(t *testing.T) {
-	d := handlerDeadline(now.Add(60*time.Second), now)
-	if got := now.Add(60 * time.Second).Sub(d); got != 2*time.Second {
-		t.Fatalf("margin %v", got)
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	if got := now.Add(60 * time.Second).Sub(handlerDeadline(now.Add(60*time.Second), now)); got != 2*time.Second {
+		t.Errorf("margin of a 60 s deadline = %v, want 2s", got)
 	}
-	d = handlerDeadline(now.Add(5*time.Second), now)
-	if got := now.Add(5 * time.Second).Sub(d); got != 500*time.Millisecond {
-		t.Fatalf("margin %v", got)
+	if got := now.Add(5 * time.Second).Sub(handlerDeadline(now.Add(5*time.Second), now)); got != 500*time.Millisecond {
+		t.Errorf("margin of a 5 s deadline = %v, want 500ms", got)
 	}
 }

@@ -23,6 +23,8 @@ import (
 )
 
 var (
+	binDir   string
+	bins     devstack.Binaries
 	stack    *devstack.Stack
 	stackErr error
 	logs     syncBuffer
@@ -48,6 +50,9 @@ func TestMain(m *testing.M) {
 	if stack != nil {
 		stack.Stop()
 	}
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
 	os.Exit(code)
 }
 
@@ -63,7 +68,8 @@ func start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	bins, err := devstack.Build(ctx, root, dir)
+	binDir = dir
+	bins, err = devstack.Build(ctx, root, dir)
 	if err != nil {
 		return err
 	}

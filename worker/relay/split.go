@@ -1,13 +1,9 @@
-package handler
+package relay
 
 import (
 	"strings"
 	"unicode/utf8"
 )
-
-// MaxChunkRunes is the largest reply text posted in one message. Slack truncates message
-// text at 40,000 characters and renders long text best in pieces of a few thousand.
-const MaxChunkRunes = 3900
 
 // Split cuts text into pieces of at most max runes, preferring paragraph, line, then word
 // boundaries, never cutting inside a UTF-8 sequence. Empty text gives no pieces.
@@ -43,4 +39,16 @@ func Split(text string, max int) []string {
 		text = strings.TrimSpace(text[at:])
 	}
 	return out
+}
+
+// truncateUTF8 cuts s to at most max bytes without splitting a UTF-8 sequence.
+func truncateUTF8(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	s = s[:max]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
 }

@@ -1,0 +1,197 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/fixture"
+	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+)
+
+// TestSoak runs Slack's rules and several faults at once against the real binaries:
+// 500 mentions at a fixed rate, a quarter of them also delivered as Slack retries (half at
+// the same moment as the first delivery, half a little later), a tenth with their `message`
+// twin in random order, while the worker is SIGKILLed and restarted every few seconds, Slack
+// answers 429 and 500 in bursts and the progress store is down for a few seconds. Every event
+// must be acknowledged and answered exactly once, and both queues must end empty.
+func TestSoak(t *testing.T) {
+	localstacktest.Require(t, stackErr)
+	const (
+		events    = 500
+		rate      = 25 // per second
+		channels  = 5
+		retryPct  = 25
+		twinPct   = 10
+		killEvery = 4 * time.Second
+	)
+	var logs syncBuffer
+	s, err := devstack.Start(context.Background(), devstack.Options{
+		Bins: bins, DemoDelay: 200 * time.Millisecond, HandlerTimeout: 4 * time.Second,
+		MaxReceiveCount: 10, BackoffBase: time.Second, LogOut: &logs,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	t.Cleanup(func() {
+		if t.Failed() {
+			l := logs.String()
+			t.Logf("last binary logs:\n%s", l[max(0, len(l)-30000):])
+		}
+	})
+
+	rng := rand.New(rand.NewPCG(7, 11))
+	type sent struct{ channel, ts string }
+	all := make([]sent, events)
+	var acks, notAcked, retries, twins atomic.Int32
+	var wg sync.WaitGroup
+	send := func(body string, headers ...string) {
+		defer wg.Done()
+		r, err := s.Send(context.Background(), "/slack/events", "application/json", body, headers...)
+		if err != nil || r.Status != 202 {
+			notAcked.Add(1)
+			return
+		}
+		acks.Add(1)
+	}
+
+	// Faults run while the events are sent and until everything has drained.
+	stop := make(chan struct{})
+	var faults sync.WaitGroup
+	var kills, bursts atomic.Int32
+	faults.Add(3)
+	go func() { // the worker dies without warning and comes back
+		defer faults.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(killEvery):
+			}
+			s.KillWorker()
+			kills.Add(1)
+			for s.StartWorker(context.Background()) != nil {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}()
+	go func() { // Slack throttles and fails in bursts
+		defer faults.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(3 * time.Second):
+			}
+			if i%2 == 0 {
+				s.Slack.RateLimitNext("chat.postMessage", 5, time.Second)
+			} else {
+				s.Slack.FailHTTPNext("chat.postMessage", 5, 500)
+				s.Slack.FailHTTPNext("reactions.add", 3, 503)
+			}
+			bursts.Add(1)
+		}
+	}()
+	go func() { // the progress store is unreachable for a few seconds
+		defer faults.Done()
+		select {
+		case <-stop:
+			return
+		case <-time.After(8 * time.Second):
+		}
+		s.DynamoDBProxy.SetDown(true)
+		time.Sleep(3 * time.Second)
+		s.DynamoDBProxy.SetDown(false)
+	}()
+
+	start := time.Now()
+	tick := time.NewTicker(time.Second / rate)
+	for i := range events {
+		<-tick.C
+		id, ts := event()
+		ch := fmt.Sprintf("CSOAK%d", i%channels)
+		all[i] = sent{ch, ts}
+		body := fixture.AppMention(id, ch, ts, "soak")
+		wg.Add(1)
+		go send(body)
+		if rng.IntN(100) < retryPct {
+			retries.Add(1)
+			wg.Add(1)
+			if rng.IntN(2) == 0 {
+				go send(body, "X-Slack-Retry-Num", "1", "X-Slack-Retry-Reason", "http_timeout") // concurrent with the first
+			} else {
+				delay := time.Duration(1000+rng.IntN(2000)) * time.Millisecond
+				go func() { time.Sleep(delay); send(body, "X-Slack-Retry-Num", "1", "X-Slack-Retry-Reason", "http_timeout") }()
+			}
+		}
+		if rng.IntN(100) < twinPct {
+			twins.Add(1)
+			wg.Add(1)
+			twin := fixture.MessageTwin(id+"T", ch, ts, "soak")
+			delay := time.Duration(rng.IntN(400)) * time.Millisecond // before or after the mention is handled
+			go func() { time.Sleep(delay); send(twin) }()
+		}
+	}
+	tick.Stop()
+	wg.Wait()
+	sendTook := time.Since(start)
+
+	replies := func() map[string]int {
+		seen := map[string]int{}
+		for _, p := range s.Slack.Posts() {
+			if p.Method == "chat.postMessage" {
+				seen[p.Channel+"/"+p.ThreadTS]++
+			}
+		}
+		return seen
+	}
+	answered := func() int {
+		seen, n := replies(), 0
+		for _, e := range all {
+			if seen[e.channel+"/"+e.ts] > 0 {
+				n++
+			}
+		}
+		return n
+	}
+	err = devstack.WaitFor(150*time.Second, func() bool {
+		return answered() == events && depth(t, s, s.Local.QueueURL) == 0 && depth(t, s, s.Local.DLQURL) == 0
+	})
+	close(stop)
+	faults.Wait()
+	drain := time.Since(start)
+	if err != nil {
+		t.Fatalf("after %v: %d of %d events answered, queue depth %d, DLQ depth %d",
+			drain.Round(time.Second), answered(), events, depth(t, s, s.Local.QueueURL), depth(t, s, s.Local.DLQURL))
+	}
+	time.Sleep(2 * time.Second) // room for a late duplicate to show up
+	seen := replies()
+	doubled := 0
+	for _, e := range all {
+		if n := seen[e.channel+"/"+e.ts]; n != 1 {
+			doubled++
+			t.Errorf("event in %s at %s got %d replies, want 1", e.channel, e.ts, n)
+		}
+	}
+	if n := notAcked.Load(); n != 0 {
+		t.Errorf("%d deliveries were not acknowledged with 202", n)
+	}
+	if d := depth(t, s, s.Local.DLQURL); d != 0 {
+		t.Errorf("the DLQ holds %d messages", d)
+	}
+	summary := fmt.Sprintf("soak: %d events at %d/s (+%d Slack retries, +%d message twins) sent in %v; %d deliveries acknowledged; "+
+		"%d worker kills, %d Slack fault bursts, store down 3 s; %d answered exactly once, %d not; queue and DLQ empty after %v",
+		events, rate, retries.Load(), twins.Load(), sendTook.Round(time.Millisecond), acks.Load(),
+		kills.Load(), bursts.Load(), events-doubled, doubled, drain.Round(time.Millisecond))
+	t.Log(summary)
+	if path := os.Getenv("SLACKRELAY_SOAK_REPORT"); path != "" {
+		_ = os.WriteFile(path, []byte(summary+"\n"), 0o644)
+	}
+}

@@ -1,0 +1,300 @@
+package relay
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+	"github.com/slackrelay/slackrelay/shared/envelope"
+	"github.com/slackrelay/slackrelay/worker/failure"
+)
+
+// Identity is the bot's own ids (from auth.test), so it never answers itself.
+type Identity struct {
+	UserID string
+	BotID  string
+}
+
+// Runtime is how handlers reach the outside world; the worker's wiring fills it.
+type Runtime struct {
+	// Slack returns a client carrying the bot token (read from SSM and cached).
+	Slack func(ctx context.Context) (*slack.Client, error)
+	// Identity returns the bot's ids (auth.test, cached).
+	Identity func(ctx context.Context) (Identity, error)
+	// HTTP posts to response_url (default: a client with a 10 s timeout).
+	HTTP *http.Client
+	// ResponseURLPrefixes are the only places response_url posts may go (default
+	// "https://hooks.slack.com/"): a forged payload cannot make the worker post elsewhere.
+	ResponseURLPrefixes []string
+}
+
+// Delivery is one envelope decoded once and decided before any claim: which route runs it,
+// under which dedupe key, or why it is none of this bot's business.
+type Delivery struct {
+	// Type is what the body says it is ("app_mention", "/ask", "block_actions:approve").
+	Type string
+	// Route is the name of the route that takes it; "" when no route does.
+	Route string
+	// Key is the dedupe key: deliveries with the same key get one handler run between them.
+	Key string
+	// Skip, when set, is why the route declined it: acknowledge without claiming the key.
+	Skip string
+
+	env     *envelope.Envelope
+	route   *route
+	payload any
+	about   about
+}
+
+// about is what the framework itself needs from a payload: where to reply, whom it is from.
+type about struct {
+	team, user, eventID    string
+	channel, ts, threadTS  string
+	botID, subtype         string
+	messageLike            bool
+	responseURL, triggerID string
+}
+
+// threadTS is where a reply goes: the thread the message is in, else a new thread under it.
+func (a about) replyThread() string {
+	if a.threadTS != "" {
+		return a.threadTS
+	}
+	return a.ts
+}
+
+// Dispatch decodes env's body once and decides what to do with it. A body that cannot be
+// decoded is a permanent error; a failed lookup of the bot's identity is transient.
+func (b *Bot) Dispatch(ctx context.Context, rt *Runtime, env *envelope.Envelope) (*Delivery, error) {
+	d := &Delivery{env: env}
+	var key routeKey
+	var err error
+	switch env.Kind {
+	case envelope.KindEvent:
+		key, err = d.decodeEvent(b)
+	case envelope.KindSlashCommand:
+		key, err = d.decodeCommand()
+	case envelope.KindInteraction:
+		key, err = d.decodeInteraction()
+	default:
+		err = fmt.Errorf("unknown kind %q", env.Kind)
+	}
+	if err != nil {
+		return nil, failure.Permanentf("decode %s body: %w", env.Kind, err)
+	}
+	d.Type = key.String()
+	r, ok := b.routes[key]
+	if !ok {
+		return d, nil
+	}
+	d.route, d.Route = r, r.name
+	if r.decode != nil {
+		raw := d.payload.(json.RawMessage)
+		if d.payload, err = r.decode(raw); err != nil {
+			return nil, failure.AsPermanent(err)
+		}
+		d.about.fromEvent(d.payload, raw)
+	}
+	if d.Skip, err = d.skipReason(ctx, rt); err != nil {
+		return nil, err
+	}
+	if r.opts.key != nil {
+		d.Key = r.opts.key(d.payload)
+	}
+	if d.Key == "" {
+		d.Key = d.defaultKey(key)
+	}
+	return d, nil
+}
+
+func (d *Delivery) decodeEvent(b *Bot) (routeKey, error) {
+	var outer slackevents.EventsAPICallbackEvent
+	if err := json.Unmarshal([]byte(d.env.Body), &outer); err != nil {
+		return routeKey{}, err
+	}
+	if outer.Type != slackevents.CallbackEvent {
+		// Other top-level types (url_verification, app_rate_limited) are answered by the
+		// receiver; one that reaches the worker is not routable.
+		return routeKey{kind: envelope.KindEvent, typ: outer.Type}, nil
+	}
+	if outer.InnerEvent == nil {
+		return routeKey{}, fmt.Errorf("event_callback %s without event", outer.EventID)
+	}
+	var inner struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(*outer.InnerEvent, &inner); err != nil {
+		return routeKey{}, err
+	}
+	d.payload = *outer.InnerEvent
+	d.about.team, d.about.eventID = outer.TeamID, outer.EventID
+	return routeKey{kind: envelope.KindEvent, typ: inner.Type}, nil
+}
+
+func (d *Delivery) decodeCommand() (routeKey, error) {
+	req, err := http.NewRequest(http.MethodPost, "/", strings.NewReader(d.env.Body))
+	if err != nil {
+		return routeKey{}, err
+	}
+	req.Header.Set("Content-Type", envelope.ContentTypeForm)
+	cmd, err := slack.SlashCommandParse(req)
+	if err != nil {
+		return routeKey{}, err
+	}
+	if cmd.Command == "" {
+		return routeKey{}, fmt.Errorf("slash command without command")
+	}
+	d.payload = &cmd
+	d.about = about{team: cmd.TeamID, user: cmd.UserID, channel: cmd.ChannelID, responseURL: cmd.ResponseURL, triggerID: cmd.TriggerID}
+	return routeKey{kind: envelope.KindSlashCommand, typ: cmd.Command}, nil
+}
+
+func (d *Delivery) decodeInteraction() (routeKey, error) {
+	form, err := url.ParseQuery(d.env.Body)
+	if err != nil {
+		return routeKey{}, err
+	}
+	raw := form.Get("payload")
+	if raw == "" {
+		return routeKey{}, fmt.Errorf("interactivity request without payload")
+	}
+	var cb slack.InteractionCallback
+	if err := json.Unmarshal([]byte(raw), &cb); err != nil {
+		return routeKey{}, err
+	}
+	d.payload = &cb
+	d.about = about{team: cb.Team.ID, user: cb.User.ID, channel: cb.Channel.ID, responseURL: cb.ResponseURL, triggerID: cb.TriggerID}
+	if d.about.channel == "" {
+		d.about.channel = cb.Container.ChannelID
+	}
+	// A click on a message: replies go to the message's thread.
+	d.about.ts, d.about.threadTS = cb.Message.Timestamp, cb.Message.ThreadTimestamp
+	if d.about.ts == "" {
+		d.about.ts = cb.Container.MessageTs
+	}
+	key := routeKey{kind: envelope.KindInteraction, typ: string(cb.Type)}
+	switch cb.Type {
+	case slack.InteractionTypeBlockActions:
+		if len(cb.ActionCallback.BlockActions) > 0 {
+			key.id = cb.ActionCallback.BlockActions[0].ActionID
+		}
+	case slack.InteractionTypeViewSubmission, slack.InteractionTypeViewClosed:
+		key.id = cb.View.CallbackID
+	default:
+		key.id = cb.CallbackID
+	}
+	if len(cb.ResponseURLs) > 0 && d.about.responseURL == "" {
+		d.about.responseURL = cb.ResponseURLs[0].ResponseURL
+	}
+	return key, nil
+}
+
+// fromEvent takes the reply target and author from the payload the handler will see, so the
+// key, the skip decision and the reply all come from one reading of the body.
+func (a *about) fromEvent(payload any, raw json.RawMessage) {
+	switch p := payload.(type) {
+	case *slackevents.AppMentionEvent:
+		a.channel, a.ts, a.threadTS, a.user, a.botID = p.Channel, p.TimeStamp, p.ThreadTimeStamp, p.User, p.BotID
+		a.messageLike = true
+	case *slackevents.MessageEvent:
+		a.channel, a.ts, a.threadTS, a.user, a.botID, a.subtype = p.Channel, p.TimeStamp, p.ThreadTimeStamp, p.User, p.BotID, p.SubType
+		a.messageLike = true
+	case *slackevents.ReactionAddedEvent:
+		a.channel, a.ts, a.user = p.Item.Channel, p.Item.Timestamp, p.User
+	default:
+		// Types the framework does not know: take the common fields if they are there.
+		var common struct {
+			Channel  json.RawMessage `json:"channel"`
+			TS       string          `json:"ts"`
+			ThreadTS string          `json:"thread_ts"`
+			User     json.RawMessage `json:"user"`
+		}
+		if json.Unmarshal(raw, &common) == nil {
+			var s string
+			if json.Unmarshal(common.Channel, &s) == nil {
+				a.channel = s
+			}
+			if json.Unmarshal(common.User, &s) == nil {
+				a.user = s
+			}
+			a.ts, a.threadTS = common.TS, common.ThreadTS
+		}
+	}
+}
+
+func (d *Delivery) skipReason(ctx context.Context, rt *Runtime) (string, error) {
+	a, opts := d.about, d.route.opts
+	if a.messageLike {
+		if a.subtype != "" && !opts.allowSubtypes[a.subtype] {
+			return "message subtype " + a.subtype, nil
+		}
+		if a.botID != "" && !opts.allowBots {
+			return "message from a bot", nil
+		}
+		if (opts.allowBots || a.botID == "") && rt != nil && rt.Identity != nil {
+			id, err := rt.Identity(ctx)
+			if err != nil {
+				return "", failure.Retryable(fmt.Errorf("look up the bot's own ids: %w", err))
+			}
+			if (a.user != "" && a.user == id.UserID) || (a.botID != "" && a.botID == id.BotID) {
+				return "message from the bot itself", nil
+			}
+		}
+	}
+	for _, skip := range opts.skips {
+		if why := skip(ctx, d.payload); why != "" {
+			return why, nil
+		}
+	}
+	return "", nil
+}
+
+// Dedupe key prefixes.
+const (
+	keyMessage = "msg:" // one user message: app_mention and its message twin share it
+	keyEvent   = "evt:"
+	keyCommand = "cmd:"
+	keyAction  = "act:" // one click: action_ts + user
+	keyOther   = "int:"
+)
+
+// defaultKey is the route kind's dedupe policy: event_id for events, except that app_mention
+// and message events about one message share (team, channel, ts); the trigger for slash
+// commands, views and shortcuts; the click (action_ts + user) for block actions.
+func (d *Delivery) defaultKey(k routeKey) string {
+	a := d.about
+	switch k.kind {
+	case envelope.KindEvent:
+		if a.messageLike && a.channel != "" && a.ts != "" {
+			return keyMessage + a.team + ":" + a.channel + ":" + a.ts
+		}
+		return keyEvent + a.eventID
+	case envelope.KindSlashCommand:
+		return keyCommand + a.team + ":" + d.triggerOrDigest()
+	}
+	if cb, ok := d.payload.(*slack.InteractionCallback); ok && cb.Type == slack.InteractionTypeBlockActions {
+		ts := cb.ActionTs
+		if len(cb.ActionCallback.BlockActions) > 0 && cb.ActionCallback.BlockActions[0].ActionTs != "" {
+			ts = cb.ActionCallback.BlockActions[0].ActionTs
+		}
+		if ts != "" {
+			return keyAction + a.team + ":" + a.user + ":" + ts
+		}
+	}
+	return keyOther + a.team + ":" + d.triggerOrDigest()
+}
+
+func (d *Delivery) triggerOrDigest() string {
+	if d.about.triggerID != "" {
+		return d.about.triggerID
+	}
+	sum := sha256.Sum256([]byte(d.env.Body))
+	return "sha256-" + hex.EncodeToString(sum[:16])
+}

@@ -1,0 +1,185 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+	"github.com/slackrelay/slackrelay/shared/envelope"
+	"github.com/slackrelay/slackrelay/worker/failure"
+)
+
+func readTestdata(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// envelopeFor wraps a testdata payload as the receiver would.
+func envelopeFor(t *testing.T, name string) *envelope.Envelope {
+	t.Helper()
+	body := readTestdata(t, name)
+	switch {
+	case strings.HasPrefix(name, "event_"):
+		return &envelope.Envelope{Version: 1, ID: "e1", Kind: envelope.KindEvent, ContentType: envelope.ContentTypeJSON, Body: body}
+	case strings.HasPrefix(name, "slash_"):
+		return &envelope.Envelope{Version: 1, ID: "e1", Kind: envelope.KindSlashCommand, ContentType: envelope.ContentTypeForm, Body: body}
+	default:
+		form := url.Values{"payload": {body}}.Encode()
+		return &envelope.Envelope{Version: 1, ID: "e1", Kind: envelope.KindInteraction, ContentType: envelope.ContentTypeForm, Body: form}
+	}
+}
+
+func noop[T any](context.Context, *Request[T]) error { return nil }
+
+// shippedLike registers routes the way the shipped bot does: mentions, DMs (channel messages
+// declined), /ask, a button, a modal and a reaction.
+func shippedLike() *Bot {
+	b := New()
+	Event(b, "app_mention", noop[slackevents.AppMentionEvent], Name("reply"))
+	Event(b, "message", noop[slackevents.MessageEvent], Name("reply"), Skip(func(_ context.Context, ev *slackevents.MessageEvent) string {
+		if ev.ChannelType != "im" {
+			return "not a direct message"
+		}
+		return ""
+	}))
+	Event(b, "reaction_added", noop[slackevents.ReactionAddedEvent])
+	Command(b, "/ask", noop[slack.SlashCommand])
+	Action(b, "slackrelay_regenerate", noop[slack.InteractionCallback])
+	ViewSubmission(b, "slackrelay_ask", noop[slack.InteractionCallback])
+	return b
+}
+
+var testRuntime = &Runtime{
+	Identity: func(context.Context) (Identity, error) { return Identity{UserID: "UBOT", BotID: "BBOT"}, nil },
+}
+
+func TestDispatchDecidesBeforeClaiming(t *testing.T) {
+	t.Parallel()
+	b := shippedLike()
+	if err := b.Err(); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		file      string
+		wantType  string
+		wantRoute string
+		wantKey   string
+		wantSkip  string
+	}{
+		{"event_app_mention.json", "app_mention", "reply", "msg:T0001:C0CHAN:1515449522.000016", ""},
+		// The mention's message twin: same key, declined by the DM route without a claim.
+		{"event_message_channel.json", "message", "reply", "msg:T0001:C0CHAN:1515449522.000016", "not a direct message"},
+		{"event_message_im.json", "message", "reply", "msg:T0001:D0DM:1515449600.000100", ""},
+		{"event_message_bot.json", "message", "reply", "msg:T0001:D0DM:1515449700.000100", "message subtype bot_message"},
+		{"event_message_self.json", "message", "reply", "msg:T0001:D0DM:1515449601.000200", "message from a bot"},
+		{"event_message_changed.json", "message", "reply", "msg:T0001:D0DM:1515449800.000200", "message subtype message_changed"},
+		{"event_reaction_added.json", "reaction_added", "reaction_added", "evt:Ev0REACT", ""},
+		{"slash_ask.form", "/ask", "/ask", "cmd:T0001:13345224609.738474920.8088930838d88f008e0", ""},
+		{"interaction_block_actions.json", "block_actions:slackrelay_regenerate", "block_actions:slackrelay_regenerate", "act:T0001:U0USER:1548426417.840180", ""},
+		{"interaction_view_submission.json", "view_submission:slackrelay_ask", "view_submission:slackrelay_ask", "int:T0001:12466734323.1395872398.93f7c2ce3ebb8d8a5eb3d4a1a1e1a2b3", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			t.Parallel()
+			d, err := b.Dispatch(context.Background(), testRuntime, envelopeFor(t, tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Type != tc.wantType || d.Route != tc.wantRoute || d.Key != tc.wantKey || d.Skip != tc.wantSkip {
+				t.Errorf("got type=%q route=%q key=%q skip=%q\nwant type=%q route=%q key=%q skip=%q",
+					d.Type, d.Route, d.Key, d.Skip, tc.wantType, tc.wantRoute, tc.wantKey, tc.wantSkip)
+			}
+		})
+	}
+}
+
+func TestDispatchSelfAndOtherBots(t *testing.T) {
+	t.Parallel()
+	b := New()
+	Event(b, "message", noop[slackevents.MessageEvent], AllowBotMessages(), AllowSubtypes("bot_message"))
+	for file, want := range map[string]string{
+		"event_message_self.json": "message from the bot itself",
+		"event_message_bot.json":  "",
+		"event_message_im.json":   "",
+	} {
+		d, err := b.Dispatch(context.Background(), testRuntime, envelopeFor(t, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Skip != want {
+			t.Errorf("%s with bots allowed: skip = %q, want %q", file, d.Skip, want)
+		}
+	}
+	// The identity lookup failing is transient, never a reason to drop or dead-letter.
+	failing := &Runtime{Identity: func(context.Context) (Identity, error) { return Identity{}, errors.New("auth.test: timeout") }}
+	_, err := b.Dispatch(context.Background(), failing, envelopeFor(t, "event_message_im.json"))
+	if c, _ := failure.Classify(err); err == nil || c != failure.Transient {
+		t.Errorf("identity lookup failure: err=%v class=%v, want a transient error", err, c)
+	}
+}
+
+func TestDispatchUnroutedAndMalformed(t *testing.T) {
+	t.Parallel()
+	b := shippedLike()
+	d, err := b.Dispatch(context.Background(), testRuntime, &envelope.Envelope{Kind: envelope.KindEvent,
+		Body: `{"type":"event_callback","team_id":"T1","event_id":"Ev9","event":{"type":"team_join","user":{"id":"U2"}}}`})
+	if err != nil || d.Route != "" || d.Type != "team_join" {
+		t.Errorf("unrouted event: got route=%q type=%q err=%v, want no route, type team_join", d.Route, d.Type, err)
+	}
+	for name, env := range map[string]*envelope.Envelope{
+		"not json":          {Kind: envelope.KindEvent, Body: `{"type":`},
+		"callback no event": {Kind: envelope.KindEvent, Body: `{"type":"event_callback","event_id":"Ev1"}`},
+		"bad inner":         {Kind: envelope.KindEvent, Body: `{"type":"event_callback","event_id":"Ev1","event":{"type":"app_mention","text":7}}`},
+		"no payload":        {Kind: envelope.KindInteraction, Body: `foo=bar`},
+		"no command":        {Kind: envelope.KindSlashCommand, Body: `text=hi`},
+	} {
+		_, err := b.Dispatch(context.Background(), testRuntime, env)
+		if c, _ := failure.Classify(err); err == nil || c != failure.Permanent {
+			t.Errorf("%s: err=%v class=%v, want a permanent error", name, err, c)
+		}
+	}
+}
+
+func TestRegistrationMistakesStopStartUp(t *testing.T) {
+	t.Parallel()
+	b := New()
+	Event(b, "app_mention", noop[slackevents.AppMentionEvent])
+	Event(b, "app_mention", noop[slackevents.AppMentionEvent], Name("second"))
+	Command(b, "ask", noop[slack.SlashCommand])
+	Action(b, "", noop[slack.InteractionCallback])
+	Event(b, "message", noop[slackevents.MessageEvent], Skip(func(context.Context, *slackevents.AppMentionEvent) string { return "" }))
+	Event[json.RawMessage](b, "team_join", nil)
+	err := b.Err()
+	for _, want := range []string{"app_mention registered twice", `"ask" must start with /`, "needs an action or callback id",
+		"an option expects payload slackevents.AppMentionEvent", "nil handler"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("registration error %v does not say %q", err, want)
+		}
+	}
+}
+
+func TestDedupeByOverridesTheKey(t *testing.T) {
+	t.Parallel()
+	b := New()
+	Event(b, "reaction_added", noop[slackevents.ReactionAddedEvent], DedupeBy(func(ev *slackevents.ReactionAddedEvent) string {
+		return "reaction:" + ev.Item.Channel + ":" + ev.Item.Timestamp + ":" + ev.Reaction
+	}))
+	d, err := b.Dispatch(context.Background(), testRuntime, envelopeFor(t, "event_reaction_added.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "reaction:C0CHAN:1515449522.000016:tada"; d.Key != want {
+		t.Errorf("key = %q, want %q", d.Key, want)
+	}
+}
