@@ -78,6 +78,17 @@ func (d Deprecation) String() string {
 	return fmt.Sprintf("%s is deprecated: rename it to %s", d.Old, d.New)
 }
 
+// TableError is a mistake in a loader or its table rather than in the environment: a name
+// read that the table does not list, a kind or mode the table does not allow, a malformed
+// entry. Tests look for it with errors.As.
+type TableError struct{ Msg string }
+
+func (e *TableError) Error() string { return e.Msg }
+
+func tableErrorf(format string, args ...any) error {
+	return &TableError{Msg: fmt.Sprintf(format, args...)}
+}
+
 // IsLambda reports whether the process runs inside AWS Lambda.
 func IsLambda(getenv func(string) string) bool { return getenv(EnvLambdaRuntimeAPI) != "" }
 
@@ -110,13 +121,13 @@ func Validate(vars []Var) error {
 	seen := map[string]string{}
 	claim := func(name, owner string) {
 		if prev, dup := seen[name]; dup {
-			errs = append(errs, fmt.Errorf("table: %s is listed twice (%s and %s)", name, prev, owner))
+			errs = append(errs, tableErrorf("table: %s is listed twice (%s and %s)", name, prev, owner))
 		}
 		seen[name] = owner
 	}
 	for _, v := range vars {
 		if v.Name == "" {
-			errs = append(errs, errors.New("table: an entry has no name"))
+			errs = append(errs, tableErrorf("table: an entry has no name"))
 			continue
 		}
 		claim(v.Name, v.Name)
@@ -124,14 +135,14 @@ func Validate(vars []Var) error {
 			claim(old, "old name of "+v.Name)
 		}
 		if v.Required && v.Default != "" {
-			errs = append(errs, fmt.Errorf("table: %s is required and has a default", v.Name))
+			errs = append(errs, tableErrorf("table: %s is required and has a default", v.Name))
 		}
 		if v.Kind == KindInt && v.Min > v.Max {
-			errs = append(errs, fmt.Errorf("table: %s has Min %d above Max %d", v.Name, v.Min, v.Max))
+			errs = append(errs, tableErrorf("table: %s has Min %d above Max %d", v.Name, v.Min, v.Max))
 		}
 		if v.Default != "" {
 			if _, err := parse(v, v.Name, v.Default); err != nil {
-				errs = append(errs, fmt.Errorf("table: default of %w", err))
+				errs = append(errs, tableErrorf("table: default of %v", err))
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -40,6 +41,10 @@ func TestLoaderReportsEveryProblem(t *testing.T) {
 	err := l.Err()
 	if err == nil {
 		t.Fatal("Err() = nil, want every problem")
+	}
+	var te *TableError
+	if errors.As(err, &te) {
+		t.Errorf("Err() = %v: an environment problem reported as a table mistake", err)
 	}
 	for _, want := range []string{"QUEUE_URL is required", "TABLE is required", `N="x" is not an integer`, "BIG=99 is outside [0, 10]",
 		`D="soon" is not a duration`, `Z="-1s" must be greater than zero`, "OLD_NAME=0 is outside [1, 9]"} {
@@ -157,8 +162,13 @@ func TestLoaderRejectsReadsTheTableDoesNotAllow(t *testing.T) {
 			t.Parallel()
 			l := NewLoader(table, lambda)
 			tt.read(l)
-			if err := l.Err(); err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Err() = %v, want it to contain %q", err, tt.want)
+			err := l.Err()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Err() = %v, want it to contain %q", err, tt.want)
+			}
+			var te *TableError
+			if !errors.As(err, &te) {
+				t.Errorf("Err() = %v, want a *TableError in it", err)
 			}
 		})
 	}
@@ -187,6 +197,10 @@ func TestValidate(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate(bad) = %q, missing %q", err, want)
 		}
+	}
+	var te *TableError
+	if !errors.As(err, &te) {
+		t.Errorf("Validate(bad) = %v, want *TableError", err)
 	}
 	if l := NewLoader(bad, env(nil)); l.Err() == nil {
 		t.Error("NewLoader with a malformed table: Err() = nil, want the table's problems")

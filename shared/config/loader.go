@@ -45,13 +45,13 @@ func (l *Loader) lookup(name string, kind Kind) (Var, string, string, bool) {
 	v, ok := l.vars[name]
 	switch {
 	case !ok:
-		l.errs = append(l.errs, fmt.Errorf("%s is read but not in the variable table", name))
+		l.errs = append(l.errs, tableErrorf("%s is read but not in the variable table", name))
 		return v, "", "", false
 	case v.Kind != kind:
-		l.errs = append(l.errs, fmt.Errorf("%s is read as %s but the table says %s", name, kind, v.Kind))
+		l.errs = append(l.errs, tableErrorf("%s is read as %s but the table says %s", name, kind, v.Kind))
 		return v, "", "", false
 	case v.LocalOnly && l.lambda:
-		l.errs = append(l.errs, fmt.Errorf("%s is local-only but read in Lambda", name))
+		l.errs = append(l.errs, tableErrorf("%s is local-only but read in Lambda", name))
 		return v, "", "", false
 	}
 	raw, from := l.getenv(name), name

@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,36 +20,16 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
-	"github.com/slackrelay/slackrelay/shared/config"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
 	"github.com/slackrelay/slackrelay/worker/handler"
 	"github.com/slackrelay/slackrelay/worker/idempotency"
+	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata golden files")
-
 func TestMain(m *testing.M) { os.Exit(localstacktest.Run(m)) }
-
-func TestLoadConfig(t *testing.T) {
-	env := map[string]string{"EVENTS_QUEUE_URL": "q", "DLQ_URL": "d", "IDEMPOTENCY_TABLE": "t", "SLACK_BOT_TOKEN": "xoxb-1"}
-	c, err := LoadConfig(func(k string) string { return env[k] })
-	if err != nil || c.MaxReceiveCount != 5 || c.BackoffBase != 10*time.Second || c.HandlerTimeout != time.Minute || c.PollLoops != 2 {
-		t.Fatalf("%+v %v", c, err)
-	}
-	bad := map[string]string{"AWS_LAMBDA_RUNTIME_API": "x", "MAX_RECEIVE_COUNT": "0", "DEMO_DELAY": "soon", "BACKOFF_BASE": "1h", "LLM_BASE_URL": "http://x"}
-	_, err = LoadConfig(func(k string) string { return bad[k] })
-	for _, want := range []string{"EVENTS_QUEUE_URL", "DLQ_URL", "IDEMPOTENCY_TABLE", "MAX_RECEIVE_COUNT", "DEMO_DELAY", "BACKOFF_MAX", "BOT_TOKEN_PARAM", "LLM_API_KEY_PARAM"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("error does not name %s: %v", want, err)
-		}
-	}
-	if err := config.CheckLambdaEnvGolden("../testdata/lambda-env.json", Vars, *update); err != nil {
-		t.Fatal(err)
-	}
-}
 
 const botToken = "xoxb-test-token"
 
@@ -62,7 +41,7 @@ type harness struct {
 	dlqURL   string
 	slack    *localslack.Server
 	app      *App
-	cfg      Config
+	cfg      workerconfig.Config
 	logs     *syncBuffer
 	ddbProxy *localstack.FaultProxy
 }
@@ -77,7 +56,7 @@ func (s *syncBuffer) String() string             { s.mu.Lock(); defer s.mu.Unloc
 
 var seq atomic.Int64
 
-func newHarness(t testing.TB, tweak func(*Config)) *harness {
+func newHarness(t testing.TB, tweak func(*workerconfig.Config)) *harness {
 	t.Helper()
 	stack := localstacktest.Stack(t)
 	n := seq.Add(1)
@@ -97,7 +76,7 @@ func newHarness(t testing.TB, tweak func(*Config)) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { proxy.Close() })
-	cfg := Config{
+	cfg := workerconfig.Config{
 		LogLevel: "debug", QueueURL: q, DLQURL: dlq, Table: table, IdempotencyTTL: time.Hour,
 		MaxReceiveCount: 3, BotToken: botToken, SlackAPIURL: ls.APIURL(), DemoDelay: 20 * time.Millisecond,
 		BatchConcurrency: 10, BackoffBase: time.Second, BackoffMax: 2 * time.Second, SecretsMaxAge: time.Minute,
@@ -207,7 +186,7 @@ func TestReplyInThreadWithWorkingReaction(t *testing.T) {
 // The same Slack event four times (Slack's retries, SQS duplicates), two of them handled
 // concurrently by separate invocations, plus the message event of the same mention.
 func TestDuplicatesGiveOneReply(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.DemoDelay = 300 * time.Millisecond })
+	h := newHarness(t, func(c *workerconfig.Config) { c.DemoDelay = 300 * time.Millisecond })
 	ts := "1700000001.000200"
 	for i := 0; i < 4; i++ {
 		h.send(mentionEnvelope("EvDup", "C1", ts, "once please"))
@@ -501,7 +480,7 @@ func BenchmarkBatchOfTenTwoSecondCalls(b *testing.B) {
 }
 
 func TestPollerStopsGracefully(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.DemoDelay = time.Second })
+	h := newHarness(t, func(c *workerconfig.Config) { c.DemoDelay = time.Second })
 	h.send(mentionEnvelope("EvStop", "C1", "1700000009.000100", "finish me"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
