@@ -38,3 +38,5 @@ require (
 replace github.com/slackrelay/slackrelay/shared => ../shared
 
 replace github.com/slackrelay/slackrelay/infra/local => ../infra/local
+
+replace github.com/slackrelay/slackrelay/receiver => ../receiver

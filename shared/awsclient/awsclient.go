@@ -36,12 +36,12 @@ const (
 // for docs/configuration.md. Lambda sets the region and credentials from the function's
 // execution role; locally they may be left unset.
 var Vars = []config.Var{
-	{Name: EnvRegion, Default: DefaultRegion, Doc: "the region of every AWS client (set by Lambda)"},
+	{Name: EnvRegion, Default: DefaultRegion, Doc: "the region of every AWS client (Lambda sets it; the default is for local servers)"},
 	{Name: EnvDefaultRegion, Doc: "read when AWS_REGION is unset"},
 	{Name: EnvAccessKeyID, Doc: "credentials, with AWS_SECRET_ACCESS_KEY (set by Lambda from the execution role; required there). Unset locally: placeholder credentials for the local servers"},
 	{Name: EnvSecretAccessKey, Doc: "see AWS_ACCESS_KEY_ID"},
 	{Name: EnvSessionToken, Doc: "the session token of temporary credentials (set by Lambda)"},
-	{Name: EnvEndpointURLService, Doc: "the endpoint of one service's client, for local servers: SERVICE is SQS (both binaries), DYNAMODB (worker) or SSM (when a *_PARAM variable is set); unset: the regional AWS endpoint"},
+	{Name: EnvEndpointURLService, Doc: "the endpoint of one service's client, for local servers: SERVICE is SQS (both binaries), DYNAMODB (worker) or SSM (when a secret is read from SSM); unset: the regional AWS endpoint"},
 	{Name: EnvEndpointURL, Doc: "the endpoint of every client without its own AWS_ENDPOINT_URL_<SERVICE>"},
 	{Name: config.EnvLambdaRuntimeAPI, Doc: "set by Lambda in every function: selects Lambda mode (the Lambda runtime API, SSM secrets, no local servers); unset: local mode"},
 }
