@@ -117,8 +117,8 @@ const (
 	LocalBotToken      = "xoxb-local-bot-token"
 )
 
-// Start brings the whole pipeline up.
-func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+// withDefaults fills what Options leave empty.
+func (opts Options) withDefaults() Options {
 	if opts.SigningSecret == "" {
 		opts.SigningSecret = LocalSigningSecret
 	}
@@ -140,6 +140,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.LogOut == nil {
 		opts.LogOut = io.Discard
 	}
+	return opts
+}
+
+// Start brings the whole pipeline up.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	opts = opts.withDefaults()
 	s := &Stack{opts: opts}
 	defer func() {
 		if err != nil {
