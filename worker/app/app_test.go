@@ -19,11 +19,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/shared/awsclient"
-	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/shared/awsclient"
+	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/worker/handler"
 	"github.com/slackrelay/slackrelay/worker/idempotency"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
@@ -51,8 +51,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string             { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 var seq atomic.Int64
 
@@ -122,7 +126,7 @@ func (h *harness) send(body []byte) {
 	_, err := h.sqs.SendMessage(context.Background(), &sqs.SendMessageInput{
 		QueueUrl: aws.String(h.queueURL), MessageBody: aws.String(string(body)),
 		MessageAttributes: map[string]sqstypes.MessageAttributeValue{
-			envelope.AttrKind: {DataType: aws.String("String"), StringValue: aws.String("event")},
+			envelope.AttrKind:   {DataType: aws.String("String"), StringValue: aws.String("event")},
 			envelope.AttrTeamID: {DataType: aws.String("String"), StringValue: aws.String("T1")},
 		},
 	})
@@ -503,4 +507,3 @@ func TestPollerStopsGracefully(t *testing.T) {
 		t.Fatalf("the finished message was not deleted: depth %d", d)
 	}
 }
-
