@@ -28,11 +28,8 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
-	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
-	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/logging"
 	"github.com/slackrelay/slackrelay/shared/slackverify"
-	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
 // Binaries are the built commands.
@@ -176,35 +173,6 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	return s, nil
 }
 
-// kv is one NAME=value entry of a process environment.
-func kv(name, value string) string { return name + "=" + value }
-
-// baseEnv is what every binary gets: PATH, HOME, the log level under logLevelVar and the
-// AWS region and placeholder credentials of the local servers.
-func (s *Stack) baseEnv(logLevelVar string) []string {
-	level := "info"
-	if s.opts.Debug {
-		level = "debug"
-	}
-	return []string{
-		kv("PATH", os.Getenv("PATH")), kv("HOME", os.Getenv("HOME")), kv(logLevelVar, level),
-		kv(awsclient.EnvRegion, awsclient.DefaultRegion),
-		kv(awsclient.EnvAccessKeyID, "local"), kv(awsclient.EnvSecretAccessKey, "local"),
-	}
-}
-
-// ReceiverEnv is the environment StartReceiver gives the receiver, listening on addr, its
-// SQS client going through SQSProxy. Later entries of an environment win, so a caller may
-// append overrides.
-func (s *Stack) ReceiverEnv(addr string) []string {
-	return append(s.baseEnv(receiverconfig.EnvLogLevel),
-		kv(awsclient.EndpointVar("SQS"), s.SQSProxy.URL()),
-		kv(receiverconfig.EnvEventsQueueURL, s.Local.QueueURL),
-		kv(receiverconfig.EnvSlackSigningSecret, s.opts.SigningSecret),
-		kv(receiverconfig.EnvListenAddr, addr),
-	)
-}
-
 // StartReceiver starts the receiver binary in local mode (its SQS goes through SQSProxy).
 func (s *Stack) StartReceiver(ctx context.Context) error {
 	addr := s.opts.ReceiverAddr
@@ -227,36 +195,6 @@ func (s *Stack) StartReceiver(ctx context.Context) error {
 	return nil
 }
 
-// WorkerEnv is the environment StartWorker gives the worker: the local queues and table (its
-// DynamoDB client going through DynamoDBProxy), Slack, the timings of Options.
-func (s *Stack) WorkerEnv() []string {
-	env := append(s.baseEnv(workerconfig.EnvLogLevel),
-		kv(awsclient.EndpointVar("SQS"), s.Local.SQSEndpoint),
-		kv(awsclient.EndpointVar("DYNAMODB"), s.DynamoDBProxy.URL()),
-		kv(workerconfig.EnvEventsQueueURL, s.Local.QueueURL),
-		kv(workerconfig.EnvDLQURL, s.Local.DLQURL),
-		kv(workerconfig.EnvIdempotencyTable, s.Local.TableName),
-		kv(workerconfig.EnvSlackBotToken, s.opts.BotToken),
-		kv(workerconfig.EnvSlackAPIURL, s.slackAPIURL()),
-		kv(workerconfig.EnvDemoDelay, s.opts.DemoDelay.String()),
-		kv(workerconfig.EnvHandlerTimeout, s.opts.HandlerTimeout.String()),
-		kv(workerconfig.EnvMaxReceiveCount, strconv.Itoa(s.opts.MaxReceiveCount)),
-		kv(workerconfig.EnvBackoffBase, s.opts.BackoffBase.String()),
-		kv(workerconfig.EnvBackoffMax, (8*s.opts.BackoffBase).String()),
-		kv(workerconfig.EnvPollWait, "1s"),
-	)
-	for _, v := range []struct{ name, value string }{
-		{workerconfig.EnvLLMBaseURL, s.opts.LLMBaseURL},
-		{workerconfig.EnvLLMModel, s.opts.LLMModel},
-		{workerconfig.EnvLLMAPIKey, s.opts.LLMAPIKey},
-	} {
-		if v.value != "" {
-			env = append(env, kv(v.name, v.value))
-		}
-	}
-	return env
-}
-
 // StartWorker starts the worker binary with its poller (its DynamoDB goes through
 // DynamoDBProxy; Slack is the local server unless Options.SlackAPIURL says otherwise).
 func (s *Stack) StartWorker(ctx context.Context) error {
@@ -268,13 +206,6 @@ func (s *Stack) StartWorker(ctx context.Context) error {
 	s.worker = p
 	s.mu.Unlock()
 	return nil
-}
-
-func (s *Stack) slackAPIURL() string {
-	if s.opts.SlackAPIURL != "" {
-		return s.opts.SlackAPIURL
-	}
-	return s.Slack.APIURL()
 }
 
 // KillWorker ends the worker with SIGKILL, as a crash would: no cleanup, no deletes.
