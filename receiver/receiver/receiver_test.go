@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,14 +20,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/slackrelay/slackrelay/shared/config"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/shared/secrets"
 	"github.com/slackrelay/slackrelay/shared/slackverify"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata golden files")
 
 const testSecret = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -355,29 +351,6 @@ func TestServeHTTP(t *testing.T) {
 	}
 	if len(s.sent) != 1 {
 		t.Fatalf("sent %d", len(s.sent))
-	}
-}
-
-func TestLoadConfig(t *testing.T) {
-	env := func(kv ...string) func(string) string {
-		m := map[string]string{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return func(k string) string { return m[k] }
-	}
-	c, err := LoadConfig(env("EVENTS_QUEUE_URL", "http://q", "SLACK_SIGNING_SECRET", "s"))
-	if err != nil || c.MaxBodyBytes != DefaultMaxBodyBytes || c.ListenAddr != "127.0.0.1:3000" || c.Lambda {
-		t.Fatalf("%+v %v", c, err)
-	}
-	_, err = LoadConfig(env("AWS_LAMBDA_RUNTIME_API", "x", "MAX_BODY_BYTES", "lots", "SECRETS_MAX_AGE", "-1s"))
-	for _, want := range []string{"EVENTS_QUEUE_URL", "SIGNING_SECRET_PARAM", "MAX_BODY_BYTES", "SECRETS_MAX_AGE"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Fatalf("error %v does not name %s", err, want)
-		}
-	}
-	if err := config.CheckLambdaEnvGolden("../testdata/lambda-env.json", Vars, *update); err != nil {
-		t.Fatal(err)
 	}
 }
 

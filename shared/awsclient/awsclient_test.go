@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/slackrelay/slackrelay/shared/config"
 )
 
 func env(kv ...string) func(string) string {
@@ -45,5 +47,36 @@ func TestEndpoint(t *testing.T) {
 	}
 	if e := Endpoint(env(), "SSM"); e != nil {
 		t.Fatal(*e)
+	}
+}
+
+// Every variable Load and Endpoint read is documented in Vars, and every entry is read.
+func TestVarsListsWhatIsRead(t *testing.T) {
+	t.Parallel()
+	asked := map[string]bool{}
+	for _, set := range []map[string]string{nil, {EnvAccessKeyID: "AKID", EnvSecretAccessKey: "S"}} {
+		record := func(k string) string { asked[k] = true; return set[k] }
+		_, _ = Load(context.Background(), record)
+		Endpoint(record, "SQS")
+	}
+	for name := range asked {
+		if strings.HasPrefix(name, EnvEndpointURL+"_") {
+			name = EnvEndpointURLService
+		}
+		if _, ok := config.Lookup(Vars, name); !ok {
+			t.Errorf("%s is read but not in Vars", name)
+		}
+	}
+	for _, v := range Vars {
+		name := v.Name
+		if name == EnvEndpointURLService {
+			name = EndpointVar("SQS")
+		}
+		if !asked[name] {
+			t.Errorf("Vars lists %s, which is never read", v.Name)
+		}
+	}
+	if err := config.Validate(Vars); err != nil {
+		t.Error(err)
 	}
 }

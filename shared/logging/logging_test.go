@@ -63,3 +63,30 @@ func TestWithEnvelopeSkipsEmpty(t *testing.T) {
 		t.Errorf("kind = %v, want slash_command", got[KeyKind])
 	}
 }
+
+func TestReadyLine(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	Ready(&buf, "receiver", KeyAddr, "127.0.0.1:3000")
+	if !bytes.HasSuffix(buf.Bytes(), []byte("\n")) || bytes.Count(buf.Bytes(), []byte("\n")) != 1 {
+		t.Fatalf("ready output %q, want one line", buf.String())
+	}
+	m, ok := ParseReady(buf.Bytes())
+	if !ok {
+		t.Fatalf("ParseReady(%q) = false, want true", buf.String())
+	}
+	if m[KeyComponent] != "receiver" || m[KeyAddr] != "127.0.0.1:3000" || m["level"] != "INFO" {
+		t.Errorf("ready line fields = %v, want component receiver, addr 127.0.0.1:3000, level INFO", m)
+	}
+	for _, line := range []string{
+		`{"level":"INFO","msg":"ready"}`,
+		`{"level":"INFO","msg":"x","ready":"true"}`,
+		`{"level":"INFO","msg":"x","ready":false}`,
+		`{"ready":true`,
+		`the service is "ready":true`,
+	} {
+		if _, ok := ParseReady([]byte(line)); ok {
+			t.Errorf("ParseReady(%q) = true, want false", line)
+		}
+	}
+}

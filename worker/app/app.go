@@ -1,3 +1,6 @@
+// Package app wires the worker from its configuration (worker/workerconfig): AWS clients,
+// secrets, the Slack client, the handlers, the processor and (locally) the poller.
+// cmd/worker is a thin main around it.
 package app
 
 import (
@@ -23,6 +26,7 @@ import (
 	"github.com/slackrelay/slackrelay/worker/processor"
 	"github.com/slackrelay/slackrelay/worker/progress"
 	"github.com/slackrelay/slackrelay/worker/relay"
+	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
 // Secret keys.
@@ -40,7 +44,7 @@ type App struct {
 
 // New builds the worker from cfg and an AWS configuration; getenv supplies the local endpoint
 // overrides (AWS_ENDPOINT_URL_<SERVICE>). Metrics go to metricsOut.
-func New(cfg Config, awsCfg aws.Config, getenv func(string) string, log *slog.Logger, metricsOut io.Writer) (*App, error) {
+func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string, log *slog.Logger, metricsOut io.Writer) (*App, error) {
 	sqsClient := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "SQS") })
 	store := newSecrets(cfg, awsCfg, getenv)
 	clients := &slackClients{store: store, apiURL: cfg.SlackAPIURL, http: &http.Client{Timeout: 15 * time.Second}}
@@ -89,7 +93,7 @@ func New(cfg Config, awsCfg aws.Config, getenv func(string) string, log *slog.Lo
 	return a, nil
 }
 
-func newSecrets(cfg Config, awsCfg aws.Config, getenv func(string) string) *secrets.Store {
+func newSecrets(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string) *secrets.Store {
 	if cfg.BotTokenParam != "" {
 		params := map[string]string{KeyBotToken: cfg.BotTokenParam}
 		if cfg.LLMAPIKeyParam != "" {

@@ -22,6 +22,7 @@ import (
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/worker/progress"
+	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
 const botToken = "xoxb-test-token"
@@ -36,7 +37,7 @@ type harness struct {
 	dlqURL   string
 	slack    *localslack.Server
 	app      *App
-	cfg      Config
+	cfg      workerconfig.Config
 	logs     *syncBuffer
 	ddbProxy *localstack.FaultProxy
 }
@@ -55,7 +56,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 var seq atomic.Int64
 
-func newHarness(t testing.TB, tweak func(*Config)) *harness {
+func newHarness(t testing.TB, tweak func(*workerconfig.Config)) *harness {
 	t.Helper()
 	stack := localstacktest.Stack(t)
 	n := seq.Add(1)
@@ -75,7 +76,7 @@ func newHarness(t testing.TB, tweak func(*Config)) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { proxy.Close() })
-	cfg := Config{
+	cfg := workerconfig.Config{
 		LogLevel: "debug", QueueURL: q, DLQURL: dlq, Table: table, IdempotencyTTL: time.Hour,
 		MaxReceiveCount: 3, BotToken: botToken, SlackAPIURL: ls.APIURL(), ResponseURLPrefixes: []string{strings.TrimSuffix(ls.ResponseURL("x"), "x")},
 		DemoDelay: 20 * time.Millisecond, BatchConcurrency: 10, BackoffBase: time.Second, BackoffMax: 2 * time.Second,

@@ -19,6 +19,7 @@ import (
 	"github.com/slackrelay/slackrelay/worker/llm"
 	"github.com/slackrelay/slackrelay/worker/progress"
 	"github.com/slackrelay/slackrelay/worker/relay"
+	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
 func TestReplyInThreadWithWorkingReaction(t *testing.T) {
@@ -46,7 +47,7 @@ func TestReplyInThreadWithWorkingReaction(t *testing.T) {
 // concurrently by separate invocations: one reply.
 func TestDuplicatesGiveOneReply(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *Config) { c.DemoDelay = 300 * time.Millisecond })
+	h := newHarness(t, func(c *workerconfig.Config) { c.DemoDelay = 300 * time.Millisecond })
 	ts := "1700000001.000200"
 	for range 4 {
 		h.send(h.mention("EvDup", "C1", ts, "once please"))
@@ -304,7 +305,7 @@ func TestSlashCommandAnsweredViaResponseURLOnce(t *testing.T) {
 func TestSlashCommandCutShortIsFinished(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat(strings.Repeat("lorem ", 600)+"\n\n", 3)
-	h := newHarness(t, func(c *Config) { c.DemoDelay = time.Millisecond })
+	h := newHarness(t, func(c *workerconfig.Config) { c.DemoDelay = time.Millisecond })
 	h.app.Processor.Bot = botWith(t, &fixedResponder{answer: long})
 	// The first response_url post succeeds, the second fails: a fault on the second call.
 	var calls atomic.Int32
@@ -431,7 +432,7 @@ func BenchmarkBatchOfTenTwoSecondCalls(b *testing.B) {
 
 func TestPollerStopsGracefully(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *Config) { c.DemoDelay = time.Second })
+	h := newHarness(t, func(c *workerconfig.Config) { c.DemoDelay = time.Second })
 	h.send(h.mention("EvStop", "C1", "1700000009.000100", "finish me"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

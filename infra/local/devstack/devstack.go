@@ -2,6 +2,10 @@
 // SQS and DynamoDB servers, a local Slack Web API server, the receiver in local HTTP mode and
 // the worker with its poller. `make demo`, `make dev`, the end-to-end reliability suite and
 // `make bench` are built on it. Everything binds 127.0.0.1 and Stop ends what Start started.
+//
+// The binaries' variable names come from their tables (receiver/receiverconfig,
+// worker/workerconfig, shared/awsclient), and a binary is ready when it prints the ready line
+// of shared/logging (docs/local.md), not when a log message reads a certain way.
 package devstack
 
 import (
@@ -24,6 +28,7 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
+	"github.com/slackrelay/slackrelay/shared/logging"
 	"github.com/slackrelay/slackrelay/shared/slackverify"
 )
 
@@ -69,12 +74,15 @@ type Options struct {
 	LogOut, SlackOut io.Writer
 	// LocalDir is infra/local (default: found from the working directory).
 	LocalDir string
-	// Debug runs the binaries at LOG_LEVEL=debug (default info; readiness is read from
-	// info lines, so the level never goes above info).
+	// Debug runs the binaries at LOG_LEVEL=debug (default info).
 	Debug bool
 	// SlackAPIURL, when set, sends the worker's Web API calls there (https://slack.com/api/
-	// for a real workspace) instead of to the local Slack server.
+	// for a real workspace, GovSlack, a proxy, a test double) instead of to the local Slack
+	// server.
 	SlackAPIURL string
+	// LLMBaseURL, LLMModel and LLMAPIKey, when set, are passed to the worker (an
+	// OpenAI-compatible API instead of the demo responder).
+	LLMBaseURL, LLMModel, LLMAPIKey string
 }
 
 // Stack is a running pipeline.
@@ -100,13 +108,19 @@ type process struct {
 	done chan struct{}
 }
 
-// Start brings the whole pipeline up.
-func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+// The signing secret and bot token of the local Slack app, when Options leave them empty.
+const (
+	LocalSigningSecret = "local-signing-secret"
+	LocalBotToken      = "xoxb-local-bot-token"
+)
+
+// withDefaults fills what Options leave empty.
+func (opts Options) withDefaults() Options {
 	if opts.SigningSecret == "" {
-		opts.SigningSecret = "local-signing-secret"
+		opts.SigningSecret = LocalSigningSecret
 	}
 	if opts.BotToken == "" {
-		opts.BotToken = "xoxb-local-bot-token"
+		opts.BotToken = LocalBotToken
 	}
 	if opts.DemoDelay == 0 {
 		opts.DemoDelay = 2 * time.Second
@@ -123,6 +137,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.LogOut == nil {
 		opts.LogOut = io.Discard
 	}
+	return opts
+}
+
+// Start brings the whole pipeline up.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	opts = opts.withDefaults()
 	s := &Stack{opts: opts}
 	defer func() {
 		if err != nil {
@@ -153,52 +173,32 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	return s, nil
 }
 
-func (s *Stack) baseEnv() []string {
-	level := "info"
-	if s.opts.Debug {
-		level = "debug"
-	}
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LOG_LEVEL=" + level}
-	return append(env, s.Local.Env()...)
-}
-
 // StartReceiver starts the receiver binary in local mode (its SQS goes through SQSProxy).
 func (s *Stack) StartReceiver(ctx context.Context) error {
 	addr := s.opts.ReceiverAddr
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	env := append(s.baseEnv(),
-		"AWS_ENDPOINT_URL_SQS="+s.SQSProxy.URL(), // later entries win
-		"SLACK_SIGNING_SECRET="+s.opts.SigningSecret,
-		"LISTEN_ADDR="+addr,
-	)
-	p, ready, err := s.spawn(ctx, "receiver", s.opts.Bins.Receiver, env, "listening")
+	p, ready, err := s.spawn(ctx, "receiver", s.opts.Bins.Receiver, s.ReceiverEnv(addr))
 	if err != nil {
 		return err
 	}
+	listening, _ := ready[logging.KeyAddr].(string)
+	if listening == "" {
+		stopProcess(p)
+		return fmt.Errorf("the receiver's ready line has no %q", logging.KeyAddr)
+	}
 	s.mu.Lock()
 	s.receiver = p
-	s.ReceiverURL = "http://" + ready["addr"].(string)
+	s.ReceiverURL = "http://" + listening
 	s.mu.Unlock()
 	return nil
 }
 
 // StartWorker starts the worker binary with its poller (its DynamoDB goes through
-// DynamoDBProxy; Slack is the local server).
+// DynamoDBProxy; Slack is the local server unless Options.SlackAPIURL says otherwise).
 func (s *Stack) StartWorker(ctx context.Context) error {
-	env := append(s.baseEnv(),
-		"AWS_ENDPOINT_URL_DYNAMODB="+s.DynamoDBProxy.URL(),
-		"SLACK_BOT_TOKEN="+s.opts.BotToken,
-		"SLACK_API_URL="+s.slackAPIURL(),
-		"DEMO_DELAY="+s.opts.DemoDelay.String(),
-		"HANDLER_TIMEOUT="+s.opts.HandlerTimeout.String(),
-		"MAX_RECEIVE_COUNT="+strconv.Itoa(s.opts.MaxReceiveCount),
-		"BACKOFF_BASE="+s.opts.BackoffBase.String(),
-		"BACKOFF_MAX="+(8*s.opts.BackoffBase).String(),
-		"POLL_WAIT=1s",
-	)
-	p, _, err := s.spawn(ctx, "worker", s.opts.Bins.Worker, env, "polling")
+	p, _, err := s.spawn(ctx, "worker", s.opts.Bins.Worker, s.WorkerEnv())
 	if err != nil {
 		return err
 	}
@@ -206,13 +206,6 @@ func (s *Stack) StartWorker(ctx context.Context) error {
 	s.worker = p
 	s.mu.Unlock()
 	return nil
-}
-
-func (s *Stack) slackAPIURL() string {
-	if s.opts.SlackAPIURL != "" {
-		return s.opts.SlackAPIURL
-	}
-	return s.Slack.APIURL()
 }
 
 // KillWorker ends the worker with SIGKILL, as a crash would: no cleanup, no deletes.
@@ -228,8 +221,8 @@ func (s *Stack) KillWorker() {
 }
 
 // spawn starts a binary in its own process group, copies its log lines to LogOut and waits
-// for the JSON line whose msg is readyMsg.
-func (s *Stack) spawn(ctx context.Context, name, bin string, env []string, readyMsg string) (*process, map[string]any, error) {
+// for its ready line (shared/logging.Ready), whose fields it returns.
+func (s *Stack) spawn(ctx context.Context, name, bin string, env []string) (*process, map[string]any, error) {
 	if bin == "" {
 		return nil, nil, fmt.Errorf("no %s binary: Build first", name)
 	}
@@ -253,9 +246,8 @@ func (s *Stack) spawn(ctx context.Context, name, bin string, env []string, ready
 		sent := false
 		for sc.Scan() {
 			line := sc.Bytes()
-			if !sent && bytes.Contains(line, []byte(`"msg":"`+readyMsg+`"`)) {
-				var m map[string]any
-				if json.Unmarshal(line, &m) == nil {
+			if !sent {
+				if m, ok := logging.ParseReady(line); ok {
 					readyc <- m
 					sent = true
 				}
@@ -393,7 +385,10 @@ func WaitFor(timeout time.Duration, cond func() bool) error {
 // DLQ runs the DLQ tool against this stack's queues and returns its combined output.
 func (s *Stack) DLQ(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, s.opts.Bins.DLQ, args...)
-	cmd.Env = append(s.baseEnv(), "SLACKRELAY_QUEUE_URL="+s.Local.QueueURL, "SLACKRELAY_DLQ_URL="+s.Local.DLQURL)
+	// The DLQ tool's variables have no table yet (worker/dlqtool); its AWS clients use the
+	// SDK's default chain, which localstack's environment feeds.
+	cmd.Env = append([]string{kv("PATH", os.Getenv("PATH")), kv("HOME", os.Getenv("HOME"))}, s.Local.Env()...)
+	cmd.Env = append(cmd.Env, "SLACKRELAY_QUEUE_URL="+s.Local.QueueURL, "SLACKRELAY_DLQ_URL="+s.Local.DLQURL)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

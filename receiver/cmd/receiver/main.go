@@ -1,5 +1,7 @@
 // Command receiver is slackrelay's first stage. In AWS Lambda (AWS_LAMBDA_RUNTIME_API set) it
-// serves API Gateway HTTP API events; elsewhere it is a local HTTP server on LISTEN_ADDR.
+// serves API Gateway HTTP API events; elsewhere it is a local HTTP server on LISTEN_ADDR that
+// prints the ready line (shared/logging.Ready, docs/local.md) once it accepts requests.
+// docs/configuration.md lists its environment variables.
 package main
 
 import (
@@ -17,7 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/slackrelay/slackrelay/receiver/receiver"
+	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
+	"github.com/slackrelay/slackrelay/shared/config"
 	"github.com/slackrelay/slackrelay/shared/logging"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/shared/secrets"
@@ -31,7 +35,7 @@ func main() {
 }
 
 func run() error {
-	cfg, err := receiver.LoadConfig(os.Getenv)
+	cfg, err := receiverconfig.Load(os.Getenv)
 	if err != nil {
 		return err
 	}
@@ -39,6 +43,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	config.LogDeprecations(log, cfg.Deprecations)
 	ctx := context.Background()
 	awsCfg, err := awsclient.Load(ctx, os.Getenv)
 	if err != nil {
@@ -69,7 +74,7 @@ func run() error {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
-	log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+receiver.PathEvents)
+	logging.Ready(os.Stdout, "receiver", logging.KeyAddr, ln.Addr().String(), "url", "http://"+ln.Addr().String()+receiver.PathEvents)
 	stop, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	errc := make(chan error, 1)

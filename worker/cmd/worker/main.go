@@ -1,7 +1,9 @@
 // Command worker is slackrelay's second stage. In AWS Lambda (AWS_LAMBDA_RUNTIME_API set) it
 // handles SQS batches from the event source mapping; elsewhere a poller stands in for that
 // mapping and feeds the same handler. SIGINT/SIGTERM stop polling and let batches in flight
-// finish; a second signal exits at once (unfinished messages return to the queue).
+// finish; a second signal exits at once (unfinished messages return to the queue). Locally it
+// prints the ready line (shared/logging.Ready, docs/local.md) when it starts polling.
+// docs/configuration.md lists its environment variables.
 package main
 
 import (
@@ -13,8 +15,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
+	"github.com/slackrelay/slackrelay/shared/config"
 	"github.com/slackrelay/slackrelay/shared/logging"
 	"github.com/slackrelay/slackrelay/worker/app"
+	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
 func main() {
@@ -25,7 +29,7 @@ func main() {
 }
 
 func run() error {
-	cfg, err := app.LoadConfig(os.Getenv)
+	cfg, err := workerconfig.Load(os.Getenv)
 	if err != nil {
 		return err
 	}
@@ -33,6 +37,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	config.LogDeprecations(log, cfg.Deprecations)
 	awsCfg, err := awsclient.Load(context.Background(), os.Getenv)
 	if err != nil {
 		return err
@@ -52,7 +57,7 @@ func run() error {
 		stop() // a second signal now terminates the process
 		log.Info("stopping: finishing the batches in flight")
 	}()
-	log.Info("polling", "queue_url", cfg.QueueURL, "batch_size", cfg.PollBatchSize, "handler_timeout", cfg.HandlerTimeout.String())
+	logging.Ready(os.Stdout, "worker", "queue_url", cfg.QueueURL, "batch_size", cfg.PollBatchSize, "handler_timeout", cfg.HandlerTimeout.String())
 	err = a.Poller.Run(ctx)
 	log.Info("stopped")
 	return err

@@ -19,6 +19,8 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
+	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
+	"github.com/slackrelay/slackrelay/shared/awsclient"
 )
 
 // bench measures what docs/benchmarks.md reports and writes it there.
@@ -242,8 +244,8 @@ func endToEnd(ctx context.Context, s *devstack.Stack, n, inflight int) ([]time.D
 }
 
 func coldStart(ctx context.Context, s *devstack.Stack, bin string) (time.Duration, error) {
-	env := append(os.Environ(), s.Local.Env()...)
-	env = append(env, "SLACK_SIGNING_SECRET=local-signing-secret", "LISTEN_ADDR=127.0.0.1:39871", "LOG_LEVEL=error")
+	// The receiver as StartReceiver runs it, but quiet and with SQS direct (no fault proxy).
+	env := append(s.ReceiverEnv("127.0.0.1:39871"), receiverconfig.EnvLogLevel+"=error", awsclient.EndpointVar("SQS")+"="+s.Local.SQSEndpoint)
 	cmd := exec.Command(bin)
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

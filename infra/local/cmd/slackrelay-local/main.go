@@ -5,6 +5,8 @@
 //	                        then stops everything and exits 0 (1 if anything misbehaved)
 //	slackrelay-local dev    the long-running stack behind `make dev`, for a tunnel and a real
 //	                        Slack app, until Ctrl-C
+//
+// What it reads from the environment is infra/local/devenv's table (docs/configuration.md).
 package main
 
 import (
@@ -20,8 +22,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/slackrelay/slackrelay/infra/local/devenv"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
+	"github.com/slackrelay/slackrelay/shared/awsclient"
 )
 
 func main() {
@@ -29,12 +33,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: slackrelay-local demo|dev|bench [flags]")
 		os.Exit(2)
 	}
-	var err error
+	settings, err := devenv.Load(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "slackrelay-local:", err)
+		os.Exit(1)
+	}
+	color = settings.Color
 	switch os.Args[1] {
 	case "demo":
 		err = demo(os.Args[2:])
 	case "dev":
-		err = dev(os.Args[2:])
+		err = dev(os.Args[2:], settings)
 	case "bench":
 		err = bench(os.Args[2:])
 	default:
@@ -65,7 +74,8 @@ const (
 	reset = "\033[0m"
 )
 
-var color = os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
+// color is devenv.Settings.Color, set first thing in main.
+var color bool
 
 func paint(c, s string) string {
 	if !color {
@@ -230,13 +240,16 @@ func (p prefixWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func dev(args []string) error {
+func dev(args []string, settings devenv.Settings) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:3000", "receiver address (point your tunnel here)")
 	slackAddr := fs.String("slack-addr", "127.0.0.1:3001", "local Slack Web API server address")
 	delay := fs.Duration("delay", 2*time.Second, "the demo responder's pretend work")
 	quiet := fs.Bool("q", false, "do not print the binaries' logs")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := settings.CheckSlack(); err != nil {
 		return err
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -246,14 +259,14 @@ func dev(args []string) error {
 		return err
 	}
 	opts := devstack.Options{Bins: bins, ReceiverAddr: *addr, SlackAddr: *slackAddr, DemoDelay: *delay,
-		HandlerTimeout: 60 * time.Second, LogOut: os.Stderr, SlackOut: prefixWriter{os.Stdout, "slack ▸ "}}
+		HandlerTimeout: 60 * time.Second, LogOut: os.Stderr, SlackOut: prefixWriter{os.Stdout, "slack ▸ "},
+		SlackAPIURL: settings.SlackAPIURL, LLMBaseURL: settings.LLMBaseURL, LLMModel: settings.LLMModel, LLMAPIKey: settings.LLMAPIKey}
 	if *quiet {
 		opts.LogOut = io.Discard
 	}
-	real := os.Getenv("SLACK_SIGNING_SECRET") != "" && os.Getenv("SLACK_BOT_TOKEN") != ""
+	real := settings.RealSlack()
 	if real {
-		opts.SigningSecret, opts.BotToken = os.Getenv("SLACK_SIGNING_SECRET"), os.Getenv("SLACK_BOT_TOKEN")
-		opts.SlackAPIURL = "https://slack.com/api/"
+		opts.SigningSecret, opts.BotToken = settings.SigningSecret, settings.BotToken
 	}
 	s, err := devstack.Start(ctx, opts)
 	if err != nil {
@@ -265,16 +278,21 @@ func dev(args []string) error {
 	fmt.Printf("  SQS        %s   events queue %s\n", s.Local.SQSEndpoint, s.Local.QueueURL)
 	fmt.Printf("  DLQ        %s\n", s.Local.DLQURL)
 	fmt.Printf("  DynamoDB   %s   table %s\n", s.Local.DynamoDBEndpoint, s.Local.TableName)
-	if real {
-		fmt.Printf("  Slack      the real Web API, with SLACK_BOT_TOKEN from your environment\n\n")
+	switch {
+	case real:
+		fmt.Printf("  Slack      %s, with the bot token from your environment\n\n", settings.SlackAPIURL)
 		fmt.Printf("Expose the receiver with a tunnel (e.g. `cloudflared tunnel --url %s` or `ngrok http %s`)\n", s.ReceiverURL, strings.TrimPrefix(*addr, "127.0.0.1:"))
 		fmt.Printf("and set your Slack app's Request URLs to https://<tunnel>/slack/events, …/slack/commands, …/slack/interactivity.\n")
-	} else {
+	case settings.SlackAPIURL != "":
+		fmt.Printf("  Slack      %s (SLACK_API_URL), with the local bot token %q\n\n", settings.SlackAPIURL, devstack.LocalBotToken)
+		fmt.Printf("Signing secret for hand-made requests: %q (local only).\n", devstack.LocalSigningSecret)
+	default:
 		fmt.Printf("  Slack      local fake at %s (set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN to use a real app)\n\n", s.SlackURL)
-		fmt.Printf("Signing secret for hand-made requests: %q (local only).\n", "local-signing-secret")
+		fmt.Printf("Signing secret for hand-made requests: %q (local only).\n", devstack.LocalSigningSecret)
 	}
-	fmt.Printf("DLQ tool: AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local SLACKRELAY_QUEUE_URL=%s SLACKRELAY_DLQ_URL=%s AWS_ENDPOINT_URL_SQS=%s %s list\n",
-		s.Local.QueueURL, s.Local.DLQURL, s.Local.SQSEndpoint, bins.DLQ)
+	fmt.Printf("DLQ tool: %s=%s %s=local %s=local SLACKRELAY_QUEUE_URL=%s SLACKRELAY_DLQ_URL=%s %s=%s %s list\n",
+		awsclient.EnvRegion, awsclient.DefaultRegion, awsclient.EnvAccessKeyID, awsclient.EnvSecretAccessKey,
+		s.Local.QueueURL, s.Local.DLQURL, awsclient.EndpointVar("SQS"), s.Local.SQSEndpoint, bins.DLQ)
 	<-ctx.Done()
 	fmt.Println("\nstopping…")
 	if errors.Is(ctx.Err(), context.Canceled) {

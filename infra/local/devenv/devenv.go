@@ -1,0 +1,81 @@
+// Package devenv is what slackrelay-local (`make demo`, `make dev`, `make bench`) reads from
+// the developer's environment: its table of variables (documented in docs/configuration.md)
+// and the loader that reads through it. Names it shares with the binaries come from their
+// tables, so a rename there is a rename here.
+package devenv
+
+import (
+	"errors"
+
+	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
+	"github.com/slackrelay/slackrelay/shared/config"
+	"github.com/slackrelay/slackrelay/worker/workerconfig"
+)
+
+// The names of the variables only slackrelay-local reads.
+const (
+	EnvNoColor = "NO_COLOR"
+	EnvTerm    = "TERM"
+)
+
+// Vars is every variable slackrelay-local reads; Load reads exactly these.
+var Vars = []config.Var{
+	{Name: receiverconfig.EnvSlackSigningSecret, Doc: "`make dev`: with SLACK_BOT_TOKEN, serve a real Slack app (the receiver verifies its signatures); unset: a local secret for hand-made requests"},
+	{Name: workerconfig.EnvSlackBotToken, Doc: "`make dev`: with SLACK_SIGNING_SECRET, the bot token the worker posts with; unset: the local Slack server's token"},
+	{Name: workerconfig.EnvSlackAPIURL, Doc: "`make dev`: the Slack Web API the worker calls (GovSlack, a proxy, a test double); unset: the worker's default (" +
+		workerDefault(workerconfig.EnvSlackAPIURL) + ") when the two above are set, else the local Slack server"},
+	{Name: workerconfig.EnvLLMBaseURL, Doc: "`make dev`: passed to the worker: an OpenAI-compatible API instead of the demo responder"},
+	{Name: workerconfig.EnvLLMModel, Doc: "`make dev`: passed to the worker when set"},
+	{Name: workerconfig.EnvLLMAPIKey, Doc: "`make dev`: passed to the worker when set (needed with LLM_BASE_URL)"},
+	{Name: EnvNoColor, Doc: "set and not empty: no colours in the output"},
+	{Name: EnvTerm, Doc: "`dumb`: no colours in the output"},
+}
+
+// workerDefault is the default of one of the worker's variables, from its table.
+func workerDefault(name string) string {
+	v, _ := config.Lookup(workerconfig.Vars, name)
+	return v.Default
+}
+
+// Settings are the values read.
+type Settings struct {
+	SigningSecret, BotToken string
+	// SlackAPIURL is SLACK_API_URL, or for a real app (both Slack values set) the worker's
+	// default; "" means the local Slack server.
+	SlackAPIURL                     string
+	LLMBaseURL, LLMModel, LLMAPIKey string
+	// Color is false when NO_COLOR is set or TERM is dumb.
+	Color bool
+}
+
+// RealSlack reports whether a real Slack app's secret and token are set.
+func (s Settings) RealSlack() bool { return s.SigningSecret != "" && s.BotToken != "" }
+
+// Load reads the environment through getenv. Setting only one of SLACK_SIGNING_SECRET and
+// SLACK_BOT_TOKEN is an error for `make dev` only, so it is reported by CheckSlack.
+func Load(getenv func(string) string) (Settings, error) {
+	l := config.NewLoader(Vars, getenv)
+	s := Settings{
+		SigningSecret: l.String(receiverconfig.EnvSlackSigningSecret),
+		BotToken:      l.String(workerconfig.EnvSlackBotToken),
+		SlackAPIURL:   l.String(workerconfig.EnvSlackAPIURL),
+		LLMBaseURL:    l.String(workerconfig.EnvLLMBaseURL),
+		LLMModel:      l.String(workerconfig.EnvLLMModel),
+		LLMAPIKey:     l.String(workerconfig.EnvLLMAPIKey),
+	}
+	noColor, term := l.String(EnvNoColor), l.String(EnvTerm)
+	s.Color = noColor == "" && term != "dumb"
+	if s.SlackAPIURL == "" && s.RealSlack() {
+		s.SlackAPIURL = workerDefault(workerconfig.EnvSlackAPIURL)
+	}
+	return s, l.Err()
+}
+
+// CheckSlack returns an error when only one of the real app's two values is set: the
+// receiver and the worker would then talk to different Slack apps.
+func (s Settings) CheckSlack() error {
+	if (s.SigningSecret == "") != (s.BotToken == "") {
+		return errors.New("set both " + receiverconfig.EnvSlackSigningSecret + " and " + workerconfig.EnvSlackBotToken + " for a real Slack app, or neither for the local one")
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package devenv
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/slackrelay/slackrelay/infra/local/configtest"
+)
+
+func TestLoadReadsTheTable(t *testing.T) {
+	t.Parallel()
+	load := func(getenv func(string) string) error { _, err := Load(getenv); return err }
+	if err := configtest.Check(Vars, load, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		env      map[string]string
+		want     Settings
+		slackErr bool
+	}{
+		{"nothing set: local Slack, colours", nil, Settings{Color: true}, false},
+		{"real app: the worker's default Web API", map[string]string{"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1"},
+			Settings{SigningSecret: "s", BotToken: "xoxb-1", SlackAPIURL: "https://slack.com/api/", Color: true}, false},
+		{"real app behind another Web API", map[string]string{"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_API_URL": "https://slack-gov.com/api/"},
+			Settings{SigningSecret: "s", BotToken: "xoxb-1", SlackAPIURL: "https://slack-gov.com/api/", Color: true}, false},
+		{"local app with a test double of the Web API", map[string]string{"SLACK_API_URL": "http://127.0.0.1:9/api/"},
+			Settings{SlackAPIURL: "http://127.0.0.1:9/api/", Color: true}, false},
+		{"LLM passed through", map[string]string{"LLM_BASE_URL": "http://127.0.0.1:8/v1", "LLM_MODEL": "m", "LLM_API_KEY": "k"},
+			Settings{LLMBaseURL: "http://127.0.0.1:8/v1", LLMModel: "m", LLMAPIKey: "k", Color: true}, false},
+		{"NO_COLOR", map[string]string{"NO_COLOR": "1"}, Settings{}, false},
+		{"dumb terminal", map[string]string{"TERM": "dumb"}, Settings{}, false},
+		{"only the secret", map[string]string{"SLACK_SIGNING_SECRET": "sekrit-value"}, Settings{SigningSecret: "sekrit-value", Color: true}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := Load(func(k string) string { return tt.env[k] })
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Load (-want +got):\n%s", diff)
+			}
+			err = got.CheckSlack()
+			if tt.slackErr != (err != nil) {
+				t.Errorf("CheckSlack = %v, want error %v", err, tt.slackErr)
+			}
+			if err != nil && (!strings.Contains(err.Error(), "SLACK_BOT_TOKEN") || strings.Contains(err.Error(), "sekrit-value")) {
+				t.Errorf("CheckSlack = %q, want it to name SLACK_BOT_TOKEN and no value", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,80 @@
+package devstack
+
+import (
+	"os"
+	"strconv"
+
+	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
+	"github.com/slackrelay/slackrelay/shared/awsclient"
+	"github.com/slackrelay/slackrelay/worker/workerconfig"
+)
+
+// The environments the binaries are started with. Every name comes from the binaries'
+// tables, so the env_test check that each loads cleanly through its own loader covers a
+// rename too.
+
+// kv is one NAME=value entry of a process environment.
+func kv(name, value string) string { return name + "=" + value }
+
+// baseEnv is what every binary gets: PATH, HOME, the log level under logLevelVar and the
+// AWS region and placeholder credentials of the local servers.
+func (s *Stack) baseEnv(logLevelVar string) []string {
+	level := "info"
+	if s.opts.Debug {
+		level = "debug"
+	}
+	return []string{
+		kv("PATH", os.Getenv("PATH")), kv("HOME", os.Getenv("HOME")), kv(logLevelVar, level),
+		kv(awsclient.EnvRegion, awsclient.DefaultRegion),
+		kv(awsclient.EnvAccessKeyID, "local"), kv(awsclient.EnvSecretAccessKey, "local"),
+	}
+}
+
+// ReceiverEnv is the environment StartReceiver gives the receiver, listening on addr, its
+// SQS client going through SQSProxy. Later entries of an environment win, so a caller may
+// append overrides.
+func (s *Stack) ReceiverEnv(addr string) []string {
+	return append(s.baseEnv(receiverconfig.EnvLogLevel),
+		kv(awsclient.EndpointVar("SQS"), s.SQSProxy.URL()),
+		kv(receiverconfig.EnvEventsQueueURL, s.Local.QueueURL),
+		kv(receiverconfig.EnvSlackSigningSecret, s.opts.SigningSecret),
+		kv(receiverconfig.EnvListenAddr, addr),
+	)
+}
+
+// WorkerEnv is the environment StartWorker gives the worker: the local queues and table (its
+// DynamoDB client going through DynamoDBProxy), Slack, the timings of Options.
+func (s *Stack) WorkerEnv() []string {
+	env := append(s.baseEnv(workerconfig.EnvLogLevel),
+		kv(awsclient.EndpointVar("SQS"), s.Local.SQSEndpoint),
+		kv(awsclient.EndpointVar("DYNAMODB"), s.DynamoDBProxy.URL()),
+		kv(workerconfig.EnvEventsQueueURL, s.Local.QueueURL),
+		kv(workerconfig.EnvDLQURL, s.Local.DLQURL),
+		kv(workerconfig.EnvIdempotencyTable, s.Local.TableName),
+		kv(workerconfig.EnvSlackBotToken, s.opts.BotToken),
+		kv(workerconfig.EnvSlackAPIURL, s.slackAPIURL()),
+		kv(workerconfig.EnvDemoDelay, s.opts.DemoDelay.String()),
+		kv(workerconfig.EnvHandlerTimeout, s.opts.HandlerTimeout.String()),
+		kv(workerconfig.EnvMaxReceiveCount, strconv.Itoa(s.opts.MaxReceiveCount)),
+		kv(workerconfig.EnvBackoffBase, s.opts.BackoffBase.String()),
+		kv(workerconfig.EnvBackoffMax, (8*s.opts.BackoffBase).String()),
+		kv(workerconfig.EnvPollWait, "1s"),
+	)
+	for _, v := range []struct{ name, value string }{
+		{workerconfig.EnvLLMBaseURL, s.opts.LLMBaseURL},
+		{workerconfig.EnvLLMModel, s.opts.LLMModel},
+		{workerconfig.EnvLLMAPIKey, s.opts.LLMAPIKey},
+	} {
+		if v.value != "" {
+			env = append(env, kv(v.name, v.value))
+		}
+	}
+	return env
+}
+
+func (s *Stack) slackAPIURL() string {
+	if s.opts.SlackAPIURL != "" {
+		return s.opts.SlackAPIURL
+	}
+	return s.Slack.APIURL()
+}

@@ -1,0 +1,75 @@
+package receiverconfig
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/slackrelay/slackrelay/infra/local/configtest"
+	"github.com/slackrelay/slackrelay/shared/config"
+)
+
+func env(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+// Load reads exactly Vars in each mode; the Lambda-mode names it reads are the golden file
+// the template checker compares with infra/template.yaml.
+func TestLoadReadsTheTable(t *testing.T) {
+	t.Parallel()
+	load := func(getenv func(string) string) error { _, err := Load(getenv); return err }
+	if err := configtest.Check(Vars, load, "../testdata/lambda-env.json"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadDefaultsComeFromTheTable(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(EnvEventsQueueURL, "http://q", EnvSlackSigningSecret, "s"))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := Config{LogLevel: "info", QueueURL: "http://q", SigningSecret: "s", MaxBodyBytes: DefaultMaxBodyBytes,
+		SecretsMaxAge: 5 * time.Minute, ListenAddr: "127.0.0.1:3000"}
+	if diff := cmp.Diff(want, c); diff != "" {
+		t.Errorf("Load (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  func(string) string
+		want []string
+	}{
+		{"lambda", env(config.EnvLambdaRuntimeAPI, "x", EnvMaxBodyBytes, "lots", EnvSecretsMaxAge, "-1s"),
+			[]string{"EVENTS_QUEUE_URL is required", "SIGNING_SECRET_PARAM is required in Lambda", `MAX_BODY_BYTES="lots"`, `SECRETS_MAX_AGE="-1s"`}},
+		{"local", env(EnvMaxBodyBytes, "100"),
+			[]string{"EVENTS_QUEUE_URL is required", "SLACK_SIGNING_SECRET (or SIGNING_SECRET_PARAM) is required", "MAX_BODY_BYTES=100 is outside [1024, 1032192]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Load(tt.env)
+			for _, want := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("Load error = %v, want it to contain %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestLambdaModeIgnoresLocalVariables(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(config.EnvLambdaRuntimeAPI, "x", EnvEventsQueueURL, "q", EnvSigningSecretParam, "/p", EnvSlackSigningSecret, "s", EnvListenAddr, ":1"))
+	if err != nil || !c.Lambda || c.SigningSecret != "" || c.ListenAddr != "" {
+		t.Errorf("Load = %+v, %v; want Lambda mode without the local-only values", c, err)
+	}
+}

@@ -1,0 +1,164 @@
+// Package workerconfig is the worker's environment: the table of every variable it reads
+// (names, kinds, defaults, meaning), the loader that reads through that table, and the
+// validated Config. It imports only shared/config so that the local tools
+// (infra/local/devstack) and the documentation check can use the names without the handlers.
+package workerconfig
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/slackrelay/slackrelay/shared/config"
+)
+
+// The names of the worker's variables.
+const (
+	EnvLogLevel         = "LOG_LEVEL"
+	EnvEventsQueueURL   = "EVENTS_QUEUE_URL"
+	EnvDLQURL           = "DLQ_URL"
+	EnvIdempotencyTable = "IDEMPOTENCY_TABLE"
+	EnvIdempotencyTTL   = "IDEMPOTENCY_TTL"
+	EnvMaxReceiveCount  = "MAX_RECEIVE_COUNT"
+	EnvBotTokenParam    = "BOT_TOKEN_PARAM"
+	EnvSlackAPIURL      = "SLACK_API_URL"
+	EnvResponseURLs     = "RESPONSE_URL_PREFIXES"
+	EnvLLMBaseURL       = "LLM_BASE_URL"
+	EnvLLMModel         = "LLM_MODEL"
+	EnvLLMAPIKeyParam   = "LLM_API_KEY_PARAM"
+	EnvDemoDelay        = "DEMO_DELAY"
+	EnvBatchConcurrency = "BATCH_CONCURRENCY"
+	EnvBackoffBase      = "BACKOFF_BASE"
+	EnvBackoffMax       = "BACKOFF_MAX"
+	EnvSecretsMaxAge    = "SECRETS_MAX_AGE"
+	EnvSlackBotToken    = "SLACK_BOT_TOKEN"
+	EnvLLMAPIKey        = "LLM_API_KEY"
+	EnvHandlerTimeout   = "HANDLER_TIMEOUT"
+	EnvPollBatchSize    = "POLL_BATCH_SIZE"
+	EnvPollWait         = "POLL_WAIT"
+	EnvPollLoops        = "POLL_LOOPS"
+)
+
+// Vars is every environment variable the worker reads; Load reads exactly these (a test
+// checks it per mode and writes the Lambda-mode names to worker/testdata/lambda-env.json).
+var Vars = []config.Var{
+	{Name: EnvLogLevel, Default: "info", Doc: "debug, info, warn or error"},
+	{Name: EnvEventsQueueURL, Required: true, Doc: "the events queue (retry delays are set on it; the local poller reads it)"},
+	{Name: EnvDLQURL, Required: true, Doc: "where permanent and exhausted failures go"},
+	{Name: EnvIdempotencyTable, Required: true, Doc: "DynamoDB table, key pk (S), TTL attribute expires_at"},
+	{Name: EnvIdempotencyTTL, Kind: config.KindDuration, Default: "360h",
+		Doc: "how long an event's progress record is kept after its last write; keep it above the DLQ's 14-day retention so a replayed dead letter never repeats a reply"},
+	{Name: EnvMaxReceiveCount, Kind: config.KindInt, Default: "5", Min: 1, Max: 1000,
+		Doc: "the events queue's maxReceiveCount (must match its RedrivePolicy); the last attempt sends to the DLQ with its reason"},
+	{Name: EnvBotTokenParam, Doc: "SSM SecureString parameter holding the bot token (required in Lambda; locally it replaces SLACK_BOT_TOKEN)"},
+	{Name: EnvSlackAPIURL, Default: "https://slack.com/api/", Doc: "Slack Web API base URL (GovSlack, a proxy, a local server)"},
+	{Name: EnvResponseURLs, Default: "https://hooks.slack.com/",
+		Doc: "comma-separated URL prefixes response_url posts may go to (Slack's host; add a local server's for tests)"},
+	{Name: EnvLLMBaseURL, Doc: "OpenAI-compatible API base URL; unset: the demo responder"},
+	{Name: EnvLLMModel, Default: "gpt-4o-mini", Doc: "chat-completions model"},
+	{Name: EnvLLMAPIKeyParam, Doc: "SSM SecureString parameter holding the LLM API key (required in Lambda when LLM_BASE_URL is set)"},
+	{Name: EnvDemoDelay, Kind: config.KindDuration, Default: "2s", Doc: "the demo responder's pretend work"},
+	{Name: EnvBatchConcurrency, Kind: config.KindInt, Default: "10", Min: 1, Max: 100, Doc: "messages of one batch handled at once"},
+	{Name: EnvBackoffBase, Kind: config.KindDuration, Default: "10s", Doc: "first retry delay; doubles per receive"},
+	{Name: EnvBackoffMax, Kind: config.KindDuration, Default: "15m", Doc: "longest retry delay (not below BACKOFF_BASE)"},
+	{Name: EnvSecretsMaxAge, Kind: config.KindDuration, Default: "5m", Doc: "how long SSM values are cached"},
+	{Name: EnvSlackBotToken, LocalOnly: true, Doc: "the bot token itself (required unless BOT_TOKEN_PARAM is set)"},
+	{Name: EnvLLMAPIKey, LocalOnly: true, Doc: "the LLM API key itself (with LLM_BASE_URL, unless LLM_API_KEY_PARAM is set)"},
+	{Name: EnvHandlerTimeout, Kind: config.KindDuration, Default: "60s", LocalOnly: true, Doc: "the poller's invocation deadline (Lambda uses the function timeout)"},
+	{Name: EnvPollBatchSize, Kind: config.KindInt, Default: "10", Min: 1, Max: 10, LocalOnly: true, Doc: "messages per ReceiveMessage"},
+	{Name: EnvPollWait, Kind: config.KindDuration, Default: "20s", LocalOnly: true, Doc: "long-poll wait"},
+	{Name: EnvPollLoops, Kind: config.KindInt, Default: "2", Min: 1, Max: 32, LocalOnly: true, Doc: "concurrent poll loops (Lambda's concurrent batches)"},
+}
+
+// Config is the worker's validated configuration.
+type Config struct {
+	LogLevel        string
+	QueueURL        string
+	DLQURL          string
+	Table           string
+	IdempotencyTTL  time.Duration
+	MaxReceiveCount int
+	BotTokenParam   string
+	BotToken        string
+	SlackAPIURL     string
+	// ResponseURLPrefixes are the only places response_url posts may go.
+	ResponseURLPrefixes []string
+	LLMBaseURL          string
+	LLMModel            string
+	LLMAPIKeyParam      string
+	LLMAPIKey           string
+	DemoDelay           time.Duration
+	BatchConcurrency    int
+	BackoffBase         time.Duration
+	BackoffMax          time.Duration
+	SecretsMaxAge       time.Duration
+	HandlerTimeout      time.Duration
+	PollBatchSize       int
+	PollWait            time.Duration
+	PollLoops           int
+	Lambda              bool
+	// Deprecations are old variable names in use; the binary logs them at start-up.
+	Deprecations []config.Deprecation
+}
+
+// Load reads the environment through getenv and reports every problem at once.
+func Load(getenv func(string) string) (Config, error) {
+	l := config.NewLoader(Vars, getenv)
+	c := Config{
+		LogLevel:            l.String(EnvLogLevel),
+		QueueURL:            l.String(EnvEventsQueueURL),
+		DLQURL:              l.String(EnvDLQURL),
+		Table:               l.String(EnvIdempotencyTable),
+		IdempotencyTTL:      l.Duration(EnvIdempotencyTTL),
+		MaxReceiveCount:     l.Int(EnvMaxReceiveCount),
+		BotTokenParam:       l.String(EnvBotTokenParam),
+		SlackAPIURL:         l.String(EnvSlackAPIURL),
+		ResponseURLPrefixes: splitList(l.String(EnvResponseURLs)),
+		LLMBaseURL:          l.String(EnvLLMBaseURL),
+		LLMModel:            l.String(EnvLLMModel),
+		LLMAPIKeyParam:      l.String(EnvLLMAPIKeyParam),
+		DemoDelay:           l.Duration(EnvDemoDelay),
+		BatchConcurrency:    l.Int(EnvBatchConcurrency),
+		BackoffBase:         l.Duration(EnvBackoffBase),
+		BackoffMax:          l.Duration(EnvBackoffMax),
+		SecretsMaxAge:       l.Duration(EnvSecretsMaxAge),
+		Lambda:              l.Lambda(),
+	}
+	if c.BackoffMax < c.BackoffBase {
+		l.Fail(errors.New(EnvBackoffMax + " must not be smaller than " + EnvBackoffBase))
+	}
+	if c.Lambda {
+		if c.BotTokenParam == "" {
+			l.Fail(errors.New(EnvBotTokenParam + " is required in Lambda (the bot token is read from SSM)"))
+		}
+		if c.LLMBaseURL != "" && c.LLMAPIKeyParam == "" {
+			l.Fail(errors.New(EnvLLMAPIKeyParam + " is required when " + EnvLLMBaseURL + " is set"))
+		}
+	} else {
+		c.BotToken = l.String(EnvSlackBotToken)
+		c.LLMAPIKey = l.String(EnvLLMAPIKey)
+		c.HandlerTimeout = l.Duration(EnvHandlerTimeout)
+		c.PollBatchSize = l.Int(EnvPollBatchSize)
+		c.PollWait = l.Duration(EnvPollWait)
+		c.PollLoops = l.Int(EnvPollLoops)
+		if c.BotToken == "" && c.BotTokenParam == "" {
+			l.Fail(errors.New(EnvSlackBotToken + " (or " + EnvBotTokenParam + ") is required"))
+		}
+		if c.LLMBaseURL != "" && c.LLMAPIKey == "" && c.LLMAPIKeyParam == "" {
+			l.Fail(errors.New(EnvLLMAPIKey + " (or " + EnvLLMAPIKeyParam + ") is required when " + EnvLLMBaseURL + " is set"))
+		}
+	}
+	c.Deprecations = l.Deprecations()
+	return c, l.Err()
+}
+
+// splitList reads a comma-separated list, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

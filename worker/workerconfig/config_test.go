@@ -1,0 +1,72 @@
+package workerconfig
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/slackrelay/slackrelay/infra/local/configtest"
+	"github.com/slackrelay/slackrelay/shared/config"
+)
+
+func env(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+// Load reads exactly Vars in each mode; the Lambda-mode names it reads are the golden file
+// the template checker compares with infra/template.yaml.
+func TestLoadReadsTheTable(t *testing.T) {
+	t.Parallel()
+	load := func(getenv func(string) string) error { _, err := Load(getenv); return err }
+	if err := configtest.Check(Vars, load, "../testdata/lambda-env.json"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadDefaultsComeFromTheTable(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(EnvEventsQueueURL, "q", EnvDLQURL, "d", EnvIdempotencyTable, "t", EnvSlackBotToken, "xoxb-1"))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := Config{LogLevel: "info", QueueURL: "q", DLQURL: "d", Table: "t", IdempotencyTTL: 360 * time.Hour, MaxReceiveCount: 5,
+		BotToken: "xoxb-1", SlackAPIURL: "https://slack.com/api/", ResponseURLPrefixes: []string{"https://hooks.slack.com/"}, LLMModel: "gpt-4o-mini", DemoDelay: 2 * time.Second,
+		BatchConcurrency: 10, BackoffBase: 10 * time.Second, BackoffMax: 15 * time.Minute, SecretsMaxAge: 5 * time.Minute,
+		HandlerTimeout: time.Minute, PollBatchSize: 10, PollWait: 20 * time.Second, PollLoops: 2}
+	if diff := cmp.Diff(want, c); diff != "" {
+		t.Errorf("Load (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  func(string) string
+		want []string
+	}{
+		{"lambda", env(config.EnvLambdaRuntimeAPI, "x", EnvMaxReceiveCount, "0", EnvDemoDelay, "soon", EnvBackoffBase, "1h", EnvLLMBaseURL, "http://x"),
+			[]string{"EVENTS_QUEUE_URL is required", "DLQ_URL is required", "IDEMPOTENCY_TABLE is required", "MAX_RECEIVE_COUNT=0 is outside [1, 1000]",
+				`DEMO_DELAY="soon"`, "BACKOFF_MAX must not be smaller than BACKOFF_BASE", "BOT_TOKEN_PARAM is required in Lambda",
+				"LLM_API_KEY_PARAM is required when LLM_BASE_URL is set"}},
+		{"local", env(EnvPollBatchSize, "11", EnvLLMBaseURL, "http://x"),
+			[]string{"SLACK_BOT_TOKEN (or BOT_TOKEN_PARAM) is required", "POLL_BATCH_SIZE=11 is outside [1, 10]",
+				"LLM_API_KEY (or LLM_API_KEY_PARAM) is required when LLM_BASE_URL is set"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Load(tt.env)
+			for _, want := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("Load error = %v, want it to contain %q", err, want)
+				}
+			}
+		})
+	}
+}
