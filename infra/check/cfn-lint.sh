@@ -6,8 +6,8 @@
 #
 #   infra/check/cfn-lint.sh [template ...]     (default infra/template.yaml)
 #
-# Uses the cfn-lint found on PATH (version >= 1.51, as CI machines have it). Only when there
-# is none does it install the pinned version with pip (into
+# Uses the cfn-lint found on PATH, or python3's cfnlint package (version >= 1.51, as CI
+# machines have it). Only when there is none does it install the pinned version with pip (into
 # ${XDG_CACHE_HOME:-~/.cache}/slackrelay/cfn-lint-<version>, nothing system-wide).
 # CFN_LINT=/path/to/cfn-lint picks one explicitly.
 set -euo pipefail
@@ -29,6 +29,8 @@ if [[ -n "${CFN_LINT:-}" ]]; then
   runner=("$CFN_LINT")
 elif command -v cfn-lint >/dev/null 2>&1; then
   runner=(cfn-lint)
+elif command -v python3 >/dev/null 2>&1 && python3 -c 'import cfnlint' >/dev/null 2>&1; then
+  runner=(python3 -c 'import sys; from cfnlint.runner import main; sys.exit(main())')
 elif [[ -f "$cache_dir/cfnlint/__init__.py" ]]; then
   runner=(env "PYTHONPATH=$cache_dir" python3 -c 'import sys; from cfnlint.runner import main; sys.exit(main())')
 else
