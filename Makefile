@@ -20,12 +20,13 @@ infra/local/node_modules/.installed: infra/local/package.json infra/local/packag
 vet: deps ## go vet every module, each on its own (GOWORK=off) and in the workspace
 	@for m in $(MODULES); do echo "== vet $$m"; (cd $$m && GOWORK=off go build ./... && GOWORK=off go vet ./...) || exit 1; done
 
-test: vet test-go test-infra ## vet + every module's tests (unit, integration, fuzz seeds) + the template checks
+test: vet test-go test-infra ## vet + every module's tests (unit, integration, fuzz seeds) + the template checks (cfn-lint, infra/check)
 
 test-go: deps
 	@for m in $(MODULES); do echo "== test $$m"; (cd $$m && SLACKRELAY_REQUIRE_LOCAL_STACK=1 go test -count=1 ./...) || exit 1; done
 
-test-infra: deps
+test-infra: deps ## cfn-lint on infra/template.yaml (any finding fails), then the project's own template rules and script tests
+	infra/check/cfn-lint.sh infra/template.yaml
 	cd infra/check && node --test
 
 build: ## the two Lambda zips (linux/arm64, static, reproducible) under build/

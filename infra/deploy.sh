@@ -16,6 +16,7 @@
 #   WORKER_MAX_CONCURRENCY   default 10
 #   MAX_RECEIVE_COUNT        default 5
 #   WORKER_TIMEOUT_SECONDS   default 120 (at most 120, see the template)
+#   RECEIVER_RESERVED_CONCURRENCY  default empty = unreserved; N reserves N for the receiver
 #   DEPLOYER                 sam | aws (default: sam when on PATH, else aws)
 #   DRY_RUN=1                print the plan and stop
 set -euo pipefail
@@ -35,6 +36,7 @@ ALARM_EMAIL="${ALARM_EMAIL:-}"
 WORKER_MAX_CONCURRENCY="${WORKER_MAX_CONCURRENCY:-10}"
 MAX_RECEIVE_COUNT="${MAX_RECEIVE_COUNT:-5}"
 WORKER_TIMEOUT_SECONDS="${WORKER_TIMEOUT_SECONDS:-120}"
+RECEIVER_RESERVED_CONCURRENCY="${RECEIVER_RESERVED_CONCURRENCY:-}"
 TEMPLATE=infra/template.yaml
 MANIFEST=infra/slack-app-manifest.yaml
 
@@ -46,6 +48,8 @@ fi
 [[ -n "$ARTIFACT_BUCKET" ]] || die "set ARTIFACT_BUCKET (an S3 bucket in $REGION for the function zips)"
 [[ "$STACK_NAME" =~ ^[A-Za-z][A-Za-z0-9-]{0,54}$ ]] || die "STACK_NAME must be letters, digits and '-', at most 55 characters"
 [[ "$DEPLOYER" == sam || "$DEPLOYER" == aws ]] || die "DEPLOYER must be sam or aws"
+[[ "$RECEIVER_RESERVED_CONCURRENCY" =~ ^(0|[1-9][0-9]{0,4})?$ ]] ||
+  die "RECEIVER_RESERVED_CONCURRENCY must be empty, 0 (both: unreserved) or a positive number"
 for f in build/receiver.zip build/worker.zip; do
   [[ -f "$f" ]] || die "$f is missing: run 'make build' first"
 done
@@ -68,6 +72,7 @@ params=(
   "WorkerMaxConcurrency=$WORKER_MAX_CONCURRENCY"
   "MaxReceiveCount=$MAX_RECEIVE_COUNT"
   "WorkerTimeoutSeconds=$WORKER_TIMEOUT_SECONDS"
+  "ReceiverReservedConcurrency=$RECEIVER_RESERVED_CONCURRENCY"
   "ArtifactBucket=$ARTIFACT_BUCKET"
   "ReceiverZipKey=$RECEIVER_KEY"
   "WorkerZipKey=$WORKER_KEY"
@@ -89,7 +94,11 @@ fi
 
 command -v aws >/dev/null 2>&1 || die "the AWS CLI (aws) is not on PATH"
 
-# The offline template check, when its dependencies are installed (make deps).
+# The template checks of `make test`, where their tools are installed: cfn-lint, and the
+# project's own rules (node, after make deps).
+if command -v cfn-lint >/dev/null 2>&1; then
+  infra/check/cfn-lint.sh "$TEMPLATE" || die "cfn-lint found problems in $TEMPLATE"
+fi
 if command -v node >/dev/null 2>&1 && [[ -d infra/local/node_modules/yaml ]]; then
   node infra/check/cli.mjs "$TEMPLATE" || die "infra/check found problems in $TEMPLATE"
 fi

@@ -1,5 +1,5 @@
-// Tests for the template checker: the real template passes, and every spec check and rule
-// catches a mutation of it. The spec is loaded once for the whole file.
+// Tests for the project rules: the real template passes, and each rule catches a mutation of
+// it (a failing template) with its own rule id, path and reason.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -7,17 +7,15 @@ import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import {
-  parseTemplate, loadTemplate, loadSpec, loadEnvLists, checkTemplate, resolveNumber, formatFinding,
-} from './check.mjs';
+import { parseTemplate, loadTemplate, loadEnvLists, checkTemplate, formatFinding } from './check.mjs';
+import { resolveNumber, evaluate, NO_VALUE } from './template.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const TEMPLATE = path.resolve(here, '../template.yaml');
-const spec = loadSpec();
 const env = loadEnvLists();
 const base = loadTemplate(TEMPLATE);
 
-const check = (tpl) => checkTemplate(tpl, { spec, env });
+const check = (tpl) => checkTemplate(tpl, { env });
 
 /** Applies mutate to a deep copy of the real template and returns the findings. */
 function mutated(mutate) {
@@ -34,6 +32,9 @@ function assertFinding(findings, rule, pathPart, messagePart) {
 }
 
 const R = (tpl, id) => tpl.Resources[id].Properties;
+const stmt = (tpl, role, sid) => R(tpl, role).Policies[0].PolicyDocument.Statement.find((s) => s.Sid === sid);
+const ssmArn = (p) => ({ 'Fn::Sub': `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter\${${p}}` });
+const CONTEXT_KEY = 'kms:EncryptionContext:PARAMETER_ARN';
 
 describe('YAML short tags', () => {
   test('every short form becomes its long form', () => {
@@ -90,7 +91,7 @@ describe('real template', () => {
     assert.deepEqual(check(base).map(formatFinding), []);
   });
 
-  test('has the pieces the brief asks for', () => {
+  test('has the pieces the project relies on', () => {
     const r = base.Resources;
     assert.equal(r.ReceiverFunction.Properties.Runtime, 'provided.al2023');
     assert.deepEqual(r.ReceiverFunction.Properties.Architectures, ['arm64']);
@@ -100,7 +101,6 @@ describe('real template', () => {
     assert.deepEqual(routes, ['POST /slack/commands', 'POST /slack/events', 'POST /slack/interactivity']);
     const esm = r.WorkerEventSource.Properties;
     assert.equal(esm.BatchSize, 10);
-    assert.equal(esm.MaximumBatchingWindowInSeconds, 0);
     assert.deepEqual(esm.ScalingConfig, { MaximumConcurrency: { Ref: 'WorkerMaxConcurrency' } });
     assert.equal(r.EventsQueue.Properties.SqsManagedSseEnabled, true);
     assert.equal(r.DeadLetterQueue.Properties.SqsManagedSseEnabled, true);
@@ -120,156 +120,15 @@ describe('real template', () => {
     assert.match(ok.stdout, /0 findings/);
     const dir = mkdtempSync(path.join(tmpdir(), 'slackrelay-check-'));
     const broken = path.join(dir, 'broken.yaml');
-    writeFileSync(broken, readFileSync(TEMPLATE, 'utf8').replace('Type: AWS::SNS::Topic', 'Type: AWS::SNS::Topik'));
+    writeFileSync(broken, readFileSync(TEMPLATE, 'utf8').replace('DeletionPolicy: Retain', 'DeletionPolicy: Delete'));
     const bad = spawnSync(process.execPath, [path.join(here, 'cli.mjs'), broken], { encoding: 'utf8' });
     rmSync(dir, { recursive: true, force: true });
     assert.equal(bad.status, 1, bad.stdout + bad.stderr);
-    assert.match(bad.stdout, /spec\/unknown-type\s+Resources\.AlarmTopic\.Type/);
+    assert.match(bad.stdout, /rule\/retain-queue\s+Resources\.EventsQueue\.DeletionPolicy/);
   });
 });
 
-describe('spec checks', () => {
-  test('unknown resource type', () => {
-    const f = mutated((t) => { t.Resources.AlarmTopic.Type = 'AWS::SNS::Topik'; });
-    assertFinding(f, 'spec/unknown-type', 'Resources.AlarmTopic.Type', 'AWS::SNS::Topik');
-  });
-
-  test('unknown property', () => {
-    const f = mutated((t) => { R(t, 'EventsQueue').VisibilityTimeoutSeconds = 720; });
-    assertFinding(f, 'spec/unknown-property', 'Resources.EventsQueue.Properties.VisibilityTimeoutSeconds');
-  });
-
-  test('unknown property in a nested type', () => {
-    const f = mutated((t) => { R(t, 'WorkerEventSource').ScalingConfig.MaxConcurrency = 5; });
-    assertFinding(f, 'spec/unknown-property', 'ScalingConfig.MaxConcurrency');
-  });
-
-  test('unknown property in a list of nested types', () => {
-    const f = mutated((t) => { R(t, 'IdempotencyTable').KeySchema[0].Type = 'HASH'; });
-    assertFinding(f, 'spec/unknown-property', 'KeySchema[0].Type');
-  });
-
-  test('unknown key in a tag', () => {
-    const f = mutated((t) => { R(t, 'AlarmTopic').Tags[0].Name = 'x'; });
-    assertFinding(f, 'spec/unknown-property', 'AlarmTopic.Properties.Tags[0].Name');
-  });
-
-  test('unknown resource attribute key', () => {
-    const f = mutated((t) => { t.Resources.EventsQueue.DependOn = 'DeadLetterQueue'; });
-    assertFinding(f, 'spec/resource-key', 'EventsQueue.DependOn');
-  });
-
-  test('wrong type: string for an integer', () => {
-    const f = mutated((t) => { R(t, 'EventsQueue').VisibilityTimeout = 'twelve minutes'; });
-    assertFinding(f, 'spec/type-mismatch', 'EventsQueue.Properties.VisibilityTimeout', 'integer');
-  });
-
-  test('wrong type: scalar for a list', () => {
-    const f = mutated((t) => { R(t, 'ReceiverFunction').Architectures = 'arm64'; });
-    assertFinding(f, 'spec/type-mismatch', 'ReceiverFunction.Properties.Architectures', 'list');
-  });
-
-  test('wrong type: list for a nested object, and object for a string', () => {
-    const f = mutated((t) => {
-      R(t, 'WorkerEventSource').ScalingConfig = [{ MaximumConcurrency: 2 }];
-      R(t, 'ReceiverFunction').Handler = { name: 'bootstrap' };
-    });
-    assertFinding(f, 'spec/type-mismatch', 'WorkerEventSource.Properties.ScalingConfig', 'object');
-    assertFinding(f, 'spec/type-mismatch', 'ReceiverFunction.Properties.Handler', 'string');
-  });
-
-  test('wrong type: boolean and map values', () => {
-    const f = mutated((t) => {
-      R(t, 'EventsQueue').SqsManagedSseEnabled = 'sometimes';
-      R(t, 'HttpApi').Tags = ['app'];
-      R(t, 'WorkerFunction').Environment.Variables.LOG_LEVEL = ['info'];
-    });
-    assertFinding(f, 'spec/type-mismatch', 'EventsQueue.Properties.SqsManagedSseEnabled', 'boolean');
-    assertFinding(f, 'spec/type-mismatch', 'HttpApi.Properties.Tags', 'map');
-    assertFinding(f, 'spec/type-mismatch', 'Variables.LOG_LEVEL', 'string');
-  });
-
-  test('wrong type inside an Fn::If branch', () => {
-    const f = mutated((t) => { R(t, 'ReceiverFunction').MemorySize = { 'Fn::If': ['HasLlm', 'lots', 256] }; });
-    assertFinding(f, 'spec/type-mismatch', 'MemorySize.Fn::If[1]', 'integer');
-  });
-
-  test('coercible values and intrinsics are accepted', () => {
-    const f = mutated((t) => {
-      R(t, 'EventsQueue').VisibilityTimeout = '720';
-      R(t, 'EventsQueue').SqsManagedSseEnabled = 'true';
-      R(t, 'ReceiverFunction').MemorySize = { 'Fn::If': ['HasLlm', 512, 256] };
-      R(t, 'ReceiverFunction').Architectures = { 'Fn::Split': [',', 'arm64'] };
-      R(t, 'WorkerFunction').Environment.Variables.BATCH_CONCURRENCY = 10;
-    });
-    assert.deepEqual(f.map(formatFinding), []);
-  });
-
-  test('missing required property (top level and nested)', () => {
-    const f = mutated((t) => {
-      delete R(t, 'WorkerEventSource').FunctionName;
-      delete R(t, 'IdempotencyTable').KeySchema[0].KeyType;
-    });
-    assertFinding(f, 'spec/required', 'WorkerEventSource.Properties.FunctionName');
-    assertFinding(f, 'spec/required', 'KeySchema[0].KeyType');
-  });
-});
-
-describe('reference checks', () => {
-  test('Ref to an unknown name', () => {
-    const f = mutated((t) => { R(t, 'ReceiverFunction').Environment.Variables.EVENTS_QUEUE_URL = { Ref: 'EventQueue' }; });
-    assertFinding(f, 'ref/unknown', 'EVENTS_QUEUE_URL', 'EventQueue');
-  });
-
-  test('pseudo parameters are valid Ref targets', () => {
-    const f = mutated((t) => { R(t, 'ReceiverFunction').Description = { 'Fn::Join': ['-', [{ Ref: 'AWS::StackId' }, { Ref: 'AWS::URLSuffix' }]] }; });
-    assert.deepEqual(f.map(formatFinding), []);
-  });
-
-  test('GetAtt to an unknown attribute', () => {
-    const f = mutated((t) => { R(t, 'WorkerEventSource').EventSourceArn = { 'Fn::GetAtt': ['EventsQueue', 'QueueArn'] }; });
-    assertFinding(f, 'getatt/unknown-attribute', 'WorkerEventSource.Properties.EventSourceArn', 'QueueArn');
-  });
-
-  test('GetAtt to an unknown resource', () => {
-    const f = mutated((t) => { R(t, 'ReceiverFunction').Role = { 'Fn::GetAtt': ['ReceiverRol', 'Arn'] }; });
-    assertFinding(f, 'getatt/unknown-resource', 'ReceiverFunction.Properties.Role', 'ReceiverRol');
-  });
-
-  test('Sub with an unknown variable and an unknown attribute', () => {
-    const f = mutated((t) => {
-      t.Outputs.EventsUrl.Value = { 'Fn::Sub': 'https://${HttpApiX}.execute-api.${AWS::Region}.${AWS::URLSuffix}/slack/events' };
-      t.Outputs.CommandsUrl.Value = { 'Fn::Sub': '${HttpApi.Endpoint}/slack/commands' };
-    });
-    assertFinding(f, 'sub/unknown', 'Outputs.EventsUrl.Value', 'HttpApiX');
-    assertFinding(f, 'getatt/unknown-attribute', 'Outputs.CommandsUrl.Value', 'Endpoint');
-  });
-
-  test('Sub literals, local variables and known attributes pass', () => {
-    const f = mutated((t) => {
-      t.Outputs.EventsUrl.Value = { 'Fn::Sub': ['${!NotAVar} ${Local} ${HttpApi.ApiEndpoint}/slack/events', { Local: 'x' }] };
-    });
-    assert.deepEqual(f.map(formatFinding), []);
-  });
-
-  test('unknown condition', () => {
-    const f = mutated((t) => {
-      t.Resources.AlarmEmailSubscription.Condition = 'HasEmail';
-      R(t, 'WorkerFunction').Environment.Variables.LLM_API_KEY_PARAM = { 'Fn::If': ['HasLLM', 'a', ''] };
-      t.Conditions.Both = { 'Fn::And': [{ Condition: 'HasLlm' }, { Condition: 'Nope' }] };
-    });
-    assertFinding(f, 'condition/unknown', 'AlarmEmailSubscription.Condition', 'HasEmail');
-    assertFinding(f, 'condition/unknown', 'LLM_API_KEY_PARAM', 'HasLLM');
-    assertFinding(f, 'condition/unknown', 'Conditions.Both', 'Nope');
-  });
-
-  test('DependsOn an unknown resource', () => {
-    const f = mutated((t) => { t.Resources.WorkerEventSource.DependsOn = ['WorkerRol']; });
-    assertFinding(f, 'ref/unknown', 'WorkerEventSource.DependsOn', 'WorkerRol');
-  });
-});
-
-describe('project rules', () => {
+describe('queues', () => {
   test('redrive policy missing', () => {
     const f = mutated((t) => { delete R(t, 'EventsQueue').RedrivePolicy; });
     assertFinding(f, 'rule/redrive', 'EventsQueue.Properties.RedrivePolicy');
@@ -277,7 +136,7 @@ describe('project rules', () => {
 
   test('redrive policy to another queue', () => {
     const f = mutated((t) => { R(t, 'EventsQueue').RedrivePolicy.deadLetterTargetArn = { 'Fn::GetAtt': ['EventsQueue', 'Arn'] }; });
-    assertFinding(f, 'rule/redrive', 'deadLetterTargetArn');
+    assertFinding(f, 'rule/redrive', 'deadLetterTargetArn', 'DeadLetterQueue.Arn');
   });
 
   test('MAX_RECEIVE_COUNT differs from maxReceiveCount', () => {
@@ -285,19 +144,51 @@ describe('project rules', () => {
     assertFinding(f, 'rule/max-receive-count', 'MAX_RECEIVE_COUNT');
   });
 
+  test('MaximumMessageSize left to the default, or smaller than 1 MiB', () => {
+    const f = mutated((t) => {
+      delete R(t, 'EventsQueue').MaximumMessageSize;
+      R(t, 'DeadLetterQueue').MaximumMessageSize = 262144;
+    });
+    assertFinding(f, 'rule/max-message-size', 'EventsQueue.Properties.MaximumMessageSize', 'not set');
+    assertFinding(f, 'rule/max-message-size', 'DeadLetterQueue.Properties.MaximumMessageSize', '262144');
+  });
+
+  test('a queue that a stack delete or replacement would destroy', () => {
+    const f = mutated((t) => {
+      t.Resources.EventsQueue.DeletionPolicy = 'Delete';
+      delete t.Resources.DeadLetterQueue.UpdateReplacePolicy;
+    });
+    assertFinding(f, 'rule/retain-queue', 'EventsQueue.DeletionPolicy', '"Delete"');
+    assertFinding(f, 'rule/retain-queue', 'DeadLetterQueue.UpdateReplacePolicy', 'not set');
+    assert.equal(f.length, 2, f.map(formatFinding).join('\n'));
+  });
+
+  test('DLQ retention shorter than 14 days, or not longer than the events queue', () => {
+    const f1 = mutated((t) => { R(t, 'DeadLetterQueue').MessageRetentionPeriod = 604800; });
+    assertFinding(f1, 'rule/dlq-retention', 'DeadLetterQueue.Properties.MessageRetentionPeriod', 'want 1209600');
+    const f2 = mutated((t) => { delete R(t, 'DeadLetterQueue').MessageRetentionPeriod; });
+    assertFinding(f2, 'rule/dlq-retention', 'DeadLetterQueue', 'exceed the events queue\'s 345600');
+    const f3 = mutated((t) => { R(t, 'EventsQueue').MessageRetentionPeriod = 1209600; });
+    assertFinding(f3, 'rule/dlq-retention', 'DeadLetterQueue', 'exceed the events queue\'s 1209600');
+  });
+});
+
+describe('worker event source', () => {
   test('visibility timeout shorter than 6 x the worker timeout', () => {
     const f = mutated((t) => { R(t, 'EventsQueue').VisibilityTimeout = 600; });
     assertFinding(f, 'rule/visibility-timeout', 'EventsQueue.Properties.VisibilityTimeout', '720');
   });
 
-  test('visibility timeout: a worker timeout parameter without MaxValue cannot be bounded', () => {
+  test('a worker timeout parameter without MaxValue cannot be bounded', () => {
     const f = mutated((t) => { delete t.Parameters.WorkerTimeoutSeconds.MaxValue; });
     assertFinding(f, 'rule/visibility-timeout', 'WorkerFunction.Properties.Timeout', 'MaxValue');
   });
 
-  test('visibility timeout: a larger MaxValue on the worker timeout is caught', () => {
-    const f = mutated((t) => { t.Parameters.WorkerTimeoutSeconds.MaxValue = 900; });
-    assertFinding(f, 'rule/visibility-timeout', 'EventsQueue', '5400');
+  test('a larger MaxValue on the worker timeout, or a batching window, is caught', () => {
+    const f1 = mutated((t) => { t.Parameters.WorkerTimeoutSeconds.MaxValue = 900; });
+    assertFinding(f1, 'rule/visibility-timeout', 'EventsQueue', '5400');
+    const f2 = mutated((t) => { R(t, 'WorkerEventSource').MaximumBatchingWindowInSeconds = 5; });
+    assertFinding(f2, 'rule/visibility-timeout', 'EventsQueue', 'batching window 5 s = 725 s');
   });
 
   test('no ReportBatchItemFailures', () => {
@@ -305,35 +196,70 @@ describe('project rules', () => {
     assertFinding(f, 'rule/report-batch-item-failures', 'WorkerEventSource.Properties.FunctionResponseTypes');
   });
 
-  test('no event source mapping for the worker', () => {
-    const f = mutated((t) => { delete t.Resources.WorkerEventSource; });
-    assertFinding(f, 'rule/event-source', 'Resources');
+  test('no event source mapping for the worker, or one from another queue', () => {
+    const f1 = mutated((t) => { delete t.Resources.WorkerEventSource; });
+    assertFinding(f1, 'rule/event-source', 'Resources');
+    const f2 = mutated((t) => { R(t, 'WorkerEventSource').EventSourceArn = { 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] }; });
+    assertFinding(f2, 'rule/event-source', 'WorkerEventSource.Properties.EventSourceArn', 'EventsQueue.Arn');
+  });
+});
+
+describe('receiver reserved concurrency', () => {
+  const where = 'ReceiverFunction.Properties.ReservedConcurrentExecutions';
+
+  test('the real template: unreserved by default, the parameter when set', () => {
+    const v = base.Resources.ReceiverFunction.Properties.ReservedConcurrentExecutions;
+    for (const [value, want] of [['', NO_VALUE], ['0', NO_VALUE], ['50', '50']]) {
+      assert.equal(evaluate(v, base, { ReceiverReservedConcurrency: value }), want, `ReceiverReservedConcurrency=${JSON.stringify(value)}`);
+    }
   });
 
-  test('DLQ retention not longer than the events queue retention', () => {
-    const f1 = mutated((t) => { R(t, 'DeadLetterQueue').MessageRetentionPeriod = 345600; });
-    assertFinding(f1, 'rule/dlq-retention', 'DeadLetterQueue.Properties.MessageRetentionPeriod');
-    const f2 = mutated((t) => { delete R(t, 'DeadLetterQueue').MessageRetentionPeriod; });
-    assertFinding(f2, 'rule/dlq-retention', 'DeadLetterQueue', '345600');
+  test('no reserved concurrency parameter', () => {
+    const f = mutated((t) => { delete R(t, 'ReceiverFunction').ReservedConcurrentExecutions; });
+    assertFinding(f, 'rule/receiver-concurrency', where, 'got nothing');
   });
 
+  test('the parameter without the condition reserves "" or 0', () => {
+    const f = mutated((t) => { R(t, 'ReceiverFunction').ReservedConcurrentExecutions = { Ref: 'ReceiverReservedConcurrency' }; });
+    assertFinding(f, 'rule/receiver-concurrency', where, 'at its default ""');
+    assertFinding(f, 'rule/receiver-concurrency', where, 'ReceiverReservedConcurrency="0" gives ReservedConcurrentExecutions "0"');
+  });
+
+  test('a condition that lets 0 through', () => {
+    const f = mutated((t) => { t.Conditions.HasReceiverReservedConcurrency = { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'ReceiverReservedConcurrency' }, ''] }] }; });
+    assertFinding(f, 'rule/receiver-concurrency', where, '"0" gives ReservedConcurrentExecutions "0"');
+  });
+
+  test('a pattern that admits a zero the condition does not see', () => {
+    const f = mutated((t) => { t.Parameters.ReceiverReservedConcurrency.AllowedPattern = '^[0-9]*$'; });
+    assertFinding(f, 'rule/receiver-concurrency', where, '"00" gives ReservedConcurrentExecutions "00"');
+  });
+
+  test('reserved by default', () => {
+    const f = mutated((t) => { t.Parameters.ReceiverReservedConcurrency.Default = '20'; });
+    assertFinding(f, 'rule/receiver-concurrency', where, 'at its default "20"');
+  });
+});
+
+describe('IAM', () => {
   test('wildcard action', () => {
     const f = mutated((t) => {
-      R(t, 'WorkerRole').Policies[0].PolicyDocument.Statement[1].Action = 'sqs:*';
-      R(t, 'ReceiverRole').Policies[0].PolicyDocument.Statement[1].Action = ['*'];
+      stmt(t, 'WorkerRole', 'ConsumeEvents').Action = 'sqs:*';
+      stmt(t, 'ReceiverRole', 'Enqueue').Action = ['*'];
     });
     assertFinding(f, 'iam/wildcard-action', 'WorkerRole.Properties.Policies[0].PolicyDocument.Statement[1]', 'sqs:*');
     assertFinding(f, 'iam/wildcard-action', 'ReceiverRole.Properties.Policies[0].PolicyDocument.Statement[1]');
   });
 
-  test('wildcard resource outside the allowlist', () => {
-    const f = mutated((t) => { R(t, 'WorkerRole').Policies[0].PolicyDocument.Statement[3].Resource = '*'; });
-    assertFinding(f, 'iam/wildcard-resource', 'WorkerRole.Properties.Policies[0].PolicyDocument.Statement[3]', 'dynamodb:GetItem');
-  });
-
-  test('kms:Decrypt on "*" needs the kms:ViaService condition', () => {
-    const f = mutated((t) => { delete R(t, 'ReceiverRole').Policies[0].PolicyDocument.Statement[3].Condition; });
-    assertFinding(f, 'iam/wildcard-resource', 'ReceiverRole', 'kms:ViaService');
+  test('wildcard resource outside the allowlist, and NotAction', () => {
+    const f = mutated((t) => {
+      stmt(t, 'WorkerRole', 'Idempotency').Resource = '*';
+      const s = stmt(t, 'WorkerRole', 'DeadLetter');
+      s.NotAction = s.Action;
+      delete s.Action;
+    });
+    assertFinding(f, 'iam/wildcard-resource', 'WorkerRole', 'dynamodb:GetItem');
+    assertFinding(f, 'iam/not-action', 'WorkerRole.Properties.Policies[0].PolicyDocument.Statement[2]');
   });
 
   test('wildcards in a standalone AWS::IAM::Policy are caught too', () => {
@@ -350,6 +276,55 @@ describe('project rules', () => {
     assertFinding(f, 'iam/wildcard-resource', 'ExtraPolicy', 's3:GetObject');
   });
 
+  test('kms:Decrypt on "*" with only kms:ViaService (any SecureString through SSM)', () => {
+    const f = mutated((t) => { delete stmt(t, 'ReceiverRole', 'DecryptSigningSecret').Condition.StringEquals[CONTEXT_KEY]; });
+    assertFinding(f, 'iam/wildcard-resource', 'ReceiverRole', CONTEXT_KEY);
+    assertFinding(f, 'iam/kms-decrypt', 'ReceiverRole', 'without a kms:EncryptionContext:PARAMETER_ARN condition');
+  });
+
+  test('kms:Decrypt on a key ARN still needs the parameter condition', () => {
+    const f = mutated((t) => {
+      const s = stmt(t, 'WorkerRole', 'DecryptSecrets');
+      s.Resource = { 'Fn::Sub': 'arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/1234abcd-12ab-34cd-56ef-1234567890ab' };
+      delete s.Condition;
+    });
+    assertFinding(f, 'iam/kms-decrypt', 'WorkerRole.Properties.Policies[0].PolicyDocument.Statement[5]', 'decrypts more than WorkerFunction');
+  });
+
+  test('kms:Decrypt for a parameter the function does not read, or missing one it reads', () => {
+    const f = mutated((t) => {
+      stmt(t, 'ReceiverRole', 'DecryptSigningSecret').Condition.StringEquals[CONTEXT_KEY] = [ssmArn('SigningSecretParam'), ssmArn('BotTokenParam')];
+      stmt(t, 'WorkerRole', 'DecryptSecrets').Condition.StringEquals[CONTEXT_KEY] = [ssmArn('BotTokenParam')];
+    });
+    assertFinding(f, 'iam/kms-decrypt', 'ReceiverRole', 'grants param:BotTokenParam');
+    assertFinding(f, 'iam/kms-decrypt', 'WorkerRole', 'lacks param:LlmApiKeyParam?HasLlm');
+  });
+
+  test('the LLM key granted whether or not an LLM is configured', () => {
+    const f = mutated((t) => { stmt(t, 'WorkerRole', 'Secrets').Resource = [ssmArn('BotTokenParam'), ssmArn('LlmApiKeyParam')]; });
+    assertFinding(f, 'iam/ssm-read', 'WorkerRole', 'grants param:LlmApiKeyParam,');
+    assertFinding(f, 'iam/ssm-read', 'WorkerRole', 'lacks param:LlmApiKeyParam?HasLlm');
+  });
+
+  test('a wildcard in the encryption context or the parameter ARN', () => {
+    const f = mutated((t) => {
+      stmt(t, 'WorkerRole', 'DecryptSecrets').Condition = {
+        StringLike: { [CONTEXT_KEY]: { 'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/slackrelay/*' } },
+      };
+      stmt(t, 'ReceiverRole', 'SigningSecret').Resource = { 'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/slackrelay/*' };
+    });
+    assertFinding(f, 'iam/kms-decrypt', 'WorkerRole', 'under StringLike, want StringEquals');
+    assertFinding(f, 'iam/kms-decrypt', 'WorkerRole', 'want the exact ARN');
+    assertFinding(f, 'iam/ssm-read', 'ReceiverRole', 'want the exact ARN');
+  });
+
+  test('a *_PARAM variable whose parameter cannot be told', () => {
+    const f = mutated((t) => { R(t, 'ReceiverFunction').Environment.Variables.SIGNING_SECRET_PARAM = { 'Fn::Join': ['', ['/x/', { Ref: 'Stage' }]] }; });
+    assertFinding(f, 'iam/ssm-read', 'SIGNING_SECRET_PARAM', 'cannot tell which SSM parameter');
+  });
+});
+
+describe('Lambda environment', () => {
   test('missing environment variable', () => {
     const f = mutated((t) => { delete R(t, 'WorkerFunction').Environment.Variables.BACKOFF_MAX; });
     assertFinding(f, 'env/missing', 'WorkerFunction', 'BACKOFF_MAX');
@@ -363,14 +338,35 @@ describe('project rules', () => {
   test('env lists come from the Go golden files', () => {
     assert.ok(Array.isArray(env.ReceiverFunction), 'receiver/testdata/lambda-env.json');
     assert.ok(Array.isArray(env.WorkerFunction), 'worker/testdata/lambda-env.json');
-    const f = checkTemplate(base, { spec, env: { ReceiverFunction: [...env.ReceiverFunction, 'NEW_VAR'], WorkerFunction: env.WorkerFunction } });
+    const f = checkTemplate(base, { env: { ReceiverFunction: [...env.ReceiverFunction, 'NEW_VAR'], WorkerFunction: env.WorkerFunction } });
     assertFinding(f, 'env/missing', 'ReceiverFunction', 'NEW_VAR');
+    const g = checkTemplate(base, { env: loadEnvLists(tmpdir()) });
+    assertFinding(g, 'env/golden-missing', 'ReceiverFunction', 'lambda-env.json');
   });
 });
 
-describe('resolveNumber', () => {
+describe('cfn-lint ignores', () => {
+  test('an ignored rule needs a reason, and a reason needs an ignored rule', () => {
+    const f = mutated((t) => {
+      t.Metadata = { 'cfn-lint': { config: { ignore_checks: ['W2001'] } } };
+      t.Resources.AlarmTopic.Metadata = { 'cfn-lint': { config: { ignore_checks: ['I3011'] }, ignore_reasons: { I3011: ' ', W3005: 'old' } } };
+    });
+    assertFinding(f, 'lint/ignore-reason', 'Metadata.cfn-lint.config.ignore_checks', 'W2001');
+    assertFinding(f, 'lint/ignore-reason', 'Resources.AlarmTopic.Metadata.cfn-lint.config.ignore_checks', 'I3011');
+    assertFinding(f, 'lint/ignore-reason', 'Resources.AlarmTopic.Metadata.cfn-lint.ignore_reasons.W3005', 'not ignored');
+  });
+
+  test('an ignored rule with its reason passes', () => {
+    const f = mutated((t) => {
+      t.Metadata = { 'cfn-lint': { config: { ignore_checks: ['W2001'] }, ignore_reasons: { W2001: 'kept for the next release' } } };
+    });
+    assert.deepEqual(f.map(formatFinding), []);
+  });
+});
+
+describe('template evaluation', () => {
   const params = { P: { Type: 'Number', Default: 5, MinValue: 1, MaxValue: 9 }, Q: { Type: 'Number', AllowedValues: ['2', '4'] } };
-  test('literals, bounds and allowed values', () => {
+  test('resolveNumber: literals, bounds and allowed values', () => {
     assert.equal(resolveNumber(7, params, 'max').value, 7);
     assert.equal(resolveNumber('7', params, 'min').value, 7);
     assert.equal(resolveNumber({ Ref: 'P' }, params, 'max').value, 9);
@@ -378,5 +374,21 @@ describe('resolveNumber', () => {
     assert.equal(resolveNumber({ Ref: 'Q' }, params, 'max').value, 4);
     assert.equal(resolveNumber({ Ref: 'Q' }, params, 'min').value, 2);
     assert.equal(resolveNumber({ 'Fn::Sub': 'x' }, params, 'min').value, undefined);
+  });
+
+  test('evaluate: Fn::If through And, Or, Not, Equals and Condition', () => {
+    const tpl = {
+      Conditions: {
+        A: { 'Fn::Equals': [{ Ref: 'X' }, 'a'] },
+        B: { 'Fn::And': [{ Condition: 'A' }, { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'Y' }, ''] }] }] },
+        C: { 'Fn::Or': [{ Condition: 'B' }, { 'Fn::Equals': [{ Ref: 'Y' }, 'z'] }] },
+      },
+    };
+    const v = { 'Fn::If': ['C', { Ref: 'Y' }, { Ref: 'AWS::NoValue' }] };
+    for (const [x, y, want] of [['a', 'y', 'y'], ['a', '', NO_VALUE], ['b', 'z', 'z'], ['b', 'y', NO_VALUE]]) {
+      assert.equal(evaluate(v, tpl, { X: x, Y: y }), want, `X=${x} Y=${y}`);
+    }
+    assert.throws(() => evaluate({ 'Fn::If': ['Nope', 1, 2] }, tpl, {}), /unknown condition Nope/);
+    assert.throws(() => evaluate({ Ref: 'Z' }, tpl, {}), /no value for Z/);
   });
 });

