@@ -15,6 +15,8 @@ require (
 	golang.org/x/term v0.47.0
 )
 
+require golang.org/x/time v0.16.0 // indirect
+
 require (
 	github.com/aws/aws-sdk-go-v2/credentials v1.20.15 // indirect
 	github.com/aws/aws-sdk-go-v2/feature/ec2/imds v1.20.7 // indirect

@@ -1,4 +1,4 @@
-package dlqtool
+package cli
 
 import (
 	"context"

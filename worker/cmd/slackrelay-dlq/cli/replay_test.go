@@ -1,4 +1,4 @@
-package dlqtool
+package cli
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/slackrelay/slackrelay/shared/envelope"
+	"github.com/slackrelay/slackrelay/worker/dlqtool"
 )
 
 func TestReplayDryRunMovesNothing(t *testing.T) {
@@ -56,7 +57,7 @@ func TestReplayByIDMovesExactlyThatOne(t *testing.T) {
 		if dt := aws.ToString(msg.MessageAttributes[envelope.AttrReplayCount].DataType); dt != "Number" {
 			t.Errorf("ReplayCount data type %q", dt)
 		}
-		for name := range failureAttrs {
+		for name := range dlqtool.FailureAttrs {
 			if _, ok := msg.MessageAttributes[name]; ok {
 				t.Errorf("replayed message still has %s", name)
 			}

@@ -1,4 +1,4 @@
-package dlqtool
+package cli
 
 import (
 	"bytes"
@@ -15,16 +15,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/shared/envelope"
 )
 
 func TestMain(m *testing.M) { os.Exit(localstacktest.Run(m)) }
 
-// env is one test's queue pair on the shared local SQS server (fauxqs).
+// env is one test's queue pair on the shared local SQS server (fauxqs), and its own
+// directory for export records.
 type env struct {
 	c          *sqs.Client
 	queue, dlq string
+	stateDir   string
 }
 
 var queueSeq atomic.Int64
@@ -35,11 +37,11 @@ func newEnv(t *testing.T) *env {
 	name := regexp.MustCompile(`[^A-Za-z0-9_-]`).ReplaceAllString(t.Name(), "-")
 	name = fmt.Sprintf("%.50s-%d-%d", name, time.Now().UnixNano()%1e6, queueSeq.Add(1))
 	q, dlq := localstacktest.QueueURLs(t, s, name, 5)
-	return &env{c: s.SQS(), queue: q, dlq: dlq}
+	return &env{c: s.SQS(), queue: q, dlq: dlq, stateDir: t.TempDir()}
 }
 
 func (e *env) deps() Deps {
-	return Deps{SQS: e.c, Getenv: func(string) string { return "" }}
+	return Deps{SQS: e.c, Getenv: func(string) string { return "" }, StateDir: e.stateDir}
 }
 
 // run runs the tool with the queue flags appended.
