@@ -35,6 +35,7 @@ func snapshot(t *testing.T, msgs map[string]types.Message) []string {
 }
 
 func TestExportPurgeImportRestores(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	seedThree(t, e)
 	before := drain(t, e.c, e.dlq)
@@ -115,6 +116,7 @@ func waitEmpty(t *testing.T, e *env) {
 }
 
 func TestImportRejectsBadFileAndSendsNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	file := filepath.Join(t.TempDir(), "bad.jsonl")
 	good := `{"message_id":"a","body":"{}","attributes":{"Kind":{"data_type":"String","string_value":"event"}},"receive_count":1,"sent_timestamp":1}`
@@ -202,6 +204,7 @@ func TestPurgeForceNeedsNoExport(t *testing.T) {
 // TestRedriveMoveTask runs against local-aws-sqs: fauxqs has no StartMessageMoveTask /
 // ListMessageMoveTasks / CancelMessageMoveTask ("Unknown action").
 func TestRedriveMoveTask(t *testing.T) {
+	t.Parallel()
 	s := localstacktest.Start(t, localstack.Options{SQSImpl: localstack.ImplLocalAWSSQS, NoDynamoDB: true, QueueName: "redrive"})
 	e := &env{c: s.SQS(), queue: s.QueueURL, dlq: s.DLQURL, stateDir: t.TempDir()}
 	seedThree(t, e)

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,7 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 )
 
@@ -24,6 +28,7 @@ func TestMain(m *testing.M) { os.Exit(localstacktest.Run(m)) }
 // env is one test's queue pair on the shared local SQS server (fauxqs), and its own
 // directory for export records.
 type env struct {
+	stack      *localstack.Stack
 	c          *sqs.Client
 	queue, dlq string
 	stateDir   string
@@ -37,7 +42,59 @@ func newEnv(t *testing.T) *env {
 	name := regexp.MustCompile(`[^A-Za-z0-9_-]`).ReplaceAllString(t.Name(), "-")
 	name = fmt.Sprintf("%.50s-%d-%d", name, time.Now().UnixNano()%1e6, queueSeq.Add(1))
 	q, dlq := localstacktest.QueueURLs(t, s, name, 5)
-	return &env{c: s.SQS(), queue: q, dlq: dlq, stateDir: t.TempDir()}
+	return &env{stack: s, c: s.SQS(), queue: q, dlq: dlq, stateDir: t.TempDir()}
+}
+
+// slowReceives returns a client of the same server whose ReceiveMessage calls take d
+// longer, as they do over a real network (the other calls are not slowed).
+func (e *env) slowReceives(d time.Duration) *sqs.Client {
+	return sqs.NewFromConfig(awsclient.Local(), func(o *sqs.Options) {
+		o.BaseEndpoint = aws.String(e.stack.SQSEndpoint)
+		o.HTTPClient = &http.Client{Transport: latency{d: d, target: "AmazonSQS.ReceiveMessage"}}
+	})
+}
+
+// latency delays the requests whose X-Amz-Target is target.
+type latency struct {
+	d      time.Duration
+	target string
+}
+
+func (l latency) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("X-Amz-Target") == l.target {
+		time.Sleep(l.d)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// seedMany sends n small messages with bodies "<prefix> <i>", 10 per batch, 8 batches at
+// a time, and returns the bodies.
+func (e *env) seedMany(t *testing.T, prefix string, n int) map[string]bool {
+	t.Helper()
+	bodies := map[string]bool{}
+	for i := range n {
+		bodies[fmt.Sprintf("%s %d", prefix, i)] = true
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i := 0; i < n; i += 10 {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			in := &sqs.SendMessageBatchInput{QueueUrl: aws.String(e.dlq)}
+			for j := i; j < min(i+10, n); j++ {
+				in.Entries = append(in.Entries, types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(j)),
+					MessageBody: aws.String(fmt.Sprintf("%s %d", prefix, j)), MessageAttributes: dlqMsg{eventType: "app_mention", team: "T1"}.attrs()})
+			}
+			out, err := e.c.SendMessageBatch(context.Background(), in)
+			if err != nil || len(out.Failed) > 0 {
+				t.Errorf("seed: %v %v", err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	return bodies
 }
 
 func (e *env) deps() Deps {

@@ -233,9 +233,18 @@ func (inv *invocation) incomplete(res dlqtool.Result) []string {
 	return lines
 }
 
-// partial is the error of a command that did its work on a view that was not complete.
+// partial is the error of a command that did its work (did, if it says more than the
+// command printed already) on a view that was not complete.
 func (inv *invocation) partial(did string, res dlqtool.Result) *PartialError {
-	lines := append([]string{"partial view: " + did}, inv.incomplete(res)...)
+	inc := inv.incomplete(res)
+	if len(inc) == 0 { // cannot happen for a result that is not complete
+		inc = []string{"the scan did not see the whole DLQ"}
+	}
+	lines := []string{"partial view: " + inc[0]}
+	if did != "" {
+		lines = append(lines, did)
+	}
+	lines = append(lines, inc[1:]...)
 	lines = append(lines, "the messages not seen are still in the DLQ: run again once the other reader is done or the delay is over, or with a longer --settle")
 	return &PartialError{Msg: strings.Join(lines, "\n  ")}
 }

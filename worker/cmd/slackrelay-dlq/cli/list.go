@@ -97,5 +97,6 @@ func (inv *invocation) list(s scanned, f dlqtool.Filter, asJSON bool) error {
 		fmt.Fprintf(inv.stderr, "%s; stopped at --max, the DLQ counts %d\n", shown, s.res.Counts.Total())
 		return nil
 	}
-	return inv.partial("list "+shown, s.res)
+	fmt.Fprintln(inv.stderr, shown)
+	return inv.partial("", s.res)
 }

@@ -30,6 +30,7 @@ func (f fakeCFN) DescribeStacks(_ context.Context, in *cloudformation.DescribeSt
 }
 
 func TestUsageErrors(t *testing.T) {
+	t.Parallel()
 	deps := Deps{SQS: sqs.New(sqs.Options{Region: "us-east-1"}), Getenv: func(string) string { return "" }}
 	dlq := []string{"--dlq-url", "http://127.0.0.1:1/000000000000/x-dlq", "--queue-url", "http://127.0.0.1:1/000000000000/x"}
 	for _, args := range [][]string{
@@ -80,6 +81,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestDurationsAndAges(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]time.Duration{"90s": 90 * time.Second, "2h": 2 * time.Hour, "3d": 72 * time.Hour, "0.5d": 12 * time.Hour} {
 		if got, err := parseDuration(in); err != nil || got != want {
 			t.Errorf("parseDuration(%q) = %v, %v", in, got, err)
