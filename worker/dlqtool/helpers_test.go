@@ -32,7 +32,7 @@ type queue struct {
 	events, url string
 }
 
-func newQueue(t *testing.T) *queue {
+func newQueue(t testing.TB) *queue {
 	t.Helper()
 	s := localstacktest.Stack(t)
 	name := regexp.MustCompile(`[^A-Za-z0-9_-]`).ReplaceAllString(t.Name(), "-")
@@ -64,7 +64,7 @@ func (l latency) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // seed sends n messages with bodies "<prefix> <i>", 10 per batch, 8 batches at a time.
-func (q *queue) seed(t *testing.T, prefix string, n int) {
+func (q *queue) seed(t testing.TB, prefix string, n int) {
 	t.Helper()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)

@@ -130,18 +130,8 @@ func (h *Hold) Lost() []LostMessage {
 	for _, l := range h.lost {
 		out = append(out, l)
 	}
-	slices.SortFunc(out, func(a, b LostMessage) int { return cmpString(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b LostMessage) int { return strings.Compare(a.ID, b.ID) })
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // keep extends, until the hold ends, the visibility of every held message that would

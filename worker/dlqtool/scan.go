@@ -133,11 +133,15 @@ func (h *Hold) scan(ctx context.Context, opts ScanOptions) (Result, error) {
 			return finish(StopTimeout)
 		}
 		counted = nil
+		batch := int32(10)
+		if opts.Max > 0 {
+			batch = int32(min(10, opts.Max-h.Seen()))
+		}
 		// SQS hides what it returns from the moment it handles the call: count from before it.
 		asked := time.Now()
 		out, err := h.c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(h.url),
-			MaxNumberOfMessages:         10,
+			MaxNumberOfMessages:         batch,
 			VisibilityTimeout:           int32(h.base / time.Second),
 			WaitTimeSeconds:             opts.WaitSeconds,
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},

@@ -195,8 +195,8 @@ func (inv *invocation) incomplete(res dlqtool.Result) []string {
 		return nil
 	}
 	c := res.Counts
-	lines := []string{fmt.Sprintf("saw %d of the %d message(s) the DLQ counts (visible %d, in flight %d, delayed %d); %d not seen",
-		res.Held, c.Total(), c.Visible, c.InFlight, c.Delayed, res.Unseen())}
+	lines := []string{fmt.Sprintf("saw %d of the %d message(s) the DLQ counts (visible + in flight + delayed); %d not seen",
+		res.Held, c.Total(), res.Unseen())}
 	var why []string
 	if n := res.InFlightElsewhere(); n > 0 {
 		why = append(why, fmt.Sprintf("%d in flight with another reader", n))
@@ -245,6 +245,14 @@ func (inv *invocation) partial(did string, res dlqtool.Result) *PartialError {
 		lines = append(lines, did)
 	}
 	lines = append(lines, inc[1:]...)
-	lines = append(lines, "the messages not seen are still in the DLQ: run again once the other reader is done or the delay is over, or with a longer --settle")
+	var when []string
+	if res.InFlightElsewhere() > 0 {
+		when = append(when, "once the other reader is done (what it holds comes back when its visibility timeout ends)")
+	}
+	if res.Counts.Delayed > 0 {
+		when = append(when, "once the delay is over")
+	}
+	when = append(when, "with a longer --settle")
+	lines = append(lines, "the messages not seen are still in the DLQ: run again "+strings.Join(when, ", or "))
 	return &PartialError{Msg: strings.Join(lines, "\n  ")}
 }

@@ -50,6 +50,12 @@ func TestUsageErrors(t *testing.T) {
 		append([]string{"import", "--in", "f", "--to", "elsewhere"}, dlq...),
 		append([]string{"redrive", "restart"}, dlq...),
 		append([]string{"redrive", "--rate", "501"}, dlq...),
+		append([]string{"list", "--settle", "0s"}, dlq...),
+		append([]string{"export", "--scan-timeout", "-1s"}, dlq...),
+		append([]string{"list", "--max", "-1"}, dlq...),
+		append([]string{"purge", "now"}, dlq...),
+		append([]string{"stats", "--peek", "-5"}, dlq...),
+		append([]string{"import", "--settle", "1s", "--in", "f"}, dlq...), // import does not scan
 	} {
 		var out, errb strings.Builder
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
