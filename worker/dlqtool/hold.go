@@ -39,6 +39,7 @@ type Hold struct {
 
 	mu    sync.Mutex
 	seen  []*Message             // every message received, in receive order
+	byID  map[string]*Message    // the same, by message id
 	held  map[string]*holdEntry  // by message id: hidden by this hold, receipt valid
 	lost  map[string]LostMessage // by message id: seen, but the hold on it failed
 	stop  chan struct{}
@@ -63,7 +64,7 @@ type LostMessage struct {
 
 func newHold(c SQSAPI, url string, visibility time.Duration) *Hold {
 	h := &Hold{c: c, url: url, base: visibility, start: time.Now(),
-		held: map[string]*holdEntry{}, lost: map[string]LostMessage{},
+		byID: map[string]*Message{}, held: map[string]*holdEntry{}, lost: map[string]LostMessage{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go h.keep()
 	return h
@@ -80,15 +81,14 @@ func (h *Hold) add(m types.Message, receivedAt time.Time) (progress bool) {
 		e.msg.receipt, e.msg.ReceiveCount, e.received, e.until = msg.receipt, msg.ReceiveCount, receivedAt, until
 		return false
 	}
-	for _, old := range h.seen {
-		if old.ID == msg.ID {
-			old.receipt, old.ReceiveCount = msg.receipt, msg.ReceiveCount
-			delete(h.lost, msg.ID)
-			h.held[msg.ID] = &holdEntry{msg: old, received: receivedAt, until: until}
-			return true
-		}
+	if old, ok := h.byID[msg.ID]; ok {
+		old.receipt, old.ReceiveCount = msg.receipt, msg.ReceiveCount
+		delete(h.lost, msg.ID)
+		h.held[msg.ID] = &holdEntry{msg: old, received: receivedAt, until: until}
+		return true
 	}
 	h.seen = append(h.seen, msg)
+	h.byID[msg.ID] = msg
 	h.held[msg.ID] = &holdEntry{msg: msg, received: receivedAt, until: until}
 	return true
 }
@@ -159,37 +159,35 @@ func (h *Hold) extendDue(ctx context.Context) {
 	now := time.Now()
 	ext := max(h.base, now.Sub(h.start)).Round(time.Second)
 	var due []*holdEntry
-	var receipts []string
+	var changes []visChange
 	h.mu.Lock()
 	for _, e := range h.held {
 		if e.until.Sub(now) >= h.base/2 {
 			continue
 		}
-		if left := maxVisibility - now.Sub(e.received); left < ext {
-			if left < time.Second {
-				h.loseLocked(e, "held for the 12 hours SQS allows")
-				continue
-			}
-			ext = left.Truncate(time.Second)
+		timeout := min(ext, (maxVisibility - now.Sub(e.received)).Truncate(time.Second))
+		if timeout < time.Second {
+			h.loseLocked(e, "held for the 12 hours SQS allows")
+			continue
 		}
 		due = append(due, e)
-		receipts = append(receipts, e.msg.receipt)
+		changes = append(changes, visChange{receipt: e.msg.receipt, timeout: timeout})
 	}
 	h.mu.Unlock()
 	if len(due) == 0 {
 		return
 	}
-	failed := changeVisibility(ctx, h.c, h.url, receipts, ext)
+	failed := changeVisibility(ctx, h.c, h.url, changes)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i, e := range due {
-		if cur, ok := h.held[e.msg.ID]; !ok || cur != e || e.msg.receipt != receipts[i] {
+		if cur, ok := h.held[e.msg.ID]; !ok || cur != e || e.msg.receipt != changes[i].receipt {
 			continue // deleted, released or received again meanwhile
 		}
 		f, bad := failed[i]
 		switch {
 		case !bad:
-			e.until = now.Add(ext)
+			e.until = now.Add(changes[i].timeout)
 		case !f.transient:
 			h.loseLocked(e, f.reason)
 		case ctx.Err() == nil && time.Now().After(e.until):
@@ -233,10 +231,10 @@ func (h *Hold) release(ctx context.Context, msgs []*Message, all bool) error {
 			entries = append(entries, e)
 		}
 	}
-	receipts := make([]string, len(entries))
+	changes := make([]visChange, len(entries))
 	var latest time.Time
 	for i, e := range entries {
-		receipts[i] = e.msg.receipt
+		changes[i] = visChange{receipt: e.msg.receipt}
 		delete(h.held, e.msg.ID)
 		if e.until.After(latest) {
 			latest = e.until
@@ -248,7 +246,7 @@ func (h *Hold) release(ctx context.Context, msgs []*Message, all bool) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	failed := changeVisibility(ctx, h.c, h.url, receipts, 0)
+	failed := changeVisibility(ctx, h.c, h.url, changes)
 	if len(failed) == 0 {
 		return nil
 	}
@@ -314,15 +312,21 @@ type visFailure struct {
 	transient bool
 }
 
-// changeVisibility sets the visibility timeout of the messages with these receipts, in
-// batches of 10, batchCalls at a time. It returns the failures by index of receipts.
-func changeVisibility(ctx context.Context, c SQSAPI, url string, receipts []string, timeout time.Duration) map[int]visFailure {
+// visChange is one message's new visibility timeout (from now on).
+type visChange struct {
+	receipt string
+	timeout time.Duration
+}
+
+// changeVisibility applies the changes in batches of 10, batchCalls at a time. It returns
+// the failures by index of changes.
+func changeVisibility(ctx context.Context, c SQSAPI, url string, changes []visChange) map[int]visFailure {
 	failed := map[int]visFailure{}
 	var mu sync.Mutex
 	sem := make(chan struct{}, batchCalls)
 	var wg sync.WaitGroup
-	for start := 0; start < len(receipts); start += 10 {
-		end := min(start+10, len(receipts))
+	for start := 0; start < len(changes); start += 10 {
+		end := min(start+10, len(changes))
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
@@ -330,8 +334,8 @@ func changeVisibility(ctx context.Context, c SQSAPI, url string, receipts []stri
 			in := &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(url)}
 			for i := start; i < end; i++ {
 				in.Entries = append(in.Entries, types.ChangeMessageVisibilityBatchRequestEntry{
-					Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(receipts[i]),
-					VisibilityTimeout: int32(timeout / time.Second),
+					Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(changes[i].receipt),
+					VisibilityTimeout: int32(changes[i].timeout / time.Second),
 				})
 			}
 			out, err := c.ChangeMessageVisibilityBatch(ctx, in)
