@@ -1,4 +1,4 @@
-package dlqtool
+package cli
 
 import (
 	"context"
@@ -28,6 +28,7 @@ func seedThree(t *testing.T, e *env) (mention, ask, button string) {
 }
 
 func TestListRowsFiltersAndVisibility(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	mention, ask, button := seedThree(t, e)
 
@@ -97,6 +98,7 @@ func TestListRowsFiltersAndVisibility(t *testing.T) {
 }
 
 func TestShowRedactsSecrets(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	eventBody := `{"token":"verification-token-123","team_id":"T1","event":{"type":"app_mention",` +
 		`"text":"<@U1> my token is xoxb-1111-2222-abcdef please"},"authorizations":[{"bot_token":"xoxp-9-9"}]}`
@@ -144,6 +146,7 @@ func TestShowRedactsSecrets(t *testing.T) {
 }
 
 func TestStatsAndStackOutputs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	seedThree(t, e)
 	deps := e.deps()
@@ -192,6 +195,7 @@ func (c *cancellingSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessa
 }
 
 func TestListInterruptedRestoresVisibility(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for range 12 {
 		e.seed(t, dlqMsg{eventType: "app_mention", team: "T1", class: "exhausted", reason: "503", handler: "mention"})

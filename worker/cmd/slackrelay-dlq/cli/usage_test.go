@@ -1,4 +1,4 @@
-package dlqtool
+package cli
 
 import (
 	"context"
@@ -30,6 +30,7 @@ func (f fakeCFN) DescribeStacks(_ context.Context, in *cloudformation.DescribeSt
 }
 
 func TestUsageErrors(t *testing.T) {
+	t.Parallel()
 	deps := Deps{SQS: sqs.New(sqs.Options{Region: "us-east-1"}), Getenv: func(string) string { return "" }}
 	dlq := []string{"--dlq-url", "http://127.0.0.1:1/000000000000/x-dlq", "--queue-url", "http://127.0.0.1:1/000000000000/x"}
 	for _, args := range [][]string{
@@ -49,6 +50,12 @@ func TestUsageErrors(t *testing.T) {
 		append([]string{"import", "--in", "f", "--to", "elsewhere"}, dlq...),
 		append([]string{"redrive", "restart"}, dlq...),
 		append([]string{"redrive", "--rate", "501"}, dlq...),
+		append([]string{"list", "--settle", "0s"}, dlq...),
+		append([]string{"export", "--scan-timeout", "-1s"}, dlq...),
+		append([]string{"list", "--max", "-1"}, dlq...),
+		append([]string{"purge", "now"}, dlq...),
+		append([]string{"stats", "--peek", "-5"}, dlq...),
+		append([]string{"import", "--settle", "1s", "--in", "f"}, dlq...), // import does not scan
 	} {
 		var out, errb strings.Builder
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -79,34 +86,8 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-func TestRedaction(t *testing.T) {
-	for in, want := range map[string]string{
-		"invalid_auth with xoxb-123-456-abc":      "invalid_auth with [redacted]",
-		"xapp-1-A1-2-ff and xoxp-1":               "[redacted] and [redacted]",
-		"no token here; xoxo-not-a-token":         "no token here; xoxo-not-a-token",
-		"https://hooks.slack.com/actions/T/1/SEC": "https://hooks.slack.com/actions/T/1/SEC",
-	} {
-		if got := redactText(in); got != want {
-			t.Errorf("redactText(%q) = %q, want %q", in, got, want)
-		}
-	}
-	if got := redactValue("response_url", "https://hooks.slack.com/actions/T/1/SEC"); got != "https://hooks.slack.com/[redacted]" {
-		t.Errorf("response_url: %q", got)
-	}
-	got, err := prettyJSON(`{"b":1,"a":[],"token":42,"o":{},"s":"<@U1>","n":null,"t":true}`, "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := "{\n  \"b\": 1,\n  \"a\": [],\n  \"token\": \"[redacted]\",\n  \"o\": {},\n  \"s\": \"<@U1>\",\n  \"n\": null,\n  \"t\": true\n}"
-	if got != want {
-		t.Errorf("prettyJSON:\n%s\nwant\n%s", got, want)
-	}
-	if _, err := prettyJSON(`{"a":1} x`, "  "); err == nil {
-		t.Error("prettyJSON accepted trailing data")
-	}
-}
-
 func TestDurationsAndAges(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]time.Duration{"90s": 90 * time.Second, "2h": 2 * time.Hour, "3d": 72 * time.Hour, "0.5d": 12 * time.Hour} {
 		if got, err := parseDuration(in); err != nil || got != want {
 			t.Errorf("parseDuration(%q) = %v, %v", in, got, err)

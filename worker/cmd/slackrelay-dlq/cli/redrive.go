@@ -1,4 +1,4 @@
-package dlqtool
+package cli
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/slackrelay/slackrelay/worker/dlqtool"
 )
 
 var redriveCmd = &command{
@@ -36,109 +38,106 @@ Examples:
   slackrelay-dlq redrive --stack slackrelay --rate 5 --yes
   slackrelay-dlq redrive status --stack slackrelay
   slackrelay-dlq redrive cancel --stack slackrelay`,
-	run: runRedrive,
+	setup: func(fs *flag.FlagSet) runFunc {
+		rate := fs.Int("rate", 10, "at most N messages per second (1-500; 0 lets SQS choose)")
+		yes := fs.Bool("yes", false, "really start the move task (default: dry run)")
+		return func(ctx context.Context, inv *invocation, pos []string) error {
+			sub := "start"
+			if len(pos) > 0 {
+				sub = pos[0]
+			}
+			switch {
+			case len(pos) > 1:
+				return usagef("redrive: unexpected argument %q", pos[1])
+			case *rate < 0 || *rate > 500:
+				return usagef("redrive: --rate must be between 0 and 500")
+			case sub != "start" && sub != "status" && sub != "cancel":
+				return usagef("redrive: unknown subcommand %q (start, status or cancel)", sub)
+			}
+			return inv.redrive(ctx, sub, *rate, *yes)
+		}
+	},
 }
 
-func runRedrive(ctx context.Context, t *tool, args []string) error {
-	fs := flag.NewFlagSet("redrive", flag.ContinueOnError)
-	var q queueFlags
-	q.register(fs)
-	rate := fs.Int("rate", 10, "at most N messages per second (1-500; 0 lets SQS choose)")
-	yes := fs.Bool("yes", false, "really start the move task (default: dry run)")
-	pos, help, err := t.parseFlags("redrive", fs, args)
-	if help || err != nil {
-		return err
-	}
-	sub := "start"
-	if len(pos) > 0 {
-		sub = pos[0]
-	}
-	if len(pos) > 1 {
-		return usagef("redrive: unexpected argument %q", pos[1])
-	}
-	if *rate < 0 || *rate > 500 {
-		return usagef("redrive: --rate must be between 0 and 500")
-	}
-	switch sub {
-	case "start", "status", "cancel":
-	default:
-		return usagef("redrive: unknown subcommand %q (start, status or cancel)", sub)
-	}
-	qs, err := t.resolve(ctx, &q, sub == "start", true)
+func (inv *invocation) redrive(ctx context.Context, sub string, rate int, yes bool) error {
+	qs, err := inv.queues(ctx, sub == "start", true)
 	if err != nil {
 		return err
 	}
-	dlqARN, err := t.queueARN(ctx, qs.dlq)
+	dlqARN, err := inv.queueARN(ctx, qs.dlq)
 	if err != nil {
 		return err
 	}
 	switch sub {
 	case "status":
-		return t.redriveStatus(ctx, dlqARN)
+		return inv.redriveStatus(ctx, dlqARN)
 	case "cancel":
-		return t.redriveCancel(ctx, dlqARN)
+		return inv.redriveCancel(ctx, dlqARN)
 	}
-	eventsARN, err := t.queueARN(ctx, qs.events)
+	eventsARN, err := inv.queueARN(ctx, qs.events)
 	if err != nil {
 		return err
 	}
-	if running, err := t.runningTask(ctx, dlqARN); err != nil {
+	if running, err := inv.runningTask(ctx, dlqARN); err != nil {
 		return err
 	} else if running != nil {
-		return fmt.Errorf("a move task is already running on %s (one per queue): see `slackrelay-dlq redrive status`, or stop it with `redrive cancel`", queueName(qs.dlq))
+		return fmt.Errorf("a move task is already running on %s (one per queue): see `slackrelay-dlq redrive status`, or stop it with `redrive cancel`", dlqtool.QueueName(qs.dlq))
 	}
-	st, err := t.queueStats(ctx, qs.dlq)
+	st, err := dlqtool.ReadCounts(ctx, inv.sqs, qs.dlq)
 	if err != nil {
 		return err
 	}
 	rateText := "rate chosen by SQS"
-	if *rate > 0 {
-		rateText = fmt.Sprintf("at most %d/s", *rate)
+	if rate > 0 {
+		rateText = fmt.Sprintf("at most %d/s", rate)
 	}
-	if !*yes {
-		fmt.Fprintf(t.stdout, "would start a message move task moving about %d message(s) from %s to %s, %s\n",
+	if hidden := st.InFlight + st.Delayed; hidden > 0 {
+		fmt.Fprintf(inv.stderr, "warning: %d DLQ message(s) are in flight with a reader or delayed; the task moves what is visible, check `slackrelay-dlq stats` after it completed\n", hidden)
+	}
+	if !yes {
+		fmt.Fprintf(inv.stdout, "would start a message move task moving about %d message(s) from %s to %s, %s\n",
 			st.Visible, dlqARN, eventsARN, rateText)
-		fmt.Fprintln(t.stdout, "dry run: pass --yes to start it")
+		fmt.Fprintln(inv.stdout, "dry run: pass --yes to start it")
 		return nil
 	}
 	in := &sqs.StartMessageMoveTaskInput{SourceArn: aws.String(dlqARN), DestinationArn: aws.String(eventsARN)}
-	if *rate > 0 {
-		in.MaxNumberOfMessagesPerSecond = aws.Int32(int32(*rate))
+	if rate > 0 {
+		in.MaxNumberOfMessagesPerSecond = aws.Int32(int32(rate))
 	}
-	out, err := t.sqs.StartMessageMoveTask(ctx, in)
+	out, err := inv.sqs.StartMessageMoveTask(ctx, in)
 	if err != nil {
 		return fmt.Errorf("start message move task: %w", err)
 	}
-	fmt.Fprintf(t.stdout, "started message move task from %s to %s (about %d message(s), %s)\ntask handle: %s\nfollow it with: slackrelay-dlq redrive status\n",
-		queueName(qs.dlq), queueName(qs.events), st.Visible, rateText, aws.ToString(out.TaskHandle))
+	fmt.Fprintf(inv.stdout, "started message move task from %s to %s (about %d message(s), %s)\ntask handle: %s\nfollow it with: slackrelay-dlq redrive status\n",
+		dlqtool.QueueName(qs.dlq), dlqtool.QueueName(qs.events), st.Visible, rateText, aws.ToString(out.TaskHandle))
 	return nil
 }
 
-func (t *tool) queueARN(ctx context.Context, url string) (string, error) {
-	out, err := t.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+func (inv *invocation) queueARN(ctx context.Context, url string) (string, error) {
+	out, err := inv.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl:       aws.String(url),
 		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
 	})
 	if err != nil {
-		return "", fmt.Errorf("read the ARN of %s: %w", queueName(url), err)
+		return "", fmt.Errorf("read the ARN of %s: %w", dlqtool.QueueName(url), err)
 	}
 	arn := out.Attributes[string(types.QueueAttributeNameQueueArn)]
 	if arn == "" {
-		return "", fmt.Errorf("%s has no QueueArn attribute", queueName(url))
+		return "", fmt.Errorf("%s has no QueueArn attribute", dlqtool.QueueName(url))
 	}
 	return arn, nil
 }
 
-func (t *tool) moveTasks(ctx context.Context, dlqARN string) ([]types.ListMessageMoveTasksResultEntry, error) {
-	out, err := t.sqs.ListMessageMoveTasks(ctx, &sqs.ListMessageMoveTasksInput{SourceArn: aws.String(dlqARN), MaxResults: aws.Int32(10)})
+func (inv *invocation) moveTasks(ctx context.Context, dlqARN string) ([]types.ListMessageMoveTasksResultEntry, error) {
+	out, err := inv.sqs.ListMessageMoveTasks(ctx, &sqs.ListMessageMoveTasksInput{SourceArn: aws.String(dlqARN), MaxResults: aws.Int32(10)})
 	if err != nil {
 		return nil, fmt.Errorf("list message move tasks: %w", err)
 	}
 	return out.Results, nil
 }
 
-func (t *tool) runningTask(ctx context.Context, dlqARN string) (*types.ListMessageMoveTasksResultEntry, error) {
-	tasks, err := t.moveTasks(ctx, dlqARN)
+func (inv *invocation) runningTask(ctx context.Context, dlqARN string) (*types.ListMessageMoveTasksResultEntry, error) {
+	tasks, err := inv.moveTasks(ctx, dlqARN)
 	if err != nil {
 		return nil, err
 	}
@@ -150,17 +149,17 @@ func (t *tool) runningTask(ctx context.Context, dlqARN string) (*types.ListMessa
 	return nil, nil
 }
 
-func (t *tool) redriveStatus(ctx context.Context, dlqARN string) error {
-	tasks, err := t.moveTasks(ctx, dlqARN)
+func (inv *invocation) redriveStatus(ctx context.Context, dlqARN string) error {
+	tasks, err := inv.moveTasks(ctx, dlqARN)
 	if err != nil {
 		return err
 	}
 	if len(tasks) == 0 {
-		fmt.Fprintf(t.stdout, "no message move tasks for %s\n", dlqARN)
+		fmt.Fprintf(inv.stdout, "no message move tasks for %s\n", dlqARN)
 		return nil
 	}
-	now := t.deps.Now()
-	tw := tabwriter.NewWriter(t.stdout, 0, 0, 2, ' ', 0)
+	now := inv.deps.Now()
+	tw := tabwriter.NewWriter(inv.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATUS\tMOVED\tSTARTED\tRATE\tDESTINATION\tFAILURE")
 	for _, r := range tasks {
 		total := "?"
@@ -181,19 +180,19 @@ func (t *tool) redriveStatus(ctx context.Context, dlqARN string) error {
 	return tw.Flush()
 }
 
-func (t *tool) redriveCancel(ctx context.Context, dlqARN string) error {
-	task, err := t.runningTask(ctx, dlqARN)
+func (inv *invocation) redriveCancel(ctx context.Context, dlqARN string) error {
+	task, err := inv.runningTask(ctx, dlqARN)
 	if err != nil {
 		return err
 	}
 	if task == nil {
 		return errors.New("no running message move task to cancel (see `slackrelay-dlq redrive status`)")
 	}
-	out, err := t.sqs.CancelMessageMoveTask(ctx, &sqs.CancelMessageMoveTaskInput{TaskHandle: task.TaskHandle})
+	out, err := inv.sqs.CancelMessageMoveTask(ctx, &sqs.CancelMessageMoveTaskInput{TaskHandle: task.TaskHandle})
 	if err != nil {
 		return fmt.Errorf("cancel message move task: %w", err)
 	}
-	fmt.Fprintf(t.stdout, "cancelled the move task; about %d message(s) were moved, the rest stay in the DLQ\n", out.ApproximateNumberOfMessagesMoved)
+	fmt.Fprintf(inv.stdout, "cancelled the move task; about %d message(s) were moved, the rest stay in the DLQ\n", out.ApproximateNumberOfMessagesMoved)
 	return nil
 }
 

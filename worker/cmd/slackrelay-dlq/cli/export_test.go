@@ -1,4 +1,4 @@
-package dlqtool
+package cli
 
 import (
 	"bufio"
@@ -15,6 +15,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
 	"github.com/slackrelay/slackrelay/shared/envelope"
+	"github.com/slackrelay/slackrelay/worker/dlqtool"
 )
 
 // snapshot is a queue's content as sorted "body|attributes" strings.
@@ -34,6 +35,7 @@ func snapshot(t *testing.T, msgs map[string]types.Message) []string {
 }
 
 func TestExportPurgeImportRestores(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	seedThree(t, e)
 	before := drain(t, e.c, e.dlq)
@@ -114,6 +116,7 @@ func waitEmpty(t *testing.T, e *env) {
 }
 
 func TestImportRejectsBadFileAndSendsNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	file := filepath.Join(t.TempDir(), "bad.jsonl")
 	good := `{"message_id":"a","body":"{}","attributes":{"Kind":{"data_type":"String","string_value":"event"}},"receive_count":1,"sent_timestamp":1}`
@@ -147,35 +150,63 @@ func TestImportRejectsBadFileAndSendsNothing(t *testing.T) {
 	}
 }
 
-func TestPurgeNeedsConfirmation(t *testing.T) {
+func TestPurgeNeedsExportAndConfirmation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	seedThree(t, e)
 	deps := e.deps()
-	deps.Stdin = strings.NewReader("no\n")
-	_, errs, err := e.run(t, deps, "purge")
-	if err == nil || !strings.Contains(err.Error(), "nothing was deleted") {
-		t.Fatalf("purge answered no: %v", err)
+	// Without an export, purge refuses before it asks anything.
+	_, errs, err := e.run(t, deps, "purge", "--yes")
+	if err == nil || ExitCode(err) != ExitFailure {
+		t.Fatalf("purge without an export: got %v (exit %d), want a refusal (exit 1)", err, ExitCode(err))
 	}
-	mustContain(t, errs, "Type the DLQ name ("+queueName(e.dlq)+") to confirm")
+	mustContain(t, err.Error(), "refusing to purge", "no export of it is recorded", "nothing was deleted", "--force")
+	mustNotContain(t, errs, "Type the DLQ name")
 	if v, nv := counts(t, e.c, e.dlq); v != 3 || nv != 0 {
-		t.Fatalf("purge without confirmation deleted messages: %d, %d", v, nv)
+		t.Fatalf("refused purge changed the DLQ: visible %d, in flight %d; want 3, 0", v, nv)
+	}
+	if _, _, err := e.run(t, deps, "export", "--out", filepath.Join(t.TempDir(), "dlq.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+
+	deps.Stdin = strings.NewReader("no\n")
+	_, errs, err = e.run(t, deps, "purge")
+	if err == nil || !strings.Contains(err.Error(), "nothing was deleted") {
+		t.Fatalf("purge answered no: got %v, want not confirmed", err)
+	}
+	mustContain(t, errs, "Type the DLQ name ("+dlqtool.QueueName(e.dlq)+") to confirm")
+	if v, nv := counts(t, e.c, e.dlq); v != 3 || nv != 0 {
+		t.Fatalf("purge without confirmation deleted messages: visible %d, in flight %d; want 3, 0", v, nv)
 	}
 	deps.Stdin = strings.NewReader("")
 	if _, _, err := e.run(t, deps, "purge"); err == nil {
 		t.Fatal("purge with no answer went ahead")
 	}
-	deps.Stdin = strings.NewReader(queueName(e.dlq) + "\n")
+	deps.Stdin = strings.NewReader(dlqtool.QueueName(e.dlq) + "\n")
 	if _, _, err := e.run(t, deps, "purge"); err != nil {
 		t.Fatal(err)
 	}
 	waitEmpty(t, e)
 }
 
+func TestPurgeForceNeedsNoExport(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seedThree(t, e)
+	out, _, err := e.run(t, e.deps(), "purge", "--force", "--yes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, out, "purged")
+	waitEmpty(t, e)
+}
+
 // TestRedriveMoveTask runs against local-aws-sqs: fauxqs has no StartMessageMoveTask /
 // ListMessageMoveTasks / CancelMessageMoveTask ("Unknown action").
 func TestRedriveMoveTask(t *testing.T) {
+	t.Parallel()
 	s := localstacktest.Start(t, localstack.Options{SQSImpl: localstack.ImplLocalAWSSQS, NoDynamoDB: true, QueueName: "redrive"})
-	e := &env{c: s.SQS(), queue: s.QueueURL, dlq: s.DLQURL}
+	e := &env{c: s.SQS(), queue: s.QueueURL, dlq: s.DLQURL, stateDir: t.TempDir()}
 	seedThree(t, e)
 
 	out, _, err := e.run(t, e.deps(), "redrive", "status")

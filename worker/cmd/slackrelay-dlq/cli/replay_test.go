@@ -1,4 +1,4 @@
-package dlqtool
+package cli
 
 import (
 	"context"
@@ -11,9 +11,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/slackrelay/slackrelay/shared/envelope"
+	"github.com/slackrelay/slackrelay/worker/dlqtool"
 )
 
 func TestReplayDryRunMovesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	mention, ask, button := seedThree(t, e)
 	out, _, err := e.run(t, e.deps(), "replay", "--all", "--allow-stale")
@@ -30,6 +32,7 @@ func TestReplayDryRunMovesNothing(t *testing.T) {
 }
 
 func TestReplayByIDMovesExactlyThatOne(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, ask, _ := seedThree(t, e)
 	out, _, err := e.run(t, e.deps(), "replay", "--id", ask, "--yes")
@@ -56,7 +59,7 @@ func TestReplayByIDMovesExactlyThatOne(t *testing.T) {
 		if dt := aws.ToString(msg.MessageAttributes[envelope.AttrReplayCount].DataType); dt != "Number" {
 			t.Errorf("ReplayCount data type %q", dt)
 		}
-		for name := range failureAttrs {
+		for name := range dlqtool.FailureAttrs {
 			if _, ok := msg.MessageAttributes[name]; ok {
 				t.Errorf("replayed message still has %s", name)
 			}
@@ -89,8 +92,10 @@ func (f *failingSQS) SendMessage(ctx context.Context, in *sqs.SendMessageInput, 
 }
 
 func TestReplayFailureHalfWayLosesNothing(t *testing.T) {
+	t.Parallel()
 	for _, keepGoing := range []bool{false, true} {
 		t.Run(map[bool]string{false: "stop", true: "keep-going"}[keepGoing], func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t)
 			bodies := map[string]bool{}
 			for range 6 {
@@ -137,6 +142,7 @@ func TestReplayFailureHalfWayLosesNothing(t *testing.T) {
 }
 
 func TestReplayStaleGuard(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	old, _ := e.seed(t, dlqMsg{eventType: "app_mention", team: "T1", age: 3 * time.Hour, class: "exhausted", reason: "503", handler: "mention"})
 	fresh, _ := e.seed(t, dlqMsg{eventType: "app_mention", team: "T1", age: 10 * time.Minute, class: "exhausted", reason: "503", handler: "mention"})
@@ -173,6 +179,7 @@ func TestReplayStaleGuard(t *testing.T) {
 }
 
 func TestReplayTwiceCountsAndProgressBar(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	id, _ := e.seed(t, dlqMsg{eventType: "app_mention", team: "T1", class: "permanent", reason: "x", handler: "mention"})
 	// A message that was replayed before and failed again carries ReplayCount 1.
