@@ -1,5 +1,6 @@
 // Package configdoc writes the variable tables of docs/configuration.md from the code's
-// tables (receiver/receiverconfig, worker/workerconfig, shared/awsclient, infra/local/devenv),
+// tables (receiver/receiverconfig, worker/workerconfig, shared/awsclient, the DLQ tool's
+// cli.Vars, infra/local/devenv),
 // so the documentation cannot drift from what the binaries read. Its test compares the file
 // with the tables and rewrites it under -update.
 //
@@ -21,6 +22,7 @@ import (
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/config"
+	dlqcli "github.com/slackrelay/slackrelay/worker/cmd/slackrelay-dlq/cli"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
@@ -33,13 +35,13 @@ type Section struct {
 	Modes bool
 }
 
-// Sections are the generated tables of docs/configuration.md. The DLQ tool's table joins
-// them when worker/dlqtool has one (the file keeps a marked place for it).
+// Sections are the generated tables of docs/configuration.md.
 func Sections() []Section {
 	return []Section{
 		{Name: "receiver", Vars: receiverconfig.Vars, Modes: true},
 		{Name: "worker", Vars: workerconfig.Vars, Modes: true},
 		{Name: "aws", Vars: awsclient.Vars},
+		{Name: "dlq", Vars: dlqcli.Vars},
 		{Name: "slackrelay-local", Vars: devenv.Vars},
 	}
 }

@@ -280,6 +280,14 @@ func CreateTable(ctx context.Context, db *dynamodb.Client, name string) error {
 	if err != nil && !errors.As(err, &exists) {
 		return fmt.Errorf("localstack: create table %s: %w", name, err)
 	}
+	// A new table answers ResourceNotFoundException until it is ACTIVE, as on AWS (dynalite
+	// turns it ACTIVE on its next tick): wait, polling quickly.
+	waiter := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 100*time.Millisecond
+	})
+	if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 10*time.Second); err != nil {
+		return fmt.Errorf("localstack: table %s did not become active: %w", name, err)
+	}
 	return nil
 }
 
