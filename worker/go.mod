@@ -31,7 +31,6 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/ssooidc v1.44.3 // indirect
 	github.com/aws/aws-sdk-go-v2/service/sts v1.51.8 // indirect
 	github.com/aws/smithy-go v1.28.8 // indirect
-	github.com/google/go-cmp v0.7.0
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/slackrelay/slackrelay/infra/local v0.0.0
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
