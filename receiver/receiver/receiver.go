@@ -170,8 +170,8 @@ func (h *Handler) Handle(ctx context.Context, r *Request) Response {
 
 	e.ID = envelope.NewID()
 	e.ReceivedAt = h.now().UTC()
-	e.Body = r.bodyText
-	if len(e.Body) != len(r.Body) {
+	e.Body = r.bodyText // the Lambda front end holds the body as a string already
+	if e.Body == "" {
 		e.Body = string(r.Body)
 	}
 	if rn := r.Header(HeaderRetryNum); rn != "" {

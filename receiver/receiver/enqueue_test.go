@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/slackrelay/slackrelay/shared/envelope"
@@ -117,4 +118,22 @@ func lastLine(t *testing.T, b []byte) []byte {
 		t.Fatal("nothing logged")
 	}
 	return lines[len(lines)-1]
+}
+
+// An envelope that encoding/json cannot write (a received-at time past year 9999, from a broken
+// clock) is this host's fault: 503 so that Slack retries, nothing sent.
+func TestEncodeFailureIs503(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	s := &fakeSender{}
+	h := newHandler(s, staticSecrets(), &logs)
+	h.Now = func() time.Time { return time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }
+	h.Verifier.Now = func() time.Time { return fixedNow }
+	resp := h.Handle(context.Background(), signed(PathEvents, mentionBody))
+	if resp.Status != 503 || resp.NoRetry || len(s.sent) != 0 {
+		t.Fatalf("status %d noRetry %v sent %d; want 503 that Slack retries, nothing sent", resp.Status, resp.NoRetry, len(s.sent))
+	}
+	if !strings.Contains(logs.String(), `"reason":"`+reasonEncode+`"`) {
+		t.Fatalf("log lacks reason %s: %s", reasonEncode, logs.String())
+	}
 }
