@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
@@ -135,19 +136,8 @@ func marshal(t testing.TB, e envelope.Envelope) []byte {
 	return b
 }
 
-// mentionBody is an app_mention of the bot by U1; messageTwin is its message.channels twin.
-func mentionBody(eventID, channel, ts, text string) string {
-	return fmt.Sprintf(`{"type":"event_callback","team_id":"T1","api_app_id":"A1","event_id":%q,"event_time":1700000000,"event":{"type":"app_mention","user":"U1","text":"<@UBOT> %s","ts":%q,"channel":%q,"event_ts":%q}}`,
-		eventID, text, ts, channel, ts)
-}
-
-func messageTwin(eventID, channel, ts, text string) string {
-	return fmt.Sprintf(`{"type":"event_callback","team_id":"T1","api_app_id":"A1","event_id":%q,"event_time":1700000000,"event":{"type":"message","channel_type":"channel","user":"U1","text":"<@UBOT> %s","ts":%q,"channel":%q,"event_ts":%q}}`,
-		eventID, text, ts, channel, ts)
-}
-
 func (h *harness) mention(eventID, channel, ts, text string) []byte {
-	return eventEnvelope(h.t, mentionBody(eventID, channel, ts, text))
+	return eventEnvelope(h.t, fixture.AppMention(eventID, channel, ts, text))
 }
 
 func (h *harness) send(body []byte) {

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/slack-go/slack"
+	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/worker/bot"
 	"github.com/slackrelay/slackrelay/worker/llm"
@@ -35,7 +36,7 @@ func TestReplyInThreadWithWorkingReaction(t *testing.T) {
 	if p.Channel != "C1" || p.ThreadTS != "1700000000.000100" || !strings.Contains(p.Text, "what is up?") || strings.Contains(p.Text, "<@UBOT>") {
 		t.Errorf("post = %+v, want the answer in thread 1700000000.000100 of C1 without the mention", p)
 	}
-	if p.Metadata == nil || p.Metadata.EventType != relay.ReplyMetadataType || p.Metadata.Payload["dedupe_key"] != "msg:T1:C1:1700000000.000100" {
+	if p.Metadata == nil || p.Metadata.EventType != relay.ReplyMetadataType || p.Metadata.Payload["dedupe_key"] != "msg:T0001:C1:1700000000.000100" {
 		t.Errorf("metadata = %+v, want %s with the dedupe key", p.Metadata, relay.ReplyMetadataType)
 	}
 	if add, rm, left := h.slack.Calls("reactions.add"), h.slack.Calls("reactions.remove"), h.slack.Reactions(); add != 1 || rm != 1 || len(left) != 0 {
@@ -78,7 +79,7 @@ func TestMentionAndItsMessageTwinInAnyOrder(t *testing.T) {
 			h := newHarness(t, nil)
 			ts := fmt.Sprintf("1700000100.%06d", seq.Add(1))
 			m := h.mention("EvM"+ts, "C1", ts, "twins")
-			twin := eventEnvelope(t, messageTwin("EvT"+ts, "C1", ts, "twins"))
+			twin := eventEnvelope(t, fixture.MessageTwin("EvT"+ts, "C1", ts, "twins"))
 			switch order {
 			case "mention first":
 				h.send(m)
@@ -198,7 +199,7 @@ func TestCrashAfterPostIsNotRepeated(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	ts := "1700000006.000100"
-	key := "msg:T1:C1:" + ts
+	key := "msg:T0001:C1:" + ts
 	c, err := h.store().Claim(context.Background(), key, "dead-worker", time.Now().Add(1500*time.Millisecond))
 	if err != nil || c.Outcome != progress.Claimed {
 		t.Fatalf("claim: %v %v", c.Outcome, err)
@@ -227,7 +228,7 @@ func TestCrashBeforeReplyIsRecovered(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	ts := "1700000007.000100"
-	if _, err := h.store().Claim(context.Background(), "msg:T1:C1:"+ts, "dead-worker", time.Now().Add(time.Second)); err != nil {
+	if _, err := h.store().Claim(context.Background(), "msg:T0001:C1:"+ts, "dead-worker", time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	h.send(h.mention("EvCrash2", "C1", ts, "hello"))
@@ -385,7 +386,7 @@ func batchOf(t testing.TB, n int, prefix string) events.SQSEvent {
 		ts := fmt.Sprintf("17%08d.000100", seq.Add(1))
 		ev.Records = append(ev.Records, events.SQSMessage{
 			MessageId: fmt.Sprintf("%s-%d", prefix, i), ReceiptHandle: "rh",
-			Body:       string(eventEnvelope(t, mentionBody(fmt.Sprintf("%s%d", prefix, i), "C1", ts, "q"))),
+			Body:       string(eventEnvelope(t, fixture.AppMention(fmt.Sprintf("%s%d", prefix, i), "C1", ts, "q"))),
 			Attributes: map[string]string{"ApproximateReceiveCount": "1"},
 		})
 	}

@@ -20,6 +20,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
+	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
 	"github.com/slackrelay/slackrelay/shared/envelope"
@@ -100,7 +101,7 @@ var ts atomic.Int64
 func mention(t *testing.T, receiveCount string) events.SQSEvent {
 	t.Helper()
 	n := ts.Add(1)
-	body := fmt.Sprintf(`{"type":"event_callback","team_id":"T1","event_id":"Ev%d","event":{"type":"app_mention","user":"U1","text":"hi","ts":"1700000000.%06d","channel":"C1"}}`, n, n)
+	body := fixture.AppMention(fmt.Sprint("Ev", n), "C1", fmt.Sprintf("1700000000.%06d", n), "hi")
 	e := envelope.Envelope{Version: 1, ID: envelope.NewID(), Kind: envelope.KindEvent, EventType: "app_mention", DedupeKey: "unused",
 		ContentType: envelope.ContentTypeJSON, Body: body}
 	raw, err := json.Marshal(e)
@@ -110,15 +111,6 @@ func mention(t *testing.T, receiveCount string) events.SQSEvent {
 	return events.SQSEvent{Records: []events.SQSMessage{{MessageId: fmt.Sprint("m", n), ReceiptHandle: "rh", Body: string(raw),
 		Attributes:        map[string]string{"ApproximateReceiveCount": receiveCount},
 		MessageAttributes: map[string]events.SQSMessageAttribute{envelope.AttrKind: {DataType: "String", StringValue: aws.String("event")}}}}}
-}
-
-func keyOf(ev events.SQSEvent) string {
-	e, _ := envelope.Decode([]byte(ev.Records[0].Body))
-	var body struct {
-		Event struct{ Channel, TS string }
-	}
-	_ = json.Unmarshal([]byte(e.Body), &body)
-	return "msg:T1:" + body.Event.Channel + ":" + body.Event.TS
 }
 
 func TestOutcomes(t *testing.T) {

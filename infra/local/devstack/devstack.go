@@ -12,7 +12,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -356,15 +355,6 @@ func sendRaw(ctx context.Context, receiverURL, method, path string, h http.Heade
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	return Reply{Status: resp.StatusCode, Body: string(b), Latency: time.Since(start)}, nil
-}
-
-// MentionBody is a signed-ready Events API app_mention body.
-func MentionBody(eventID, channel, ts, text string) string {
-	ev, _ := json.Marshal(map[string]any{
-		"type": "app_mention", "user": "U0LOCAL", "text": "<@UBOT> " + text, "ts": ts, "channel": channel, "event_ts": ts,
-	})
-	return fmt.Sprintf(`{"token":"local","team_id":"T0001","api_app_id":"A0001","event":%s,"type":"event_callback","event_id":%q,"event_time":%d}`,
-		ev, eventID, time.Now().Unix())
 }
 
 // ErrTimeout is returned by WaitFor when the condition did not hold in time.

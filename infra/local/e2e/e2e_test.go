@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
@@ -151,7 +152,7 @@ func depth(t *testing.T, s *devstack.Stack, queueURL string) int {
 func TestSQSDownAtReceiver(t *testing.T) {
 	s := setup(t)
 	id, ts := event()
-	body := devstack.MentionBody(id, "C1", ts, "are you there?")
+	body := fixture.AppMention(id, "C1", ts, "are you there?")
 	s.SQSProxy.SetDown(true)
 	r := mention(t, s, body)
 	s.SQSProxy.SetDown(false)
@@ -172,7 +173,7 @@ func TestSQSDownAtReceiver(t *testing.T) {
 func TestRetryStorm(t *testing.T) {
 	s := setup(t)
 	id, ts := event()
-	body := devstack.MentionBody(id, "C1", ts, "storm")
+	body := fixture.AppMention(id, "C1", ts, "storm")
 	var wg sync.WaitGroup
 	statuses := make([]int, 4)
 	for i := 0; i < 2; i++ {
@@ -195,7 +196,7 @@ func TestWorkerKilledMidHandler(t *testing.T) {
 	s := setup(t)
 	id, ts := event()
 	before := s.Slack.Calls("reactions.add")
-	if r := mention(t, s, devstack.MentionBody(id, "C1", ts, "survive a crash")); r.Status != 202 {
+	if r := mention(t, s, fixture.AppMention(id, "C1", ts, "survive a crash")); r.Status != 202 {
 		t.Fatal(r.Status)
 	}
 	// The working reaction shows the handler has started; kill during the 300 ms of work.
@@ -219,7 +220,7 @@ func TestSlackRateLimit(t *testing.T) {
 	s.Slack.RateLimitNext("chat.postMessage", 1, 3*time.Second)
 	id, ts := event()
 	start := time.Now()
-	mention(t, s, devstack.MentionBody(id, "C1", ts, "rate limited"))
+	mention(t, s, fixture.AppMention(id, "C1", ts, "rate limited"))
 	p := settle(t, s, ts, 15*time.Second)
 	if waited := p.At.Sub(start); waited < 3*time.Second {
 		t.Fatalf("replied %v after the request, before Retry-After (3 s) ran out", waited)
@@ -231,7 +232,7 @@ func TestTransientFailures(t *testing.T) {
 	s := setup(t)
 	s.Slack.FailHTTPNext("chat.postMessage", 2, 503)
 	id, ts := event()
-	mention(t, s, devstack.MentionBody(id, "C1", ts, "flaky"))
+	mention(t, s, fixture.AppMention(id, "C1", ts, "flaky"))
 	settle(t, s, ts, 20*time.Second)
 	if c := s.Slack.Calls("chat.postMessage"); c != 3 {
 		t.Fatalf("postMessage calls = %d, want 3", c)
@@ -243,7 +244,7 @@ func TestPermanentFailureReplay(t *testing.T) {
 	s := setup(t)
 	s.Slack.FailNext("chat.postMessage", 1, "not_in_channel")
 	id, ts := event()
-	mention(t, s, devstack.MentionBody(id, "C1", ts, "invite me"))
+	mention(t, s, fixture.AppMention(id, "C1", ts, "invite me"))
 	if err := devstack.WaitFor(10*time.Second, func() bool { return depth(t, s, s.Local.DLQURL) == 1 }); err != nil {
 		t.Fatal("the permanent failure did not reach the DLQ")
 	}
@@ -270,7 +271,7 @@ func TestStoreDown(t *testing.T) {
 	s := setup(t)
 	s.DynamoDBProxy.SetDown(true)
 	id, ts := event()
-	if r := mention(t, s, devstack.MentionBody(id, "C1", ts, "store down")); r.Status != 202 {
+	if r := mention(t, s, fixture.AppMention(id, "C1", ts, "store down")); r.Status != 202 {
 		t.Fatal(r.Status)
 	}
 	time.Sleep(3 * time.Second)
@@ -303,7 +304,7 @@ func TestLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r, err := s.Send(context.Background(), "/slack/events", "application/json", devstack.MentionBody(id, "CLOAD", ts, "load"))
+			r, err := s.Send(context.Background(), "/slack/events", "application/json", fixture.AppMention(id, "CLOAD", ts, "load"))
 			if err != nil || r.Status != 202 {
 				failures.Add(1)
 				return
@@ -395,7 +396,7 @@ func TestBadInput(t *testing.T) {
 	}
 	// The receiver still works.
 	id, ts := event()
-	if r := mention(t, s, devstack.MentionBody(id, "C1", ts, "still alive")); r.Status != 202 {
+	if r := mention(t, s, fixture.AppMention(id, "C1", ts, "still alive")); r.Status != 202 {
 		t.Fatalf("after the fuzz run: %d", r.Status)
 	}
 	settle(t, s, ts, 10*time.Second)

@@ -138,7 +138,10 @@ func TestSoak(t *testing.T) {
 				go send(body, "X-Slack-Retry-Num", "1", "X-Slack-Retry-Reason", "http_timeout") // concurrent with the first
 			} else {
 				delay := time.Duration(1000+rng.IntN(2000)) * time.Millisecond
-				go func() { time.Sleep(delay); send(body, "X-Slack-Retry-Num", "1", "X-Slack-Retry-Reason", "http_timeout") }()
+				go func() {
+					time.Sleep(delay)
+					send(body, "X-Slack-Retry-Num", "1", "X-Slack-Retry-Reason", "http_timeout")
+				}()
 			}
 		}
 		if rng.IntN(100) < twinPct {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
@@ -215,7 +216,7 @@ func ackRun(ctx context.Context, s *devstack.Stack, n, conc int, channel string)
 			defer wg.Done()
 			for i := range jobs {
 				ts := fmt.Sprintf("%d.%06d", base/1e6+int64(i), i)
-				r, err := s.Send(ctx, "/slack/events", "application/json", devstack.MentionBody(fmt.Sprintf("EvB%d-%d", base, i), channel, ts, "bench"))
+				r, err := s.Send(ctx, "/slack/events", "application/json", fixture.AppMention(fmt.Sprintf("EvB%d-%d", base, i), channel, ts, "bench"))
 				if err == nil && r.Status != 202 {
 					err = fmt.Errorf("status %d", r.Status)
 				}
@@ -253,7 +254,7 @@ func endToEnd(ctx context.Context, s *devstack.Stack, n, inflight int) ([]time.D
 			defer func() { <-sem }()
 			ts := fmt.Sprintf("%d.%06d", base, 500000+i)
 			start := time.Now()
-			if _, err := s.Send(ctx, "/slack/events", "application/json", devstack.MentionBody(fmt.Sprintf("EvE%d-%d", base, i), "CE2E", ts, "e2e")); err != nil {
+			if _, err := s.Send(ctx, "/slack/events", "application/json", fixture.AppMention(fmt.Sprintf("EvE%d-%d", base, i), "CE2E", ts, "e2e")); err != nil {
 				errc <- err
 				return
 			}
@@ -287,7 +288,7 @@ func coldStart(ctx context.Context, s *devstack.Stack, bin string) (time.Duratio
 	}
 	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() }()
 	for time.Since(start) < 10*time.Second {
-		r, err := s.SendTo(ctx, "http://127.0.0.1:39871", "/slack/events", "application/json", devstack.MentionBody(fmt.Sprintf("EvCold%d", time.Now().UnixNano()), "CCOLD", fmt.Sprintf("%d.000001", time.Now().UnixNano()), "cold"))
+		r, err := s.SendTo(ctx, "http://127.0.0.1:39871", "/slack/events", "application/json", fixture.AppMention(fmt.Sprintf("EvCold%d", time.Now().UnixNano()), "CCOLD", fmt.Sprintf("%d.000001", time.Now().UnixNano()), "cold"))
 		if err == nil && r.Status == 202 {
 			return time.Since(start), nil
 		}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/devenv"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 )
@@ -143,7 +144,7 @@ func demo(args []string) error {
 	now := time.Now()
 	ts := fmt.Sprintf("%d.000100", now.Unix())
 	eventID := fmt.Sprintf("Ev%dDEMO", now.Unix())
-	body := devstack.MentionBody(eventID, channel, ts, "summarise yesterday's incidents")
+	body := fixture.AppMention(eventID, channel, ts, "summarise yesterday's incidents")
 
 	step("1. a user mentions the bot; the handler needs %s of slow work", *delay)
 	r, err := s.Send(ctx, "/slack/events", "application/json", body)
@@ -169,7 +170,7 @@ func demo(args []string) error {
 	step("3. a reply fails permanently (the bot is not in the channel)")
 	s.Slack.FailNext("chat.postMessage", 1, "not_in_channel")
 	ts2 := fmt.Sprintf("%d.000200", now.Unix())
-	body2 := devstack.MentionBody(eventID+"2", channel, ts2, "what's on the roadmap?")
+	body2 := fixture.AppMention(eventID+"2", channel, ts2, "what's on the roadmap?")
 	if r, err = s.Send(ctx, "/slack/events", "application/json", body2); err != nil {
 		return err
 	}
