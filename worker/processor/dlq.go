@@ -3,13 +3,13 @@ package processor
 import (
 	"context"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/metrics"
+	"github.com/slackrelay/slackrelay/worker/text"
 )
 
 // maxReasonBytes bounds the FailureReason attribute.
@@ -40,10 +40,10 @@ func (m *message) toDLQ(ctx context.Context, class, stage string, cause error) b
 	attrs[envelope.AttrFailureClass] = str(class)
 	attrs[envelope.AttrFailedHandler] = str(stage)
 	attrs[envelope.AttrFailedAt] = str(p.now().UTC().Format(time.RFC3339))
-	reason := truncate(cause.Error(), maxReasonBytes)
+	reason := text.Truncate(cause.Error(), maxReasonBytes)
 	attrs[envelope.AttrFailureReason] = str(reason)
 	if over := envelope.SQSMessageSize(m.rec.Body, attrs) - envelope.MaxSQSMessageBytes; over > 0 {
-		reason = truncate(reason, max(len(reason)-over, 0))
+		reason = text.Truncate(reason, max(len(reason)-over, 0))
 		attrs[envelope.AttrFailureReason] = str(reason)
 		m.log.Warn("message near SQS's size limit: the DLQ reason was cut to fit", "reason_bytes", len(reason))
 		// Still too big: drop the receiver's informational attributes, keep the class.
@@ -64,15 +64,4 @@ func (m *message) toDLQ(ctx context.Context, class, stage string, cause error) b
 	}
 	p.Metrics.Count("DeadLettered", 1, metrics.Dim{Name: "Class", Value: class})
 	return true
-}
-
-func truncate(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	s = s[:max]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
 }

@@ -22,11 +22,11 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/slackrelay/slackrelay/worker/text"
 )
 
 // DB is the part of the DynamoDB API the store uses; *dynamodb.Client satisfies it.
@@ -376,7 +376,7 @@ func (l *Lease) Release(ctx context.Context, reason string) error {
 		UpdateExpression:          aws.String("SET #lease = :zero, #err = :reason, #exp = :exp REMOVE #owner"),
 		ConditionExpression:       aws.String("#owner = :me AND #st = :inprog"),
 		ExpressionAttributeNames:  map[string]string{"#lease": attrLease, "#err": attrLastError, "#exp": attrExpires, "#owner": attrOwner, "#st": attrStatus},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": num(0), ":reason": str(truncate(reason, maxErrorBytes)), ":exp": num(l.store.now().Add(l.store.ttl()).Unix()), ":me": str(l.owner), ":inprog": str(statusInProgress)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": num(0), ":reason": str(text.Truncate(reason, maxErrorBytes)), ":exp": num(l.store.now().Add(l.store.ttl()).Unix()), ":me": str(l.owner), ":inprog": str(statusInProgress)},
 	})
 	return l.ownerErr("release", err)
 }
@@ -390,15 +390,4 @@ func (l *Lease) ownerErr(op string, err error) error {
 		return fmt.Errorf("%s %s: %w", op, l.key, ErrNotOwner)
 	}
 	return fmt.Errorf("%s %s: %w", op, l.key, err)
-}
-
-func truncate(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	s = s[:max]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
 }

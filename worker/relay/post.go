@@ -8,6 +8,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/worker/failure"
 	"github.com/slackrelay/slackrelay/worker/progress"
+	"github.com/slackrelay/slackrelay/worker/text"
 )
 
 // ReplyMetadataType is the message metadata event type of everything slackrelay posts; its
@@ -199,13 +200,13 @@ func number(v any) int {
 
 // plan splits text into the parts to post: at most maxParts when maxParts > 0, and at most
 // maxPlannedBytes in all; what does not fit is cut with a note. Empty text gives one part.
-func plan(text string, maxParts int) []string {
+func plan(body string, maxParts int) []string {
 	const note = "\n\n_(The answer was too long and has been cut here.)_"
 	cut := false
-	if len(text) > maxPlannedBytes {
-		text, cut = truncateUTF8(text, maxPlannedBytes), true
+	if len(body) > maxPlannedBytes {
+		body, cut = text.Truncate(body, maxPlannedBytes), true
 	}
-	parts := Split(text, MaxPartRunes)
+	parts := text.Split(body, MaxPartRunes)
 	if len(parts) == 0 {
 		parts = []string{"(no answer)"}
 	}

@@ -1,4 +1,6 @@
-package relay
+// Package text cuts text for Slack and for the fields that hold it: at paragraph, line and
+// word boundaries, and never inside a UTF-8 sequence.
+package text
 
 import (
 	"strings"
@@ -41,8 +43,8 @@ func Split(text string, max int) []string {
 	return out
 }
 
-// truncateUTF8 cuts s to at most max bytes without splitting a UTF-8 sequence.
-func truncateUTF8(s string, max int) string {
+// Truncate cuts s to at most max bytes without splitting a UTF-8 sequence.
+func Truncate(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}

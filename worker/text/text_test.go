@@ -1,4 +1,4 @@
-package relay
+package text
 
 import (
 	"strings"
@@ -19,11 +19,11 @@ func TestSplit(t *testing.T) {
 		t.Fatalf("paragraph split = %q", got)
 	}
 	long := strings.Repeat("ü", 10000) // no spaces: hard cuts on rune boundaries
-	parts := Split(long, MaxPartRunes)
+	parts := Split(long, 3900)
 	total := 0
 	for _, p := range parts {
 		n := utf8.RuneCountInString(p)
-		if n > MaxPartRunes || !utf8.ValidString(p) {
+		if n > 3900 || !utf8.ValidString(p) {
 			t.Fatalf("part of %d runes, valid=%v", n, utf8.ValidString(p))
 		}
 		total += n
