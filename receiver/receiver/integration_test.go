@@ -58,7 +58,7 @@ func TestEnqueueToLocalSQS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Body != mentionBody || e.RetryNum != 1 || e.DedupeKey != "msg:T1:C1:1700000000.000100" {
+	if e.Body != mentionBody || e.RetryNum != 1 {
 		t.Fatalf("envelope = %+v", e)
 	}
 	for name, want := range map[string]string{envelope.AttrKind: "event", envelope.AttrEventType: "app_mention", envelope.AttrTeamID: "T1", envelope.AttrRetryNum: "1"} {

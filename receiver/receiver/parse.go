@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/slackrelay/slackrelay/shared/envelope"
 )
@@ -29,9 +30,7 @@ type outerEvent struct {
 }
 
 type innerEvent struct {
-	Type    string `json:"type"`
-	Channel string `json:"channel"`
-	TS      string `json:"ts"`
+	Type string `json:"type"`
 }
 
 type interactionPayload struct {
@@ -45,6 +44,13 @@ type interactionPayload struct {
 	Enterprise *struct {
 		ID string `json:"id"`
 	} `json:"enterprise"`
+	// View is the modal of a view_submission.
+	View *struct {
+		Type            string          `json:"type"`
+		CallbackID      string          `json:"callback_id"`
+		PrivateMetadata string          `json:"private_metadata"`
+		Title           json.RawMessage `json:"title"`
+	} `json:"view"`
 }
 
 // parsed is what the handler decides on: a reply without enqueueing, or an envelope.
@@ -52,6 +58,10 @@ type parsed struct {
 	challenge   string // url_verification
 	noEnqueue   string // why nothing is enqueued (ssl_check, app_rate_limited), for the log
 	rateLimited bool
+	// answer, when set, is the body Slack gets instead of an empty 200: right away without
+	// enqueueing (block_suggestion), or once the envelope is enqueued (a modal kept open).
+	answer       []byte
+	answerQueued bool
 }
 
 // parseEvent fills e from an Events API body.
@@ -87,11 +97,6 @@ func parseEvent(body []byte, e *envelope.Envelope, p *parsed) error {
 		e.EventType = o.Type
 	}
 	e.ContentType = envelope.ContentTypeJSON
-	if (o.Event.Type == "app_mention" || o.Event.Type == "message") && o.Event.Channel != "" && o.Event.TS != "" {
-		e.DedupeKey = envelope.MessageDedupeKey(o.TeamID, o.Event.Channel, o.Event.TS)
-	} else {
-		e.DedupeKey = envelope.EventDedupeKey(o.EventID)
-	}
 	return nil
 }
 
@@ -103,7 +108,6 @@ func parseForm(kind envelope.Kind, body []byte, timestamp string, e *envelope.En
 	}
 	e.Kind, e.ContentType = kind, envelope.ContentTypeForm
 	e.EventTime, _ = strconv.ParseInt(timestamp, 10, 64)
-	var triggerID string
 	switch kind {
 	case envelope.KindSlashCommand:
 		if form.Get("ssl_check") == "1" {
@@ -115,7 +119,6 @@ func parseForm(kind envelope.Kind, body []byte, timestamp string, e *envelope.En
 			return fmt.Errorf("%w: slash command without command", errMalformed)
 		}
 		e.TeamID, e.EnterpriseID, e.APIAppID = form.Get("team_id"), form.Get("enterprise_id"), form.Get("api_app_id")
-		triggerID = form.Get("trigger_id")
 	case envelope.KindInteraction:
 		raw := form.Get("payload")
 		if raw == "" {
@@ -133,8 +136,37 @@ func parseForm(kind envelope.Kind, body []byte, timestamp string, e *envelope.En
 		if ip.Enterprise != nil && ip.Enterprise.ID != "" {
 			e.EnterpriseID = ip.Enterprise.ID
 		}
-		triggerID = ip.TriggerID
+		switch {
+		case ip.Type == "block_suggestion":
+			// External select menus need their options in this response, which a queue cannot
+			// give: answer none at once, enqueue nothing.
+			p.noEnqueue, p.answer = "block_suggestion (options cannot come through the queue)", []byte(`{"options":[]}`)
+		case ip.Type == "view_submission" && ip.View != nil && strings.HasPrefix(ip.View.PrivateMetadata, envelope.WorkingViewPrefix):
+			// The modal asked to stay open while the worker works: replace it with a
+			// "working" view now; the worker updates it by its id with the result.
+			p.answer, p.answerQueued = workingView(ip.View.Title, ip.View.CallbackID, ip.View.PrivateMetadata), true
+		}
 	}
-	e.DedupeKey = envelope.TriggerDedupeKey(kind, e.TeamID, triggerID, body)
 	return nil
+}
+
+// workingView is the response_action that keeps a submitted modal open with a "working on
+// it" view (same title, callback id and private metadata) until the worker updates it.
+func workingView(title json.RawMessage, callbackID, privateMetadata string) []byte {
+	if len(title) == 0 || string(title) == "null" {
+		title = json.RawMessage(`{"type":"plain_text","text":"Working"}`)
+	}
+	out, _ := json.Marshal(map[string]any{ // every value is a string or valid JSON: it cannot fail
+		"response_action": "update",
+		"view": map[string]any{
+			"type":             "modal",
+			"title":            title,
+			"close":            map[string]string{"type": "plain_text", "text": "Close"},
+			"callback_id":      callbackID,
+			"private_metadata": privateMetadata,
+			"blocks": []any{map[string]any{"type": "section", "text": map[string]string{
+				"type": "mrkdwn", "text": ":hourglass_flowing_sand: Working on it…"}}},
+		},
+	})
+	return out
 }

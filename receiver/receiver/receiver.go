@@ -164,6 +164,10 @@ func (h *Handler) Handle(ctx context.Context, r *Request) Response {
 		h.Metrics.Count("AppRateLimited", 1)
 		return respOK
 	case p.noEnqueue != "":
+		if p.answer != nil {
+			h.Log.Warn("answered without enqueueing", logging.KeyRequestID, r.RequestID, "reason", p.noEnqueue)
+			return Response{Status: 200, ContentType: "application/json", Body: p.answer}
+		}
 		h.Log.Info("answered without enqueueing", logging.KeyRequestID, r.RequestID, "reason", p.noEnqueue)
 		return respOK
 	}
@@ -178,7 +182,11 @@ func (h *Handler) Handle(ctx context.Context, r *Request) Response {
 		e.RetryNum, _ = strconv.Atoi(rn)
 		e.RetryReason = r.Header(HeaderRetryReason)
 	}
-	return h.enqueue(ctx, r, &e)
+	resp := h.enqueue(ctx, r, &e)
+	if resp.Status/100 == 2 && p.answerQueued {
+		return Response{Status: 200, ContentType: "application/json", Body: p.answer}
+	}
+	return resp
 }
 
 func (h *Handler) verify(ctx context.Context, r *Request, ts string) (int, string, error) {

@@ -5,7 +5,6 @@ package envelope
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -78,21 +77,23 @@ var (
 // Envelope is one verified Slack request on its way from the receiver to the worker. Body
 // holds the request body byte for byte, so event types this code does not know pass through.
 type Envelope struct {
-	Version      int       `json:"v"`
-	ID           string    `json:"id"`
-	Kind         Kind      `json:"kind"`
-	TeamID       string    `json:"team_id,omitempty"`
-	EnterpriseID string    `json:"enterprise_id,omitempty"`
-	APIAppID     string    `json:"api_app_id,omitempty"`
-	EventType    string    `json:"event_type,omitempty"`
-	EventID      string    `json:"event_id,omitempty"`
-	EventTime    int64     `json:"event_time,omitempty"`
-	DedupeKey    string    `json:"dedupe_key"`
-	ReceivedAt   time.Time `json:"received_at"`
-	RetryNum     int       `json:"retry_num,omitempty"`
-	RetryReason  string    `json:"retry_reason,omitempty"`
-	ContentType  string    `json:"content_type"`
-	Body         string    `json:"body"`
+	Version      int    `json:"v"`
+	ID           string `json:"id"`
+	Kind         Kind   `json:"kind"`
+	TeamID       string `json:"team_id,omitempty"`
+	EnterpriseID string `json:"enterprise_id,omitempty"`
+	APIAppID     string `json:"api_app_id,omitempty"`
+	EventType    string `json:"event_type,omitempty"`
+	EventID      string `json:"event_id,omitempty"`
+	EventTime    int64  `json:"event_time,omitempty"`
+	// DedupeKey is what receivers before the worker's per-route policy wrote; the worker
+	// decides the key from its own decoding and ignores it.
+	DedupeKey   string    `json:"dedupe_key,omitempty"`
+	ReceivedAt  time.Time `json:"received_at"`
+	RetryNum    int       `json:"retry_num,omitempty"`
+	RetryReason string    `json:"retry_reason,omitempty"`
+	ContentType string    `json:"content_type"`
+	Body        string    `json:"body"`
 }
 
 // AppendJSON appends the envelope's encoding/json encoding to dst; if json.Marshal fails (only
@@ -136,32 +137,14 @@ func (e *Envelope) Validate() error {
 		return fmt.Errorf("%w: missing id", ErrInvalid)
 	case e.Kind != KindEvent && e.Kind != KindSlashCommand && e.Kind != KindInteraction:
 		return fmt.Errorf("%w: unknown kind %q", ErrInvalid, e.Kind)
-	case e.DedupeKey == "":
-		return fmt.Errorf("%w: missing dedupe_key", ErrInvalid)
 	case e.Body == "":
 		return fmt.Errorf("%w: missing body", ErrInvalid)
 	}
 	return nil
 }
 
-// MessageDedupeKey is the key for events about one message (app_mention and message share it).
-func MessageDedupeKey(teamID, channel, ts string) string {
-	return "msg:" + teamID + ":" + channel + ":" + ts
-}
-
-// EventDedupeKey is the key for events that are not about a message.
-func EventDedupeKey(eventID string) string { return "evt:" + eventID }
-
-// TriggerDedupeKey is the key for slash commands and interactions: their trigger id, or a
-// digest of the body when there is none.
-func TriggerDedupeKey(kind Kind, teamID, triggerID string, body []byte) string {
-	prefix := "int:"
-	if kind == KindSlashCommand {
-		prefix = "cmd:"
-	}
-	if triggerID == "" {
-		sum := sha256.Sum256(body)
-		triggerID = "sha256-" + hex.EncodeToString(sum[:16])
-	}
-	return prefix + teamID + ":" + triggerID
-}
+// WorkingViewPrefix starts the private_metadata of a modal that asks to stay open while the
+// worker handles its submission: the receiver answers the view_submission with a "working on
+// it" view (response_action update), and the worker updates that view by its id later. What
+// follows the prefix is the app's own private metadata.
+const WorkingViewPrefix = "slackrelay:working;"

@@ -28,7 +28,7 @@ func sample() Envelope {
 		EventType:    "app_mention",
 		EventID:      "Ev08MFMKH6",
 		EventTime:    1700000000,
-		DedupeKey:    MessageDedupeKey("T012AB3C4", "C0CHAN", "1700000000.000100"),
+		DedupeKey:    "msg:T012AB3C4:C0CHAN:1700000000.000100", // what receivers before the worker's own policy wrote
 		ReceivedAt:   time.Date(2026, 11, 23, 4, 5, 6, 789000000, time.UTC),
 		RetryNum:     1,
 		RetryReason:  "http_timeout",
@@ -86,7 +86,6 @@ func TestDecodeRejects(t *testing.T) {
 		{name: "no version", mod: func(m map[string]any) { delete(m, "v") }, wantErr: ErrUnsupportedVersion},
 		{name: "missing id", mod: func(m map[string]any) { delete(m, "id") }, wantErr: ErrInvalid},
 		{name: "unknown kind", mod: func(m map[string]any) { m["kind"] = "webhook" }, wantErr: ErrInvalid},
-		{name: "missing dedupe key", mod: func(m map[string]any) { m["dedupe_key"] = "" }, wantErr: ErrInvalid},
 		{name: "missing body", mod: func(m map[string]any) { delete(m, "body") }, wantErr: ErrInvalid},
 		{name: "not json", raw: "{nope", wantErr: ErrInvalid},
 		{name: "wrong type", raw: `{"v":"one"}`, wantErr: ErrInvalid},
@@ -135,26 +134,18 @@ func TestGoldenV1(t *testing.T) {
 	}
 }
 
-func TestDedupeKeys(t *testing.T) {
+// Receivers no longer write dedupe_key (the worker decides the key); envelopes with and
+// without it both decode.
+func TestDedupeKeyIsOptional(t *testing.T) {
 	t.Parallel()
-	tests := []struct{ got, want string }{
-		{MessageDedupeKey("T1", "C1", "1.2"), "msg:T1:C1:1.2"},
-		{EventDedupeKey("Ev1"), "evt:Ev1"},
-		{TriggerDedupeKey(KindSlashCommand, "T1", "13345.abc", nil), "cmd:T1:13345.abc"},
-		{TriggerDedupeKey(KindInteraction, "T1", "9.x", nil), "int:T1:9.x"},
+	e := sample()
+	e.DedupeKey = ""
+	data := mustMarshal(t, &e)
+	if strings.Contains(string(data), "dedupe_key") {
+		t.Errorf("an empty dedupe key is written: %s", data)
 	}
-	for _, tt := range tests {
-		if tt.got != tt.want {
-			t.Errorf("got %q, want %q", tt.got, tt.want)
-		}
-	}
-	a := TriggerDedupeKey(KindInteraction, "T1", "", []byte("payload=a"))
-	b := TriggerDedupeKey(KindInteraction, "T1", "", []byte("payload=b"))
-	if a == b || !strings.HasPrefix(a, "int:T1:sha256-") {
-		t.Errorf("body digest keys: %q and %q, want distinct int:T1:sha256-… keys", a, b)
-	}
-	if a != TriggerDedupeKey(KindInteraction, "T1", "", []byte("payload=a")) {
-		t.Error("body digest key is not stable")
+	if _, err := Decode(data); err != nil {
+		t.Errorf("an envelope without dedupe_key does not decode: %v", err)
 	}
 }
 

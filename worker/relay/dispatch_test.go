@@ -183,3 +183,45 @@ func TestDedupeByOverridesTheKey(t *testing.T) {
 		t.Errorf("key = %q, want %q", d.Key, want)
 	}
 }
+
+// TestOneReading: the dedupe key, the skip decision and the reply target come from the one
+// decoding of the body the handler itself gets, whatever duplicate, mixed-case, escaped or
+// Unicode-folded keys the body holds (the bodies the receiver's test feeds it too).
+func TestOneReading(t *testing.T) {
+	t.Parallel()
+	b := shippedLike()
+	files, err := filepath.Glob(filepath.Join("testdata", "readings", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no bodies in testdata/readings: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			t.Parallel()
+			body, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := &envelope.Envelope{Kind: envelope.KindEvent, Body: strings.TrimSpace(string(body))}
+			d, err := b.Dispatch(context.Background(), testRuntime, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var channel, ts, thread string
+			switch p := d.payload.(type) {
+			case *slackevents.AppMentionEvent:
+				channel, ts, thread = p.Channel, p.TimeStamp, p.ThreadTimeStamp
+			case *slackevents.MessageEvent:
+				channel, ts, thread = p.Channel, p.TimeStamp, p.ThreadTimeStamp
+			default:
+				return // other routes: keyed by event id, nothing to reply to
+			}
+			if d.about.channel != channel || d.about.ts != ts || d.about.threadTS != thread {
+				t.Errorf("reply target %s/%s (thread %q), payload %s/%s (thread %q): two readings",
+					d.about.channel, d.about.ts, d.about.threadTS, channel, ts, thread)
+			}
+			if channel != "" && ts != "" && !strings.HasSuffix(d.Key, ":"+channel+":"+ts) {
+				t.Errorf("dedupe key %q is not built from the payload's channel %q and ts %q", d.Key, channel, ts)
+			}
+		})
+	}
+}
