@@ -20,7 +20,6 @@ import (
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/shared/secrets"
-	"github.com/slackrelay/slackrelay/worker/bot"
 	"github.com/slackrelay/slackrelay/worker/llm"
 	"github.com/slackrelay/slackrelay/worker/poller"
 	"github.com/slackrelay/slackrelay/worker/processor"
@@ -42,9 +41,21 @@ type App struct {
 	Log       *slog.Logger
 }
 
-// New builds the worker from cfg and an AWS configuration; getenv supplies the local endpoint
-// overrides (AWS_ENDPOINT_URL_<SERVICE>). Metrics go to metricsOut.
-func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string, log *slog.Logger, metricsOut io.Writer) (*App, error) {
+// Deps is what the worker builds from its configuration for the bot's handlers.
+type Deps struct {
+	// LLM answers prompts: the chat-completions client when LLM_BASE_URL is set, else the
+	// demo responder.
+	LLM llm.Responder
+}
+
+// Register adds a bot's routes; worker/cmd/worker passes the shipped bot's.
+type Register func(b *relay.Bot, d Deps)
+
+// New builds the worker from cfg and an AWS configuration, with the routes register adds;
+// getenv supplies the local endpoint overrides (AWS_ENDPOINT_URL_<SERVICE>). Metrics go to
+// metricsOut. Registration mistakes (a route twice, an option for another payload) are
+// returned here, before anything runs.
+func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string, log *slog.Logger, metricsOut io.Writer, register Register) (*App, error) {
 	sqsClient := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "SQS") })
 	store := newSecrets(cfg, awsCfg, getenv)
 	clients := &slackClients{store: store, apiURL: cfg.SlackAPIURL, http: &http.Client{Timeout: 15 * time.Second}}
@@ -58,9 +69,9 @@ func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string,
 		}
 	}
 	b := relay.New()
-	bot.Register(b, responder)
+	register(b, Deps{LLM: responder})
 	if err := b.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("routes: %w", err)
 	}
 	rt := &relay.Runtime{
 		Slack:               clients.get,

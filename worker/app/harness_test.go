@@ -22,7 +22,9 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/envelope"
+	"github.com/slackrelay/slackrelay/worker/bot"
 	"github.com/slackrelay/slackrelay/worker/progress"
+	"github.com/slackrelay/slackrelay/worker/relay"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
@@ -97,7 +99,7 @@ func newHarness(t testing.TB, tweak func(*workerconfig.Config)) *harness {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := New(cfg, awsCfg, getenv, log, io.Discard)
+	a, err := New(cfg, awsCfg, getenv, log, io.Discard, shippedBot)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +110,9 @@ func newHarness(t testing.TB, tweak func(*workerconfig.Config)) *harness {
 	})
 	return &harness{t: t, stack: stack, sqs: stack.SQS(), queueURL: q, dlqURL: dlq, slack: ls, app: a, cfg: cfg, logs: logs, ddbProxy: proxy}
 }
+
+// shippedBot registers the bot worker/cmd/worker runs.
+func shippedBot(b *relay.Bot, d Deps) { bot.Register(b, d.LLM) }
 
 // eventEnvelope wraps an Events API body as the receiver does.
 func eventEnvelope(t testing.TB, body string) []byte {

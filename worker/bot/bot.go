@@ -1,5 +1,6 @@
 // Package bot is the bot slackrelay ships, written with package relay as any bot would be: it
-// answers mentions and direct messages in their thread, and /ask through its response_url.
+// answers mentions and direct messages in their thread (with a Regenerate button), and /ask
+// through its response_url, or in a modal when /ask comes without a question.
 package bot
 
 import (
@@ -8,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slackrelay/slackrelay/worker/failure"
 	"github.com/slackrelay/slackrelay/worker/llm"
@@ -24,6 +24,8 @@ func Register(b *relay.Bot, responder llm.Responder) {
 	relay.Event(b, "app_mention", h.mention, relay.Name("reply"))
 	relay.Event(b, "message", h.directMessage, relay.Name("reply"), relay.Skip(outsideDirectMessages))
 	relay.Command(b, "/ask", h.ask, relay.Name("ask"))
+	relay.ViewSubmission(b, CallbackAsk, h.askSubmitted, relay.Name("ask-modal"))
+	relay.Action(b, ActionRegenerate, h.regenerate, relay.Name("regenerate"))
 }
 
 type handlers struct {
@@ -49,8 +51,11 @@ func outsideDirectMessages(_ context.Context, ev *slackevents.MessageEvent) stri
 
 var mentionRE = regexp.MustCompile(`<@[A-Z0-9]+(\|[^>]*)?>`)
 
+// prompt is the user's text without the mention of the bot.
+func prompt(text string) string { return strings.TrimSpace(mentionRE.ReplaceAllString(text, "")) }
+
 // answerInThread marks the message as being worked on, asks the responder and replies in the
-// message's thread.
+// message's thread, with a Regenerate button on the reply.
 func (h *handlers) answerInThread(ctx context.Context, s *relay.Session, text string) error {
 	if err := s.AddReaction(ctx, WorkingReaction); err != nil {
 		if c, _ := failure.Classify(err); c == failure.Permanent {
@@ -58,13 +63,13 @@ func (h *handlers) answerInThread(ctx context.Context, s *relay.Session, text st
 		}
 		s.Log.Warn("could not add the working reaction", "error", err.Error())
 	}
-	prompt := strings.TrimSpace(mentionRE.ReplaceAllString(text, ""))
-	answer, err := h.llm.Respond(ctx, prompt)
+	q := prompt(text)
+	answer, err := h.llm.Respond(ctx, q)
 	if err != nil {
 		h.clearReaction(ctx, s)
 		return fmt.Errorf("responder: %w", err)
 	}
-	posted, err := s.Reply(ctx, answer)
+	posted, err := s.Reply(ctx, answer, relay.WithBlocks(regenerateButton(q, s.Source())))
 	if err != nil {
 		return err
 	}
@@ -77,20 +82,4 @@ func (h *handlers) clearReaction(ctx context.Context, s *relay.Session) {
 	if err := s.RemoveReaction(ctx, WorkingReaction); err != nil {
 		s.Log.Warn("could not remove the working reaction", "error", err.Error())
 	}
-}
-
-func (h *handlers) ask(ctx context.Context, req *relay.Request[slack.SlashCommand]) error {
-	text := strings.TrimSpace(req.Payload.Text)
-	if text == "" {
-		return req.Respond(ctx, "Ask me something, for example: "+req.Payload.Command+" what is slackrelay?")
-	}
-	answer, err := h.llm.Respond(ctx, text)
-	if err != nil {
-		return fmt.Errorf("responder: %w", err)
-	}
-	if err := req.Respond(ctx, answer, relay.InChannel()); err != nil {
-		return err
-	}
-	req.Log.Info("answered slash command", "command", req.Payload.Command)
-	return nil
 }

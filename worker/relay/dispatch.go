@@ -187,6 +187,9 @@ func (d *Delivery) decodeInteraction() (routeKey, error) {
 		}
 	case slack.InteractionTypeViewSubmission, slack.InteractionTypeViewClosed:
 		key.id = cb.View.CallbackID
+		// A modal opened with KeepOpen carries the receiver's marker; the handler sees only
+		// its own metadata.
+		cb.View.PrivateMetadata = strings.TrimPrefix(cb.View.PrivateMetadata, envelope.WorkingViewPrefix)
 	default:
 		key.id = cb.CallbackID
 	}

@@ -213,19 +213,42 @@ func (s *Session) Ephemeral(ctx context.Context, user, text string) error {
 	return s.save(ctx, id, progress.Step{Kind: "ephemeral", Done: true})
 }
 
-// Update replaces a message's text (and blocks). Updating is idempotent, so nothing is
-// recorded: a retry writes the same content again.
+// Update replaces a message's text (and blocks), once: the new text is recorded before the
+// call, so a retry after a crash writes the same content again (an update is idempotent)
+// instead of a second, different answer, and a retry after it was done does nothing.
 func (s *Session) Update(ctx context.Context, channel, ts, text string, opts ...PostOption) error {
 	var o postOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
-	msg := []slack.MsgOption{slack.MsgOptionText(text, false)}
+	id := s.nextStep("update")
+	st, resumed := s.lease.Step(id)
+	if st.Done {
+		return nil
+	}
+	if !resumed || len(st.Parts) == 0 {
+		st = progress.Step{Kind: "update", Parts: []string{truncateRunes(text, maxUpdateRunes)}, Pending: true}
+		if err := s.save(ctx, id, st); err != nil {
+			return err
+		}
+	}
+	msg := []slack.MsgOption{slack.MsgOptionText(st.Parts[0], false)}
 	if len(o.lastBlocks) > 0 {
-		msg = append(msg, slack.MsgOptionBlocks(append([]slack.Block{slack.NewMarkdownBlock("", text)}, o.lastBlocks...)...))
+		msg = append(msg, slack.MsgOptionBlocks(append([]slack.Block{slack.NewMarkdownBlock("", st.Parts[0])}, o.lastBlocks...)...))
 	}
 	if _, _, _, err := s.Slack.UpdateMessageContext(ctx, channel, ts, msg...); err != nil {
 		return fmt.Errorf("update message %s: %w", ts, err)
 	}
-	return nil
+	return s.save(ctx, id, progress.Step{Kind: "update", Value: ts, Done: true})
+}
+
+// maxUpdateRunes keeps an updated message within one message (and one markdown block).
+const maxUpdateRunes = 11000
+
+func truncateRunes(s string, max int) string {
+	r := []rune(s)
+	if len(r) <= max {
+		return s
+	}
+	return string(r[:max-1]) + "…"
 }

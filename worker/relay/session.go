@@ -81,6 +81,13 @@ func (s *Session) Channel() string { return s.about.channel }
 // Thread is the thread Reply answers in ("" when the delivery is not about a message).
 func (s *Session) Thread() string { return s.about.replyThread() }
 
+// MessageRef names a message.
+type MessageRef struct{ Channel, TS string }
+
+// Source is the message the delivery is about: the user's message for app_mention and
+// message events, the clicked message for a block action (zero when there is none).
+func (s *Session) Source() MessageRef { return MessageRef{Channel: s.about.channel, TS: s.about.ts} }
+
 // User is the user the delivery comes from.
 func (s *Session) User() string { return s.about.user }
 

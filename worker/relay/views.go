@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
+	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/worker/failure"
 	"github.com/slackrelay/slackrelay/worker/progress"
 )
@@ -27,10 +29,28 @@ func (s *Session) TriggerAge(now time.Time) time.Duration {
 	return now.Sub(time.Unix(s.Envelope.EventTime, 0))
 }
 
+// ViewOption tunes OpenView.
+type ViewOption func(*slack.ModalViewRequest)
+
+// KeepOpen makes the modal stay open when it is submitted: the receiver answers the
+// submission at once with a "working on it" view, and the submission's handler replaces it
+// with UpdateView(view id) when it has the result. Without it Slack closes the modal on
+// submission (the receiver's empty 200).
+func KeepOpen() ViewOption {
+	return func(v *slack.ModalViewRequest) {
+		if !strings.HasPrefix(v.PrivateMetadata, envelope.WorkingViewPrefix) {
+			v.PrivateMetadata = envelope.WorkingViewPrefix + v.PrivateMetadata
+		}
+	}
+}
+
 // OpenView opens a modal with the delivery's trigger_id, once: a retry returns the view id
 // recorded by the attempt that opened it. A trigger that expired gives ErrTriggerExpired
-// (permanent: no retry can revive it).
-func (s *Session) OpenView(ctx context.Context, view slack.ModalViewRequest) (string, error) {
+// (permanent: no retry can revive it); tell the user another way.
+func (s *Session) OpenView(ctx context.Context, view slack.ModalViewRequest, opts ...ViewOption) (string, error) {
+	for _, o := range opts {
+		o(&view)
+	}
 	if s.about.triggerID == "" {
 		return "", failure.Permanentf("open view: this delivery has no trigger_id")
 	}
@@ -43,8 +63,11 @@ func (s *Session) OpenView(ctx context.Context, view slack.ModalViewRequest) (st
 		// The earlier attempt may have opened it; the trigger has long expired anyway.
 		return "", failure.AsPermanent(fmt.Errorf("open view: an earlier attempt may have opened it: %w", ErrTriggerExpired))
 	}
-	if age := s.TriggerAge(time.Now()); age > TriggerLifetime {
+	age := s.TriggerAge(time.Now())
+	if age > TriggerLifetime {
 		s.Log.Warn("views.open is late: the trigger is older than Slack accepts", "trigger_age_ms", age.Milliseconds())
+	} else {
+		s.Log.Info("opening a view", "trigger_age_ms", age.Milliseconds())
 	}
 	if err := s.save(ctx, id, progress.Step{Kind: "view", Pending: true}); err != nil {
 		return "", err

@@ -1,0 +1,91 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/slack-go/slack"
+	"github.com/slackrelay/slackrelay/worker/relay"
+	"github.com/slackrelay/slackrelay/worker/text"
+)
+
+// ActionRegenerate is the action_id of the button on every answer the bot posts.
+const ActionRegenerate = "slackrelay_regenerate"
+
+// maxPromptInButton keeps the button's value within Slack's 2,000 characters; a longer prompt
+// is read back from the conversation when the button is clicked.
+const maxPromptInButton = 1500
+
+// regenerateValue is what the button carries: the question, so a click can ask again without
+// reading the conversation, and where the question was.
+type regenerateValue struct {
+	Prompt  string `json:"p"`
+	Cut     bool   `json:"cut,omitempty"`
+	Channel string `json:"c"`
+	TS      string `json:"ts"`
+}
+
+func regenerateButton(prompt string, source relay.MessageRef) slack.Block {
+	v := regenerateValue{Prompt: text.Truncate(prompt, maxPromptInButton), Channel: source.Channel, TS: source.TS}
+	v.Cut = len(v.Prompt) < len(prompt)
+	raw, _ := json.Marshal(v) // strings only: cannot fail
+	btn := slack.NewButtonBlockElement(ActionRegenerate, string(raw), slack.NewTextBlockObject(slack.PlainTextType, "Regenerate", false, false))
+	return slack.NewActionBlock("slackrelay_actions", btn)
+}
+
+// regenerate answers the question of the clicked answer again and replaces that message with
+// the new answer, once per click: Slack's retries of the click and SQS's duplicates share the
+// click's dedupe key, and the update's text is recorded before it is sent.
+func (h *handlers) regenerate(ctx context.Context, req *relay.Request[slack.InteractionCallback]) error {
+	cb := req.Payload
+	if len(cb.ActionCallback.BlockActions) == 0 {
+		return relay.Permanent(errors.New("regenerate click without an action"))
+	}
+	var v regenerateValue
+	if err := json.Unmarshal([]byte(cb.ActionCallback.BlockActions[0].Value), &v); err != nil {
+		return relay.Permanent(fmt.Errorf("regenerate button value: %w", err))
+	}
+	channel, ts := cb.Channel.ID, cb.Message.Timestamp
+	if channel == "" {
+		channel = cb.Container.ChannelID
+	}
+	if ts == "" {
+		ts = cb.Container.MessageTs
+	}
+	if channel == "" || ts == "" {
+		return relay.Permanent(errors.New("regenerate click without the message it was on"))
+	}
+	question := v.Prompt
+	if v.Cut {
+		full, err := h.readQuestion(ctx, req.Session, v)
+		if err != nil {
+			return err
+		}
+		question = full
+	}
+	answer, err := h.llm.Respond(ctx, question)
+	if err != nil {
+		return fmt.Errorf("responder: %w", err)
+	}
+	if err := req.Update(ctx, channel, ts, answer, relay.WithBlocks(regenerateButton(question, relay.MessageRef{Channel: v.Channel, TS: v.TS}))); err != nil {
+		return err
+	}
+	req.Log.Info("regenerated an answer", "message_ts", ts)
+	return nil
+}
+
+// readQuestion reads the question's full text from its conversation.
+func (h *handlers) readQuestion(ctx context.Context, s *relay.Session, v regenerateValue) (string, error) {
+	msgs, _, _, err := s.Slack.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{ChannelID: v.Channel, Timestamp: v.TS, Inclusive: true, Limit: 1})
+	if err != nil {
+		return "", fmt.Errorf("read the question back: %w", err)
+	}
+	for _, m := range msgs {
+		if m.Timestamp == v.TS {
+			return prompt(m.Text), nil
+		}
+	}
+	return v.Prompt, nil
+}
