@@ -1,0 +1,222 @@
+// Package handlertest runs a bot's handlers the way the worker does — decoded once, declined
+// or keyed before anything is claimed, then run under a progress record — against the local
+// Slack server, with payloads from a test's testdata/ folder. A test asserts what the handler
+// posted, and can deliver the same payload again to see that nothing is posted twice.
+//
+//	h := handlertest.New(t, func(b *relay.Bot) { relay.Event(b, "reaction_added", thanks) })
+//	got := h.Deliver(t, "testdata/reaction_added.json")
+//	// got.Posts holds what the handler posted; h.Deliver again posts nothing more.
+//
+// The progress record is kept in memory here (the DynamoDB store has its own tests); the
+// Slack side is the real protocol: slack-go against infra/local/localslack, which grants only
+// the scopes of infra/slack-app-manifest.yaml.
+package handlertest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/shared/envelope"
+	"github.com/slackrelay/slackrelay/worker/progress"
+	"github.com/slackrelay/slackrelay/worker/relay"
+)
+
+// Token is the bot token the harness's Slack server expects.
+const Token = "xoxb-handlertest"
+
+// Harness is a bot with its routes, a local Slack server and in-memory progress records.
+type Harness struct {
+	// Slack is the local Slack server: seed messages, inject faults, read what was posted.
+	Slack *localslack.Server
+	bot   *relay.Bot
+	rt    *relay.Runtime
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	records map[string]*record
+}
+
+// New starts a local Slack server (stopped when the test ends) and registers the bot's routes.
+// A registration mistake fails the test.
+func New(t testing.TB, register func(b *relay.Bot)) *Harness {
+	t.Helper()
+	srv := localslack.New(localslack.Options{Token: Token})
+	if _, err := srv.Start(""); err != nil {
+		t.Fatalf("handlertest: start the local Slack server: %v", err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	b := relay.New()
+	register(b)
+	if err := b.Err(); err != nil {
+		t.Fatalf("handlertest: %v", err)
+	}
+	client := slack.New(Token, slack.OptionAPIURL(srv.APIURL()))
+	h := &Harness{Slack: srv, bot: b, records: map[string]*record{}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h.rt = &relay.Runtime{
+		Slack: func(context.Context) (*slack.Client, error) { return client, nil },
+		Identity: func(context.Context) (relay.Identity, error) {
+			return relay.Identity{UserID: "UBOT", BotID: "BBOT"}, nil
+		},
+		ResponseURLPrefixes: []string{h.responseURLPrefix()},
+	}
+	return h
+}
+
+// Log sends the handlers' log lines to w (default: discarded).
+func (h *Harness) Log(w io.Writer) { h.log = slog.New(slog.NewJSONHandler(w, nil)) }
+
+func (h *Harness) responseURLPrefix() string {
+	return strings.TrimSuffix(h.Slack.ResponseURL("x"), "x")
+}
+
+// Result is what one delivery did.
+type Result struct {
+	// Route is the route that took it ("" when none did); Skip is why it declined it.
+	Route, Skip string
+	// Key is the dedupe key; Attempt the run of the handler (1 first, 0 when it did not run).
+	Key     string
+	Attempt int
+	// Err is what the handler returned.
+	Err error
+	// Posts are the messages and response_url posts made during this delivery.
+	Posts []localslack.Post
+	// Duplicate is set when the key was completed by an earlier delivery.
+	Duplicate bool
+}
+
+// Deliver sends the payload in file as the receiver would wrap it — an Events API body (JSON
+// with "type":"event_callback"), a slash command (a .form file of form fields), or an
+// interaction payload (any other JSON) — and runs it. Slash commands and interactions get the
+// local server's response_url. It fails the test only when the payload cannot be read.
+func (h *Harness) Deliver(t testing.TB, file string) Result {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("handlertest: %v", err)
+	}
+	return h.DeliverBody(t, file, string(raw))
+}
+
+// DeliverBody is Deliver with the payload given as text; name decides its kind as a file name
+// would (".form" for a slash command).
+func (h *Harness) DeliverBody(t testing.TB, name, body string) Result {
+	t.Helper()
+	env, err := h.wrap(name, strings.TrimSpace(body))
+	if err != nil {
+		t.Fatalf("handlertest: %s: %v", name, err)
+	}
+	return h.run(env)
+}
+
+func (h *Harness) wrap(file, body string) (*envelope.Envelope, error) {
+	env := &envelope.Envelope{Version: envelope.Version, ID: envelope.NewID(), ReceivedAt: time.Now().UTC(), EventTime: time.Now().Unix()}
+	responseURL := h.Slack.ResponseURL(env.ID)
+	switch {
+	case strings.HasSuffix(file, ".form"):
+		form, err := url.ParseQuery(body)
+		if err != nil {
+			return nil, err
+		}
+		form.Set("response_url", responseURL)
+		env.Kind, env.ContentType, env.Body = envelope.KindSlashCommand, envelope.ContentTypeForm, form.Encode()
+	default:
+		var probe map[string]any
+		if err := json.Unmarshal([]byte(body), &probe); err != nil {
+			return nil, err
+		}
+		if probe["type"] == "event_callback" {
+			env.Kind, env.ContentType, env.Body = envelope.KindEvent, envelope.ContentTypeJSON, body
+			break
+		}
+		if _, ok := probe["response_url"]; ok {
+			probe["response_url"] = responseURL
+		}
+		payload, err := json.Marshal(probe)
+		if err != nil {
+			return nil, err
+		}
+		env.Kind, env.ContentType, env.Body = envelope.KindInteraction, envelope.ContentTypeForm, url.Values{"payload": {string(payload)}}.Encode()
+	}
+	return env, nil
+}
+
+func (h *Harness) run(env *envelope.Envelope) (r Result) {
+	before := len(h.Slack.Posts())
+	defer func() { r.Posts = h.Slack.Posts()[before:] }()
+	d, err := h.bot.Dispatch(context.Background(), h.rt, env)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	r.Route, r.Key, r.Skip = d.Route, d.Key, d.Skip
+	if d.Route == "" || d.Skip != "" {
+		return r
+	}
+	rec := h.record(d.Key)
+	if rec.completed() {
+		r.Duplicate = true
+		return r
+	}
+	r.Attempt = rec.next()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r.Err = d.Run(ctx, h.rt, rec, h.log.With("route", d.Route, "dedupe_key", d.Key))
+	if r.Err == nil {
+		rec.complete()
+	}
+	return r
+}
+
+func (h *Harness) record(key string) *record {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r, ok := h.records[key]
+	if !ok {
+		r = &record{key: key, steps: map[string]progress.Step{}}
+		h.records[key] = r
+	}
+	return r
+}
+
+// record is a progress record in memory: attempts, steps, completion.
+type record struct {
+	mu      sync.Mutex
+	key     string
+	attempt int
+	done    bool
+	steps   map[string]progress.Step
+}
+
+func (r *record) Key() string  { return r.key }
+func (r *record) Attempt() int { r.mu.Lock(); defer r.mu.Unlock(); return r.attempt }
+func (r *record) Step(id string) (progress.Step, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st, ok := r.steps[id]
+	return st, ok
+}
+func (r *record) Save(_ context.Context, id string, st progress.Step) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		return fmt.Errorf("save step %s of %s: %w", id, r.key, progress.ErrNotOwner)
+	}
+	r.steps[id] = st
+	return nil
+}
+func (r *record) next() int       { r.mu.Lock(); defer r.mu.Unlock(); r.attempt++; return r.attempt }
+func (r *record) complete()       { r.mu.Lock(); r.done = true; r.mu.Unlock() }
+func (r *record) completed() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.done }
+
+var _ relay.Lease = (*record)(nil)

@@ -1,0 +1,135 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/slack-go/slack"
+	"github.com/slackrelay/slackrelay/infra/local/handlertest"
+	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/relay"
+)
+
+// numbered answers "answer N to: prompt", N counting calls, so a test sees which run wrote what.
+type numbered struct{ calls atomic.Int32 }
+
+func (n *numbered) Respond(_ context.Context, prompt string) (string, error) {
+	return fmt.Sprintf("answer %d to: %s", n.calls.Add(1), prompt), nil
+}
+
+func setup(t *testing.T) (*handlertest.Harness, *numbered) {
+	t.Helper()
+	llm := &numbered{}
+	return handlertest.New(t, func(b *relay.Bot) { Register(b, llm) }), llm
+}
+
+// button returns the action block element a post carries, if any.
+func button(t *testing.T, p localslack.Post) (actionID, value string) {
+	t.Helper()
+	var blocks []struct {
+		Type     string `json:"type"`
+		Elements []struct {
+			ActionID string `json:"action_id"`
+			Value    string `json:"value"`
+		} `json:"elements"`
+	}
+	if len(p.Blocks) == 0 {
+		return "", ""
+	}
+	if err := json.Unmarshal(p.Blocks, &blocks); err != nil {
+		t.Fatalf("post blocks: %v", err)
+	}
+	for _, b := range blocks {
+		if b.Type == "actions" && len(b.Elements) > 0 {
+			return b.Elements[0].ActionID, b.Elements[0].Value
+		}
+	}
+	return "", ""
+}
+
+func TestMentionIsAnsweredInItsThreadWithARegenerateButton(t *testing.T) {
+	t.Parallel()
+	h, _ := setup(t)
+	got := h.Deliver(t, "testdata/app_mention.json")
+	if got.Err != nil || len(got.Posts) != 1 {
+		t.Fatalf("err=%v posts=%d, want one reply", got.Err, len(got.Posts))
+	}
+	p := got.Posts[0]
+	if p.Channel != "C0CHAN" || p.ThreadTS != "1515449522.000016" || p.Text != "answer 1 to: is it everything a river should be?" {
+		t.Errorf("reply %q in %s thread %s, want the answer without the mention in C0CHAN thread 1515449522.000016", p.Text, p.Channel, p.ThreadTS)
+	}
+	if id, _ := button(t, p); id != ActionRegenerate {
+		t.Errorf("the reply's button is %q, want %q", id, ActionRegenerate)
+	}
+	if twin := h.Deliver(t, "testdata/message_twin.json"); twin.Skip == "" || len(twin.Posts) != 0 {
+		t.Errorf("the mention's message twin: skip=%q posts=%d, want declined without posting", twin.Skip, len(twin.Posts))
+	}
+}
+
+// A click on Regenerate answers again and replaces the clicked message, once per click:
+// Slack's retries of the click (the same payload) change nothing more.
+func TestRegenerateReplacesTheAnswerOncePerClick(t *testing.T) {
+	t.Parallel()
+	h, llm := setup(t)
+	reply := h.Deliver(t, "testdata/app_mention.json").Posts[0]
+	_, value := button(t, reply)
+
+	raw, err := os.ReadFile("testdata/regenerate_click.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	click := strings.NewReplacer(`"ts": "1515449601.000200"`, `"ts": "`+reply.TS+`"`, `"message_ts": "1515449601.000200"`, `"message_ts": "`+reply.TS+`"`).Replace(string(raw))
+	var payload map[string]any
+	if err := json.Unmarshal([]byte(click), &payload); err != nil {
+		t.Fatal(err)
+	}
+	payload["actions"].([]any)[0].(map[string]any)["value"] = value
+	body, _ := json.Marshal(payload)
+
+	for i := range 3 {
+		got := h.DeliverBody(t, "regenerate_click.json", string(body))
+		if got.Err != nil {
+			t.Fatalf("click delivery %d: %v", i+1, got.Err)
+		}
+		if i > 0 && !got.Duplicate {
+			t.Errorf("click delivery %d was not recognised as the same click", i+1)
+		}
+	}
+	if n := h.Slack.Calls("chat.update"); n != 1 {
+		t.Errorf("chat.update called %d times for one click, want 1", n)
+	}
+	if n := llm.calls.Load(); n != 2 {
+		t.Errorf("the responder ran %d times, want 2 (the answer, then the click)", n)
+	}
+	msgs, _, _, err := slack.New(handlertest.Token, slack.OptionAPIURL(h.Slack.APIURL())).GetConversationReplies(
+		&slack.GetConversationRepliesParameters{ChannelID: "C0CHAN", Timestamp: "1515449522.000016"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text string
+	for _, m := range msgs {
+		if m.Timestamp == reply.TS {
+			text = m.Text
+		}
+	}
+	if text != "answer 2 to: is it everything a river should be?" {
+		t.Errorf("the clicked answer now reads %q, want the second answer", text)
+	}
+}
+
+func TestAskAnswersInTheChannel(t *testing.T) {
+	t.Parallel()
+	h, _ := setup(t)
+	got := h.Deliver(t, "testdata/ask.form")
+	if got.Err != nil || len(got.Posts) != 1 {
+		t.Fatalf("err=%v posts=%d, want one response", got.Err, len(got.Posts))
+	}
+	if p := got.Posts[0]; p.Method != localslack.ResponseURLMethod || p.ResponseType != "in_channel" || p.Text != "answer 1 to: what is slackrelay?" {
+		t.Errorf("response = %+v, want the answer through response_url, in_channel", p)
+	}
+}
