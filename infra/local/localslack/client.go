@@ -113,3 +113,46 @@ func (c *Client) AddUserMessage(ctx context.Context, m UserMessage) (string, err
 func (c *Client) Reset(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/_control/reset", obj{}, nil)
 }
+
+// NewTrigger is Server.NewTrigger over HTTP: a trigger_id issued now.
+func (c *Client) NewTrigger(ctx context.Context) (string, error) {
+	return c.NewViewTrigger(ctx, "")
+}
+
+// NewViewTrigger is Server.NewViewTrigger over HTTP: a trigger_id issued now for an
+// interaction inside view viewID (an empty viewID is NewTrigger).
+func (c *Client) NewViewTrigger(ctx context.Context, viewID string) (string, error) {
+	var out struct {
+		TriggerID string `json:"trigger_id"`
+	}
+	err := c.do(ctx, http.MethodPost, "/_control/triggers", obj{"view_id": viewID}, &out)
+	return out.TriggerID, err
+}
+
+// Views is Server.Views over HTTP.
+func (c *Client) Views(ctx context.Context) ([]View, error) {
+	var vs []View
+	err := c.do(ctx, http.MethodGet, "/_control/views", nil, &vs)
+	return vs, err
+}
+
+// View is Server.View over HTTP; a view the server does not have is an error.
+func (c *Client) View(ctx context.Context, id string) (View, error) {
+	var v View
+	err := c.do(ctx, http.MethodGet, "/_control/views/"+url.PathEscape(id), nil, &v)
+	return v, err
+}
+
+// Streams is Server.Streams over HTTP.
+func (c *Client) Streams(ctx context.Context) ([]Stream, error) {
+	var ss []Stream
+	err := c.do(ctx, http.MethodGet, "/_control/streams", nil, &ss)
+	return ss, err
+}
+
+// AssistantThreads is Server.AssistantThreads over HTTP.
+func (c *Client) AssistantThreads(ctx context.Context) ([]AssistantThread, error) {
+	var ts []AssistantThread
+	err := c.do(ctx, http.MethodGet, "/_control/assistant", nil, &ts)
+	return ts, err
+}

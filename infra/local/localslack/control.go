@@ -2,6 +2,7 @@ package localslack
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -16,6 +17,12 @@ import (
 //	POST /_control/ratelimit       {"method","n","retry_after_seconds"}: RateLimitNext
 //	POST /_control/failhttp        {"method","n","status"}: FailHTTPNext
 //	POST /_control/messages        a UserMessage: AddUserMessage, answers {"ok":true,"ts"}
+//	POST /_control/triggers        {"view_id"} (optional): NewTrigger, or NewViewTrigger when
+//	                               view_id is set; answers {"ok":true,"trigger_id"}
+//	GET  /_control/views           views opened or pushed (Views)
+//	GET  /_control/views/{id}      one view (View); 404 {"ok":false,"error":"not_found"}
+//	GET  /_control/streams         streamed messages (Streams)
+//	GET  /_control/assistant       assistant threads (AssistantThreads)
 //	POST /_control/reset           Reset
 //
 // Bad requests answer HTTP 400 {"ok":false,"error":...}.
@@ -27,6 +34,11 @@ func (s *Server) routeControl(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_control/ratelimit", s.ctlRateLimit)
 	mux.HandleFunc("POST /_control/failhttp", s.ctlFailHTTP)
 	mux.HandleFunc("POST /_control/messages", s.ctlAddUserMessage)
+	mux.HandleFunc("POST /_control/triggers", s.ctlNewTrigger)
+	mux.HandleFunc("GET /_control/views", s.ctlViews)
+	mux.HandleFunc("GET /_control/views/{id}", s.ctlView)
+	mux.HandleFunc("GET /_control/streams", s.ctlStreams)
+	mux.HandleFunc("GET /_control/assistant", s.ctlAssistant)
 	mux.HandleFunc("POST /_control/reset", s.ctlReset)
 }
 
@@ -126,4 +138,45 @@ func (s *Server) ctlAddUserMessage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) ctlReset(w http.ResponseWriter, _ *http.Request) {
 	s.Reset()
 	writeJSON(w, http.StatusOK, obj{"ok": true})
+}
+
+func (s *Server) ctlNewTrigger(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		ViewID string `json:"view_id"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, controlBodyLimit)).Decode(&in); err != nil && !errors.Is(err, io.EOF) {
+		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
+		return
+	}
+	if in.ViewID == "" {
+		writeJSON(w, http.StatusOK, obj{"ok": true, "trigger_id": s.NewTrigger()})
+		return
+	}
+	id, err := s.NewViewTrigger(in.ViewID)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, slackErr(err.Error()))
+		return
+	}
+	writeJSON(w, http.StatusOK, obj{"ok": true, "trigger_id": id})
+}
+
+func (s *Server) ctlViews(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.Views())
+}
+
+func (s *Server) ctlView(w http.ResponseWriter, r *http.Request) {
+	v, ok := s.View(r.PathValue("id"))
+	if !ok {
+		writeJSON(w, http.StatusNotFound, slackErr("not_found"))
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) ctlStreams(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.Streams())
+}
+
+func (s *Server) ctlAssistant(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.AssistantThreads())
 }

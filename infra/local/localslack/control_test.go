@@ -2,11 +2,14 @@ package localslack
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slack-go/slack"
 )
 
 func TestControlAPI(t *testing.T) {
@@ -116,5 +119,75 @@ func TestControlAPIBadRequests(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(b.String(), tc.want) {
 			t.Errorf("POST %s %s: got %d %s, want 400 with %q", tc.path, tc.body, resp.StatusCode, b, tc.want)
 		}
+	}
+}
+
+// Another process can issue triggers and read views, streams and assistant threads.
+func TestControlAPIRecords(t *testing.T) {
+	t.Parallel()
+	s, base := newTest(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := &Client{BaseURL: base}
+	api := newAPI(s)
+
+	trig, err := c.NewTrigger(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened, err := api.OpenViewContext(ctx, trig, modal("Ask", "question?"))
+	if err != nil {
+		t.Fatalf("views.open with a trigger from the control API: got %v, want ok", err)
+	}
+	inView, err := c.NewViewTrigger(ctx, opened.View.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.PushViewContext(ctx, inView, modal("More", "details")); err != nil {
+		t.Fatalf("views.push with a view trigger from the control API: got %v, want ok", err)
+	}
+	if _, err := c.NewViewTrigger(ctx, "V404"); err == nil || !strings.Contains(err.Error(), "V404") {
+		t.Fatalf("NewViewTrigger of an unknown view: got %v, want an error naming it", err)
+	}
+	views, err := c.Views(ctx)
+	if err != nil || len(views) != 2 || views[0].ID != opened.View.ID || views[1].RootViewID != opened.View.ID {
+		t.Fatalf("Views = %+v, %v; want the opened view then the pushed one", views, err)
+	}
+	v, err := c.View(ctx, opened.View.ID)
+	if err != nil || v.Hash != opened.View.Hash || v.Title != "Ask" || len(v.History) != 1 || v.TriggerID != trig {
+		t.Fatalf("View = %+v, %v; want the opened view with its hash, title, trigger and one change", v, err)
+	}
+	if _, err := c.View(ctx, "V404"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("View of an unknown id: got %v, want an HTTP 404 error", err)
+	}
+
+	_, ts, err := api.StartStreamContext(ctx, "D1", slack.MsgOptionMarkdownText("partial"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.SetAssistantThreadsStatusContext(ctx, slack.AssistantThreadsSetStatusParameters{
+		ChannelID: "D1", ThreadTS: ts, Status: "is thinking…"}); err != nil {
+		t.Fatal(err)
+	}
+	streams, err := c.Streams(ctx)
+	if err != nil || len(streams) != 1 || streams[0].TS != ts || streams[0].Text != "partial" || streams[0].State != Streaming {
+		t.Fatalf("Streams = %+v, %v; want the one streaming message with its text so far", streams, err)
+	}
+	threads, err := c.AssistantThreads(ctx)
+	if err != nil || len(threads) != 1 || threads[0].Status != "is thinking…" || threads[0].ThreadTS != ts {
+		t.Fatalf("AssistantThreads = %+v, %v; want the one thread with its status", threads, err)
+	}
+
+	if err := c.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	views, err1 := c.Views(ctx)
+	streams, err2 := c.Streams(ctx)
+	threads, err3 := c.AssistantThreads(ctx)
+	if err := errors.Join(err1, err2, err3); err != nil || views == nil || len(views)+len(streams)+len(threads) != 0 {
+		t.Fatalf("after Reset: %d views, %d streams, %d threads, %v; want empty lists", len(views), len(streams), len(threads), err)
+	}
+	if _, err := api.OpenViewContext(ctx, trig, modal("Ask", "again")); slackErrCode(err) != "invalid_trigger_id" {
+		t.Fatalf("views.open with a trigger issued before Reset: got %v, want invalid_trigger_id", err)
 	}
 }

@@ -147,3 +147,94 @@ func TestResponseURL(t *testing.T) {
 		t.Fatalf("GET response_url = %d, want 405", resp.StatusCode)
 	}
 }
+
+// Faults are per method and apply to the modal, stream and assistant methods like any other:
+// the faulted call changes nothing, the next one goes through.
+func TestFaultsOnNewMethods(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		method string
+		args   func(s *Server, streamTS string) []string
+		after  func(t *testing.T, s *Server, streamTS string)
+	}{
+		{"views.open", func(s *Server, _ string) []string {
+			return []string{"trigger_id", s.NewTrigger(), "view", `{"type":"modal","title":{"type":"plain_text","text":"x"},"blocks":[]}`}
+		}, func(t *testing.T, s *Server, _ string) {
+			if n := len(s.Views()); n != 1 {
+				t.Fatalf("views = %d, want the 1 opened after the faults", n)
+			}
+		}},
+		{"chat.appendStream", func(_ *Server, ts string) []string {
+			return []string{"channel", "D1", "ts", ts, "markdown_text", "x"}
+		}, func(t *testing.T, s *Server, ts string) {
+			if st, _ := s.Stream("D1", ts); st.Text != "x" || len(st.Calls) != 2 {
+				t.Fatalf("stream = %+v, want one append recorded", st)
+			}
+		}},
+		{"assistant.threads.setStatus", func(_ *Server, _ string) []string {
+			return []string{"channel_id", "D1", "thread_ts", "1700000000.000100", "status", "busy"}
+		}, func(t *testing.T, s *Server, _ string) {
+			if th, _ := s.AssistantThread("D1", "1700000000.000100"); len(th.History) != 1 || th.Status != "busy" {
+				t.Fatalf("thread = %+v, want one status change", th)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.method, func(t *testing.T) {
+			t.Parallel()
+			s, base := newTest(t, Options{})
+			start := form(t, base, "chat.startStream", vals("channel", "D1"))
+			if !start.ok() {
+				t.Fatalf("chat.startStream = %v", start.body)
+			}
+			s.FailNext(tc.method, 1, "internal_error")
+			s.RateLimitNext(tc.method, 1, time.Second)
+			s.FailHTTPNext(tc.method, 1, http.StatusBadGateway)
+			for _, want := range []int{200, 429, 502} {
+				r := form(t, base, tc.method, vals(tc.args(s, start.str("ts"))...))
+				if r.status != want || r.ok() {
+					t.Fatalf("faulted %s = %d %v, want status %d and not ok", tc.method, r.status, r.body, want)
+				}
+			}
+			if r := form(t, base, tc.method, vals(tc.args(s, start.str("ts"))...)); !r.ok() {
+				t.Fatalf("%s after the faults = %v, want ok", tc.method, r.body)
+			}
+			tc.after(t, s, start.str("ts"))
+			if got := s.Calls(tc.method); got != 4 {
+				t.Fatalf("Calls(%s) = %d, want 4", tc.method, got)
+			}
+		})
+	}
+}
+
+// Options.RateLimits counts chat.postMessage per channel and other methods per method.
+func TestRateLimitKeys(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	_, base := newTest(t, Options{Now: clock.Now, RateLimits: map[string]int{"chat.postMessage": 1, "auth.test": 1}})
+	steps := []struct {
+		method, channel string
+		want            int
+	}{
+		{"chat.postMessage", "C1", http.StatusOK},
+		{"chat.postMessage", "C1", http.StatusTooManyRequests},
+		{"chat.postMessage", "C2", http.StatusOK},
+		{"auth.test", "", http.StatusOK},
+		{"auth.test", "", http.StatusTooManyRequests},
+		{"reactions.add", "C1", http.StatusOK}, // not limited
+		{"reactions.remove", "C1", http.StatusOK},
+	}
+	for i, st := range steps {
+		r := form(t, base, st.method, vals("channel", st.channel, "text", "x", "timestamp", "1700000000.000100", "name", "eyes"))
+		if r.status != st.want {
+			t.Fatalf("step %d: %s in %q = %d %v, want %d", i, st.method, st.channel, r.status, r.body, st.want)
+		}
+		if r.status == http.StatusTooManyRequests && (r.header.Get("Retry-After") != "60" || r.str("error") != "ratelimited") {
+			t.Fatalf("step %d: 429 with Retry-After %q %v, want Retry-After 60 and ratelimited", i, r.header.Get("Retry-After"), r.body)
+		}
+	}
+	clock.Advance(time.Minute)
+	if r := form(t, base, "chat.postMessage", vals("channel", "C1", "text", "x")); r.status != http.StatusOK {
+		t.Fatalf("chat.postMessage a minute later = %d %v, want 200", r.status, r.body)
+	}
+}

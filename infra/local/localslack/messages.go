@@ -29,6 +29,7 @@ type message struct {
 	blocks   json.RawMessage
 	metadata *Metadata
 	edited   bool
+	stream   *stream // set for a message started with chat.startStream
 }
 
 // parseTS reads a Slack message timestamp ("1700000000.000100": seconds, a dot, six digits)

@@ -28,35 +28,47 @@ const byKind = "<history scope of the conversation's kind>"
 
 // methodScopes is the bot scope each Web API method this server answers needs. It mirrors
 // the "Required scopes" (bot token) section of Slack's page for each method
-// (https://docs.slack.dev/reference/methods/<method>). An empty scope means none is needed.
-// Every method the server serves is listed here, and only those: a call of a method missing
-// from this table answers unknown_method.
-var methodScopes = map[string]string{
-	"auth.test":             "",
-	"chat.postMessage":      "chat:write",
-	"chat.update":           "chat:write",
-	"chat.postEphemeral":    "chat:write",
-	"chat.delete":           "chat:write",
-	"reactions.add":         "reactions:write",
-	"reactions.remove":      "reactions:write",
-	"conversations.replies": byKind,
-	"conversations.history": byKind,
+// (https://docs.slack.dev/reference/methods/<method>). No scope means none is needed; several
+// are alternatives, any one of which is enough (assistant.threads.setStatus takes
+// assistant:write or, since 2026-03-05, chat:write). Every method the server serves is listed
+// here, and only those: a call of a method missing from this table answers unknown_method.
+var methodScopes = map[string][]string{
+	"auth.test":                             nil,
+	"chat.postMessage":                      {"chat:write"},
+	"chat.update":                           {"chat:write"},
+	"chat.postEphemeral":                    {"chat:write"},
+	"chat.delete":                           {"chat:write"},
+	"chat.startStream":                      {"chat:write"},
+	"chat.appendStream":                     {"chat:write"},
+	"chat.stopStream":                       {"chat:write"},
+	"reactions.add":                         {"reactions:write"},
+	"reactions.remove":                      {"reactions:write"},
+	"conversations.replies":                 {byKind},
+	"conversations.history":                 {byKind},
+	"views.open":                            nil,
+	"views.push":                            nil,
+	"views.update":                          nil,
+	"assistant.threads.setStatus":           {"chat:write", "assistant:write"},
+	"assistant.threads.setSuggestedPrompts": {"assistant:write"},
+	"assistant.threads.setTitle":            {"assistant:write"},
 }
 
 // RequiredScope returns the bot scope a call of method in a conversation of the given kind
 // needs ("" when the method needs none), and false when this server does not serve method
 // or, for a method whose scope depends on the conversation, kind is not one of the four
-// kinds. kind is ignored for methods that need the same scope everywhere.
+// kinds. kind is ignored for methods that need the same scope everywhere. A method that
+// accepts any one of several scopes returns them joined by commas, the way Slack's
+// missing_scope answer names them in `needed`.
 func RequiredScope(method string, kind ChannelKind) (string, bool) {
-	scope, ok := methodScopes[method]
+	scopes, ok := methodScopes[method]
 	if !ok {
 		return "", false
 	}
-	if scope != byKind {
-		return scope, true
+	if len(scopes) == 1 && scopes[0] == byKind {
+		scope, ok := historyScopes[kind]
+		return scope, ok
 	}
-	scope, ok = historyScopes[kind]
-	return scope, ok
+	return strings.Join(scopes, ","), true
 }
 
 // kindOf is the kind of conversation id: the kind declared in Options.ChannelKinds, else the
@@ -77,22 +89,27 @@ func (s *Server) kindOf(channel string) ChannelKind {
 	}
 }
 
-// missingScope returns the scope a call of method with p lacks, or "" when the token has
-// what the call needs. A history call without a channel is let through: the method then
-// answers channel_not_found, as Slack does.
+// missingScope returns the scope a call of method with p lacks (alternatives joined by
+// commas), or "" when the token has what the call needs. A history call without a channel
+// is let through: the method then answers channel_not_found, as Slack does.
 func (s *Server) missingScope(method string, p params) string {
-	scope := methodScopes[method]
-	if scope == byKind {
+	scopes := methodScopes[method]
+	if len(scopes) == 1 && scopes[0] == byKind {
 		ch := p.get("channel")
 		if ch == "" {
 			return ""
 		}
-		scope = historyScopes[s.kindOf(ch)]
+		scopes = []string{historyScopes[s.kindOf(ch)]}
 	}
-	if scope == "" || s.granted[scope] {
+	if len(scopes) == 0 {
 		return ""
 	}
-	return scope
+	for _, sc := range scopes {
+		if s.granted[sc] {
+			return ""
+		}
+	}
+	return strings.Join(scopes, ",")
 }
 
 // missingScopeResponse is Slack's answer to a call without the scope it needs.

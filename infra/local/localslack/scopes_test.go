@@ -153,6 +153,15 @@ func TestRequiredScope(t *testing.T) {
 		{"conversations.history", "", "", false},
 		{"conversations.history", "shared_channel", "", false},
 		{"files.upload", "", "", false},
+		{"chat.startStream", PublicChannel, "chat:write", true},
+		{"chat.appendStream", IM, "chat:write", true},
+		{"chat.stopStream", "", "chat:write", true},
+		{"views.open", "", "", true},
+		{"views.push", "", "", true},
+		{"views.update", "", "", true},
+		{"assistant.threads.setStatus", IM, "chat:write,assistant:write", true},
+		{"assistant.threads.setSuggestedPrompts", "", "assistant:write", true},
+		{"assistant.threads.setTitle", "", "assistant:write", true},
 	}
 	for _, tc := range tests {
 		if got, ok := RequiredScope(tc.method, tc.kind); got != tc.want || ok != tc.wantOK {

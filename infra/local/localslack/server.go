@@ -2,8 +2,13 @@
 //
 // It answers the methods slackrelay uses (auth.test, chat.postMessage, chat.update,
 // chat.postEphemeral, chat.delete, reactions.add, reactions.remove, conversations.replies,
-// conversations.history) plus slash-command response_url posts, records what was posted,
-// and can inject faults: Slack errors, HTTP 429 rate limits and plain HTTP failures.
+// conversations.history), modals (views.open, views.push, views.update, with triggers that
+// expire and views with hashes, see NewTrigger), streamed messages (chat.startStream,
+// chat.appendStream, chat.stopStream) and assistant threads (assistant.threads.setStatus,
+// setSuggestedPrompts, setTitle), plus slash-command response_url posts. It records what
+// the app did (Posts, Views, Streams, AssistantThreads) and can inject faults: Slack
+// errors, HTTP 429 rate limits and plain HTTP failures, and optionally enforce rate limits
+// (Options.RateLimits).
 //
 // Like Slack, it checks scopes: the token holds the bot scopes of the repository's app
 // manifest (infra/slack-app-manifest.yaml) unless Options say otherwise, and a method called
@@ -29,10 +34,8 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 )
 
 // MaxTextLength is the longest message text, in characters, accepted before msg_too_long.
@@ -62,11 +65,23 @@ type Options struct {
 	// (defaults "localslack" and "bot").
 	TeamName string
 	BotName  string
-	// Out, when non-nil, gets one human-readable line per post, e.g.
+	// Out, when non-nil, gets one human-readable line per post, stream start, append and
+	// end, view opened or updated, and assistant status, prompts or title, e.g.
 	//   slack ▸ #C123 (thread 1700000000.000100) bot: text…
+	//   slack ▸ #C123 (stream 1700000000.000200) + the text just appended…
 	Out io.Writer
-	// Now stamps Post.At (default time.Now).
+	// Now is the server's clock (default time.Now): it stamps records (Post.At, …) and
+	// decides when triggers expire, streams end by themselves, statuses time out and rate
+	// windows slide, so a test can move time without sleeping.
 	Now func() time.Time
+	// StreamIdleTimeout is how long a streamed message stays open without an append before
+	// it ends by itself, as Slack ends idle streams (default DefaultStreamIdleTimeout).
+	StreamIdleTimeout time.Duration
+	// RateLimits, when set, caps calls per minute by method name, answering HTTP 429 with
+	// Retry-After beyond it (e.g. {"chat.appendStream": 100}, Slack's tier 4). Calls are
+	// counted per stream for chat.appendStream and chat.stopStream, per channel for
+	// chat.postMessage, and per method otherwise. Unlisted methods are not limited.
+	RateLimits map[string]int
 	// MissingChannels answer channel_not_found; ArchivedChannels answer is_archived to writes.
 	MissingChannels  []string
 	ArchivedChannels []string
@@ -125,6 +140,13 @@ type Server struct {
 	calls     map[string]int
 	faults    map[string][]*fault
 	srv       *http.Server
+	// seq numbers triggers, views and hashes; it survives Reset so ids stay unique.
+	seq       int64
+	triggers  map[string]*trigger
+	views     []*viewState // in the order they were opened or pushed
+	streams   []*stream    // in the order they were started
+	threads   []*assistantThread
+	rateCalls map[string][]time.Time // by rate key, the calls inside the current window
 
 	outMu sync.Mutex
 }
@@ -158,6 +180,11 @@ func New(opts Options) *Server {
 		reactions: map[Reaction]bool{},
 		calls:     map[string]int{},
 		faults:    map[string][]*fault{},
+		triggers:  map[string]*trigger{},
+		rateCalls: map[string][]time.Time{},
+	}
+	if s.opts.StreamIdleTimeout <= 0 {
+		s.opts.StreamIdleTimeout = DefaultStreamIdleTimeout
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.handleAPI)
@@ -297,8 +324,9 @@ func (s *Server) Calls(method string) int {
 	return s.calls[method]
 }
 
-// Reset forgets posts, messages (seeded ones too), reactions, call counts and pending
-// faults. Timestamps keep increasing across resets.
+// Reset forgets posts, messages (seeded ones too), reactions, call counts, pending faults,
+// triggers, views, streams, assistant threads and rate windows. Timestamps and ids keep
+// increasing across resets.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -307,57 +335,14 @@ func (s *Server) Reset() {
 	s.reactions = map[Reaction]bool{}
 	s.calls = map[string]int{}
 	s.faults = map[string][]*fault{}
+	s.triggers = map[string]*trigger{}
+	s.views = nil
+	s.streams = nil
+	s.threads = nil
+	s.rateCalls = map[string][]time.Time{}
 }
 
 func (s *Server) recordLocked(p Post) {
 	p.At = s.opts.Now()
 	s.posts = append(s.posts, p)
-}
-
-// preview is text on one line, cut at 160 characters, or "[blocks]" for a blocks-only post.
-func preview(text string, blocks json.RawMessage) string {
-	if text == "" && blocks != nil {
-		return "[blocks]"
-	}
-	text = strings.Join(strings.Fields(text), " ")
-	const max = 160
-	if utf8.RuneCountInString(text) > max {
-		text = string([]rune(text)[:max]) + "…"
-	}
-	return text
-}
-
-func (s *Server) printPost(p Post) {
-	if s.opts.Out == nil {
-		return
-	}
-	var where string
-	switch p.Method {
-	case ResponseURLMethod:
-		where = "response_url " + p.ResponseID
-		if p.ResponseType != "" {
-			where += " (" + p.ResponseType + ")"
-		}
-	case "chat.postEphemeral":
-		where = "#" + p.Channel + " (ephemeral to " + p.User + ")"
-	default:
-		where = "#" + p.Channel
-		if p.ThreadTS != "" {
-			where += " (thread " + p.ThreadTS + ")"
-		}
-	}
-	line := where + " " + s.opts.BotName + ": " + preview(p.Text, p.Blocks)
-	if p.Metadata != nil {
-		line += " [metadata " + p.Metadata.EventType + "]"
-	}
-	s.printLine("%s", line)
-}
-
-func (s *Server) printLine(format string, args ...any) {
-	if s.opts.Out == nil {
-		return
-	}
-	s.outMu.Lock()
-	defer s.outMu.Unlock()
-	fmt.Fprintf(s.opts.Out, "slack ▸ "+format+"\n", args...)
 }

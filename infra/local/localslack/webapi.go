@@ -72,6 +72,20 @@ type obj = map[string]any
 
 func slackErr(code string) obj { return obj{"ok": false, "error": code} }
 
+// invalidArgs is Slack's answer to arguments that fail its schema checks: invalid_arguments
+// with one "[ERROR] …" line per problem in response_metadata.messages.
+func invalidArgs(msgs ...string) obj {
+	return obj{"ok": false, "error": "invalid_arguments", "response_metadata": obj{"messages": msgs}}
+}
+
+// argError is one invalid_arguments line, pointing at the argument when pointer is set.
+func argError(problem, pointer string) string {
+	if pointer == "" {
+		return "[ERROR] " + problem
+	}
+	return "[ERROR] " + problem + " [json-pointer:" + pointer + "]"
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
@@ -89,6 +103,16 @@ var apiMethods = map[string]func(*Server, params) obj{
 	"reactions.remove":      func(s *Server, p params) obj { return s.reaction(p, false) },
 	"conversations.replies": (*Server).replies,
 	"conversations.history": (*Server).history,
+	"views.open":            (*Server).viewsOpen,
+	"views.push":            (*Server).viewsPush,
+	"views.update":          (*Server).viewsUpdate,
+	"chat.startStream":      (*Server).startStream,
+	"chat.appendStream":     (*Server).appendStream,
+	"chat.stopStream":       (*Server).stopStream,
+
+	"assistant.threads.setStatus":           (*Server).setStatus,
+	"assistant.threads.setSuggestedPrompts": (*Server).setSuggestedPrompts,
+	"assistant.threads.setTitle":            (*Server).setTitle,
 }
 
 // handleAPI answers /api/{method}, checking in Slack's order: the token, that the method
@@ -115,6 +139,10 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	if needed := s.missingScope(method, p); needed != "" {
 		writeJSON(w, http.StatusOK, s.missingScopeResponse(needed))
+		return
+	}
+	if wait := s.rateLimit(method, p); wait > 0 {
+		writeFault(w, &fault{kind: faultRateLimit, retryAfter: wait})
 		return
 	}
 	writeJSON(w, http.StatusOK, serve(s, p))
@@ -175,13 +203,23 @@ func content(p params) (text string, blocks json.RawMessage, md *Metadata, code 
 	if utf8.RuneCountInString(text) > MaxTextLength {
 		return "", nil, nil, "msg_too_long"
 	}
-	if m := strings.TrimSpace(p.get("metadata")); m != "" {
-		md = &Metadata{}
-		if err := json.Unmarshal([]byte(m), md); err != nil || md.EventType == "" {
-			return "", nil, nil, "invalid_metadata_format"
-		}
+	if md, code = readMetadata(p); code != "" {
+		return "", nil, nil, code
 	}
 	return text, blocks, md, ""
+}
+
+// readMetadata reads the `metadata` argument (nil when absent).
+func readMetadata(p params) (*Metadata, string) {
+	m := strings.TrimSpace(p.get("metadata"))
+	if m == "" {
+		return nil, ""
+	}
+	md := &Metadata{}
+	if err := json.Unmarshal([]byte(m), md); err != nil || md.EventType == "" {
+		return nil, "invalid_metadata_format"
+	}
+	return md, ""
 }
 
 func (s *Server) postMessage(p params) obj {
@@ -203,8 +241,10 @@ func (s *Server) postMessage(p params) obj {
 		Blocks: blocks, Metadata: md}
 	s.recordLocked(post)
 	msg := s.messageJSONLocked(m, true, 0)
+	cleared := s.replyInThreadLocked(ch, threadTS)
 	s.mu.Unlock()
 	s.printPost(post)
+	s.printLines(appendLine(nil, cleared))
 	return obj{"ok": true, "channel": ch, "ts": ts, "message": msg}
 }
 
@@ -227,12 +267,20 @@ func (s *Server) update(p params) obj {
 		s.mu.Unlock()
 		return slackErr("cant_update_message")
 	}
+	var expired string
+	if m.stream != nil {
+		if expired = s.expireStreamLocked(m.stream); m.stream.State == Streaming {
+			s.mu.Unlock()
+			return slackErr("streaming_state_conflict")
+		}
+	}
 	m.text, m.blocks, m.edited = text, blocks, true
 	if md != nil {
 		m.metadata = md
 	}
 	msg := s.messageJSONLocked(m, true, 0)
 	s.mu.Unlock()
+	s.printLines(appendLine(nil, expired))
 	s.printLine("#%s (update %s) %s: %s", ch, ts, s.opts.BotName, preview(text, blocks))
 	return obj{"ok": true, "channel": ch, "ts": ts, "text": text, "message": msg}
 }

@@ -1,0 +1,320 @@
+package localslack
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Streamed messages as Slack serves them: chat.startStream posts a message that then grows
+// by chat.appendStream calls until chat.stopStream (or an idle timeout) ends it. While it
+// streams, chat.update refuses it (streaming_state_conflict); once it has ended, appends
+// and stops are refused (message_not_in_streaming_state). conversations.replies and
+// conversations.history show it with its text so far.
+
+// MaxStreamChunk is the most markdown text, in characters, one streaming call may carry.
+const MaxStreamChunk = 12000
+
+// MaxStreamText is the most text, in characters, a streamed message may grow to. Slack does
+// not document this limit; the server uses the message text limit.
+const MaxStreamText = MaxTextLength
+
+// DefaultStreamIdleTimeout is how long a stream stays open without an append, unless
+// Options.StreamIdleTimeout says otherwise. Slack documents no figure; developers report
+// streams ended after a few minutes.
+const DefaultStreamIdleTimeout = 5 * time.Minute
+
+// StreamState is whether a streamed message is still open.
+type StreamState string
+
+// The states of a stream.
+const (
+	Streaming     StreamState = "streaming"
+	StreamStopped StreamState = "stopped"
+)
+
+// StreamCall is one call on a stream, with the content it carried.
+type StreamCall struct {
+	// Method is "chat.startStream", "chat.appendStream" or "chat.stopStream".
+	Method       string          `json:"method"`
+	MarkdownText string          `json:"markdown_text,omitempty"`
+	Chunks       json.RawMessage `json:"chunks,omitempty"`
+	At           time.Time       `json:"at"`
+}
+
+// Stream is a streamed message: where it is, what it holds so far and whether it is open.
+type Stream struct {
+	Channel         string      `json:"channel"`
+	TS              string      `json:"ts"`
+	ThreadTS        string      `json:"thread_ts,omitempty"`
+	RecipientUserID string      `json:"recipient_user_id,omitempty"`
+	RecipientTeamID string      `json:"recipient_team_id,omitempty"`
+	State           StreamState `json:"state"`
+	// EndedBy is "chat.stopStream", or "idle" for a stream that ended by itself.
+	EndedBy string `json:"ended_by,omitempty"`
+	// Text is the markdown text so far: every call's markdown_text (or markdown_text
+	// chunks), in order. It is what was streamed: a chat.update after the stream ended
+	// changes the message (conversations.replies shows it) but not this record.
+	Text string `json:"text"`
+	// Blocks and Metadata are what chat.stopStream set.
+	Blocks   json.RawMessage `json:"blocks,omitempty"`
+	Metadata *Metadata       `json:"metadata,omitempty"`
+	// Calls holds every accepted call on the stream, the start first.
+	Calls     []StreamCall `json:"calls"`
+	StartedAt time.Time    `json:"started_at"`
+	StoppedAt time.Time    `json:"stopped_at,omitzero"`
+}
+
+type stream struct {
+	Stream
+	msg          *message
+	mode         string // "markdown_text" or "chunks", set by the first call with content
+	lastActivity time.Time
+}
+
+// Streams returns every stream the app started, in that order, each as it is now.
+func (s *Server) Streams() []Stream {
+	s.mu.Lock()
+	var lines []string
+	out := make([]Stream, 0, len(s.streams))
+	for _, st := range s.streams {
+		lines = appendLine(lines, s.expireStreamLocked(st))
+		out = append(out, st.snapshot())
+	}
+	s.mu.Unlock()
+	s.printLines(lines)
+	return out
+}
+
+// Stream returns the stream whose message is ts in channel, and false when there is none.
+func (s *Server) Stream(channel, ts string) (Stream, bool) {
+	for _, st := range s.Streams() {
+		if st.Channel == channel && st.TS == ts {
+			return st, true
+		}
+	}
+	return Stream{}, false
+}
+
+func (st *stream) snapshot() Stream {
+	out := st.Stream
+	out.Calls = append([]StreamCall(nil), st.Calls...)
+	return out
+}
+
+// expireStreamLocked ends st when it has been idle for Options.StreamIdleTimeout, and
+// returns the line to print when it did.
+func (s *Server) expireStreamLocked(st *stream) string {
+	idle := s.opts.StreamIdleTimeout
+	if st.State != Streaming || s.opts.Now().Sub(st.lastActivity) < idle {
+		return ""
+	}
+	st.State, st.EndedBy, st.StoppedAt = StreamStopped, "idle", st.lastActivity.Add(idle)
+	return fmt.Sprintf("#%s (stream %s) ■ ended by itself after %s without an append, %d chars",
+		st.Channel, st.TS, idle, utf8.RuneCountInString(st.Text))
+}
+
+// streamContent reads the markdown_text or chunks a streaming call carries; mode is which
+// of the two it used ("" for neither).
+func streamContent(p params) (text string, chunks json.RawMessage, mode, code string) {
+	text = p.get("markdown_text")
+	raw := strings.TrimSpace(p.get("chunks"))
+	switch {
+	case text != "" && raw != "":
+		return "", nil, "", "cannot_provide_both_markdown_text_and_chunks"
+	case text != "":
+		mode = "markdown_text"
+	case raw != "":
+		var parsed []struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		}
+		if err := json.Unmarshal([]byte(raw), &parsed); err != nil || len(parsed) == 0 {
+			return "", nil, "", "invalid_chunks"
+		}
+		for _, c := range parsed {
+			if c.Type == "" {
+				return "", nil, "", "invalid_chunks"
+			}
+			if c.Type == "markdown_text" {
+				text += c.Text
+			}
+		}
+		chunks, mode = json.RawMessage(raw), "chunks"
+	}
+	if utf8.RuneCountInString(text) > MaxStreamChunk {
+		return "", nil, "", "msg_too_long"
+	}
+	return text, chunks, mode, ""
+}
+
+// startStream is chat.startStream. Outside a DM, Slack needs the user the answer is for.
+func (s *Server) startStream(p params) obj {
+	ch, threadTS := p.get("channel"), p.get("thread_ts")
+	if code := s.checkChannel(ch, true); code != "" {
+		return slackErr(code)
+	}
+	userID, teamID := p.get("recipient_user_id"), p.get("recipient_team_id")
+	if s.kindOf(ch) != IM {
+		switch {
+		case teamID == "":
+			return slackErr("missing_recipient_team_id")
+		case userID == "":
+			return slackErr("missing_recipient_user_id")
+		}
+	}
+	text, chunks, mode, code := streamContent(p)
+	if code != "" {
+		return slackErr(code)
+	}
+	s.mu.Lock()
+	ts, at := s.nextTSLocked()
+	now := s.opts.Now()
+	m := &message{channel: ch, ts: ts, at: at, threadTS: threadTS, user: s.opts.BotUserID, bot: true, text: text}
+	st := &stream{Stream: Stream{Channel: ch, TS: ts, ThreadTS: threadTS, RecipientUserID: userID,
+		RecipientTeamID: teamID, State: Streaming, Text: text, StartedAt: now,
+		Calls: []StreamCall{{Method: "chat.startStream", MarkdownText: p.get("markdown_text"), Chunks: chunks, At: now}}},
+		msg: m, mode: mode, lastActivity: now}
+	m.stream = st
+	s.insertLocked(m)
+	s.streams = append(s.streams, st)
+	cleared := s.replyInThreadLocked(ch, threadTS)
+	s.mu.Unlock()
+	where := "#" + ch
+	if threadTS != "" {
+		where += " (thread " + threadTS + ")"
+	}
+	line := where + " " + s.opts.BotName + ": ▶ stream " + ts
+	if text != "" {
+		line += ": " + preview(text, nil)
+	}
+	s.printLines(appendLine([]string{line}, cleared))
+	return obj{"ok": true, "channel": ch, "ts": ts}
+}
+
+// streamLocked finds the open stream ts in ch, answering Slack's error when there is none.
+func (s *Server) streamLocked(ch, ts string) (*stream, string, string) {
+	m := s.findLocked(ch, ts)
+	switch {
+	case m == nil:
+		return nil, "message_not_found", ""
+	case !m.bot:
+		return nil, "message_not_owned_by_app", ""
+	case m.stream == nil:
+		return nil, "message_not_in_streaming_state", ""
+	}
+	line := s.expireStreamLocked(m.stream)
+	if m.stream.State != Streaming {
+		return nil, "message_not_in_streaming_state", line
+	}
+	return m.stream, "", line
+}
+
+// growLocked adds one call's content to st, or answers why it cannot.
+func (s *Server) growLocked(st *stream, method, text string, chunks json.RawMessage, mode string, p params) string {
+	if mode != "" && st.mode != "" && mode != st.mode {
+		return "streaming_mode_mismatch"
+	}
+	if utf8.RuneCountInString(st.Text)+utf8.RuneCountInString(text) > MaxStreamText {
+		return "msg_too_long"
+	}
+	if st.mode == "" {
+		st.mode = mode
+	}
+	now := s.opts.Now()
+	st.Text += text
+	st.msg.text = st.Text
+	st.lastActivity = now
+	st.Calls = append(st.Calls, StreamCall{Method: method, MarkdownText: p.get("markdown_text"), Chunks: chunks, At: now})
+	return ""
+}
+
+// appendStream is chat.appendStream.
+func (s *Server) appendStream(p params) obj {
+	ch, ts := p.get("channel"), p.get("ts")
+	if code := s.checkChannel(ch, true); code != "" {
+		return slackErr(code)
+	}
+	text, chunks, mode, code := streamContent(p)
+	switch {
+	case code != "":
+		return slackErr(code)
+	case mode == "":
+		return slackErr("markdown_text_or_chunks_required")
+	}
+	s.mu.Lock()
+	st, code, expired := s.streamLocked(ch, ts)
+	if code == "" {
+		code = s.growLocked(st, "chat.appendStream", text, chunks, mode, p)
+	}
+	s.mu.Unlock()
+	s.printLines(appendLine(nil, expired))
+	if code != "" {
+		return slackErr(code)
+	}
+	line := fmt.Sprintf("#%s (stream %s) + %s", ch, ts, preview(text, nil))
+	if text == "" {
+		line = fmt.Sprintf("#%s (stream %s) + [chunks]", ch, ts)
+	}
+	s.printLines([]string{line})
+	return obj{"ok": true, "channel": ch, "ts": ts}
+}
+
+// stopStream is chat.stopStream: the last content, final blocks and metadata.
+func (s *Server) stopStream(p params) obj {
+	ch, ts := p.get("channel"), p.get("ts")
+	if code := s.checkChannel(ch, true); code != "" {
+		return slackErr(code)
+	}
+	text, chunks, mode, code := streamContent(p)
+	if code != "" {
+		return slackErr(code)
+	}
+	var blocks json.RawMessage
+	if b := strings.TrimSpace(p.get("blocks")); b != "" && b != "[]" {
+		var list []json.RawMessage
+		if json.Unmarshal([]byte(b), &list) != nil {
+			return slackErr("invalid_blocks")
+		}
+		blocks = json.RawMessage(b)
+	}
+	md, code := readMetadata(p)
+	if code != "" {
+		return slackErr(code)
+	}
+	s.mu.Lock()
+	st, code, expired := s.streamLocked(ch, ts)
+	if code == "" {
+		code = s.growLocked(st, "chat.stopStream", text, chunks, mode, p)
+	}
+	if code != "" {
+		s.mu.Unlock()
+		s.printLines(appendLine(nil, expired))
+		return slackErr(code)
+	}
+	st.State, st.EndedBy, st.StoppedAt = StreamStopped, "chat.stopStream", s.opts.Now()
+	st.Blocks, st.Metadata = blocks, md
+	if blocks != nil {
+		st.msg.blocks = blocks
+	}
+	if md != nil {
+		st.msg.metadata = md
+	}
+	msg := s.messageJSONLocked(st.msg, true, 0)
+	line := fmt.Sprintf("#%s (stream %s) ■ stopped, %d chars in %d calls", ch, ts,
+		utf8.RuneCountInString(st.Text), len(st.Calls))
+	s.mu.Unlock()
+	if text != "" {
+		s.printLines([]string{fmt.Sprintf("#%s (stream %s) + %s", ch, ts, preview(text, nil))})
+	}
+	if blocks != nil {
+		line += " [blocks]"
+	}
+	if md != nil {
+		line += " [metadata " + md.EventType + "]"
+	}
+	s.printLines([]string{line})
+	return obj{"ok": true, "channel": ch, "ts": ts, "message": msg}
+}
