@@ -8,10 +8,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/infra/local/handlertest"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -131,5 +133,52 @@ func TestAskAnswersInTheChannel(t *testing.T) {
 	}
 	if p := got.Posts[0]; p.Method != localslack.ResponseURLMethod || p.ResponseType != "in_channel" || p.Text != "answer 1 to: what is slackrelay?" {
 		t.Errorf("response = %+v, want the answer through response_url, in_channel", p)
+	}
+}
+
+// /ask without a question opens a modal that stays open on submission; the submission is
+// answered in the modal itself, by updating the view the receiver replaced with "working".
+func TestAskWithoutAQuestionOpensAModalAnsweredInPlace(t *testing.T) {
+	t.Parallel()
+	h, _ := setup(t)
+	if got := h.Deliver(t, "testdata/ask_empty.form"); got.Err != nil || len(got.Posts) != 0 {
+		t.Fatalf("err=%v posts=%d, want a modal and no post", got.Err, len(got.Posts))
+	}
+	views := h.Slack.Views()
+	if len(views) != 1 {
+		t.Fatalf("%d views opened, want 1", len(views))
+	}
+	v := views[0]
+	if v.CallbackID != CallbackAsk || !strings.HasPrefix(v.PrivateMetadata, envelope.WorkingViewPrefix) {
+		t.Fatalf("view callback %q metadata %q, want %q marked to stay open", v.CallbackID, v.PrivateMetadata, CallbackAsk)
+	}
+	raw, err := os.ReadFile("testdata/ask_submitted.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	submitted := strings.NewReplacer(`"id": "V0MODAL"`, `"id": "`+v.ID+`"`, `"private_metadata": "C0CHAN"`, `"private_metadata": "`+v.PrivateMetadata+`"`).Replace(string(raw))
+	if got := h.DeliverBody(t, "ask_submitted.json", submitted); got.Err != nil {
+		t.Fatal(got.Err)
+	}
+	after, _ := h.Slack.View(v.ID)
+	if len(after.History) != 2 || !strings.Contains(string(after.Payload), "answer 1 to: what is slackrelay?") {
+		t.Errorf("view after the submission: %d states, payload %s; want it updated with the answer", len(after.History), after.Payload)
+	}
+}
+
+// A modal that cannot open in time (Slack accepts a trigger for 3 s) is not a dead letter: the
+// user is told through the response_url.
+func TestAskModalTooLateFallsBackToAResponse(t *testing.T) {
+	t.Parallel()
+	h := handlertest.New(t, func(b *relay.Bot) { Register(b, &numbered{}) }, handlertest.QueueDelay(4*time.Second))
+	got := h.Deliver(t, "testdata/ask_empty.form")
+	if got.Err != nil {
+		t.Fatalf("err = %v, want the user told instead of a failure", got.Err)
+	}
+	if len(h.Slack.Views()) != 0 {
+		t.Error("a view opened with a trigger 4 s old")
+	}
+	if len(got.Posts) != 1 || got.Posts[0].Method != localslack.ResponseURLMethod || !strings.Contains(got.Posts[0].Text, "could not open in time") {
+		t.Errorf("posts = %+v, want one response_url message saying the form could not open", got.Posts)
 	}
 }

@@ -45,13 +45,41 @@ type Harness struct {
 
 	mu      sync.Mutex
 	records map[string]*record
+	delay   time.Duration // QueueDelay
+	skew    time.Duration // how far the server's clock has been moved on
+}
+
+func (h *Harness) now() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return time.Now().Add(h.skew)
+}
+
+// Option tunes a Harness.
+type Option func(*Harness, *localslack.Options)
+
+// QueueDelay models the time between Slack sending a request and the worker running it: the
+// local Slack server's clock moves on by d before each delivery runs, so a trigger_id issued
+// with the request is d old when the handler uses it (Slack accepts it for 3 s).
+func QueueDelay(d time.Duration) Option {
+	return func(h *Harness, _ *localslack.Options) { h.delay = d }
+}
+
+// Scopes grants these bot scopes instead of the manifest's.
+func Scopes(scopes ...string) Option {
+	return func(_ *Harness, o *localslack.Options) { o.Scopes = scopes }
 }
 
 // New starts a local Slack server (stopped when the test ends) and registers the bot's routes.
 // A registration mistake fails the test.
-func New(t testing.TB, register func(b *relay.Bot)) *Harness {
+func New(t testing.TB, register func(b *relay.Bot), opts ...Option) *Harness {
 	t.Helper()
-	srv := localslack.New(localslack.Options{Token: Token})
+	h := &Harness{records: map[string]*record{}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	o := localslack.Options{Token: Token, Now: h.now}
+	for _, opt := range opts {
+		opt(h, &o)
+	}
+	srv := localslack.New(o)
 	if _, err := srv.Start(""); err != nil {
 		t.Fatalf("handlertest: start the local Slack server: %v", err)
 	}
@@ -62,7 +90,7 @@ func New(t testing.TB, register func(b *relay.Bot)) *Harness {
 		t.Fatalf("handlertest: %v", err)
 	}
 	client := slack.New(Token, slack.OptionAPIURL(srv.APIURL()))
-	h := &Harness{Slack: srv, bot: b, records: map[string]*record{}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h.Slack, h.bot = srv, b
 	h.rt = &relay.Runtime{
 		Slack: func(context.Context) (*slack.Client, error) { return client, nil },
 		Identity: func(context.Context) (relay.Identity, error) {
@@ -109,7 +137,8 @@ func (h *Harness) Deliver(t testing.TB, file string) Result {
 }
 
 // DeliverBody is Deliver with the payload given as text; name decides its kind as a file name
-// would (".form" for a slash command).
+// would (".form" for a slash command). A trigger_id in the payload is replaced with one the
+// local server issues now (valid 3 s, once), as Slack's would be.
 func (h *Harness) DeliverBody(t testing.TB, name, body string) Result {
 	t.Helper()
 	env, err := h.wrap(name, strings.TrimSpace(body))
@@ -129,6 +158,9 @@ func (h *Harness) wrap(file, body string) (*envelope.Envelope, error) {
 			return nil, err
 		}
 		form.Set("response_url", responseURL)
+		if form.Get("trigger_id") != "" {
+			form.Set("trigger_id", h.Slack.NewTrigger()) // valid for 3 s from now, as Slack's
+		}
 		env.Kind, env.ContentType, env.Body = envelope.KindSlashCommand, envelope.ContentTypeForm, form.Encode()
 	default:
 		var probe map[string]any
@@ -142,6 +174,9 @@ func (h *Harness) wrap(file, body string) (*envelope.Envelope, error) {
 		if _, ok := probe["response_url"]; ok {
 			probe["response_url"] = responseURL
 		}
+		if _, ok := probe["trigger_id"]; ok {
+			probe["trigger_id"] = h.Slack.NewTrigger()
+		}
 		payload, err := json.Marshal(probe)
 		if err != nil {
 			return nil, err
@@ -152,6 +187,9 @@ func (h *Harness) wrap(file, body string) (*envelope.Envelope, error) {
 }
 
 func (h *Harness) run(env *envelope.Envelope) (r Result) {
+	h.mu.Lock()
+	h.skew += h.delay
+	h.mu.Unlock()
 	before := len(h.Slack.Posts())
 	defer func() { r.Posts = h.Slack.Posts()[before:] }()
 	d, err := h.bot.Dispatch(context.Background(), h.rt, env)
