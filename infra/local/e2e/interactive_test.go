@@ -2,8 +2,9 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,25 +17,11 @@ import (
 // regenerateValue returns the value of the Regenerate button a reply carries.
 func regenerateValue(t *testing.T, p localslack.Post) string {
 	t.Helper()
-	var blocks []struct {
-		Type     string
-		Elements []struct {
-			ActionID string `json:"action_id"`
-			Value    string
-		}
+	v, ok := fixture.ButtonValue(p.Blocks, "slackrelay_regenerate")
+	if !ok {
+		t.Fatalf("the reply has no Regenerate button: %s", p.Blocks)
 	}
-	if err := json.Unmarshal(p.Blocks, &blocks); err != nil {
-		t.Fatalf("reply blocks: %v (%s)", err, p.Blocks)
-	}
-	for _, b := range blocks {
-		for _, e := range b.Elements {
-			if e.ActionID == "slackrelay_regenerate" {
-				return e.Value
-			}
-		}
-	}
-	t.Fatalf("the reply has no Regenerate button: %s", p.Blocks)
-	return ""
+	return v
 }
 
 // 10. A Regenerate click under Slack's retries (two at once, two later) with the worker killed
@@ -87,5 +74,53 @@ func TestRegenerateClickUnderRetriesAndACrash(t *testing.T) {
 	}
 	if n := len(postsInThread(s, ts)); n != 1 {
 		t.Fatalf("%d messages in the thread, want the one answer, updated in place", n)
+	}
+}
+
+// 11. /ask without a question: the modal must open with the command's trigger_id, through the
+// queue, while the local Slack server still accepts it (3 s, once, as Slack does); then the
+// submission keeps the modal open and the worker answers in it. Logs request → views.open.
+func TestAskModalThroughTheQueue(t *testing.T) {
+	s := setup(t)
+	const n = 20
+	var lat []time.Duration
+	var last localslack.View
+	for i := range n {
+		trigger := s.Slack.NewTrigger()
+		sent := time.Now()
+		r, err := s.Send(context.Background(), "/slack/commands", "application/x-www-form-urlencoded",
+			fixture.SlashCommand("/ask", "", trigger, s.Slack.ResponseURL(fmt.Sprint("ask", i))))
+		if err != nil || r.Status != 200 {
+			t.Fatalf("command %d: status %d, err %v", i, r.Status, err)
+		}
+		err = devstack.WaitFor(5*time.Second, func() bool {
+			for _, v := range s.Slack.Views() {
+				if v.TriggerID == trigger {
+					last = v
+					return true
+				}
+			}
+			return false
+		})
+		if err != nil {
+			t.Fatalf("command %d: no modal opened with its trigger (expired or never tried); responses: %+v", i, s.Slack.Posts())
+		}
+		lat = append(lat, last.History[0].At.Sub(sent))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("/ask → views.open through the queue, %d commands: p50 %v, p90 %v, max %v (Slack accepts the trigger for 3 s)",
+		n, lat[n/2].Round(time.Millisecond), lat[n*9/10].Round(time.Millisecond), lat[n-1].Round(time.Millisecond))
+
+	submit := fixture.ViewSubmission(last.ID, last.CallbackID, last.PrivateMetadata, "question", "text", "how do retries work?")
+	r, err := s.Send(context.Background(), "/slack/interactivity", "application/x-www-form-urlencoded", submit)
+	if err != nil || r.Status != 200 || !strings.Contains(r.Body, `"response_action":"update"`) {
+		t.Fatalf("submission: status %d, body %q, err %v; want 200 with response_action update", r.Status, r.Body, err)
+	}
+	err = devstack.WaitFor(10*time.Second, func() bool {
+		v, _ := s.Slack.View(last.ID)
+		return len(v.History) >= 2 && strings.Contains(string(v.Payload), "how do retries work?")
+	})
+	if err != nil {
+		t.Fatal("the worker did not answer in the modal")
 	}
 }

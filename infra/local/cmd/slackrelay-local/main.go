@@ -25,6 +25,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/devenv"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
+	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 )
@@ -191,6 +192,8 @@ func demo(args []string) error {
 	time.Sleep(time.Second)
 	c.check(dlqDepth(ctx, s) == 0 && threadPosts(s, ts2) == 1, "DLQ empty, exactly one reply")
 
+	interactive(ctx, s, &c, channel, ts, *delay)
+
 	step("summary")
 	say("events sent: 3 (one of them twice) · replies posted: %d · duplicates: 0 · lost: 0", len(s.Slack.PostsFor(channel)))
 	if len(c.failed) > 0 {
@@ -300,4 +303,71 @@ func dev(args []string, settings devenv.Settings) error {
 		return nil
 	}
 	return nil
+}
+
+// interactive shows the buttons and modals going through the queue: a Regenerate click on the
+// first answer (and Slack's retry of it), then /ask without a question, whose modal opens
+// with the command's trigger and is answered in place after its submission.
+func interactive(ctx context.Context, s *devstack.Stack, c *checker, channel, thread string, delay time.Duration) {
+	step("5. the user clicks Regenerate on the first answer (Slack delivers the click twice)")
+	var reply localslack.Post
+	for _, p := range s.Slack.Posts() {
+		if p.ThreadTS == thread {
+			reply = p
+		}
+	}
+	value, ok := fixture.ButtonValue(reply.Blocks, "slackrelay_regenerate")
+	c.check(ok, "the answer carries a Regenerate button")
+	click := fixture.BlockActions("slackrelay_regenerate", value, channel, reply.TS, thread, fmt.Sprintf("%d.000001", time.Now().Unix()))
+	for i, headers := range [][]string{nil, {"X-Slack-Retry-Num", "1", "X-Slack-Retry-Reason", "http_timeout"}} {
+		r, err := s.Send(ctx, "/slack/interactivity", "application/x-www-form-urlencoded", click, headers...)
+		if err != nil {
+			c.check(false, "click delivered: "+err.Error())
+			return
+		}
+		say("click %d: receiver answered %d in %.1f ms", i+1, r.Status, float64(r.Latency.Microseconds())/1000)
+	}
+	err := devstack.WaitFor(delay+15*time.Second, func() bool { return s.Slack.Calls("chat.update") >= 1 })
+	time.Sleep(time.Second)
+	c.check(err == nil && s.Slack.Calls("chat.update") == 1, "the answer was regenerated and replaced in place, once for the click")
+
+	step("6. /ask without a question opens a modal; the user types a question and submits it")
+	trigger := s.Slack.NewTrigger()
+	sent := time.Now()
+	cmd := fixture.SlashCommand("/ask", "", trigger, s.Slack.ResponseURL("demo-ask"))
+	r, err := s.Send(ctx, "/slack/commands", "application/x-www-form-urlencoded", cmd)
+	if err != nil {
+		c.check(false, "slash command delivered: "+err.Error())
+		return
+	}
+	say("receiver answered %d in %.1f ms", r.Status, float64(r.Latency.Microseconds())/1000)
+	var view localslack.View
+	err = devstack.WaitFor(10*time.Second, func() bool {
+		for _, v := range s.Slack.Views() {
+			if v.TriggerID == trigger {
+				view = v
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		c.check(false, "the modal opened")
+		return
+	}
+	opened := view.History[0].At.Sub(sent)
+	c.check(opened < 3*time.Second, fmt.Sprintf("the modal opened %s after the command, through the queue (Slack allows 3 s)", paint(bold, fmt.Sprintf("%.0f ms", float64(opened.Microseconds())/1000))))
+	submit := fixture.ViewSubmission(view.ID, view.CallbackID, view.PrivateMetadata, "question", "text", "how do retries work?")
+	r, err = s.Send(ctx, "/slack/interactivity", "application/x-www-form-urlencoded", submit)
+	if err != nil {
+		c.check(false, "submission delivered: "+err.Error())
+		return
+	}
+	say("receiver answered %d in %.1f ms: %s", r.Status, float64(r.Latency.Microseconds())/1000, paint(dim, strings.TrimSpace(r.Body)))
+	c.check(strings.Contains(r.Body, `"response_action":"update"`), "the modal stays open with a \"working on it\" view")
+	err = devstack.WaitFor(delay+15*time.Second, func() bool {
+		v, _ := s.Slack.View(view.ID)
+		return len(v.History) >= 2
+	})
+	c.check(err == nil, "the worker answered in the modal itself (views.update by its id)")
 }
