@@ -187,7 +187,7 @@ func statusError(resp *http.Response) error {
 	}
 	if json.Unmarshal(raw, &body) == nil && body.Error != nil {
 		if code := body.Error.code(); code != "" {
-			err = fmt.Errorf("llm %s: %w", code, err)
+			err = fmt.Errorf("%w (code %s)", err, code)
 		}
 	}
 	return err

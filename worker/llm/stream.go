@@ -49,7 +49,11 @@ func (e *StreamError) Error() string {
 	if e.Limit > 0 {
 		fmt.Fprintf(&b, " (limit %s)", e.Limit)
 	}
-	fmt.Fprintf(&b, " after %s, %d characters received", e.Elapsed.Round(time.Millisecond), e.Received)
+	elapsed := e.Elapsed.Round(time.Millisecond)
+	if elapsed == 0 {
+		elapsed = e.Elapsed.Round(time.Microsecond)
+	}
+	fmt.Fprintf(&b, " after %s, %d characters received", elapsed, e.Received)
 	return b.String()
 }
 
