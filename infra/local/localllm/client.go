@@ -1,14 +1,11 @@
 package localllm
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"time"
+
+	"github.com/slackrelay/slackrelay/infra/local/loopback"
 )
 
 // Client drives a Server in another process through its control API (control.go).
@@ -19,44 +16,8 @@ type Client struct {
 	HTTP *http.Client
 }
 
-// call sends one control request; in (when non-nil) is the JSON body, out receives the answer.
 func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
-	fail := func(err error) error { return fmt.Errorf("localllm control %s: %w", path, err) }
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fail(err)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, body)
-	if err != nil {
-		return fail(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fail(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	switch {
-	case err != nil:
-		return fail(err)
-	case resp.StatusCode != http.StatusOK:
-		return fail(fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(data)))
-	case out == nil:
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fail(err)
-	}
-	return nil
+	return loopback.Control{Name: "localllm control", BaseURL: c.BaseURL, HTTP: c.HTTP}.Call(ctx, method, path, in, out)
 }
 
 // Requests is Server.Requests over HTTP.

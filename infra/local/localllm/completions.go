@@ -217,7 +217,7 @@ func (s *Server) stream(w http.ResponseWriter, ctx context.Context, a *answer) {
 		b, _ := json.Marshal(chunk)
 		_, _ = fmt.Fprintf(w, "data: %s\n\n", b)
 	}
-	start := time.Now()
+	start, pace := time.Now(), newPacer(ctx)
 	for i := 0; i <= len(a.tokens); i++ {
 		if f := a.fault; f != nil && f.afterTokens == i {
 			switch f.kind {
@@ -228,7 +228,7 @@ func (s *Server) stream(w http.ResponseWriter, ctx context.Context, a *answer) {
 				return
 			case FaultStall:
 				_ = rc.Flush()
-				if wait(ctx, f.pause) != nil {
+				if pace.wait(f.pause) != nil {
 					return
 				}
 				start = start.Add(f.pause)
@@ -237,7 +237,7 @@ func (s *Server) stream(w http.ResponseWriter, ctx context.Context, a *answer) {
 		if i == len(a.tokens) {
 			break
 		}
-		if wait(ctx, time.Until(start.Add(a.pace.due(i)))) != nil {
+		if pace.wait(time.Until(start.Add(a.pace.due(i)))) != nil {
 			return
 		}
 		chunk.Choices[0].Delta = delta{Content: a.tokens[i]}
@@ -265,7 +265,7 @@ func (s *Server) complete(w http.ResponseWriter, ctx context.Context, a *answer)
 	if f := a.fault; f != nil && f.kind == FaultStall {
 		pause += f.pause
 	}
-	if wait(ctx, pause) != nil {
+	if newPacer(ctx).wait(pause) != nil {
 		return
 	}
 	if f := a.fault; f != nil && f.kind == FaultDisconnect {
@@ -293,18 +293,30 @@ func (p Pace) due(i int) time.Duration {
 	return d
 }
 
-// wait sleeps d, or returns ctx's error when the client goes away first.
-func wait(ctx context.Context, d time.Duration) error {
+// pacer waits for the moments tokens are due, on one timer for the whole answer.
+type pacer struct {
+	ctx   context.Context
+	timer *time.Timer
+}
+
+func newPacer(ctx context.Context) *pacer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &pacer{ctx: ctx, timer: t}
+}
+
+// wait returns after d, or with ctx's error when the client goes away first.
+func (p *pacer) wait(d time.Duration) error {
 	if d <= 0 {
-		return ctx.Err()
+		return p.ctx.Err()
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
+	p.timer.Reset(d)
 	select {
-	case <-t.C:
+	case <-p.timer.C:
 		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-p.ctx.Done():
+		p.timer.Stop()
+		return p.ctx.Err()
 	}
 }
 

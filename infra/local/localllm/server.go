@@ -19,16 +19,16 @@
 package localllm
 
 import (
-	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slackrelay/slackrelay/infra/local/loopback"
 )
 
 // DefaultAnswerTokens is the length of an answer when Pace.AnswerTokens is 0.
@@ -95,8 +95,7 @@ type Server struct {
 	faults   []*fault
 	requests []Request
 	seq      int
-	srv      *http.Server
-	baseURL  string
+	srv      *loopback.Server
 
 	outMu sync.Mutex
 }
@@ -126,36 +125,27 @@ func (s *Server) Handler() http.Handler { return s.mux }
 // serves in the background. It returns the base URL, e.g. "http://127.0.0.1:41234/"; the
 // API base for a client (LLM_BASE_URL) is APIURL.
 func (s *Server) Start(addr string) (string, error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("localllm: bad address %q: %w", addr, err)
-	}
-	if host == "" {
-		host = "127.0.0.1"
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.srv != nil {
 		return "", errors.New("localllm: already started")
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	srv, err := loopback.Serve("localllm", addr, s.mux)
 	if err != nil {
-		return "", fmt.Errorf("localllm: listen: %w", err)
+		return "", err
 	}
-	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
-	s.baseURL = "http://" + ln.Addr().String() + "/"
-	go func(srv *http.Server) { _ = srv.Serve(ln) }(s.srv)
-	return s.baseURL, nil
+	s.srv = srv
+	return srv.URL(), nil
 }
 
 // URL is the base URL given by Start ("" before).
 func (s *Server) URL() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.baseURL
+	if s.srv == nil {
+		return ""
+	}
+	return s.srv.URL()
 }
 
 // APIURL is the OpenAI-style API base, e.g. "http://127.0.0.1:41234/v1" (LLM_BASE_URL).
@@ -169,12 +159,7 @@ func (s *Server) Close() error {
 	if srv == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		return srv.Close()
-	}
-	return nil
+	return srv.Close()
 }
 
 // SetPace changes the pace of the answers that start from now on.
