@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/worker/failure"
@@ -96,21 +97,30 @@ func (c *Chat) Respond(ctx context.Context, prompt string) (string, error) {
 		return "", err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	res, usageReported, err := readCompletion(resp, start)
 	if err != nil {
 		c.countError(err)
-		return "", fmt.Errorf("llm read answer: %w", err)
+		return "", err
+	}
+	c.record(req, res, usageReported)
+	return res.Text, nil
+}
+
+// readCompletion reads a non-streamed answer.
+func readCompletion(resp *http.Response, start time.Time) (Result, bool, error) {
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	if err != nil {
+		return Result{}, false, fmt.Errorf("llm read answer: %w", err)
 	}
 	var out completion
 	if err := json.Unmarshal(raw, &out); err != nil || len(out.Choices) == 0 {
-		return "", fmt.Errorf("llm answer has no choices (HTTP %d, %d bytes)", resp.StatusCode, len(raw))
+		return Result{}, false, fmt.Errorf("llm answer has no choices (HTTP %d, %d bytes)", resp.StatusCode, len(raw))
 	}
 	res := Result{Text: out.Choices[0].Message.Content, FinishReason: out.Choices[0].FinishReason, Model: out.Model, Duration: time.Since(start)}
 	if out.Usage != nil {
 		res.Usage = *out.Usage
 	}
-	c.record(req, res, out.Usage != nil)
-	return res.Text, nil
+	return res, out.Usage != nil, nil
 }
 
 // post sends req and returns the response of a 2xx answer; any other answer is read (a
@@ -240,7 +250,7 @@ func (c *Chat) record(req Request, res Result, usageReported bool) {
 		"usage_reported", usageReported, "prompt_tokens", res.Usage.PromptTokens,
 		"completion_tokens", res.Usage.CompletionTokens, "total_tokens", res.Usage.TotalTokens,
 		"first_token_ms", res.FirstToken.Milliseconds(), "duration_ms", res.Duration.Milliseconds(),
-		"chars", len([]rune(res.Text)), "messages", len(req.Messages))
+		"chars", utf8.RuneCountInString(res.Text), "messages", len(req.Messages))
 }
 
 // countError emits LLMErrors by the reason err names.

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
+	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -94,6 +96,9 @@ type chunk struct {
 // arrives. It returns the whole answer with its usage and timings (also logged to req.Log
 // and emitted as metrics).
 //
+// A server that answers JSON instead (it does not stream) is read whole, and onDelta gets
+// the whole text at once.
+//
 // Errors: before the stream starts as Respond's (429 → failure.RateLimitError, 5xx
 // transient, 4xx permanent); once started, a *StreamError (transient) for the first-token
 // timeout, the idle timeout, ctx's deadline, a cut or an error event, with the partial text
@@ -102,7 +107,7 @@ func (c *Chat) Stream(ctx context.Context, req Request, onDelta func(text string
 	start := time.Now()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	firstLimit, idleLimit := or(c.FirstTokenTimeout, DefaultFirstTokenTimeout), or(c.IdleTimeout, DefaultIdleTimeout)
+	firstLimit, idleLimit := c.firstTokenTimeout(), c.idleTimeout()
 	firstTimer := time.AfterFunc(firstLimit, func() { cancel(ErrFirstTokenTimeout) })
 	defer firstTimer.Stop()
 	idleTimer := time.AfterFunc(time.Hour, func() { cancel(ErrIdleTimeout) })
@@ -114,7 +119,7 @@ func (c *Chat) Stream(ctx context.Context, req Request, onDelta func(text string
 	received := 0
 	fail := func(err error) (Result, error) {
 		res.Text, res.Duration = text.String(), time.Since(start)
-		if se := c.streamError(ctx, err, received, res.Duration, firstLimit, idleLimit); se != nil {
+		if se := c.streamError(ctx, err, received, res.Duration); se != nil {
 			err = failure.Retryable(se)
 		}
 		c.countError(err)
@@ -130,6 +135,9 @@ func (c *Chat) Stream(ctx context.Context, req Request, onDelta func(text string
 		return fail(err)
 	}
 	defer resp.Body.Close()
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/json" {
+		return c.unstreamed(ctx, req, resp, start, onDelta)
+	}
 
 	sse := newSSEReader(resp.Body)
 	var ch chunk
@@ -187,17 +195,38 @@ func (c *Chat) Stream(ctx context.Context, req Request, onDelta func(text string
 
 var doneMarker = []byte("[DONE]")
 
+// unstreamed reads the answer of a server that does not stream (it answered JSON): the whole
+// text goes to onDelta at once.
+func (c *Chat) unstreamed(ctx context.Context, req Request, resp *http.Response, start time.Time, onDelta func(string) error) (Result, error) {
+	res, usageReported, err := readCompletion(resp, start)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = failure.Retryable(c.streamError(ctx, err, 0, time.Since(start)))
+		}
+		c.countError(err)
+		return res, err
+	}
+	res.FirstToken = res.Duration
+	if res.Text != "" {
+		if err := onDelta(res.Text); err != nil {
+			return res, fmt.Errorf("llm stream: %w", err)
+		}
+	}
+	c.record(req, res, usageReported)
+	return res, nil
+}
+
 // streamError turns what stopped a stream into a *StreamError: the cause of ctx's end when
 // it ended (a timeout of ours or the caller's deadline), else a cut or an error event.
 // It returns nil for errors that are not about the stream (a status error of the request).
-func (c *Chat) streamError(ctx context.Context, err error, received int, elapsed, firstLimit, idleLimit time.Duration) *StreamError {
+func (c *Chat) streamError(ctx context.Context, err error, received int, elapsed time.Duration) *StreamError {
 	se := &StreamError{Received: received, Elapsed: elapsed}
 	cause := context.Cause(ctx)
 	switch {
 	case errors.Is(cause, ErrFirstTokenTimeout):
-		se.Err, se.Limit = ErrFirstTokenTimeout, firstLimit
+		se.Err, se.Limit = ErrFirstTokenTimeout, c.firstTokenTimeout()
 	case errors.Is(cause, ErrIdleTimeout):
-		se.Err, se.Limit = ErrIdleTimeout, idleLimit
+		se.Err, se.Limit = ErrIdleTimeout, c.idleTimeout()
 	case errors.Is(cause, context.DeadlineExceeded):
 		se.Err = fmt.Errorf("%w: %w", ErrDeadline, cause)
 	case cause != nil:
@@ -215,11 +244,18 @@ func (c *Chat) streamError(ctx context.Context, err error, received int, elapsed
 	return se
 }
 
-func or(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
+func (c *Chat) firstTokenTimeout() time.Duration {
+	if c.FirstTokenTimeout > 0 {
+		return c.FirstTokenTimeout
 	}
-	return def
+	return DefaultFirstTokenTimeout
+}
+
+func (c *Chat) idleTimeout() time.Duration {
+	if c.IdleTimeout > 0 {
+		return c.IdleTimeout
+	}
+	return DefaultIdleTimeout
 }
 
 func orString(s, def string) string {

@@ -248,3 +248,18 @@ func TestStreamIdleExcludesOnDelta(t *testing.T) {
 		t.Errorf("got %+v, %v; want the whole answer", res, err)
 	}
 }
+
+// A server that does not stream answers JSON: the whole text reaches onDelta at once.
+func TestStreamFromAServerThatDoesNotStream(t *testing.T) {
+	t.Parallel()
+	srv, c, metricsOut := setup(t, localllm.Options{NoStreaming: true, Pace: localllm.Pace{AnswerTokens: 9}})
+	var got collect
+	res, err := c.Stream(context.Background(), Request{Messages: []Message{{RoleUser, "q"}}}, got.add)
+	want := srv.AnswerText([]localllm.Message{{Role: "user", Content: "q"}}, 0)
+	if err != nil || res.Text != want || !cmp.Equal(got.pieces, []string{want}) || res.Usage.CompletionTokens != 9 {
+		t.Errorf("got %+v, pieces %q, %v; want %q in one piece with its usage", res, got.pieces, err, want)
+	}
+	if v := metricValues(t, metricsOut, "LLMTokens", map[string]string{"Kind": "completion"}); !cmp.Equal(v, []float64{9}) {
+		t.Errorf("LLMTokens completion = %v, want [9]", v)
+	}
+}

@@ -93,7 +93,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusTooManyRequests, "requests", "rate_limit_exceeded", "rate limit reached (injected)")
 	case a.fault != nil && a.fault.kind == FaultHTTP:
 		writeAPIError(w, a.fault.status, "server_error", "injected_failure", fmt.Sprintf("injected HTTP %d", a.fault.status))
-	case req.Stream:
+	case req.Stream && !s.opts.NoStreaming:
 		s.stream(w, r.Context(), a)
 	default:
 		s.complete(w, r.Context(), a)
@@ -178,7 +178,7 @@ func (s *Server) plan(req wireRequest, msgs []Message) *answer {
 
 	rec := Request{Model: req.Model, Messages: msgs, Stream: req.Stream, IncludeUsage: a.includeUsage, MaxTokens: limit, Status: http.StatusOK}
 	what := fmt.Sprintf("answer of %d tokens", len(a.tokens))
-	if req.Stream {
+	if req.Stream && !s.opts.NoStreaming {
 		what = fmt.Sprintf("stream of %d tokens", len(a.tokens))
 	}
 	if f := a.fault; f != nil {
@@ -193,7 +193,7 @@ func (s *Server) plan(req wireRequest, msgs []Message) *answer {
 		}
 	}
 	s.record(rec)
-	s.printf("%s to %d messages (model %s)", what, len(msgs), req.Model)
+	s.printf("%s after %d messages (model %s)", what, len(msgs), req.Model)
 	return a
 }
 

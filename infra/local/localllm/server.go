@@ -56,8 +56,11 @@ type Options struct {
 	// Answer, when set, gives the text of the answer to a conversation instead of the
 	// generated one; it is cut into words, and Pace.AnswerTokens does not apply.
 	Answer func(messages []Message) string
+	// NoStreaming answers every request with one JSON answer, even when it asks for a
+	// stream, as servers without streaming do.
+	NoStreaming bool
 	// Out, when non-nil, gets one human-readable line per request, e.g.
-	//   llm ▸ stream of 30 tokens to 3 messages (model gpt-4o-mini)
+	//   llm ▸ stream of 30 tokens after 3 messages (model gpt-4o-mini)
 	Out io.Writer
 	// Now stamps Request.At (default time.Now).
 	Now func() time.Time

@@ -208,6 +208,23 @@ func TestAnswers(t *testing.T) {
 	}
 }
 
+func TestNoStreaming(t *testing.T) {
+	t.Parallel()
+	s, base := newTest(t, Options{NoStreaming: true})
+	resp := post(t, base+"v1/chat/completions", chatBody(t, true, true, 0, Message{"user", "q"}))
+	var out struct {
+		Choices []struct {
+			Message Message `json:"message"`
+		} `json:"choices"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.Header.Get("Content-Type") != "application/json" || len(out.Choices) != 1 {
+		t.Fatalf("a stream request got %s %+v (%v), want one JSON answer", resp.Header.Get("Content-Type"), out, err)
+	}
+	if want := s.AnswerText([]Message{{"user", "q"}}, 0); out.Choices[0].Message.Content != want {
+		t.Errorf("answer %q, want %q", out.Choices[0].Message.Content, want)
+	}
+}
+
 func TestLongAnswer(t *testing.T) {
 	t.Parallel()
 	s, base := newTest(t, Options{Pace: Pace{AnswerTokens: 5000}})
@@ -414,7 +431,7 @@ func TestResetAndOut(t *testing.T) {
 	if got.tokens != 3 || len(s.Requests()) != 1 {
 		t.Errorf("after Reset got %d tokens and %d requests, want 3 (the Options pace), no fault, 1 request", got.tokens, len(s.Requests()))
 	}
-	if want := "llm ▸ stream of 3 tokens to 1 messages (model m1)\n"; out.String() != want {
+	if want := "llm ▸ stream of 3 tokens after 1 messages (model m1)\n"; out.String() != want {
 		t.Errorf("Out = %q, want %q", out.String(), want)
 	}
 }
