@@ -35,15 +35,22 @@ func newSSEReader(r io.Reader) *sseReader {
 
 // next returns the data of the next event that has some (valid until the next call).
 // At the end of the stream it returns io.EOF, or errPartialEvent when the stream stopped
-// inside a line or an event; a read error is returned as it is.
+// inside a line; a read error is returned as it is. Complete data lines at the end of the
+// stream without the blank line that should close them still make an event (unlike the
+// format's rule), so `data: [DONE]\n` then the end is a finished answer, while a cut inside a
+// JSON chunk stays a cut.
 func (s *sseReader) next() ([]byte, error) {
 	s.data = s.data[:0]
 	hasData := false
 	for {
 		line, err := s.readLine()
 		if err != nil {
-			if err == io.EOF && (len(line) > 0 || hasData) {
-				return nil, errPartialEvent
+			switch {
+			case err != io.EOF:
+			case len(line) > 0:
+				err = errPartialEvent // cut inside a line
+			case hasData:
+				return s.data, nil // whole lines without the closing blank one: taken as an event
 			}
 			return nil, err
 		}

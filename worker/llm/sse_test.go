@@ -46,7 +46,7 @@ func TestSSEReader(t *testing.T) {
 		{"field names are exact", "Data: a\ndatas: b\n\n", nil, io.EOF},
 		{"long line", "data: " + long + "\n\n", []string{long}, io.EOF},
 		{"ends inside a line", "data: a\n\ndata: {\"cho", []string{"a"}, errPartialEvent},
-		{"ends before the blank line", "data: a\n\ndata: [DONE]\n", []string{"a"}, errPartialEvent},
+		{"ends before the blank line", "data: a\n\ndata: [DONE]\n", []string{"a", "[DONE]"}, io.EOF},
 		{"empty stream", "", nil, io.EOF},
 	}
 	for _, tt := range tests {
