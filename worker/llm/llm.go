@@ -1,20 +1,14 @@
 // Package llm is the slow external call the shipped handlers make: an OpenAI-compatible
-// chat-completions client, or, when none is configured, a demo responder that waits a while
-// and answers, so the long-work path can be shown and tested without a network.
+// chat-completions client (Chat: one answer with Respond, or the answer as it is written with
+// Stream), or, when none is configured, a demo responder that waits a while and answers (or
+// streams its answer in pieces), so the long-work path can be shown and tested without a
+// network. History turns a thread's earlier messages into the messages of a request.
 package llm
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
-	"strconv"
-	"strings"
+	"log/slog"
 	"time"
-
-	"github.com/slackrelay/slackrelay/worker/failure"
 )
 
 // Responder answers a prompt.
@@ -22,98 +16,69 @@ type Responder interface {
 	Respond(ctx context.Context, prompt string) (string, error)
 }
 
-// Demo is the built-in responder: it waits Delay (or until ctx ends) and echoes.
-type Demo struct {
-	Delay time.Duration
+// Streamer answers a conversation piece by piece: onDelta gets each piece of text as it
+// arrives (never an empty one), in order; an error from onDelta stops the stream and is
+// returned as it is. The Result holds the whole answer; on an error it holds what had
+// arrived before it (Text, FirstToken).
+type Streamer interface {
+	Stream(ctx context.Context, req Request, onDelta func(text string) error) (Result, error)
 }
 
-// Respond waits and answers.
-func (d Demo) Respond(ctx context.Context, prompt string) (string, error) {
-	t := time.NewTimer(d.Delay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		return "", fmt.Errorf("demo responder: %w", ctx.Err())
-	}
-	prompt = strings.TrimSpace(prompt)
-	if prompt == "" {
-		prompt = "(nothing)"
-	}
-	return fmt.Sprintf("You said: %s\n(This is slackrelay's demo responder after %s of pretend work; set LLM_BASE_URL for real answers.)", prompt, d.Delay), nil
-}
+var (
+	_ Responder = (*Chat)(nil)
+	_ Streamer  = (*Chat)(nil)
+	_ Responder = Demo{}
+	_ Streamer  = Demo{}
+)
 
-// Chat calls POST {BaseURL}/chat/completions.
-type Chat struct {
-	BaseURL string
-	Model   string
-	// APIKey returns the key (read from SSM and cached by the caller).
-	APIKey func(ctx context.Context) (string, error)
-	HTTP   *http.Client
-	// System is the system prompt.
-	System string
-}
+// Message roles.
+const (
+	RoleSystem    = "system"
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+)
 
-type chatRequest struct {
-	Model    string        `json:"model"`
-	Messages []chatMessage `json:"messages"`
-}
-
-type chatMessage struct {
+// Message is one message of a conversation.
+type Message struct {
+	// Role is RoleUser, RoleAssistant or RoleSystem.
 	Role    string `json:"role"`
 	Content string `json:"content"`
 }
 
-type chatResponse struct {
-	Choices []struct {
-		Message chatMessage `json:"message"`
-	} `json:"choices"`
+// Request is one conversation to answer.
+type Request struct {
+	// System is the system prompt; empty uses the client's (Chat.System).
+	System string
+	// Messages are the conversation, oldest first; the last is the prompt to answer (see
+	// History, which builds them from a thread).
+	Messages []Message
+	// MaxTokens caps the answer's length in tokens (0: the server's default).
+	MaxTokens int
+	// Log, when set, gets one line per answer with its token usage and timings; it should
+	// carry the caller's ids.
+	Log *slog.Logger
 }
 
-// Respond sends one chat completion. 429 becomes failure.RateLimitError; other statuses
-// failure.HTTPStatusError (5xx transient, 4xx permanent). The key never appears in errors.
-func (c *Chat) Respond(ctx context.Context, prompt string) (string, error) {
-	key, err := c.APIKey(ctx)
-	if err != nil {
-		return "", fmt.Errorf("llm api key: %w", err)
-	}
-	msgs := []chatMessage{{Role: "user", Content: prompt}}
-	if c.System != "" {
-		msgs = append([]chatMessage{{Role: "system", Content: c.System}}, msgs...)
-	}
-	body, _ := json.Marshal(chatRequest{Model: c.Model, Messages: msgs})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.BaseURL, "/")+"/chat/completions", bytes.NewReader(body))
-	if err != nil {
-		return "", failure.AsPermanent(fmt.Errorf("llm request: %w", err))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+key)
-	client := c.HTTP
-	if client == nil {
-		client = &http.Client{Timeout: 60 * time.Second}
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("llm call: %w", err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return "", fmt.Errorf("llm read answer: %w", err)
-	}
-	if resp.StatusCode == http.StatusTooManyRequests {
-		after, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
-		if after <= 0 {
-			after = 30
-		}
-		return "", &failure.RateLimitError{Service: "llm", RetryAfter: time.Duration(after) * time.Second}
-	}
-	if resp.StatusCode/100 != 2 {
-		return "", &failure.HTTPStatusError{Service: "llm", Status: resp.StatusCode}
-	}
-	var out chatResponse
-	if err := json.Unmarshal(raw, &out); err != nil || len(out.Choices) == 0 {
-		return "", fmt.Errorf("llm answer has no choices (HTTP %d, %d bytes)", resp.StatusCode, len(raw))
-	}
-	return out.Choices[0].Message.Content, nil
+// Usage is the token count the server reported for one answer (zero when it sent none).
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// Result is one answer.
+type Result struct {
+	// Text is the whole answer (on an error, the part that had arrived).
+	Text string
+	// FinishReason is why the answer ended: "stop", "length" (MaxTokens reached),
+	// "content_filter", … as the server said.
+	FinishReason string
+	// Model is the model the server says answered.
+	Model string
+	// Usage is the server's token count; zero when it sent none.
+	Usage Usage
+	// FirstToken is the time from sending the request to the first text (0 before it).
+	FirstToken time.Duration
+	// Duration is the time from sending the request to the end of the answer.
+	Duration time.Duration
 }

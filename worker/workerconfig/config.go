@@ -26,7 +26,11 @@ const (
 	EnvLLMBaseURL       = "LLM_BASE_URL"
 	EnvLLMModel         = "LLM_MODEL"
 	EnvLLMAPIKeyParam   = "LLM_API_KEY_PARAM"
+	EnvLLMFirstToken    = "LLM_FIRST_TOKEN_TIMEOUT"
+	EnvLLMIdleTimeout   = "LLM_IDLE_TIMEOUT"
+	EnvLLMHistoryChars  = "LLM_HISTORY_CHARS"
 	EnvDemoDelay        = "DEMO_DELAY"
+	EnvDemoTokenRate    = "DEMO_TOKENS_PER_SECOND"
 	EnvBatchConcurrency = "BATCH_CONCURRENCY"
 	EnvBackoffBase      = "BACKOFF_BASE"
 	EnvBackoffMax       = "BACKOFF_MAX"
@@ -57,7 +61,14 @@ var Vars = []config.Var{
 	{Name: EnvLLMBaseURL, Doc: "OpenAI-compatible API base URL; unset: the demo responder"},
 	{Name: EnvLLMModel, Default: "gpt-4o-mini", Doc: "chat-completions model"},
 	{Name: EnvLLMAPIKeyParam, Doc: "SSM SecureString parameter holding the LLM API key (required in Lambda when LLM_BASE_URL is set)"},
-	{Name: EnvDemoDelay, Kind: config.KindDuration, Default: "2s", Doc: "the demo responder's pretend work"},
+	{Name: EnvLLMFirstToken, Kind: config.KindDuration, Default: "30s",
+		Doc: "longest wait from sending a streamed LLM request to the first text of the answer; then the attempt fails and is retried"},
+	{Name: EnvLLMIdleTimeout, Kind: config.KindDuration, Default: "20s",
+		Doc: "longest gap between two chunks of a streamed LLM answer; then the attempt fails and is retried"},
+	{Name: EnvLLMHistoryChars, Kind: config.KindInt, Default: "24000", Min: 0, Max: 1000000,
+		Doc: "character budget of a prompt with its thread's earlier messages (the newest kept first, older ones dropped; the prompt is always sent)"},
+	{Name: EnvDemoDelay, Kind: config.KindDuration, Default: "2s", Doc: "the demo responder's pretend work (streamed: before its first word)"},
+	{Name: EnvDemoTokenRate, Kind: config.KindInt, Default: "20", Min: 1, Max: 10000, Doc: "words a second the demo responder streams"},
 	{Name: EnvBatchConcurrency, Kind: config.KindInt, Default: "10", Min: 1, Max: 100, Doc: "messages of one batch handled at once"},
 	{Name: EnvBackoffBase, Kind: config.KindDuration, Default: "10s", Doc: "first retry delay; doubles per receive"},
 	{Name: EnvBackoffMax, Kind: config.KindDuration, Default: "15m", Doc: "longest retry delay (not below BACKOFF_BASE)"},
@@ -87,7 +98,13 @@ type Config struct {
 	LLMModel            string
 	LLMAPIKeyParam      string
 	LLMAPIKey           string
+	// LLMFirstTokenTimeout and LLMIdleTimeout bound a streamed answer (llm.Chat).
+	LLMFirstTokenTimeout time.Duration
+	LLMIdleTimeout       time.Duration
+	// LLMHistoryChars is the character budget of a thread's history (llm.History).
+	LLMHistoryChars     int
 	DemoDelay           time.Duration
+	DemoTokensPerSecond int
 	BatchConcurrency    int
 	BackoffBase         time.Duration
 	BackoffMax          time.Duration
@@ -105,24 +122,28 @@ type Config struct {
 func Load(getenv func(string) string) (Config, error) {
 	l := config.NewLoader(Vars, getenv)
 	c := Config{
-		LogLevel:            l.String(EnvLogLevel),
-		QueueURL:            l.String(EnvEventsQueueURL),
-		DLQURL:              l.String(EnvDLQURL),
-		Table:               l.String(EnvIdempotencyTable),
-		IdempotencyTTL:      l.Duration(EnvIdempotencyTTL),
-		MaxReceiveCount:     l.Int(EnvMaxReceiveCount),
-		BotTokenParam:       l.String(EnvBotTokenParam),
-		SlackAPIURL:         l.String(EnvSlackAPIURL),
-		ResponseURLPrefixes: splitList(l.String(EnvResponseURLs)),
-		LLMBaseURL:          l.String(EnvLLMBaseURL),
-		LLMModel:            l.String(EnvLLMModel),
-		LLMAPIKeyParam:      l.String(EnvLLMAPIKeyParam),
-		DemoDelay:           l.Duration(EnvDemoDelay),
-		BatchConcurrency:    l.Int(EnvBatchConcurrency),
-		BackoffBase:         l.Duration(EnvBackoffBase),
-		BackoffMax:          l.Duration(EnvBackoffMax),
-		SecretsMaxAge:       l.Duration(EnvSecretsMaxAge),
-		Lambda:              l.Lambda(),
+		LogLevel:             l.String(EnvLogLevel),
+		QueueURL:             l.String(EnvEventsQueueURL),
+		DLQURL:               l.String(EnvDLQURL),
+		Table:                l.String(EnvIdempotencyTable),
+		IdempotencyTTL:       l.Duration(EnvIdempotencyTTL),
+		MaxReceiveCount:      l.Int(EnvMaxReceiveCount),
+		BotTokenParam:        l.String(EnvBotTokenParam),
+		SlackAPIURL:          l.String(EnvSlackAPIURL),
+		ResponseURLPrefixes:  splitList(l.String(EnvResponseURLs)),
+		LLMBaseURL:           l.String(EnvLLMBaseURL),
+		LLMModel:             l.String(EnvLLMModel),
+		LLMAPIKeyParam:       l.String(EnvLLMAPIKeyParam),
+		LLMFirstTokenTimeout: l.Duration(EnvLLMFirstToken),
+		LLMIdleTimeout:       l.Duration(EnvLLMIdleTimeout),
+		LLMHistoryChars:      l.Int(EnvLLMHistoryChars),
+		DemoDelay:            l.Duration(EnvDemoDelay),
+		DemoTokensPerSecond:  l.Int(EnvDemoTokenRate),
+		BatchConcurrency:     l.Int(EnvBatchConcurrency),
+		BackoffBase:          l.Duration(EnvBackoffBase),
+		BackoffMax:           l.Duration(EnvBackoffMax),
+		SecretsMaxAge:        l.Duration(EnvSecretsMaxAge),
+		Lambda:               l.Lambda(),
 	}
 	if c.BackoffMax < c.BackoffBase {
 		l.Fail(errors.New(EnvBackoffMax + " must not be smaller than " + EnvBackoffBase))

@@ -1,0 +1,328 @@
+package localllm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxRequestBytes bounds a request body.
+const maxRequestBytes = 8 << 20
+
+// wireRequest is what the server reads of a chat-completions request.
+type wireRequest struct {
+	Model    string `json:"model"`
+	Messages []struct {
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"`
+	} `json:"messages"`
+	Stream        bool `json:"stream"`
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	MaxTokens           int `json:"max_tokens"`
+	MaxCompletionTokens int `json:"max_completion_tokens"`
+}
+
+// usage is the token count of an answer.
+type usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// streamChunk is one chunk of a streamed answer.
+type streamChunk struct {
+	ID      string        `json:"id"`
+	Object  string        `json:"object"`
+	Created int64         `json:"created"`
+	Model   string        `json:"model"`
+	Choices []chunkChoice `json:"choices"`
+	Usage   *usage        `json:"usage"`
+}
+
+type chunkChoice struct {
+	Index        int     `json:"index"`
+	Delta        delta   `json:"delta"`
+	FinishReason *string `json:"finish_reason"`
+}
+
+type delta struct {
+	Role    string `json:"role,omitempty"`
+	Content string `json:"content,omitempty"`
+}
+
+// answer is one planned answer.
+type answer struct {
+	id, model    string
+	created      int64
+	tokens       []string
+	finish       string
+	usage        usage
+	includeUsage bool
+	pace         Pace
+	fault        *fault
+}
+
+func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeAPIError(w, http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", "use POST")
+		return
+	}
+	if !s.authorized(r) {
+		s.record(Request{Status: http.StatusUnauthorized})
+		writeAPIError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "missing or incorrect API key")
+		return
+	}
+	req, msgs, err := decodeRequest(w, r)
+	if err != nil {
+		writeAPIError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request", err.Error())
+		return
+	}
+	a := s.plan(req, msgs)
+	switch {
+	case a.fault != nil && a.fault.kind == FaultRateLimit:
+		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(a.fault.retryAfter), 10))
+		writeAPIError(w, http.StatusTooManyRequests, "requests", "rate_limit_exceeded", "rate limit reached (injected)")
+	case a.fault != nil && a.fault.kind == FaultHTTP:
+		writeAPIError(w, a.fault.status, "server_error", "injected_failure", fmt.Sprintf("injected HTTP %d", a.fault.status))
+	case req.Stream && !s.opts.NoStreaming:
+		s.stream(w, r.Context(), a)
+	default:
+		s.complete(w, r.Context(), a)
+	}
+}
+
+// decodeRequest reads and checks the body: a model, at least one message, known roles,
+// content as a string or text parts.
+func decodeRequest(w http.ResponseWriter, r *http.Request) (wireRequest, []Message, error) {
+	var req wireRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes)).Decode(&req); err != nil {
+		return req, nil, fmt.Errorf("body is not a chat-completions request: %w", err)
+	}
+	if req.Model == "" {
+		return req, nil, errors.New("model is required")
+	}
+	if len(req.Messages) == 0 {
+		return req, nil, errors.New("messages must not be empty")
+	}
+	msgs := make([]Message, len(req.Messages))
+	for i, m := range req.Messages {
+		switch m.Role {
+		case "system", "developer", "user", "assistant", "tool":
+		default:
+			return req, nil, fmt.Errorf("messages[%d].role %q is not system, developer, user, assistant or tool", i, m.Role)
+		}
+		text, err := content(m.Content)
+		if err != nil {
+			return req, nil, fmt.Errorf("messages[%d].content: %w", i, err)
+		}
+		msgs[i] = Message{Role: m.Role, Content: text}
+	}
+	return req, msgs, nil
+}
+
+// content reads a message's content: a string, null, or an array of {"type":"text","text"}.
+func content(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s, nil
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return "", errors.New("want a string or an array of text parts")
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		if p.Type != "text" {
+			return "", fmt.Errorf("part type %q is not supported (only text)", p.Type)
+		}
+		b.WriteString(p.Text)
+	}
+	return b.String(), nil
+}
+
+// plan records the request, takes its fault and decides its answer.
+func (s *Server) plan(req wireRequest, msgs []Message) *answer {
+	s.mu.Lock()
+	s.seq++
+	a := &answer{id: "chatcmpl-local-" + strconv.Itoa(s.seq), model: req.Model, created: s.opts.Now().Unix(),
+		pace: s.pace, fault: s.popFaultLocked(), finish: "stop"}
+	s.mu.Unlock()
+
+	a.tokens = s.answerTokens(msgs, a.pace.AnswerTokens)
+	limit := req.MaxTokens
+	if req.MaxCompletionTokens > 0 {
+		limit = req.MaxCompletionTokens
+	}
+	if limit > 0 && limit < len(a.tokens) {
+		a.tokens, a.finish = a.tokens[:limit], "length"
+	}
+	a.usage.PromptTokens = promptTokens(msgs)
+	a.usage.CompletionTokens = len(a.tokens)
+	a.usage.TotalTokens = a.usage.PromptTokens + a.usage.CompletionTokens
+	a.includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+
+	rec := Request{Model: req.Model, Messages: msgs, Stream: req.Stream, IncludeUsage: a.includeUsage, MaxTokens: limit, Status: http.StatusOK}
+	what := fmt.Sprintf("answer of %d tokens", len(a.tokens))
+	if req.Stream && !s.opts.NoStreaming {
+		what = fmt.Sprintf("stream of %d tokens", len(a.tokens))
+	}
+	if f := a.fault; f != nil {
+		rec.Fault = f.kind
+		switch f.kind {
+		case FaultRateLimit:
+			rec.Status, what = http.StatusTooManyRequests, "429 rate limited (injected)"
+		case FaultHTTP:
+			rec.Status, what = f.status, fmt.Sprintf("HTTP %d (injected)", f.status)
+		default:
+			what += fmt.Sprintf(", %s after %d tokens (injected)", f.kind, f.afterTokens)
+		}
+	}
+	s.record(rec)
+	s.printf("%s after %d messages (model %s)", what, len(msgs), req.Model)
+	return a
+}
+
+func (s *Server) record(r Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.At = s.opts.Now()
+	s.requests = append(s.requests, r)
+}
+
+// stream writes the answer as Server-Sent Events at its pace, applying its fault.
+func (s *Server) stream(w http.ResponseWriter, ctx context.Context, a *answer) {
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	_ = rc.Flush()
+
+	chunk := streamChunk{ID: a.id, Object: "chat.completion.chunk", Created: a.created, Model: a.model, Choices: []chunkChoice{{}}}
+	send := func() {
+		b, _ := json.Marshal(chunk)
+		_, _ = fmt.Fprintf(w, "data: %s\n\n", b)
+	}
+	start, pace := time.Now(), newPacer(ctx)
+	for i := 0; i <= len(a.tokens); i++ {
+		if f := a.fault; f != nil && f.afterTokens == i {
+			switch f.kind {
+			case FaultDisconnect:
+				_ = rc.Flush()
+				panic(http.ErrAbortHandler) // closes the connection without ending the response
+			case FaultTruncate:
+				return
+			case FaultStall:
+				_ = rc.Flush()
+				if pace.wait(f.pause) != nil {
+					return
+				}
+				start = start.Add(f.pause)
+			}
+		}
+		if i == len(a.tokens) {
+			break
+		}
+		if pace.wait(time.Until(start.Add(a.pace.due(i)))) != nil {
+			return
+		}
+		chunk.Choices[0].Delta = delta{Content: a.tokens[i]}
+		if i == 0 {
+			chunk.Choices[0].Delta.Role = "assistant"
+		}
+		send()
+		if i+1 == len(a.tokens) || a.pace.due(i+1) > time.Since(start) {
+			_ = rc.Flush() // flush unless the next token is already due
+		}
+	}
+	chunk.Choices[0] = chunkChoice{FinishReason: &a.finish}
+	send()
+	if a.includeUsage {
+		chunk.Choices, chunk.Usage = []chunkChoice{}, &a.usage
+		send()
+	}
+	_, _ = io.WriteString(w, "data: [DONE]\n\n")
+	_ = rc.Flush()
+}
+
+// complete writes a non-streamed answer once all its tokens are due, applying its fault.
+func (s *Server) complete(w http.ResponseWriter, ctx context.Context, a *answer) {
+	pause := a.pace.due(max(len(a.tokens)-1, 0))
+	if f := a.fault; f != nil && f.kind == FaultStall {
+		pause += f.pause
+	}
+	if newPacer(ctx).wait(pause) != nil {
+		return
+	}
+	if f := a.fault; f != nil && f.kind == FaultDisconnect {
+		panic(http.ErrAbortHandler)
+	}
+	body, _ := json.Marshal(map[string]any{
+		"id": a.id, "object": "chat.completion", "created": a.created, "model": a.model,
+		"choices": []any{map[string]any{"index": 0, "message": Message{Role: "assistant", Content: strings.Join(a.tokens, "")}, "finish_reason": a.finish}},
+		"usage":   a.usage,
+	})
+	w.Header().Set("Content-Type", "application/json")
+	if f := a.fault; f != nil && f.kind == FaultTruncate {
+		body = body[:len(body)/2]
+	}
+	_, _ = w.Write(body)
+}
+
+// due is when token i is due after the request: the first after FirstToken, each further
+// one 1/TokensPerSecond later.
+func (p Pace) due(i int) time.Duration {
+	d := p.FirstToken
+	if p.TokensPerSecond > 0 && i > 0 {
+		d += time.Duration(float64(i) / p.TokensPerSecond * float64(time.Second))
+	}
+	return d
+}
+
+// pacer waits for the moments tokens are due, on one timer for the whole answer.
+type pacer struct {
+	ctx   context.Context
+	timer *time.Timer
+}
+
+func newPacer(ctx context.Context) *pacer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &pacer{ctx: ctx, timer: t}
+}
+
+// wait returns after d, or with ctx's error when the client goes away first.
+func (p *pacer) wait(d time.Duration) error {
+	if d <= 0 {
+		return p.ctx.Err()
+	}
+	p.timer.Reset(d)
+	select {
+	case <-p.timer.C:
+		return nil
+	case <-p.ctx.Done():
+		p.timer.Stop()
+		return p.ctx.Err()
+	}
+}
+
+// writeAPIError writes an OpenAI-style error body.
+func writeAPIError(w http.ResponseWriter, status int, typ, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": message, "type": typ, "code": code, "param": nil}})
+}

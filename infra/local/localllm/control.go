@@ -1,0 +1,144 @@
+package localllm
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"time"
+)
+
+// The control API lets another process drive a Server over HTTP (see Client). Durations
+// are seconds (fractions allowed); n defaults to 1.
+//
+//	GET  /_control/requests    recorded requests (Requests)
+//	GET  /_control/pace        the current pace
+//	POST /_control/pace        {"first_token_seconds","tokens_per_second","answer_tokens"}: SetPace
+//	                           (fields left out keep their value)
+//	POST /_control/disconnect  {"n","after_tokens"}: DisconnectNext
+//	POST /_control/truncate    {"n","after_tokens"}: TruncateNext
+//	POST /_control/stall       {"n","after_tokens","seconds"}: StallNext
+//	POST /_control/ratelimit   {"n","retry_after_seconds"}: RateLimitNext
+//	POST /_control/failhttp    {"n","status"}: FailHTTPNext
+//	POST /_control/reset       Reset
+//
+// Bad requests answer HTTP 400 {"ok":false,"error":...}.
+func (s *Server) routeControl(mux *http.ServeMux) {
+	mux.HandleFunc("GET /_control/requests", s.ctlRequests)
+	mux.HandleFunc("GET /_control/pace", s.ctlGetPace)
+	mux.HandleFunc("POST /_control/pace", s.ctlSetPace)
+	mux.HandleFunc("POST /_control/disconnect", s.ctlFault(FaultDisconnect))
+	mux.HandleFunc("POST /_control/truncate", s.ctlFault(FaultTruncate))
+	mux.HandleFunc("POST /_control/stall", s.ctlFault(FaultStall))
+	mux.HandleFunc("POST /_control/ratelimit", s.ctlFault(FaultRateLimit))
+	mux.HandleFunc("POST /_control/failhttp", s.ctlFault(FaultHTTP))
+	mux.HandleFunc("POST /_control/reset", s.ctlReset)
+}
+
+// controlBodyLimit bounds a control request body.
+const controlBodyLimit = 1 << 20
+
+// paceJSON is a Pace on the control API; nil fields are left as they are.
+type paceJSON struct {
+	FirstTokenSeconds *float64 `json:"first_token_seconds,omitempty"`
+	TokensPerSecond   *float64 `json:"tokens_per_second,omitempty"`
+	AnswerTokens      *int     `json:"answer_tokens,omitempty"`
+}
+
+// faultJSON is a fault on the control API.
+type faultJSON struct {
+	N                 *int    `json:"n,omitempty"`
+	AfterTokens       int     `json:"after_tokens,omitempty"`
+	Seconds           float64 `json:"seconds,omitempty"`
+	RetryAfterSeconds float64 `json:"retry_after_seconds,omitempty"`
+	Status            int     `json:"status,omitempty"`
+}
+
+func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+
+func readControl(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(io.LimitReader(r.Body, controlBodyLimit)).Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "invalid_json"})
+		return false
+	}
+	return true
+}
+
+func (s *Server) ctlRequests(w http.ResponseWriter, _ *http.Request) {
+	reqs := s.Requests()
+	if reqs == nil {
+		reqs = []Request{}
+	}
+	writeJSON(w, http.StatusOK, reqs)
+}
+
+func (s *Server) ctlGetPace(w http.ResponseWriter, _ *http.Request) {
+	p := s.Pace()
+	first := p.FirstToken.Seconds()
+	writeJSON(w, http.StatusOK, paceJSON{FirstTokenSeconds: &first, TokensPerSecond: &p.TokensPerSecond, AnswerTokens: &p.AnswerTokens})
+}
+
+func (s *Server) ctlSetPace(w http.ResponseWriter, r *http.Request) {
+	var in paceJSON
+	if !readControl(w, r, &in) {
+		return
+	}
+	bad := in.FirstTokenSeconds != nil && *in.FirstTokenSeconds < 0 ||
+		in.TokensPerSecond != nil && *in.TokensPerSecond < 0 || in.AnswerTokens != nil && *in.AnswerTokens < 0
+	if bad {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "negative_value"})
+		return
+	}
+	s.mu.Lock()
+	if in.FirstTokenSeconds != nil {
+		s.pace.FirstToken = seconds(*in.FirstTokenSeconds)
+	}
+	if in.TokensPerSecond != nil {
+		s.pace.TokensPerSecond = *in.TokensPerSecond
+	}
+	if in.AnswerTokens != nil {
+		s.pace.AnswerTokens = *in.AnswerTokens
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+}
+
+func (s *Server) ctlFault(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var in faultJSON
+		if !readControl(w, r, &in) {
+			return
+		}
+		n := 1
+		if in.N != nil {
+			n = *in.N
+		}
+		switch kind {
+		case FaultDisconnect:
+			s.DisconnectNext(n, in.AfterTokens)
+		case FaultTruncate:
+			s.TruncateNext(n, in.AfterTokens)
+		case FaultStall:
+			s.StallNext(n, in.AfterTokens, seconds(in.Seconds))
+		case FaultRateLimit:
+			s.RateLimitNext(n, seconds(in.RetryAfterSeconds))
+		case FaultHTTP:
+			if in.Status < 400 || in.Status > 599 {
+				writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "status_must_be_4xx_or_5xx"})
+				return
+			}
+			s.FailHTTPNext(n, in.Status)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	}
+}
+
+func (s *Server) ctlReset(w http.ResponseWriter, _ *http.Request) {
+	s.Reset()
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,212 @@
+// Package localllm is a local stand-in for an OpenAI-compatible chat-completions API, for
+// tests, `make demo`, `make dev` and `make bench`.
+//
+// It answers POST /v1/chat/completions (and /chat/completions), streamed (`stream: true`,
+// Server-Sent Events ending in `data: [DONE]`, usage in a last chunk when
+// `stream_options.include_usage` is set) and not. Answers are deterministic text derived
+// from the prompt, of a configurable length, sent at a configurable pace (time to first
+// token, tokens per second; a token is a word). It records every request (the messages it
+// was sent, so tests can check a thread's history reached the prompt), checks the API key
+// when one is configured, and injects faults on command for the next N requests: a
+// connection cut after K tokens, a stream that ends without [DONE], a stall, HTTP 429 with
+// Retry-After, any HTTP error status.
+//
+// Other processes drive it over HTTP through the /_control/ endpoints (control.go), see
+// Client.
+//
+// It is written here rather than taken from a library because no maintained Go library
+// serves the chat-completions API locally with pacing, recording and fault injection.
+package localllm
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slackrelay/slackrelay/infra/local/loopback"
+)
+
+// DefaultAnswerTokens is the length of an answer when Pace.AnswerTokens is 0.
+const DefaultAnswerTokens = 30
+
+// Pace is how answers are written.
+type Pace struct {
+	// FirstToken is the wait between a request and the first token.
+	FirstToken time.Duration
+	// TokensPerSecond is the rate of the tokens after the first (0: as fast as possible).
+	TokensPerSecond float64
+	// AnswerTokens is the answer's length in tokens (words; 0: DefaultAnswerTokens). A
+	// request's max_tokens cuts it shorter (finish_reason "length").
+	AnswerTokens int
+}
+
+// Options configure a Server. The zero value works: any key (or none) is accepted and
+// answers come at once.
+type Options struct {
+	// APIKey, when set, must arrive as `Authorization: Bearer APIKey`; other requests get
+	// 401 invalid_api_key.
+	APIKey string
+	// Pace is the initial pace (see SetPace).
+	Pace Pace
+	// Answer, when set, gives the text of the answer to a conversation instead of the
+	// generated one; it is cut into words, and Pace.AnswerTokens does not apply.
+	Answer func(messages []Message) string
+	// NoStreaming answers every request with one JSON answer, even when it asks for a
+	// stream, as servers without streaming do.
+	NoStreaming bool
+	// Out, when non-nil, gets one human-readable line per request, e.g.
+	//   llm ▸ stream of 30 tokens after 3 messages (model gpt-4o-mini)
+	Out io.Writer
+	// Now stamps Request.At (default time.Now).
+	Now func() time.Time
+}
+
+// Message is one message of a request.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// Request is one recorded request.
+type Request struct {
+	Model    string    `json:"model,omitempty"`
+	Messages []Message `json:"messages,omitempty"`
+	Stream   bool      `json:"stream"`
+	// IncludeUsage is stream_options.include_usage.
+	IncludeUsage bool `json:"include_usage,omitempty"`
+	MaxTokens    int  `json:"max_tokens,omitempty"`
+	// Status is the HTTP status answered (200 also for a stream later cut by a fault).
+	Status int `json:"status"`
+	// Fault names the fault applied: "disconnect", "truncate", "stall", "ratelimit",
+	// "http", or empty.
+	Fault string    `json:"fault,omitempty"`
+	At    time.Time `json:"at"`
+}
+
+// Server is a local chat-completions API. It is safe for concurrent use.
+type Server struct {
+	opts Options
+	mux  *http.ServeMux
+
+	mu       sync.Mutex
+	pace     Pace
+	faults   []*fault
+	requests []Request
+	seq      int
+	srv      *loopback.Server
+
+	outMu sync.Mutex
+}
+
+// New returns a Server; call Start to serve it.
+func New(opts Options) *Server {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{opts: opts, pace: opts.Pace}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/chat/completions", s.handleCompletions)
+	mux.HandleFunc("/chat/completions", s.handleCompletions)
+	s.routeControl(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeAPIError(w, http.StatusNotFound, "invalid_request_error", "unknown_url", "unknown URL: "+r.Method+" "+r.URL.Path)
+	})
+	s.mux = mux
+	return s
+}
+
+// Handler serves the API and the control endpoints (for an httptest server or a mux of
+// one's own; Start serves it on loopback).
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Start listens on addr ("127.0.0.1:0" when empty; a missing host means 127.0.0.1) and
+// serves in the background. It returns the base URL, e.g. "http://127.0.0.1:41234/"; the
+// API base for a client (LLM_BASE_URL) is APIURL.
+func (s *Server) Start(addr string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		return "", errors.New("localllm: already started")
+	}
+	srv, err := loopback.Serve("localllm", addr, s.mux)
+	if err != nil {
+		return "", err
+	}
+	s.srv = srv
+	return srv.URL(), nil
+}
+
+// URL is the base URL given by Start ("" before).
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		return ""
+	}
+	return s.srv.URL()
+}
+
+// APIURL is the OpenAI-style API base, e.g. "http://127.0.0.1:41234/v1" (LLM_BASE_URL).
+func (s *Server) APIURL() string { return s.URL() + "v1" }
+
+// Close stops a server started with Start, cutting streams still running after 2 s.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	return srv.Close()
+}
+
+// SetPace changes the pace of the answers that start from now on.
+func (s *Server) SetPace(p Pace) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pace = p
+}
+
+// Pace returns the current pace.
+func (s *Server) Pace() Pace {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pace
+}
+
+// Requests returns a copy of the recorded requests, oldest first.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Reset forgets recorded requests and pending faults and restores the pace of Options.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests, s.faults, s.pace = nil, nil, s.opts.Pace
+}
+
+// authorized reports whether r carries the configured key (any, when none is configured).
+func (s *Server) authorized(r *http.Request) bool {
+	if s.opts.APIKey == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.APIKey)) == 1
+}
+
+func (s *Server) printf(format string, args ...any) {
+	if s.opts.Out == nil {
+		return
+	}
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	fmt.Fprintf(s.opts.Out, "llm ▸ "+format+"\n", args...)
+}

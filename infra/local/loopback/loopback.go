@@ -1,0 +1,111 @@
+// Package loopback is what the local stand-in servers share: serving a handler on
+// 127.0.0.1 (Serve) and calling a server's JSON control endpoints from another process
+// (Control). localllm uses it; localslack predates it and still has its own copy.
+package loopback
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Server is a handler served on a loopback listener.
+type Server struct {
+	srv *http.Server
+	url string
+}
+
+// Serve listens on addr ("127.0.0.1:0" when empty; a missing host means 127.0.0.1) and
+// serves h in the background. name prefixes errors.
+func Serve(name, addr string, h http.Handler) (*Server, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: bad address %q: %w", name, addr, err)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen: %w", name, err)
+	}
+	s := &Server{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, url: "http://" + ln.Addr().String() + "/"}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// URL is the base URL, e.g. "http://127.0.0.1:41234/".
+func (s *Server) URL() string { return s.url }
+
+// Close stops the server, letting requests in flight finish for up to 2 s before cutting
+// them.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		return s.srv.Close()
+	}
+	return nil
+}
+
+// Control calls a server's JSON control endpoints.
+type Control struct {
+	// Name prefixes errors ("localllm control").
+	Name string
+	// BaseURL is the server's base URL (trailing slash optional).
+	BaseURL string
+	// HTTP is the client to use (http.DefaultClient when nil).
+	HTTP *http.Client
+}
+
+// Call sends method path with in (when non-nil) as the JSON body and decodes a 200 answer
+// into out (when non-nil); any other status is an error carrying the answer's body.
+func (c Control) Call(ctx context.Context, method, path string, in, out any) error {
+	fail := func(err error) error { return fmt.Errorf("%s %s: %w", c.Name, path, err) }
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fail(err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, body)
+	if err != nil {
+		return fail(err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fail(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	switch {
+	case err != nil:
+		return fail(err)
+	case resp.StatusCode != http.StatusOK:
+		return fail(fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(data)))
+	case out == nil:
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fail(err)
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package loopback
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestServeAndControl(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /_control/echo", func(w http.ResponseWriter, r *http.Request) {
+		var in map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || r.Header.Get("Content-Type") != "application/json" {
+			http.Error(w, `{"ok":false,"error":"invalid_json"}`, http.StatusBadRequest)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(in)
+	})
+	s, err := Serve("test", ":0", mux)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if !strings.HasPrefix(s.URL(), "http://127.0.0.1:") {
+		t.Errorf("URL %q, want loopback", s.URL())
+	}
+	c := Control{Name: "test control", BaseURL: s.URL()}
+	var out map[string]any
+	if err := c.Call(context.Background(), http.MethodPost, "/_control/echo", map[string]any{"n": 2.0}, &out); err != nil || out["n"] != 2.0 {
+		t.Errorf("Call = %v, %v; want the echo of {n: 2}", out, err)
+	}
+	err = c.Call(context.Background(), http.MethodPost, "/_control/echo", nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "test control /_control/echo: HTTP 400") || !strings.Contains(err.Error(), "invalid_json") {
+		t.Errorf("a refused call gave %v, want the status and the body named", err)
+	}
+	if err := c.Call(context.Background(), http.MethodPost, "/_control/echo", map[string]any{}, &[]int{}); err == nil {
+		t.Error("an answer of the wrong shape decoded without error")
+	}
+}
+
+func TestServeErrors(t *testing.T) {
+	t.Parallel()
+	if _, err := Serve("test", "no-port", http.NotFoundHandler()); err == nil || !strings.Contains(err.Error(), "test: bad address") {
+		t.Errorf("bad address gave %v", err)
+	}
+	s, err := Serve("test", "", http.NotFoundHandler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimSuffix(strings.TrimPrefix(s.URL(), "http://"), "/")
+	if _, err := Serve("test", addr, http.NotFoundHandler()); err == nil || !strings.Contains(err.Error(), "test: listen") {
+		t.Errorf("a taken port gave %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		conn.Close()
+		t.Error("still listening after Close")
+	}
+}

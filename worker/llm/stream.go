@@ -1,0 +1,266 @@
+package llm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/slackrelay/slackrelay/worker/failure"
+)
+
+// What ran out or broke in a stream; a *StreamError wraps one of them (errors.Is).
+var (
+	// ErrFirstTokenTimeout: no text within Chat.FirstTokenTimeout of sending the request.
+	ErrFirstTokenTimeout = errors.New("time to first token ran out")
+	// ErrIdleTimeout: no chunk within Chat.IdleTimeout of the previous one.
+	ErrIdleTimeout = errors.New("idle timeout between chunks ran out")
+	// ErrDeadline: the invocation's deadline (ctx) came first; the error also matches
+	// context.DeadlineExceeded.
+	ErrDeadline = errors.New("invocation deadline ran out")
+	// ErrStreamCut: the stream ended or broke before `data: [DONE]`.
+	ErrStreamCut = errors.New("stream cut before [DONE]")
+	// ErrStreamFailed: the server reported an error inside the stream.
+	ErrStreamFailed = errors.New("server reported an error in the stream")
+)
+
+// StreamError is a streamed answer that stopped before its end. It is transient
+// (failure.Classify); Received says how much text had arrived, which onDelta has seen.
+type StreamError struct {
+	// Err is one of the Err* values above, wrapping the cause where there is one (the read
+	// error of a cut, ctx's error for the deadline).
+	Err error
+	// Limit is the timeout that ran out (0 for a cut or the deadline).
+	Limit time.Duration
+	// Received is the number of characters of text that had arrived.
+	Received int
+	// Elapsed is the time since the request was sent.
+	Elapsed time.Duration
+}
+
+func (e *StreamError) Error() string {
+	var b strings.Builder
+	b.WriteString("llm stream: ")
+	b.WriteString(e.Err.Error())
+	if e.Limit > 0 {
+		fmt.Fprintf(&b, " (limit %s)", e.Limit)
+	}
+	elapsed := e.Elapsed.Round(time.Millisecond)
+	if elapsed == 0 {
+		elapsed = e.Elapsed.Round(time.Microsecond)
+	}
+	fmt.Fprintf(&b, " after %s, %d characters received", elapsed, e.Received)
+	return b.String()
+}
+
+func (e *StreamError) Unwrap() error { return e.Err }
+
+// reason names the error for the LLMErrors metric.
+func (e *StreamError) reason() string {
+	switch {
+	case errors.Is(e.Err, ErrFirstTokenTimeout):
+		return "first_token_timeout"
+	case errors.Is(e.Err, ErrIdleTimeout):
+		return "idle_timeout"
+	case errors.Is(e.Err, ErrDeadline):
+		return "deadline"
+	case errors.Is(e.Err, ErrStreamFailed):
+		return "stream_error"
+	case errors.Is(e.Err, context.Canceled):
+		return "canceled"
+	}
+	return "cut"
+}
+
+// chunk is one streamed chunk; usage comes in a last chunk with no choices when
+// stream_options.include_usage is sent.
+type chunk struct {
+	Model   string `json:"model"`
+	Choices []struct {
+		Delta struct {
+			Content string `json:"content"`
+		} `json:"delta"`
+		FinishReason string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *Usage    `json:"usage"`
+	Error *apiError `json:"error"`
+}
+
+// Stream sends req with `stream: true` and calls onDelta with each piece of text as it
+// arrives. It returns the whole answer with its usage and timings (also logged to req.Log
+// and emitted as metrics).
+//
+// A server that answers JSON instead (it does not stream) is read whole, and onDelta gets
+// the whole text at once.
+//
+// Errors: before the stream starts as Respond's (429 → failure.RateLimitError, 5xx
+// transient, 4xx permanent); once started, a *StreamError (transient) for the first-token
+// timeout, the idle timeout, ctx's deadline, a cut or an error event, with the partial text
+// in the Result; an error from onDelta is returned as it is (its own class).
+func (c *Chat) Stream(ctx context.Context, req Request, onDelta func(text string) error) (Result, error) {
+	start := time.Now()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	firstLimit, idleLimit := c.firstTokenTimeout(), c.idleTimeout()
+	firstTimer := time.AfterFunc(firstLimit, func() { cancel(ErrFirstTokenTimeout) })
+	defer firstTimer.Stop()
+	idleTimer := time.AfterFunc(time.Hour, func() { cancel(ErrIdleTimeout) })
+	idleTimer.Stop()
+	defer idleTimer.Stop()
+
+	var res Result
+	var text strings.Builder
+	received := 0
+	fail := func(err error) (Result, error) {
+		res.Text, res.Duration = text.String(), time.Since(start)
+		if se := c.streamError(ctx, err, received, res.Duration); se != nil {
+			err = failure.Retryable(se)
+		}
+		c.countError(err)
+		return res, err
+	}
+
+	resp, err := c.post(ctx, req, true)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.countError(err)
+			return res, err
+		}
+		return fail(err)
+	}
+	defer resp.Body.Close()
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/json" {
+		return c.unstreamed(ctx, req, resp, start, onDelta)
+	}
+
+	sse := newSSEReader(resp.Body)
+	var ch chunk
+	usageReported := false
+	for {
+		if received > 0 {
+			idleTimer.Reset(idleLimit)
+		}
+		data, err := sse.next()
+		idleTimer.Stop()
+		if err != nil {
+			return fail(err)
+		}
+		if bytes.Equal(data, doneMarker) {
+			break
+		}
+		ch = chunk{}
+		if err := json.Unmarshal(data, &ch); err != nil {
+			return fail(fmt.Errorf("%w: undecodable chunk (%d bytes)", ErrStreamFailed, len(data)))
+		}
+		if ch.Error != nil {
+			return fail(fmt.Errorf("%w: %s", ErrStreamFailed, orString(ch.Error.code(), "unnamed error")))
+		}
+		if ch.Model != "" {
+			res.Model = ch.Model
+		}
+		if ch.Usage != nil {
+			res.Usage, usageReported = *ch.Usage, true
+		}
+		if len(ch.Choices) == 0 {
+			continue
+		}
+		if fr := ch.Choices[0].FinishReason; fr != "" {
+			res.FinishReason = fr
+		}
+		piece := ch.Choices[0].Delta.Content
+		if piece == "" {
+			continue
+		}
+		if received == 0 {
+			firstTimer.Stop()
+			res.FirstToken = time.Since(start)
+		}
+		text.WriteString(piece)
+		received += utf8.RuneCountInString(piece)
+		if err := onDelta(piece); err != nil {
+			res.Text, res.Duration = text.String(), time.Since(start)
+			return res, fmt.Errorf("llm stream: %w", err)
+		}
+	}
+	res.Text, res.Duration = text.String(), time.Since(start)
+	c.record(req, res, usageReported)
+	return res, nil
+}
+
+var doneMarker = []byte("[DONE]")
+
+// unstreamed reads the answer of a server that does not stream (it answered JSON): the whole
+// text goes to onDelta at once.
+func (c *Chat) unstreamed(ctx context.Context, req Request, resp *http.Response, start time.Time, onDelta func(string) error) (Result, error) {
+	res, usageReported, err := readCompletion(resp, start)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = failure.Retryable(c.streamError(ctx, err, 0, time.Since(start)))
+		}
+		c.countError(err)
+		return res, err
+	}
+	res.FirstToken = res.Duration
+	if res.Text != "" {
+		if err := onDelta(res.Text); err != nil {
+			return res, fmt.Errorf("llm stream: %w", err)
+		}
+	}
+	c.record(req, res, usageReported)
+	return res, nil
+}
+
+// streamError turns what stopped a stream into a *StreamError: the cause of ctx's end when
+// it ended (a timeout of ours or the caller's deadline), else a cut or an error event.
+// It returns nil for errors that are not about the stream (a status error of the request).
+func (c *Chat) streamError(ctx context.Context, err error, received int, elapsed time.Duration) *StreamError {
+	se := &StreamError{Received: received, Elapsed: elapsed}
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, ErrFirstTokenTimeout):
+		se.Err, se.Limit = ErrFirstTokenTimeout, c.firstTokenTimeout()
+	case errors.Is(cause, ErrIdleTimeout):
+		se.Err, se.Limit = ErrIdleTimeout, c.idleTimeout()
+	case errors.Is(cause, context.DeadlineExceeded):
+		se.Err = fmt.Errorf("%w: %w", ErrDeadline, cause)
+	case cause != nil:
+		se.Err = fmt.Errorf("%w: %w", ErrStreamCut, cause)
+	case errors.Is(err, ErrStreamFailed):
+		se.Err = err
+	default:
+		var rl *failure.RateLimitError
+		var hs *failure.HTTPStatusError
+		if errors.As(err, &rl) || errors.As(err, &hs) {
+			return nil
+		}
+		se.Err = fmt.Errorf("%w: %w", ErrStreamCut, err)
+	}
+	return se
+}
+
+func (c *Chat) firstTokenTimeout() time.Duration {
+	if c.FirstTokenTimeout > 0 {
+		return c.FirstTokenTimeout
+	}
+	return DefaultFirstTokenTimeout
+}
+
+func (c *Chat) idleTimeout() time.Duration {
+	if c.IdleTimeout > 0 {
+		return c.IdleTimeout
+	}
+	return DefaultIdleTimeout
+}
+
+func orString(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
+}
