@@ -275,6 +275,9 @@ type Step struct {
 	Value string `json:"value,omitempty"`
 	// Done says the step finished (every part sent, the stream stopped).
 	Done bool `json:"done,omitempty"`
+	// Chars is how many characters a finished streamed message holds, so a resumed answer
+	// skips them.
+	Chars int `json:"chars,omitempty"`
 }
 
 // Lease is a claim held by one delivery. Its methods are safe for concurrent use.
