@@ -44,8 +44,15 @@ type App struct {
 // Deps is what the worker builds from its configuration for the bot's handlers.
 type Deps struct {
 	// LLM answers prompts: the chat-completions client when LLM_BASE_URL is set, else the
-	// demo responder.
+	// demo responder. Both also stream (llm.Streamer).
 	LLM llm.Responder
+	// Model is LLM_MODEL ("demo" for the demo responder).
+	Model string
+	// HistoryChars is LLM_HISTORY_CHARS; Streaming is STREAMING.
+	HistoryChars int
+	Streaming    bool
+	// Metrics is the worker's EMF emitter.
+	Metrics *metrics.Emitter
 }
 
 // Register adds a bot's routes; worker/cmd/worker passes the shipped bot's.
@@ -60,20 +67,27 @@ func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string,
 	store := newSecrets(cfg, awsCfg, getenv)
 	clients := &slackClients{store: store, apiURL: cfg.SlackAPIURL, http: &http.Client{Timeout: 15 * time.Second}}
 
-	var responder llm.Responder = llm.Demo{Delay: cfg.DemoDelay}
+	emitter := metrics.New(metricsOut, "slackrelay/worker")
+	deps := Deps{LLM: llm.Demo{Delay: cfg.DemoDelay, TokensPerSecond: float64(cfg.DemoTokensPerSecond)}, Model: "demo",
+		HistoryChars: cfg.LLMHistoryChars, Streaming: cfg.Streaming, Metrics: emitter}
 	if cfg.LLMBaseURL != "" {
-		responder = &llm.Chat{
+		deps.LLM = &llm.Chat{
 			BaseURL: cfg.LLMBaseURL, Model: cfg.LLMModel,
-			APIKey: func(ctx context.Context) (string, error) { return store.Get(ctx, KeyLLMAPIKey) },
-			System: "You are a helpful assistant answering in Slack. Be concise.",
+			APIKey:            func(ctx context.Context) (string, error) { return store.Get(ctx, KeyLLMAPIKey) },
+			System:            "You are a helpful assistant answering in Slack. Be concise.",
+			FirstTokenTimeout: cfg.LLMFirstTokenTimeout, IdleTimeout: cfg.LLMIdleTimeout, Metrics: emitter,
 		}
+		deps.Model = cfg.LLMModel
 	}
 	b := relay.New()
-	register(b, Deps{LLM: responder})
+	register(b, deps)
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("routes: %w", err)
 	}
+	progressStore := &progress.Store{DB: dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "DYNAMODB") }),
+		Table: cfg.Table, TTL: cfg.IdempotencyTTL}
 	rt := &relay.Runtime{
+		Notes:               progressStore,
 		Slack:               clients.get,
 		Identity:            clients.identity,
 		HTTP:                &http.Client{Timeout: 10 * time.Second},
@@ -82,7 +96,7 @@ func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string,
 	p := &processor.Processor{
 		Bot:             b,
 		Runtime:         rt,
-		Store:           &progress.Store{DB: dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "DYNAMODB") }), Table: cfg.Table, TTL: cfg.IdempotencyTTL},
+		Store:           progressStore,
 		Queue:           sqsClient,
 		QueueURL:        cfg.QueueURL,
 		DLQURL:          cfg.DLQURL,
@@ -92,7 +106,7 @@ func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string,
 		Concurrency:     cfg.BatchConcurrency,
 		DefaultTimeout:  cfg.HandlerTimeout,
 		Log:             log,
-		Metrics:         metrics.New(metricsOut, "slackrelay/worker"),
+		Metrics:         emitter,
 	}
 	a := &App{Processor: p, Log: log}
 	if !cfg.Lambda {

@@ -112,7 +112,9 @@ func newHarness(t testing.TB, tweak func(*workerconfig.Config)) *harness {
 }
 
 // shippedBot registers the bot worker/cmd/worker runs.
-func shippedBot(b *relay.Bot, d Deps) { bot.Register(b, d.LLM) }
+func shippedBot(b *relay.Bot, d Deps) {
+	bot.Register(b, bot.Config{LLM: d.LLM, Model: d.Model, HistoryChars: d.HistoryChars, NoStreaming: !d.Streaming, Metrics: d.Metrics})
+}
 
 // eventEnvelope wraps an Events API body as the receiver does.
 func eventEnvelope(t testing.TB, body string) []byte {

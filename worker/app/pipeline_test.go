@@ -373,7 +373,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // botWith is the shipped bot answering with r.
 func botWith(t testing.TB, r llm.Responder) *relay.Bot {
 	b := relay.New()
-	bot.Register(b, r)
+	bot.Register(b, bot.Config{LLM: r, Model: "test"})
 	if err := b.Err(); err != nil {
 		t.Fatal(err)
 	}

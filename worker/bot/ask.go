@@ -34,7 +34,7 @@ func (h *handlers) ask(ctx context.Context, req *relay.Request[slack.SlashComman
 		}
 		return err
 	}
-	answer, err := h.llm.Respond(ctx, q)
+	answer, err := h.cfg.LLM.Respond(ctx, q)
 	if err != nil {
 		return fmt.Errorf("responder: %w", err)
 	}
@@ -73,7 +73,7 @@ func (h *handlers) askSubmitted(ctx context.Context, req *relay.Request[slack.In
 	if q == "" {
 		return req.UpdateView(ctx, view.ID, answerModal("(no question)", "Type a question and submit the form again."))
 	}
-	answer, err := h.llm.Respond(ctx, q)
+	answer, err := h.cfg.LLM.Respond(ctx, q)
 	if err != nil {
 		return fmt.Errorf("responder: %w", err)
 	}

@@ -27,7 +27,7 @@ func (n *numbered) Respond(_ context.Context, prompt string) (string, error) {
 func setup(t *testing.T) (*handlertest.Harness, *numbered) {
 	t.Helper()
 	llm := &numbered{}
-	return handlertest.New(t, func(b *relay.Bot) { Register(b, llm) }), llm
+	return handlertest.New(t, func(b *relay.Bot) { Register(b, Config{LLM: llm, Model: "test"}) }), llm
 }
 
 // button returns the action block element a post carries, if any.
@@ -170,7 +170,7 @@ func TestAskWithoutAQuestionOpensAModalAnsweredInPlace(t *testing.T) {
 // user is told through the response_url.
 func TestAskModalTooLateFallsBackToAResponse(t *testing.T) {
 	t.Parallel()
-	h := handlertest.New(t, func(b *relay.Bot) { Register(b, &numbered{}) }, handlertest.QueueDelay(4*time.Second))
+	h := handlertest.New(t, func(b *relay.Bot) { Register(b, Config{LLM: &numbered{}, Model: "test"}) }, handlertest.QueueDelay(4*time.Second))
 	got := h.Deliver(t, "testdata/ask_empty.form")
 	if got.Err != nil {
 		t.Fatalf("err = %v, want the user told instead of a failure", got.Err)

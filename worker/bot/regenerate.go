@@ -65,7 +65,7 @@ func (h *handlers) regenerate(ctx context.Context, req *relay.Request[slack.Inte
 		}
 		question = full
 	}
-	answer, err := h.llm.Respond(ctx, question)
+	answer, err := h.cfg.LLM.Respond(ctx, question)
 	if err != nil {
 		return fmt.Errorf("responder: %w", err)
 	}

@@ -236,3 +236,24 @@ func TestStoreUnreachable(t *testing.T) {
 	proxy.SetDown(false)
 	claim(t, s, "evt:down", "a", time.Now().Add(time.Minute), Claimed)
 }
+
+func TestNotes(t *testing.T) {
+	t.Parallel()
+	s, clk := setup(t)
+	ctx := context.Background()
+	if v, err := s.Note(ctx, "context:T1:U1"); err != nil || v != "" {
+		t.Fatalf("missing note = %q, %v; want empty", v, err)
+	}
+	if err := s.PutNote(ctx, "context:T1:U1", "C42", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := s.Note(ctx, "context:T1:U1"); v != "C42" {
+		t.Errorf("note = %q, want C42", v)
+	}
+	// A note is not a dedupe key: claiming the same name is unaffected.
+	claim(t, s, "context:T1:U1", "a", clk.Now().Add(time.Minute), Claimed)
+	clk.Add(2 * time.Hour)
+	if v, _ := s.Note(ctx, "context:T1:U1"); v != "" {
+		t.Errorf("expired note = %q, want empty", v)
+	}
+}

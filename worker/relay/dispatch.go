@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
@@ -33,6 +34,14 @@ type Runtime struct {
 	// ResponseURLPrefixes are the only places response_url posts may go (default
 	// "https://hooks.slack.com/"): a forged payload cannot make the worker post elsewhere.
 	ResponseURLPrefixes []string
+	// Notes keeps small values across events (Session.Remember, Recall); nil: none kept.
+	Notes Notes
+}
+
+// Notes is where handlers keep small values across events; *progress.Store satisfies it.
+type Notes interface {
+	PutNote(ctx context.Context, key, value string, ttl time.Duration) error
+	Note(ctx context.Context, key string) (string, error)
 }
 
 // Delivery is one envelope decoded once and decided before any claim: which route runs it,

@@ -165,3 +165,24 @@ func RetryAfter(d time.Duration, err error) error {
 	}
 	return &failure.RetryAfterError{After: d, Err: err}
 }
+
+// noteTTL is how long Remember keeps a value.
+const noteTTL = 24 * time.Hour
+
+// Remember keeps value under key for a day, for this workspace (keys of different teams
+// never meet). It is for small state across events, such as the channel an assistant
+// thread's user is looking at.
+func (s *Session) Remember(ctx context.Context, key, value string) error {
+	if s.rt.Notes == nil {
+		return nil
+	}
+	return s.rt.Notes.PutNote(ctx, s.about.team+":"+key, value, noteTTL)
+}
+
+// Recall returns what Remember kept under key in this workspace, or "".
+func (s *Session) Recall(ctx context.Context, key string) (string, error) {
+	if s.rt.Notes == nil {
+		return "", nil
+	}
+	return s.rt.Notes.Note(ctx, s.about.team+":"+key)
+}

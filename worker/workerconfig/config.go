@@ -29,6 +29,7 @@ const (
 	EnvLLMFirstToken    = "LLM_FIRST_TOKEN_TIMEOUT"
 	EnvLLMIdleTimeout   = "LLM_IDLE_TIMEOUT"
 	EnvLLMHistoryChars  = "LLM_HISTORY_CHARS"
+	EnvStreaming        = "STREAMING"
 	EnvDemoDelay        = "DEMO_DELAY"
 	EnvDemoTokenRate    = "DEMO_TOKENS_PER_SECOND"
 	EnvBatchConcurrency = "BATCH_CONCURRENCY"
@@ -67,6 +68,8 @@ var Vars = []config.Var{
 		Doc: "longest gap between two chunks of a streamed LLM answer; then the attempt fails and is retried"},
 	{Name: EnvLLMHistoryChars, Kind: config.KindInt, Default: "24000", Min: 0, Max: 1000000,
 		Doc: "character budget of a prompt with its thread's earlier messages (the newest kept first, older ones dropped; the prompt is always sent)"},
+	{Name: EnvStreaming, Default: "on",
+		Doc: "on: answers stream into the thread (chat.startStream/appendStream/stopStream); off: a message updated in place as the answer grows"},
 	{Name: EnvDemoDelay, Kind: config.KindDuration, Default: "2s", Doc: "the demo responder's pretend work (streamed: before its first word)"},
 	{Name: EnvDemoTokenRate, Kind: config.KindInt, Default: "20", Min: 1, Max: 10000, Doc: "words a second the demo responder streams"},
 	{Name: EnvBatchConcurrency, Kind: config.KindInt, Default: "10", Min: 1, Max: 100, Doc: "messages of one batch handled at once"},
@@ -105,15 +108,17 @@ type Config struct {
 	LLMHistoryChars     int
 	DemoDelay           time.Duration
 	DemoTokensPerSecond int
-	BatchConcurrency    int
-	BackoffBase         time.Duration
-	BackoffMax          time.Duration
-	SecretsMaxAge       time.Duration
-	HandlerTimeout      time.Duration
-	PollBatchSize       int
-	PollWait            time.Duration
-	PollLoops           int
-	Lambda              bool
+	// Streaming says whether answers stream (STREAMING=on) or grow in a posted message.
+	Streaming        bool
+	BatchConcurrency int
+	BackoffBase      time.Duration
+	BackoffMax       time.Duration
+	SecretsMaxAge    time.Duration
+	HandlerTimeout   time.Duration
+	PollBatchSize    int
+	PollWait         time.Duration
+	PollLoops        int
+	Lambda           bool
 	// Deprecations are old variable names in use; the binary logs them at start-up.
 	Deprecations []config.Deprecation
 }
@@ -139,6 +144,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LLMHistoryChars:      l.Int(EnvLLMHistoryChars),
 		DemoDelay:            l.Duration(EnvDemoDelay),
 		DemoTokensPerSecond:  l.Int(EnvDemoTokenRate),
+		Streaming:            streaming(l),
 		BatchConcurrency:     l.Int(EnvBatchConcurrency),
 		BackoffBase:          l.Duration(EnvBackoffBase),
 		BackoffMax:           l.Duration(EnvBackoffMax),
@@ -182,4 +188,17 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// streaming reads STREAMING: on or off.
+func streaming(l *config.Loader) bool {
+	switch v := strings.ToLower(strings.TrimSpace(l.String(EnvStreaming))); v {
+	case "on", "true", "1", "yes":
+		return true
+	case "off", "false", "0", "no":
+		return false
+	default:
+		l.Fail(errors.New(EnvStreaming + "=" + v + " is not on or off"))
+		return true
+	}
 }

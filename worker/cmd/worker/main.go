@@ -13,6 +13,6 @@ import (
 
 func main() {
 	app.Main(func(b *relay.Bot, d app.Deps) {
-		bot.Register(b, d.LLM)
+		bot.Register(b, bot.Config{LLM: d.LLM, Model: d.Model, HistoryChars: d.HistoryChars, NoStreaming: !d.Streaming, Metrics: d.Metrics})
 	})
 }

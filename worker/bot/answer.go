@@ -1,0 +1,183 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+	"github.com/slackrelay/slackrelay/worker/failure"
+	"github.com/slackrelay/slackrelay/worker/llm"
+	"github.com/slackrelay/slackrelay/worker/relay"
+	"github.com/slackrelay/slackrelay/worker/text"
+)
+
+// systemPrompt is what the model is told about its place.
+const systemPrompt = "You are a helpful assistant answering in Slack. Be concise; use Slack-flavoured Markdown."
+
+// status is shown in a DM or assistant thread while the bot works.
+var (
+	status          = "is thinking…"
+	loadingMessages = []string{"Reading the thread…", "Thinking…", "Writing the answer…"}
+)
+
+// answer asks the model about text (the user's message, in its thread) and answers in the
+// thread: streamed as it is written when the model streams, with the thread's earlier
+// messages as context, Regenerate and feedback buttons under it. In a DM the thread shows a
+// status while the bot works (and the first question titles the thread); in a channel a
+// reaction on the message does.
+func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string, dm bool) error {
+	q := prompt(msgText)
+	source := s.Source()
+	earlier := h.history(ctx, s, source)
+	if dm {
+		h.setStatus(ctx, s, status, loadingMessages)
+		if len(earlier) == 0 {
+			h.setTitle(ctx, s, q)
+		}
+	} else if err := s.AddReaction(ctx, WorkingReaction); err != nil {
+		if c, _ := failure.Classify(err); c == failure.Permanent {
+			return fmt.Errorf("add working reaction: %w", err)
+		}
+		s.Log.Warn("could not add the working reaction", "error", err.Error())
+	}
+	done := func() {
+		if dm {
+			h.setStatus(ctx, s, "", nil) // the answer clears it; an error must not leave it spinning
+		} else if err := s.RemoveReaction(ctx, WorkingReaction); err != nil {
+			s.Log.Warn("could not remove the working reaction", "error", err.Error())
+		}
+	}
+	buttons := []slack.Block{regenerateButton(q, source), feedbackButtons()}
+	streamer, streams := h.cfg.LLM.(llm.Streamer)
+	if !streams {
+		answer, err := h.cfg.LLM.Respond(ctx, q)
+		if err != nil {
+			done()
+			return fmt.Errorf("responder: %w", err)
+		}
+		if _, err := s.Reply(ctx, answer, relay.WithBlocks(buttons...)); err != nil {
+			return err
+		}
+		done()
+		return nil
+	}
+	w, err := s.Stream(ctx, relay.StreamOptions{Disabled: h.cfg.NoStreaming})
+	if err != nil {
+		return err
+	}
+	if w.Done() {
+		done()
+		return nil // an earlier attempt finished the answer
+	}
+	msgs, dropped := llm.History(earlier, q, h.historyBudget())
+	req := llm.Request{System: h.systemPrompt(ctx, s), Messages: msgs, Log: s.Log}
+	res, err := streamer.Stream(ctx, req, func(piece string) error { return w.Append(ctx, piece) })
+	if err != nil {
+		done()
+		var se *llm.StreamError
+		if errors.As(err, &se) {
+			// The answer stopped part way; the retry runs the model again and finishes the
+			// same message with its whole new answer.
+			return fmt.Errorf("answer cut after %d characters: %w", utf8.RuneCountInString(res.Text), err)
+		}
+		return fmt.Errorf("responder: %w", err)
+	}
+	ts, err := w.Finish(ctx, buttons...)
+	if err != nil {
+		return err
+	}
+	done()
+	s.Log.Info("answered", "messages", len(ts), "thread_ts", s.Thread(), "history", len(msgs)-1, "history_dropped", dropped,
+		"prompt_tokens", res.Usage.PromptTokens, "completion_tokens", res.Usage.CompletionTokens)
+	return nil
+}
+
+func (h *handlers) historyBudget() int {
+	if h.cfg.HistoryChars > 0 {
+		return h.cfg.HistoryChars
+	}
+	return 24000
+}
+
+// history is the thread's messages before source, oldest first, for a follow-up question.
+// A thread that cannot be read is answered without its history (logged), never failed.
+func (h *handlers) history(ctx context.Context, s *relay.Session, source relay.MessageRef) []llm.Turn {
+	thread := s.Thread()
+	if thread == "" || thread == source.TS || h.cfg.HistoryChars < 0 {
+		return nil // a new thread: nothing before it
+	}
+	var turns []llm.Turn
+	cursor := ""
+	for range 10 {
+		msgs, more, next, err := s.Slack.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
+			ChannelID: source.Channel, Timestamp: thread, Limit: 200, Cursor: cursor})
+		if err != nil {
+			s.Log.Warn("could not read the thread; answering without its history", "error", err.Error())
+			return nil
+		}
+		for _, m := range msgs {
+			if !before(m.Timestamp, source.TS) {
+				return turns
+			}
+			turns = append(turns, llm.Turn{Text: prompt(m.Text), FromBot: m.BotID != ""})
+		}
+		if !more || next == "" {
+			break
+		}
+		cursor = next
+	}
+	return turns
+}
+
+// systemPrompt adds, when an assistant thread told us, the channel the user is looking at.
+func (h *handlers) systemPrompt(ctx context.Context, s *relay.Session) string {
+	channel, err := s.Recall(ctx, contextNote(s.User()))
+	if err != nil {
+		s.Log.Warn("could not read what the user is looking at", "error", err.Error())
+	}
+	if channel == "" {
+		return systemPrompt
+	}
+	return systemPrompt + " The user is currently looking at the channel <#" + channel + ">."
+}
+
+func (h *handlers) setStatus(ctx context.Context, s *relay.Session, st string, loading []string) {
+	err := s.Slack.SetAssistantThreadsStatusContext(ctx, slack.AssistantThreadsSetStatusParameters{
+		ChannelID: s.Channel(), ThreadTS: s.Thread(), Status: st, LoadingMessages: loading})
+	if err != nil {
+		s.Log.Warn("could not set the thread's status", "status", st, "error", err.Error())
+	}
+}
+
+// setTitle names a new thread after its first question.
+func (h *handlers) setTitle(ctx context.Context, s *relay.Session, q string) {
+	title := strings.Join(strings.Fields(text.Truncate(q, 200)), " ")
+	if r := []rune(title); len(r) > 60 {
+		title = string(r[:59]) + "…"
+	}
+	if title == "" {
+		return
+	}
+	err := s.Slack.SetAssistantThreadsTitleContext(ctx, slack.AssistantThreadsSetTitleParameters{
+		ChannelID: s.Channel(), ThreadTS: s.Thread(), Title: title})
+	if err != nil {
+		s.Log.Warn("could not set the thread's title", "error", err.Error())
+	}
+}
+
+// before reports whether Slack timestamp a ("1700000000.000100") is earlier than b.
+func before(a, b string) bool {
+	as, au, _ := strings.Cut(a, ".")
+	bs, bu, _ := strings.Cut(b, ".")
+	if len(as) != len(bs) {
+		return len(as) < len(bs)
+	}
+	if as != bs {
+		return as < bs
+	}
+	au, bu = au+strings.Repeat("0", 6-min(6, len(au))), bu+strings.Repeat("0", 6-min(6, len(bu)))
+	return au < bu
+}
