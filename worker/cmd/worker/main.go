@@ -4,18 +4,23 @@
 // finish; a second signal exits at once (unfinished messages return to the queue). Locally it
 // prints the ready line (shared/logging.Ready, docs/local.md) when it starts polling.
 // docs/configuration.md lists its environment variables.
+//
+// A failed start is one JSON log line and, in Lambda, a report to the Runtime API's
+// init/error endpoint (shared/lambdainit); SSM being down at init is not one (see preload).
 package main
 
 import (
 	"context"
-	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/config"
+	"github.com/slackrelay/slackrelay/shared/lambdainit"
 	"github.com/slackrelay/slackrelay/shared/logging"
 	"github.com/slackrelay/slackrelay/worker/app"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
@@ -23,29 +28,31 @@ import (
 
 func main() {
 	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
-		os.Exit(1)
+		lambdainit.Exit("worker", err)
 	}
 }
 
+// run starts the worker; an error before the handler runs is a failed start (init),
+// reported by lambdainit.
 func run() error {
 	cfg, err := workerconfig.Load(os.Getenv)
 	if err != nil {
-		return err
+		return lambdainit.Config(err)
 	}
 	log, err := logging.New(os.Stdout, cfg.LogLevel)
 	if err != nil {
-		return err
+		return lambdainit.Config(err)
 	}
 	config.LogDeprecations(log, cfg.Deprecations)
 	awsCfg, err := awsclient.Load(context.Background(), os.Getenv)
 	if err != nil {
-		return err
+		return lambdainit.Config(err)
 	}
 	a, err := app.New(cfg, awsCfg, os.Getenv, log, os.Stdout)
 	if err != nil {
 		return err
 	}
+	preload(a, log)
 	if cfg.Lambda {
 		lambda.Start(a.Processor.HandleSQS)
 		return nil
@@ -61,4 +68,21 @@ func run() error {
 	err = a.Poller.Run(ctx)
 	log.Info("stopped")
 	return err
+}
+
+// preload reads the bot token (and the LLM key) during init, bounded by app.SecretsTimeout,
+// so the first batch does not wait for SSM. SSM being down at init is not a failed start:
+// Lambda would only start the function again for the next batch, into the same outage. The
+// worker starts, the store has logged the failure and remembers it, and the messages of a
+// batch that comes meanwhile fail as retryable (secrets.ErrUnavailable), to come back after
+// the processor's backoff, when the store tries SSM again.
+func preload(a *app.App, log *slog.Logger) {
+	start := time.Now()
+	err := a.Secrets.Preload(context.Background())
+	took := time.Since(start).Milliseconds()
+	if err != nil {
+		log.Warn("starting without the secrets; messages fail as retryable until they load", "took_ms", took)
+		return
+	}
+	log.Info("secrets loaded", "took_ms", took)
 }
