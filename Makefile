@@ -54,7 +54,7 @@ dev: deps ## the local stack for a real Slack app (receiver on 127.0.0.1:3000) u
 	@cd infra/local && go build -o ../../$(BUILD)/local/slackrelay-local ./cmd/slackrelay-local
 	$(BUILD)/local/slackrelay-local dev
 
-bench: deps ## measure and write docs/benchmarks.md (in-process, HTTP ack, end to end, batch, sizes, cold start)
+bench: deps ## measure and write docs/benchmarks.md (in-process, HTTP ack, end to end, batch, sizes, cold start, Lambda mode)
 	@cd infra/local && go build -o ../../$(BUILD)/local/slackrelay-local ./cmd/slackrelay-local
 	$(BUILD)/local/slackrelay-local bench --out docs/benchmarks.md
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -22,8 +23,9 @@ import (
 	"github.com/slackrelay/slackrelay/shared/slackverify"
 )
 
-// The routes Slack is configured with.
+// The routes Slack is configured with, all under PathPrefix.
 const (
+	PathPrefix        = "/slack/"
 	PathEvents        = "/slack/events"
 	PathCommands      = "/slack/commands"
 	PathInteractivity = "/slack/interactivity"
@@ -85,6 +87,8 @@ type Handler struct {
 	Log          *slog.Logger
 	Metrics      *metrics.Emitter
 	Now          func() time.Time
+
+	reported sync.Map // configuration error codes already logged at ERROR
 }
 
 // Rejection reasons, used in logs and as the metric dimension.
@@ -121,7 +125,10 @@ func (h *Handler) Handle(ctx context.Context, r *Request) Response {
 	case PathInteractivity:
 		kind = envelope.KindInteraction
 	default:
-		return h.rejected(r, reasonNotFound, nil, reject(404, "not found", true))
+		// A path under /slack/ that is not a route is more likely a configuration mistake
+		// (a route renamed, a stage prefix) than a bad request: Slack may retry it, so an
+		// event is not lost while the mistake is fixed.
+		return h.rejected(r, reasonNotFound, nil, reject(404, "not found", !strings.HasPrefix(r.Path, PathPrefix)))
 	}
 	if r.Method != "POST" {
 		return h.rejected(r, reasonMethod, nil, reject(405, "method not allowed: use POST", true))
@@ -190,11 +197,16 @@ func (h *Handler) Handle(ctx context.Context, r *Request) Response {
 }
 
 func (h *Handler) verify(ctx context.Context, r *Request, ts string) (int, string, error) {
+	sig := r.Header(slackverify.HeaderSignature)
+	// Unsigned, stale or malformed requests are refused before the secret is looked up, so
+	// they never cost an SSM call.
+	if err := h.Verifier.CheckHeaders(ts, sig); err != nil {
+		return 401, reasonSignature, err
+	}
 	secret, err := h.Secrets.Get(ctx, SecretKey)
 	if err != nil {
 		return 503, reasonSecret, err
 	}
-	sig := r.Header(slackverify.HeaderSignature)
 	err = h.Verifier.Verify([]byte(secret), ts, sig, r.Body)
 	if errors.Is(err, slackverify.ErrBadSignature) {
 		// The secret may have been rotated: reload it (at most once a minute) and try again.
@@ -270,7 +282,12 @@ func (h *Handler) enqueue(ctx context.Context, r *Request, e *envelope.Envelope)
 	h.Metrics.Milliseconds("EnqueueLatency", took)
 	if err != nil {
 		// Not enqueued, so not acknowledged: Slack retries the delivery.
-		h.Log.LogAttrs(ctx, slog.LevelError, "enqueue failed; answering 503 so Slack retries",
+		level := slog.LevelError
+		if code, ok := configErrorCode(err); ok {
+			h.configError(code, err)
+			level = slog.LevelWarn
+		}
+		h.Log.LogAttrs(ctx, level, "enqueue failed; answering 503 so Slack retries",
 			append(ids[:], slog.String("error", err.Error()), slog.Int64("took_ms", took.Milliseconds()))...)
 		h.Metrics.Count("EnqueueFailures", 1)
 		return reject(503, "could not enqueue, retry later", false)
@@ -284,27 +301,15 @@ func (h *Handler) enqueue(ctx context.Context, r *Request, e *envelope.Envelope)
 	return respOK
 }
 
-// enqueueBudget bounds SendMessage when the caller set no deadline (local mode); in Lambda
-// the invocation deadline applies, less a reserve to answer 503 before the function times out.
-const (
-	enqueueBudget  = 2 * time.Second
-	enqueueReserve = 250 * time.Millisecond
-)
-
-func enqueueContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if d, ok := ctx.Deadline(); ok {
-		return context.WithDeadline(ctx, d.Add(-enqueueReserve))
-	}
-	return context.WithTimeout(ctx, enqueueBudget)
-}
-
 func (h *Handler) rejected(r *Request, reason string, err error, resp Response) Response {
 	attrs := []any{logging.KeyRequestID, r.RequestID, "reason", reason, "status", resp.Status, "path", r.Path}
 	if err != nil {
 		attrs = append(attrs, "error", err.Error())
 	}
 	level := slog.LevelWarn
-	if resp.Status >= 500 {
+	if resp.Status >= 500 && reason != reasonSecret {
+		// A missing secret is reported once, at ERROR, by the secret store; each request it
+		// turns away is a WARN.
 		level = slog.LevelError
 	}
 	h.Log.Log(context.Background(), level, "request rejected", attrs...)

@@ -17,11 +17,12 @@ import (
 // HandleLambda adapts API Gateway HTTP API payload v2 events (and Function URL events, which
 // share the format) to Handle. Base64 bodies are decoded to the exact bytes Slack signed.
 func (h *Handler) HandleLambda(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	path := routePath(ev.RawPath, ev.RequestContext.Stage)
 	body, text := []byte(ev.Body), ev.Body
 	if ev.IsBase64Encoded {
 		dec, err := base64.StdEncoding.DecodeString(ev.Body)
 		if err != nil {
-			return toLambda(h.rejected(&Request{Path: ev.RawPath, RequestID: ev.RequestContext.RequestID}, reasonMalformed, err,
+			return toLambda(h.rejected(&Request{Path: path, RequestID: ev.RequestContext.RequestID}, reasonMalformed, err,
 				reject(400, "malformed request body", true))), nil
 		}
 		body, text = dec, ""
@@ -29,13 +30,29 @@ func (h *Handler) HandleLambda(ctx context.Context, ev events.APIGatewayV2HTTPRe
 	headers := ev.Headers
 	r := Request{
 		Method:    ev.RequestContext.HTTP.Method,
-		Path:      ev.RawPath,
+		Path:      path,
 		Body:      body,
 		bodyText:  text,
 		RequestID: ev.RequestContext.RequestID,
 		Header:    func(name string) string { return lookupHeader(headers, name) },
 	}
 	return toLambda(h.Handle(ctx, &r)), nil
+}
+
+// routePath is the path a route sees. API Gateway's rawPath starts with the stage's name for
+// every stage but $default (/prod/slack/events on stage prod); Function URLs report the stage
+// $default. The stage prefix is removed so that routes match on every stage.
+func routePath(rawPath, stage string) string {
+	if stage == "" || stage == "$default" {
+		return rawPath
+	}
+	if rest, ok := strings.CutPrefix(rawPath, "/"+stage); ok && (rest == "" || rest[0] == '/') {
+		if rest == "" {
+			return "/"
+		}
+		return rest
+	}
+	return rawPath
 }
 
 // lowerHeaderNames are the lower-case forms of the headers Handle asks for, worked out once

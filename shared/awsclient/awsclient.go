@@ -54,8 +54,9 @@ const DefaultRegion = "us-east-1"
 
 // Load returns the SDK configuration from getenv (os.Getenv, or a map in tests).
 //
-// Retries: the SDK's standard retryer with at most 3 attempts and a 1 s backoff cap, so that
-// the receiver answers Slack well inside its 3-second budget even when SQS is slow.
+// Retries: the SDK's standard retryer with at most 3 attempts and a 1 s backoff cap. A client
+// that must answer inside a deadline (the receiver's SQS and SSM clients) sets a
+// BoundedRetry of its own instead.
 func Load(_ context.Context, getenv func(string) string) (aws.Config, error) {
 	cfg := Local()
 	if r := getenv(EnvRegion); r != "" {

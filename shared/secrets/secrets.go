@@ -1,18 +1,33 @@
 // Package secrets reads the bot's secrets (signing secret, bot token, API keys) from SSM
 // Parameter Store SecureString parameters at run time and caches them, or takes them from
 // plain values in local mode. Values never appear in logs or errors.
+//
+// The store is built for callers with a deadline (a Lambda invocation that must answer):
+//
+//   - every SSM call is bounded: by Options.Timeout, and by the caller's deadline less
+//     Options.Reserve, so the caller keeps time to answer after a call that ran out of time;
+//   - a failed refresh keeps serving the last good values (stale-while-error), with a WARN
+//     line and a SecretLoadFailures metric, never the values;
+//   - a failed load is remembered: until its backoff (Options.RetryMin doubling per failure in
+//     a row, capped at Options.RetryMax, jittered) has passed, Get answers from memory (the
+//     last good values, or a *LoadError) and ForceRefresh does nothing, so no amount of
+//     traffic turns an SSM outage into more SSM calls;
+//   - concurrent callers share one call, and while a refresh is under way callers that have
+//     a value to use do not wait for it.
 package secrets
 
 import (
 	"context"
-	"errors"
-	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/slackrelay/slackrelay/shared/metrics"
 )
 
 // ParamGetter is the one SSM call the store makes; *ssm.Client satisfies it.
@@ -22,8 +37,19 @@ type ParamGetter interface {
 
 var _ ParamGetter = (*ssm.Client)(nil)
 
-// ErrNotFound means a parameter or key does not exist. The message names it, never a value.
-var ErrNotFound = errors.New("secret not found")
+// The defaults of Options.
+const (
+	DefaultMaxAge             = 5 * time.Minute
+	DefaultMinRefreshInterval = time.Minute
+	DefaultTimeout            = 2 * time.Second
+	DefaultReserve            = 250 * time.Millisecond
+	DefaultRetryMin           = time.Second
+	DefaultRetryMax           = 30 * time.Second
+)
+
+// MetricLoadFailures counts failed loads; its dimension Serving is "stale" when the last good
+// values are still served, "none" when there is nothing to serve.
+const MetricLoadFailures = "SecretLoadFailures"
 
 // Options tune the cache. Zero values take the defaults.
 type Options struct {
@@ -32,86 +58,164 @@ type Options struct {
 	// MinRefreshInterval limits ForceRefresh (default 1m), so a flood of bad signatures
 	// cannot turn into a flood of SSM calls.
 	MinRefreshInterval time.Duration
-	Now                func() time.Time
+	// Timeout bounds one SSM call, retries included (default 2s); it is the whole bound when
+	// the caller's context has no deadline (init, local mode).
+	Timeout time.Duration
+	// Reserve is the part of the caller's deadline an SSM call leaves unused (default
+	// 250ms): a caller that must still do something after the secret (answer, enqueue)
+	// reserves the time that takes.
+	Reserve time.Duration
+	// RetryMin and RetryMax bound the wait after a failed load (defaults 1s and 30s): it
+	// doubles with each failure in a row up to RetryMax, and is jittered to between half
+	// and all of that.
+	RetryMin, RetryMax time.Duration
+	// Log receives one line per failed load and one when loading works again (default:
+	// nowhere). Metrics receives MetricLoadFailures (default: none).
+	Log     *slog.Logger
+	Metrics *metrics.Emitter
+	// Now is the clock of the cache and the backoff (default time.Now). Rand returns a
+	// number in [0, 1) for the jitter (default math/rand/v2).
+	Now  func() time.Time
+	Rand func() float64
+}
+
+func (o Options) withDefaults() Options {
+	set := func(d *time.Duration, def time.Duration) {
+		if *d <= 0 {
+			*d = def
+		}
+	}
+	set(&o.MaxAge, DefaultMaxAge)
+	set(&o.MinRefreshInterval, DefaultMinRefreshInterval)
+	set(&o.Timeout, DefaultTimeout)
+	set(&o.Reserve, DefaultReserve)
+	set(&o.RetryMin, DefaultRetryMin)
+	set(&o.RetryMax, DefaultRetryMax)
+	if o.RetryMax < o.RetryMin {
+		o.RetryMax = o.RetryMin
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	return o
 }
 
 // Store holds the secrets a binary needs, by key ("signing_secret", "bot_token", …).
 type Store struct {
 	client ParamGetter
 	params map[string]string // key → SSM parameter name
-	maxAge time.Duration
-	minGap time.Duration
-	now    func() time.Time
+	names  []string          // the parameter names, sorted
+	opts   Options
+	static map[string]string // non-nil: a store of fixed values
 
 	mu         sync.Mutex
-	values     map[string]string
+	values     map[string]string // the last good values; nil until a load succeeds
 	loadedAt   time.Time
+	failures   int       // failed loads in a row
+	lastErr    error     // the last failure, while failures > 0
+	retryAt    time.Time // no SSM call before this, while failures > 0
 	lastForced time.Time
-	loading    chan struct{} // non-nil while one load is under way
-	loadErr    error
-	static     bool
+	flight     *flight // the SSM call under way, if any
+}
+
+// flight is one SSM call that concurrent callers share.
+type flight struct {
+	done chan struct{}
+	err  error // what the callers get when there are no values to serve
 }
 
 // NewSSM returns a store that reads params (key → parameter name) from SSM with decryption.
 func NewSSM(client ParamGetter, params map[string]string, opts Options) *Store {
-	s := &Store{client: client, params: params, maxAge: opts.MaxAge, minGap: opts.MinRefreshInterval, now: opts.Now}
-	if s.maxAge <= 0 {
-		s.maxAge = 5 * time.Minute
+	s := &Store{client: client, params: params, opts: opts.withDefaults()}
+	for _, name := range params {
+		s.names = append(s.names, name)
 	}
-	if s.minGap <= 0 {
-		s.minGap = time.Minute
-	}
-	if s.now == nil {
-		s.now = time.Now
-	}
+	sort.Strings(s.names)
+	s.names = slices.Compact(s.names)
 	return s
 }
 
 // NewStatic returns a store of fixed values, for local mode and tests.
 func NewStatic(values map[string]string) *Store {
-	return &Store{values: values, static: true, now: time.Now}
+	if values == nil {
+		values = map[string]string{}
+	}
+	return &Store{static: values, opts: Options{}.withDefaults()}
 }
 
-// Get returns the value of key, reading all parameters again when the cache is older than
-// MaxAge. Concurrent callers share one SSM call.
+// Get returns the value of key. Fresh values come from memory; older ones are read again,
+// unless a load failed recently (then the last good value, or the failure, is returned
+// without a call) or another caller's read is under way and a value is at hand.
 func (s *Store) Get(ctx context.Context, key string) (string, error) {
-	if s.static {
-		v, ok := s.values[key]
-		if !ok || v == "" {
-			return "", fmt.Errorf("%w: %s is not set", ErrNotFound, key)
+	if s.static != nil {
+		if v := s.static[key]; v != "" {
+			return v, nil
 		}
+		return "", &NotFoundError{Key: key}
+	}
+	if _, ok := s.params[key]; !ok {
+		return "", &NotFoundError{Key: key}
+	}
+	s.mu.Lock()
+	now := s.opts.Now()
+	if s.values != nil && (now.Sub(s.loadedAt) < s.opts.MaxAge || s.flight != nil || s.backingOffLocked(now)) {
+		v := s.values[key]
+		s.mu.Unlock()
 		return v, nil
 	}
-	s.mu.Lock()
-	fresh := s.values != nil && s.now().Sub(s.loadedAt) < s.maxAge
-	s.mu.Unlock()
-	if !fresh {
-		if err := s.load(ctx); err != nil {
-			return "", err
-		}
+	if s.values == nil && s.backingOffLocked(now) {
+		err := s.loadErrorLocked(now)
+		s.mu.Unlock()
+		return "", err
 	}
+	s.mu.Unlock()
+
+	err := s.load(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, ok := s.values[key]
-	if !ok {
-		return "", fmt.Errorf("%w: no parameter configured for %s", ErrNotFound, key)
+	if s.values != nil {
+		return s.values[key], nil // fresh, or the last good value when the refresh failed
 	}
-	return v, nil
+	return "", err
+}
+
+// Preload reads every parameter now, for a binary's init: later calls find the values in
+// memory. A failure is remembered like any other (Get answers from memory until the backoff
+// has passed) and returned, for the caller to log or to fail on.
+func (s *Store) Preload(ctx context.Context) error {
+	if s.static != nil {
+		return nil
+	}
+	s.mu.Lock()
+	if now := s.opts.Now(); s.backingOffLocked(now) {
+		err := s.loadErrorLocked(now)
+		s.mu.Unlock()
+		return err
+	}
+	s.mu.Unlock()
+	return s.load(ctx)
 }
 
 // ForceRefresh reads the parameters again now, for example after a signature check failed
-// because the secret was rotated. It does so at most once per MinRefreshInterval and reports
-// false when it was skipped for that reason.
+// because the secret was rotated. It does so at most once per MinRefreshInterval, and not
+// while a failed load is backing off; it reports false when it was skipped.
 func (s *Store) ForceRefresh(ctx context.Context) (bool, error) {
-	if s.static {
+	if s.static != nil {
 		return false, nil
 	}
 	s.mu.Lock()
-	if !s.lastForced.IsZero() && s.now().Sub(s.lastForced) < s.minGap {
+	now := s.opts.Now()
+	if (!s.lastForced.IsZero() && now.Sub(s.lastForced) < s.opts.MinRefreshInterval) || s.backingOffLocked(now) {
 		s.mu.Unlock()
 		return false, nil
 	}
-	s.lastForced = s.now()
+	s.lastForced = now
 	s.mu.Unlock()
 	if err := s.load(ctx); err != nil {
 		return false, err
@@ -119,61 +223,18 @@ func (s *Store) ForceRefresh(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// load reads every parameter in one call; callers that arrive meanwhile wait for it.
-func (s *Store) load(ctx context.Context) error {
-	s.mu.Lock()
-	if ch := s.loading; ch != nil {
-		s.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.loadErr
-	}
-	ch := make(chan struct{})
-	s.loading = ch
-	s.mu.Unlock()
-
-	values, err := s.fetch(ctx)
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err == nil {
-		s.values, s.loadedAt = values, s.now()
-	}
-	s.loadErr, s.loading = err, nil
-	close(ch)
-	return err
+func (s *Store) backingOffLocked(now time.Time) bool {
+	return s.failures > 0 && now.Before(s.retryAt)
 }
 
-func (s *Store) fetch(ctx context.Context) (map[string]string, error) {
-	byName := make(map[string]string, len(s.params))
-	names := make([]string, 0, len(s.params))
-	for key, name := range s.params {
-		byName[name] = key
-		names = append(names, name)
+func (s *Store) loadErrorLocked(now time.Time) error {
+	return &LoadError{Params: s.names, Failures: s.failures, RetryIn: max(s.retryAt.Sub(now), 0), Err: s.lastErr}
+}
+
+// servingLocked is what the store serves while SSM fails: "stale" or "none".
+func (s *Store) servingLocked() string {
+	if s.values != nil {
+		return "stale"
 	}
-	sort.Strings(names)
-	out, err := s.client.GetParameters(ctx, &ssm.GetParametersInput{Names: names, WithDecryption: aws.Bool(true)})
-	if err != nil {
-		return nil, fmt.Errorf("read secrets from ssm: %w", err)
-	}
-	if len(out.InvalidParameters) > 0 {
-		return nil, fmt.Errorf("%w: ssm parameters %v do not exist or are not readable", ErrNotFound, out.InvalidParameters)
-	}
-	values := make(map[string]string, len(names))
-	for _, p := range out.Parameters {
-		if key, ok := byName[aws.ToString(p.Name)]; ok {
-			values[key] = aws.ToString(p.Value)
-		}
-	}
-	for key, name := range s.params {
-		if _, ok := values[key]; !ok {
-			return nil, fmt.Errorf("%w: ssm parameter %s missing from the answer", ErrNotFound, name)
-		}
-	}
-	return values, nil
+	return "none"
 }

@@ -24,6 +24,7 @@ type fakeSSM struct {
 	calls  atomic.Int32
 	err    error
 	delay  time.Duration
+	hang   bool // answer nothing until the call's context ends (or hang is cleared)
 	last   *ssm.GetParametersInput
 }
 
@@ -31,6 +32,13 @@ func (f *fakeSSM) GetParameters(ctx context.Context, in *ssm.GetParametersInput,
 	f.calls.Add(1)
 	if f.delay > 0 {
 		time.Sleep(f.delay)
+	}
+	for f.hanging() {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -50,6 +58,9 @@ func (f *fakeSSM) GetParameters(ctx context.Context, in *ssm.GetParametersInput,
 }
 
 func (f *fakeSSM) set(name, v string) { f.mu.Lock(); f.values[name] = v; f.mu.Unlock() }
+func (f *fakeSSM) setErr(err error)   { f.mu.Lock(); f.err = err; f.mu.Unlock() }
+func (f *fakeSSM) setHang(h bool)     { f.mu.Lock(); f.hang = h; f.mu.Unlock() }
+func (f *fakeSSM) hanging() bool      { f.mu.Lock(); defer f.mu.Unlock(); return f.hang }
 
 type clock struct{ t time.Time }
 

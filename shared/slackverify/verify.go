@@ -45,6 +45,25 @@ const sigPrefix = "v0="
 // Verify checks the timestamp against the window and the signature against the secret, in
 // constant time. Errors never contain the secret or the expected signature.
 func (v Verifier) Verify(secret []byte, timestamp, signature string, body []byte) error {
+	if err := v.CheckHeaders(timestamp, signature); err != nil {
+		return err
+	}
+	var given [sha256.Size]byte
+	if _, err := hex.Decode(given[:], []byte(signature[len(sigPrefix):])); err != nil {
+		return fmt.Errorf("%w: not hex", ErrBadSignature)
+	}
+	var sum [sha256.Size]byte
+	mac(secret, timestamp, body, sum[:0])
+	if !hmac.Equal(sum[:], given[:]) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// CheckHeaders does the checks that need no secret: both headers present, the timestamp
+// inside the window, the signature a v0 signature of the right length. A request that fails
+// them is rejected without the secret being looked up (or loaded).
+func (v Verifier) CheckHeaders(timestamp, signature string) error {
 	if timestamp == "" {
 		return fmt.Errorf("%w: %s", ErrMissingHeader, HeaderTimestamp)
 	}
@@ -72,15 +91,6 @@ func (v Verifier) Verify(secret []byte, timestamp, signature string, body []byte
 	}
 	if len(signature) != len(sigPrefix)+2*sha256.Size || signature[:len(sigPrefix)] != sigPrefix {
 		return fmt.Errorf("%w: not a v0 signature", ErrBadSignature)
-	}
-	var given [sha256.Size]byte
-	if _, err := hex.Decode(given[:], []byte(signature[len(sigPrefix):])); err != nil {
-		return fmt.Errorf("%w: not hex", ErrBadSignature)
-	}
-	var sum [sha256.Size]byte
-	mac(secret, timestamp, body, sum[:0])
-	if !hmac.Equal(sum[:], given[:]) {
-		return ErrBadSignature
 	}
 	return nil
 }

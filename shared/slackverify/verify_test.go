@@ -56,6 +56,12 @@ func TestVerify(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 				t.Fatalf("Verify() = %v, want %v", err, tt.wantErr)
 			}
+			// CheckHeaders finds, without the secret, every failure that needs none.
+			herr := v.CheckHeaders(tt.timestamp, tt.signature)
+			needsSecret := err == nil || (errors.Is(err, ErrBadSignature) && len(tt.signature) == len(sigPrefix)+64 && strings.HasPrefix(tt.signature, sigPrefix))
+			if needsSecret != (herr == nil) || (herr != nil && !errors.Is(herr, tt.wantErr)) {
+				t.Fatalf("CheckHeaders() = %v; Verify() = %v", herr, err)
+			}
 			if err != nil && strings.Contains(err.Error(), string(secret)) {
 				t.Errorf("error %q contains the secret", err)
 			}

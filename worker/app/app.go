@@ -38,7 +38,9 @@ const (
 type App struct {
 	Processor *processor.Processor
 	Poller    *poller.Poller
-	Log       *slog.Logger
+	// Secrets holds the bot token and the LLM key (SSM, or fixed values locally).
+	Secrets *secrets.Store
+	Log     *slog.Logger
 }
 
 // Deps is what the worker builds from its configuration for the bot's handlers.
@@ -64,10 +66,10 @@ type Register func(b *relay.Bot, d Deps)
 // returned here, before anything runs.
 func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string, log *slog.Logger, metricsOut io.Writer, register Register) (*App, error) {
 	sqsClient := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "SQS") })
-	store := newSecrets(cfg, awsCfg, getenv)
+	emitter := metrics.New(metricsOut, "slackrelay/worker")
+	store := newSecrets(cfg, awsCfg, getenv, log, emitter)
 	clients := &slackClients{store: store, apiURL: cfg.SlackAPIURL, http: &http.Client{Timeout: 15 * time.Second}}
 
-	emitter := metrics.New(metricsOut, "slackrelay/worker")
 	deps := Deps{LLM: llm.Demo{Delay: cfg.DemoDelay, TokensPerSecond: float64(cfg.DemoTokensPerSecond)}, Model: "demo",
 		HistoryChars: cfg.LLMHistoryChars, Streaming: cfg.Streaming, Metrics: emitter}
 	if cfg.LLMBaseURL != "" {
@@ -108,7 +110,7 @@ func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string,
 		Log:             log,
 		Metrics:         emitter,
 	}
-	a := &App{Processor: p, Log: log}
+	a := &App{Processor: p, Secrets: store, Log: log}
 	if !cfg.Lambda {
 		a.Poller = &poller.Poller{
 			SQS: sqsClient, QueueURL: cfg.QueueURL, Handler: p.HandleSQS,
@@ -118,13 +120,22 @@ func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string,
 	return a, nil
 }
 
-func newSecrets(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string) *secrets.Store {
+// SecretsTimeout bounds one SSM call of the worker (retries included), and with it the
+// preload at init.
+const SecretsTimeout = 3 * time.Second
+
+// newSecrets returns the worker's secret store. SSM calls are bounded by SecretsTimeout and
+// by the invocation's deadline less the store's default reserve; a failed load is logged
+// once per attempt, and backed off (secrets.Options), so a batch of messages during an SSM
+// outage costs no SSM calls beyond the first.
+func newSecrets(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string, log *slog.Logger, m *metrics.Emitter) *secrets.Store {
 	if cfg.BotTokenParam != "" {
 		params := map[string]string{KeyBotToken: cfg.BotTokenParam}
 		if cfg.LLMAPIKeyParam != "" {
 			params[KeyLLMAPIKey] = cfg.LLMAPIKeyParam
 		}
-		return secrets.NewSSM(ssm.NewFromConfig(awsCfg, func(o *ssm.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "SSM") }), params, secrets.Options{MaxAge: cfg.SecretsMaxAge})
+		client := ssm.NewFromConfig(awsCfg, func(o *ssm.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "SSM") })
+		return secrets.NewSSM(client, params, secrets.Options{MaxAge: cfg.SecretsMaxAge, Timeout: SecretsTimeout, Log: log, Metrics: m})
 	}
 	return secrets.NewStatic(map[string]string{KeyBotToken: cfg.BotToken, KeyLLMAPIKey: cfg.LLMAPIKey})
 }

@@ -2,12 +2,17 @@
 // serves API Gateway HTTP API events; elsewhere it is a local HTTP server on LISTEN_ADDR that
 // prints the ready line (shared/logging.Ready, docs/local.md) once it accepts requests.
 // docs/configuration.md lists its environment variables.
+//
+// Init reads the configuration and loads the signing secret. A failed start is one JSON log
+// line and, in Lambda, a report to the Runtime API's init/error endpoint (shared/lambdainit);
+// SSM being down is not a failed start (see preload).
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +27,7 @@ import (
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/config"
+	"github.com/slackrelay/slackrelay/shared/lambdainit"
 	"github.com/slackrelay/slackrelay/shared/logging"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/shared/secrets"
@@ -29,40 +35,42 @@ import (
 
 func main() {
 	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "receiver:", err)
-		os.Exit(1)
+		lambdainit.Exit("receiver", err)
 	}
 }
 
+// run starts the receiver; an error is a failed start (init), reported by lambdainit.
 func run() error {
 	cfg, err := receiverconfig.Load(os.Getenv)
 	if err != nil {
-		return err
+		return lambdainit.Config(err)
 	}
 	log, err := logging.New(os.Stdout, cfg.LogLevel)
 	if err != nil {
-		return err
+		return lambdainit.Config(err)
 	}
 	config.LogDeprecations(log, cfg.Deprecations)
 	ctx := context.Background()
 	awsCfg, err := awsclient.Load(ctx, os.Getenv)
 	if err != nil {
-		return err
+		return lambdainit.Config(err)
 	}
+	m := metrics.New(os.Stdout, "slackrelay/receiver")
 	var store *secrets.Store
 	if cfg.SigningSecretParam != "" {
-		store = secrets.NewSSM(ssm.NewFromConfig(awsCfg, func(o *ssm.Options) { o.BaseEndpoint = awsclient.Endpoint(os.Getenv, "SSM") }), map[string]string{receiver.SecretKey: cfg.SigningSecretParam},
-			secrets.Options{MaxAge: cfg.SecretsMaxAge})
+		client := ssm.NewFromConfig(awsCfg, func(o *ssm.Options) { o.BaseEndpoint = awsclient.Endpoint(os.Getenv, "SSM") }, receiver.SSMOptions)
+		store = secrets.NewSSM(client, map[string]string{receiver.SecretKey: cfg.SigningSecretParam}, receiver.SecretsOptions(cfg.SecretsMaxAge, log, m))
+		preload(ctx, store, log)
 	} else {
 		store = secrets.NewStatic(map[string]string{receiver.SecretKey: cfg.SigningSecret})
 	}
 	h := &receiver.Handler{
 		QueueURL:     cfg.QueueURL,
 		MaxBodyBytes: cfg.MaxBodyBytes,
-		Sender:       sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = awsclient.Endpoint(os.Getenv, "SQS") }),
+		Sender:       sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = awsclient.Endpoint(os.Getenv, "SQS") }, receiver.SQSOptions),
 		Secrets:      store,
 		Log:          log,
-		Metrics:      metrics.New(os.Stdout, "slackrelay/receiver"),
+		Metrics:      m,
 	}
 	if cfg.Lambda {
 		lambda.Start(h.HandleLambda)
@@ -91,4 +99,20 @@ func run() error {
 		return err
 	}
 	return nil
+}
+
+// preload reads the signing secret during init (in Lambda, before the runtime loop asks for
+// the first request; locally, before the server listens), bounded by
+// receiver.SecretsTimeout. A failure does not stop the start: the store has logged it and
+// remembers it, requests meanwhile get a 503 that Slack retries, and the store tries SSM
+// again once its backoff has passed.
+func preload(ctx context.Context, store *secrets.Store, log *slog.Logger) {
+	start := time.Now()
+	err := store.Preload(ctx)
+	took := time.Since(start).Milliseconds()
+	if err != nil {
+		log.Warn("starting without the signing secret; requests get 503 until it loads", "took_ms", took)
+		return
+	}
+	log.Info("signing secret loaded", "took_ms", took)
 }

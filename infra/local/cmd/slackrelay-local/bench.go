@@ -30,6 +30,9 @@ func bench(args []string) error {
 	out := fs.String("out", "", "write the report here (default: stdout)")
 	acks := fs.Int("acks", 3000, "requests for the HTTP ack measurement")
 	e2e := fs.Int("e2e", 300, "events for the end-to-end measurement")
+	lambdaRuns := fs.Int("lambda-runs", 5, "cold starts per function for the Lambda-mode measurement")
+	lambdaWarm := fs.Int("lambda-warm", 50, "warm invocations after each cold start")
+	onlyLambda := fs.Bool("lambda-only", false, "measure only the Lambda-mode section and replace it in -out (the rest of the file is kept)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -37,6 +40,9 @@ func bench(args []string) error {
 	root, err := localstack.RepoRoot()
 	if err != nil {
 		return err
+	}
+	if *onlyLambda {
+		return lambdaOnly(ctx, root, *out, *lambdaRuns, *lambdaWarm)
 	}
 	var r strings.Builder
 	host, _ := os.Hostname()
@@ -153,6 +159,13 @@ func bench(args []string) error {
 	}
 	fmt.Fprintf(&r, "\n## Worker batch\n\n`BenchmarkBatchOfTenTwoSecondCalls` (worker/app): 10 messages, each handler waits 2 s on its external call, through the real processor, dynalite and the local Slack server. Slowest of 3 batches: **%s s** (the target is ≤ 2.5 s; run one by one it would be 20 s).\n", m[1])
 	say("worst batch %s s", m[1])
+
+	step("Lambda mode: %d cold starts of each function, %d warm invocations each", *lambdaRuns, *lambdaWarm)
+	section, err := benchLambda(ctx, root, lambdaWorld{local: s.Local, slackAPI: s.Slack.APIURL(), botToken: devstack.LocalBotToken}, *lambdaRuns, *lambdaWarm)
+	if err != nil {
+		return err
+	}
+	r.WriteString(section)
 
 	fmt.Fprintf(&r, "\n## How to read these\n\n- The receiver's work per request is tens of microseconds; its HTTP ack time is dominated by the SendMessage round trip to the queue server.\n- Lambda adds its own overhead (API Gateway, invocation); these numbers are the code's share.\n- The end-to-end time includes the poller's long-poll cycle, which Lambda's event source mapping replaces.\n")
 	if *out == "" {

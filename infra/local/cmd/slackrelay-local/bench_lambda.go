@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/slackrelay/slackrelay/infra/local/cfnenv"
+	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/lambdaruntime"
+	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
+	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/infra/local/localssm"
+	"github.com/slackrelay/slackrelay/infra/local/localstack"
+	"github.com/slackrelay/slackrelay/shared/slackverify"
+	"github.com/slackrelay/slackrelay/worker/poller"
+)
+
+// lambdaHeading opens the report's Lambda-mode section; `bench -lambda-only -out FILE`
+// replaces that section of FILE and leaves the rest as it is.
+const lambdaHeading = "## Lambda mode (Runtime API stand-in)"
+
+// lambdaWorld is what the Lambda-mode measurement runs against.
+type lambdaWorld struct {
+	local    *localstack.Stack
+	slackAPI string
+	botToken string
+}
+
+// benchLambda measures the functions in Lambda mode: the real bootstraps (built as `make
+// build` builds them, for this machine) under the Runtime API stand-in, with the template's
+// environment and timeouts, against the local servers. For each of runs cold starts: init
+// (process start to the runtime's first request for work, the secrets preload included),
+// the first invocation, then warm invocations. It returns the report's section.
+func benchLambda(ctx context.Context, root string, w lambdaWorld, runs, warm int) (string, error) {
+	bins, err := lambdastack.Build(ctx, root, filepath.Join(root, "build", "lambda-local"))
+	if err != nil {
+		return "", err
+	}
+	tmpl, err := cfnenv.Load(filepath.Join(root, "infra", "template.yaml"))
+	if err != nil {
+		return "", err
+	}
+	ssm, err := localssm.Start()
+	if err != nil {
+		return "", err
+	}
+	defer ssm.Close()
+	q, dlq, err := localstack.CreateQueuePair(ctx, w.local.SQS(), fmt.Sprintf("bench-lambda-%d", time.Now().Unix()), 5)
+	if err != nil {
+		return "", err
+	}
+	local := lambdastack.Local{QueueURL: q, DLQURL: dlq, Table: w.local.TableName,
+		SQSEndpoint: w.local.SQSEndpoint, DynamoDBEndpoint: w.local.DynamoDBEndpoint, SSMEndpoint: ssm.URL()}
+	const secret = "bench-signing-secret"
+	rOpts, err := lambdastack.Options(tmpl, lambdastack.Spec{LogicalID: lambdastack.ReceiverFunction, Bin: bins.Receiver, Local: local})
+	if err != nil {
+		return "", err
+	}
+	// The worker's demo responder waits 1 ms instead of the template's 2 s, so the numbers
+	// are the code's, not the pretend work's.
+	wOpts, err := lambdastack.Options(tmpl, lambdastack.Spec{LogicalID: lambdastack.WorkerFunction, Bin: bins.Worker, Local: local,
+		Set: map[string]string{"SLACK_API_URL": w.slackAPI, "DEMO_DELAY": "1ms"}})
+	if err != nil {
+		return "", err
+	}
+	ssm.Put(envOf(rOpts.Env, "SIGNING_SECRET_PARAM"), secret)
+	ssm.Put(envOf(wOpts.Env, "BOT_TOKEN_PARAM"), w.botToken)
+
+	var rcv, wrk samples
+	seq := 0
+	mentionEvent := func() []byte {
+		seq++
+		ts := fmt.Sprintf("%d.%06d", time.Now().Unix(), seq)
+		return signedHTTPEvent(devstack.MentionBody(fmt.Sprintf("EvLambdaBench%d-%d", time.Now().UnixNano(), seq), "CLAMBDABENCH", ts, "bench"), secret)
+	}
+	for i := 0; i < runs; i++ {
+		rf, err := lambdaruntime.Start(ctx, rOpts)
+		if err != nil {
+			return "", err
+		}
+		wf, err := lambdaruntime.Start(ctx, wOpts)
+		if err != nil {
+			rf.Stop()
+			return "", err
+		}
+		err = func() error {
+			defer rf.Stop()
+			defer wf.Stop()
+			if rf.Init().Failed() || wf.Init().Failed() {
+				return fmt.Errorf("init failed: receiver %+v, worker %+v", rf.Init(), wf.Init())
+			}
+			rcv.init = append(rcv.init, rf.Init().Duration)
+			wrk.init = append(wrk.init, wf.Init().Duration)
+			for j := 0; j <= warm; j++ {
+				d, err := invokeReceiver(ctx, rf, mentionEvent())
+				if err != nil {
+					return err
+				}
+				rcv.add(j, d)
+				batch, err := takeBatch(ctx, w.local, q)
+				if err != nil {
+					return err
+				}
+				d, err = invokeWorker(ctx, wf, batch)
+				if err != nil {
+					return err
+				}
+				wrk.add(j, d)
+			}
+			return nil
+		}()
+		if err != nil {
+			return "", err
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%s\n\nThe bootstraps `make build` makes, built for this machine, run by infra/local/lambdaruntime with the environment and timeouts of infra/template.yaml against the local servers (the SSM stand-in answers in about a millisecond; in AWS the secrets preload adds an SSM round trip to init). Init runs from the process start to the runtime's first request for work and includes reading the configuration and preloading the secrets. The receiver's invocation is one signed app_mention (verify, enqueue to the local SQS server); the worker's is a batch of that one message (DynamoDB claim, reaction, reply, reaction on the local Slack server; demo responder set to 1 ms). %d cold starts, each followed by %d warm invocations; durations as Lambda measures them (event handed over to result posted).\n\n", lambdaHeading, runs, warm)
+	fmt.Fprintf(&b, "| function | init (median) | first invocation (median) | warm p50 | warm p99 |\n|---|---:|---:|---:|---:|\n")
+	for _, f := range []struct {
+		name string
+		s    samples
+	}{{"receiver", rcv}, {"worker", wrk}} {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", f.name, ms(median(f.s.init)), ms(median(f.s.first)), ms(pctOf(f.s.warm, 50)), ms(pctOf(f.s.warm, 99)))
+		say("%s: init %s, first %s, warm p50 %s", f.name, ms(median(f.s.init)), ms(median(f.s.first)), ms(pctOf(f.s.warm, 50)))
+	}
+	return b.String(), nil
+}
+
+type samples struct{ init, first, warm []time.Duration }
+
+func (s *samples) add(i int, d time.Duration) {
+	if i == 0 {
+		s.first = append(s.first, d)
+		return
+	}
+	s.warm = append(s.warm, d)
+}
+
+func median(d []time.Duration) time.Duration { return pctOf(d, 50) }
+
+func pctOf(d []time.Duration, p int) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[(len(s)-1)*p/100]
+}
+
+func envOf(env []string, name string) string {
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func signedHTTPEvent(body, secret string) []byte {
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	ev := events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: "POST /slack/events", RawPath: "/slack/events", Body: body,
+		Headers: map[string]string{"content-type": "application/json", "x-slack-request-timestamp": ts,
+			"x-slack-signature": slackverify.Sign([]byte(secret), ts, []byte(body))}}
+	ev.RequestContext.Stage = "$default"
+	ev.RequestContext.HTTP.Method = "POST"
+	raw, _ := json.Marshal(ev)
+	return raw
+}
+
+func invokeReceiver(ctx context.Context, f *lambdaruntime.Function, event []byte) (time.Duration, error) {
+	r, err := f.Invoke(ctx, event)
+	if err != nil {
+		return 0, err
+	}
+	var resp events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(r.Response, &resp); err != nil || resp.StatusCode != 202 {
+		return 0, fmt.Errorf("receiver answered %s (timed out %v)", r.Response, r.TimedOut)
+	}
+	return r.Duration, nil
+}
+
+func takeBatch(ctx context.Context, local *localstack.Stack, queue string) ([]byte, error) {
+	for start := time.Now(); time.Since(start) < 5*time.Second; {
+		out, err := local.SQS().ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queue), MaxNumberOfMessages: 1, WaitTimeSeconds: 1,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll}, MessageAttributeNames: []string{"All"}})
+		if err != nil {
+			return nil, err
+		}
+		if len(out.Messages) > 0 {
+			return json.Marshal(poller.ToEvent(out.Messages, queue))
+		}
+	}
+	return nil, fmt.Errorf("nothing on %s", queue)
+}
+
+func invokeWorker(ctx context.Context, f *lambdaruntime.Function, batch []byte) (time.Duration, error) {
+	r, err := f.Invoke(ctx, batch)
+	if err != nil {
+		return 0, err
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(r.Response, &resp); err != nil || len(resp.BatchItemFailures) != 0 {
+		return 0, fmt.Errorf("worker answered %s (timed out %v)", r.Response, r.TimedOut)
+	}
+	return r.Duration, nil
+}
+
+// lambdaOnly measures only the Lambda-mode section, against a local stack and Slack server
+// of its own, and puts it into out (replacing the section there) or prints it.
+func lambdaOnly(ctx context.Context, root, out string, runs, warm int) error {
+	step("Lambda mode: %d cold starts of each function, %d warm invocations each", runs, warm)
+	local, err := localstack.Start(ctx, localstack.Options{})
+	if err != nil {
+		return err
+	}
+	defer local.Stop()
+	slack := localslack.New(localslack.Options{Token: devstack.LocalBotToken})
+	if _, err := slack.Start(""); err != nil {
+		return err
+	}
+	defer slack.Close()
+	section, err := benchLambda(ctx, root, lambdaWorld{local: local, slackAPI: slack.APIURL(), botToken: devstack.LocalBotToken}, runs, warm)
+	if err != nil {
+		return err
+	}
+	if out == "" {
+		fmt.Print(section)
+		return nil
+	}
+	return replaceSection(out, lambdaHeading, section)
+}
+
+// replaceSection puts section (which starts with heading) into the Markdown file at path in
+// place of the section with that heading, up to the next "## " heading; without one, before
+// the last section ("How to read these"), or at the end.
+func replaceSection(path, heading, section string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	doc := string(raw)
+	section = "\n" + strings.Trim(section, "\n") + "\n"
+	if i := strings.Index(doc, "\n"+heading+"\n"); i >= 0 {
+		end := len(doc)
+		if j := strings.Index(doc[i+1:], "\n## "); j >= 0 {
+			end = i + 1 + j
+		}
+		doc = doc[:i] + section + doc[end:]
+	} else if j := strings.LastIndex(doc, "\n## "); j >= 0 {
+		doc = doc[:j] + section + doc[j:]
+	} else {
+		doc = strings.TrimRight(doc, "\n") + "\n" + section
+	}
+	return os.WriteFile(path, []byte(doc), 0o644)
+}

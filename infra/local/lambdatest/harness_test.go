@@ -1,0 +1,281 @@
+package lambdatest
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/slackrelay/slackrelay/infra/local/cfnenv"
+	"github.com/slackrelay/slackrelay/infra/local/lambdaruntime"
+	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
+	"github.com/slackrelay/slackrelay/infra/local/localssm"
+	"github.com/slackrelay/slackrelay/infra/local/localstack"
+	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/shared/slackverify"
+)
+
+var (
+	bins     lambdastack.Bootstraps
+	tmpl     *cfnenv.Template
+	setupErr error
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "slackrelay-lambdatest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	setupErr = setup(dir)
+	code := localstacktest.Run(m)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func setup(dir string) error {
+	root, err := localstack.RepoRoot()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if bins, err = lambdastack.Build(ctx, root, dir); err != nil {
+		return err
+	}
+	tmpl, err = cfnenv.Load(filepath.Join(root, "infra", "template.yaml"))
+	return err
+}
+
+// world is one test's share of the local stack: its own queues, table and SSM server.
+type world struct {
+	t     *testing.T
+	stack *localstack.Stack
+	ssm   *localssm.Server
+	local lambdastack.Local
+}
+
+var seq atomic.Int64
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	if setupErr != nil {
+		t.Fatalf("setup: %v", setupErr)
+	}
+	stack := localstacktest.Stack(t)
+	name := fmt.Sprintf("lambda-%d", seq.Add(1))
+	q, dlq := localstacktest.QueueURLs(t, stack, name, 5)
+	if err := localstack.CreateTable(context.Background(), stack.DynamoDB(), name); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := localssm.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return &world{t: t, stack: stack, ssm: srv, local: lambdastack.Local{
+		QueueURL: q, DLQURL: dlq, Table: name,
+		SQSEndpoint: stack.SQSEndpoint, DynamoDBEndpoint: stack.DynamoDBEndpoint, SSMEndpoint: srv.URL(),
+	}}
+}
+
+// start runs a function of the template; spec's LogicalID, Set and Unset say which and how
+// it differs, the world fills in the rest. The function's output is shown when the test fails.
+func (w *world) start(spec lambdastack.Spec) (*lambdaruntime.Function, lambdaruntime.FunctionOptions) {
+	w.t.Helper()
+	spec.Bin = map[string]string{lambdastack.ReceiverFunction: bins.Receiver, lambdastack.WorkerFunction: bins.Worker}[spec.LogicalID]
+	if spec.Local == (lambdastack.Local{}) {
+		spec.Local = w.local
+	}
+	opts, err := lambdastack.Options(tmpl, spec)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	f, err := lambdaruntime.Start(context.Background(), opts)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(f.Stop)
+	w.t.Cleanup(func() {
+		if w.t.Failed() {
+			w.t.Logf("%s output:\n%s", opts.Name, f.Logs())
+		}
+	})
+	return f, opts
+}
+
+// envValue is the value of name in a NAME=value environment.
+func envValue(env []string, name string) string {
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// The receiver's signing secret, stored in the local SSM under the template's parameter.
+const signingSecret = "lambda-test-signing-secret"
+
+// httpEvent is an API Gateway HTTP API (payload 2.0) event for body on path, signed with
+// secret at the current time (secret "" leaves it unsigned).
+func httpEvent(stage, path, contentType, body, secret string, b64 bool) []byte {
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	ev := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: "POST " + path, RawPath: path,
+		Headers: map[string]string{"content-type": contentType, "user-agent": "Slackbot 1.0 (+https://api.slack.com/robots)"},
+		Body:    body, IsBase64Encoded: b64,
+	}
+	if stage != "$default" {
+		ev.RawPath = "/" + stage + path
+	}
+	if secret != "" {
+		ev.Headers["x-slack-request-timestamp"] = ts
+		ev.Headers["x-slack-signature"] = slackverify.Sign([]byte(secret), ts, []byte(body))
+	}
+	if b64 {
+		ev.Body = base64.StdEncoding.EncodeToString([]byte(body))
+	}
+	ev.RequestContext.Stage = stage
+	ev.RequestContext.RequestID = fmt.Sprintf("apigw-%d", seq.Add(1))
+	ev.RequestContext.HTTP.Method = "POST"
+	ev.RequestContext.HTTP.Path = ev.RawPath
+	raw, _ := json.Marshal(ev)
+	return raw
+}
+
+// call invokes the receiver with an HTTP event and decodes its answer.
+func call(t *testing.T, f *lambdaruntime.Function, event []byte) (events.APIGatewayV2HTTPResponse, lambdaruntime.Result) {
+	t.Helper()
+	r, err := f.Invoke(context.Background(), event)
+	if err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
+	var resp events.APIGatewayV2HTTPResponse
+	if !r.TimedOut && r.Error == nil {
+		if err := json.Unmarshal(r.Response, &resp); err != nil {
+			t.Fatalf("response %s: %v", r.Response, err)
+		}
+	}
+	return resp, r
+}
+
+// receive takes what is on queue (waiting up to a second for the first message).
+func receive(t *testing.T, client *sqs.Client, queue string) []sqstypes.Message {
+	t.Helper()
+	var all []sqstypes.Message
+	for {
+		out, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(queue), MaxNumberOfMessages: 10, WaitTimeSeconds: map[bool]int32{true: 1, false: 0}[len(all) == 0],
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+			MessageAttributeNames:       []string{"All"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) == 0 {
+			return all
+		}
+		all = append(all, out.Messages...)
+	}
+}
+
+// mention is an Events API app_mention body.
+func mention(eventID, channel, ts, text string) string {
+	ev, _ := json.Marshal(map[string]any{"type": "app_mention", "user": "U0LOCAL", "text": "<@UBOT> " + text, "ts": ts, "channel": channel, "event_ts": ts})
+	return fmt.Sprintf(`{"token":"x","team_id":"T0001","api_app_id":"A0001","event":%s,"type":"event_callback","event_id":%q,"event_time":%d}`,
+		ev, eventID, time.Now().Unix())
+}
+
+// logged reports whether the function's output has a JSON line with every key/value given.
+func logged(out string, kv map[string]string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		ok := true
+		for k, v := range kv {
+			if fmt.Sprint(m[k]) != v {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// signedBody is the body Slack signed in an HTTP event (decoded when base64).
+func signedBody(t *testing.T, event []byte) string {
+	t.Helper()
+	var ev events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(event, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if !ev.IsBase64Encoded {
+		return ev.Body
+	}
+	b, err := base64.StdEncoding.DecodeString(ev.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// silentEndpoint is a server that accepts connections and never answers.
+func silentEndpoint(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// refusedEndpoint is a loopback address nothing listens on.
+func refusedEndpoint(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return "http://" + ln.Addr().String()
+}

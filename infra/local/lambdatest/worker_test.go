@@ -1,0 +1,209 @@
+package lambdatest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/slackrelay/slackrelay/infra/local/lambdaruntime"
+	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
+	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/infra/local/localssm"
+	"github.com/slackrelay/slackrelay/receiver/receiver"
+	"github.com/slackrelay/slackrelay/worker/poller"
+)
+
+const botToken = "xoxb-lambda-test-token"
+
+// pipeline is the receiver and the worker of the template against one world and a local
+// Slack server.
+type pipeline struct {
+	*world
+	slack      *localslack.Server
+	receiver   *lambdaruntime.Function
+	worker     *lambdaruntime.Function
+	workerOpts lambdaruntime.FunctionOptions
+}
+
+// startPipeline starts both functions; prepare runs before the worker starts.
+func startPipeline(t *testing.T, prepare func(*world)) *pipeline {
+	t.Helper()
+	w := newWorld(t)
+	ls := localslack.New(localslack.Options{Token: botToken})
+	if _, err := ls.Start(""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ls.Close() })
+	p := &pipeline{world: w, slack: ls}
+	p.receiver, _ = w.startReceiver(lambdastack.Spec{}, nil)
+	// The template's worker talks to Slack's public hosts; here the local Slack server.
+	spec := lambdastack.Spec{LogicalID: lambdastack.WorkerFunction, Set: map[string]string{
+		"SLACK_API_URL":         ls.APIURL(),
+		"RESPONSE_URL_PREFIXES": strings.TrimSuffix(ls.ResponseURL("x"), "x"),
+	}}
+	opts, err := lambdastack.Options(tmpl, lambdastack.Spec{LogicalID: lambdastack.WorkerFunction, Local: w.local})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ssm.Put(envValue(opts.Env, "BOT_TOKEN_PARAM"), botToken)
+	if prepare != nil {
+		prepare(w)
+	}
+	p.worker, p.workerOpts = w.start(spec)
+	return p
+}
+
+// enqueueMentions sends signed app_mentions through the receiver and returns their ts.
+func (p *pipeline) enqueueMentions(t *testing.T, n int, prefix string) []string {
+	t.Helper()
+	var tss []string
+	for i := 0; i < n; i++ {
+		ts := fmt.Sprintf("%d.%06d", time.Now().Unix(), 100+i)
+		body := mention(fmt.Sprintf("Ev%s%d", prefix, i), "C"+prefix, ts, fmt.Sprintf("question %d", i))
+		if resp, _ := call(t, p.receiver, httpEvent("$default", receiver.PathEvents, "application/json", body, signingSecret, false)); resp.StatusCode != 202 {
+			t.Fatalf("receiver answered %d, want 202", resp.StatusCode)
+		}
+		tss = append(tss, ts)
+	}
+	return tss
+}
+
+// batch takes the queued messages as Lambda's SQS trigger would deliver them.
+func (p *pipeline) batch(t *testing.T) []byte {
+	t.Helper()
+	msgs := receive(t, p.stack.SQS(), p.local.QueueURL)
+	raw, err := json.Marshal(poller.ToEvent(msgs, p.local.QueueURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func (p *pipeline) runBatch(t *testing.T, event []byte) (events.SQSEventResponse, lambdaruntime.Result) {
+	t.Helper()
+	r, err := p.worker.Invoke(context.Background(), event)
+	if err != nil || r.TimedOut || r.Error != nil {
+		t.Fatalf("worker invocation: %v, timed out %v, error %+v", err, r.TimedOut, r.Error)
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(r.Response, &resp); err != nil {
+		t.Fatalf("worker response %s: %v", r.Response, err)
+	}
+	return resp, r
+}
+
+func (p *pipeline) replied(ts string) bool {
+	for _, post := range p.slack.Posts() {
+		if post.ThreadTS == ts {
+			return true
+		}
+	}
+	return false
+}
+
+func recordIDs(t *testing.T, event []byte) []string {
+	t.Helper()
+	var ev events.SQSEvent
+	if err := json.Unmarshal(event, &ev); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range ev.Records {
+		ids = append(ids, r.MessageId)
+	}
+	return ids
+}
+
+// A batch through the worker as deployed: replies in Slack for the messages that worked, a
+// batch item failure for the one Slack rate-limited, and that one answered when it comes back.
+func TestWorkerBatch(t *testing.T) {
+	t.Parallel()
+	p := startPipeline(t, nil)
+	if init := p.worker.Init(); init.Failed() {
+		t.Fatalf("worker init failed: %+v", init)
+	}
+	tss := p.enqueueMentions(t, 3, "BATCH")
+	event := p.batch(t)
+	ids := recordIDs(t, event)
+	if len(ids) != 3 {
+		t.Fatalf("%d messages queued, want 3", len(ids))
+	}
+	p.slack.RateLimitNext("chat.postMessage", 1, time.Second)
+	resp, r := p.runBatch(t, event)
+	if len(resp.BatchItemFailures) != 1 || !slices.Contains(ids, resp.BatchItemFailures[0].ItemIdentifier) {
+		t.Fatalf("batch item failures %+v; want the one rate-limited message of %v", resp.BatchItemFailures, ids)
+	}
+	answered := 0
+	for _, ts := range tss {
+		if p.replied(ts) {
+			answered++
+		}
+	}
+	if answered != 2 {
+		t.Fatalf("%d of 3 messages answered in Slack, want 2", answered)
+	}
+	// Lambda's trigger delivers the failed message again.
+	var ev events.SQSEvent
+	_ = json.Unmarshal(event, &ev)
+	ev.Records = slices.DeleteFunc(ev.Records, func(m events.SQSMessage) bool { return m.MessageId != resp.BatchItemFailures[0].ItemIdentifier })
+	again, _ := json.Marshal(ev)
+	resp2, r2 := p.runBatch(t, again)
+	if len(resp2.BatchItemFailures) != 0 {
+		t.Fatalf("the retried message failed again: %+v", resp2.BatchItemFailures)
+	}
+	for _, ts := range tss {
+		if !p.replied(ts) {
+			t.Fatalf("message %s never answered", ts)
+		}
+	}
+	t.Logf("worker: init %s; batch of 3 (demo responder %s) %s; retried message %s",
+		p.worker.Init().Duration.Round(time.Millisecond), envValue(p.workerOpts.Env, "DEMO_DELAY"), r.Duration.Round(time.Millisecond), r2.Duration.Round(time.Millisecond))
+}
+
+// SSM down while the worker starts: the start does not fail (no init/error); the batch that
+// comes meanwhile fails as retryable, item by item; once SSM answers, it is handled.
+func TestWorkerStartsWhileSSMIsDown(t *testing.T) {
+	t.Parallel()
+	p := startPipeline(t, func(w *world) { w.ssm.SetMode(localssm.Fail) })
+	if init := p.worker.Init(); init.Failed() {
+		t.Fatalf("worker init %+v; want a start despite SSM", init)
+	}
+	if !logged(p.worker.Logs(), map[string]string{"level": "WARN", "msg": "starting without the secrets; messages fail as retryable until they load"}) {
+		t.Fatal("no WARN line about starting without the secrets")
+	}
+	tss := p.enqueueMentions(t, 2, "NOSSM")
+	event := p.batch(t)
+	resp, _ := p.runBatch(t, event)
+	if len(resp.BatchItemFailures) != 2 {
+		t.Fatalf("batch item failures %+v; want both messages back for a retry", resp.BatchItemFailures)
+	}
+	p.ssm.SetMode(localssm.Answer)
+	time.Sleep(secretsRetryMax(2))
+	resp, _ = p.runBatch(t, event)
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("batch item failures %+v once SSM answers; want none", resp.BatchItemFailures)
+	}
+	for _, ts := range tss {
+		if !p.replied(ts) {
+			t.Fatalf("message %s not answered once SSM was back", ts)
+		}
+	}
+}
+
+func TestWorkerInitFailure(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	f, _ := w.start(lambdastack.Spec{LogicalID: lambdastack.WorkerFunction, Unset: []string{"IDEMPOTENCY_TABLE"}})
+	init := f.Init()
+	if init.Error == nil || init.Error.Body.ErrorType != "Runtime.ConfigError" || !strings.Contains(init.Error.Body.ErrorMessage, "IDEMPOTENCY_TABLE is required") {
+		t.Fatalf("init %+v; want init/error Runtime.ConfigError naming IDEMPOTENCY_TABLE", init)
+	}
+	if !logged(f.Logs(), map[string]string{"level": "ERROR", "msg": "init failed", "binary": "worker"}) {
+		t.Fatalf("no JSON init failure line in:\n%s", f.Logs())
+	}
+}
