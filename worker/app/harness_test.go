@@ -82,7 +82,7 @@ func newHarness(t testing.TB, tweak func(*workerconfig.Config)) *harness {
 	cfg := workerconfig.Config{
 		LogLevel: "debug", QueueURL: q, DLQURL: dlq, Table: table, IdempotencyTTL: time.Hour,
 		MaxReceiveCount: 3, BotToken: botToken, SlackAPIURL: ls.APIURL(), ResponseURLPrefixes: []string{strings.TrimSuffix(ls.ResponseURL("x"), "x")},
-		DemoDelay: 20 * time.Millisecond, BatchConcurrency: 10, BackoffBase: time.Second, BackoffMax: 2 * time.Second,
+		DemoDelay: 20 * time.Millisecond, DemoTokensPerSecond: 200, Streaming: true, BatchConcurrency: 10, BackoffBase: time.Second, BackoffMax: 2 * time.Second,
 		SecretsMaxAge: time.Minute, HandlerTimeout: 5 * time.Second, PollBatchSize: 10, PollWait: time.Second, PollLoops: 1,
 	}
 	if tweak != nil {
@@ -195,12 +195,27 @@ func (h *harness) dlqMessages() []sqstypes.Message {
 
 func (h *harness) store() *progress.Store { return h.app.Processor.Store.(*progress.Store) }
 
-func (h *harness) postsIn(threadTS string) []localslack.Post {
-	var out []localslack.Post
-	for _, p := range h.slack.Posts() {
-		if p.ThreadTS == threadTS {
-			out = append(out, p)
+// answers are the bot's messages (posted or streamed), as a client reading Slack sees them.
+func (h *harness) answers() []localslack.Message {
+	var out []localslack.Message
+	for _, m := range h.slack.Messages("") {
+		if m.Bot {
+			out = append(out, m)
 		}
 	}
 	return out
 }
+
+// answersIn are the bot's messages in the thread threadTS.
+func (h *harness) answersIn(threadTS string) []localslack.Message {
+	var out []localslack.Message
+	for _, m := range h.answers() {
+		if m.ThreadTS == threadTS {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// answerMethod is the first Slack call of the shipped bot's answer: it streams.
+const answerMethod = "chat.startStream"

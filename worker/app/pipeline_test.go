@@ -28,13 +28,13 @@ func TestReplyInThreadWithWorkingReaction(t *testing.T) {
 	h := newHarness(t, nil)
 	h.send(h.mention("Ev1", "C1", "1700000000.000100", "what is up?"))
 	h.drain(10 * time.Second)
-	posts := h.slack.Posts()
-	if len(posts) != 1 {
-		t.Fatalf("%d posts, want 1: %+v", len(posts), posts)
+	answers := h.answers()
+	if len(answers) != 1 {
+		t.Fatalf("%d answers, want 1: %+v", len(answers), answers)
 	}
-	p := posts[0]
-	if p.Channel != "C1" || p.ThreadTS != "1700000000.000100" || !strings.Contains(p.Text, "what is up?") || strings.Contains(p.Text, "<@UBOT>") {
-		t.Errorf("post = %+v, want the answer in thread 1700000000.000100 of C1 without the mention", p)
+	p := answers[0]
+	if p.Channel != "C1" || p.ThreadTS != "1700000000.000100" || !strings.Contains(p.Text, "what is up?") || strings.Contains(p.Text, "<@UBOT>") || p.Streaming {
+		t.Errorf("answer = %+v, want the finished answer in thread 1700000000.000100 of C1 without the mention", p)
 	}
 	if p.Metadata == nil || p.Metadata.EventType != relay.ReplyMetadataType || p.Metadata.Payload["dedupe_key"] != "msg:T0001:C1:1700000000.000100" {
 		t.Errorf("metadata = %+v, want %s with the dedupe key", p.Metadata, relay.ReplyMetadataType)
@@ -60,7 +60,7 @@ func TestDuplicatesGiveOneReply(t *testing.T) {
 	}
 	wg.Wait()
 	h.drain(15 * time.Second)
-	if n := len(h.slack.Posts()); n != 1 {
+	if n := len(h.answers()); n != 1 {
 		t.Fatalf("%d replies for one event, want 1", n)
 	}
 	if n := len(h.dlqMessages()); n != 0 {
@@ -94,7 +94,7 @@ func TestMentionAndItsMessageTwinInAnyOrder(t *testing.T) {
 				h.send(m)
 			}
 			h.drain(10 * time.Second)
-			if n := len(h.postsIn(ts)); n != 1 {
+			if n := len(h.answersIn(ts)); n != 1 {
 				t.Fatalf("%d replies to the mention, want 1", n)
 			}
 		})
@@ -104,12 +104,12 @@ func TestMentionAndItsMessageTwinInAnyOrder(t *testing.T) {
 func TestPermanentFailureGoesToDLQWithReasonAndReplayAnswers(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	h.slack.FailNext("chat.postMessage", 1, "channel_not_found")
+	h.slack.FailNext(answerMethod, 1, "channel_not_found")
 	body := h.mention("EvPerm", "C1", "1700000002.000100", "hi")
 	h.send(body)
 	h.drain(10 * time.Second)
-	if n := len(h.slack.Posts()); n != 0 {
-		t.Fatalf("%d posts, want 0", n)
+	if n := len(h.answers()); n != 0 {
+		t.Fatalf("%d answers, want 0", n)
 	}
 	msgs := h.dlqMessages()
 	if len(msgs) != 1 {
@@ -120,14 +120,14 @@ func TestPermanentFailureGoesToDLQWithReasonAndReplayAnswers(t *testing.T) {
 		attr(envelope.AttrFailedHandler) != "reply" || attr(envelope.AttrFailedAt) == "" || attr(envelope.AttrKind) != "event" {
 		t.Fatalf("DLQ attributes = %v", msgs[0].MessageAttributes)
 	}
-	if n := h.slack.Calls("chat.postMessage"); n != 1 {
-		t.Fatalf("chat.postMessage called %d times: a permanent failure was retried", n)
+	if n := h.slack.Calls(answerMethod); n != 1 {
+		t.Fatalf("%s called %d times: a permanent failure was retried", answerMethod, n)
 	}
 	// The operator fixes the cause and replays: one reply.
 	h.send(body)
 	h.drain(10 * time.Second)
-	if n := len(h.slack.Posts()); n != 1 {
-		t.Fatalf("after the replay: %d posts, want 1", n)
+	if n := len(h.answers()); n != 1 {
+		t.Fatalf("after the replay: %d answers, want 1", n)
 	}
 }
 
@@ -145,15 +145,15 @@ func TestUndecodableMessageGoesToDLQ(t *testing.T) {
 func TestTransientFailuresAreRetriedThenReplyOnce(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	h.slack.FailHTTPNext("chat.postMessage", 2, 503)
+	h.slack.FailHTTPNext(answerMethod, 2, 503)
 	h.send(h.mention("EvFlaky", "C1", "1700000003.000100", "again"))
 	start := time.Now()
 	h.drain(20 * time.Second)
-	if n := len(h.slack.Posts()); n != 1 {
-		t.Fatalf("%d posts, want 1", n)
+	if n := len(h.answers()); n != 1 {
+		t.Fatalf("%d answers, want 1", n)
 	}
-	if calls := h.slack.Calls("chat.postMessage"); calls != 3 {
-		t.Fatalf("chat.postMessage calls = %d, want 3 (two failures, one success)", calls)
+	if calls := h.slack.Calls(answerMethod); calls != 3 {
+		t.Fatalf("%s calls = %d, want 3 (two failures, one success)", answerMethod, calls)
 	}
 	// Backoff 1s then 1s (base for receive counts 1 and 2) at least.
 	if took := time.Since(start); took < 2*time.Second {
@@ -164,30 +164,30 @@ func TestTransientFailuresAreRetriedThenReplyOnce(t *testing.T) {
 func TestOutOfRetriesGoesToDLQAsExhausted(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	h.slack.FailHTTPNext("chat.postMessage", 10, 500)
+	h.slack.FailHTTPNext(answerMethod, 10, 500)
 	h.send(h.mention("EvDoomed", "C1", "1700000004.000100", "x"))
 	h.drain(20 * time.Second)
 	msgs := h.dlqMessages()
 	if len(msgs) != 1 || aws.ToString(msgs[0].MessageAttributes[envelope.AttrFailureClass].StringValue) != envelope.FailureClassExhausted {
 		t.Fatalf("DLQ = %+v, want one exhausted message", msgs)
 	}
-	if calls := h.slack.Calls("chat.postMessage"); calls != 3 {
-		t.Fatalf("chat.postMessage calls = %d, want MAX_RECEIVE_COUNT=3", calls)
+	if calls := h.slack.Calls(answerMethod); calls != 3 {
+		t.Fatalf("%s calls = %d, want MAX_RECEIVE_COUNT=3", answerMethod, calls)
 	}
 }
 
 func TestRateLimitWaitsForRetryAfter(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	h.slack.RateLimitNext("chat.postMessage", 1, 3*time.Second)
+	h.slack.RateLimitNext(answerMethod, 1, 3*time.Second)
 	h.send(h.mention("EvRL", "C1", "1700000005.000100", "slow down"))
 	start := time.Now()
 	h.drain(20 * time.Second)
-	posts := h.slack.Posts()
-	if len(posts) != 1 {
-		t.Fatalf("%d posts, want 1", len(posts))
+	streams := h.slack.Streams()
+	if len(streams) != 1 || len(h.answers()) != 1 {
+		t.Fatalf("%d streams, %d answers, want 1", len(streams), len(h.answers()))
 	}
-	if waited := posts[0].At.Sub(start); waited < 3*time.Second {
+	if waited := streams[0].StartedAt.Sub(start); waited < 3*time.Second {
 		t.Fatalf("reply after %v, before Retry-After 3s", waited)
 	}
 }
@@ -198,6 +198,8 @@ func TestRateLimitWaitsForRetryAfter(t *testing.T) {
 func TestCrashAfterPostIsNotRepeated(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
+	// A responder that does not stream: the bot answers with Reply (relay's post steps).
+	h.app.Processor.Bot = botWith(t, &fixedResponder{answer: "the reply from before the crash"})
 	ts := "1700000006.000100"
 	key := "msg:T0001:C1:" + ts
 	c, err := h.store().Claim(context.Background(), key, "dead-worker", time.Now().Add(1500*time.Millisecond))
@@ -233,8 +235,8 @@ func TestCrashBeforeReplyIsRecovered(t *testing.T) {
 	}
 	h.send(h.mention("EvCrash2", "C1", ts, "hello"))
 	h.drain(15 * time.Second)
-	if n := len(h.slack.Posts()); n != 1 {
-		t.Fatalf("%d posts, want 1", n)
+	if n := len(h.answers()); n != 1 {
+		t.Fatalf("%d answers, want 1", n)
 	}
 }
 
@@ -248,13 +250,13 @@ func TestStoreDownPostsNothingThenRecovers(t *testing.T) {
 	for start := time.Now(); time.Since(start) < 3*time.Second; {
 		h.app.Poller.PollOnce(context.Background())
 	}
-	if h.slack.Calls("chat.postMessage") != 0 || h.slack.Calls("reactions.add") != 0 {
+	if h.slack.Calls(answerMethod) != 0 || h.slack.Calls("reactions.add") != 0 {
 		t.Fatal("posted to Slack while the progress store was down")
 	}
 	h.ddbProxy.SetDown(false)
 	h.drain(15 * time.Second)
-	if n := len(h.slack.Posts()); n != 1 {
-		t.Fatalf("%d posts after recovery, want 1", n)
+	if n := len(h.answers()); n != 1 {
+		t.Fatalf("%d answers after recovery, want 1", n)
 	}
 }
 
@@ -262,19 +264,19 @@ func TestSkipsBotsEditsAndChannelMessages(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	for i, ev := range []string{
-		`{"type":"message","channel_type":"im","user":"UBOT","bot_id":"BBOT","text":"mine","ts":"1.1","channel":"D1"}`,
-		`{"type":"message","channel_type":"im","bot_id":"B9","text":"other bot","ts":"1.2","channel":"D1"}`,
-		`{"type":"message","channel_type":"im","subtype":"message_changed","ts":"1.3","channel":"D1"}`,
-		`{"type":"message","channel_type":"channel","user":"U1","text":"plain channel message","ts":"1.4","channel":"C1"}`,
+		`{"type":"message","channel_type":"im","user":"UBOT","bot_id":"BBOT","text":"mine","ts":"1700000010.000001","channel":"D1"}`,
+		`{"type":"message","channel_type":"im","bot_id":"B9","text":"other bot","ts":"1700000010.000002","channel":"D1"}`,
+		`{"type":"message","channel_type":"im","subtype":"message_changed","ts":"1700000010.000003","channel":"D1"}`,
+		`{"type":"message","channel_type":"channel","user":"U1","text":"plain channel message","ts":"1700000010.000004","channel":"C1"}`,
 	} {
 		h.send(eventEnvelope(t, fmt.Sprintf(`{"type":"event_callback","team_id":"T1","event_id":"EvS%d","event":%s}`, i, ev)))
 	}
 	// A direct message from a person is answered.
-	h.send(eventEnvelope(t, `{"type":"event_callback","team_id":"T1","event_id":"EvDM","event":{"type":"message","channel_type":"im","user":"U1","text":"hello bot","ts":"1.5","channel":"D1"}}`))
+	h.send(eventEnvelope(t, `{"type":"event_callback","team_id":"T1","event_id":"EvDM","event":{"type":"message","channel_type":"im","user":"U1","text":"hello bot","ts":"1700000010.000005","channel":"D1"}}`))
 	h.drain(10 * time.Second)
-	posts := h.slack.Posts()
-	if len(posts) != 1 || posts[0].Channel != "D1" || posts[0].ThreadTS != "1.5" {
-		t.Fatalf("posts = %+v, want one reply in the DM thread 1.5", posts)
+	answers := h.answers()
+	if len(answers) != 1 || answers[0].Channel != "D1" || answers[0].ThreadTS != "1700000010.000005" {
+		t.Fatalf("answers = %+v, want one reply in the DM thread 1700000010.000005", answers)
 	}
 	if got := strings.Count(h.logs.String(), "route declined the delivery"); got != 4 {
 		t.Errorf("%d deliveries declined, want 4", got)
@@ -334,7 +336,7 @@ func TestUnknownEventTypesAreAcknowledged(t *testing.T) {
 	h := newHarness(t, nil)
 	h.send(eventEnvelope(t, `{"type":"event_callback","team_id":"T1","event_id":"EvU","event":{"type":"team_join","user":{"id":"U9"}}}`))
 	h.drain(10 * time.Second)
-	if len(h.dlqMessages()) != 0 || len(h.slack.Posts()) != 0 {
+	if len(h.dlqMessages()) != 0 || len(h.answers()) != 0 {
 		t.Fatal("an unknown event type was failed or answered")
 	}
 }
@@ -449,8 +451,8 @@ func TestPollerStopsGracefully(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("poller did not stop")
 	}
-	if n := len(h.slack.Posts()); n != 1 {
-		t.Fatalf("the batch in flight did not finish: %d posts", n)
+	if n := len(h.answers()); n != 1 || h.answers()[0].Streaming {
+		t.Fatalf("the batch in flight did not finish: %d answers", n)
 	}
 	if d := h.depth(h.queueURL); d != 0 {
 		t.Fatalf("the finished message was not deleted: depth %d", d)

@@ -124,7 +124,10 @@ func (w *Stream) Append(ctx context.Context, text string) error {
 		return nil
 	}
 	if w.buf.Len() >= w.opts.FlushChars || now.Sub(w.lastFlush) >= w.opts.FlushEvery {
-		return w.flush(ctx)
+		var rl *slack.RateLimitedError
+		if err := w.flush(ctx); err != nil && !errors.As(err, &rl) {
+			return err // a rate limit only delays the next flush: the text stays buffered
+		}
 	}
 	return nil
 }
@@ -150,7 +153,6 @@ func (w *Stream) flush(ctx context.Context) error {
 			if errors.As(err, &rl) {
 				w.notBefore = time.Now().Add(rl.RetryAfter)
 				w.s.Log.Warn("stream rate limited; buffering", "step", w.stepID(), "retry_after", rl.RetryAfter.String())
-				return nil
 			}
 			return err
 		}
@@ -230,12 +232,22 @@ func (w *Stream) Finish(ctx context.Context, blocks ...slack.Block) ([]string, e
 			return nil, err
 		}
 	} else {
-		w.notBefore = time.Time{}
 		if w.buf.Len() == 0 && w.msg.Len() == 0 && w.st.Value == "" {
 			w.buf.WriteString("(no answer)")
 		}
-		if err := w.flush(ctx); err != nil {
-			return nil, err
+		// The last flush waits out rate limits (Retry-After) while the invocation has time.
+		for {
+			if err := w.waitRetryAfter(ctx); err != nil {
+				return nil, err
+			}
+			err := w.flush(ctx)
+			var rl *slack.RateLimitedError
+			if err == nil {
+				break
+			}
+			if !errors.As(err, &rl) {
+				return nil, err
+			}
 		}
 		if err := w.finishPart(ctx, blocks, false); err != nil {
 			return nil, err
@@ -246,6 +258,28 @@ func (w *Stream) Finish(ctx context.Context, blocks ...slack.Block) ([]string, e
 		return nil, err
 	}
 	return w.messages(), nil
+}
+
+// waitRetryAfter waits out a rate limit met mid-stream before the final flush, as Slack's
+// Retry-After asks; when the invocation cannot wait that long, the attempt ends as rate
+// limited and the redelivery finishes the answer.
+func (w *Stream) waitRetryAfter(ctx context.Context) error {
+	wait := time.Until(w.notBefore)
+	if wait <= 0 {
+		return nil
+	}
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < wait+time.Second {
+		return RetryAfter(wait, errors.New("stream rate limited near the invocation's deadline"))
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		w.notBefore = time.Time{}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // finishPart ends the current message. rewrite replaces its text with what this attempt has

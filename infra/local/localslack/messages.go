@@ -217,3 +217,43 @@ func (s *Server) messageJSONLocked(m *message, withMeta bool, replies int) obj {
 	}
 	return o
 }
+
+// Message is a message as a Slack client reading the conversation would see it now: the
+// bot's posts and streams (with their text so far and any update applied) and seeded user
+// messages.
+type Message struct {
+	Channel  string          `json:"channel"`
+	TS       string          `json:"ts"`
+	ThreadTS string          `json:"thread_ts,omitempty"`
+	User     string          `json:"user"`
+	Bot      bool            `json:"bot"`
+	Text     string          `json:"text"`
+	Edited   bool            `json:"edited,omitempty"`
+	Blocks   json.RawMessage `json:"blocks,omitempty"`
+	Metadata *Metadata       `json:"metadata,omitempty"`
+	// Streaming is set while a streamed message is still being written.
+	Streaming bool `json:"streaming,omitempty"`
+}
+
+// Messages returns every message of channel ("" for all channels), oldest first.
+func (s *Server) Messages(channel string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var chans []string
+	if channel != "" {
+		chans = []string{channel}
+	} else {
+		for ch := range s.messages {
+			chans = append(chans, ch)
+		}
+		sort.Strings(chans)
+	}
+	var out []Message
+	for _, ch := range chans {
+		for _, m := range s.messages[ch] {
+			out = append(out, Message{Channel: m.channel, TS: m.ts, ThreadTS: m.threadTS, User: m.user, Bot: m.bot, Text: m.text,
+				Edited: m.edited, Blocks: m.blocks, Metadata: m.metadata, Streaming: m.stream != nil && m.stream.State == Streaming})
+		}
+	}
+	return out
+}

@@ -204,3 +204,34 @@ func TestReactions(t *testing.T) {
 		t.Fatalf("Calls(reactions.add) = %d, want %d", got, want)
 	}
 }
+
+// Messages shows a conversation as a client reading it would: posts, streams with their
+// text so far and state, updates applied, seeded user messages.
+func TestMessages(t *testing.T) {
+	t.Parallel()
+	s, base := newTest(t, Options{})
+	if _, err := s.AddUserMessage(UserMessage{Channel: "C1", User: "U1", Text: "question", TS: "1700000000.000050"}); err != nil {
+		t.Fatal(err)
+	}
+	post := form(t, base, "chat.postMessage", vals("channel", "C1", "text", "first", "thread_ts", "1700000000.000050"))
+	form(t, base, "chat.update", vals("channel", "C1", "ts", post.str("ts"), "text", "first, edited"))
+	st := form(t, base, "chat.startStream", vals("channel", "C1", "thread_ts", "1700000000.000050", "markdown_text", "stre",
+		"recipient_user_id", "U1", "recipient_team_id", "T0001"))
+	form(t, base, "chat.appendStream", vals("channel", "C1", "ts", st.str("ts"), "markdown_text", "aming"))
+	got := s.Messages("C1")
+	if len(got) != 3 {
+		t.Fatalf("%d messages, want 3: %+v", len(got), got)
+	}
+	if got[0].Bot || got[0].Text != "question" {
+		t.Errorf("message 1 = %+v, want the user's question", got[0])
+	}
+	if !got[1].Bot || got[1].Text != "first, edited" || !got[1].Edited || got[1].ThreadTS != "1700000000.000050" {
+		t.Errorf("message 2 = %+v, want the bot's edited reply in the thread", got[1])
+	}
+	if !got[2].Bot || got[2].Text != "streaming" || !got[2].Streaming {
+		t.Errorf("message 3 = %+v, want the bot's stream, still streaming, with its text so far", got[2])
+	}
+	if all := s.Messages(""); len(all) != 3 {
+		t.Errorf("Messages(\"\") = %d messages, want 3", len(all))
+	}
+}

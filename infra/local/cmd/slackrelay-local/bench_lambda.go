@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"os"
 	"path/filepath"
 	"sort"
@@ -82,7 +83,7 @@ func benchLambda(ctx context.Context, root string, w lambdaWorld, runs, warm int
 	mentionEvent := func() []byte {
 		seq++
 		ts := fmt.Sprintf("%d.%06d", time.Now().Unix(), seq)
-		return signedHTTPEvent(devstack.MentionBody(fmt.Sprintf("EvLambdaBench%d-%d", time.Now().UnixNano(), seq), "CLAMBDABENCH", ts, "bench"), secret)
+		return signedHTTPEvent(fixture.AppMention(fmt.Sprintf("EvLambdaBench%d-%d", time.Now().UnixNano(), seq), "CLAMBDABENCH", ts, "bench"), secret)
 	}
 	for i := 0; i < runs; i++ {
 		rf, err := lambdaruntime.Start(ctx, rOpts)
