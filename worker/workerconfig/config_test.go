@@ -36,7 +36,7 @@ func TestLoadDefaultsComeFromTheTable(t *testing.T) {
 	}
 	want := Config{LogLevel: "info", QueueURL: "q", DLQURL: "d", Table: "t", IdempotencyTTL: 360 * time.Hour, MaxReceiveCount: 5,
 		BotToken: "xoxb-1", SlackAPIURL: "https://slack.com/api/", ResponseURLPrefixes: []string{"https://hooks.slack.com/"}, LLMModel: "gpt-4o-mini", DemoDelay: 2 * time.Second,
-		LLMFirstTokenTimeout: 30 * time.Second, LLMIdleTimeout: 20 * time.Second, LLMHistoryChars: 24000, DemoTokensPerSecond: 20,
+		LLMFirstTokenTimeout: 30 * time.Second, LLMIdleTimeout: 20 * time.Second, LLMHistoryChars: 24000, DemoTokensPerSecond: 20, Streaming: true,
 		BatchConcurrency: 10, BackoffBase: 10 * time.Second, BackoffMax: 15 * time.Minute, SecretsMaxAge: 5 * time.Minute,
 		HandlerTimeout: time.Minute, PollBatchSize: 10, PollWait: 20 * time.Second, PollLoops: 2}
 	if diff := cmp.Diff(want, c); diff != "" {
