@@ -66,6 +66,9 @@ func SQSMessageSize(body string, attrs map[string]sqstypes.MessageAttributeValue
 const (
 	FailureClassPermanent = "permanent"
 	FailureClassExhausted = "exhausted"
+	// FailureClassConfig: retried until the receive count ran out because something the
+	// worker needs is missing (a secret's SSM parameter): fix it, then replay.
+	FailureClassConfig = "config"
 )
 
 // Errors returned by Decode, matched with errors.Is.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"github.com/slackrelay/slackrelay/shared/secrets"
 )
 
 // Class is how the worker treats an error.
@@ -22,9 +23,15 @@ const (
 	Permanent
 	// RateLimited errors are retried after the Retry-After the server gave.
 	RateLimited
+	// Config errors are something the worker needs that is missing (a secret's parameter):
+	// retried with backoff (an operator can fix it meanwhile), logged at ERROR, and
+	// dead-lettered as "config" when the retries run out.
+	Config
 )
 
-func (c Class) String() string { return [...]string{"transient", "permanent", "rate_limited"}[c] }
+func (c Class) String() string {
+	return [...]string{"transient", "permanent", "rate_limited", "config"}[c]
+}
 
 // PermanentError wraps an error that retrying cannot fix.
 type PermanentError struct{ Err error }
@@ -103,6 +110,9 @@ var slackPermanent = map[string]bool{
 
 // Classify returns the class of err and, for RateLimited, how long to wait.
 func Classify(err error) (Class, time.Duration) {
+	if errors.Is(err, secrets.ErrNotFound) {
+		return Config, 0
+	}
 	var retry *RetryableError
 	if errors.As(err, &retry) {
 		return Transient, 0

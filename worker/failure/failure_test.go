@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"github.com/slackrelay/slackrelay/shared/secrets"
 )
 
 func TestClassify(t *testing.T) {
@@ -29,6 +30,7 @@ func TestClassify(t *testing.T) {
 		{"response_url 410", fmt.Errorf("reply: %w", &HTTPStatusError{Service: "response_url", Status: 410}), Permanent, 0},
 		{"marked permanent", Permanentf("bad envelope: %w", errors.New("x")), Permanent, 0},
 		{"timeout", context.DeadlineExceeded, Transient, 0},
+		{"missing secret", fmt.Errorf("bot token: %w", &secrets.NotFoundError{Params: []string{"/slackrelay/prod/bot-token"}}), Config, 0},
 		{"retry after", fmt.Errorf("h: %w", &RetryAfterError{After: time.Minute, Err: errors.New("busy")}), RateLimited, time.Minute},
 		{"retryable missing_scope", Retryable(fmt.Errorf("check thread: %w", slack.SlackErrorResponse{Err: "missing_scope"})), Transient, 0},
 		{"permanent inside retryable", Retryable(Permanentf("x")), Transient, 0},

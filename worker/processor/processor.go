@@ -225,10 +225,19 @@ func (m *message) failed(ctx context.Context, stage string, err error, took time
 		log.Error("permanent failure; moving to the DLQ")
 		m.log = log
 		return m.toDLQ(ctx, envelope.FailureClassPermanent, stage, err)
+	case class == failure.Config && m.lastAttempt():
+		log.Error("configuration error on the last attempt; moving to the DLQ (fix it, then replay)")
+		m.log = log
+		return m.toDLQ(ctx, envelope.FailureClassConfig, stage, fmt.Errorf("configuration: %w", err))
 	case m.lastAttempt():
 		log.Error("out of retries; moving to the DLQ")
 		m.log = log
 		return m.toDLQ(ctx, envelope.FailureClassExhausted, stage, err)
+	case class == failure.Config:
+		wait := failure.Backoff(m.receiveCount, p.BackoffBase, p.BackoffMax)
+		log.Error("configuration error: something the worker needs is missing; retrying with backoff", "backoff", wait.String())
+		m.log = log
+		return m.retryLater(ctx, wait)
 	case class == failure.RateLimited:
 		log.Warn("rate limited; retrying after Retry-After", "retry_after", after.String())
 		m.log = log

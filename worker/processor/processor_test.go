@@ -24,6 +24,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
 	"github.com/slackrelay/slackrelay/shared/envelope"
+	"github.com/slackrelay/slackrelay/shared/secrets"
 	"github.com/slackrelay/slackrelay/worker/failure"
 	"github.com/slackrelay/slackrelay/worker/progress"
 	"github.com/slackrelay/slackrelay/worker/relay"
@@ -331,5 +332,43 @@ func TestHandlerDeadlineLeavesMargin(t *testing.T) {
 	}
 	if got := now.Add(5 * time.Second).Sub(handlerDeadline(now.Add(5*time.Second), now)); got != 500*time.Millisecond {
 		t.Errorf("margin of a 5 s deadline = %v, want 500ms", got)
+	}
+}
+
+// A missing secret (the bot token's parameter) fails before the handler runs — no model
+// call is spent — as its own class: retried with backoff, then dead-lettered as "config"
+// with a reason that says so.
+func TestMissingSecretIsAConfigurationFailure(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		receive  string
+		dlqClass string
+	}{{"2", ""}, {"5", envelope.FailureClassConfig}} {
+		q := &fakeQueue{}
+		h := &handlerFunc{}
+		p := newProc(t, h, q, store(t))
+		p.Runtime.Slack = func(context.Context) (*slack.Client, error) {
+			return nil, fmt.Errorf("bot token: %w", &secrets.NotFoundError{Params: []string{"/slackrelay/prod/bot-token"}})
+		}
+		out, _ := p.HandleSQS(context.Background(), mention(t, tc.receive))
+		if h.calls.Load() != 0 {
+			t.Errorf("receive %s: the handler ran without the bot token", tc.receive)
+		}
+		if tc.dlqClass == "" {
+			if len(out.BatchItemFailures) != 1 || len(q.sent) != 0 || len(q.visibility) != 1 {
+				t.Errorf("receive %s: failures=%d DLQ=%d visibility=%v, want a retry with backoff", tc.receive, len(out.BatchItemFailures), len(q.sent), q.visibility)
+			}
+			continue
+		}
+		if len(q.sent) != 1 {
+			t.Fatalf("receive %s: %d DLQ sends, want 1", tc.receive, len(q.sent))
+		}
+		attrs := q.sent[0].MessageAttributes
+		if got := aws.ToString(attrs[envelope.AttrFailureClass].StringValue); got != tc.dlqClass {
+			t.Errorf("FailureClass = %q, want %q", got, tc.dlqClass)
+		}
+		if reason := aws.ToString(attrs[envelope.AttrFailureReason].StringValue); !strings.HasPrefix(reason, "configuration: ") || !strings.Contains(reason, "/slackrelay/prod/bot-token") {
+			t.Errorf("FailureReason = %q, want it to say configuration and name the parameter", reason)
+		}
 	}
 }
