@@ -194,11 +194,16 @@ func counts(t *testing.T, c *sqs.Client, url string) (visible, notVisible int) {
 	return visible, notVisible
 }
 
-// drain receives every message of url (hiding them for 60 s) and returns them by id.
+// drain receives every message of url (hiding them for 60 s) and returns them by id. It
+// stops once it holds as many as the queue counted as visible when it began and two receives
+// came back empty, or after 20 s; a short-polled receive can come back empty while messages
+// remain, so empty receives alone do not end it.
 func drain(t *testing.T, c *sqs.Client, url string) map[string]types.Message {
 	t.Helper()
+	want, _ := counts(t, c, url)
 	got := map[string]types.Message{}
-	for empty := 0; empty < 2; {
+	deadline := time.Now().Add(20 * time.Second)
+	for empty := 0; (empty < 2 || len(got) < want) && time.Now().Before(deadline); {
 		out, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(url), MaxNumberOfMessages: 10, VisibilityTimeout: 60,
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
