@@ -3,12 +3,11 @@ package receiver
 import (
 	"bytes"
 	"context"
+	"github.com/slackrelay/slackrelay/infra/local/loopback"
 	"io"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,48 +24,6 @@ import (
 // invocationTimeout is the receiver's Lambda timeout (infra/template.yaml).
 const invocationTimeout = 2 * time.Second
 
-// silentQueue accepts connections and never answers.
-func silentQueue(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "http://" + ln.Addr().String()
-}
-
-// refusingQueue is a loopback address nothing listens on.
-func refusingQueue(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return "http://" + ln.Addr().String()
-}
-
 // A queue that never answers and one that refuses connections both end in a 503 from the
 // send policy, inside the invocation's deadline less the answer reserve.
 func TestUnreachableQueueAnswers503WithinTheBudget(t *testing.T) {
@@ -78,8 +35,8 @@ func TestUnreachableQueueAnswers503WithinTheBudget(t *testing.T) {
 		name string
 		url  string
 	}{
-		{"never answers", silentQueue(t)},
-		{"refuses connections", refusingQueue(t)},
+		{"never answers", loopback.SilentEndpoint(t)},
+		{"refuses connections", loopback.RefusedEndpoint(t)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,6 +1,7 @@
 package lambdatest
 
 import (
+	"github.com/slackrelay/slackrelay/infra/local/loopback"
 	"net/url"
 	"strings"
 	"testing"
@@ -192,10 +193,10 @@ func TestReceiverSQSUnreachable(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name     string
-		endpoint func(t *testing.T) string
+		endpoint func(t testing.TB) string
 	}{
-		{"never answers", silentEndpoint},
-		{"refuses connections", refusedEndpoint},
+		{"never answers", loopback.SilentEndpoint},
+		{"refuses connections", loopback.RefusedEndpoint},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

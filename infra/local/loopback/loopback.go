@@ -1,6 +1,7 @@
 // Package loopback is what the local stand-in servers share: serving a handler on
 // 127.0.0.1 (Serve) and calling a server's JSON control endpoints from another process
-// (Control). localllm uses it; localslack predates it and still has its own copy.
+// (Control); and, for tests, endpoints that hang or refuse (SilentEndpoint,
+// RefusedEndpoint). localllm uses it; localslack predates it and still has its own copy.
 package loopback
 
 import (
@@ -12,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"testing"
 	"time"
 )
 
@@ -108,4 +111,49 @@ func (c Control) Call(ctx context.Context, method, path string, in, out any) err
 		return fail(err)
 	}
 	return nil
+}
+
+// SilentEndpoint is an http:// address on loopback that accepts connections and never
+// answers: what a hung dependency looks like. The listener and its connections close when
+// the test ends.
+func SilentEndpoint(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// RefusedEndpoint is an http:// address on loopback that nothing listens on: connections to
+// it are refused.
+func RefusedEndpoint(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return "http://" + ln.Addr().String()
 }
