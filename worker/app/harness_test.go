@@ -1,14 +1,13 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/slackrelay/slackrelay/infra/local/logbuf"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,21 +40,9 @@ type harness struct {
 	slack    *localslack.Server
 	app      *App
 	cfg      workerconfig.Config
-	logs     *syncBuffer
+	logs     *logbuf.Buffer
 	ddbProxy *localstack.FaultProxy
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 var seq atomic.Int64
 
@@ -97,7 +84,7 @@ func newHarness(t testing.TB, tweak func(*workerconfig.Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := New(cfg, awsCfg, getenv, log, io.Discard, shippedBot)
 	if err != nil {

@@ -2,11 +2,10 @@ package llm
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/slackrelay/slackrelay/infra/local/logbuf"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
@@ -18,7 +17,7 @@ const testKey = "sk-test-7f3a9c-secret"
 // setup starts a local chat-completions server that checks testKey and returns it with a
 // client pointed at it, emitting metrics into the returned buffer. The test's cleanup stops
 // the server.
-func setup(t testing.TB, opts localllm.Options) (*localllm.Server, *Chat, *syncBuffer) {
+func setup(t testing.TB, opts localllm.Options) (*localllm.Server, *Chat, *logbuf.Buffer) {
 	t.Helper()
 	opts.APIKey = testKey
 	srv := localllm.New(opts)
@@ -26,7 +25,7 @@ func setup(t testing.TB, opts localllm.Options) (*localllm.Server, *Chat, *syncB
 		t.Fatalf("start local llm: %v", err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	var out syncBuffer
+	var out logbuf.Buffer
 	c := &Chat{
 		BaseURL: srv.APIURL(), Model: "test-model",
 		APIKey:  func(context.Context) (string, error) { return testKey, nil },
@@ -35,26 +34,8 @@ func setup(t testing.TB, opts localllm.Options) (*localllm.Server, *Chat, *syncB
 	return srv, c, &out
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes (a logger and an emitter).
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // metricValues returns the values of the EMF metric name whose dimensions include dims.
-func metricValues(t testing.TB, out *syncBuffer, name string, dims map[string]string) []float64 {
+func metricValues(t testing.TB, out *logbuf.Buffer, name string, dims map[string]string) []float64 {
 	t.Helper()
 	var vals []float64
 	sc := bufio.NewScanner(strings.NewReader(out.String()))

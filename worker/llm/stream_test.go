@@ -3,6 +3,7 @@ package llm
 import (
 	"context"
 	"errors"
+	"github.com/slackrelay/slackrelay/infra/local/logbuf"
 	"log/slog"
 	"strings"
 	"testing"
@@ -22,7 +23,7 @@ func TestStreamWholeAnswer(t *testing.T) {
 	t.Parallel()
 	srv, c, metricsOut := setup(t, localllm.Options{Pace: localllm.Pace{FirstToken: 20 * time.Millisecond, TokensPerSecond: 500, AnswerTokens: 40}})
 	c.System = "default system prompt"
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	earlier := []Turn{{Text: "how do I deploy?"}, {Text: "Run make deploy.", FromBot: true}}
 	msgs, _ := History(earlier, "and to roll back?", 10000)
 	req := Request{System: "answer in Slack", Messages: msgs, Log: slog.New(slog.NewJSONHandler(&logs, nil))}

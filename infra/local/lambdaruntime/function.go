@@ -2,10 +2,10 @@ package lambdaruntime
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/slackrelay/slackrelay/infra/local/logbuf"
 	"io"
 	"os/exec"
 	"path/filepath"
@@ -72,7 +72,7 @@ var ErrInitFailed = errors.New("lambdaruntime: init failed")
 // Function runs a bootstrap binary as Lambda would, one instance at a time.
 type Function struct {
 	opts FunctionOptions
-	logs syncBuffer
+	logs logbuf.Buffer
 
 	mu       sync.Mutex
 	inst     *instance
@@ -260,21 +260,4 @@ func (f *Function) copyLines(r io.Reader) {
 		}
 	}
 	_, _ = io.Copy(io.Discard, r)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
