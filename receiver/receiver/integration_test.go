@@ -20,6 +20,7 @@ func TestMain(m *testing.M) { os.Exit(localstacktest.Run(m)) }
 // TestEnqueueToLocalSQS sends through the real SQS client to the local SQS server, and
 // through a proxy that can take SQS away, as an outage would.
 func TestEnqueueToLocalSQS(t *testing.T) {
+	t.Parallel()
 	stack := localstacktest.Stack(t)
 	queueURL, _ := localstacktest.QueueURLs(t, stack, "receiver-it", 5)
 	proxy, err := localstack.NewFaultProxy(strings.TrimPrefix(stack.SQSEndpoint, "http://"))
@@ -71,6 +72,7 @@ func TestEnqueueToLocalSQS(t *testing.T) {
 // TestSizeLimitAgainstLocalSQS checks envelope.SQSMessageSize against the local SQS server's
 // own count at the boundary, then the receiver on both sides of it through the real client.
 func TestSizeLimitAgainstLocalSQS(t *testing.T) {
+	t.Parallel()
 	stack := localstacktest.Stack(t)
 	queueURL, _ := localstacktest.QueueURLs(t, stack, "receiver-size", 5)
 	ctx := context.Background()

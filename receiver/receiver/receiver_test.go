@@ -80,6 +80,7 @@ func signed(path, body string, headers ...string) *Request {
 const mentionBody = `{"token":"x","team_id":"T1","enterprise_id":"E1","api_app_id":"A1","event":{"type":"app_mention","user":"U1","text":"<@UBOT> hi \"there\" ünïcödé","ts":"1700000000.000100","channel":"C1","event_ts":"1700000000.000100"},"type":"event_callback","event_id":"Ev1","event_time":1700000000,"authorizations":[{"team_id":"T1","user_id":"UBOT","is_bot":true}]}`
 
 func TestHandleStatuses(t *testing.T) {
+	t.Parallel()
 	slash := url.Values{"command": {"/ask"}, "text": {"why?"}, "team_id": {"T1"}, "trigger_id": {"tr1"}, "response_url": {"https://x/r"}}.Encode()
 	interaction := url.Values{"payload": {`{"type":"block_actions","trigger_id":"tr2","api_app_id":"A1","team":{"id":"T1"}}`}}.Encode()
 	suggestion := url.Values{"payload": {`{"type":"block_suggestion","action_id":"pick","value":"ab","api_app_id":"A1","team":{"id":"T1"}}`}}.Encode()
@@ -173,6 +174,7 @@ func TestHandleStatuses(t *testing.T) {
 }
 
 func TestEnvelopeFieldsForMention(t *testing.T) {
+	t.Parallel()
 	s := &fakeSender{}
 	newHandler(s, staticSecrets(), nil).Handle(context.Background(), signed(PathEvents, mentionBody))
 	e, _ := envelope.Decode([]byte(aws.ToString(s.sent[0].MessageBody)))
@@ -183,6 +185,7 @@ func TestEnvelopeFieldsForMention(t *testing.T) {
 }
 
 func TestTooLarge(t *testing.T) {
+	t.Parallel()
 	s := &fakeSender{}
 	h := newHandler(s, staticSecrets(), nil)
 	h.MaxBodyBytes = 2048
@@ -193,6 +196,7 @@ func TestTooLarge(t *testing.T) {
 }
 
 func TestStaleAndFutureTimestamps(t *testing.T) {
+	t.Parallel()
 	for _, skew := range []time.Duration{-6 * time.Minute, 6 * time.Minute} {
 		ts := strconv.FormatInt(fixedNow.Add(skew).Unix(), 10)
 		sig := slackverify.Sign([]byte(testSecret), ts, []byte(mentionBody))
@@ -206,6 +210,7 @@ func TestStaleAndFutureTimestamps(t *testing.T) {
 }
 
 func TestEnqueueFailureIs503AndNotAcknowledged(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	s := &fakeSender{err: errors.New("dial tcp: connection refused")}
 	resp := newHandler(s, staticSecrets(), &logs).Handle(context.Background(), signed(PathEvents, mentionBody))
@@ -243,6 +248,7 @@ func (r *rotating) ForceRefresh(context.Context) (bool, error) {
 }
 
 func TestRotatedSecretIsPickedUpByForcedRefresh(t *testing.T) {
+	t.Parallel()
 	sec := &rotating{current: "old-secret", next: testSecret, allowRefreshing: true}
 	s := &fakeSender{}
 	if resp := newHandler(s, sec, nil).Handle(context.Background(), signed(PathEvents, mentionBody)); resp.Status != 202 {
@@ -258,6 +264,7 @@ func TestRotatedSecretIsPickedUpByForcedRefresh(t *testing.T) {
 }
 
 func TestSecretUnavailableIs503(t *testing.T) {
+	t.Parallel()
 	sec := secrets.NewStatic(map[string]string{})
 	if resp := newHandler(&fakeSender{}, sec, nil).Handle(context.Background(), signed(PathEvents, mentionBody)); resp.Status != 503 {
 		t.Fatalf("status %d", resp.Status)
@@ -265,6 +272,7 @@ func TestSecretUnavailableIs503(t *testing.T) {
 }
 
 func TestLogsNeverCarrySecretsOrBodies(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	h := newHandler(&fakeSender{}, staticSecrets(), &logs)
 	h.Handle(context.Background(), signed(PathEvents, mentionBody))
@@ -302,6 +310,7 @@ func lambdaEvent(r *Request, base64Body bool) events.APIGatewayV2HTTPRequest {
 }
 
 func TestHandleLambda(t *testing.T) {
+	t.Parallel()
 	for _, b64 := range []bool{false, true} {
 		s := &fakeSender{}
 		h := newHandler(s, staticSecrets(), nil)
@@ -328,6 +337,7 @@ func TestHandleLambda(t *testing.T) {
 }
 
 func TestServeHTTP(t *testing.T) {
+	t.Parallel()
 	s := &fakeSender{}
 	h := newHandler(s, staticSecrets(), nil)
 	h.MaxBodyBytes = 4096
@@ -362,6 +372,7 @@ func TestServeHTTP(t *testing.T) {
 }
 
 func TestChallengeIsNotJSONEscapedTwice(t *testing.T) {
+	t.Parallel()
 	body, _ := json.Marshal(map[string]string{"type": "url_verification", "challenge": "a<b>&c"})
 	resp := newHandler(&fakeSender{}, staticSecrets(), nil).Handle(context.Background(), signed(PathEvents, string(body)))
 	if string(resp.Body) != "a<b>&c" {
@@ -378,6 +389,7 @@ func (slowSender) SendMessage(ctx context.Context, _ *sqs.SendMessageInput, _ ..
 
 // A hung SQS call must end in a 503 before the invocation deadline, not in a timeout.
 func TestHungQueueAnswers503BeforeTheDeadline(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
 	defer cancel()
 	start := time.Now()

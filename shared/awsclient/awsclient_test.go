@@ -17,6 +17,7 @@ func env(kv ...string) func(string) string {
 }
 
 func TestLoad(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	cfg, err := Load(ctx, env("AWS_REGION", "eu-west-1", "AWS_ACCESS_KEY_ID", "AKID", "AWS_SECRET_ACCESS_KEY", "S", "AWS_SESSION_TOKEN", "TOK"))
 	if err != nil || cfg.Region != "eu-west-1" {
@@ -39,6 +40,7 @@ func TestLoad(t *testing.T) {
 }
 
 func TestEndpoint(t *testing.T) {
+	t.Parallel()
 	if e := Endpoint(env("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:1"), "SQS"); e == nil || *e != "http://127.0.0.1:1" {
 		t.Fatal(e)
 	}

@@ -67,6 +67,7 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time { return c.t }
 
 func TestGetCachesAndReadsAllInOneCall(t *testing.T) {
+	t.Parallel()
 	f := &fakeSSM{values: map[string]string{"/a/sign": "s1", "/a/bot": "b1"}}
 	c := &clock{t: time.Unix(1_700_000_000, 0)}
 	s := NewSSM(f, map[string]string{"signing_secret": "/a/sign", "bot_token": "/a/bot"}, Options{Now: c.now})
@@ -100,6 +101,7 @@ func TestGetCachesAndReadsAllInOneCall(t *testing.T) {
 }
 
 func TestForceRefreshAtMostOncePerInterval(t *testing.T) {
+	t.Parallel()
 	f := &fakeSSM{values: map[string]string{"/s": "old"}}
 	c := &clock{t: time.Unix(1_700_000_000, 0)}
 	s := NewSSM(f, map[string]string{"signing_secret": "/s"}, Options{Now: c.now})
@@ -128,6 +130,7 @@ func TestForceRefreshAtMostOncePerInterval(t *testing.T) {
 }
 
 func TestConcurrentGetsShareOneCall(t *testing.T) {
+	t.Parallel()
 	f := &fakeSSM{values: map[string]string{"/s": "v"}, delay: 50 * time.Millisecond}
 	s := NewSSM(f, map[string]string{"k": "/s"}, Options{})
 	var wg sync.WaitGroup
@@ -147,6 +150,7 @@ func TestConcurrentGetsShareOneCall(t *testing.T) {
 }
 
 func TestErrorsNameParametersNeverValues(t *testing.T) {
+	t.Parallel()
 	f := &fakeSSM{values: map[string]string{"/present": "hunter2-secret"}}
 	s := NewSSM(f, map[string]string{"a": "/present", "b": "/absent"}, Options{})
 	_, err := s.Get(context.Background(), "a")
@@ -167,6 +171,7 @@ func TestErrorsNameParametersNeverValues(t *testing.T) {
 }
 
 func TestStatic(t *testing.T) {
+	t.Parallel()
 	s := NewStatic(map[string]string{"signing_secret": "x", "empty": ""})
 	if v, err := s.Get(context.Background(), "signing_secret"); v != "x" || err != nil {
 		t.Fatalf("Get = %q, %v", v, err)
@@ -184,6 +189,7 @@ func TestStatic(t *testing.T) {
 // TestRealSSMClient drives the aws-sdk-go-v2 SSM client against a local server speaking
 // the AWS JSON 1.1 protocol, to check the request the store sends.
 func TestRealSSMClient(t *testing.T) {
+	t.Parallel()
 	var got struct {
 		Names          []string
 		WithDecryption bool

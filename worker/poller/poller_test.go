@@ -8,6 +8,7 @@ import (
 )
 
 func TestToEventMirrorsLambdaRecords(t *testing.T) {
+	t.Parallel()
 	msgs := []sqstypes.Message{{
 		MessageId: aws.String("m1"), ReceiptHandle: aws.String("rh"), Body: aws.String("{}"), MD5OfBody: aws.String("99914b932bd37a50b983c5e7c90ae93b"),
 		Attributes: map[string]string{"ApproximateReceiveCount": "3", "SentTimestamp": "1700000000000"},
@@ -30,6 +31,7 @@ func TestToEventMirrorsLambdaRecords(t *testing.T) {
 }
 
 func TestQueueARNFromLocalURL(t *testing.T) {
+	t.Parallel()
 	region, arn := queueARN("http://sqs.us-east-1.localhost:4566/000000000000/events")
 	if region != "us-east-1" || arn != "arn:aws:sqs:us-east-1:000000000000:events" {
 		t.Fatalf("%s %s", region, arn)

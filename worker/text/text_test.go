@@ -7,6 +7,7 @@ import (
 )
 
 func TestSplit(t *testing.T) {
+	t.Parallel()
 	if got := Split("  ", 10); len(got) != 0 {
 		t.Fatalf("blank text gave %q", got)
 	}

@@ -22,6 +22,7 @@ import (
 func TestMain(m *testing.M) { os.Exit(localstacktest.Run(m)) }
 
 func TestStackServesSQSAndDynamoDBOnLoopback(t *testing.T) {
+	t.Parallel()
 	s := localstacktest.Stack(t)
 	ctx := context.Background()
 	for _, ep := range []string{s.SQSEndpoint, s.DynamoDBEndpoint} {
@@ -56,6 +57,7 @@ func TestStackServesSQSAndDynamoDBOnLoopback(t *testing.T) {
 }
 
 func TestCreateQueuePairIsolatesTests(t *testing.T) {
+	t.Parallel()
 	s := localstacktest.Stack(t)
 	q, dlq := localstacktest.QueueURLs(t, s, "isolated", 2)
 	if q == s.QueueURL || !strings.HasSuffix(dlq, "isolated-dlq") {
@@ -64,6 +66,7 @@ func TestCreateQueuePairIsolatesTests(t *testing.T) {
 }
 
 func TestStopEndsTheServers(t *testing.T) {
+	t.Parallel()
 	s := localstacktest.Start(t, localstack.Options{NoDynamoDB: true, SQSImpl: localstack.ImplLocalAWSSQS})
 	host := strings.TrimPrefix(s.SQSEndpoint, "http://")
 	if c, err := net.Dial("tcp", host); err != nil {
@@ -87,6 +90,7 @@ func TestStopEndsTheServers(t *testing.T) {
 }
 
 func TestFaultProxy(t *testing.T) {
+	t.Parallel()
 	s := localstacktest.Stack(t)
 	p, err := localstack.NewFaultProxy(strings.TrimPrefix(s.SQSEndpoint, "http://"))
 	if err != nil {
