@@ -97,6 +97,7 @@ func New(t testing.TB, register func(b *relay.Bot), opts ...Option) *Harness {
 			return relay.Identity{UserID: "UBOT", BotID: "BBOT"}, nil
 		},
 		ResponseURLPrefixes: []string{h.responseURLPrefix()},
+		Notes:               &notes{values: map[string]string{}},
 	}
 	return h
 }
@@ -258,3 +259,24 @@ func (r *record) complete()       { r.mu.Lock(); r.done = true; r.mu.Unlock() }
 func (r *record) completed() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.done }
 
 var _ relay.Lease = (*record)(nil)
+
+// notes keeps Session.Remember's values in memory.
+type notes struct {
+	mu     sync.Mutex
+	values map[string]string
+}
+
+func (n *notes) PutNote(_ context.Context, key, value string, _ time.Duration) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.values[key] = value
+	return nil
+}
+
+func (n *notes) Note(_ context.Context, key string) (string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.values[key], nil
+}
+
+var _ relay.Notes = (*notes)(nil)
