@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
+	"github.com/slackrelay/slackrelay/worker/failure"
 	"github.com/slackrelay/slackrelay/worker/progress"
 )
 
@@ -170,13 +171,14 @@ func (w *Stream) send(ctx context.Context, chunk string) error {
 	s := w.s
 	switch {
 	case w.st.Value == "" && !w.opts.Disabled:
-		// Recorded before the call: a crash leaves a pending step, and the next attempt
-		// starts afresh (an orphan stream holds at most this chunk and ends by itself).
+		// The stream starts empty and its ts is recorded before the first append: a crash in
+		// between leaves an empty message that Slack ends by itself, never a second copy of
+		// text.
 		w.st = progress.Step{Kind: streamStepKind, Pending: true}
 		if err := s.save(ctx, w.stepID(), w.st); err != nil {
 			return err
 		}
-		opts := []slack.MsgOption{slack.MsgOptionTS(w.thread), slack.MsgOptionMarkdownText(chunk)}
+		opts := []slack.MsgOption{slack.MsgOptionTS(w.thread)}
 		if s.about.user != "" && s.about.team != "" {
 			opts = append(opts, slack.MsgOptionRecipientUserID(s.about.user), slack.MsgOptionRecipientTeamID(s.about.team))
 		}
@@ -190,13 +192,34 @@ func (w *Stream) send(ctx context.Context, chunk string) error {
 			return fmt.Errorf("start stream: %w", err)
 		}
 		w.st = progress.Step{Kind: streamStepKind, Value: ts}
-		return s.save(ctx, w.stepID(), w.st)
+		if err := s.save(ctx, w.stepID(), w.st); err != nil {
+			return err
+		}
+		return w.send(ctx, chunk)
 	case w.st.Value == "":
+		if w.st.Kind == streamPostStepKind && w.st.Pending {
+			// An earlier attempt posted and may have died before recording it: look for its
+			// post (its metadata names the step) before posting again.
+			ts, found, err := s.findPosted(ctx, w.channel, w.thread, w.stepID(), 1)
+			if err != nil {
+				return failure.Retryable(fmt.Errorf("look for the answer an earlier attempt posted: %w", err))
+			}
+			if found {
+				w.st = progress.Step{Kind: streamPostStepKind, Value: ts}
+				if err := s.save(ctx, w.stepID(), w.st); err != nil {
+					return err
+				}
+				w.updating = true
+				return w.send(ctx, chunk)
+			}
+		}
 		w.st = progress.Step{Kind: streamPostStepKind, Pending: true}
 		if err := s.save(ctx, w.stepID(), w.st); err != nil {
 			return err
 		}
-		_, ts, err := s.Slack.PostMessageContext(ctx, w.channel, slack.MsgOptionTS(w.thread), slack.MsgOptionText(chunk, false))
+		_, ts, err := s.Slack.PostMessageContext(ctx, w.channel, slack.MsgOptionTS(w.thread), slack.MsgOptionText(chunk, false),
+			slack.MsgOptionMetadata(slack.SlackMetadata{EventType: ReplyMetadataType, EventPayload: map[string]any{
+				"dedupe_key": s.Key(), "step": w.stepID(), "part": 1}}))
 		if err != nil {
 			return fmt.Errorf("post answer: %w", err)
 		}
