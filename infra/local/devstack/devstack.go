@@ -99,12 +99,12 @@ type Options struct {
 
 // Stack is a running pipeline.
 type Stack struct {
-	opts        Options
-	Local       *localstack.Stack
-	Slack       *localslack.Server
-	SlackURL    string
+	opts     Options
+	Local    *localstack.Stack
+	Slack    *localslack.Server
+	SlackURL string
 	// LLM is the local LLM server when Options.LocalLLM asked for one (nil otherwise).
-	LLM *localllm.Server
+	LLM         *localllm.Server
 	ReceiverURL string
 	// SQSProxy sits between the receiver and SQS; DynamoDBProxy between the worker and
 	// DynamoDB. SetDown(true) on them simulates an outage.
