@@ -70,6 +70,9 @@ type Options struct {
 	// NoStreaming makes the worker answer with a message updated in place instead of a
 	// stream (STREAMING=off).
 	NoStreaming bool
+	// WorkerEnv are NAME=value entries put after the worker's environment, so they win
+	// (e.g. workerconfig.EnvPollLoops+"=10"); StartWorker's own entries come after these.
+	WorkerEnv []string
 	// HandlerTimeout is the worker's invocation deadline (default 10s); the queue's
 	// visibility timeout is set just above it so a killed worker's messages come back soon.
 	HandlerTimeout time.Duration

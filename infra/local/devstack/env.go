@@ -44,7 +44,8 @@ func (s *Stack) ReceiverEnv(addr string) []string {
 
 // WorkerEnv is the environment StartWorker gives the worker: the local queues and table (its
 // DynamoDB client going through DynamoDBProxy), Slack, the LLM (the local LLM server when
-// Options.LocalLLM asked for one), the timings and settings of Options.
+// Options.LocalLLM asked for one), the timings and settings of Options, then
+// Options.WorkerEnv.
 func (s *Stack) WorkerEnv() []string {
 	env := append(s.baseEnv(workerconfig.EnvLogLevel),
 		kv(awsclient.EndpointVar("SQS"), s.Local.SQSEndpoint),
@@ -76,7 +77,7 @@ func (s *Stack) WorkerEnv() []string {
 			env = append(env, kv(v.name, v.value))
 		}
 	}
-	return env
+	return append(env, s.opts.WorkerEnv...)
 }
 
 func (s *Stack) slackAPIURL() string {

@@ -39,7 +39,8 @@ func TestBinaryEnvironmentsLoad(t *testing.T) {
 	t.Parallel()
 	s := &Stack{
 		opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/", LLMBaseURL: "http://127.0.0.1:3/v1", LLMModel: "m", LLMAPIKey: "k",
-			HandlerTimeout: 4 * time.Second, MaxReceiveCount: 3, DemoTokensPerSecond: 500, NoStreaming: true}.withDefaults(),
+			HandlerTimeout: 4 * time.Second, MaxReceiveCount: 3, DemoTokensPerSecond: 500, NoStreaming: true,
+			WorkerEnv: []string{workerconfig.EnvPollLoops + "=7", workerconfig.EnvBackoffBase + "=2s"}}.withDefaults(),
 		Local:    &localstack.Stack{SQSEndpoint: "http://127.0.0.1:4", QueueURL: "http://127.0.0.1:4/q", DLQURL: "http://127.0.0.1:4/d", TableName: "t"},
 		SQSProxy: proxy(t), DynamoDBProxy: proxy(t),
 	}
@@ -63,12 +64,13 @@ func TestBinaryEnvironmentsLoad(t *testing.T) {
 	}
 	want := workerconfig.Config{QueueURL: s.Local.QueueURL, DLQURL: s.Local.DLQURL, Table: "t", BotToken: LocalBotToken,
 		SlackAPIURL: "http://127.0.0.1:2/api/", LLMBaseURL: "http://127.0.0.1:3/v1", LLMModel: "m", LLMAPIKey: "k",
-		HandlerTimeout: 4 * time.Second, MaxReceiveCount: 3, BackoffBase: time.Second, BackoffMax: 8 * time.Second, PollWait: time.Second}
+		HandlerTimeout: 4 * time.Second, MaxReceiveCount: 3, BackoffBase: 2 * time.Second, BackoffMax: 8 * time.Second, PollWait: time.Second,
+		PollLoops: 7}
 	if w.QueueURL != want.QueueURL || w.DLQURL != want.DLQURL || w.Table != want.Table || w.BotToken != want.BotToken ||
 		w.SlackAPIURL != want.SlackAPIURL || w.LLMBaseURL != want.LLMBaseURL || w.LLMModel != want.LLMModel || w.LLMAPIKey != want.LLMAPIKey ||
 		w.HandlerTimeout != want.HandlerTimeout || w.MaxReceiveCount != want.MaxReceiveCount || w.BackoffBase != want.BackoffBase ||
 		w.BackoffMax != want.BackoffMax || w.PollWait != want.PollWait || len(w.Deprecations) != 0 ||
-		w.DemoTokensPerSecond != 500 || w.Streaming {
+		w.DemoTokensPerSecond != 500 || w.Streaming || w.PollLoops != want.PollLoops {
 		t.Errorf("worker config = %+v\nwant (in these fields) %+v, DemoTokensPerSecond 500, Streaming false", w, want)
 	}
 	if got := wenv(awsclient.EndpointVar("DYNAMODB")); got != s.DynamoDBProxy.URL() {
