@@ -207,7 +207,6 @@ func dev(args []string, settings devenv.Settings) error {
 	return nil
 }
 
-
 // paceText describes a local LLM pace, e.g. "500 ms to the first token, 20 tokens/s, 60-token answers".
 func paceText(p localllm.Pace) string {
 	rate := "as fast as it can"
