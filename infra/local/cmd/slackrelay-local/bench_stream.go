@@ -115,8 +115,8 @@ func benchStream(ctx context.Context, bins devstack.Binaries, n, inflight int, p
 
 	model := pace.FirstToken + time.Duration(float64(pace.AnswerTokens-1)/pace.TokensPerSecond*float64(time.Second))
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%s\n\nThe real binaries with the worker against the local LLM server (infra/local/localllm) at %d ms to the first token, then %g tokens a second, %d-token answers: the model alone takes %.2f s from request to last token. %d app_mentions in one channel, %d in flight, the worker polling with as many loops, one message each (%s in all); each time runs from the signed request to the receiver until the local server recorded the moment: the worker's request to the model (after SQS, the poller, the claim and the reaction), the first Slack call that carried text (`chat.startStream`'s `markdown_text`, else the first `chat.appendStream`), and `chat.stopStream` with the final blocks.\n\n",
-		streamHeading, pace.FirstToken.Milliseconds(), pace.TokensPerSecond, pace.AnswerTokens, model.Seconds(), n, inflight, took.Round(100*time.Millisecond))
+	fmt.Fprintf(&b, "\n%s\n\nMeasured %s. The real binaries with the worker against the local LLM server (infra/local/localllm) at %d ms to the first token, then %g tokens a second, %d-token answers: the model alone takes %.2f s from request to last token. %d app_mentions in one channel, %d in flight, the worker polling with as many loops, one message each (%s in all); each time runs from the signed request to the receiver until the local server recorded the moment: the worker's request to the model (after SQS, the poller, the claim and the reaction), the first Slack call that carried text (`chat.startStream`'s `markdown_text`, else the first `chat.appendStream`), and `chat.stopStream` with the final blocks.\n\n",
+		streamHeading, time.Now().UTC().Format("2006-01-02"), pace.FirstToken.Milliseconds(), pace.TokensPerSecond, pace.AnswerTokens, model.Seconds(), n, inflight, took.Round(100*time.Millisecond))
 	fmt.Fprintf(&b, "| from the request to | p50 | p99 | max |\n|---|---:|---:|---:|\n")
 	for _, row := range []struct {
 		what string
