@@ -46,7 +46,7 @@ secrets: ## write the Slack secrets to SSM SecureString (env SLACK_SIGNING_SECRE
 deploy: build ## deploy the stack: make deploy STACK_NAME=slackrelay ARTIFACT_BUCKET=my-bucket (AWS_REGION set)
 	STACK_NAME=$(STACK_NAME) ARTIFACT_BUCKET=$(ARTIFACT_BUCKET) infra/deploy.sh
 
-demo: deps ## the guided tour: local stack, a slow reply acked in ms, a deduplicated retry, a DLQ failure and its replay
+demo: deps ## the guided tour: local stack, acked in ms, an answer streamed from a local LLM, a deduplicated retry, a worker killed mid-stream, a DLQ failure and its replay
 	@cd infra/local && go build -o ../../$(BUILD)/local/slackrelay-local ./cmd/slackrelay-local
 	$(BUILD)/local/slackrelay-local demo
 
@@ -54,7 +54,7 @@ dev: deps ## the local stack for a real Slack app (receiver on 127.0.0.1:3000) u
 	@cd infra/local && go build -o ../../$(BUILD)/local/slackrelay-local ./cmd/slackrelay-local
 	$(BUILD)/local/slackrelay-local dev
 
-bench: deps ## measure and write docs/benchmarks.md (in-process, HTTP ack, end to end, batch, sizes, cold start, Lambda mode)
+bench: deps ## measure and write docs/benchmarks.md (in-process, HTTP ack, end to end, batch, sizes, cold start, Lambda mode, streamed answers)
 	@cd infra/local && go build -o ../../$(BUILD)/local/slackrelay-local ./cmd/slackrelay-local
 	$(BUILD)/local/slackrelay-local bench --out docs/benchmarks.md
 

@@ -14,8 +14,9 @@ import (
 
 // The names of the variables only slackrelay-local reads.
 const (
-	EnvNoColor = "NO_COLOR"
-	EnvTerm    = "TERM"
+	EnvLocalLLM = "LOCAL_LLM"
+	EnvNoColor  = "NO_COLOR"
+	EnvTerm     = "TERM"
 )
 
 // Vars is every variable slackrelay-local reads; Load reads exactly these.
@@ -27,6 +28,7 @@ var Vars = []config.Var{
 	{Name: workerconfig.EnvLLMBaseURL, Doc: "`make dev`: passed to the worker: an OpenAI-compatible API instead of the demo responder"},
 	{Name: workerconfig.EnvLLMModel, Doc: "`make dev`: passed to the worker when set"},
 	{Name: workerconfig.EnvLLMAPIKey, Doc: "`make dev`: passed to the worker when set (needed with LLM_BASE_URL)"},
+	{Name: EnvLocalLLM, Doc: "`make dev`: `on` starts the local LLM server (infra/local/localllm) and runs the worker against it, answers streamed at the pace of `slackrelay-local dev`'s -llm-* flags; unset or `off`: the demo responder, or LLM_BASE_URL (not both)"},
 	{Name: EnvNoColor, Doc: "set and not empty: no colours in the output"},
 	{Name: EnvTerm, Doc: "`dumb`: no colours in the output"},
 }
@@ -44,6 +46,8 @@ type Settings struct {
 	// default; "" means the local Slack server.
 	SlackAPIURL                     string
 	LLMBaseURL, LLMModel, LLMAPIKey string
+	// LocalLLM is LOCAL_LLM=on: the worker answers from the local LLM server.
+	LocalLLM bool
 	// Color is false when NO_COLOR is set or TERM is dumb.
 	Color bool
 }
@@ -63,12 +67,27 @@ func Load(getenv func(string) string) (Settings, error) {
 		LLMModel:      l.String(workerconfig.EnvLLMModel),
 		LLMAPIKey:     l.String(workerconfig.EnvLLMAPIKey),
 	}
+	switch v := l.String(EnvLocalLLM); v {
+	case "on":
+		s.LocalLLM = true
+	case "off", "":
+	default:
+		l.Fail(errors.New(EnvLocalLLM + "=" + v + " is not on or off"))
+	}
 	noColor, term := l.String(EnvNoColor), l.String(EnvTerm)
 	s.Color = noColor == "" && term != "dumb"
 	if s.SlackAPIURL == "" && s.RealSlack() {
 		s.SlackAPIURL = workerDefault(workerconfig.EnvSlackAPIURL)
 	}
 	return s, l.Err()
+}
+
+// CheckLLM returns an error when both the local LLM server and another API are asked for.
+func (s Settings) CheckLLM() error {
+	if s.LocalLLM && s.LLMBaseURL != "" {
+		return errors.New("set " + EnvLocalLLM + "=on or " + workerconfig.EnvLLMBaseURL + ", not both: the worker talks to one LLM")
+	}
+	return nil
 }
 
 // CheckSlack returns an error when only one of the real app's two values is set: the

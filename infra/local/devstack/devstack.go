@@ -1,6 +1,7 @@
 // Package devstack runs the whole pipeline on one machine from the real binaries: the local
-// SQS and DynamoDB servers, a local Slack Web API server, the receiver in local HTTP mode and
-// the worker with its poller. `make demo`, `make dev`, the end-to-end reliability suite and
+// SQS and DynamoDB servers, a local Slack Web API server, optionally the local
+// OpenAI-compatible LLM server, the receiver in local HTTP mode and the worker with its
+// poller. `make demo`, `make dev`, the end-to-end reliability suite and
 // `make bench` are built on it. Everything binds 127.0.0.1 and Stop ends what Start started.
 //
 // The binaries' variable names come from their tables (receiver/receiverconfig,
@@ -25,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/slackrelay/slackrelay/infra/local/localllm"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/shared/logging"
@@ -62,6 +64,15 @@ type Options struct {
 	ReceiverAddr, SlackAddr string
 	// DemoDelay is the demo responder's pretend work (default 2s).
 	DemoDelay time.Duration
+	// DemoTokensPerSecond is the rate the demo responder streams its answer at (0: the
+	// worker's default, DEMO_TOKENS_PER_SECOND).
+	DemoTokensPerSecond int
+	// NoStreaming makes the worker answer with a message updated in place instead of a
+	// stream (STREAMING=off).
+	NoStreaming bool
+	// WorkerEnv are NAME=value entries put after the worker's environment, so they win
+	// (e.g. workerconfig.EnvPollLoops+"=10"); StartWorker's own entries come after these.
+	WorkerEnv []string
 	// HandlerTimeout is the worker's invocation deadline (default 10s); the queue's
 	// visibility timeout is set just above it so a killed worker's messages come back soon.
 	HandlerTimeout time.Duration
@@ -82,14 +93,21 @@ type Options struct {
 	// LLMBaseURL, LLMModel and LLMAPIKey, when set, are passed to the worker (an
 	// OpenAI-compatible API instead of the demo responder).
 	LLMBaseURL, LLMModel, LLMAPIKey string
+	// LocalLLM, when set, starts the local OpenAI-compatible server (package localllm) on
+	// loopback with these options (its pace, answers, Out) and points the worker at it:
+	// LLM_BASE_URL, LLM_API_KEY (LocalLLMKey unless LocalLLM.APIKey is set; the server checks
+	// it) and LLM_MODEL (LocalLLMModel). LLMBaseURL, LLMModel and LLMAPIKey are then ignored.
+	LocalLLM *localllm.Options
 }
 
 // Stack is a running pipeline.
 type Stack struct {
-	opts        Options
-	Local       *localstack.Stack
-	Slack       *localslack.Server
-	SlackURL    string
+	opts     Options
+	Local    *localstack.Stack
+	Slack    *localslack.Server
+	SlackURL string
+	// LLM is the local LLM server when Options.LocalLLM asked for one (nil otherwise).
+	LLM         *localllm.Server
 	ReceiverURL string
 	// SQSProxy sits between the receiver and SQS; DynamoDBProxy between the worker and
 	// DynamoDB. SetDown(true) on them simulates an outage.
@@ -111,6 +129,12 @@ type process struct {
 const (
 	LocalSigningSecret = "local-signing-secret"
 	LocalBotToken      = "xoxb-local-bot-token"
+)
+
+// The model name and API key the worker is given for the local LLM server (Options.LocalLLM).
+const (
+	LocalLLMModel = "local-model"
+	LocalLLMKey   = "local-llm-key"
 )
 
 // withDefaults fills what Options leave empty.
@@ -135,6 +159,14 @@ func (opts Options) withDefaults() Options {
 	}
 	if opts.LogOut == nil {
 		opts.LogOut = io.Discard
+	}
+	if opts.LocalLLM != nil {
+		llm := *opts.LocalLLM
+		if llm.APIKey == "" {
+			llm.APIKey = LocalLLMKey
+		}
+		opts.LocalLLM = &llm
+		opts.LLMModel, opts.LLMAPIKey = LocalLLMModel, llm.APIKey
 	}
 	return opts
 }
@@ -163,6 +195,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if s.SlackURL, err = s.Slack.Start(opts.SlackAddr); err != nil {
 		return nil, fmt.Errorf("start the local Slack server: %w", err)
 	}
+	if err = s.startLLM(); err != nil {
+		return nil, err
+	}
 	if err = s.StartReceiver(ctx); err != nil {
 		return nil, err
 	}
@@ -170,6 +205,20 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// startLLM starts the local LLM server when Options.LocalLLM asks for one and points the
+// worker's LLM_BASE_URL at it.
+func (s *Stack) startLLM() error {
+	if s.opts.LocalLLM == nil {
+		return nil
+	}
+	s.LLM = localllm.New(*s.opts.LocalLLM)
+	if _, err := s.LLM.Start(""); err != nil {
+		return fmt.Errorf("start the local LLM server: %w", err)
+	}
+	s.opts.LLMBaseURL = s.LLM.APIURL()
+	return nil
 }
 
 // StartReceiver starts the receiver binary in local mode (its SQS goes through SQSProxy).
@@ -196,8 +245,10 @@ func (s *Stack) StartReceiver(ctx context.Context) error {
 
 // StartWorker starts the worker binary with its poller (its DynamoDB goes through
 // DynamoDBProxy; Slack is the local server unless Options.SlackAPIURL says otherwise).
-func (s *Stack) StartWorker(ctx context.Context) error {
-	p, _, err := s.spawn(ctx, "worker", s.opts.Bins.Worker, s.WorkerEnv())
+// env are NAME=value entries put after WorkerEnv's, so they win: a test may start the
+// worker with one setting changed (e.g. workerconfig.EnvStreaming+"=off").
+func (s *Stack) StartWorker(ctx context.Context, env ...string) error {
+	p, _, err := s.spawn(ctx, "worker", s.opts.Bins.Worker, append(s.WorkerEnv(), env...))
 	if err != nil {
 		return err
 	}
@@ -217,6 +268,15 @@ func (s *Stack) KillWorker() {
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.done
 	}
+}
+
+// StopWorker stops the worker as Stop does (SIGTERM: it finishes the batches in flight).
+func (s *Stack) StopWorker() {
+	s.mu.Lock()
+	p := s.worker
+	s.worker = nil
+	s.mu.Unlock()
+	stopProcess(p)
 }
 
 // spawn starts a binary in its own process group, copies its log lines to LogOut and waits
@@ -286,7 +346,7 @@ func stopProcess(p *process) {
 }
 
 // Stop ends everything Start started: the worker first (it finishes its batch), then the
-// receiver, the Slack server, the proxies and the local AWS servers.
+// receiver, the Slack and LLM servers, the proxies and the local AWS servers.
 func (s *Stack) Stop() {
 	s.mu.Lock()
 	w, r := s.worker, s.receiver
@@ -296,6 +356,9 @@ func (s *Stack) Stop() {
 	stopProcess(r)
 	if s.Slack != nil {
 		_ = s.Slack.Close()
+	}
+	if s.LLM != nil {
+		_ = s.LLM.Close()
 	}
 	if s.SQSProxy != nil {
 		_ = s.SQSProxy.Close()

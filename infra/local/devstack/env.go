@@ -43,7 +43,9 @@ func (s *Stack) ReceiverEnv(addr string) []string {
 }
 
 // WorkerEnv is the environment StartWorker gives the worker: the local queues and table (its
-// DynamoDB client going through DynamoDBProxy), Slack, the timings of Options.
+// DynamoDB client going through DynamoDBProxy), Slack, the LLM (the local LLM server when
+// Options.LocalLLM asked for one), the timings and settings of Options, then
+// Options.WorkerEnv.
 func (s *Stack) WorkerEnv() []string {
 	env := append(s.baseEnv(workerconfig.EnvLogLevel),
 		kv(awsclient.EndpointVar("SQS"), s.Local.SQSEndpoint),
@@ -60,6 +62,12 @@ func (s *Stack) WorkerEnv() []string {
 		kv(workerconfig.EnvBackoffMax, (8*s.opts.BackoffBase).String()),
 		kv(workerconfig.EnvPollWait, "1s"),
 	)
+	if s.opts.DemoTokensPerSecond > 0 {
+		env = append(env, kv(workerconfig.EnvDemoTokenRate, strconv.Itoa(s.opts.DemoTokensPerSecond)))
+	}
+	if s.opts.NoStreaming {
+		env = append(env, kv(workerconfig.EnvStreaming, "off"))
+	}
 	for _, v := range []struct{ name, value string }{
 		{workerconfig.EnvLLMBaseURL, s.opts.LLMBaseURL},
 		{workerconfig.EnvLLMModel, s.opts.LLMModel},
@@ -69,7 +77,7 @@ func (s *Stack) WorkerEnv() []string {
 			env = append(env, kv(v.name, v.value))
 		}
 	}
-	return env
+	return append(env, s.opts.WorkerEnv...)
 }
 
 func (s *Stack) slackAPIURL() string {

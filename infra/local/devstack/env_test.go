@@ -1,10 +1,12 @@
 package devstack
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/slackrelay/slackrelay/infra/local/localllm"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
@@ -37,7 +39,8 @@ func TestBinaryEnvironmentsLoad(t *testing.T) {
 	t.Parallel()
 	s := &Stack{
 		opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/", LLMBaseURL: "http://127.0.0.1:3/v1", LLMModel: "m", LLMAPIKey: "k",
-			HandlerTimeout: 4 * time.Second, MaxReceiveCount: 3}.withDefaults(),
+			HandlerTimeout: 4 * time.Second, MaxReceiveCount: 3, DemoTokensPerSecond: 500, NoStreaming: true,
+			WorkerEnv: []string{workerconfig.EnvPollLoops + "=7", workerconfig.EnvBackoffBase + "=2s"}}.withDefaults(),
 		Local:    &localstack.Stack{SQSEndpoint: "http://127.0.0.1:4", QueueURL: "http://127.0.0.1:4/q", DLQURL: "http://127.0.0.1:4/d", TableName: "t"},
 		SQSProxy: proxy(t), DynamoDBProxy: proxy(t),
 	}
@@ -61,12 +64,14 @@ func TestBinaryEnvironmentsLoad(t *testing.T) {
 	}
 	want := workerconfig.Config{QueueURL: s.Local.QueueURL, DLQURL: s.Local.DLQURL, Table: "t", BotToken: LocalBotToken,
 		SlackAPIURL: "http://127.0.0.1:2/api/", LLMBaseURL: "http://127.0.0.1:3/v1", LLMModel: "m", LLMAPIKey: "k",
-		HandlerTimeout: 4 * time.Second, MaxReceiveCount: 3, BackoffBase: time.Second, BackoffMax: 8 * time.Second, PollWait: time.Second}
+		HandlerTimeout: 4 * time.Second, MaxReceiveCount: 3, BackoffBase: 2 * time.Second, BackoffMax: 8 * time.Second, PollWait: time.Second,
+		PollLoops: 7}
 	if w.QueueURL != want.QueueURL || w.DLQURL != want.DLQURL || w.Table != want.Table || w.BotToken != want.BotToken ||
 		w.SlackAPIURL != want.SlackAPIURL || w.LLMBaseURL != want.LLMBaseURL || w.LLMModel != want.LLMModel || w.LLMAPIKey != want.LLMAPIKey ||
 		w.HandlerTimeout != want.HandlerTimeout || w.MaxReceiveCount != want.MaxReceiveCount || w.BackoffBase != want.BackoffBase ||
-		w.BackoffMax != want.BackoffMax || w.PollWait != want.PollWait || len(w.Deprecations) != 0 {
-		t.Errorf("worker config = %+v\nwant (in these fields) %+v", w, want)
+		w.BackoffMax != want.BackoffMax || w.PollWait != want.PollWait || len(w.Deprecations) != 0 ||
+		w.DemoTokensPerSecond != 500 || w.Streaming || w.PollLoops != want.PollLoops {
+		t.Errorf("worker config = %+v\nwant (in these fields) %+v, DemoTokensPerSecond 500, Streaming false", w, want)
 	}
 	if got := wenv(awsclient.EndpointVar("DYNAMODB")); got != s.DynamoDBProxy.URL() {
 		t.Errorf("worker DynamoDB endpoint = %q, want the proxy %q", got, s.DynamoDBProxy.URL())
@@ -82,6 +87,52 @@ func TestWorkerEnvLeavesUnsetLLMToTheWorker(t *testing.T) {
 			if strings.HasPrefix(e, name+"=") {
 				t.Errorf("WorkerEnv sets %s, want it unset", e)
 			}
+		}
+	}
+}
+
+// Without the settings the worker keeps its own defaults: streaming on, its demo rate.
+func TestWorkerEnvLeavesStreamingToTheWorker(t *testing.T) {
+	t.Parallel()
+	s := &Stack{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/"}.withDefaults(), Local: &localstack.Stack{}, DynamoDBProxy: proxy(t)}
+	for _, e := range s.WorkerEnv() {
+		for _, name := range []string{workerconfig.EnvStreaming, workerconfig.EnvDemoTokenRate} {
+			if strings.HasPrefix(e, name+"=") {
+				t.Errorf("WorkerEnv sets %s, want it unset", e)
+			}
+		}
+	}
+}
+
+// Options.LocalLLM starts the local LLM server and gives the worker its URL, the model and a
+// key the server accepts (it checks it), whatever LLM settings Options also carry.
+func TestWorkerEnvForTheLocalLLM(t *testing.T) {
+	t.Parallel()
+	s := &Stack{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/", LLMBaseURL: "http://127.0.0.1:3/v1", LLMAPIKey: "other",
+		LocalLLM: &localllm.Options{Pace: localllm.Pace{AnswerTokens: 5}}}.withDefaults(),
+		Local: &localstack.Stack{QueueURL: "http://127.0.0.1:4/q", DLQURL: "http://127.0.0.1:4/d", TableName: "t"}, DynamoDBProxy: proxy(t)}
+	if err := s.startLLM(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.LLM.Close() })
+	w, err := workerconfig.Load(getenv(s.WorkerEnv()))
+	if err != nil {
+		t.Fatalf("worker: %v", err)
+	}
+	if w.LLMBaseURL != s.LLM.APIURL() || w.LLMModel != LocalLLMModel || w.LLMAPIKey != LocalLLMKey {
+		t.Fatalf("worker LLM = %q %q %q, want %q %q %q", w.LLMBaseURL, w.LLMModel, w.LLMAPIKey, s.LLM.APIURL(), LocalLLMModel, LocalLLMKey)
+	}
+	for key, want := range map[string]int{w.LLMAPIKey: http.StatusOK, "other": http.StatusUnauthorized} {
+		req, _ := http.NewRequest(http.MethodPost, w.LLMBaseURL+"/chat/completions",
+			strings.NewReader(`{"model":"`+w.LLMModel+`","messages":[{"role":"user","content":"hi"}]}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("a request with key %q: status %d, want %d", key, resp.StatusCode, want)
 		}
 	}
 }

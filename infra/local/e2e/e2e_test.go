@@ -51,6 +51,9 @@ func TestMain(m *testing.M) {
 	if stack != nil {
 		stack.Stop()
 	}
+	if streamStack != nil {
+		streamStack.Stop()
+	}
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
@@ -74,8 +77,11 @@ func start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The demo responder streams its answer (about 55 words) in about 50 ms after 300 ms of
+	// pretend work: one chat.startStream and one chat.stopStream per answer, so these tests
+	// are about the pipeline, not the pace (stream_test.go is about the pace).
 	stack, err = devstack.Start(ctx, devstack.Options{
-		Bins: bins, DemoDelay: 300 * time.Millisecond, HandlerTimeout: 4 * time.Second,
+		Bins: bins, DemoDelay: 300 * time.Millisecond, DemoTokensPerSecond: 1000, HandlerTimeout: 4 * time.Second,
 		MaxReceiveCount: 4, BackoffBase: time.Second, LogOut: &logs,
 	})
 	return err
@@ -86,6 +92,12 @@ func setup(t *testing.T) *devstack.Stack {
 	t.Helper()
 	localstacktest.Require(t, stackErr)
 	stack.Slack.Reset()
+	logsOnFailure(t)
+	return stack
+}
+
+// logsOnFailure prints the end of the binaries' logs when t fails.
+func logsOnFailure(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			l := logs.String()
@@ -95,7 +107,6 @@ func setup(t *testing.T) *devstack.Stack {
 			t.Logf("last binary logs:\n%s", l)
 		}
 	})
-	return stack
 }
 
 var seq atomic.Int64
@@ -115,28 +126,36 @@ func mention(t *testing.T, s *devstack.Stack, body string, headers ...string) de
 	return r
 }
 
-func postsInThread(s *devstack.Stack, ts string) []localslack.Post {
-	var out []localslack.Post
-	for _, p := range s.Slack.Posts() {
-		if p.ThreadTS == ts {
-			out = append(out, p)
-		}
-	}
-	return out
+// answers is what a user reading the thread ts of channel sees from the bot: its messages
+// there, finished or still streaming.
+func answers(s *devstack.Stack, channel, ts string) []localslack.Message {
+	return s.Slack.BotReplies(channel, ts)
 }
 
-// settle waits for exactly one reply in the thread and checks that no second one follows.
-func settle(t *testing.T, s *devstack.Stack, ts string, within time.Duration) localslack.Post {
+// finished counts the messages that are not streaming any more.
+func finished(msgs []localslack.Message) int {
+	n := 0
+	for _, m := range msgs {
+		if !m.Streaming {
+			n++
+		}
+	}
+	return n
+}
+
+// settle waits for a finished answer in the thread ts of channel and checks that it stays
+// the only message of the bot there: no second answer, nothing left streaming.
+func settle(t *testing.T, s *devstack.Stack, channel, ts string, within time.Duration) localslack.Message {
 	t.Helper()
-	if err := devstack.WaitFor(within, func() bool { return len(postsInThread(s, ts)) >= 1 }); err != nil {
-		t.Fatalf("no reply in thread %s within %v", ts, within)
+	if err := devstack.WaitFor(within, func() bool { return finished(answers(s, channel, ts)) >= 1 }); err != nil {
+		t.Fatalf("no finished answer in thread %s within %v; the bot's messages there: %+v", ts, within, answers(s, channel, ts))
 	}
 	time.Sleep(1500 * time.Millisecond) // room for a duplicate to show up
-	posts := postsInThread(s, ts)
-	if len(posts) != 1 {
-		t.Fatalf("%d replies in thread %s, want exactly 1", len(posts), ts)
+	got := answers(s, channel, ts)
+	if len(got) != 1 || got[0].Streaming {
+		t.Fatalf("the bot's messages in thread %s: %+v; want exactly 1, finished", ts, got)
 	}
-	return posts[0]
+	return got[0]
 }
 
 func depth(t *testing.T, s *devstack.Stack, queueURL string) int {
@@ -166,7 +185,7 @@ func TestSQSDownAtReceiver(t *testing.T) {
 	if r.Status != 202 {
 		t.Fatalf("retry after recovery: %d", r.Status)
 	}
-	settle(t, s, ts, 10*time.Second)
+	settle(t, s, "C1", ts, 10*time.Second)
 }
 
 // 2. A retry storm: the same event 4 times, two of them concurrent → exactly one reply.
@@ -188,7 +207,7 @@ func TestRetryStorm(t *testing.T) {
 			t.Fatalf("delivery %d answered %d", i, st)
 		}
 	}
-	settle(t, s, ts, 10*time.Second)
+	settle(t, s, "C1", ts, 10*time.Second)
 }
 
 // 3. The worker killed (SIGKILL) while a handler runs → redelivered → exactly one reply.
@@ -204,45 +223,53 @@ func TestWorkerKilledMidHandler(t *testing.T) {
 		t.Fatal("handler never started")
 	}
 	s.KillWorker()
-	if n := len(postsInThread(s, ts)); n != 0 {
-		t.Skipf("the handler finished before the kill (%d posts); nothing to test on this run", n)
+	if n := finished(answers(s, "C1", ts)); n != 0 {
+		t.Skipf("the handler finished before the kill (%d answers); nothing to test on this run", n)
 	}
 	if err := s.StartWorker(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	// Redelivery after the visibility timeout (handler timeout + 2 s), then the lease.
-	settle(t, s, ts, 20*time.Second)
+	settle(t, s, "C1", ts, 20*time.Second)
 }
 
-// 4. Slack answers 429 with Retry-After → the reply waits at least that long, exactly one.
+// 4. Slack answers 429 with Retry-After to the answer's first call → the answer waits at
+// least that long, exactly one.
 func TestSlackRateLimit(t *testing.T) {
 	s := setup(t)
-	s.Slack.RateLimitNext("chat.postMessage", 1, 3*time.Second)
+	s.Slack.RateLimitNext("chat.startStream", 1, 3*time.Second)
 	id, ts := event()
 	start := time.Now()
 	mention(t, s, fixture.AppMention(id, "C1", ts, "rate limited"))
-	p := settle(t, s, ts, 15*time.Second)
-	if waited := p.At.Sub(start); waited < 3*time.Second {
-		t.Fatalf("replied %v after the request, before Retry-After (3 s) ran out", waited)
+	a := settle(t, s, "C1", ts, 15*time.Second)
+	st, ok := s.Slack.Stream("C1", a.TS)
+	if !ok {
+		t.Fatalf("the answer %+v is not a stream", a)
+	}
+	if waited := st.StartedAt.Sub(start); waited < 3*time.Second {
+		t.Fatalf("the answer started %v after the request, before Retry-After (3 s) ran out", waited)
+	}
+	if c := s.Slack.Calls("chat.startStream"); c != 2 {
+		t.Fatalf("chat.startStream calls = %d, want 2 (the one refused, the one accepted)", c)
 	}
 }
 
 // 5. Slack fails transiently N times → retried with backoff → one reply.
 func TestTransientFailures(t *testing.T) {
 	s := setup(t)
-	s.Slack.FailHTTPNext("chat.postMessage", 2, 503)
+	s.Slack.FailHTTPNext("chat.startStream", 2, 503)
 	id, ts := event()
 	mention(t, s, fixture.AppMention(id, "C1", ts, "flaky"))
-	settle(t, s, ts, 20*time.Second)
-	if c := s.Slack.Calls("chat.postMessage"); c != 3 {
-		t.Fatalf("postMessage calls = %d, want 3", c)
+	settle(t, s, "C1", ts, 20*time.Second)
+	if c := s.Slack.Calls("chat.startStream"); c != 3 {
+		t.Fatalf("chat.startStream calls = %d, want 3", c)
 	}
 }
 
 // 6. A permanent failure → DLQ with reason → fix → replay → exactly one reply.
 func TestPermanentFailureReplay(t *testing.T) {
 	s := setup(t)
-	s.Slack.FailNext("chat.postMessage", 1, "not_in_channel")
+	s.Slack.FailNext("chat.startStream", 1, "not_in_channel")
 	id, ts := event()
 	mention(t, s, fixture.AppMention(id, "C1", ts, "invite me"))
 	if err := devstack.WaitFor(10*time.Second, func() bool { return depth(t, s, s.Local.DLQURL) == 1 }); err != nil {
@@ -252,15 +279,15 @@ func TestPermanentFailureReplay(t *testing.T) {
 	if err != nil || !strings.Contains(out, "not_in_channel") || !strings.Contains(out, "app_mention") {
 		t.Fatalf("dlq list: %v\n%s", err, out)
 	}
-	if n := len(postsInThread(s, ts)); n != 0 {
-		t.Fatalf("%d posts before the replay", n)
+	if got := answers(s, "C1", ts); len(got) != 0 {
+		t.Fatalf("the bot's messages in the thread before the replay: %+v; want none", got)
 	}
 	// The cause is fixed (the bot was invited): replay.
 	out, err = s.DLQ(context.Background(), "replay", "--all", "--yes")
 	if err != nil {
 		t.Fatalf("dlq replay: %v\n%s", err, out)
 	}
-	settle(t, s, ts, 15*time.Second)
+	settle(t, s, "C1", ts, 15*time.Second)
 	if d := depth(t, s, s.Local.DLQURL); d != 0 {
 		t.Fatalf("DLQ still holds %d messages", d)
 	}
@@ -275,12 +302,12 @@ func TestStoreDown(t *testing.T) {
 		t.Fatal(r.Status)
 	}
 	time.Sleep(3 * time.Second)
-	if c := s.Slack.Calls("chat.postMessage"); c != 0 {
+	if c := s.Slack.Calls("chat.startStream") + s.Slack.Calls("chat.postMessage"); c != 0 || len(answers(s, "C1", ts)) != 0 {
 		s.DynamoDBProxy.SetDown(false)
-		t.Fatalf("posted %d times while the store was down", c)
+		t.Fatalf("answered (%d calls, messages %+v) while the store was down", c, answers(s, "C1", ts))
 	}
 	s.DynamoDBProxy.SetDown(false)
-	settle(t, s, ts, 30*time.Second)
+	settle(t, s, "C1", ts, 30*time.Second)
 }
 
 // 8. Load: thousands of events at a fixed rate → all acknowledged, none lost, no duplicates.
@@ -317,17 +344,28 @@ func TestLoad(t *testing.T) {
 	if f := failures.Load(); f != 0 {
 		t.Fatalf("%d of %d requests were not acknowledged with 202", f, n)
 	}
-	if err := devstack.WaitFor(120*time.Second, func() bool { return len(s.Slack.PostsFor("CLOAD")) >= n }); err != nil {
-		t.Fatalf("only %d of %d replies after 120 s", len(s.Slack.PostsFor("CLOAD")), n)
+	// Each thread's answers as a client reads them: finished, and all the bot's messages.
+	replies := func() (done, all map[string]int) {
+		done, all = map[string]int{}, map[string]int{}
+		for _, m := range s.Slack.Messages("CLOAD") {
+			if m.Bot {
+				all[m.ThreadTS]++
+				if !m.Streaming {
+					done[m.ThreadTS]++
+				}
+			}
+		}
+		return done, all
+	}
+	answered := func() int { done, _ := replies(); return len(done) }
+	if err := devstack.WaitFor(120*time.Second, func() bool { return answered() >= n }); err != nil {
+		t.Fatalf("only %d of %d events answered after 120 s", answered(), n)
 	}
 	time.Sleep(2 * time.Second)
-	seen := map[string]int{}
-	for _, p := range s.Slack.PostsFor("CLOAD") {
-		seen[p.ThreadTS]++
-	}
+	done, all := replies()
 	for _, ts := range tss {
-		if seen[ts] != 1 {
-			t.Fatalf("event %s got %d replies", ts, seen[ts])
+		if done[ts] != 1 || all[ts] != 1 {
+			t.Fatalf("event %s got %d messages, %d of them finished; want 1, finished", ts, all[ts], done[ts])
 		}
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
@@ -399,5 +437,5 @@ func TestBadInput(t *testing.T) {
 	if r := mention(t, s, fixture.AppMention(id, "C1", ts, "still alive")); r.Status != 202 {
 		t.Fatalf("after the fuzz run: %d", r.Status)
 	}
-	settle(t, s, ts, 10*time.Second)
+	settle(t, s, "C1", ts, 10*time.Second)
 }

@@ -14,12 +14,12 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 )
 
-// regenerateValue returns the value of the Regenerate button a reply carries.
-func regenerateValue(t *testing.T, p localslack.Post) string {
+// regenerateValue returns the value of the Regenerate button an answer carries.
+func regenerateValue(t *testing.T, m localslack.Message) string {
 	t.Helper()
-	v, ok := fixture.ButtonValue(p.Blocks, "slackrelay_regenerate")
+	v, ok := fixture.ButtonValue(m.Blocks, "slackrelay_regenerate")
 	if !ok {
-		t.Fatalf("the reply has no Regenerate button: %s", p.Blocks)
+		t.Fatalf("the answer has no Regenerate button: %s", m.Blocks)
 	}
 	return v
 }
@@ -32,7 +32,8 @@ func TestRegenerateClickUnderRetriesAndACrash(t *testing.T) {
 	if r := mention(t, s, fixture.AppMention(id, "C1", ts, "regenerate me")); r.Status != 202 {
 		t.Fatal(r.Status)
 	}
-	reply := settle(t, s, ts, 10*time.Second)
+	reply := settle(t, s, "C1", ts, 10*time.Second)
+	updates := s.Slack.Calls("chat.update") // the answer's own (none unless it was resumed)
 	click := fixture.BlockActions("slackrelay_regenerate", regenerateValue(t, reply), "C1", reply.TS, ts, fmt.Sprintf("%d.000001", time.Now().Unix()))
 	send := func(headers ...string) {
 		r, err := s.Send(context.Background(), "/slack/interactivity", "application/x-www-form-urlencoded", click, headers...)
@@ -56,7 +57,7 @@ func TestRegenerateClickUnderRetriesAndACrash(t *testing.T) {
 	// The demo responder takes 300 ms: kill the worker while it answers the click.
 	time.Sleep(120 * time.Millisecond)
 	s.KillWorker()
-	if n := s.Slack.Calls("chat.update"); n != 0 {
+	if n := s.Slack.Calls("chat.update") - updates; n != 0 {
 		t.Skipf("the click was handled before the kill (%d updates); nothing to test on this run", n)
 	}
 	if err := s.StartWorker(context.Background()); err != nil {
@@ -65,15 +66,16 @@ func TestRegenerateClickUnderRetriesAndACrash(t *testing.T) {
 	send("X-Slack-Retry-Num", "2", "X-Slack-Retry-Reason", "http_timeout")
 	send("X-Slack-Retry-Num", "3", "X-Slack-Retry-Reason", "http_timeout")
 	// Redelivery after the visibility timeout (handler timeout + 2 s), then the lease.
-	if err := devstack.WaitFor(20*time.Second, func() bool { return s.Slack.Calls("chat.update") >= 1 }); err != nil {
+	if err := devstack.WaitFor(20*time.Second, func() bool { return s.Slack.Calls("chat.update")-updates >= 1 }); err != nil {
 		t.Fatal("the click was never handled")
 	}
 	time.Sleep(3 * time.Second) // room for a second update to show up
-	if n := s.Slack.Calls("chat.update"); n != 1 {
+	if n := s.Slack.Calls("chat.update") - updates; n != 1 {
 		t.Fatalf("chat.update called %d times for one click, want 1", n)
 	}
-	if n := len(postsInThread(s, ts)); n != 1 {
-		t.Fatalf("%d messages in the thread, want the one answer, updated in place", n)
+	got := answers(s, "C1", ts)
+	if len(got) != 1 || got[0].TS != reply.TS || got[0].Streaming || !got[0].Edited || got[0].Text == reply.Text {
+		t.Fatalf("the bot's messages in the thread: %+v; want the one answer %s, replaced in place by a new one", got, reply.TS)
 	}
 }
 

@@ -20,8 +20,11 @@ import (
 // 500 mentions at a fixed rate, a quarter of them also delivered as Slack retries (half at
 // the same moment as the first delivery, half a little later), a tenth with their `message`
 // twin in random order, while the worker is SIGKILLed and restarted every few seconds, Slack
-// answers 429 and 500 in bursts and the progress store is down for a few seconds. Every event
-// must be acknowledged and answered exactly once, and both queues must end empty.
+// answers 429 and 500 in bursts and the progress store is down for a few seconds. Answers
+// stream for about a second (the demo responder at 50 words a second after 200 ms: a start,
+// an append or two and a stop), so kills land mid-stream too. Every event must be
+// acknowledged and answered exactly once (one finished message in its thread, none left
+// streaming), and both queues must end empty.
 func TestSoak(t *testing.T) {
 	localstacktest.Require(t, stackErr)
 	const (
@@ -43,7 +46,7 @@ func TestSoak(t *testing.T) {
 		logOut = io.MultiWriter(&logs, f)
 	}
 	s, err := devstack.Start(context.Background(), devstack.Options{
-		Bins: bins, DemoDelay: 200 * time.Millisecond, HandlerTimeout: 4 * time.Second,
+		Bins: bins, DemoDelay: 200 * time.Millisecond, DemoTokensPerSecond: 50, HandlerTimeout: 4 * time.Second,
 		MaxReceiveCount: 10, BackoffBase: time.Second, LogOut: logOut,
 	})
 	if err != nil {
@@ -101,9 +104,11 @@ func TestSoak(t *testing.T) {
 			case <-time.After(3 * time.Second):
 			}
 			if i%2 == 0 {
-				s.Slack.RateLimitNext("chat.postMessage", 5, time.Second)
+				s.Slack.RateLimitNext("chat.startStream", 5, time.Second)
+				s.Slack.RateLimitNext("chat.appendStream", 3, time.Second)
 			} else {
-				s.Slack.FailHTTPNext("chat.postMessage", 5, 500)
+				s.Slack.FailHTTPNext("chat.startStream", 3, 500)
+				s.Slack.FailHTTPNext("chat.stopStream", 2, 500)
 				s.Slack.FailHTTPNext("reactions.add", 3, 503)
 			}
 			bursts.Add(1)
@@ -160,19 +165,26 @@ func TestSoak(t *testing.T) {
 	faults.Wait()
 	s.DynamoDBProxy.SetDown(false)
 
-	replies := func() map[string]int {
-		seen := map[string]int{}
-		for _, p := range s.Slack.Posts() {
-			if p.Method == "chat.postMessage" {
-				seen[p.Channel+"/"+p.ThreadTS]++
+	// Each thread's answers as a client reads them: the bot's finished messages and those
+	// still streaming.
+	replies := func() (done, streaming map[string]int) {
+		done, streaming = map[string]int{}, map[string]int{}
+		for _, m := range s.Slack.Messages("") {
+			switch {
+			case !m.Bot:
+			case m.Streaming:
+				streaming[m.Channel+"/"+m.ThreadTS]++
+			default:
+				done[m.Channel+"/"+m.ThreadTS]++
 			}
 		}
-		return seen
+		return done, streaming
 	}
 	answered := func() int {
-		seen, n := replies(), 0
+		done, _ := replies()
+		n := 0
 		for _, e := range all {
-			if seen[e.channel+"/"+e.ts] > 0 {
+			if done[e.channel+"/"+e.ts] > 0 {
 				n++
 			}
 		}
@@ -187,12 +199,24 @@ func TestSoak(t *testing.T) {
 			drain.Round(time.Second), answered(), events, depth(t, s, s.Local.QueueURL), depth(t, s, s.Local.DLQURL))
 	}
 	time.Sleep(2 * time.Second) // room for a late duplicate to show up
-	seen := replies()
+	done, streaming := replies()
 	doubled := 0
 	for _, e := range all {
-		if n := seen[e.channel+"/"+e.ts]; n != 1 {
+		key := e.channel + "/" + e.ts
+		if done[key] != 1 || streaming[key] != 0 {
 			doubled++
-			t.Errorf("event in %s at %s got %d replies, want 1", e.channel, e.ts, n)
+			t.Errorf("event in %s at %s got %d finished answers and %d left streaming, want 1 and 0", e.channel, e.ts, done[key], streaming[key])
+		}
+	}
+	// A stream that a later attempt finished is stopped, then set to that attempt's whole
+	// answer with chat.update (the only chat.update of this test).
+	withAppends := 0
+	for _, st := range s.Slack.Streams() {
+		for _, c := range st.Calls {
+			if c.Method == "chat.appendStream" {
+				withAppends++
+				break
+			}
 		}
 	}
 	if n := notAcked.Load(); n != 0 {
@@ -202,9 +226,10 @@ func TestSoak(t *testing.T) {
 		t.Errorf("the DLQ holds %d messages", d)
 	}
 	summary := fmt.Sprintf("soak: %d events at %d/s (+%d Slack retries, +%d message twins) sent in %v; %d deliveries acknowledged; "+
-		"%d worker kills, %d Slack fault bursts, store down 3 s; %d answered exactly once, %d not; queue and DLQ empty after %v",
+		"%d worker kills, %d Slack fault bursts, store down 3 s; %d answered exactly once, %d not; %d streams with appends, %d finished by a later attempt; "+
+		"queue and DLQ empty after %v",
 		events, rate, retries.Load(), twins.Load(), sendTook.Round(time.Millisecond), acks.Load(),
-		kills.Load(), bursts.Load(), events-doubled, doubled, drain.Round(time.Millisecond))
+		kills.Load(), bursts.Load(), events-doubled, doubled, withAppends, s.Slack.Calls("chat.update"), drain.Round(time.Millisecond))
 	t.Log(summary)
 	if path := os.Getenv("SLACKRELAY_SOAK_REPORT"); path != "" {
 		_ = os.WriteFile(path, []byte(summary+"\n"), 0o644)

@@ -97,13 +97,11 @@ func (p *pipeline) runBatch(t *testing.T, event []byte) (events.SQSEventResponse
 	return resp, r
 }
 
-func (p *pipeline) replied(ts string) bool {
-	for _, post := range p.slack.Posts() {
-		if post.ThreadTS == ts {
-			return true
-		}
-	}
-	return false
+// replied reports whether the thread of the message ts in channel holds exactly one message of
+// the bot, finished (streamed and stopped, or posted), as a user reading it would see it.
+func (p *pipeline) replied(channel, ts string) bool {
+	a := p.slack.BotReplies(channel, ts)
+	return len(a) == 1 && !a[0].Streaming
 }
 
 func recordIDs(t *testing.T, event []byte) []string {
@@ -119,8 +117,9 @@ func recordIDs(t *testing.T, event []byte) []string {
 	return ids
 }
 
-// A batch through the worker as deployed: replies in Slack for the messages that worked, a
-// batch item failure for the one Slack rate-limited, and that one answered when it comes back.
+// A batch through the worker as deployed: answers streamed in Slack for the messages that
+// worked, a batch item failure for the one whose stream Slack rate-limited as it was being
+// stopped, and that one finished (the same message) when it comes back.
 func TestWorkerBatch(t *testing.T) {
 	t.Parallel()
 	p := startPipeline(t, nil)
@@ -133,20 +132,21 @@ func TestWorkerBatch(t *testing.T) {
 	if len(ids) != 3 {
 		t.Fatalf("%d messages queued, want 3", len(ids))
 	}
-	p.slack.RateLimitNext("chat.postMessage", 1, time.Second)
+	p.slack.RateLimitNext("chat.stopStream", 1, time.Second)
 	resp, r := p.runBatch(t, event)
 	if len(resp.BatchItemFailures) != 1 || !slices.Contains(ids, resp.BatchItemFailures[0].ItemIdentifier) {
 		t.Fatalf("batch item failures %+v; want the one rate-limited message of %v", resp.BatchItemFailures, ids)
 	}
 	answered := 0
 	for _, ts := range tss {
-		if p.replied(ts) {
+		if p.replied("CBATCH", ts) {
 			answered++
 		}
 	}
 	if answered != 2 {
 		t.Fatalf("%d of 3 messages answered in Slack, want 2", answered)
 	}
+	streams := len(p.slack.Streams())
 	// Lambda's trigger delivers the failed message again.
 	var ev events.SQSEvent
 	_ = json.Unmarshal(event, &ev)
@@ -157,9 +157,12 @@ func TestWorkerBatch(t *testing.T) {
 		t.Fatalf("the retried message failed again: %+v", resp2.BatchItemFailures)
 	}
 	for _, ts := range tss {
-		if !p.replied(ts) {
-			t.Fatalf("message %s never answered", ts)
+		if !p.replied("CBATCH", ts) {
+			t.Fatalf("message %s: the bot's messages in its thread %+v; want one, finished", ts, p.slack.BotReplies("CBATCH", ts))
 		}
+	}
+	if n := len(p.slack.Streams()); n != streams {
+		t.Fatalf("%d streams after the retry, want still %d: the retry finishes the rate-limited one", n, streams)
 	}
 	t.Logf("worker: init %s; batch of 3 (demo responder %s) %s; retried message %s",
 		p.worker.Init().Duration.Round(time.Millisecond), envValue(p.workerOpts.Env, "DEMO_DELAY"), r.Duration.Round(time.Millisecond), r2.Duration.Round(time.Millisecond))
@@ -189,8 +192,8 @@ func TestWorkerStartsWhileSSMIsDown(t *testing.T) {
 		t.Fatalf("batch item failures %+v once SSM answers; want none", resp.BatchItemFailures)
 	}
 	for _, ts := range tss {
-		if !p.replied(ts) {
-			t.Fatalf("message %s not answered once SSM was back", ts)
+		if !p.replied("CNOSSM", ts) {
+			t.Fatalf("message %s not answered once SSM was back: the bot's messages in its thread %+v", ts, p.slack.BotReplies("CNOSSM", ts))
 		}
 	}
 }

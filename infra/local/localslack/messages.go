@@ -257,3 +257,16 @@ func (s *Server) Messages(channel string) []Message {
 	}
 	return out
 }
+
+// BotReplies returns the bot's messages in the thread thread of channel, oldest first, as
+// Messages shows them: the answers a user reading the thread sees, finished or still
+// streaming (Message.Streaming).
+func (s *Server) BotReplies(channel, thread string) []Message {
+	var out []Message
+	for _, m := range s.Messages(channel) {
+		if m.Bot && m.ThreadTS == thread && m.TS != thread {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -234,4 +234,10 @@ func TestMessages(t *testing.T) {
 	if all := s.Messages(""); len(all) != 3 {
 		t.Errorf("Messages(\"\") = %d messages, want 3", len(all))
 	}
+	form(t, base, "chat.postMessage", vals("channel", "C1", "text", "not in the thread"))
+	form(t, base, "chat.postMessage", vals("channel", "C2", "text", "another channel", "thread_ts", "1700000000.000050"))
+	replies := s.BotReplies("C1", "1700000000.000050")
+	if len(replies) != 2 || replies[0].TS != post.str("ts") || replies[1].TS != st.str("ts") || !replies[1].Streaming {
+		t.Errorf("BotReplies = %+v, want the edited post and the stream still streaming, nothing else", replies)
+	}
 }

@@ -3,9 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
-
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,8 +33,13 @@ func bench(args []string) error {
 	lambdaRuns := fs.Int("lambda-runs", 5, "cold starts per function for the Lambda-mode measurement")
 	lambdaWarm := fs.Int("lambda-warm", 50, "warm invocations after each cold start")
 	onlyLambda := fs.Bool("lambda-only", false, "measure only the Lambda-mode section and replace it in -out (the rest of the file is kept)")
+	streamEvents := fs.Int("stream-events", 100, "events for the streamed-answers measurement")
+	onlyStream := fs.Bool("stream-only", false, "measure only the streamed-answers section and replace it in -out (the rest of the file is kept)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *streamEvents < 1 {
+		return errors.New("-stream-events must be at least 1")
 	}
 	ctx := context.Background()
 	root, err := localstack.RepoRoot()
@@ -43,6 +48,9 @@ func bench(args []string) error {
 	}
 	if *onlyLambda {
 		return lambdaOnly(ctx, root, *out, *lambdaRuns, *lambdaWarm)
+	}
+	if *onlyStream {
+		return streamOnly(ctx, *out, *streamEvents)
 	}
 	var r strings.Builder
 	host, _ := os.Hostname()
@@ -100,7 +108,10 @@ func bench(args []string) error {
 		return err
 	}
 	step("starting the local stack")
-	s, err := devstack.Start(ctx, devstack.Options{Bins: bins, DemoDelay: time.Millisecond, HandlerTimeout: 10 * time.Second})
+	// The demo responder's work is 1 ms and it streams its answer at once: the end-to-end
+	// figure is the pipeline's, not the pretend work's (the streamed-answers section has a
+	// model at a realistic pace).
+	s, err := devstack.Start(ctx, devstack.Options{Bins: bins, DemoDelay: time.Millisecond, DemoTokensPerSecond: 10000, HandlerTimeout: 10 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -123,13 +134,13 @@ func bench(args []string) error {
 		_ = devstack.WaitFor(120*time.Second, func() bool { return depthZero(ctx, s) })
 	}
 
-	step("end to end: request → reply posted, zero-delay handler (%d events, 10 at a time)", *e2e)
+	step("end to end: request → answer complete, zero-delay handler (%d events, 10 at a time)", *e2e)
 	s.Slack.Reset()
 	e2eLat, err := endToEnd(ctx, s, *e2e, 10)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(&r, "\n## End to end (request → reply posted)\n\nReceiver → SQS → worker poller (1 s long poll) → DynamoDB claim → reaction, reply, reaction → local Slack server; the handler's own work is 1 ms. %d events, 10 in flight.\n\n", *e2e)
+	fmt.Fprintf(&r, "\n## End to end (request → answer complete)\n\nReceiver → SQS → worker poller (1 s long poll) → DynamoDB claim → reaction, chat.startStream, chat.stopStream, reaction → local Slack server, until the answer is finished in the thread; the handler's own work (the demo responder) is 1 ms and streams its answer at once. %d events, 10 in flight.\n\n", *e2e)
 	fmt.Fprintf(&r, "| p50 | p99 | max |\n|---:|---:|---:|\n| %s | %s | %s |\n", ms(pct(e2eLat, 50)), ms(pct(e2eLat, 99)), ms(e2eLat[len(e2eLat)-1]))
 	say("p50 %s p99 %s", ms(pct(e2eLat, 50)), ms(pct(e2eLat, 99)))
 
@@ -162,6 +173,13 @@ func bench(args []string) error {
 
 	step("Lambda mode: %d cold starts of each function, %d warm invocations each", *lambdaRuns, *lambdaWarm)
 	section, err := benchLambda(ctx, root, lambdaWorld{local: s.Local, slackAPI: s.Slack.APIURL(), botToken: devstack.LocalBotToken}, *lambdaRuns, *lambdaWarm)
+	if err != nil {
+		return err
+	}
+	r.WriteString(section)
+
+	step("streamed answers: the worker against the local LLM at a fixed pace (%d events)", *streamEvents)
+	section, err = benchStream(ctx, bins, *streamEvents, streamInFlight, benchPace)
 	if err != nil {
 		return err
 	}
@@ -271,8 +289,8 @@ func endToEnd(ctx context.Context, s *devstack.Stack, n, inflight int) ([]time.D
 				errc <- err
 				return
 			}
-			if err := devstack.WaitFor(30*time.Second, func() bool { return threadPosts(s, ts) > 0 }); err != nil {
-				errc <- fmt.Errorf("no reply for %s", ts)
+			if err := devstack.WaitFor(30*time.Second, func() bool { return answered(s, "CE2E", ts) }); err != nil {
+				errc <- fmt.Errorf("no finished answer for %s", ts)
 				return
 			}
 			mu.Lock()
@@ -287,6 +305,16 @@ func endToEnd(ctx context.Context, s *devstack.Stack, n, inflight int) ([]time.D
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out, nil
+}
+
+// answered reports whether the thread ts of channel holds a finished answer of the bot.
+func answered(s *devstack.Stack, channel, ts string) bool {
+	for _, m := range s.Slack.BotReplies(channel, ts) {
+		if !m.Streaming {
+			return true
+		}
+	}
+	return false
 }
 
 func coldStart(ctx context.Context, s *devstack.Stack, bin string) (time.Duration, error) {

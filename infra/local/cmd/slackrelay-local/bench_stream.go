@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/fixture"
+	"github.com/slackrelay/slackrelay/infra/local/localllm"
+	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/workerconfig"
+)
+
+// streamHeading opens the report's section on streamed answers; `bench -stream-only -out FILE`
+// replaces that section of FILE and leaves the rest as it is.
+const streamHeading = "## Streamed answers (local LLM at a fixed pace)"
+
+// benchPace is the model the streamed answers are measured with: 200 ms to the first token,
+// then 50 tokens a second, 60-token answers (1.38 s from request to last token).
+var benchPace = localllm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecond: 50, AnswerTokens: 60}
+
+// streamInFlight is how many events the streamed-answers measurement keeps in flight.
+const streamInFlight = 10
+
+// streamTimes are one event's moments, from the signed request to the receiver.
+type streamTimes struct {
+	asked, firstText, final time.Duration
+}
+
+// benchStream measures streamed answers: the real binaries, the worker against the local LLM
+// server at pace, n app_mentions (inflight at a time); for each, from the request to the
+// model's request, to the first Slack call that carried text (the stream's start or its
+// first append) and to chat.stopStream, as the local servers recorded them. It returns the
+// report's section.
+func benchStream(ctx context.Context, bins devstack.Binaries, n, inflight int, pace localllm.Pace) (string, error) {
+	// One poll loop per event in flight, each taking one message, as Lambda runs one
+	// invocation per batch: an event never waits for another's answer to be picked up.
+	s, err := devstack.Start(ctx, devstack.Options{Bins: bins, HandlerTimeout: 10 * time.Second, LocalLLM: &localllm.Options{Pace: pace},
+		WorkerEnv: []string{workerconfig.EnvPollLoops + "=" + strconv.Itoa(inflight), workerconfig.EnvPollBatchSize + "=1"}})
+	if err != nil {
+		return "", err
+	}
+	defer s.Stop()
+	const channel = "CSTREAMBENCH"
+	base := time.Now().Unix()
+	times := make([]streamTimes, n)
+	errc := make(chan error, n)
+	sem := make(chan struct{}, inflight)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ts, prompt := fmt.Sprintf("%d.%06d", base, 700000+i), fmt.Sprintf("stream bench %d", i)
+			sent := time.Now()
+			r, err := s.Send(ctx, "/slack/events", "application/json", fixture.AppMention(fmt.Sprintf("EvS%d-%d", base, i), channel, ts, prompt))
+			if err == nil && r.Status != 202 {
+				err = fmt.Errorf("the receiver answered %d", r.Status)
+			}
+			if err != nil {
+				errc <- err
+				return
+			}
+			var st localslack.Stream
+			err = devstack.WaitFor(30*time.Second, func() bool {
+				for _, x := range s.Slack.Streams() {
+					if x.Channel == channel && x.ThreadTS == ts && x.EndedBy == "chat.stopStream" {
+						st = x
+						return true
+					}
+				}
+				return false
+			})
+			if err != nil {
+				errc <- fmt.Errorf("no finished stream for %s within 30 s", ts)
+				return
+			}
+			first, ok := firstText(st)
+			asked, found := askedAt(s.LLM.Requests(), prompt)
+			if !ok || !found {
+				errc <- fmt.Errorf("stream %s: no call with text (%v) or no model request (%v)", st.TS, ok, found)
+				return
+			}
+			times[i] = streamTimes{asked: asked.Sub(sent), firstText: first.Sub(sent), final: st.StoppedAt.Sub(sent)}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	close(errc)
+	if err := <-errc; err != nil {
+		return "", err
+	}
+	if len(s.Slack.Streams()) != n {
+		return "", fmt.Errorf("%d streams for %d events", len(s.Slack.Streams()), n)
+	}
+	col := func(f func(streamTimes) time.Duration) []time.Duration {
+		d := make([]time.Duration, n)
+		for i, t := range times {
+			d[i] = f(t)
+		}
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		return d
+	}
+	asked := col(func(t streamTimes) time.Duration { return t.asked })
+	first := col(func(t streamTimes) time.Duration { return t.firstText })
+	final := col(func(t streamTimes) time.Duration { return t.final })
+
+	model := pace.FirstToken + time.Duration(float64(pace.AnswerTokens-1)/pace.TokensPerSecond*float64(time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%s\n\nMeasured %s. The real binaries with the worker against the local LLM server (infra/local/localllm) at %d ms to the first token, then %g tokens a second, %d-token answers: the model alone takes %.2f s from request to last token. %d app_mentions in one channel, %d in flight, the worker polling with as many loops, one message each (%s in all); each time runs from the signed request to the receiver until the local server recorded the moment: the worker's request to the model (after SQS, the poller, the claim and the reaction), the first Slack call that carried text (`chat.startStream`'s `markdown_text`, else the first `chat.appendStream`), and `chat.stopStream` with the final blocks.\n\n",
+		streamHeading, time.Now().UTC().Format("2006-01-02"), pace.FirstToken.Milliseconds(), pace.TokensPerSecond, pace.AnswerTokens, model.Seconds(), n, inflight, took.Round(100*time.Millisecond))
+	fmt.Fprintf(&b, "| from the request to | p50 | p99 | max |\n|---|---:|---:|---:|\n")
+	for _, row := range []struct {
+		what string
+		d    []time.Duration
+	}{{"the model asked", asked}, {"**first visible text**", first}, {"**final answer** (`chat.stopStream`)", final}} {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", row.what, ms(pct(row.d, 50)), ms(pct(row.d, 99)), ms(row.d[n-1]))
+	}
+	fmt.Fprintf(&b, "\nThe first text waits for the worker's first flush: streamed text is sent when 1,500 characters are waiting or 1 s has passed since the answer started or was last sent (`relay.DefaultFlushEvery`), so with a model faster than that to its first token the first words show about 1 s after the worker asked it, not %d ms.\n", pace.FirstToken.Milliseconds())
+	say("request → model asked p50 %s; → first visible text p50 %s p99 %s; → final answer p50 %s p99 %s",
+		ms(pct(asked, 50)), ms(pct(first, 50)), ms(pct(first, 99)), ms(pct(final, 50)), ms(pct(final, 99)))
+	return b.String(), nil
+}
+
+// askedAt is when the model got the request whose prompt (its last message) is prompt.
+func askedAt(reqs []localllm.Request, prompt string) (time.Time, bool) {
+	for _, r := range reqs {
+		if n := len(r.Messages); n > 0 && r.Messages[n-1].Content == prompt {
+			return r.At, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// streamOnly measures only the streamed-answers section and puts it into out (replacing the
+// section there) or prints it.
+func streamOnly(ctx context.Context, out string, n int) error {
+	bins, err := build(ctx)
+	if err != nil {
+		return err
+	}
+	step("streamed answers: the worker against the local LLM at a fixed pace (%d events)", n)
+	section, err := benchStream(ctx, bins, n, streamInFlight, benchPace)
+	if err != nil {
+		return err
+	}
+	if out == "" {
+		fmt.Print(section)
+		return nil
+	}
+	if err := replaceSection(out, streamHeading, section); err != nil {
+		return err
+	}
+	step("wrote %s", out)
+	return nil
+}

@@ -1,0 +1,378 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/fixture"
+	"github.com/slackrelay/slackrelay/infra/local/localllm"
+	"github.com/slackrelay/slackrelay/infra/local/localslack"
+)
+
+// demoAnswer is what the demo's local LLM answers: it says what the reader is watching.
+func demoAnswer(msgs []localllm.Message) string {
+	q := ""
+	if n := len(msgs); n > 0 {
+		q = msgs[n-1].Content
+	}
+	return fmt.Sprintf("You asked: %q. This answer comes from the local LLM server a word at a time. "+
+		"The worker gathers the words and appends them to one Slack message about once a second, so the thread shows it growing. "+
+		"The message's timestamp was saved before the first append: if the worker dies now, the redelivery finishes this same message "+
+		"instead of posting a second one.", q)
+}
+
+// demoTour is the state the demo's steps share.
+type demoTour struct {
+	ctx     context.Context
+	s       *devstack.Stack
+	c       checker
+	channel string
+	// answerWait is how long an answer may take to be complete once its event is handled.
+	answerWait time.Duration
+}
+
+func demo(args []string) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	delay := fs.Duration("delay", 800*time.Millisecond, "the local LLM's time to the first token")
+	rate := fs.Float64("rate", 15, "the local LLM's tokens (words) a second")
+	verbose := fs.Bool("v", false, "show the binaries' JSON logs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *delay < 0 || *rate <= 0 {
+		return fmt.Errorf("-delay must not be negative and -rate must be positive")
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+
+	fmt.Println(paint(bold, "slackrelay demo") + ": a Slack AI bot that answers slowly, streamed, exactly once, without ever missing Slack's 3-second deadline")
+	bins, err := build(ctx)
+	if err != nil {
+		return err
+	}
+	var logOut io.Writer = io.Discard
+	if *verbose {
+		logOut = os.Stderr
+	}
+	// The worker's invocation deadline leaves an answer 3 s to spare and no more, so the step
+	// that kills the worker does not wait longer than it must for the redelivery (the
+	// queue's visibility timeout is 2 s above it).
+	words := len(strings.Fields(demoAnswer([]localllm.Message{{Content: "summarise yesterday's incidents"}})))
+	answerTime := *delay + time.Duration(float64(words)/(*rate)*float64(time.Second))
+	handlerTimeout := max(8*time.Second, (answerTime + 3*time.Second).Round(time.Second))
+	step("starting the local stack")
+	out := prefixWriter{os.Stdout, "   "}
+	s, err := devstack.Start(ctx, devstack.Options{
+		Bins: bins, HandlerTimeout: handlerTimeout, LogOut: logOut, SlackOut: out,
+		LocalLLM: &localllm.Options{Pace: localllm.Pace{FirstToken: *delay, TokensPerSecond: *rate}, Answer: demoAnswer, Out: out},
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		step("stopping everything the demo started")
+		s.Stop()
+		say("done")
+	}()
+	say("SQS (fauxqs)         %s", s.Local.SQSEndpoint)
+	say("DynamoDB (dynalite)  %s", s.Local.DynamoDBEndpoint)
+	say("Slack Web API (fake) %s", s.SlackURL)
+	say("LLM (local, OpenAI-compatible) %s: %d ms to the first token, then %g words a second (answers of about %d words)",
+		s.LLM.APIURL(), delay.Milliseconds(), *rate, words)
+	say("receiver             %s/slack/events", s.ReceiverURL)
+	say("worker               polling %s (invocation deadline %s)", s.Local.QueueURL, handlerTimeout)
+
+	t := &demoTour{ctx: ctx, s: s, channel: "C0DEMO", answerWait: answerTime + 15*time.Second}
+	now := time.Now()
+	threads := map[string]string{"first": fmt.Sprintf("%d.000100", now.Unix()), "crash": fmt.Sprintf("%d.000300", now.Unix()),
+		"dlq": fmt.Sprintf("%d.000200", now.Unix())}
+	eventID := fmt.Sprintf("Ev%dDEMO", now.Unix())
+	if err := t.streamedAnswer(threads["first"], eventID, "summarise yesterday's incidents"); err != nil {
+		return err
+	}
+	if err := t.killMidStream(threads["crash"], eventID+"3", "how do retries work?", handlerTimeout+2*time.Second); err != nil {
+		return err
+	}
+	if err := t.deadLetter(threads["dlq"], eventID+"2", "what's on the roadmap?"); err != nil {
+		return err
+	}
+	t.interactive(threads["first"])
+
+	step("summary")
+	finishedThreads, doubled, lost := 0, 0, 0
+	for _, ts := range threads {
+		switch a := s.Slack.BotReplies(t.channel, ts); {
+		case len(a) == 0 || a[len(a)-1].Streaming:
+			lost++
+		case len(a) > 1:
+			doubled++
+		default:
+			finishedThreads++
+		}
+	}
+	say("events sent: %d (one of them twice, one handled by a worker that was killed) · answered once: %d · duplicates: %d · lost or unfinished: %d",
+		len(threads), finishedThreads, doubled, lost)
+	if len(t.c.failed) > 0 {
+		return fmt.Errorf("demo expectations failed: %s", strings.Join(t.c.failed, "; "))
+	}
+	say("%s", paint(green, "everything behaved"))
+	say("next: `make dev` keeps this stack running for a real Slack app (see docs/local.md)")
+	return nil
+}
+
+// mention sends an app_mention of text at ts and says how fast the receiver answered.
+func (t *demoTour) mention(eventID, ts, text string, headers ...string) (devstack.Reply, error) {
+	r, err := t.s.Send(t.ctx, "/slack/events", "application/json", fixture.AppMention(eventID, t.channel, ts, text), headers...)
+	if err != nil {
+		return r, err
+	}
+	say("receiver answered %d in %s %s", r.Status, paint(bold, fmt.Sprintf("%.1f ms", float64(r.Latency.Microseconds())/1000)), paint(dim, "(Slack wants < 3000 ms)"))
+	return r, nil
+}
+
+// finished is the bot's one finished answer in the thread ts, if that is what the thread holds.
+func (t *demoTour) finished(ts string) (localslack.Message, bool) {
+	a := t.s.Slack.BotReplies(t.channel, ts)
+	if len(a) != 1 || a[0].Streaming {
+		return localslack.Message{}, false
+	}
+	return a[0], true
+}
+
+// streamsIn returns the streams started in the thread ts.
+func (t *demoTour) streamsIn(ts string) []localslack.Stream {
+	var out []localslack.Stream
+	for _, st := range t.s.Slack.Streams() {
+		if st.Channel == t.channel && st.ThreadTS == ts {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+func countCalls(st localslack.Stream, method string) int {
+	n := 0
+	for _, c := range st.Calls {
+		if c.Method == method {
+			n++
+		}
+	}
+	return n
+}
+
+// firstText is when the stream first showed text: its first call that carried some.
+func firstText(st localslack.Stream) (time.Time, bool) {
+	for _, c := range st.Calls {
+		if c.MarkdownText != "" || len(c.Chunks) > 0 {
+			return c.At, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func seconds(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
+
+// streamedAnswer is steps 1 and 2: a mention answered by a stream, then Slack's retry of it.
+func (t *demoTour) streamedAnswer(ts, eventID, question string) error {
+	s, c := t.s, &t.c
+	step("1. a user mentions the bot; the answer streams into the thread from the local LLM")
+	sent := time.Now()
+	r, err := t.mention(eventID, ts, question)
+	if err != nil {
+		return err
+	}
+	c.check(r.Status == 202, "acknowledged at once, before any work")
+	say("%s", paint(dim, "the answer as it grows: ▶ starts the stream, + is an append, ■ stops it"))
+	err = devstack.WaitFor(t.answerWait, func() bool { _, ok := t.finished(ts); return ok })
+	streams := t.streamsIn(ts)
+	if err != nil || len(streams) != 1 {
+		c.check(false, fmt.Sprintf("one answer, streamed, within %s", t.answerWait))
+		return nil
+	}
+	st := streams[0]
+	first, _ := firstText(st)
+	c.check(true, fmt.Sprintf("the first words showed %s after the request; the answer grew by %d appends in one message, complete %s after it",
+		paint(bold, seconds(first.Sub(sent))), countCalls(st, "chat.appendStream"), paint(bold, seconds(st.StoppedAt.Sub(sent)))))
+	noReaction := func() bool {
+		for _, x := range s.Slack.Reactions() {
+			if x.Channel == t.channel && x.Timestamp == ts {
+				return false
+			}
+		}
+		return true
+	}
+	err = devstack.WaitFor(2*time.Second, noReaction)
+	c.check(s.Slack.Calls("reactions.add") >= 1 && err == nil, ":hourglass_flowing_sand: on the question while the bot worked, removed with the answer")
+
+	step("2. Slack retries the same event (as it does when an ack is slow or lost)")
+	streamsBefore := len(s.Slack.Streams())
+	r, err = t.mention(eventID, ts, question, "X-Slack-Retry-Num", "1", "X-Slack-Retry-Reason", "http_timeout")
+	if err != nil {
+		return err
+	}
+	say("the retry is enqueued, never dropped; the worker decides")
+	time.Sleep(3 * time.Second)
+	_, one := t.finished(ts)
+	c.check(r.Status == 202 && one && len(s.Slack.Streams()) == streamsBefore, "no second answer: the worker saw the event was already answered")
+	return nil
+}
+
+// killMidStream is step 3: the worker SIGKILLed while an answer streams, and the redelivery
+// finishing that same message.
+func (t *demoTour) killMidStream(ts, eventID, question string, visibility time.Duration) error {
+	s, c := t.s, &t.c
+	step("3. the worker is killed (SIGKILL) while an answer streams")
+	asked := len(s.LLM.Requests())
+	if _, err := t.mention(eventID, ts, question); err != nil {
+		return err
+	}
+	var st localslack.Stream
+	err := devstack.WaitFor(t.answerWait, func() bool {
+		streams := t.streamsIn(ts)
+		if len(streams) == 0 {
+			return false
+		}
+		st = streams[0]
+		return countCalls(st, "chat.appendStream") >= 2
+	})
+	if err != nil {
+		c.check(false, "the answer started streaming")
+		return nil
+	}
+	s.KillWorker()
+	killedAt := time.Now()
+	st, _ = s.Slack.Stream(t.channel, st.TS)
+	c.check(st.State == localslack.Streaming, fmt.Sprintf("worker killed after %d appends: the thread shows %d characters of the answer, still streaming",
+		countCalls(st, "chat.appendStream"), len([]rune(st.Text))))
+	if err := s.StartWorker(t.ctx); err != nil {
+		return err
+	}
+	say("worker restarted; SQS hands the event out again when its visibility timeout (%s) runs out,", visibility)
+	say("the model answers again, and its whole answer finishes the same message (chat.stopStream, then chat.update):")
+	reqs := s.LLM.Requests()
+	if len(reqs) <= asked {
+		c.check(false, "the local LLM was asked")
+		return nil
+	}
+	want := s.LLM.AnswerText(reqs[asked].Messages, 0)
+	err = devstack.WaitFor(visibility+t.answerWait, func() bool { m, ok := t.finished(ts); return ok && m.Text == want })
+	if err != nil {
+		c.check(false, "the redelivery finished the answer")
+		return nil
+	}
+	time.Sleep(time.Second) // room for a duplicate to show up
+	m, one := t.finished(ts)
+	c.check(one && m.TS == st.TS && m.Text == want, fmt.Sprintf("finished %s after the kill, in the same message, with the whole answer", seconds(time.Since(killedAt))))
+	c.check(len(t.streamsIn(ts)) == 1, "answered once, not repeated: no second stream was started")
+	return nil
+}
+
+// deadLetter is steps 4 and 5: an answer that fails permanently lands in the DLQ, and is
+// answered once after the operator replays it.
+func (t *demoTour) deadLetter(ts, eventID, question string) error {
+	s, c, ctx := t.s, &t.c, t.ctx
+	step("4. an answer fails permanently (the bot is not in the channel)")
+	s.Slack.FailNext("chat.startStream", 1, "not_in_channel")
+	if _, err := t.mention(eventID, ts, question); err != nil {
+		return err
+	}
+	err := devstack.WaitFor(t.answerWait, func() bool { return dlqDepth(ctx, s) == 1 })
+	c.check(err == nil, "the event is in the dead-letter queue, not lost and not retried in vain")
+	out, _ := s.DLQ(ctx, "list")
+	say("%s", paint(dim, "$ slackrelay-dlq list"))
+	fmt.Print(indent(out))
+
+	step("5. the bot is invited to the channel; the operator replays the DLQ")
+	say("%s", paint(dim, "$ slackrelay-dlq replay --all --yes"))
+	out, err = s.DLQ(ctx, "replay", "--all", "--yes")
+	fmt.Print(indent(out))
+	c.check(err == nil, "replayed")
+	err = devstack.WaitFor(t.answerWait, func() bool { _, ok := t.finished(ts); return ok })
+	c.check(err == nil, "the replayed event got its answer")
+	time.Sleep(time.Second)
+	_, one := t.finished(ts)
+	c.check(dlqDepth(ctx, s) == 0 && one, "DLQ empty, exactly one answer")
+	return nil
+}
+
+// interactive shows the buttons and modals going through the queue: a Regenerate click on the
+// first answer (and Slack's retry of it), then /ask without a question, whose modal opens
+// with the command's trigger and is answered in place after its submission.
+func (t *demoTour) interactive(thread string) {
+	s, c, ctx := t.s, &t.c, t.ctx
+	step("6. the user clicks Regenerate on the first answer (Slack delivers the click twice)")
+	reply, _ := t.finished(thread)
+	value, ok := fixture.ButtonValue(reply.Blocks, "slackrelay_regenerate")
+	c.check(ok, "the answer carries a Regenerate button")
+	updates := s.Slack.Calls("chat.update")
+	click := fixture.BlockActions("slackrelay_regenerate", value, t.channel, reply.TS, thread, fmt.Sprintf("%d.000001", time.Now().Unix()))
+	for i, headers := range [][]string{nil, {"X-Slack-Retry-Num", "1", "X-Slack-Retry-Reason", "http_timeout"}} {
+		r, err := s.Send(ctx, "/slack/interactivity", "application/x-www-form-urlencoded", click, headers...)
+		if err != nil {
+			c.check(false, "click delivered: "+err.Error())
+			return
+		}
+		say("click %d: receiver answered %d in %.1f ms", i+1, r.Status, float64(r.Latency.Microseconds())/1000)
+	}
+	err := devstack.WaitFor(t.answerWait, func() bool { return s.Slack.Calls("chat.update") > updates })
+	time.Sleep(time.Second)
+	_, one := t.finished(thread)
+	c.check(err == nil && s.Slack.Calls("chat.update") == updates+1 && one, "the answer was regenerated and replaced in place, once for the click")
+	say("%s", paint(dim, "(the local LLM answers a question the same way every time; a real model's second answer differs)"))
+
+	step("7. /ask without a question opens a modal; the user types a question and submits it")
+	trigger := s.Slack.NewTrigger()
+	sent := time.Now()
+	cmd := fixture.SlashCommand("/ask", "", trigger, s.Slack.ResponseURL("demo-ask"))
+	r, err := s.Send(ctx, "/slack/commands", "application/x-www-form-urlencoded", cmd)
+	if err != nil {
+		c.check(false, "slash command delivered: "+err.Error())
+		return
+	}
+	say("receiver answered %d in %.1f ms", r.Status, float64(r.Latency.Microseconds())/1000)
+	var view localslack.View
+	err = devstack.WaitFor(10*time.Second, func() bool {
+		for _, v := range s.Slack.Views() {
+			if v.TriggerID == trigger {
+				view = v
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		c.check(false, "the modal opened")
+		return
+	}
+	opened := view.History[0].At.Sub(sent)
+	c.check(opened < 3*time.Second, fmt.Sprintf("the modal opened %s after the command, through the queue (Slack allows 3 s)", paint(bold, fmt.Sprintf("%.0f ms", float64(opened.Microseconds())/1000))))
+	submit := fixture.ViewSubmission(view.ID, view.CallbackID, view.PrivateMetadata, "question", "text", "how do retries work?")
+	r, err = s.Send(ctx, "/slack/interactivity", "application/x-www-form-urlencoded", submit)
+	if err != nil {
+		c.check(false, "submission delivered: "+err.Error())
+		return
+	}
+	say("receiver answered %d in %.1f ms: %s", r.Status, float64(r.Latency.Microseconds())/1000, paint(dim, strings.TrimSpace(r.Body)))
+	c.check(strings.Contains(r.Body, `"response_action":"update"`), "the modal stays open with a \"working on it\" view")
+	err = devstack.WaitFor(t.answerWait, func() bool {
+		v, _ := s.Slack.View(view.ID)
+		return len(v.History) >= 2
+	})
+	c.check(err == nil, "the worker answered in the modal itself (views.update by its id)")
+}
+
+func dlqDepth(ctx context.Context, s *devstack.Stack) int {
+	n, err := s.Local.Depth(ctx, s.Local.DLQURL)
+	if err != nil {
+		return -1
+	}
+	return n
+}

@@ -1,0 +1,207 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/fixture"
+	"github.com/slackrelay/slackrelay/infra/local/localllm"
+	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/worker/workerconfig"
+)
+
+// The streaming tests run the worker against the local LLM server at a pace slow enough to
+// watch: a stack of their own, because the worker needs a longer handler timeout than the
+// reliability tests' 4 s (an answer takes about 4 s), and a longer timeout would slow every
+// redelivery there.
+var (
+	streamOnce  sync.Once
+	streamStack *devstack.Stack
+	streamErr   error
+)
+
+// streamPace is 80 tokens at 20 a second after 200 ms: the answer streams for 4 s, and the
+// worker, which flushes about once a second, starts the stream after about 1 s and appends
+// about every second after that.
+var streamPace = localllm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecond: 20, AnswerTokens: 80}
+
+// streamSetup gives a test the streaming stack, started on first use, with the Slack and LLM
+// servers' records and faults cleared and the LLM at streamPace.
+func streamSetup(t *testing.T) *devstack.Stack {
+	t.Helper()
+	localstacktest.Require(t, stackErr)
+	streamOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		streamStack, streamErr = devstack.Start(ctx, devstack.Options{
+			Bins: bins, HandlerTimeout: 6 * time.Second, MaxReceiveCount: 4, BackoffBase: time.Second, LogOut: &logs,
+			LocalLLM: &localllm.Options{Pace: streamPace},
+		})
+	})
+	if streamErr != nil {
+		t.Fatalf("the streaming stack: %v", streamErr)
+	}
+	streamStack.Slack.Reset()
+	streamStack.LLM.Reset()
+	logsOnFailure(t)
+	return streamStack
+}
+
+// calls counts the calls of method on a stream.
+func calls(st localslack.Stream, method string) int {
+	n := 0
+	for _, c := range st.Calls {
+		if c.Method == method {
+			n++
+		}
+	}
+	return n
+}
+
+// expectedAnswer is what the local LLM answers the first request it recorded.
+func expectedAnswer(t *testing.T, s *devstack.Stack) (string, []localllm.Request) {
+	t.Helper()
+	reqs := s.LLM.Requests()
+	if len(reqs) == 0 {
+		t.Fatal("the local LLM received no request")
+	}
+	return s.LLM.AnswerText(reqs[0].Messages, reqs[0].MaxTokens), reqs
+}
+
+// 12. The worker SIGKILLed mid-stream, after the stream started and a few appends landed: the
+// redelivery runs the model again and finishes that same message with the whole answer. One
+// message in the thread, finished, complete; no second stream; nothing dead-lettered.
+func TestWorkerKilledMidStream(t *testing.T) {
+	s := streamSetup(t)
+	id, ts := event()
+	sent := time.Now()
+	if r := mention(t, s, fixture.AppMention(id, "C1", ts, "stream through a crash")); r.Status != 202 {
+		t.Fatalf("mention: status %d, want 202", r.Status)
+	}
+	var st localslack.Stream
+	err := devstack.WaitFor(10*time.Second, func() bool {
+		streams := s.Slack.Streams()
+		if len(streams) == 0 {
+			return false
+		}
+		st = streams[0]
+		return calls(st, "chat.appendStream") >= 2
+	})
+	if err != nil {
+		t.Fatalf("no stream with 2 appends within 10 s; streams: %+v", s.Slack.Streams())
+	}
+	s.KillWorker()
+	killed := time.Since(sent)
+	st, _ = s.Slack.Stream("C1", st.TS)
+	if st.State != localslack.Streaming {
+		t.Fatalf("the stream ended before the kill: %+v; the pace leaves it more than a second to go", st)
+	}
+	partial := st.Text
+	// What is tested is the redelivery finishing the message, not the model's second run:
+	// let the model give the same answer at once.
+	pace := s.LLM.Pace()
+	pace.TokensPerSecond = 0
+	s.LLM.SetPace(pace)
+	if err := s.StartWorker(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := expectedAnswer(t, s)
+	if !strings.HasPrefix(want, partial) || len(partial) >= len(want) {
+		t.Fatalf("at the kill the stream held %q; want a strict beginning of the answer %q", partial, want)
+	}
+	// Redelivery after the visibility timeout (handler timeout + 2 s) and the killed
+	// attempt's lease.
+	err = devstack.WaitFor(20*time.Second, func() bool {
+		a := answers(s, "C1", ts)
+		return len(a) > 0 && !a[0].Streaming && a[0].Text == want
+	})
+	if err != nil {
+		t.Fatalf("the answer was not finished within 20 s of the kill: the bot's messages %+v; want one holding %q", answers(s, "C1", ts), want)
+	}
+	done := time.Since(sent)
+	time.Sleep(1500 * time.Millisecond) // room for a duplicate to show up
+
+	got := answers(s, "C1", ts)
+	if len(got) != 1 || got[0].TS != st.TS || got[0].Streaming || got[0].Text != want {
+		t.Fatalf("the bot's messages in the thread: %+v; want exactly the stream %s, finished, holding %q", got, st.TS, want)
+	}
+	if _, ok := fixture.ButtonValue(got[0].Blocks, "slackrelay_regenerate"); !ok {
+		t.Errorf("the finished answer has no Regenerate button: %s", got[0].Blocks)
+	}
+	if got[0].Metadata == nil || got[0].Metadata.EventType != "slackrelay_reply" {
+		t.Errorf("the finished answer's metadata = %+v, want event_type slackrelay_reply", got[0].Metadata)
+	}
+	streams := s.Slack.Streams()
+	if n := s.Slack.Calls("chat.startStream"); n != 1 || len(streams) != 1 {
+		t.Fatalf("chat.startStream called %d times, %d streams; want 1 and 1 (no second stream)", n, len(streams))
+	}
+	if streams[0].EndedBy != "chat.stopStream" {
+		t.Errorf("the stream ended by %q, want chat.stopStream", streams[0].EndedBy)
+	}
+	_, reqs := expectedAnswer(t, s)
+	if len(reqs) != 2 {
+		t.Errorf("the local LLM got %d requests, want 2 (the killed attempt's and the redelivery's)", len(reqs))
+	}
+	err = devstack.WaitFor(5*time.Second, func() bool {
+		return depth(t, s, s.Local.QueueURL) == 0 && depth(t, s, s.Local.DLQURL) == 0
+	})
+	if err != nil {
+		t.Fatalf("queue depth %d, DLQ depth %d; want both empty", depth(t, s, s.Local.QueueURL), depth(t, s, s.Local.DLQURL))
+	}
+	t.Logf("killed %v after the request, %d appends in (%d of %d characters visible); finished once by the redelivery %v after the request",
+		killed.Round(time.Millisecond), calls(st, "chat.appendStream"), len(partial), len(want), done.Round(time.Millisecond))
+}
+
+// 13. STREAMING=off: the answer is posted when its first text is ready and updated in place as
+// it grows; one message, complete, no stream.
+func TestAnswerWithoutStreaming(t *testing.T) {
+	s := streamSetup(t)
+	s.StopWorker()
+	if err := s.StartWorker(context.Background(), workerconfig.EnvStreaming+"=off"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.StopWorker()
+		if err := s.StartWorker(context.Background()); err != nil {
+			t.Errorf("restarting the streaming worker: %v", err)
+		}
+	})
+	// 60 tokens at 40 a second: the first text is posted after about a second, then updated.
+	s.LLM.SetPace(localllm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecond: 40, AnswerTokens: 60})
+	// The stopped worker's last long poll may still wait at the queue server (up to its 1 s
+	// POLL_WAIT); a message sent meanwhile would go to that process, which is gone, and come
+	// back only after the visibility timeout. Send once it has run out.
+	time.Sleep(1200 * time.Millisecond)
+	id, ts := event()
+	if r := mention(t, s, fixture.AppMention(id, "C1", ts, "no streaming please")); r.Status != 202 {
+		t.Fatalf("mention: status %d, want 202", r.Status)
+	}
+	a := settle(t, s, "C1", ts, 10*time.Second)
+	want, _ := expectedAnswer(t, s)
+	if a.Text != want || !a.Edited {
+		t.Fatalf("the answer = %+v; want it edited in place, holding %q", a, want)
+	}
+	if _, ok := fixture.ButtonValue(a.Blocks, "slackrelay_regenerate"); !ok {
+		t.Errorf("the answer has no Regenerate button: %s", a.Blocks)
+	}
+	var posts []localslack.Post
+	for _, p := range s.Slack.PostsFor("C1") {
+		if p.ThreadTS == ts {
+			posts = append(posts, p)
+		}
+	}
+	if len(posts) != 1 || posts[0].TS != a.TS || !strings.HasPrefix(want, posts[0].Text) || len(posts[0].Text) >= len(want) {
+		t.Fatalf("posts in the thread: %+v; want one, the answer's beginning, later updated to the whole", posts)
+	}
+	if n, streams := s.Slack.Calls("chat.startStream"), s.Slack.Streams(); n != 0 || len(streams) != 0 {
+		t.Errorf("chat.startStream called %d times (%d streams) with STREAMING=off, want 0", n, len(streams))
+	}
+	if n := s.Slack.Calls("chat.update"); n < 2 {
+		t.Errorf("chat.update called %d times; want at least 2 (the answer growing, then finished with its buttons)", n)
+	}
+}
