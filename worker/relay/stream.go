@@ -50,9 +50,9 @@ type Stream struct {
 	buf              strings.Builder // appended, not yet sent
 	msg              strings.Builder // the current message's whole text
 	skip             int             // runes of the new answer that finished messages already hold (on resume)
-	lastFlush        time.Time
-	notBefore        time.Time // after a 429, the next flush waits
-	updating         bool      // the stream ended by itself: finish with chat.update
+	lastFlush        time.Time       // zero until the first send: the first text goes out at once
+	notBefore        time.Time       // after a 429, the next flush waits
+	updating         bool            // the stream ended by itself: finish with chat.update
 	finished, resume bool
 }
 
@@ -68,7 +68,7 @@ func (s *Session) Stream(ctx context.Context, opts StreamOptions) (*Stream, erro
 	if opts.FlushChars <= 0 {
 		opts.FlushChars = DefaultFlushChars
 	}
-	w := &Stream{s: s, base: s.nextStep(streamStepKind), channel: s.about.channel, thread: s.about.replyThread(), opts: opts, lastFlush: time.Now()}
+	w := &Stream{s: s, base: s.nextStep(streamStepKind), channel: s.about.channel, thread: s.about.replyThread(), opts: opts}
 	w.openPart(1)
 	return w, nil
 }
