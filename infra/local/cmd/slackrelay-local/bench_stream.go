@@ -124,7 +124,7 @@ func benchStream(ctx context.Context, bins devstack.Binaries, n, inflight int, p
 	}{{"the model asked", asked}, {"**first visible text**", first}, {"**final answer** (`chat.stopStream`)", final}} {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", row.what, ms(pct(row.d, 50)), ms(pct(row.d, 99)), ms(row.d[n-1]))
 	}
-	fmt.Fprintf(&b, "\nThe first text waits for the worker's first flush: streamed text is sent when 1,500 characters are waiting or 1 s has passed since the answer started or was last sent (`relay.DefaultFlushEvery`), so with a model faster than that to its first token the first words show about 1 s after the worker asked it, not %d ms.\n", pace.FirstToken.Milliseconds())
+	fmt.Fprintf(&b, "\nThe first text goes out as soon as the model sends it, so request → first visible text is the model's time to first token (%d ms here) plus the pipeline; after that, streamed text is sent every 1 s or 1,500 characters (`relay.DefaultFlushEvery`, `relay.DefaultFlushChars`), and the final answer waits for the model's last token.\n", pace.FirstToken.Milliseconds())
 	say("request → model asked p50 %s; → first visible text p50 %s p99 %s; → final answer p50 %s p99 %s",
 		ms(pct(asked, 50)), ms(pct(first, 50)), ms(pct(first, 99)), ms(pct(final, 50)), ms(pct(final, 99)))
 	return b.String(), nil
