@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -146,14 +147,22 @@ func SilentEndpoint(t testing.TB) string {
 	return "http://" + ln.Addr().String()
 }
 
-// RefusedEndpoint is an http:// address on loopback that nothing listens on: connections to
-// it are refused.
+// RefusedEndpoint is an http:// address on loopback that refuses connections for the whole
+// test: its port is bound but never listened on, so connecting gets ECONNREFUSED and no other
+// listener (another test's) can take the port meanwhile. The port is freed when the test ends.
 func RefusedEndpoint(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return "http://" + ln.Addr().String()
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }

@@ -3,7 +3,6 @@ package loopback
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -48,7 +47,8 @@ func TestServeErrors(t *testing.T) {
 	if _, err := Serve("test", "no-port", http.NotFoundHandler()); err == nil || !strings.Contains(err.Error(), "test: bad address") {
 		t.Errorf("bad address gave %v", err)
 	}
-	s, err := Serve("test", "", http.NotFoundHandler())
+	mark := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Header().Set("X-Served-By", "TestServeErrors") })
+	s, err := Serve("test", "", mark)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +59,30 @@ func TestServeErrors(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-		conn.Close()
-		t.Error("still listening after Close")
+	// The freed port may go to another test's listener at once: what must stop is this
+	// server answering.
+	client := &http.Client{Timeout: time.Second}
+	if resp, err := client.Get(s.URL()); err == nil {
+		resp.Body.Close()
+		if resp.Header.Get("X-Served-By") == "TestServeErrors" {
+			t.Error("still serving after Close")
+		}
+	}
+}
+
+func TestRefusedEndpointRefusesForTheWholeTest(t *testing.T) {
+	t.Parallel()
+	u := RefusedEndpoint(t)
+	addr := strings.TrimPrefix(u, "http://")
+	for range 3 {
+		_, err := (&http.Client{Timeout: time.Second}).Get(u)
+		if err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Fatalf("GET %s: %v, want connection refused", u, err)
+		}
+	}
+	// Nobody else can take the port while the test holds it.
+	if s, err := Serve("test", addr, http.NotFoundHandler()); err == nil {
+		s.Close()
+		t.Error("another server could listen on the refused endpoint's port")
 	}
 }
