@@ -74,7 +74,15 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 	}
 	msgs, dropped := llm.History(earlier, q, h.historyBudget())
 	req := llm.Request{System: h.systemPrompt(ctx, s), Messages: msgs, Log: s.Log}
-	res, err := streamer.Stream(ctx, req, func(piece string) error { return w.Append(ctx, piece) })
+	var slackErr error // a failure to write into Slack, as opposed to the model's
+	res, err := streamer.Stream(ctx, req, func(piece string) error {
+		slackErr = w.Append(ctx, piece)
+		return slackErr
+	})
+	if slackErr != nil {
+		done()
+		return slackErr // keeps its own class and reason (not_in_channel, 429, …)
+	}
 	if err != nil {
 		done()
 		var se *llm.StreamError

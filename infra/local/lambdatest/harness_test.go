@@ -219,6 +219,20 @@ func logged(out string, kv map[string]string) bool {
 	return false
 }
 
+// loggedSoon reports whether the function logs a JSON line holding every key/value of kv
+// within a few seconds: its output is read from a pipe, so a line written just before the
+// invocation's result may reach the test just after it.
+func loggedSoon(f interface{ Logs() string }, kv map[string]string) bool {
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if logged(f.Logs(), kv) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
 // signedBody is the body Slack signed in an HTTP event (decoded when base64).
 func signedBody(t *testing.T, event []byte) string {
 	t.Helper()

@@ -206,7 +206,7 @@ func TestWorkerInitFailure(t *testing.T) {
 	if init.Error == nil || init.Error.Body.ErrorType != "Runtime.ConfigError" || !strings.Contains(init.Error.Body.ErrorMessage, "IDEMPOTENCY_TABLE is required") {
 		t.Fatalf("init %+v; want init/error Runtime.ConfigError naming IDEMPOTENCY_TABLE", init)
 	}
-	if !logged(f.Logs(), map[string]string{"level": "ERROR", "msg": "init failed", "binary": "worker"}) {
+	if !loggedSoon(f, map[string]string{"level": "ERROR", "msg": "init failed", "binary": "worker"}) {
 		t.Fatalf("no JSON init failure line in:\n%s", f.Logs())
 	}
 }
