@@ -117,6 +117,18 @@ func (q *queue) grab(t *testing.T, n int, vis time.Duration) []types.Message {
 	return out.Messages
 }
 
+// receiveAsAnother receives up to 10 messages as another reader would, leaving them
+// visible (visibility timeout 0), and returns them.
+func (q *queue) receiveAsAnother(t *testing.T) []types.Message {
+	t.Helper()
+	out, err := q.c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+		QueueUrl: aws.String(q.url), MaxNumberOfMessages: 10, VisibilityTimeout: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Messages
+}
+
 // drain receives every message of url (hiding them for 60 s) and returns them by id.
 func drain(t *testing.T, c *sqs.Client, url string) map[string]types.Message {
 	t.Helper()
