@@ -38,16 +38,22 @@ func newQueue(t testing.TB) *queue {
 	name := regexp.MustCompile(`[^A-Za-z0-9_-]`).ReplaceAllString(t.Name(), "-")
 	name = fmt.Sprintf("%.50s-%d-%d", name, time.Now().UnixNano()%1e6, queueSeq.Add(1))
 	events, dlq := localstacktest.QueueURLs(t, s, name, 5)
-	return &queue{stack: s, c: s.SQS(), events: events, url: dlq}
+	return &queue{stack: s, c: client(s, nil), events: events, url: dlq}
+}
+
+// client returns an SQS client of the stack's server with the tool's HTTP client around
+// next (nil: the SDK's default).
+func client(s *localstack.Stack, next aws.HTTPClient) *sqs.Client {
+	return sqs.NewFromConfig(awsclient.Local(), func(o *sqs.Options) {
+		o.BaseEndpoint = aws.String(s.SQSEndpoint)
+		o.HTTPClient = NewHTTPClient(next)
+	})
 }
 
 // slowReceives returns a client of the same server whose ReceiveMessage calls take d
 // longer, as they do over a real network (the other calls are not slowed).
 func (q *queue) slowReceives(d time.Duration) *sqs.Client {
-	return sqs.NewFromConfig(awsclient.Local(), func(o *sqs.Options) {
-		o.BaseEndpoint = aws.String(q.stack.SQSEndpoint)
-		o.HTTPClient = &http.Client{Transport: latency{d: d, target: "AmazonSQS.ReceiveMessage"}}
-	})
+	return client(q.stack, &http.Client{Transport: latency{d: d, target: "AmazonSQS.ReceiveMessage"}})
 }
 
 // latency delays the requests whose X-Amz-Target is target.
@@ -107,6 +113,18 @@ func (q *queue) grab(t *testing.T, n int, vis time.Duration) []types.Message {
 	}
 	if len(out.Messages) != n {
 		t.Fatalf("other reader received %d message(s), want %d", len(out.Messages), n)
+	}
+	return out.Messages
+}
+
+// receiveAsAnother receives up to 10 messages as another reader would, leaving them
+// visible (visibility timeout 0), and returns them.
+func (q *queue) receiveAsAnother(t *testing.T) []types.Message {
+	t.Helper()
+	out, err := q.c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+		QueueUrl: aws.String(q.url), MaxNumberOfMessages: 10, VisibilityTimeout: 0})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out.Messages
 }

@@ -40,8 +40,13 @@ func TestScanLargeQueueOutlivesVisibility(t *testing.T) {
 			break
 		}
 	}
-	// Well past the first visibility, everything is still hidden.
+	// Well past the first visibility, another reader receives nothing: everything is still
+	// hidden. (fauxqs ends a visibility timeout only when the queue is received from, so
+	// the counts alone would not show a hold that stopped.)
 	time.Sleep(vis + vis/2)
+	if got := q.receiveAsAnother(t); len(got) != 0 {
+		t.Errorf("%v after the scan another reader received %d message(s), want none (all held)", vis+vis/2, len(got))
+	}
 	if c := q.counts(t); c.Visible != 0 || c.InFlight != n {
 		t.Errorf("%v after the scan: %+v, want all %d in flight (held)", vis+vis/2, c, n)
 	}

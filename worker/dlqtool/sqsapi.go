@@ -3,7 +3,8 @@
 // hold.go), compare what a scan saw with the queue's own counts (counts.go), read the
 // messages (message.go, filter.go, redact.go), put them back on the events queue
 // (replay.go), write and read export files (exportfile.go) and remember whether the last
-// export of a queue saw everything (exportrecord.go).
+// export of a queue saw everything (exportrecord.go); its AWS clients send through
+// HTTPClient (httpclient.go).
 //
 // A scan "peeks": it receives messages with a short visibility timeout, keeps them hidden
 // for as long as the scan and the command after it run, and makes them visible again at the

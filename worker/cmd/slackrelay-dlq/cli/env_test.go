@@ -5,6 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/slackrelay/slackrelay/worker/dlqtool"
 )
 
 func TestVarsTable(t *testing.T) {
@@ -56,4 +62,22 @@ func TestEnvironmentFallbacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustContain(t, out.String(), "would replay 3 message(s) to "+e.queue[strings.LastIndexByte(e.queue, '/')+1:])
+}
+
+// The tool's real AWS clients send through dlqtool.HTTPClient, which keeps the SDK from
+// losing a response SQS acted on (a receive whose batch nobody sees, a send made twice).
+func TestAWSClientsUseTheToolsHTTPClient(t *testing.T) {
+	t.Parallel()
+	s, c, err := newAWSClients(t.Context(), "eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, h := range map[string]aws.HTTPClient{
+		"SQS":            s.(*sqs.Client).Options().HTTPClient,
+		"CloudFormation": c.(*cloudformation.Client).Options().HTTPClient,
+	} {
+		if _, ok := h.(*dlqtool.HTTPClient); !ok {
+			t.Errorf("%s client's HTTP client: got %T, want *dlqtool.HTTPClient", name, h)
+		}
+	}
 }

@@ -206,7 +206,7 @@ func TestPurgeForceNeedsNoExport(t *testing.T) {
 func TestRedriveMoveTask(t *testing.T) {
 	t.Parallel()
 	s := localstacktest.Start(t, localstack.Options{SQSImpl: localstack.ImplLocalAWSSQS, NoDynamoDB: true, QueueName: "redrive"})
-	e := &env{c: s.SQS(), queue: s.QueueURL, dlq: s.DLQURL, stateDir: t.TempDir()}
+	e := &env{stack: s, c: client(s, nil), queue: s.QueueURL, dlq: s.DLQURL, stateDir: t.TempDir()}
 	seedThree(t, e)
 
 	out, _, err := e.run(t, e.deps(), "redrive", "status")

@@ -1,16 +1,20 @@
 package cli
 
 import (
+	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 // A large DLQ, receives slowed as over a network, a short peek visibility: export sees it
-// all; replay --all at a rate outlives the visibility, a send fails half way, and nothing
-// is lost or sent twice, before or after a second replay finishes the job.
+// all; replay --all at a rate outlives the visibility while another reader polls the DLQ
+// and gets nothing, a send fails half way, and nothing is lost or sent twice, before or
+// after a second replay finishes the job.
 func TestLargeQueueExportAndReplayWithAFailureHalfWay(t *testing.T) {
 	t.Parallel()
 	const n, vis, receiveLatency, rate = 2000, 2 * time.Second, 8 * time.Millisecond, "800"
@@ -32,10 +36,12 @@ func TestLargeQueueExportAndReplayWithAFailureHalfWay(t *testing.T) {
 		t.Errorf("export file holds %d distinct messages, want %d", len(ids), n)
 	}
 
-	deps.SQS = &failingSQS{SQSAPI: slow, failFrom: n / 2}
+	other := &otherReader{SQSAPI: &failingSQS{SQSAPI: slow, failFrom: n / 2}, c: e.c, dlq: e.dlq}
+	deps.SQS = other
 	start = time.Now()
 	out, _, err := e.run(t, deps, "replay", "--all", "--yes", "--rate", rate)
 	took := time.Since(start)
+	other.check(t)
 	t.Logf("replay --rate %s with the send #%d failing: %.2f s", rate, n/2, took.Seconds())
 	if ExitCode(err) != ExitPartial {
 		t.Fatalf("replay with a failing send: got %v (exit %d), want exit 3", err, ExitCode(err))
@@ -52,9 +58,11 @@ func TestLargeQueueExportAndReplayWithAFailureHalfWay(t *testing.T) {
 		t.Errorf("events queue after the failed replay: %d, want %d", v, n/2-1)
 	}
 
-	deps.SQS = slow
+	other = &otherReader{SQSAPI: slow, c: e.c, dlq: e.dlq}
+	deps.SQS = other
 	start = time.Now()
 	out, _, err = e.run(t, deps, "replay", "--all", "--yes", "--rate", rate)
+	other.check(t)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,5 +82,86 @@ func TestLargeQueueExportAndReplayWithAFailureHalfWay(t *testing.T) {
 		if !bodies[b] || k != 1 {
 			t.Errorf("body %q on the events queue %d time(s) (seeded: %v), want once", b, k, bodies[b])
 		}
+	}
+}
+
+// otherReader is the tool's SQS client with another reader of the DLQ beside it: from the
+// replay's first send until the tool first makes messages visible again (a visibility
+// timeout of 0), it receives from the DLQ every 50 ms, and must get nothing, as the replay
+// holds every message. (fauxqs ends a visibility timeout only when the queue is received
+// from: without this reader, a hold that stopped would go unnoticed.)
+type otherReader struct {
+	SQSAPI
+	c   *sqs.Client
+	dlq string
+
+	mu              sync.Mutex
+	started, halted bool
+	stop, stopped   chan struct{}
+	polls, received int
+	firstErr        error
+}
+
+func (o *otherReader) SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	o.mu.Lock()
+	if !o.started {
+		o.started = true
+		o.stop, o.stopped = make(chan struct{}), make(chan struct{})
+		go o.poll()
+	}
+	o.mu.Unlock()
+	return o.SQSAPI.SendMessage(ctx, in, opts...)
+}
+
+func (o *otherReader) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	if len(in.Entries) > 0 && in.Entries[0].VisibilityTimeout == 0 {
+		o.halt()
+	}
+	return o.SQSAPI.ChangeMessageVisibilityBatch(ctx, in, opts...)
+}
+
+// halt stops the reader and waits for its last receive.
+func (o *otherReader) halt() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.started && !o.halted {
+		o.halted = true
+		close(o.stop)
+		<-o.stopped
+	}
+}
+
+func (o *otherReader) poll() {
+	defer close(o.stopped)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-o.stop:
+			return
+		case <-tick.C:
+		}
+		out, err := o.c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(o.dlq), MaxNumberOfMessages: 10, VisibilityTimeout: 0})
+		if err != nil {
+			o.firstErr = cmpOr(o.firstErr, err)
+			continue
+		}
+		o.polls++
+		o.received += len(out.Messages)
+	}
+}
+
+// check halts the reader and fails t unless it polled and received nothing.
+func (o *otherReader) check(t *testing.T) {
+	t.Helper()
+	o.halt()
+	switch {
+	case o.received > 0:
+		t.Errorf("another reader received %d DLQ message(s) while the replay held them all, want none", o.received)
+	case o.polls == 0:
+		t.Errorf("the other reader never received from the DLQ (error: %v): the test does not test the hold", o.firstErr)
+	default:
+		t.Logf("another reader polled the DLQ %d times during the replay, got nothing", o.polls)
 	}
 }
