@@ -79,6 +79,7 @@ func Load(_ context.Context, getenv func(string) string) (aws.Config, error) {
 func Local() aws.Config {
 	return aws.Config{
 		Region:      DefaultRegion,
+		HTTPClient:  NewHTTPClient(nil),
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
 		Retryer: func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 3; o.MaxBackoff = time.Second })

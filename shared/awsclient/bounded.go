@@ -57,6 +57,6 @@ func (p BoundedRetry) Retryer() aws.Retryer {
 
 // HTTPClient returns an HTTP client whose requests (one per attempt) end after
 // AttemptTimeout, for a client's Options.HTTPClient.
-func (p BoundedRetry) HTTPClient() *awshttp.BuildableClient {
-	return awshttp.NewBuildableClient().WithTimeout(p.AttemptTimeout)
+func (p BoundedRetry) HTTPClient() aws.HTTPClient {
+	return NewHTTPClient(awshttp.NewBuildableClient().WithTimeout(p.AttemptTimeout))
 }

@@ -46,7 +46,7 @@ func newQueue(t testing.TB) *queue {
 func client(s *localstack.Stack, next aws.HTTPClient) *sqs.Client {
 	return sqs.NewFromConfig(awsclient.Local(), func(o *sqs.Options) {
 		o.BaseEndpoint = aws.String(s.SQSEndpoint)
-		o.HTTPClient = NewHTTPClient(next)
+		o.HTTPClient = awsclient.NewHTTPClient(next)
 	})
 }
 

@@ -4,7 +4,7 @@
 // messages (message.go, filter.go, redact.go), put them back on the events queue
 // (replay.go), write and read export files (exportfile.go) and remember whether the last
 // export of a queue saw everything (exportrecord.go); its AWS clients send through
-// HTTPClient (httpclient.go).
+// awsclient.HTTPClient (shared/awsclient/httpclient.go).
 //
 // A scan "peeks": it receives messages with a short visibility timeout, keeps them hidden
 // for as long as the scan and the command after it run, and makes them visible again at the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/slackrelay/slackrelay/shared/config"
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
 )
 
 // The tool's own variables.
@@ -78,7 +78,7 @@ func newAWSClients(ctx context.Context, region string) (SQSAPI, CFNAPI, error) {
 	if cfg.Region == "" {
 		return nil, nil, errors.New("no AWS region: pass --region or set AWS_REGION")
 	}
-	// Keeps the SDK from losing a response SQS acted on (see dlqtool.HTTPClient).
-	cfg.HTTPClient = dlqtool.NewHTTPClient(cfg.HTTPClient)
+	// Keeps the SDK from losing a response SQS acted on (see awsclient.HTTPClient).
+	cfg.HTTPClient = awsclient.NewHTTPClient(cfg.HTTPClient)
 	return sqs.NewFromConfig(cfg), cloudformation.NewFromConfig(cfg), nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
 )
 
 func TestVarsTable(t *testing.T) {
@@ -64,7 +64,7 @@ func TestEnvironmentFallbacks(t *testing.T) {
 	mustContain(t, out.String(), "would replay 3 message(s) to "+e.queue[strings.LastIndexByte(e.queue, '/')+1:])
 }
 
-// The tool's real AWS clients send through dlqtool.HTTPClient, which keeps the SDK from
+// The tool's real AWS clients send through awsclient.HTTPClient, which keeps the SDK from
 // losing a response SQS acted on (a receive whose batch nobody sees, a send made twice).
 func TestAWSClientsUseTheToolsHTTPClient(t *testing.T) {
 	t.Parallel()
@@ -76,8 +76,8 @@ func TestAWSClientsUseTheToolsHTTPClient(t *testing.T) {
 		"SQS":            s.(*sqs.Client).Options().HTTPClient,
 		"CloudFormation": c.(*cloudformation.Client).Options().HTTPClient,
 	} {
-		if _, ok := h.(*dlqtool.HTTPClient); !ok {
-			t.Errorf("%s client's HTTP client: got %T, want *dlqtool.HTTPClient", name, h)
+		if _, ok := h.(*awsclient.HTTPClient); !ok {
+			t.Errorf("%s client's HTTP client: got %T, want *awsclient.HTTPClient", name, h)
 		}
 	}
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/envelope"
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
 )
 
 func TestMain(m *testing.M) { os.Exit(localstacktest.Run(m)) }
@@ -51,7 +50,7 @@ func newEnv(t *testing.T) *env {
 func client(s *localstack.Stack, next aws.HTTPClient) *sqs.Client {
 	return sqs.NewFromConfig(awsclient.Local(), func(o *sqs.Options) {
 		o.BaseEndpoint = aws.String(s.SQSEndpoint)
-		o.HTTPClient = dlqtool.NewHTTPClient(next)
+		o.HTTPClient = awsclient.NewHTTPClient(next)
 	})
 }
 

@@ -1,4 +1,4 @@
-package dlqtool
+package awsclient
 
 // Hand-written because no library offers it: a workaround for how the AWS SDK's request
 // bodies and net/http's connection writer interact, which loses responses to calls SQS
@@ -31,7 +31,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 )
 
-// HTTPClient is the HTTP client of the tool's AWS clients: it sends each request through
+// HTTPClient is the HTTP client of every AWS client slackrelay makes (Load and Local set it;
+// BoundedRetry's clients use it too): it sends each request through
 // another client with a private in-memory copy of the request body (see the top of this
 // file for why). AWS API request bodies are small, so the copy costs little.
 type HTTPClient struct {

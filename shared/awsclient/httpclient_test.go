@@ -1,4 +1,4 @@
-package dlqtool
+package awsclient
 
 import (
 	"context"
@@ -12,8 +12,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-
-	"github.com/slackrelay/slackrelay/shared/awsclient"
 )
 
 // lateWriter is a connection whose writer pauses after each write, as the goroutine that
@@ -55,17 +53,17 @@ func TestHTTPClientKeepsTheResponseWhenTheWriterIsLate(t *testing.T) {
 		}
 		return lateWriter{Conn: c, pause: 100 * time.Millisecond}, nil
 	}
-	c := sqs.NewFromConfig(awsclient.Local(), func(o *sqs.Options) {
+	c := sqs.NewFromConfig(Local(), func(o *sqs.Options) {
 		o.BaseEndpoint = aws.String(srv.URL)
 		o.HTTPClient = NewHTTPClient(&http.Client{Transport: tr})
 	})
 
-	got, err := ReadCounts(t.Context(), c, srv.URL+"/000000000000/dlq")
+	out, err := c.GetQueueAttributes(t.Context(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(srv.URL + "/000000000000/dlq")})
 	if err != nil {
-		t.Fatalf("read counts: %v (calls the server saw: %d)", err, calls.Load())
+		t.Fatalf("get queue attributes: %v (calls the server saw: %d)", err, calls.Load())
 	}
-	if got.Visible != 7 {
-		t.Errorf("visible: got %d, want 7", got.Visible)
+	if got := out.Attributes["ApproximateNumberOfMessages"]; got != "7" {
+		t.Errorf("visible: got %q, want 7", got)
 	}
 	if n := calls.Load(); n != 1 {
 		t.Errorf("the server saw %d calls, want 1 (a response was lost and the call sent again)", n)
