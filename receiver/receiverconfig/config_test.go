@@ -1,7 +1,6 @@
 package receiverconfig
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -10,13 +9,7 @@ import (
 	"github.com/slackrelay/slackrelay/shared/config"
 )
 
-func env(kv ...string) func(string) string {
-	m := map[string]string{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
-	}
-	return func(k string) string { return m[k] }
-}
+var env = configtest.Env
 
 // Load reads exactly Vars in each mode; the Lambda-mode names it reads are the golden file
 // the template checker compares with infra/template.yaml.
@@ -43,27 +36,13 @@ func TestLoadDefaultsComeFromTheTable(t *testing.T) {
 
 func TestLoadReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		env  func(string) string
-		want []string
-	}{
-		{"lambda", env(config.EnvLambdaRuntimeAPI, "x", EnvMaxBodyBytes, "lots", EnvSecretsMaxAge, "-1s"),
-			[]string{"EVENTS_QUEUE_URL is required", "SIGNING_SECRET_PARAM is required in Lambda", `MAX_BODY_BYTES="lots"`, `SECRETS_MAX_AGE="-1s"`}},
-		{"local", env(EnvMaxBodyBytes, "100"),
-			[]string{"EVENTS_QUEUE_URL is required", "SLACK_SIGNING_SECRET (or SIGNING_SECRET_PARAM) is required", "MAX_BODY_BYTES=100 is outside [1024, 1032192]"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := Load(tt.env)
-			for _, want := range tt.want {
-				if err == nil || !strings.Contains(err.Error(), want) {
-					t.Errorf("Load error = %v, want it to contain %q", err, want)
-				}
-			}
-		})
-	}
+	load := func(getenv func(string) string) error { _, err := Load(getenv); return err }
+	configtest.CheckProblems(t, load, []configtest.Problem{
+		{Name: "lambda", Env: env(config.EnvLambdaRuntimeAPI, "x", EnvMaxBodyBytes, "lots", EnvSecretsMaxAge, "-1s"),
+			Want: []string{"EVENTS_QUEUE_URL is required", "SIGNING_SECRET_PARAM is required in Lambda", `MAX_BODY_BYTES="lots"`, `SECRETS_MAX_AGE="-1s"`}},
+		{Name: "local", Env: env(EnvMaxBodyBytes, "100"),
+			Want: []string{"EVENTS_QUEUE_URL is required", "SLACK_SIGNING_SECRET (or SIGNING_SECRET_PARAM) is required", "MAX_BODY_BYTES=100 is outside [1024, 1032192]"}},
+	})
 }
 
 func TestLambdaModeIgnoresLocalVariables(t *testing.T) {

@@ -3,12 +3,7 @@ package dlqtool
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
-	"regexp"
-	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,82 +11,33 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
-	"github.com/slackrelay/slackrelay/shared/awsclient"
 )
 
 func TestMain(m *testing.M) { os.Exit(localstacktest.Run(m)) }
 
-var queueSeq atomic.Int64
-
 // queue is one test's DLQ (and events queue) on the shared local SQS server (fauxqs).
 type queue struct {
-	stack       *localstack.Stack
+	*localstacktest.Queues
 	c           *sqs.Client
 	events, url string
 }
 
 func newQueue(t testing.TB) *queue {
 	t.Helper()
-	s := localstacktest.Stack(t)
-	name := regexp.MustCompile(`[^A-Za-z0-9_-]`).ReplaceAllString(t.Name(), "-")
-	name = fmt.Sprintf("%.50s-%d-%d", name, time.Now().UnixNano()%1e6, queueSeq.Add(1))
-	events, dlq := localstacktest.QueueURLs(t, s, name, 5)
-	return &queue{stack: s, c: client(s, nil), events: events, url: dlq}
+	q := localstacktest.NewQueues(t)
+	return &queue{Queues: q, c: q.SQS, events: q.Queue, url: q.DLQ}
 }
 
-// client returns an SQS client of the stack's server with the tool's HTTP client around
-// next (nil: the SDK's default).
-func client(s *localstack.Stack, next aws.HTTPClient) *sqs.Client {
-	return sqs.NewFromConfig(awsclient.Local(), func(o *sqs.Options) {
-		o.BaseEndpoint = aws.String(s.SQSEndpoint)
-		o.HTTPClient = awsclient.NewHTTPClient(next)
+// seed sends n messages with bodies "<prefix> <i>" to the DLQ.
+func (q *queue) seed(t testing.TB, prefix string, n int) {
+	t.Helper()
+	localstacktest.SendMany(t, q.c, q.url, n, func(i int) (string, map[string]types.MessageAttributeValue) {
+		return fmt.Sprintf("%s %d", prefix, i), nil
 	})
 }
 
-// slowReceives returns a client of the same server whose ReceiveMessage calls take d
-// longer, as they do over a real network (the other calls are not slowed).
-func (q *queue) slowReceives(d time.Duration) *sqs.Client {
-	return client(q.stack, &http.Client{Transport: latency{d: d, target: "AmazonSQS.ReceiveMessage"}})
-}
-
-// latency delays the requests whose X-Amz-Target is target.
-type latency struct {
-	d      time.Duration
-	target string
-}
-
-func (l latency) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Header.Get("X-Amz-Target") == l.target {
-		time.Sleep(l.d)
-	}
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-// seed sends n messages with bodies "<prefix> <i>", 10 per batch, 8 batches at a time.
-func (q *queue) seed(t testing.TB, prefix string, n int) {
-	t.Helper()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for i := 0; i < n; i += 10 {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			in := &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.url)}
-			for j := i; j < min(i+10, n); j++ {
-				in.Entries = append(in.Entries, types.SendMessageBatchRequestEntry{
-					Id: aws.String(strconv.Itoa(j)), MessageBody: aws.String(fmt.Sprintf("%s %d", prefix, j))})
-			}
-			out, err := q.c.SendMessageBatch(context.Background(), in)
-			if err != nil || len(out.Failed) > 0 {
-				t.Errorf("seed: %v %v", err, out)
-			}
-		}()
-	}
-	wg.Wait()
-}
+var drain = localstacktest.Drain
 
 // counts reads the queue's counts.
 func (q *queue) counts(t *testing.T) Counts {
@@ -127,26 +73,4 @@ func (q *queue) receiveAsAnother(t *testing.T) []types.Message {
 		t.Fatal(err)
 	}
 	return out.Messages
-}
-
-// drain receives every message of url (hiding them for 60 s) and returns them by id.
-func drain(t *testing.T, c *sqs.Client, url string) map[string]types.Message {
-	t.Helper()
-	got := map[string]types.Message{}
-	for empty := 0; empty < 2; {
-		out, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(url), MaxNumberOfMessages: 10, VisibilityTimeout: 60,
-			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(out.Messages) == 0 {
-			empty++
-		}
-		for _, m := range out.Messages {
-			got[aws.ToString(m.MessageId)] = m
-		}
-	}
-	return got
 }

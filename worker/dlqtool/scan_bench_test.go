@@ -24,7 +24,7 @@ func BenchmarkScan(b *testing.B) {
 		b.Run(fmt.Sprintf("n=%d/latency=%v/visibility=%v", bc.n, bc.latency, bc.vis), func(b *testing.B) {
 			q := newQueue(b)
 			q.seed(b, "bench", bc.n)
-			c := q.slowReceives(bc.latency)
+			c := q.SlowReceives(bc.latency)
 			b.ReportAllocs()
 			b.ResetTimer()
 			var res Result

@@ -22,7 +22,7 @@ func TestScanLargeQueueOutlivesVisibility(t *testing.T) {
 	q := newQueue(t)
 	q.seed(t, "large", n)
 
-	h, res, err := Scan(t.Context(), q.slowReceives(receiveLatency), q.url, ScanOptions{Visibility: vis})
+	h, res, err := Scan(t.Context(), q.SlowReceives(receiveLatency), q.url, ScanOptions{Visibility: vis})
 	if err != nil {
 		t.Fatal(err)
 	}

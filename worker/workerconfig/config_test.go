@@ -1,7 +1,6 @@
 package workerconfig
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -10,13 +9,7 @@ import (
 	"github.com/slackrelay/slackrelay/shared/config"
 )
 
-func env(kv ...string) func(string) string {
-	m := map[string]string{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
-	}
-	return func(k string) string { return m[k] }
-}
+var env = configtest.Env
 
 // Load reads exactly Vars in each mode; the Lambda-mode names it reads are the golden file
 // the template checker compares with infra/template.yaml.
@@ -46,28 +39,14 @@ func TestLoadDefaultsComeFromTheTable(t *testing.T) {
 
 func TestLoadReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		env  func(string) string
-		want []string
-	}{
-		{"lambda", env(config.EnvLambdaRuntimeAPI, "x", EnvMaxReceiveCount, "0", EnvDemoDelay, "soon", EnvBackoffBase, "1h", EnvLLMBaseURL, "http://x"),
-			[]string{"EVENTS_QUEUE_URL is required", "DLQ_URL is required", "IDEMPOTENCY_TABLE is required", "MAX_RECEIVE_COUNT=0 is outside [1, 1000]",
+	load := func(getenv func(string) string) error { _, err := Load(getenv); return err }
+	configtest.CheckProblems(t, load, []configtest.Problem{
+		{Name: "lambda", Env: env(config.EnvLambdaRuntimeAPI, "x", EnvMaxReceiveCount, "0", EnvDemoDelay, "soon", EnvBackoffBase, "1h", EnvLLMBaseURL, "http://x"),
+			Want: []string{"EVENTS_QUEUE_URL is required", "DLQ_URL is required", "IDEMPOTENCY_TABLE is required", "MAX_RECEIVE_COUNT=0 is outside [1, 1000]",
 				`DEMO_DELAY="soon"`, "BACKOFF_MAX must not be smaller than BACKOFF_BASE", "BOT_TOKEN_PARAM is required in Lambda",
 				"LLM_API_KEY_PARAM is required when LLM_BASE_URL is set"}},
-		{"local", env(EnvPollBatchSize, "11", EnvLLMBaseURL, "http://x"),
-			[]string{"SLACK_BOT_TOKEN (or BOT_TOKEN_PARAM) is required", "POLL_BATCH_SIZE=11 is outside [1, 10]",
+		{Name: "local", Env: env(EnvPollBatchSize, "11", EnvLLMBaseURL, "http://x"),
+			Want: []string{"SLACK_BOT_TOKEN (or BOT_TOKEN_PARAM) is required", "POLL_BATCH_SIZE=11 is outside [1, 10]",
 				"LLM_API_KEY (or LLM_API_KEY_PARAM) is required when LLM_BASE_URL is set"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := Load(tt.env)
-			for _, want := range tt.want {
-				if err == nil || !strings.Contains(err.Error(), want) {
-					t.Errorf("Load error = %v, want it to contain %q", err, want)
-				}
-			}
-		})
-	}
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"testing"
 
 	"github.com/slackrelay/slackrelay/infra/local/golden"
 	"github.com/slackrelay/slackrelay/shared/config"
@@ -134,4 +135,37 @@ func describe(lambda, full bool) string {
 		set = "every variable set"
 	}
 	return mode + ", " + set
+}
+
+// Env returns a getenv that answers from name, value pairs (an unpaired last name is unset).
+func Env(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+// Problem is a bad environment and the phrases load's one error must contain about it.
+type Problem struct {
+	Name string
+	Env  func(string) string
+	Want []string
+}
+
+// CheckProblems runs load on each problem's environment as a subtest and reports each phrase
+// the error lacks, so a loader that stops at its first problem fails.
+func CheckProblems(t *testing.T, load Load, problems []Problem) {
+	t.Helper()
+	for _, p := range problems {
+		t.Run(p.Name, func(t *testing.T) {
+			t.Parallel()
+			err := load(p.Env)
+			for _, want := range p.Want {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("load error = %v, want it to contain %q", err, want)
+				}
+			}
+		})
+	}
 }

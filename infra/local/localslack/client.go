@@ -1,15 +1,12 @@
 package localslack
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
+
+	"github.com/slackrelay/slackrelay/infra/local/loopback"
 )
 
 // Client drives a Server in another process through its control API, the /_control/
@@ -22,43 +19,7 @@ type Client struct {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("localslack control %s: %w", path, err)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, body)
-	if err != nil {
-		return fmt.Errorf("localslack control %s: %w", path, err)
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("localslack control %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("localslack control %s: %w", path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("localslack control %s: HTTP %d: %s", path, resp.StatusCode, strings.TrimSpace(string(data)))
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("localslack control %s: %w", path, err)
-		}
-	}
-	return nil
+	return loopback.Control{Name: "localslack control", BaseURL: c.BaseURL, HTTP: c.HTTP}.Call(ctx, method, path, in, out)
 }
 
 // Posts returns the server's recorded posts.

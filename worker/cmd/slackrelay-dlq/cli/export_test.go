@@ -206,7 +206,8 @@ func TestPurgeForceNeedsNoExport(t *testing.T) {
 func TestRedriveMoveTask(t *testing.T) {
 	t.Parallel()
 	s := localstacktest.Start(t, localstack.Options{SQSImpl: localstack.ImplLocalAWSSQS, NoDynamoDB: true, QueueName: "redrive"})
-	e := &env{stack: s, c: client(s, nil), queue: s.QueueURL, dlq: s.DLQURL, stateDir: t.TempDir()}
+	q := &localstacktest.Queues{Stack: s, SQS: localstacktest.SQSClient(s, nil), Queue: s.QueueURL, DLQ: s.DLQURL}
+	e := &env{Queues: q, c: q.SQS, queue: q.Queue, dlq: q.DLQ, stateDir: t.TempDir()}
 	seedThree(t, e)
 
 	out, _, err := e.run(t, e.deps(), "redrive", "status")

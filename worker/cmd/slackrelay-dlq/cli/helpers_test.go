@@ -4,22 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
-	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 )
 
@@ -28,80 +22,33 @@ func TestMain(m *testing.M) { os.Exit(localstacktest.Run(m)) }
 // env is one test's queue pair on the shared local SQS server (fauxqs), and its own
 // directory for export records.
 type env struct {
-	stack      *localstack.Stack
+	*localstacktest.Queues
 	c          *sqs.Client
 	queue, dlq string
 	stateDir   string
 }
 
-var queueSeq atomic.Int64
-
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	s := localstacktest.Stack(t)
-	name := regexp.MustCompile(`[^A-Za-z0-9_-]`).ReplaceAllString(t.Name(), "-")
-	name = fmt.Sprintf("%.50s-%d-%d", name, time.Now().UnixNano()%1e6, queueSeq.Add(1))
-	q, dlq := localstacktest.QueueURLs(t, s, name, 5)
-	return &env{stack: s, c: client(s, nil), queue: q, dlq: dlq, stateDir: t.TempDir()}
+	q := localstacktest.NewQueues(t)
+	return &env{Queues: q, c: q.SQS, queue: q.Queue, dlq: q.DLQ, stateDir: t.TempDir()}
 }
 
-// client returns an SQS client of the stack's server with the tool's HTTP client around
-// next (nil: the SDK's default), as newAWSClients builds it.
-func client(s *localstack.Stack, next aws.HTTPClient) *sqs.Client {
-	return sqs.NewFromConfig(awsclient.Local(), func(o *sqs.Options) {
-		o.BaseEndpoint = aws.String(s.SQSEndpoint)
-		o.HTTPClient = awsclient.NewHTTPClient(next)
-	})
-}
-
-// slowReceives returns a client of the same server whose ReceiveMessage calls take d
-// longer, as they do over a real network (the other calls are not slowed).
-func (e *env) slowReceives(d time.Duration) *sqs.Client {
-	return client(e.stack, &http.Client{Transport: latency{d: d, target: "AmazonSQS.ReceiveMessage"}})
-}
-
-// latency delays the requests whose X-Amz-Target is target.
-type latency struct {
-	d      time.Duration
-	target string
-}
-
-func (l latency) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Header.Get("X-Amz-Target") == l.target {
-		time.Sleep(l.d)
-	}
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-// seedMany sends n small messages with bodies "<prefix> <i>", 10 per batch, 8 batches at
-// a time, and returns the bodies.
+// seedMany sends n small app_mention messages with bodies "<prefix> <i>" to the DLQ and
+// returns the bodies.
 func (e *env) seedMany(t *testing.T, prefix string, n int) map[string]bool {
 	t.Helper()
 	bodies := map[string]bool{}
 	for i := range n {
 		bodies[fmt.Sprintf("%s %d", prefix, i)] = true
 	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for i := 0; i < n; i += 10 {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			in := &sqs.SendMessageBatchInput{QueueUrl: aws.String(e.dlq)}
-			for j := i; j < min(i+10, n); j++ {
-				in.Entries = append(in.Entries, types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(j)),
-					MessageBody: aws.String(fmt.Sprintf("%s %d", prefix, j)), MessageAttributes: dlqMsg{eventType: "app_mention", team: "T1"}.attrs()})
-			}
-			out, err := e.c.SendMessageBatch(context.Background(), in)
-			if err != nil || len(out.Failed) > 0 {
-				t.Errorf("seed: %v %v", err, out)
-			}
-		}()
-	}
-	wg.Wait()
+	localstacktest.SendMany(t, e.c, e.dlq, n, func(i int) (string, map[string]types.MessageAttributeValue) {
+		return fmt.Sprintf("%s %d", prefix, i), dlqMsg{eventType: "app_mention", team: "T1"}.attrs()
+	})
 	return bodies
 }
+
+var drain = localstacktest.Drain
 
 func (e *env) deps() Deps {
 	return Deps{SQS: e.c, Getenv: func(string) string { return "" }, StateDir: e.stateDir}
@@ -198,31 +145,6 @@ func counts(t *testing.T, c *sqs.Client, url string) (visible, notVisible int) {
 	visible, _ = strconv.Atoi(out.Attributes["ApproximateNumberOfMessages"])
 	notVisible, _ = strconv.Atoi(out.Attributes["ApproximateNumberOfMessagesNotVisible"])
 	return visible, notVisible
-}
-
-// drain receives every message of url (hiding them for 60 s) and returns them by id.
-// fauxqs answers a short poll from every visible message, so an empty receive means that
-// none is left visible.
-func drain(t *testing.T, c *sqs.Client, url string) map[string]types.Message {
-	t.Helper()
-	got := map[string]types.Message{}
-	for empty := 0; empty < 2; {
-		out, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(url), MaxNumberOfMessages: 10, VisibilityTimeout: 60,
-			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
-			MessageAttributeNames:       []string{"All"},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(out.Messages) == 0 {
-			empty++
-		}
-		for _, m := range out.Messages {
-			got[aws.ToString(m.MessageId)] = m
-		}
-	}
-	return got
 }
 
 func attrString(m types.Message, name string) (string, bool) {

@@ -20,7 +20,7 @@ func TestLargeQueueExportAndReplayWithAFailureHalfWay(t *testing.T) {
 	const n, vis, receiveLatency, rate = 2000, 2 * time.Second, 8 * time.Millisecond, "800"
 	e := newEnv(t)
 	bodies := e.seedMany(t, "replay", n)
-	slow := e.slowReceives(receiveLatency)
+	slow := e.SlowReceives(receiveLatency)
 	deps := e.deps()
 	deps.SQS, deps.PeekVisibility = slow, vis
 
