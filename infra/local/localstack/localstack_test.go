@@ -102,8 +102,10 @@ func TestFaultProxy(t *testing.T) {
 		o.RetryMaxAttempts = 1
 	})
 	ctx := context.Background()
+	// A queue of its own: the other tests of this package read the stack's default queue.
+	q, _ := localstacktest.QueueURLs(t, s, "faultproxy", 5)
 	send := func() error {
-		_, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(s.QueueURL), MessageBody: aws.String("x")})
+		_, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String("x")})
 		return err
 	}
 	if err := send(); err != nil {
@@ -117,5 +119,4 @@ func TestFaultProxy(t *testing.T) {
 	if err := send(); err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}
-	_, _ = c.PurgeQueue(ctx, &sqs.PurgeQueueInput{QueueUrl: aws.String(s.QueueURL)})
 }
