@@ -17,9 +17,9 @@ import (
 )
 
 // TestSoak runs Slack's rules and several faults at once against the real binaries:
-// 500 mentions at a fixed rate, a quarter of them also delivered as Slack retries (half at
-// the same moment as the first delivery, half a little later), a tenth with their `message`
-// twin in random order, while the worker is SIGKILLed and restarted every few seconds, Slack
+// 500 mentions at a fixed rate, a quarter of them also delivered as Slack retries (about half
+// at the same moment as the first delivery, the others 1-3 s later), a tenth with their
+// `message` twin (about half of the twins reaching the receiver before the mention), while the worker is SIGKILLed and restarted every few seconds, Slack
 // answers 429 and 500 in bursts and the progress store is down for a few seconds. Answers
 // stream for about a second (the demo responder at 50 words a second after 200 ms: a start,
 // an append or two and a stop), so kills land mid-stream too. Every event must be
@@ -63,7 +63,10 @@ func TestSoak(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	type sent struct{ channel, ts string }
 	all := make([]sent, events)
-	var acks, notAcked, retries, twins atomic.Int32
+	// Exactly a quarter of the events get a Slack retry and a tenth a message twin, chosen at
+	// random (seeded, so every run is the same).
+	retried, twinned := pick(rng, events, events*retryPct/100), pick(rng, events, events*twinPct/100)
+	var acks, notAcked, retries, twins, twinsFirst atomic.Int32
 	var wg sync.WaitGroup
 	send := func(body string, headers ...string) {
 		defer wg.Done()
@@ -134,27 +137,33 @@ func TestSoak(t *testing.T) {
 		ch := fmt.Sprintf("CSOAK%d", i%channels)
 		all[i] = sent{ch, ts}
 		body := fixture.AppMention(id, ch, ts, "soak")
-		wg.Add(1)
-		go send(body)
-		if rng.IntN(100) < retryPct {
-			retries.Add(1)
-			wg.Add(1)
-			if rng.IntN(2) == 0 {
-				go send(body, "X-Slack-Retry-Num", "1", "X-Slack-Retry-Reason", "http_timeout") // concurrent with the first
-			} else {
-				delay := time.Duration(1000+rng.IntN(2000)) * time.Millisecond
-				go func() {
-					time.Sleep(delay)
-					send(body, "X-Slack-Retry-Num", "1", "X-Slack-Retry-Reason", "http_timeout")
-				}()
-			}
-		}
-		if rng.IntN(100) < twinPct {
+		var mentionDelay time.Duration // set when the twin goes first
+		if twinned[i] {
 			twins.Add(1)
 			wg.Add(1)
 			twin := fixture.MessageTwin(id+"T", ch, ts, "soak")
-			delay := time.Duration(rng.IntN(400)) * time.Millisecond // before or after the mention is handled
-			go func() { time.Sleep(delay); send(twin) }()
+			gap := time.Duration(rng.IntN(400)) * time.Millisecond
+			if rng.IntN(2) == 0 { // the twin reaches the receiver first
+				twinsFirst.Add(1)
+				mentionDelay = gap
+				go send(twin)
+			} else {
+				go func() { time.Sleep(gap); send(twin) }()
+			}
+		}
+		wg.Add(1)
+		go func() { time.Sleep(mentionDelay); send(body) }()
+		if retried[i] {
+			retries.Add(1)
+			wg.Add(1)
+			delay := mentionDelay // concurrent with the first delivery
+			if rng.IntN(2) == 0 {
+				delay += time.Duration(1000+rng.IntN(2000)) * time.Millisecond
+			}
+			go func() {
+				time.Sleep(delay)
+				send(body, "X-Slack-Retry-Num", "1", "X-Slack-Retry-Reason", "http_timeout")
+			}()
 		}
 	}
 	tick.Stop()
@@ -225,13 +234,22 @@ func TestSoak(t *testing.T) {
 	if d := depth(t, s, s.Local.DLQURL); d != 0 {
 		t.Errorf("the DLQ holds %d messages", d)
 	}
-	summary := fmt.Sprintf("soak: %d events at %d/s (+%d Slack retries, +%d message twins) sent in %v; %d deliveries acknowledged; "+
+	summary := fmt.Sprintf("soak: %d events at %d/s (+%d Slack retries, +%d message twins, %d of them first) sent in %v; %d deliveries acknowledged; "+
 		"%d worker kills, %d Slack fault bursts, store down 3 s; %d answered exactly once, %d not; %d streams with appends, %d finished by a later attempt; "+
 		"queue and DLQ empty after %v",
-		events, rate, retries.Load(), twins.Load(), sendTook.Round(time.Millisecond), acks.Load(),
+		events, rate, retries.Load(), twins.Load(), twinsFirst.Load(), sendTook.Round(time.Millisecond), acks.Load(),
 		kills.Load(), bursts.Load(), events-doubled, doubled, withAppends, s.Slack.Calls("chat.update"), drain.Round(time.Millisecond))
 	t.Log(summary)
 	if path := os.Getenv("SLACKRELAY_SOAK_REPORT"); path != "" {
 		_ = os.WriteFile(path, []byte(summary+"\n"), 0o644)
 	}
+}
+
+// pick returns n distinct indexes below total, chosen at random by rng.
+func pick(rng *rand.Rand, total, n int) map[int]bool {
+	out := make(map[int]bool, n)
+	for _, i := range rng.Perm(total)[:n] {
+		out[i] = true
+	}
+	return out
 }
