@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 )
@@ -21,7 +22,7 @@ func paddedMention(quotes, letters int) string {
 		`"event":{"type":"app_mention","user":"U1","channel":"C1","ts":"1700000000.000100","text":"` + text + `"}}`
 }
 
-// boundaryQuotes keeps the request under DefaultMaxBodyBytes while its message reaches SQS's
+// boundaryQuotes keeps the request under receiverconfig.DefaultMaxBodyBytes while its message reaches SQS's
 // limit, as a quote-heavy message near the limit does.
 const boundaryQuotes = 20000
 
@@ -60,7 +61,7 @@ func TestMessageSizeLimitCountsAttributes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			body := paddedMention(boundaryQuotes, letters+tc.size-envelope.MaxSQSMessageBytes)
-			if len(body) > DefaultMaxBodyBytes {
+			if len(body) > receiverconfig.DefaultMaxBodyBytes {
 				t.Fatalf("request body %d bytes, over DefaultMaxBodyBytes: the test no longer probes the message limit", len(body))
 			}
 			var logs, metricLines bytes.Buffer

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/shared/secrets"
@@ -52,7 +53,7 @@ func newHandler(s Sender, sec Secrets, logs io.Writer) *Handler {
 	}
 	return &Handler{
 		QueueURL:     "http://q/events",
-		MaxBodyBytes: DefaultMaxBodyBytes,
+		MaxBodyBytes: receiverconfig.DefaultMaxBodyBytes,
 		Sender:       s,
 		Secrets:      sec,
 		Verifier:     slackverify.Verifier{Now: func() time.Time { return fixedNow }},
