@@ -2,9 +2,11 @@ package awsclient
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,16 +72,25 @@ func silentListener(t *testing.T) (string, *atomic.Int32) {
 	return "http://" + ln.Addr().String(), &n
 }
 
-// refusedURL is a loopback address nothing listens on.
+// refusedURL is a loopback address that refuses connections for the whole test: its port is
+// bound but never listened on, so no other test's listener can take it meanwhile (a port
+// freed at once could be). infra/local/loopback.RefusedEndpoint does the same for the other
+// modules; shared cannot import infra/local, which imports shared.
 func refusedURL(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }
 
 // The real SQS client under the policy gives up after its attempts, within its budget,
