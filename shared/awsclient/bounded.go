@@ -44,11 +44,11 @@ func (p BoundedRetry) Backoff(attempt int, r float64) time.Duration {
 	return d/2 + time.Duration(r*float64(d/2))
 }
 
-// Retryer returns the SDK retryer of the policy, for a client's Options.Retryer.
+// Retryer returns the SDK retryer of the policy, for a client's Options.Retryer. (The SDK
+// reads StandardOptions.MaxBackoff only to build its own backoff, which Backoff replaces.)
 func (p BoundedRetry) Retryer() aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = p.Attempts
-		o.MaxBackoff = p.BackoffMax
 		o.Backoff = retry.BackoffDelayerFunc(func(attempt int, _ error) (time.Duration, error) {
 			return p.Backoff(attempt, rand.Float64()), nil
 		})
