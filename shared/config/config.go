@@ -11,7 +11,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 )
@@ -91,18 +90,6 @@ func tableErrorf(format string, args ...any) error {
 
 // IsLambda reports whether the process runs inside AWS Lambda.
 func IsLambda(getenv func(string) string) bool { return getenv(EnvLambdaRuntimeAPI) != "" }
-
-// LambdaNames returns the sorted names of the table's variables read in Lambda mode.
-func LambdaNames(vars []Var) []string {
-	var names []string
-	for _, v := range vars {
-		if !v.LocalOnly {
-			names = append(names, v.Name)
-		}
-	}
-	slices.Sort(names)
-	return names
-}
 
 // Lookup returns the table entry called name (its current name, not an old one).
 func Lookup(vars []Var, name string) (Var, bool) {

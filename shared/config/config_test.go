@@ -207,12 +207,9 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestLambdaNamesLookupAndIsLambda(t *testing.T) {
+func TestLookupAndIsLambda(t *testing.T) {
 	t.Parallel()
 	vars := []Var{{Name: "B"}, {Name: "LOCAL", LocalOnly: true}, {Name: "A", Required: true}}
-	if diff := cmp.Diff([]string{"A", "B"}, LambdaNames(vars)); diff != "" {
-		t.Errorf("LambdaNames (-want +got):\n%s", diff)
-	}
 	if v, ok := Lookup(vars, "A"); !ok || !v.Required {
 		t.Errorf("Lookup(A) = %+v, %v; want the required entry", v, ok)
 	}
