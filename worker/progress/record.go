@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -308,13 +307,6 @@ func (l *Lease) Step(id string) (Step, bool) {
 	defer l.mu.Unlock()
 	st, ok := l.steps[id]
 	return st, ok
-}
-
-// Steps returns a copy of every recorded step.
-func (l *Lease) Steps() map[string]Step {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return maps.Clone(l.steps)
 }
 
 // Save records step id, provided the lease is still this caller's. ErrNotOwner means another
