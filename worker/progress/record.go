@@ -260,7 +260,8 @@ func numAttr(item map[string]types.AttributeValue, name string) int64 {
 // their parts before the first is sent, so a retry finishes the same answer instead of
 // starting another.
 type Step struct {
-	// Kind names the helper that wrote it ("reply", "respond", "ephemeral", "view", "stream").
+	// Kind names the helper that wrote it ("post", "respond", "ephemeral", "update", "view",
+	// "stream", or "stream-post" for a stream answered with a post).
 	Kind string `json:"kind"`
 	// Parts are the planned texts, recorded before the first one is sent.
 	Parts []string `json:"parts,omitempty"`
