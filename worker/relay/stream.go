@@ -170,10 +170,11 @@ func (w *Stream) flush(ctx context.Context) error {
 func (w *Stream) send(ctx context.Context, chunk string) error {
 	s := w.s
 	switch {
-	case w.st.Value == "" && !w.opts.Disabled:
-		// The stream starts empty and its ts is recorded before the first append: a crash in
-		// between leaves an empty message that Slack ends by itself, never a second copy of
-		// text.
+	case w.st.Value == "" && !w.opts.Disabled && w.st.Kind != streamPostStepKind:
+		// Not after an earlier attempt fell back to a post (stream-post): the next case looks
+		// for that post first. The stream starts empty and its ts is recorded before the
+		// first append: a crash in between leaves an empty message that Slack ends by itself,
+		// never a second copy of text.
 		w.st = progress.Step{Kind: streamStepKind, Pending: true}
 		if err := s.save(ctx, w.stepID(), w.st); err != nil {
 			return err
