@@ -13,6 +13,9 @@ import (
 // the event completes). Longer answers are cut with a note.
 const maxPlannedBytes = 80 << 10
 
+// cutNote ends an answer that was cut to fit.
+const cutNote = "\n\n_(The answer was too long and has been cut here.)_"
+
 // partSink is where the parts of a planned step go: chat.postMessage for Post, the
 // response_url for Respond.
 type partSink struct {
@@ -79,7 +82,6 @@ func (s *Session) sendParts(ctx context.Context, id string, st progress.Step, re
 // plan splits text into the parts to post: at most maxParts when maxParts > 0, and at most
 // maxPlannedBytes in all; what does not fit is cut with a note. Empty text gives one part.
 func plan(body string, maxParts int) []string {
-	const note = "\n\n_(The answer was too long and has been cut here.)_"
 	cut := false
 	if len(body) > maxPlannedBytes {
 		body, cut = text.Truncate(body, maxPlannedBytes), true
@@ -93,10 +95,10 @@ func plan(body string, maxParts int) []string {
 	}
 	if cut {
 		last := parts[len(parts)-1]
-		if max := MaxPartRunes - len([]rune(note)); len([]rune(last)) > max {
+		if max := MaxPartRunes - len([]rune(cutNote)); len([]rune(last)) > max {
 			last = string([]rune(last)[:max])
 		}
-		parts[len(parts)-1] = last + note
+		parts[len(parts)-1] = last + cutNote
 	}
 	return parts
 }

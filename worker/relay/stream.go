@@ -316,7 +316,7 @@ func (w *Stream) finishPart(ctx context.Context, blocks []slack.Block, rewrite b
 		if n := utf8.RuneCountInString(text); n > maxStreamMessage {
 			// Too long for the one message left: the rest would need messages an earlier
 			// attempt never planned. Keep it whole in one message, cut with a note.
-			text = string([]rune(text)[:maxStreamMessage-60]) + "\n\n_(The answer was too long and has been cut here.)_"
+			text = string([]rune(text)[:maxStreamMessage-60]) + cutNote
 		}
 	}
 	md := slack.MsgOptionMetadata(slack.SlackMetadata{EventType: ReplyMetadataType, EventPayload: map[string]any{"dedupe_key": s.Key(), "step": w.stepID()}})
