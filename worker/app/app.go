@@ -40,7 +40,6 @@ type App struct {
 	Poller    *poller.Poller
 	// Secrets holds the bot token and the LLM key (SSM, or fixed values locally).
 	Secrets *secrets.Store
-	Log     *slog.Logger
 }
 
 // Deps is what the worker builds from its configuration for the bot's handlers.
@@ -110,7 +109,7 @@ func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string,
 		Log:             log,
 		Metrics:         emitter,
 	}
-	a := &App{Processor: p, Secrets: store, Log: log}
+	a := &App{Processor: p, Secrets: store}
 	if !cfg.Lambda {
 		a.Poller = &poller.Poller{
 			SQS: sqsClient, QueueURL: cfg.QueueURL, Handler: p.HandleSQS,

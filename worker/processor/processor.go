@@ -218,34 +218,28 @@ func (m *message) process(ctx context.Context) bool {
 func (m *message) failed(ctx context.Context, stage string, err error, took time.Duration) bool {
 	p := m.p
 	class, after := failure.Classify(err)
-	log := m.log.With("error", err.Error(), "class", class.String(), "took_ms", took.Milliseconds())
+	m.log = m.log.With("error", err.Error(), "class", class.String(), "took_ms", took.Milliseconds())
 	p.Metrics.Count("HandlerErrors", 1, metrics.Dim{Name: "Class", Value: class.String()})
 	switch {
 	case class == failure.Permanent:
-		log.Error("permanent failure; moving to the DLQ")
-		m.log = log
+		m.log.Error("permanent failure; moving to the DLQ")
 		return m.toDLQ(ctx, envelope.FailureClassPermanent, stage, err)
 	case class == failure.Config && m.lastAttempt():
-		log.Error("configuration error on the last attempt; moving to the DLQ (fix it, then replay)")
-		m.log = log
+		m.log.Error("configuration error on the last attempt; moving to the DLQ (fix it, then replay)")
 		return m.toDLQ(ctx, envelope.FailureClassConfig, stage, fmt.Errorf("configuration: %w", err))
 	case m.lastAttempt():
-		log.Error("out of retries; moving to the DLQ")
-		m.log = log
+		m.log.Error("out of retries; moving to the DLQ")
 		return m.toDLQ(ctx, envelope.FailureClassExhausted, stage, err)
 	case class == failure.Config:
 		wait := failure.Backoff(m.receiveCount, p.BackoffBase, p.BackoffMax)
-		log.Error("configuration error: something the worker needs is missing; retrying with backoff", "backoff", wait.String())
-		m.log = log
+		m.log.Error("configuration error: something the worker needs is missing; retrying with backoff", "backoff", wait.String())
 		return m.retryLater(ctx, wait)
 	case class == failure.RateLimited:
-		log.Warn("rate limited; retrying after Retry-After", "retry_after", after.String())
-		m.log = log
+		m.log.Warn("rate limited; retrying after Retry-After", "retry_after", after.String())
 		return m.retryLater(ctx, after)
 	default:
 		wait := failure.Backoff(m.receiveCount, p.BackoffBase, p.BackoffMax)
-		log.Warn("transient failure; retrying with backoff", "backoff", wait.String())
-		m.log = log
+		m.log.Warn("transient failure; retrying with backoff", "backoff", wait.String())
 		return m.retryLater(ctx, wait)
 	}
 }

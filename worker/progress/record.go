@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -261,7 +260,8 @@ func numAttr(item map[string]types.AttributeValue, name string) int64 {
 // their parts before the first is sent, so a retry finishes the same answer instead of
 // starting another.
 type Step struct {
-	// Kind names the helper that wrote it ("reply", "respond", "ephemeral", "view", "stream").
+	// Kind names the helper that wrote it ("post", "respond", "ephemeral", "update", "view",
+	// "stream", or "stream-post" for a stream answered with a post).
 	Kind string `json:"kind"`
 	// Parts are the planned texts, recorded before the first one is sent.
 	Parts []string `json:"parts,omitempty"`
@@ -308,13 +308,6 @@ func (l *Lease) Step(id string) (Step, bool) {
 	defer l.mu.Unlock()
 	st, ok := l.steps[id]
 	return st, ok
-}
-
-// Steps returns a copy of every recorded step.
-func (l *Lease) Steps() map[string]Step {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return maps.Clone(l.steps)
 }
 
 // Save records step id, provided the lease is still this caller's. ErrNotOwner means another

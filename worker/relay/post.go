@@ -8,7 +8,6 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/worker/failure"
 	"github.com/slackrelay/slackrelay/worker/progress"
-	"github.com/slackrelay/slackrelay/worker/text"
 )
 
 // ReplyMetadataType is the message metadata event type of everything slackrelay posts; its
@@ -19,10 +18,6 @@ const ReplyMetadataType = "slackrelay_reply"
 // MaxPartRunes is the largest text posted in one message. Slack truncates message text at
 // 40,000 characters and renders long text best in pieces of a few thousand.
 const MaxPartRunes = 3900
-
-// maxPlannedBytes bounds the text one reply plans (it is kept in the progress record until
-// the event completes). Longer answers are cut with a note.
-const maxPlannedBytes = 80 << 10
 
 // PostOption tunes a post.
 type PostOption func(*postOptions)
@@ -74,61 +69,31 @@ func (s *Session) Post(ctx context.Context, channel, threadTS, text string, opts
 	} else {
 		s.Log.Info("resuming a post an earlier attempt began", "step", id, "sent", len(st.Sent), "parts", len(st.Parts))
 	}
-	uncertain := resumed && st.Pending
-	for i := len(st.Sent); i < len(st.Parts); i++ {
-		last := i == len(st.Parts)-1
-		if uncertain {
-			uncertain = false
-			ts, found, err := s.findPosted(ctx, channel, threadTS, id, i+1)
-			if err != nil {
-				return Posted{}, failure.Retryable(fmt.Errorf("look for part %d/%d of an earlier attempt: %w", i+1, len(st.Parts), err))
+	st, err := s.sendParts(ctx, id, st, resumed, partSink{
+		what: "post",
+		send: func(ctx context.Context, parts []string, i int) (string, error) {
+			msg := []slack.MsgOption{
+				slack.MsgOptionText(parts[i], false),
+				slack.MsgOptionMetadata(slack.SlackMetadata{EventType: ReplyMetadataType, EventPayload: map[string]any{
+					"dedupe_key": s.Key(), "step": id, "part": i + 1, "parts": len(parts),
+				}}),
 			}
-			if found {
-				s.Log.Info("an earlier attempt posted this part; not posting it again", "step", id, "part", i+1, "ts", ts)
-				st.Sent, st.Pending, st.Done = append(st.Sent, ts), !last, last
-				if err := s.save(ctx, id, st); err != nil {
-					return Posted{}, err
-				}
-				continue
+			if threadTS != "" {
+				msg = append(msg, slack.MsgOptionTS(threadTS))
 			}
-		}
-		if !st.Pending {
-			st.Pending = true
-			if err := s.save(ctx, id, st); err != nil {
-				return Posted{}, err
+			if i == len(parts)-1 && len(o.lastBlocks) > 0 {
+				blocks := append([]slack.Block{slack.NewMarkdownBlock("", parts[i])}, o.lastBlocks...)
+				msg = append(msg, slack.MsgOptionBlocks(blocks...))
 			}
-		}
-		msg := []slack.MsgOption{
-			slack.MsgOptionText(st.Parts[i], false),
-			slack.MsgOptionMetadata(slack.SlackMetadata{EventType: ReplyMetadataType, EventPayload: map[string]any{
-				"dedupe_key": s.Key(), "step": id, "part": i + 1, "parts": len(st.Parts),
-			}}),
-		}
-		if threadTS != "" {
-			msg = append(msg, slack.MsgOptionTS(threadTS))
-		}
-		if last && len(o.lastBlocks) > 0 {
-			blocks := append([]slack.Block{slack.NewMarkdownBlock("", st.Parts[i])}, o.lastBlocks...)
-			msg = append(msg, slack.MsgOptionBlocks(blocks...))
-		}
-		_, ts, err := s.Slack.PostMessageContext(ctx, channel, msg...)
-		if err != nil {
-			if notSent(err) {
-				st.Pending = false
-				_ = s.lease.Save(ctx, id, st) // best effort: only spares the next attempt a thread read
-			}
-			if i > 0 {
-				s.Log.Warn("post cut short; a retry finishes it", "step", id, "sent", i, "parts", len(st.Parts))
-			}
-			return Posted{Channel: channel, TS: st.Sent}, fmt.Errorf("post part %d/%d: %w", i+1, len(st.Parts), err)
-		}
-		// One write records this part and marks the next one as about to be sent.
-		st.Sent, st.Pending, st.Done = append(st.Sent, ts), !last, last
-		if err := s.save(ctx, id, st); err != nil {
-			return Posted{Channel: channel, TS: st.Sent}, err
-		}
-	}
-	return Posted{Channel: channel, TS: st.Sent}, nil
+			_, ts, err := s.Slack.PostMessageContext(ctx, channel, msg...)
+			return ts, err
+		},
+		notSent: notSent,
+		find: func(ctx context.Context, i int) (string, bool, error) {
+			return s.findPosted(ctx, channel, threadTS, id, i+1)
+		},
+	})
+	return Posted{Channel: channel, TS: st.Sent}, err
 }
 
 // findPosted looks for the message of (step, part) in the thread, reading it page by page.
@@ -196,29 +161,4 @@ func number(v any) int {
 		return i
 	}
 	return 0
-}
-
-// plan splits text into the parts to post: at most maxParts when maxParts > 0, and at most
-// maxPlannedBytes in all; what does not fit is cut with a note. Empty text gives one part.
-func plan(body string, maxParts int) []string {
-	const note = "\n\n_(The answer was too long and has been cut here.)_"
-	cut := false
-	if len(body) > maxPlannedBytes {
-		body, cut = text.Truncate(body, maxPlannedBytes), true
-	}
-	parts := text.Split(body, MaxPartRunes)
-	if len(parts) == 0 {
-		parts = []string{"(no answer)"}
-	}
-	if maxParts > 0 && len(parts) > maxParts {
-		parts, cut = parts[:maxParts], true
-	}
-	if cut {
-		last := parts[len(parts)-1]
-		if max := MaxPartRunes - len([]rune(note)); len([]rune(last)) > max {
-			last = string([]rune(last)[:max])
-		}
-		parts[len(parts)-1] = last + note
-	}
-	return parts
 }

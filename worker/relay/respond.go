@@ -75,31 +75,18 @@ func (s *Session) Respond(ctx context.Context, text string, opts ...RespondOptio
 		s.Log.Warn("an earlier attempt's response_url post may have gone out; posting it again (response_url cannot be read back)",
 			"step", id, "part", len(st.Sent)+1)
 	}
-	for i := len(st.Sent); i < len(st.Parts); i++ {
-		last := i == len(st.Parts)-1
-		if !st.Pending {
-			st.Pending = true
-			if err := s.save(ctx, id, st); err != nil {
-				return err
+	_, err := s.sendParts(ctx, id, st, resumed, partSink{
+		what: "response_url",
+		send: func(ctx context.Context, parts []string, i int) (string, error) {
+			msg := map[string]any{"response_type": o.responseType, "text": parts[i], "replace_original": o.replaceOriginal && i == 0}
+			if i == len(parts)-1 && len(o.lastBlocks) > 0 {
+				msg["blocks"] = append([]slack.Block{slack.NewMarkdownBlock("", parts[i])}, o.lastBlocks...)
 			}
-		}
-		msg := map[string]any{"response_type": o.responseType, "text": st.Parts[i], "replace_original": o.replaceOriginal && i == 0}
-		if last && len(o.lastBlocks) > 0 {
-			msg["blocks"] = append([]slack.Block{slack.NewMarkdownBlock("", st.Parts[i])}, o.lastBlocks...)
-		}
-		if err := s.postResponseURL(ctx, msg); err != nil {
-			if notSentHTTP(err) {
-				st.Pending = false
-				_ = s.lease.Save(ctx, id, st)
-			}
-			return fmt.Errorf("response_url part %d/%d: %w", i+1, len(st.Parts), err)
-		}
-		st.Sent, st.Pending, st.Done = append(st.Sent, ""), !last, last
-		if err := s.save(ctx, id, st); err != nil {
-			return err
-		}
-	}
-	return nil
+			return "", s.postResponseURL(ctx, msg)
+		},
+		notSent: notSentHTTP,
+	})
+	return err
 }
 
 // responsesUsed counts the response_url messages earlier respond steps planned.

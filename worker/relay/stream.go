@@ -170,10 +170,11 @@ func (w *Stream) flush(ctx context.Context) error {
 func (w *Stream) send(ctx context.Context, chunk string) error {
 	s := w.s
 	switch {
-	case w.st.Value == "" && !w.opts.Disabled:
-		// The stream starts empty and its ts is recorded before the first append: a crash in
-		// between leaves an empty message that Slack ends by itself, never a second copy of
-		// text.
+	case w.st.Value == "" && !w.opts.Disabled && w.st.Kind != streamPostStepKind:
+		// Not after an earlier attempt fell back to a post (stream-post): the next case looks
+		// for that post first. The stream starts empty and its ts is recorded before the
+		// first append: a crash in between leaves an empty message that Slack ends by itself,
+		// never a second copy of text.
 		w.st = progress.Step{Kind: streamStepKind, Pending: true}
 		if err := s.save(ctx, w.stepID(), w.st); err != nil {
 			return err
@@ -315,7 +316,7 @@ func (w *Stream) finishPart(ctx context.Context, blocks []slack.Block, rewrite b
 		if n := utf8.RuneCountInString(text); n > maxStreamMessage {
 			// Too long for the one message left: the rest would need messages an earlier
 			// attempt never planned. Keep it whole in one message, cut with a note.
-			text = string([]rune(text)[:maxStreamMessage-60]) + "\n\n_(The answer was too long and has been cut here.)_"
+			text = string([]rune(text)[:maxStreamMessage-60]) + cutNote
 		}
 	}
 	md := slack.MsgOptionMetadata(slack.SlackMetadata{EventType: ReplyMetadataType, EventPayload: map[string]any{"dedupe_key": s.Key(), "step": w.stepID()}})

@@ -180,31 +180,46 @@ func TestLongAnswerContinuesInAnotherMessage(t *testing.T) {
 	}
 }
 
-// With streaming off, a post whose answer was lost (the worker died right after Slack
-// accepted it) is found by its metadata and finished, not posted twice.
+// With streaming off, or refused by Slack, a post whose answer was lost (the worker died
+// right after Slack accepted it) is found by its metadata and finished, not posted twice.
 func TestLostFallbackPostIsAdoptedNotRepeated(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
-	ctx := context.Background()
-	f.faults.at("chat.postMessage", 1, "lose")
-	w, _ := f.session().Stream(ctx, StreamOptions{Disabled: true, FlushChars: 10, FlushEvery: time.Hour})
-	if err := w.Append(ctx, strings.Join(words("first", 10), "")); err == nil {
-		t.Fatal("no error although the post's answer was lost")
+	cases := []struct {
+		name     string
+		disabled bool
+	}{
+		{"streaming off", true},
+		{"streaming refused on every attempt", false},
 	}
-	f.lease.nextAttempt()
-	w2, _ := f.session().Stream(ctx, StreamOptions{Disabled: true, FlushChars: 10, FlushEvery: time.Hour})
-	second := words("second", 20)
-	streamAll(t, w2, second)
-	if _, err := w2.Finish(ctx); err != nil {
-		t.Fatal(err)
-	}
-	msgs := threadMessages(t, f)
-	if len(msgs) != 1 {
-		t.Fatalf("thread = %v, want the one post, adopted and finished", msgs)
-	}
-	for _, text := range msgs {
-		if text != strings.Join(second, "") {
-			t.Errorf("message = %q…, want the whole second answer", text[:min(40, len(text))])
-		}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t)
+			ctx := context.Background()
+			if !tc.disabled {
+				f.slack.FailNext("chat.startStream", 2, "feature_not_enabled")
+			}
+			f.faults.at("chat.postMessage", 1, "lose")
+			w, _ := f.session().Stream(ctx, StreamOptions{Disabled: tc.disabled, FlushChars: 10, FlushEvery: time.Hour})
+			if err := w.Append(ctx, strings.Join(words("first", 10), "")); err == nil {
+				t.Fatal("no error although the post's answer was lost")
+			}
+			f.lease.nextAttempt()
+			w2, _ := f.session().Stream(ctx, StreamOptions{Disabled: tc.disabled, FlushChars: 10, FlushEvery: time.Hour})
+			second := words("second", 20)
+			streamAll(t, w2, second)
+			if _, err := w2.Finish(ctx); err != nil {
+				t.Fatal(err)
+			}
+			msgs := threadMessages(t, f)
+			if len(msgs) != 1 {
+				t.Fatalf("thread = %v, want the one post, adopted and finished", msgs)
+			}
+			for _, text := range msgs {
+				if text != strings.Join(second, "") {
+					t.Errorf("message = %q…, want the whole second answer", text[:min(40, len(text))])
+				}
+			}
+		})
 	}
 }
