@@ -47,14 +47,8 @@ func (h *handlers) regenerate(ctx context.Context, req *relay.Request[slack.Inte
 	if err := json.Unmarshal([]byte(cb.ActionCallback.BlockActions[0].Value), &v); err != nil {
 		return relay.Permanent(fmt.Errorf("regenerate button value: %w", err))
 	}
-	channel, ts := cb.Channel.ID, cb.Message.Timestamp
-	if channel == "" {
-		channel = cb.Container.ChannelID
-	}
-	if ts == "" {
-		ts = cb.Container.MessageTs
-	}
-	if channel == "" || ts == "" {
+	clicked := req.Source()
+	if clicked.Channel == "" || clicked.TS == "" {
 		return relay.Permanent(errors.New("regenerate click without the message it was on"))
 	}
 	question := v.Prompt
@@ -69,10 +63,10 @@ func (h *handlers) regenerate(ctx context.Context, req *relay.Request[slack.Inte
 	if err != nil {
 		return fmt.Errorf("responder: %w", err)
 	}
-	if err := req.Update(ctx, channel, ts, answer, relay.WithBlocks(regenerateButton(question, relay.MessageRef{Channel: v.Channel, TS: v.TS}))); err != nil {
+	if err := req.Update(ctx, clicked.Channel, clicked.TS, answer, relay.WithBlocks(regenerateButton(question, relay.MessageRef{Channel: v.Channel, TS: v.TS}))); err != nil {
 		return err
 	}
-	req.Log.Info("regenerated an answer", "message_ts", ts)
+	req.Log.Info("regenerated an answer", "message_ts", clicked.TS)
 	return nil
 }
 

@@ -119,9 +119,7 @@ func (c *Chat) Stream(ctx context.Context, req Request, onDelta func(text string
 	received := 0
 	fail := func(err error) (Result, error) {
 		res.Text, res.Duration = text.String(), time.Since(start)
-		if se := c.streamError(ctx, err, received, res.Duration); se != nil {
-			err = failure.Retryable(se)
-		}
+		err = failure.Retryable(c.streamError(ctx, err, received, res.Duration))
 		c.countError(err)
 		return res, err
 	}
@@ -217,8 +215,9 @@ func (c *Chat) unstreamed(ctx context.Context, req Request, resp *http.Response,
 }
 
 // streamError turns what stopped a stream into a *StreamError: the cause of ctx's end when
-// it ended (a timeout of ours or the caller's deadline), else a cut or an error event.
-// It returns nil for errors that are not about the stream (a status error of the request).
+// it ended (a timeout of ours or the caller's deadline), else a cut or an error event. It is
+// called only once the stream has started or ctx has ended: a status error of the request
+// itself, with ctx alive, is returned by Stream as it is.
 func (c *Chat) streamError(ctx context.Context, err error, received int, elapsed time.Duration) *StreamError {
 	se := &StreamError{Received: received, Elapsed: elapsed}
 	cause := context.Cause(ctx)
@@ -234,11 +233,6 @@ func (c *Chat) streamError(ctx context.Context, err error, received int, elapsed
 	case errors.Is(err, ErrStreamFailed):
 		se.Err = err
 	default:
-		var rl *failure.RateLimitError
-		var hs *failure.HTTPStatusError
-		if errors.As(err, &rl) || errors.As(err, &hs) {
-			return nil
-		}
 		se.Err = fmt.Errorf("%w: %w", ErrStreamCut, err)
 	}
 	return se
