@@ -19,23 +19,23 @@ import (
 	"github.com/slackrelay/slackrelay/shared/envelope"
 )
 
-// Redacted replaces a secret in the tool's output.
-const Redacted = "[redacted]"
+// redacted replaces a secret in the tool's output.
+const redacted = "[redacted]"
 
 // tokenRE matches Slack tokens: bot, user, app-level, refresh, config and legacy workspace tokens.
 var tokenRE = regexp.MustCompile(`\bx(?:ox[abpesr]|app)-[A-Za-z0-9-]+`)
 
 // RedactText replaces anything that looks like a Slack token.
-func RedactText(s string) string { return tokenRE.ReplaceAllString(s, Redacted) }
+func RedactText(s string) string { return tokenRE.ReplaceAllString(s, redacted) }
 
 // secretKeys are body fields whose value is a secret wherever they appear.
 var secretKeys = map[string]bool{"token": true, "bot_token": true, "access_token": true, "client_secret": true}
 
-// RedactValue redacts one field's value by its key.
-func RedactValue(key, val string) string {
+// redactValue redacts one field's value by its key.
+func redactValue(key, val string) string {
 	switch {
 	case secretKeys[strings.ToLower(key)]:
-		return Redacted
+		return redacted
 	case strings.EqualFold(key, "response_url"):
 		return redactURL(val)
 	}
@@ -47,9 +47,9 @@ func RedactValue(key, val string) string {
 func redactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" {
-		return Redacted
+		return redacted
 	}
-	return u.Scheme + "://" + u.Host + "/" + Redacted
+	return u.Scheme + "://" + u.Host + "/" + redacted
 }
 
 // RedactBody pretty-prints a Slack request body with its secrets redacted. contentType ""
@@ -90,7 +90,7 @@ func formLines(body string) string {
 				continue
 			}
 		}
-		fmt.Fprintf(&b, "%s=%s\n", key, RedactValue(key, val))
+		fmt.Fprintf(&b, "%s=%s\n", key, redactValue(key, val))
 	}
 	return b.String()
 }
@@ -153,10 +153,10 @@ func writePretty(b *bytes.Buffer, dec *json.Decoder, key, ind, prefix string, de
 		}
 		b.WriteString(close)
 	case string:
-		writeJSONString(b, RedactValue(key, v))
+		writeJSONString(b, redactValue(key, v))
 	case json.Number:
 		if secretKeys[strings.ToLower(key)] {
-			b.WriteString(`"` + Redacted + `"`)
+			b.WriteString(`"` + redacted + `"`)
 		} else {
 			b.WriteString(v.String())
 		}

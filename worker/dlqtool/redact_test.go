@@ -14,7 +14,7 @@ func TestRedaction(t *testing.T) {
 			t.Errorf("RedactText(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if got := RedactValue("response_url", "https://hooks.slack.com/actions/T/1/SEC"); got != "https://hooks.slack.com/[redacted]" {
+	if got := redactValue("response_url", "https://hooks.slack.com/actions/T/1/SEC"); got != "https://hooks.slack.com/[redacted]" {
 		t.Errorf("response_url: %q", got)
 	}
 	got, err := prettyJSON(`{"b":1,"a":[],"token":42,"o":{},"s":"<@U1>","n":null,"t":true}`, "  ")

@@ -20,8 +20,8 @@ var FailureAttrs = map[string]bool{
 	envelope.AttrFailedAt:      true,
 }
 
-// ReplayAttrs are m's attributes minus FailureAttrs, with ReplayCount one higher.
-func ReplayAttrs(m *Message) map[string]types.MessageAttributeValue {
+// replayAttrs are m's attributes minus FailureAttrs, with ReplayCount one higher.
+func replayAttrs(m *Message) map[string]types.MessageAttributeValue {
 	out := make(map[string]types.MessageAttributeValue, len(m.Attrs)+1)
 	for k, v := range m.Attrs {
 		if FailureAttrs[k] || k == envelope.AttrReplayCount {
@@ -46,7 +46,7 @@ func (h *Hold) Replay(ctx context.Context, eventsURL string, m *Message) error {
 	_, err := h.c.SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl:          aws.String(eventsURL),
 		MessageBody:       aws.String(m.Body),
-		MessageAttributes: ReplayAttrs(m),
+		MessageAttributes: replayAttrs(m),
 	})
 	if err != nil {
 		return fmt.Errorf("send to %s: %w (left in the DLQ)", QueueName(eventsURL), err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
 	"github.com/slackrelay/slackrelay/shared/envelope"
+	"github.com/slackrelay/slackrelay/worker/dlqtool"
 )
 
 func TestMain(m *testing.M) { os.Exit(localstacktest.Run(m)) }
@@ -131,20 +131,14 @@ func (e *env) seed(t *testing.T, d dlqMsg) (id, body string) {
 	return aws.ToString(out.MessageId), body
 }
 
-// counts returns ApproximateNumberOfMessages and ...NotVisible of url.
-func counts(t *testing.T, c *sqs.Client, url string) (visible, notVisible int) {
+// counts returns the visible and in-flight counts of url.
+func counts(t *testing.T, c *sqs.Client, url string) (visible, inFlight int) {
 	t.Helper()
-	out, err := c.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(url),
-		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages,
-			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible},
-	})
+	cs, err := dlqtool.ReadCounts(context.Background(), c, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	visible, _ = strconv.Atoi(out.Attributes["ApproximateNumberOfMessages"])
-	notVisible, _ = strconv.Atoi(out.Attributes["ApproximateNumberOfMessagesNotVisible"])
-	return visible, notVisible
+	return cs.Visible, cs.InFlight
 }
 
 func attrString(m types.Message, name string) (string, bool) {

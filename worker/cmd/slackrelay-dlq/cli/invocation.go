@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -53,7 +54,7 @@ func (inv *invocation) run(ctx context.Context, args []string) error {
 	fs.StringVar(&inv.stack, "stack", "", "CloudFormation stack `NAME` whose outputs name the queues")
 	fs.StringVar(&inv.region, "region", "", "AWS region (default $AWS_REGION / the AWS profile's)")
 	if inv.cmd.scans {
-		fs.DurationVar(&inv.settle, "settle", cmpOr(inv.cmd.settle, dlqtool.DefaultSettle), "how long a scan goes on without receiving anything new while the DLQ counts messages it has not seen (in flight with another reader, delayed)")
+		fs.DurationVar(&inv.settle, "settle", cmp.Or(inv.cmd.settle, dlqtool.DefaultSettle), "how long a scan goes on without receiving anything new while the DLQ counts messages it has not seen (in flight with another reader, delayed)")
 		fs.DurationVar(&inv.scanTimeout, "scan-timeout", dlqtool.DefaultScanTimeout, "end a scan after this long, seen everything or not")
 	}
 	body := inv.cmd.setup(fs)
@@ -116,11 +117,11 @@ func (inv *invocation) queues(ctx context.Context, needEvents, needDLQ bool) (qu
 		if err != nil {
 			return out, err
 		}
-		out.events = cmpOr(out.events, ev)
-		out.dlq = cmpOr(out.dlq, dl)
+		out.events = cmp.Or(out.events, ev)
+		out.dlq = cmp.Or(out.dlq, dl)
 	}
-	out.events = cmpOr(out.events, inv.deps.Getenv(envQueueURL))
-	out.dlq = cmpOr(out.dlq, inv.deps.Getenv(envDLQURL))
+	out.events = cmp.Or(out.events, inv.deps.Getenv(envQueueURL))
+	out.dlq = cmp.Or(out.dlq, inv.deps.Getenv(envDLQURL))
 	if needDLQ && out.dlq == "" {
 		return out, usagef("no DLQ URL: pass --dlq-url or --stack (or set %s)", envDLQURL)
 	}
@@ -128,14 +129,6 @@ func (inv *invocation) queues(ctx context.Context, needEvents, needDLQ bool) (qu
 		return out, usagef("no events queue URL: pass --queue-url or --stack (or set %s)", envQueueURL)
 	}
 	return out, nil
-}
-
-func cmpOr[T comparable](a, b T) T {
-	var zero T
-	if a != zero {
-		return a
-	}
-	return b
 }
 
 func (inv *invocation) stackOutputs(ctx context.Context) (events, dlq string, err error) {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"path/filepath"
 	"sync"
@@ -144,7 +145,7 @@ func (o *otherReader) poll() {
 		out, err := o.c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(o.dlq), MaxNumberOfMessages: 10, VisibilityTimeout: 0})
 		if err != nil {
-			o.firstErr = cmpOr(o.firstErr, err)
+			o.firstErr = cmp.Or(o.firstErr, err)
 			continue
 		}
 		o.polls++

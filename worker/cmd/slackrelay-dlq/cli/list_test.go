@@ -178,6 +178,27 @@ func TestStatsAndStackOutputs(t *testing.T) {
 	}
 }
 
+func TestStatsOfAnEmptyDLQ(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	out, _, err := e.run(t, e.deps(), "stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, out, "dlq", "DLQ is empty")
+	out, _, err = e.run(t, e.deps(), "stats", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s statsJSON
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.DLQ == nil || s.DLQ.Visible+s.DLQ.NotVisible+s.DLQ.Delayed != 0 || s.Peeked != 0 || !s.PeekComplete || s.OldestInDLQSeconds != nil {
+		t.Errorf("stats --json of an empty DLQ: got %s, want no messages, nothing peeked, peek complete", out)
+	}
+}
+
 // cancellingSQS cancels the run's context during the second receive, as Ctrl-C would.
 type cancellingSQS struct {
 	SQSAPI

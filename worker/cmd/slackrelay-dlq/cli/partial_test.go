@@ -24,7 +24,7 @@ func lines(s string) []string {
 	return out
 }
 
-// fileLines counts the lines of an export file and returns their message ids.
+// fileIDs returns the message ids of the lines of an export file.
 func fileIDs(t *testing.T, path string) map[string]bool {
 	t.Helper()
 	f, err := os.Open(path)
@@ -88,8 +88,8 @@ func TestInFlightMessagesMakeAPartialViewAndPurgeRefuses(t *testing.T) {
 		t.Fatalf("purge after a partial export: got %v (exit %d), want a refusal", err, ExitCode(err))
 	}
 	mustContain(t, err.Error(), "refusing to purge", "saw 2 of the 3 message(s)", "nothing was deleted")
-	if c := countsOf(t, e); c.Visible != 2 || c.InFlight != 1 {
-		t.Fatalf("after the refused purge: %+v, want 2 visible, 1 in flight", c)
+	if v, nv := counts(t, e.c, e.dlq); v != 2 || nv != 1 {
+		t.Fatalf("after the refused purge: visible %d, in flight %d; want 2, 1", v, nv)
 	}
 
 	// replay --all acts on what it sees and says what it could not see.
@@ -127,12 +127,6 @@ func TestInFlightMessagesMakeAPartialViewAndPurgeRefuses(t *testing.T) {
 		mustContain(t, out, "purged")
 	}
 	waitEmpty(t, e)
-}
-
-func countsOf(t *testing.T, e *env) struct{ Visible, InFlight int } {
-	t.Helper()
-	v, nv := counts(t, e.c, e.dlq)
-	return struct{ Visible, InFlight int }{v, nv}
 }
 
 // A message another reader gives up on comes back during the scan's --settle: the view is

@@ -142,8 +142,9 @@ func (inv *invocation) replay(ctx context.Context, qs queues, s scanned, o *repl
 	}
 	// The view must be whole when acting on "every message that matches", and when an
 	// asked-for id was not found.
+	viewPartial := !s.res.Complete() && (len(want) == 0 || missing > 0)
 	viewErr := func(did string) error {
-		if s.res.Complete() || len(want) > 0 && missing == 0 {
+		if !viewPartial {
 			return nil
 		}
 		return inv.partial(did, s.res)
@@ -210,8 +211,8 @@ func (inv *invocation) replay(ctx context.Context, qs queues, s scanned, o *repl
 		if len(failures) > 0 {
 			msg += "\n  " + strings.Join(failures, "\n  ")
 		}
-		if lines := inv.incomplete(s.res); len(lines) > 0 && viewErr("") != nil {
-			msg += "\n  " + strings.Join(lines, "\n  ")
+		if viewPartial {
+			msg += "\n  " + strings.Join(inv.incomplete(s.res), "\n  ")
 		}
 		return &PartialError{Msg: msg}
 	}

@@ -61,28 +61,28 @@ type statsJSON struct {
 	PeekComplete       bool   `json:"peek_complete"`
 }
 
-func (inv *invocation) queueStats(ctx context.Context, url string) (*queueStats, error) {
-	c, err := dlqtool.ReadCounts(ctx, inv.sqs, url)
-	if err != nil {
-		return nil, err
-	}
-	return &queueStats{URL: url, Visible: c.Visible, NotVisible: c.InFlight, Delayed: c.Delayed}, nil
+func newQueueStats(url string, c dlqtool.Counts) *queueStats {
+	return &queueStats{URL: url, Visible: c.Visible, NotVisible: c.InFlight, Delayed: c.Delayed}
 }
 
 func (inv *invocation) stats(ctx context.Context, qs queues, peek int, asJSON bool) error {
 	var out statsJSON
-	var err error
 	if qs.events != "" {
-		if out.Events, err = inv.queueStats(ctx, qs.events); err != nil {
+		c, err := dlqtool.ReadCounts(ctx, inv.sqs, qs.events)
+		if err != nil {
 			return err
 		}
+		out.Events = newQueueStats(qs.events, c)
 	}
-	if out.DLQ, err = inv.queueStats(ctx, qs.dlq); err != nil {
+	dlqCounts, err := dlqtool.ReadCounts(ctx, inv.sqs, qs.dlq)
+	if err != nil {
 		return err
 	}
+	out.DLQ = newQueueStats(qs.dlq, dlqCounts)
+	empty := dlqCounts.Total() == 0
 	now := inv.deps.Now()
-	out.PeekComplete = out.DLQ.Visible+out.DLQ.NotVisible+out.DLQ.Delayed == 0
-	if peek > 0 && !out.PeekComplete {
+	out.PeekComplete = empty
+	if peek > 0 && !empty {
 		err := inv.peek(ctx, qs.dlq, peek, nil, func(s scanned) error {
 			msgs := s.hold.Messages()
 			out.Peeked, out.PeekComplete = len(msgs), s.res.Complete()
@@ -132,7 +132,7 @@ func (inv *invocation) stats(ctx context.Context, qs queues, peek int, asJSON bo
 			fmt.Fprintf(inv.stdout, ", event %s%s old", atLeast, fmtAge(time.Duration(*out.OldestEventSeconds)*time.Second))
 		}
 		fmt.Fprintf(inv.stdout, " (%d peeked)\n", out.Peeked)
-	case out.DLQ.Visible == 0 && out.DLQ.NotVisible == 0 && out.DLQ.Delayed == 0:
+	case empty:
 		fmt.Fprintln(inv.stdout, "DLQ is empty")
 	}
 	return nil
