@@ -1,7 +1,7 @@
 // Package loopback is what the local stand-in servers share: serving a handler on
 // 127.0.0.1 (Serve) and calling a server's JSON control endpoints from another process
 // (Control); and, for tests, endpoints that hang or refuse (SilentEndpoint,
-// RefusedEndpoint). localllm uses it; localslack predates it and still has its own copy.
+// RefusedEndpoint).
 package loopback
 
 import (
