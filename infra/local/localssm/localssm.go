@@ -74,13 +74,6 @@ func (s *Server) Put(name, value string) {
 	s.params[name] = value
 }
 
-// Delete removes a parameter.
-func (s *Server) Delete(name string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.params, name)
-}
-
 // SetMode changes how requests are answered; requests hanging under Hang are released
 // (answered under the new mode).
 func (s *Server) SetMode(m Mode) {
