@@ -21,8 +21,8 @@ import (
 
 // Server is a handler served on a loopback listener.
 type Server struct {
-	srv *http.Server
-	url string
+	srv  *http.Server
+	addr string
 }
 
 // Serve listens on addr ("127.0.0.1:0" when empty; a missing host means 127.0.0.1) and
@@ -42,13 +42,16 @@ func Serve(name, addr string, h http.Handler) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen: %w", name, err)
 	}
-	s := &Server{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, url: "http://" + ln.Addr().String() + "/"}
+	s := &Server{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, addr: ln.Addr().String()}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
 }
 
 // URL is the base URL, e.g. "http://127.0.0.1:41234/".
-func (s *Server) URL() string { return s.url }
+func (s *Server) URL() string { return "http://" + s.addr + "/" }
+
+// Addr is the address listened on, e.g. "127.0.0.1:41234".
+func (s *Server) Addr() string { return s.addr }
 
 // Close stops the server, letting requests in flight finish for up to 2 s before cutting
 // them.

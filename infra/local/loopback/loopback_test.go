@@ -28,6 +28,9 @@ func TestServeAndControl(t *testing.T) {
 	if !strings.HasPrefix(s.URL(), "http://127.0.0.1:") {
 		t.Errorf("URL %q, want loopback", s.URL())
 	}
+	if want := "http://" + s.Addr() + "/"; s.URL() != want {
+		t.Errorf("URL %q, Addr %q; want the URL %q", s.URL(), s.Addr(), want)
+	}
 	c := Control{Name: "test control", BaseURL: s.URL()}
 	var out map[string]any
 	if err := c.Call(context.Background(), http.MethodPost, "/_control/echo", map[string]any{"n": 2.0}, &out); err != nil || out["n"] != 2.0 {
