@@ -1,7 +1,7 @@
 // Package loopback is what the local stand-in servers share: serving a handler on
-// 127.0.0.1 (Serve) and calling a server's JSON control endpoints from another process
-// (Control); and, for tests, endpoints that hang or refuse (SilentEndpoint,
-// RefusedEndpoint).
+// 127.0.0.1 (Serve), calling a server's JSON control endpoints from another process
+// (Control) and the Retry-After of an injected rate limit (RetryAfterSeconds); and, for
+// tests, endpoints that hang or refuse (SilentEndpoint, RefusedEndpoint).
 package loopback
 
 import (
@@ -62,6 +62,11 @@ func (s *Server) Close() error {
 		return s.srv.Close()
 	}
 	return nil
+}
+
+// RetryAfterSeconds is d as a Retry-After value: whole seconds, rounded up, at least 1.
+func RetryAfterSeconds(d time.Duration) int64 {
+	return max(int64((d+time.Second-1)/time.Second), 1)
 }
 
 // Control calls a server's JSON control endpoints.

@@ -89,3 +89,20 @@ func TestRefusedEndpointRefusesForTheWholeTest(t *testing.T) {
 		t.Error("another server could listen on the refused endpoint's port")
 	}
 }
+
+func TestRetryAfterSeconds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		d    time.Duration
+		want int64
+	}{
+		{0, 1}, {time.Millisecond, 1}, {time.Second, 1}, {2500 * time.Millisecond, 3}, {12 * time.Second, 12},
+	} {
+		t.Run(tc.d.String(), func(t *testing.T) {
+			t.Parallel()
+			if got := RetryAfterSeconds(tc.d); got != tc.want {
+				t.Errorf("RetryAfterSeconds(%s) = %d, want %d", tc.d, got, tc.want)
+			}
+		})
+	}
+}
