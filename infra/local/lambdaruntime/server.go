@@ -47,7 +47,6 @@ type ErrorBody struct {
 type Posted struct {
 	HeaderType string
 	Body       ErrorBody
-	Raw        []byte
 }
 
 // invocation is one event on its way through the Runtime API.
@@ -204,7 +203,7 @@ func readPosted(r *http.Request) (Posted, error) {
 	if err != nil {
 		return Posted{}, err
 	}
-	p := Posted{HeaderType: r.Header.Get(HeaderErrorType), Raw: raw}
+	p := Posted{HeaderType: r.Header.Get(HeaderErrorType)}
 	if err := json.Unmarshal(raw, &p.Body); err != nil {
 		return p, errors.New("error body is not the JSON {errorMessage, errorType}")
 	}
