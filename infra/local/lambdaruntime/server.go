@@ -16,12 +16,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slackrelay/slackrelay/infra/local/loopback"
 )
 
 // The Runtime API's paths and headers.
@@ -46,7 +47,6 @@ type ErrorBody struct {
 type Posted struct {
 	HeaderType string
 	Body       ErrorBody
-	Raw        []byte
 }
 
 // invocation is one event on its way through the Runtime API.
@@ -66,8 +66,7 @@ type outcome struct {
 
 // Server is a Runtime API for one function instance.
 type Server struct {
-	ln          net.Listener
-	srv         *http.Server
+	srv         *loopback.Server
 	closing     chan struct{}
 	functionARN string
 
@@ -84,22 +83,21 @@ type Server struct {
 // NewServer listens on a free loopback port. functionARN is what invocations report as the
 // invoked function.
 func NewServer(functionARN string) (*Server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
 	s := &Server{
-		ln: ln, closing: make(chan struct{}), functionARN: functionARN,
+		closing: make(chan struct{}), functionARN: functionARN,
 		queue: make(chan *invocation), inFlight: map[string]*invocation{},
 		polled: make(chan struct{}), initErr: make(chan Posted, 1),
 	}
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = s.srv.Serve(ln) }()
+	srv, err := loopback.Serve("lambdaruntime", "", s)
+	if err != nil {
+		return nil, err
+	}
+	s.srv = srv
 	return s, nil
 }
 
 // Addr is the value of AWS_LAMBDA_RUNTIME_API (host:port).
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+func (s *Server) Addr() string { return s.srv.Addr() }
 
 // Close stops the server; a runtime waiting for work gets an error.
 func (s *Server) Close() error {
@@ -205,7 +203,7 @@ func readPosted(r *http.Request) (Posted, error) {
 	if err != nil {
 		return Posted{}, err
 	}
-	p := Posted{HeaderType: r.Header.Get(HeaderErrorType), Raw: raw}
+	p := Posted{HeaderType: r.Header.Get(HeaderErrorType)}
 	if err := json.Unmarshal(raw, &p.Body); err != nil {
 		return p, errors.New("error body is not the JSON {errorMessage, errorType}")
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slackrelay/slackrelay/infra/local/loopback"
 )
 
 // maxRequestBytes bounds a request body.
@@ -89,7 +91,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 	a := s.plan(req, msgs)
 	switch {
 	case a.fault != nil && a.fault.kind == FaultRateLimit:
-		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(a.fault.retryAfter), 10))
+		w.Header().Set("Retry-After", strconv.FormatInt(loopback.RetryAfterSeconds(a.fault.retryAfter), 10))
 		writeAPIError(w, http.StatusTooManyRequests, "requests", "rate_limit_exceeded", "rate limit reached (injected)")
 	case a.fault != nil && a.fault.kind == FaultHTTP:
 		writeAPIError(w, a.fault.status, "server_error", "injected_failure", fmt.Sprintf("injected HTTP %d", a.fault.status))

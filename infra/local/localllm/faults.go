@@ -81,8 +81,3 @@ func (s *Server) popFaultLocked() *fault {
 	}
 	return &f
 }
-
-// retryAfterSeconds is d in whole seconds, rounded up, at least 1.
-func retryAfterSeconds(d time.Duration) int64 {
-	return max(int64((d+time.Second-1)/time.Second), 1)
-}

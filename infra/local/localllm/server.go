@@ -120,10 +120,6 @@ func New(opts Options) *Server {
 	return s
 }
 
-// Handler serves the API and the control endpoints (for an httptest server or a mux of
-// one's own; Start serves it on loopback).
-func (s *Server) Handler() http.Handler { return s.mux }
-
 // Start listens on addr ("127.0.0.1:0" when empty; a missing host means 127.0.0.1) and
 // serves in the background. It returns the base URL, e.g. "http://127.0.0.1:41234/"; the
 // API base for a client (LLM_BASE_URL) is APIURL.

@@ -53,7 +53,7 @@ func (c *Client) Fail(ctx context.Context, method string, n int, slackError stri
 // RateLimit is RateLimitNext over HTTP (retryAfter rounded up to whole seconds, at least 1).
 func (c *Client) RateLimit(ctx context.Context, method string, n int, retryAfter time.Duration) error {
 	return c.do(ctx, http.MethodPost, "/_control/ratelimit",
-		obj{"method": method, "n": n, "retry_after_seconds": retryAfterSeconds(retryAfter)}, nil)
+		obj{"method": method, "n": n, "retry_after_seconds": loopback.RetryAfterSeconds(retryAfter)}, nil)
 }
 
 // FailHTTP is FailHTTPNext over HTTP.

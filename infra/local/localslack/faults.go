@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/slackrelay/slackrelay/infra/local/loopback"
 )
 
 type faultKind int
@@ -78,7 +80,7 @@ func (s *Server) beginCall(method string) *fault {
 func writeFault(w http.ResponseWriter, f *fault) {
 	switch f.kind {
 	case faultRateLimit:
-		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(f.retryAfter), 10))
+		w.Header().Set("Retry-After", strconv.FormatInt(loopback.RetryAfterSeconds(f.retryAfter), 10))
 		writeJSON(w, http.StatusTooManyRequests, slackErr("ratelimited"))
 	case faultHTTP:
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -87,9 +89,4 @@ func writeFault(w http.ResponseWriter, f *fault) {
 	default:
 		writeJSON(w, http.StatusOK, slackErr(f.slackError))
 	}
-}
-
-// retryAfterSeconds is d in whole seconds, rounded up, at least 1.
-func retryAfterSeconds(d time.Duration) int64 {
-	return max(int64((d+time.Second-1)/time.Second), 1)
 }

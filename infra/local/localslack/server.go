@@ -25,17 +25,16 @@
 package localslack
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/slackrelay/slackrelay/infra/local/loopback"
 )
 
 // MaxTextLength is the longest message text, in characters, accepted before msg_too_long.
@@ -132,14 +131,13 @@ type Server struct {
 	granted map[string]bool
 
 	mu        sync.Mutex
-	baseURL   string
-	lastTS    int64 // microseconds of the newest timestamp handed out or seeded
+	srv       *loopback.Server // set by Start
+	lastTS    int64            // microseconds of the newest timestamp handed out or seeded
 	posts     []Post
 	messages  map[string][]*message // by channel, oldest first
 	reactions map[Reaction]bool
 	calls     map[string]int
 	faults    map[string][]*fault
-	srv       *http.Server
 	// seq numbers triggers, views and hashes; it survives Reset so ids stay unique.
 	seq       int64
 	triggers  map[string]*trigger
@@ -207,43 +205,29 @@ func toSet(xs []string) map[string]bool {
 // 127.0.0.1) and serves in the background. It returns the base URL, e.g.
 // "http://127.0.0.1:41234/".
 func (s *Server) Start(addr string) (string, error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("localslack: bad address %q: %w", addr, err)
-	}
-	if host == "" {
-		host = "127.0.0.1"
-	}
 	s.mu.Lock()
-	started := s.srv != nil
-	s.mu.Unlock()
-	if started {
+	defer s.mu.Unlock()
+	if s.srv != nil {
 		return "", errors.New("localslack: already started")
 	}
 	if err := s.grantScopes(); err != nil {
 		return "", err
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	srv, err := loopback.Serve("localslack", addr, s.mux)
 	if err != nil {
-		return "", fmt.Errorf("localslack: listen: %w", err)
+		return "", err
 	}
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
-	base := "http://" + ln.Addr().String() + "/"
-	s.mu.Lock()
 	s.srv = srv
-	s.baseURL = base
-	s.mu.Unlock()
-	go func() { _ = srv.Serve(ln) }()
-	return base, nil
+	return srv.URL(), nil
 }
 
 func (s *Server) url() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.baseURL
+	if s.srv == nil {
+		return ""
+	}
+	return s.srv.URL()
 }
 
 // APIURL is the Web API base for slack.OptionAPIURL, e.g. "http://127.0.0.1:PORT/api/".
@@ -259,7 +243,7 @@ func (s *Server) ResponseURL(id string) string {
 	return base + "response/" + url.PathEscape(id)
 }
 
-// Close stops a server started with Start.
+// Close stops a server started with Start, letting requests in flight finish for up to 2 s.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	srv := s.srv
@@ -267,12 +251,7 @@ func (s *Server) Close() error {
 	if srv == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		return srv.Close()
-	}
-	return nil
+	return srv.Close()
 }
 
 // Posts returns a copy of all recorded posts, oldest first.

@@ -11,11 +11,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"sort"
 	"sync"
-	"time"
+
+	"github.com/slackrelay/slackrelay/infra/local/loopback"
 )
 
 // Mode is how the server answers GetParameters.
@@ -41,8 +41,7 @@ const Target = "AmazonSSM.GetParameters"
 
 // Server is a running local SSM.
 type Server struct {
-	ln      net.Listener
-	srv     *http.Server
+	srv     *loopback.Server
 	closing chan struct{}
 
 	mu      sync.Mutex
@@ -54,31 +53,23 @@ type Server struct {
 
 // Start listens on a free loopback port.
 func Start() (*Server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s := &Server{closing: make(chan struct{}), params: map[string]string{}, changed: make(chan struct{})}
+	srv, err := loopback.Serve("localssm", "", s)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{ln: ln, closing: make(chan struct{}), params: map[string]string{}, changed: make(chan struct{})}
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = s.srv.Serve(ln) }()
+	s.srv = srv
 	return s, nil
 }
 
 // URL is the endpoint for the client (AWS_ENDPOINT_URL_SSM).
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+func (s *Server) URL() string { return "http://" + s.srv.Addr() }
 
 // Put sets a SecureString parameter.
 func (s *Server) Put(name, value string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.params[name] = value
-}
-
-// Delete removes a parameter.
-func (s *Server) Delete(name string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.params, name)
 }
 
 // SetMode changes how requests are answered; requests hanging under Hang are released

@@ -1,7 +1,7 @@
 // Package loopback is what the local stand-in servers share: serving a handler on
-// 127.0.0.1 (Serve) and calling a server's JSON control endpoints from another process
-// (Control); and, for tests, endpoints that hang or refuse (SilentEndpoint,
-// RefusedEndpoint). localllm uses it; localslack predates it and still has its own copy.
+// 127.0.0.1 (Serve), calling a server's JSON control endpoints from another process
+// (Control) and the Retry-After of an injected rate limit (RetryAfterSeconds); and, for
+// tests, endpoints that hang or refuse (SilentEndpoint, RefusedEndpoint).
 package loopback
 
 import (
@@ -21,8 +21,8 @@ import (
 
 // Server is a handler served on a loopback listener.
 type Server struct {
-	srv *http.Server
-	url string
+	srv  *http.Server
+	addr string
 }
 
 // Serve listens on addr ("127.0.0.1:0" when empty; a missing host means 127.0.0.1) and
@@ -42,13 +42,16 @@ func Serve(name, addr string, h http.Handler) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen: %w", name, err)
 	}
-	s := &Server{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, url: "http://" + ln.Addr().String() + "/"}
+	s := &Server{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, addr: ln.Addr().String()}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
 }
 
 // URL is the base URL, e.g. "http://127.0.0.1:41234/".
-func (s *Server) URL() string { return s.url }
+func (s *Server) URL() string { return "http://" + s.addr + "/" }
+
+// Addr is the address listened on, e.g. "127.0.0.1:41234".
+func (s *Server) Addr() string { return s.addr }
 
 // Close stops the server, letting requests in flight finish for up to 2 s before cutting
 // them.
@@ -59,6 +62,11 @@ func (s *Server) Close() error {
 		return s.srv.Close()
 	}
 	return nil
+}
+
+// RetryAfterSeconds is d as a Retry-After value: whole seconds, rounded up, at least 1.
+func RetryAfterSeconds(d time.Duration) int64 {
+	return max(int64((d+time.Second-1)/time.Second), 1)
 }
 
 // Control calls a server's JSON control endpoints.

@@ -28,6 +28,9 @@ func TestServeAndControl(t *testing.T) {
 	if !strings.HasPrefix(s.URL(), "http://127.0.0.1:") {
 		t.Errorf("URL %q, want loopback", s.URL())
 	}
+	if want := "http://" + s.Addr() + "/"; s.URL() != want {
+		t.Errorf("URL %q, Addr %q; want the URL %q", s.URL(), s.Addr(), want)
+	}
 	c := Control{Name: "test control", BaseURL: s.URL()}
 	var out map[string]any
 	if err := c.Call(context.Background(), http.MethodPost, "/_control/echo", map[string]any{"n": 2.0}, &out); err != nil || out["n"] != 2.0 {
@@ -84,5 +87,22 @@ func TestRefusedEndpointRefusesForTheWholeTest(t *testing.T) {
 	if s, err := Serve("test", addr, http.NotFoundHandler()); err == nil {
 		s.Close()
 		t.Error("another server could listen on the refused endpoint's port")
+	}
+}
+
+func TestRetryAfterSeconds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		d    time.Duration
+		want int64
+	}{
+		{0, 1}, {time.Millisecond, 1}, {time.Second, 1}, {2500 * time.Millisecond, 3}, {12 * time.Second, 12},
+	} {
+		t.Run(tc.d.String(), func(t *testing.T) {
+			t.Parallel()
+			if got := RetryAfterSeconds(tc.d); got != tc.want {
+				t.Errorf("RetryAfterSeconds(%s) = %d, want %d", tc.d, got, tc.want)
+			}
+		})
 	}
 }
