@@ -438,8 +438,9 @@ func WaitFor(timeout time.Duration, cond func() bool) error {
 // DLQ runs the DLQ tool against this stack's queues and returns its combined output.
 func (s *Stack) DLQ(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, s.opts.Bins.DLQ, args...)
-	// The DLQ tool's variables have no table yet (worker/dlqtool); its AWS clients use the
-	// SDK's default chain, which localstack's environment feeds.
+	// The DLQ tool's table (worker/cmd/slackrelay-dlq/cli.Vars) keeps its names unexported,
+	// so its two queue variables are spelled here; its AWS clients use the SDK's default
+	// chain, which localstack's environment feeds.
 	cmd.Env = append([]string{kv("PATH", os.Getenv("PATH")), kv("HOME", os.Getenv("HOME"))}, s.Local.Env()...)
 	cmd.Env = append(cmd.Env, "SLACKRELAY_QUEUE_URL="+s.Local.QueueURL, "SLACKRELAY_DLQ_URL="+s.Local.DLQURL)
 	out, err := cmd.CombinedOutput()

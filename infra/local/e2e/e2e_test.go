@@ -20,6 +20,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/infra/local/logbuf"
 	"github.com/slackrelay/slackrelay/shared/slackverify"
 )
 
@@ -28,20 +29,8 @@ var (
 	bins     devstack.Binaries
 	stack    *devstack.Stack
 	stackErr error
-	logs     syncBuffer
+	logs     logbuf.Buffer
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -92,19 +81,16 @@ func setup(t *testing.T) *devstack.Stack {
 	t.Helper()
 	localstacktest.Require(t, stackErr)
 	stack.Slack.Reset()
-	logsOnFailure(t)
+	logsOnFailure(t, &logs, 20000)
 	return stack
 }
 
-// logsOnFailure prints the end of the binaries' logs when t fails.
-func logsOnFailure(t *testing.T) {
+// logsOnFailure prints the last tail bytes of the binaries' logs when t fails.
+func logsOnFailure(t *testing.T, logs *logbuf.Buffer, tail int) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			l := logs.String()
-			if len(l) > 20000 {
-				l = l[len(l)-20000:]
-			}
-			t.Logf("last binary logs:\n%s", l)
+			t.Logf("last binary logs:\n%s", l[max(0, len(l)-tail):])
 		}
 	})
 }
@@ -379,7 +365,7 @@ func TestBadInput(t *testing.T) {
 	s := setup(t)
 	before := depth(t, s, s.Local.QueueURL)
 	rng := rand.New(rand.NewPCG(1, 2))
-	secret := []byte("local-signing-secret")
+	secret := []byte(devstack.LocalSigningSecret)
 	paths := []string{"/slack/events", "/slack/commands", "/slack/interactivity", "/nope", "/"}
 	sent := 0
 	for i := 0; i < 400; i++ {

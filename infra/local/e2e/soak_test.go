@@ -14,6 +14,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/infra/local/logbuf"
 )
 
 // TestSoak runs Slack's rules and several faults at once against the real binaries:
@@ -35,7 +36,7 @@ func TestSoak(t *testing.T) {
 		twinPct   = 10
 		killEvery = 4 * time.Second
 	)
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	var logOut io.Writer = &logs
 	if path := os.Getenv("SLACKRELAY_SOAK_LOG"); path != "" {
 		f, err := os.Create(path)
@@ -53,12 +54,7 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Stop()
-	t.Cleanup(func() {
-		if t.Failed() {
-			l := logs.String()
-			t.Logf("last binary logs:\n%s", l[max(0, len(l)-30000):])
-		}
-	})
+	logsOnFailure(t, &logs, 30000)
 
 	rng := rand.New(rand.NewPCG(7, 11))
 	type sent struct{ channel, ts string }

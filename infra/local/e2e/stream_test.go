@@ -48,7 +48,7 @@ func streamSetup(t *testing.T) *devstack.Stack {
 	}
 	streamStack.Slack.Reset()
 	streamStack.LLM.Reset()
-	logsOnFailure(t)
+	logsOnFailure(t, &logs, 20000)
 	return streamStack
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -23,7 +22,6 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/localssm"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
-	"github.com/slackrelay/slackrelay/shared/slackverify"
 )
 
 var (
@@ -115,45 +113,8 @@ func (w *world) start(spec lambdastack.Spec) (*lambdaruntime.Function, lambdarun
 	return f, opts
 }
 
-// envValue is the value of name in a NAME=value environment.
-func envValue(env []string, name string) string {
-	for _, e := range env {
-		if v, ok := strings.CutPrefix(e, name+"="); ok {
-			return v
-		}
-	}
-	return ""
-}
-
 // The receiver's signing secret, stored in the local SSM under the template's parameter.
 const signingSecret = "lambda-test-signing-secret"
-
-// httpEvent is an API Gateway HTTP API (payload 2.0) event for body on path, signed with
-// secret at the current time (secret "" leaves it unsigned).
-func httpEvent(stage, path, contentType, body, secret string, b64 bool) []byte {
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	ev := events.APIGatewayV2HTTPRequest{
-		Version: "2.0", RouteKey: "POST " + path, RawPath: path,
-		Headers: map[string]string{"content-type": contentType, "user-agent": "Slackbot 1.0 (+https://api.slack.com/robots)"},
-		Body:    body, IsBase64Encoded: b64,
-	}
-	if stage != "$default" {
-		ev.RawPath = "/" + stage + path
-	}
-	if secret != "" {
-		ev.Headers["x-slack-request-timestamp"] = ts
-		ev.Headers["x-slack-signature"] = slackverify.Sign([]byte(secret), ts, []byte(body))
-	}
-	if b64 {
-		ev.Body = base64.StdEncoding.EncodeToString([]byte(body))
-	}
-	ev.RequestContext.Stage = stage
-	ev.RequestContext.RequestID = fmt.Sprintf("apigw-%d", seq.Add(1))
-	ev.RequestContext.HTTP.Method = "POST"
-	ev.RequestContext.HTTP.Path = ev.RawPath
-	raw, _ := json.Marshal(ev)
-	return raw
-}
 
 // call invokes the receiver with an HTTP event and decodes its answer.
 func call(t *testing.T, f *lambdaruntime.Function, event []byte) (events.APIGatewayV2HTTPResponse, lambdaruntime.Result) {
@@ -189,13 +150,6 @@ func receive(t *testing.T, client *sqs.Client, queue string) []sqstypes.Message 
 		}
 		all = append(all, out.Messages...)
 	}
-}
-
-// mention is an Events API app_mention body.
-func mention(eventID, channel, ts, text string) string {
-	ev, _ := json.Marshal(map[string]any{"type": "app_mention", "user": "U0LOCAL", "text": "<@UBOT> " + text, "ts": ts, "channel": channel, "event_ts": ts})
-	return fmt.Sprintf(`{"token":"x","team_id":"T0001","api_app_id":"A0001","event":%s,"type":"event_callback","event_id":%q,"event_time":%d}`,
-		ev, eventID, time.Now().Unix())
 }
 
 // logged reports whether the function's output has a JSON line with every key/value given.

@@ -1,16 +1,16 @@
 package lambdatest
 
 import (
-	"github.com/slackrelay/slackrelay/infra/local/loopback"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/lambdaruntime"
 	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
 	"github.com/slackrelay/slackrelay/infra/local/localssm"
+	"github.com/slackrelay/slackrelay/infra/local/loopback"
 	"github.com/slackrelay/slackrelay/receiver/receiver"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 )
@@ -24,7 +24,7 @@ func (w *world) startReceiver(spec lambdastack.Spec, prepare func()) (*lambdarun
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	w.ssm.Put(envValue(opts.Env, "SIGNING_SECRET_PARAM"), signingSecret)
+	w.ssm.Put(lambdastack.EnvValue(opts.Env, "SIGNING_SECRET_PARAM"), signingSecret)
 	if prepare != nil {
 		prepare()
 	}
@@ -57,9 +57,8 @@ func TestReceiver(t *testing.T) {
 	if opts.Timeout != 2*time.Second {
 		t.Fatalf("the template's receiver timeout is %s; the deadline checks below assume 2s", opts.Timeout)
 	}
-	mentionBody := mention("EvLambda1", "CLAMBDA", "1700000000.000100", "hello from a named stage")
-	slash := url.Values{"command": {"/ask"}, "text": {"why?"}, "team_id": {"T0001"}, "trigger_id": {"tr.lambda"},
-		"response_url": {"https://hooks.slack.com/commands/T0001/1/x"}, "user_id": {"U0LOCAL"}, "channel_id": {"CLAMBDA"}}.Encode()
+	mentionBody := fixture.AppMention("EvLambda1", "CLAMBDA", "1700000000.000100", "hello from a named stage")
+	slash := fixture.SlashCommand("/ask", "why?", "tr.lambda", "https://hooks.slack.com/commands/T0001/1/x")
 	type want struct {
 		status   int
 		body     string
@@ -71,15 +70,15 @@ func TestReceiver(t *testing.T) {
 		event []byte
 		want  want
 	}{
-		{"signed event", httpEvent("$default", receiver.PathEvents, "application/json", mention("EvLambda2", "CLAMBDA", "1700000000.000200", "hi"), signingSecret, false), want{status: 202, enqueued: envelope.KindEvent}},
-		{"base64 body", httpEvent("$default", receiver.PathEvents, "application/json", mention("EvLambda3", "CLAMBDA", "1700000000.000300", "héllo ✓"), signingSecret, true), want{status: 202, enqueued: envelope.KindEvent}},
-		{"slash command", httpEvent("$default", receiver.PathCommands, "application/x-www-form-urlencoded", slash, signingSecret, false), want{status: 200, enqueued: envelope.KindSlashCommand}},
-		{"url_verification", httpEvent("$default", receiver.PathEvents, "application/json", `{"token":"x","challenge":"ch4ll3nge-lambda","type":"url_verification"}`, signingSecret, false), want{status: 200, body: "ch4ll3nge-lambda"}},
-		{"bad signature", httpEvent("$default", receiver.PathEvents, "application/json", mentionBody, "wrong-secret", false), want{status: 401}},
-		{"unsigned", httpEvent("$default", receiver.PathEvents, "application/json", mentionBody, "", false), want{status: 401}},
-		{"named stage", httpEvent("prod", receiver.PathEvents, "application/json", mentionBody, signingSecret, false), want{status: 202, enqueued: envelope.KindEvent}},
-		{"unknown route under /slack/", httpEvent("$default", "/slack/event", "application/json", mentionBody, signingSecret, false), want{status: 404}},
-		{"unknown path", httpEvent("$default", "/wp-login.php", "application/json", mentionBody, signingSecret, false), want{status: 404, noRetry: true}},
+		{"signed event", lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", fixture.AppMention("EvLambda2", "CLAMBDA", "1700000000.000200", "hi"), signingSecret, false), want{status: 202, enqueued: envelope.KindEvent}},
+		{"base64 body", lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", fixture.AppMention("EvLambda3", "CLAMBDA", "1700000000.000300", "héllo ✓"), signingSecret, true), want{status: 202, enqueued: envelope.KindEvent}},
+		{"slash command", lambdastack.HTTPEvent("$default", receiver.PathCommands, "application/x-www-form-urlencoded", slash, signingSecret, false), want{status: 200, enqueued: envelope.KindSlashCommand}},
+		{"url_verification", lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", `{"token":"x","challenge":"ch4ll3nge-lambda","type":"url_verification"}`, signingSecret, false), want{status: 200, body: "ch4ll3nge-lambda"}},
+		{"bad signature", lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", mentionBody, "wrong-secret", false), want{status: 401}},
+		{"unsigned", lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", mentionBody, "", false), want{status: 401}},
+		{"named stage", lambdastack.HTTPEvent("prod", receiver.PathEvents, "application/json", mentionBody, signingSecret, false), want{status: 202, enqueued: envelope.KindEvent}},
+		{"unknown route under /slack/", lambdastack.HTTPEvent("$default", "/slack/event", "application/json", mentionBody, signingSecret, false), want{status: 404}},
+		{"unknown path", lambdastack.HTTPEvent("$default", "/wp-login.php", "application/json", mentionBody, signingSecret, false), want{status: 404, noRetry: true}},
 	}
 	sqsClient := w.stack.SQS()
 	for _, tc := range cases {
@@ -127,7 +126,7 @@ func TestReceiverSSMHangingAtColdStart(t *testing.T) {
 		t.Fatalf("init %+v; want a start within the %s SSM bound", init, receiver.SecretsTimeout)
 	}
 	event := func() []byte {
-		return httpEvent("$default", receiver.PathEvents, "application/json", mention("EvCold", "CCOLD", "1700000000.000400", "cold"), signingSecret, false)
+		return lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", fixture.AppMention("EvCold", "CCOLD", "1700000000.000400", "cold"), signingSecret, false)
 	}
 	calls := w.ssm.Calls()
 	first := answeredInTime(t, "first request", f, event(), 503, opts.Timeout)
@@ -161,7 +160,7 @@ func TestReceiverSSMHangingAtRefresh(t *testing.T) {
 	// A 1s cache instead of the template's 5m, to reach a refresh.
 	f, opts := w.startReceiver(lambdastack.Spec{Set: map[string]string{"SECRETS_MAX_AGE": "1s"}}, nil)
 	event := func(id string) []byte {
-		return httpEvent("$default", receiver.PathEvents, "application/json", mention(id, "CREFRESH", "1700000000.000500", "refresh"), signingSecret, false)
+		return lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", fixture.AppMention(id, "CREFRESH", "1700000000.000500", "refresh"), signingSecret, false)
 	}
 	warm := answeredInTime(t, "with SSM answering", f, event("EvR1"), 202, opts.Timeout)
 	w.ssm.SetMode(localssm.Hang)
@@ -204,8 +203,8 @@ func TestReceiverSQSUnreachable(t *testing.T) {
 			local := w.local
 			local.SQSEndpoint = tc.endpoint(t)
 			f, opts := w.startReceiver(lambdastack.Spec{Local: local}, nil)
-			took := answeredInTime(t, "enqueue", f, httpEvent("$default", receiver.PathEvents, "application/json",
-				mention("EvSQS", "CSQS", "1700000000.000600", "sqs"), signingSecret, false), 503, opts.Timeout)
+			took := answeredInTime(t, "enqueue", f, lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json",
+				fixture.AppMention("EvSQS", "CSQS", "1700000000.000600", "sqs"), signingSecret, false), 503, opts.Timeout)
 			if !loggedSoon(f, map[string]string{"msg": "enqueue failed; answering 503 so Slack retries"}) ||
 				!strings.Contains(f.Logs(), "exceeded maximum number of attempts") {
 				t.Fatal("want the enqueue failure logged, ended by the policy's attempts")
@@ -225,9 +224,9 @@ func TestReceiverBadTrafficDuringSSMOutage(t *testing.T) {
 	start := time.Now()
 	statuses := map[int]int{}
 	for i := 0; i < 50; i++ {
-		body := mention("EvBad", "CBAD", "1700000000.000700", "bad")
+		body := fixture.AppMention("EvBad", "CBAD", "1700000000.000700", "bad")
 		for _, secret := range []string{"", "wrong-secret"} {
-			resp, _ := call(t, f, httpEvent("$default", receiver.PathEvents, "application/json", body, secret, false))
+			resp, _ := call(t, f, lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", body, secret, false))
 			statuses[resp.StatusCode]++
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/lambdaruntime"
 	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
@@ -50,7 +51,7 @@ func startPipeline(t *testing.T, prepare func(*world)) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.ssm.Put(envValue(opts.Env, "BOT_TOKEN_PARAM"), botToken)
+	w.ssm.Put(lambdastack.EnvValue(opts.Env, "BOT_TOKEN_PARAM"), botToken)
 	if prepare != nil {
 		prepare(w)
 	}
@@ -64,8 +65,8 @@ func (p *pipeline) enqueueMentions(t *testing.T, n int, prefix string) []string 
 	var tss []string
 	for i := 0; i < n; i++ {
 		ts := fmt.Sprintf("%d.%06d", time.Now().Unix(), 100+i)
-		body := mention(fmt.Sprintf("Ev%s%d", prefix, i), "C"+prefix, ts, fmt.Sprintf("question %d", i))
-		if resp, _ := call(t, p.receiver, httpEvent("$default", receiver.PathEvents, "application/json", body, signingSecret, false)); resp.StatusCode != 202 {
+		body := fixture.AppMention(fmt.Sprintf("Ev%s%d", prefix, i), "C"+prefix, ts, fmt.Sprintf("question %d", i))
+		if resp, _ := call(t, p.receiver, lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", body, signingSecret, false)); resp.StatusCode != 202 {
 			t.Fatalf("receiver answered %d, want 202", resp.StatusCode)
 		}
 		tss = append(tss, ts)
@@ -165,7 +166,7 @@ func TestWorkerBatch(t *testing.T) {
 		t.Fatalf("%d streams after the retry, want still %d: the retry finishes the rate-limited one", n, streams)
 	}
 	t.Logf("worker: init %s; batch of 3 (demo responder %s) %s; retried message %s",
-		p.worker.Init().Duration.Round(time.Millisecond), envValue(p.workerOpts.Env, "DEMO_DELAY"), r.Duration.Round(time.Millisecond), r2.Duration.Round(time.Millisecond))
+		p.worker.Init().Duration.Round(time.Millisecond), lambdastack.EnvValue(p.workerOpts.Env, "DEMO_DELAY"), r.Duration.Round(time.Millisecond), r2.Duration.Round(time.Millisecond))
 }
 
 // SSM down while the worker starts: the start does not fail (no init/error); the batch that

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -64,6 +65,12 @@ type Stack struct {
 	TableName        string
 
 	procs []*exec.Cmd
+	// One client of each server, made on first use: a client made per call would open a
+	// connection per call (its own HTTP transport), which the polling loops of the tests,
+	// the demo and the benchmarks call every 50 ms.
+	sqsOnce, dynamoDBOnce sync.Once
+	sqsClient             *sqs.Client
+	dynamoDBClient        *dynamodb.Client
 }
 
 // Start launches the servers, creates the queues and the table and returns when all accept
@@ -219,14 +226,20 @@ func (s *Stack) Stop() {
 	s.procs = nil
 }
 
-// SQS returns an SQS client for this stack.
+// SQS returns the stack's SQS client (safe for concurrent use).
 func (s *Stack) SQS() *sqs.Client {
-	return sqs.NewFromConfig(awsclient.Local(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(s.SQSEndpoint) })
+	s.sqsOnce.Do(func() {
+		s.sqsClient = sqs.NewFromConfig(awsclient.Local(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(s.SQSEndpoint) })
+	})
+	return s.sqsClient
 }
 
-// DynamoDB returns a DynamoDB client for this stack.
+// DynamoDB returns the stack's DynamoDB client (safe for concurrent use).
 func (s *Stack) DynamoDB() *dynamodb.Client {
-	return dynamodb.NewFromConfig(awsclient.Local(), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(s.DynamoDBEndpoint) })
+	s.dynamoDBOnce.Do(func() {
+		s.dynamoDBClient = dynamodb.NewFromConfig(awsclient.Local(), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(s.DynamoDBEndpoint) })
+	})
+	return s.dynamoDBClient
 }
 
 // Depth returns the messages a queue holds: visible, in flight and delayed.

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,12 +16,12 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slackrelay/slackrelay/infra/local/cfnenv"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/lambdaruntime"
 	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/infra/local/localssm"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
-	"github.com/slackrelay/slackrelay/shared/slackverify"
 	"github.com/slackrelay/slackrelay/worker/poller"
 )
 
@@ -76,15 +74,16 @@ func benchLambda(ctx context.Context, root string, w lambdaWorld, runs, warm int
 	if err != nil {
 		return "", err
 	}
-	ssm.Put(envOf(rOpts.Env, "SIGNING_SECRET_PARAM"), secret)
-	ssm.Put(envOf(wOpts.Env, "BOT_TOKEN_PARAM"), w.botToken)
+	ssm.Put(lambdastack.EnvValue(rOpts.Env, "SIGNING_SECRET_PARAM"), secret)
+	ssm.Put(lambdastack.EnvValue(wOpts.Env, "BOT_TOKEN_PARAM"), w.botToken)
 
 	var rcv, wrk samples
 	seq := 0
 	mentionEvent := func() []byte {
 		seq++
 		ts := fmt.Sprintf("%d.%06d", time.Now().Unix(), seq)
-		return signedHTTPEvent(fixture.AppMention(fmt.Sprintf("EvLambdaBench%d-%d", time.Now().UnixNano(), seq), "CLAMBDABENCH", ts, "bench"), secret)
+		body := fixture.AppMention(fmt.Sprintf("EvLambdaBench%d-%d", time.Now().UnixNano(), seq), "CLAMBDABENCH", ts, "bench")
+		return lambdastack.HTTPEvent("$default", "/slack/events", "application/json", body, secret, false)
 	}
 	for i := 0; i < runs; i++ {
 		rf, err := lambdaruntime.Start(ctx, rOpts)
@@ -155,26 +154,6 @@ func pctOf(d []time.Duration, p int) time.Duration {
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[(len(s)-1)*p/100]
-}
-
-func envOf(env []string, name string) string {
-	for _, e := range env {
-		if v, ok := strings.CutPrefix(e, name+"="); ok {
-			return v
-		}
-	}
-	return ""
-}
-
-func signedHTTPEvent(body, secret string) []byte {
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	ev := events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: "POST /slack/events", RawPath: "/slack/events", Body: body,
-		Headers: map[string]string{"content-type": "application/json", "x-slack-request-timestamp": ts,
-			"x-slack-signature": slackverify.Sign([]byte(secret), ts, []byte(body))}}
-	ev.RequestContext.Stage = "$default"
-	ev.RequestContext.HTTP.Method = "POST"
-	raw, _ := json.Marshal(ev)
-	return raw
 }
 
 func invokeReceiver(ctx context.Context, f *lambdaruntime.Function, event []byte) (time.Duration, error) {

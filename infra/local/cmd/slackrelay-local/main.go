@@ -201,9 +201,6 @@ func dev(args []string, settings devenv.Settings) error {
 		s.Local.QueueURL, s.Local.DLQURL, awsclient.EndpointVar("SQS"), s.Local.SQSEndpoint, bins.DLQ)
 	<-ctx.Done()
 	fmt.Println("\nstopping…")
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return nil
-	}
 	return nil
 }
 
