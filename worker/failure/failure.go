@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -176,4 +178,21 @@ func Backoff(receiveCount int, base, max time.Duration) time.Duration {
 		return max
 	}
 	return d
+}
+
+// DefaultRetryAfter is the wait after a 429 whose Retry-After is missing or unreadable.
+const DefaultRetryAfter = 30 * time.Second
+
+// ParseRetryAfter reads a Retry-After header as HTTP defines it, whole (or fractional)
+// seconds or an HTTP date, and gives DefaultRetryAfter when it is missing, unreadable, not
+// positive or a day or more. The worker clamps whatever it gets before it waits.
+func ParseRetryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if secs, err := strconv.ParseFloat(h, 64); err == nil && secs > 0 && secs < 86400 {
+		return time.Duration(secs * float64(time.Second))
+	}
+	if at, err := http.ParseTime(h); err == nil && at.After(now) {
+		return at.Sub(now)
+	}
+	return DefaultRetryAfter
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -56,5 +57,27 @@ func TestBackoff(t *testing.T) {
 	}
 	if got := Backoff(100, base, max); got != max {
 		t.Errorf("Backoff(100) = %v, want cap %v", got, max)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		header string
+		want   time.Duration
+	}{
+		{"12", 12 * time.Second},
+		{"0.5", 500 * time.Millisecond},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{"", DefaultRetryAfter},
+		{"soon", DefaultRetryAfter},
+		{"-3", DefaultRetryAfter},
+		{now.Add(-time.Minute).Format(http.TimeFormat), DefaultRetryAfter},
+	}
+	for _, tt := range tests {
+		if got := ParseRetryAfter(tt.header, now); got != tt.want {
+			t.Errorf("ParseRetryAfter(%q) = %v, want %v", tt.header, got, tt.want)
+		}
 	}
 }

@@ -26,8 +26,6 @@ const (
 	DefaultIdleTimeout = 20 * time.Second
 	// defaultRespondTimeout bounds Respond when Chat.HTTP is nil.
 	defaultRespondTimeout = 60 * time.Second
-	// defaultRetryAfter is the wait after a 429 that names none.
-	defaultRetryAfter = 30 * time.Second
 	// maxAnswerBytes bounds a non-streamed answer and an error body read.
 	maxAnswerBytes = 4 << 20
 )
@@ -188,7 +186,7 @@ func (c *Chat) client(stream bool) *http.Client {
 // when the body names one (context_length_exceeded, invalid_api_key, …).
 func statusError(resp *http.Response) error {
 	if resp.StatusCode == http.StatusTooManyRequests {
-		return &failure.RateLimitError{Service: "llm", RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
+		return &failure.RateLimitError{Service: "llm", RetryAfter: failure.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	err := error(&failure.HTTPStatusError{Service: "llm", Status: resp.StatusCode})
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -201,18 +199,6 @@ func statusError(resp *http.Response) error {
 		}
 	}
 	return err
-}
-
-// retryAfter reads a Retry-After header: whole (or fractional) seconds or an HTTP date.
-func retryAfter(h string, now time.Time) time.Duration {
-	h = strings.TrimSpace(h)
-	if secs, err := strconv.ParseFloat(h, 64); err == nil && secs > 0 && secs < 86400 {
-		return time.Duration(secs * float64(time.Second))
-	}
-	if at, err := http.ParseTime(h); err == nil && at.After(now) {
-		return at.Sub(now)
-	}
-	return defaultRetryAfter
 }
 
 // code is the error's code (or type) when it is a plain identifier, else "".

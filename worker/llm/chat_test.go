@@ -3,7 +3,6 @@ package llm
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -73,28 +72,6 @@ func TestRespondFailures(t *testing.T) {
 				t.Errorf("error %q holds the key sent", err)
 			}
 		})
-	}
-}
-
-func TestRetryAfter(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	tests := []struct {
-		header string
-		want   time.Duration
-	}{
-		{"12", 12 * time.Second},
-		{"0.5", 500 * time.Millisecond},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{"", defaultRetryAfter},
-		{"soon", defaultRetryAfter},
-		{"-3", defaultRetryAfter},
-		{now.Add(-time.Minute).Format(http.TimeFormat), defaultRetryAfter},
-	}
-	for _, tt := range tests {
-		if got := retryAfter(tt.header, now); got != tt.want {
-			t.Errorf("retryAfter(%q) = %v, want %v", tt.header, got, tt.want)
-		}
 	}
 }
 

@@ -152,7 +152,7 @@ func (s *Session) postResponseURL(ctx context.Context, msg map[string]any) error
 	}
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusTooManyRequests {
-		return &failure.RateLimitError{Service: "response_url", RetryAfter: retryAfter(resp.Header.Get("Retry-After"))}
+		return &failure.RateLimitError{Service: "response_url", RetryAfter: failure.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	if resp.StatusCode/100 != 2 {
 		return &failure.HTTPStatusError{Service: "response_url", Status: resp.StatusCode}
@@ -164,14 +164,6 @@ func notSentHTTP(err error) bool {
 	var hs *failure.HTTPStatusError
 	var rl *failure.RateLimitError
 	return errors.As(err, &hs) && hs.Status < 500 || errors.As(err, &rl)
-}
-
-func retryAfter(h string) time.Duration {
-	var secs int
-	if _, err := fmt.Sscan(h, &secs); err != nil || secs < 1 {
-		return 30 * time.Second
-	}
-	return time.Duration(secs) * time.Second
 }
 
 // Ephemeral shows text to user only, in the delivery's channel (and thread), once: a retry
