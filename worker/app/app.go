@@ -49,7 +49,8 @@ type Deps struct {
 	LLM llm.Responder
 	// Model is LLM_MODEL ("demo" for the demo responder).
 	Model string
-	// HistoryChars is LLM_HISTORY_CHARS; Streaming is STREAMING.
+	// HistoryChars is LLM_HISTORY_CHARS, given as -1 when it is 0 (no history: bot.Config
+	// reads 0 as its default and a negative budget as none); Streaming is STREAMING.
 	HistoryChars int
 	Streaming    bool
 	// Metrics is the worker's EMF emitter.
@@ -69,8 +70,12 @@ func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string,
 	store := newSecrets(cfg, awsCfg, getenv, log, emitter)
 	clients := &slackClients{store: store, apiURL: cfg.SlackAPIURL, http: &http.Client{Timeout: 15 * time.Second}}
 
+	historyChars := cfg.LLMHistoryChars
+	if historyChars == 0 {
+		historyChars = -1 // LLM_HISTORY_CHARS=0 sends no history; a handler's zero means its default
+	}
 	deps := Deps{LLM: llm.Demo{Delay: cfg.DemoDelay, TokensPerSecond: float64(cfg.DemoTokensPerSecond)}, Model: "demo",
-		HistoryChars: cfg.LLMHistoryChars, Streaming: cfg.Streaming, Metrics: emitter}
+		HistoryChars: historyChars, Streaming: cfg.Streaming, Metrics: emitter}
 	if cfg.LLMBaseURL != "" {
 		deps.LLM = &llm.Chat{
 			BaseURL: cfg.LLMBaseURL, Model: cfg.LLMModel,

@@ -26,7 +26,8 @@ type Config struct {
 	LLM llm.Responder
 	// Model names the model in feedback logs and metrics.
 	Model string
-	// HistoryChars bounds the thread history sent with a follow-up (characters).
+	// HistoryChars bounds the thread history sent with a follow-up (characters); 0 means
+	// 24,000 and a negative value sends no history.
 	HistoryChars int
 	// NoStreaming answers with a post updated in place instead of chat.*Stream.
 	NoStreaming bool

@@ -67,7 +67,7 @@ var Vars = []config.Var{
 	{Name: EnvLLMIdleTimeout, Kind: config.KindDuration, Default: "20s",
 		Doc: "longest gap between two chunks of a streamed LLM answer; then the attempt fails and is retried"},
 	{Name: EnvLLMHistoryChars, Kind: config.KindInt, Default: "24000", Min: 0, Max: 1000000,
-		Doc: "character budget of a prompt with its thread's earlier messages (the newest kept first, older ones dropped; the prompt is always sent)"},
+		Doc: "character budget of a prompt with its thread's earlier messages (the newest kept first, older ones dropped; the prompt is always sent); 0 sends no history"},
 	{Name: EnvStreaming, Default: "on",
 		Doc: "on: answers stream into the thread (chat.startStream/appendStream/stopStream); off: a message updated in place as the answer grows"},
 	{Name: EnvDemoDelay, Kind: config.KindDuration, Default: "2s", Doc: "the demo responder's pretend work (streamed: before its first word)"},
