@@ -80,7 +80,7 @@ func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string,
 		deps.LLM = &llm.Chat{
 			BaseURL: cfg.LLMBaseURL, Model: cfg.LLMModel,
 			APIKey:            func(ctx context.Context) (string, error) { return store.Get(ctx, KeyLLMAPIKey) },
-			System:            "You are a helpful assistant answering in Slack. Be concise.",
+			System:            llm.SlackSystemPrompt,
 			FirstTokenTimeout: cfg.LLMFirstTokenTimeout, IdleTimeout: cfg.LLMIdleTimeout, Metrics: emitter,
 		}
 		deps.Model = cfg.LLMModel

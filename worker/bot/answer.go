@@ -14,9 +14,6 @@ import (
 	"github.com/slackrelay/slackrelay/worker/text"
 )
 
-// systemPrompt is what the model is told about its place.
-const systemPrompt = "You are a helpful assistant answering in Slack. Be concise; use Slack-flavoured Markdown."
-
 // status is shown in a DM or assistant thread while the bot works.
 var (
 	status          = "is thinking…"
@@ -147,9 +144,9 @@ func (h *handlers) systemPrompt(ctx context.Context, s *relay.Session) string {
 		s.Log.Warn("could not read what the user is looking at", "error", err.Error())
 	}
 	if channel == "" {
-		return systemPrompt
+		return llm.SlackSystemPrompt
 	}
-	return systemPrompt + " The user is currently looking at the channel <#" + channel + ">."
+	return llm.SlackSystemPrompt + " The user is currently looking at the channel <#" + channel + ">."
 }
 
 func (h *handlers) setStatus(ctx context.Context, s *relay.Session, st string, loading []string) {

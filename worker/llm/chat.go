@@ -18,6 +18,11 @@ import (
 	"github.com/slackrelay/slackrelay/worker/failure"
 )
 
+// SlackSystemPrompt tells the model where its answers appear. The worker's Chat sends it
+// when a request brings no system prompt, and the shipped bot builds its own on it, so a
+// regenerated or /ask answer is asked for the same way as a streamed one.
+const SlackSystemPrompt = "You are a helpful assistant answering in Slack. Be concise; use Slack-flavoured Markdown."
+
 // Defaults for Chat's zero values.
 const (
 	// DefaultFirstTokenTimeout bounds the wait for the first text of a streamed answer.
