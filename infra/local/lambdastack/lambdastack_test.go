@@ -2,6 +2,7 @@ package lambdastack
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -57,5 +58,35 @@ func TestOptionsFromTheTemplate(t *testing.T) {
 	}
 	if o.Timeout != 120*time.Second || o.Name != "slackrelay-worker" || o.MemoryMB != 256 {
 		t.Errorf("options %+v; want the template's 120s timeout and 256 MB", o)
+	}
+}
+
+// The bootstraps link none of the local world (this module), and the receiver no DynamoDB
+// (only the worker keeps progress), with the build's tags and without them.
+func TestBootstrapsLeaveOutTheLocalWorld(t *testing.T) {
+	t.Parallel()
+	root := filepath.Join("..", "..", "..")
+	for _, fn := range []struct {
+		module    string
+		forbidden []string
+	}{
+		{"receiver", []string{"slackrelay/infra/local", "service/dynamodb"}},
+		{"worker", []string{"slackrelay/infra/local"}},
+	} {
+		for _, tags := range []string{"", "lambda.norpc"} {
+			cmd := exec.Command("go", "list", "-tags", tags, "-deps", "./cmd/"+fn.module)
+			cmd.Dir = filepath.Join(root, fn.module)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s: go list -tags %q -deps: %v\n%s", fn.module, tags, err, out)
+			}
+			for _, pkg := range strings.Fields(string(out)) {
+				for _, f := range fn.forbidden {
+					if strings.Contains(pkg, f) {
+						t.Errorf("%s (tags %q) links %s", fn.module, tags, pkg)
+					}
+				}
+			}
+		}
 	}
 }
