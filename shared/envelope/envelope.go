@@ -99,18 +99,6 @@ type Envelope struct {
 	Body        string    `json:"body"`
 }
 
-// AppendJSON appends the envelope's encoding/json encoding to dst; if json.Marshal fails (only
-// a ReceivedAt outside years 0-9999 can make it), dst is returned unchanged.
-//
-// Deprecated: use json.Marshal(e). Kept only until the worker's tests stop calling it.
-func (e *Envelope) AppendJSON(dst []byte) []byte {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return dst
-	}
-	return append(dst, b...)
-}
-
 // NewID returns a random envelope id: 32 lowercase hex characters.
 func NewID() string {
 	var b [16]byte

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -121,7 +122,11 @@ func (d dlqMsg) attrs() map[string]types.MessageAttributeValue {
 // seed puts d on the DLQ and returns the SQS message id and the body.
 func (e *env) seed(t *testing.T, d dlqMsg) (id, body string) {
 	t.Helper()
-	body = string(d.envelope().AppendJSON(nil))
+	b, err := json.Marshal(d.envelope())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = string(b)
 	out, err := e.c.SendMessage(context.Background(), &sqs.SendMessageInput{
 		QueueUrl: aws.String(e.dlq), MessageBody: aws.String(body), MessageAttributes: d.attrs(),
 	})
