@@ -96,13 +96,9 @@ func TestAskModalThroughTheQueue(t *testing.T) {
 			t.Fatalf("command %d: status %d, err %v", i, r.Status, err)
 		}
 		err = devstack.WaitFor(5*time.Second, func() bool {
-			for _, v := range s.Slack.Views() {
-				if v.TriggerID == trigger {
-					last = v
-					return true
-				}
-			}
-			return false
+			var ok bool
+			last, ok = s.Slack.ViewByTrigger(trigger)
+			return ok
 		})
 		if err != nil {
 			t.Fatalf("command %d: no modal opened with its trigger (expired or never tried); responses: %+v", i, s.Slack.Posts())

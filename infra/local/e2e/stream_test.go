@@ -52,17 +52,6 @@ func streamSetup(t *testing.T) *devstack.Stack {
 	return streamStack
 }
 
-// calls counts the calls of method on a stream.
-func calls(st localslack.Stream, method string) int {
-	n := 0
-	for _, c := range st.Calls {
-		if c.Method == method {
-			n++
-		}
-	}
-	return n
-}
-
 // expectedAnswer is what the local LLM answers the first request it recorded.
 func expectedAnswer(t *testing.T, s *devstack.Stack) (string, []localllm.Request) {
 	t.Helper()
@@ -90,7 +79,7 @@ func TestWorkerKilledMidStream(t *testing.T) {
 			return false
 		}
 		st = streams[0]
-		return calls(st, "chat.appendStream") >= 2
+		return st.Count("chat.appendStream") >= 2
 	})
 	if err != nil {
 		t.Fatalf("no stream with 2 appends within 10 s; streams: %+v", s.Slack.Streams())
@@ -154,7 +143,7 @@ func TestWorkerKilledMidStream(t *testing.T) {
 		t.Fatalf("queue depth %d, DLQ depth %d; want both empty", depth(t, s, s.Local.QueueURL), depth(t, s, s.Local.DLQURL))
 	}
 	t.Logf("killed %v after the request, %d appends in (%d of %d characters visible); finished once by the redelivery %v after the request",
-		killed.Round(time.Millisecond), calls(st, "chat.appendStream"), len(partial), len(want), done.Round(time.Millisecond))
+		killed.Round(time.Millisecond), st.Count("chat.appendStream"), len(partial), len(want), done.Round(time.Millisecond))
 }
 
 // 13. STREAMING=off: the answer is posted when its first text is ready and updated in place as

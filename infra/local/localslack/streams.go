@@ -67,6 +67,17 @@ type Stream struct {
 	StoppedAt time.Time    `json:"stopped_at,omitzero"`
 }
 
+// Count is how many of the stream's accepted calls were method ("chat.appendStream", …).
+func (st Stream) Count(method string) int {
+	n := 0
+	for _, c := range st.Calls {
+		if c.Method == method {
+			n++
+		}
+	}
+	return n
+}
+
 type stream struct {
 	Stream
 	msg          *message

@@ -62,6 +62,9 @@ func TestStreamGrowsAndStops(t *testing.T) {
 	if !ok || st.State != Streaming || st.ThreadTS != parent || len(st.Calls) != 2 {
 		t.Fatalf("Stream while streaming = %+v, want state streaming in thread %s with 2 calls", st, parent)
 	}
+	if n, none := st.Count("chat.startStream"), st.Count("chat.stopStream"); n != 1 || none != 0 {
+		t.Errorf("Count: %d chat.startStream and %d chat.stopStream calls, want 1 and 0", n, none)
+	}
 
 	meta := slack.SlackMetadata{EventType: "relay_answer", EventPayload: map[string]any{"job": "j-1"}}
 	button := slack.NewActionBlock("actions", slack.NewButtonBlockElement("slackrelay_regenerate", "again",

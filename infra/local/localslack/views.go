@@ -168,6 +168,16 @@ func (s *Server) View(id string) (View, bool) {
 	return View{}, false
 }
 
+// ViewByTrigger returns the view opened or pushed with trigger, and false when there is none.
+func (s *Server) ViewByTrigger(trigger string) (View, bool) {
+	for _, v := range s.Views() {
+		if v.TriggerID == trigger {
+			return v, true
+		}
+	}
+	return View{}, false
+}
+
 func (s *Server) viewsOpen(p params) obj { return s.openView(p, "views.open") }
 func (s *Server) viewsPush(p params) obj { return s.openView(p, "views.push") }
 func (s *Server) openView(p params, method string) obj {

@@ -96,6 +96,12 @@ func TestViewsOpenTriggers(t *testing.T) {
 		resp.View.CallbackID != "slackrelay_ask" || resp.View.Title == nil || resp.View.Title.Text != "Ask" {
 		t.Fatalf("views.open view = %+v, want an id V…, a hash, itself as root, the callback id and title sent", resp.View)
 	}
+	if v, ok := s.ViewByTrigger(fresh); !ok || v.ID != resp.View.ID {
+		t.Errorf("ViewByTrigger(fresh) = %+v, %v; want view %s", v, ok, resp.View.ID)
+	}
+	if _, ok := s.ViewByTrigger("no-such-trigger"); ok {
+		t.Error("ViewByTrigger found a view for a trigger never used")
+	}
 
 	late := s.NewTrigger()
 	clock.Advance(TriggerLifetime + time.Millisecond)

@@ -158,16 +158,6 @@ func (t *demoTour) streamsIn(ts string) []localslack.Stream {
 	return out
 }
 
-func countCalls(st localslack.Stream, method string) int {
-	n := 0
-	for _, c := range st.Calls {
-		if c.Method == method {
-			n++
-		}
-	}
-	return n
-}
-
 // firstText is when the stream first showed text: its first call that carried some.
 func firstText(st localslack.Stream) (time.Time, bool) {
 	for _, c := range st.Calls {
@@ -200,7 +190,7 @@ func (t *demoTour) streamedAnswer(ts, eventID, question string) error {
 	st := streams[0]
 	first, _ := firstText(st)
 	c.check(true, fmt.Sprintf("the first words showed %s after the request; the answer grew by %d appends in one message, complete %s after it",
-		paint(bold, seconds(first.Sub(sent))), countCalls(st, "chat.appendStream"), paint(bold, seconds(st.StoppedAt.Sub(sent)))))
+		paint(bold, seconds(first.Sub(sent))), st.Count("chat.appendStream"), paint(bold, seconds(st.StoppedAt.Sub(sent)))))
 	noReaction := func() bool {
 		for _, x := range s.Slack.Reactions() {
 			if x.Channel == t.channel && x.Timestamp == ts {
@@ -241,7 +231,7 @@ func (t *demoTour) killMidStream(ts, eventID, question string, visibility time.D
 			return false
 		}
 		st = streams[0]
-		return countCalls(st, "chat.appendStream") >= 2
+		return st.Count("chat.appendStream") >= 2
 	})
 	if err != nil {
 		c.check(false, "the answer started streaming")
@@ -251,7 +241,7 @@ func (t *demoTour) killMidStream(ts, eventID, question string, visibility time.D
 	killedAt := time.Now()
 	st, _ = s.Slack.Stream(t.channel, st.TS)
 	c.check(st.State == localslack.Streaming, fmt.Sprintf("worker killed after %d appends: the thread shows %d characters of the answer, still streaming",
-		countCalls(st, "chat.appendStream"), len([]rune(st.Text))))
+		st.Count("chat.appendStream"), len([]rune(st.Text))))
 	if err := s.StartWorker(t.ctx); err != nil {
 		return err
 	}
@@ -340,13 +330,9 @@ func (t *demoTour) interactive(thread string) {
 	say("receiver answered %d in %.1f ms", r.Status, float64(r.Latency.Microseconds())/1000)
 	var view localslack.View
 	err = devstack.WaitFor(10*time.Second, func() bool {
-		for _, v := range s.Slack.Views() {
-			if v.TriggerID == trigger {
-				view = v
-				return true
-			}
-		}
-		return false
+		var ok bool
+		view, ok = s.Slack.ViewByTrigger(trigger)
+		return ok
 	})
 	if err != nil {
 		c.check(false, "the modal opened")
