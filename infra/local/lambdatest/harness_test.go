@@ -152,8 +152,8 @@ func receive(t *testing.T, client *sqs.Client, queue string) []sqstypes.Message 
 	}
 }
 
-// logged reports whether the function's output has a JSON line with every key/value given.
-func logged(out string, kv map[string]string) bool {
+// hasLogLine reports whether out (a function's output) has a JSON line with every key/value given.
+func hasLogLine(out string, kv map[string]string) bool {
 	for _, line := range strings.Split(out, "\n") {
 		var m map[string]any
 		if json.Unmarshal([]byte(line), &m) != nil {
@@ -173,12 +173,12 @@ func logged(out string, kv map[string]string) bool {
 	return false
 }
 
-// loggedSoon reports whether the function logs a JSON line holding every key/value of kv
+// logged reports whether the function logs a JSON line holding every key/value of kv
 // within a few seconds: its output is read from a pipe, so a line written just before the
 // invocation's result may reach the test just after it.
-func loggedSoon(f interface{ Logs() string }, kv map[string]string) bool {
+func logged(f interface{ Logs() string }, kv map[string]string) bool {
 	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if logged(f.Logs(), kv) {
+		if hasLogLine(f.Logs(), kv) {
 			return true
 		}
 		if time.Now().After(deadline) {

@@ -178,7 +178,7 @@ func TestReceiverSSMHangingAtRefresh(t *testing.T) {
 	if n := len(receive(t, w.stack.SQS(), w.local.QueueURL)); n != 3 {
 		t.Fatalf("%d messages enqueued, want 3", n)
 	}
-	if !loggedSoon(f, map[string]string{"level": "WARN", "msg": "ssm parameters could not be read", "serving": "stale"}) ||
+	if !logged(f, map[string]string{"level": "WARN", "msg": "ssm parameters could not be read", "serving": "stale"}) ||
 		strings.Contains(f.Logs(), signingSecret) {
 		t.Fatal("want a WARN line about the failed refresh serving the stale secret, and never the secret")
 	}
@@ -205,7 +205,7 @@ func TestReceiverSQSUnreachable(t *testing.T) {
 			f, opts := w.startReceiver(lambdastack.Spec{Local: local}, nil)
 			took := answeredInTime(t, "enqueue", f, lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json",
 				fixture.AppMention("EvSQS", "CSQS", "1700000000.000600", "sqs"), signingSecret, false), 503, opts.Timeout)
-			if !loggedSoon(f, map[string]string{"msg": "enqueue failed; answering 503 so Slack retries"}) ||
+			if !logged(f, map[string]string{"msg": "enqueue failed; answering 503 so Slack retries"}) ||
 				!strings.Contains(f.Logs(), "exceeded maximum number of attempts") {
 				t.Fatal("want the enqueue failure logged, ended by the policy's attempts")
 			}
@@ -254,7 +254,7 @@ func TestReceiverInitFailure(t *testing.T) {
 		!strings.Contains(init.Error.Body.ErrorMessage, "EVENTS_QUEUE_URL is required") || !init.Exited {
 		t.Fatalf("init %+v; want init/error Runtime.ConfigError naming EVENTS_QUEUE_URL, then an exit", init)
 	}
-	if !loggedSoon(f, map[string]string{"level": "ERROR", "msg": "init failed", "error_type": "Runtime.ConfigError"}) {
+	if !logged(f, map[string]string{"level": "ERROR", "msg": "init failed", "error_type": "Runtime.ConfigError"}) {
 		t.Fatalf("no JSON init failure line in:\n%s", f.Logs())
 	}
 }

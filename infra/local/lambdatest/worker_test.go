@@ -177,7 +177,7 @@ func TestWorkerStartsWhileSSMIsDown(t *testing.T) {
 	if init := p.worker.Init(); init.Failed() {
 		t.Fatalf("worker init %+v; want a start despite SSM", init)
 	}
-	if !logged(p.worker.Logs(), map[string]string{"level": "WARN", "msg": "starting without the secrets; messages fail as retryable until they load"}) {
+	if !logged(p.worker, map[string]string{"level": "WARN", "msg": "starting without the secrets; messages fail as retryable until they load"}) {
 		t.Fatal("no WARN line about starting without the secrets")
 	}
 	tss := p.enqueueMentions(t, 2, "NOSSM")
@@ -207,7 +207,7 @@ func TestWorkerInitFailure(t *testing.T) {
 	if init.Error == nil || init.Error.Body.ErrorType != "Runtime.ConfigError" || !strings.Contains(init.Error.Body.ErrorMessage, "IDEMPOTENCY_TABLE is required") {
 		t.Fatalf("init %+v; want init/error Runtime.ConfigError naming IDEMPOTENCY_TABLE", init)
 	}
-	if !loggedSoon(f, map[string]string{"level": "ERROR", "msg": "init failed", "binary": "worker"}) {
+	if !logged(f, map[string]string{"level": "ERROR", "msg": "init failed", "binary": "worker"}) {
 		t.Fatalf("no JSON init failure line in:\n%s", f.Logs())
 	}
 }
