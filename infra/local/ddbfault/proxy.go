@@ -183,7 +183,7 @@ func (p *Proxy) Close() error {
 // SetDown makes DynamoDB unreachable through the proxy (true): the connections that
 // carried DynamoDB requests are closed, and every DynamoDB request that arrives is
 // answered by closing its connection (Call.Fault FaultDown), until SetDown(false). The
-// control API keeps working.
+// counters count those requests; rules do not see them. The control API keeps working.
 func (p *Proxy) SetDown(down bool) {
 	p.down.Store(down)
 	if !down {

@@ -48,8 +48,8 @@ func (c Counts) plus(o Counts) Counts {
 
 // Snapshot is what the proxy recorded since it started or was last Reset.
 type Snapshot struct {
-	// Calls are the requests that have finished, in the order they arrived (Call.Seq), at
-	// most Options.MaxCalls of them: the first ones.
+	// Calls are the requests that have finished, in the order they arrived (Call.Seq): the
+	// first Options.MaxCalls to finish.
 	Calls []Call `json:"calls"`
 	// Unkept counts the finished requests beyond Options.MaxCalls; the counters include
 	// them.
