@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
@@ -109,10 +110,15 @@ type Stack struct {
 	// LLM is the local LLM server when Options.LocalLLM asked for one (nil otherwise).
 	LLM         *localllm.Server
 	ReceiverURL string
-	// SQSProxy sits between the receiver and SQS; DynamoDBProxy between the worker and
-	// DynamoDB. SetDown(true) on them simulates an outage.
-	SQSProxy      *localstack.FaultProxy
-	DynamoDBProxy *localstack.FaultProxy
+	// SQSProxy sits between the receiver and SQS (a TCP proxy); SetDown(true) simulates an
+	// outage.
+	SQSProxy *localstack.FaultProxy
+	// DynamoDBProxy sits between the worker and DynamoDB (the worker's
+	// AWS_ENDPOINT_URL_DYNAMODB is its URL). SetDown(true) simulates an outage; Arm injects
+	// faults by operation and order (fail, delay, reset, drop the answer of an applied
+	// write, hooks); Snapshot counts the worker's reads and writes per key. Another process
+	// drives it with ddbfault.Client at DynamoDBProxy.URL().
+	DynamoDBProxy *ddbfault.Proxy
 
 	mu       sync.Mutex
 	receiver *process
@@ -188,7 +194,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if s.SQSProxy, err = localstack.NewFaultProxy(strings.TrimPrefix(s.Local.SQSEndpoint, "http://")); err != nil {
 		return nil, err
 	}
-	if s.DynamoDBProxy, err = localstack.NewFaultProxy(strings.TrimPrefix(s.Local.DynamoDBEndpoint, "http://")); err != nil {
+	if s.DynamoDBProxy, err = ddbfault.Start(ddbfault.Options{Upstream: s.Local.DynamoDBEndpoint}); err != nil {
 		return nil, err
 	}
 	s.Slack = localslack.New(localslack.Options{Token: opts.BotToken, Out: opts.SlackOut, BotName: "slackrelay"})

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
@@ -33,6 +34,16 @@ func proxy(t *testing.T) *localstack.FaultProxy {
 	return p
 }
 
+func ddbProxy(t *testing.T) *ddbfault.Proxy {
+	t.Helper()
+	p, err := ddbfault.Start(ddbfault.Options{Upstream: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
 // The environments devstack gives the binaries load through the binaries' own loaders,
 // without errors or deprecated names, and say what Options asked for.
 func TestBinaryEnvironmentsLoad(t *testing.T) {
@@ -42,7 +53,7 @@ func TestBinaryEnvironmentsLoad(t *testing.T) {
 			HandlerTimeout: 4 * time.Second, MaxReceiveCount: 3, DemoTokensPerSecond: 500, NoStreaming: true,
 			WorkerEnv: []string{workerconfig.EnvPollLoops + "=7", workerconfig.EnvBackoffBase + "=2s"}}.withDefaults(),
 		Local:    &localstack.Stack{SQSEndpoint: "http://127.0.0.1:4", QueueURL: "http://127.0.0.1:4/q", DLQURL: "http://127.0.0.1:4/d", TableName: "t"},
-		SQSProxy: proxy(t), DynamoDBProxy: proxy(t),
+		SQSProxy: proxy(t), DynamoDBProxy: ddbProxy(t),
 	}
 
 	renv := getenv(s.ReceiverEnv("127.0.0.1:0"))
@@ -81,7 +92,7 @@ func TestBinaryEnvironmentsLoad(t *testing.T) {
 // Without LLM options the worker keeps its demo responder and its own model default.
 func TestWorkerEnvLeavesUnsetLLMToTheWorker(t *testing.T) {
 	t.Parallel()
-	s := &Stack{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/"}.withDefaults(), Local: &localstack.Stack{}, DynamoDBProxy: proxy(t)}
+	s := &Stack{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/"}.withDefaults(), Local: &localstack.Stack{}, DynamoDBProxy: ddbProxy(t)}
 	for _, e := range s.WorkerEnv() {
 		for _, name := range []string{workerconfig.EnvLLMBaseURL, workerconfig.EnvLLMModel, workerconfig.EnvLLMAPIKey} {
 			if strings.HasPrefix(e, name+"=") {
@@ -94,7 +105,7 @@ func TestWorkerEnvLeavesUnsetLLMToTheWorker(t *testing.T) {
 // Without the settings the worker keeps its own defaults: streaming on, its demo rate.
 func TestWorkerEnvLeavesStreamingToTheWorker(t *testing.T) {
 	t.Parallel()
-	s := &Stack{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/"}.withDefaults(), Local: &localstack.Stack{}, DynamoDBProxy: proxy(t)}
+	s := &Stack{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/"}.withDefaults(), Local: &localstack.Stack{}, DynamoDBProxy: ddbProxy(t)}
 	for _, e := range s.WorkerEnv() {
 		for _, name := range []string{workerconfig.EnvStreaming, workerconfig.EnvDemoTokenRate} {
 			if strings.HasPrefix(e, name+"=") {
@@ -110,7 +121,7 @@ func TestWorkerEnvForTheLocalLLM(t *testing.T) {
 	t.Parallel()
 	s := &Stack{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/", LLMBaseURL: "http://127.0.0.1:3/v1", LLMAPIKey: "other",
 		LocalLLM: &localllm.Options{Pace: localllm.Pace{AnswerTokens: 5}}}.withDefaults(),
-		Local: &localstack.Stack{QueueURL: "http://127.0.0.1:4/q", DLQURL: "http://127.0.0.1:4/d", TableName: "t"}, DynamoDBProxy: proxy(t)}
+		Local: &localstack.Stack{QueueURL: "http://127.0.0.1:4/q", DLQURL: "http://127.0.0.1:4/d", TableName: "t"}, DynamoDBProxy: ddbProxy(t)}
 	if err := s.startLLM(); err != nil {
 		t.Fatal(err)
 	}

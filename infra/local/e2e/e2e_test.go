@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
@@ -76,11 +77,13 @@ func start(ctx context.Context) error {
 	return err
 }
 
-// setup gives a test the shared stack with the Slack server's records and faults cleared.
+// setup gives a test the shared stack with the Slack server's and the DynamoDB proxy's
+// records and faults cleared.
 func setup(t *testing.T) *devstack.Stack {
 	t.Helper()
 	localstacktest.Require(t, stackErr)
 	stack.Slack.Reset()
+	stack.DynamoDBProxy.Reset()
 	logsOnFailure(t, &logs, 20000)
 	return stack
 }
@@ -294,6 +297,30 @@ func TestStoreDown(t *testing.T) {
 	}
 	s.DynamoDBProxy.SetDown(false)
 	settle(t, s, "C1", ts, 30*time.Second)
+}
+
+// 7b. The claim written but its answer lost (the DynamoDB proxy drops it): the SDK sends the
+// conditional put again, which fails against the claim's own first attempt. The event is
+// still answered, once.
+func TestClaimAnswerLost(t *testing.T) {
+	s := setup(t)
+	id, ts := event()
+	claimKey := func(pk string) bool { return strings.HasPrefix(pk, "msg:") && strings.HasSuffix(pk, ":C1:"+ts) }
+	s.DynamoDBProxy.Arm(ddbfault.Rule{Match: ddbfault.Match{Ops: []string{"PutItem"}, PK: claimKey}, Action: ddbfault.Drop()})
+	if r := mention(t, s, fixture.AppMention(id, "C1", ts, "claim answer lost")); r.Status != 202 {
+		t.Fatal(r.Status)
+	}
+	settle(t, s, "C1", ts, 30*time.Second)
+	var claims []ddbfault.Call
+	for _, c := range s.DynamoDBProxy.Snapshot().Calls {
+		if c.Op == "PutItem" && claimKey(c.PK) {
+			claims = append(claims, c)
+		}
+	}
+	if len(claims) < 2 || claims[0].Fault != ddbfault.KindDrop || claims[0].Status != 200 ||
+		claims[1].InvocationID != claims[0].InvocationID || claims[1].ErrorType != "ConditionalCheckFailedException" {
+		t.Fatalf("the claim's puts: %+v; want the dropped first attempt, then its retry failing its condition", claims)
+	}
 }
 
 // 8. Load: thousands of events at a fixed rate → all acknowledged, none lost, no duplicates.

@@ -176,6 +176,7 @@ func dev(args []string, settings devenv.Settings) error {
 	fmt.Printf("  SQS        %s   events queue %s\n", s.Local.SQSEndpoint, s.Local.QueueURL)
 	fmt.Printf("  DLQ        %s\n", s.Local.DLQURL)
 	fmt.Printf("  DynamoDB   %s   table %s\n", s.Local.DynamoDBEndpoint, s.Local.TableName)
+	fmt.Printf("  DDB faults %s   the worker's DynamoDB endpoint: a fault proxy, driven under /_control/ (ddbfault.Client)\n", s.DynamoDBProxy.URL())
 	switch {
 	case real:
 		fmt.Printf("  Slack      %s, with the bot token from your environment\n\n", settings.SlackAPIURL)
