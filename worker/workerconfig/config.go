@@ -6,6 +6,7 @@ package workerconfig
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -19,6 +20,10 @@ const (
 	EnvDLQURL           = "DLQ_URL"
 	EnvIdempotencyTable = "IDEMPOTENCY_TABLE"
 	EnvIdempotencyTTL   = "IDEMPOTENCY_TTL"
+	EnvDLQRetention     = "DLQ_RETENTION"
+	EnvReplayWindow     = "REPLAY_WINDOW"
+	EnvStreamLifetime   = "STREAM_LIFETIME"
+	EnvMaxAnswerTime    = "MAX_ANSWER_DURATION"
 	EnvMaxReceiveCount  = "MAX_RECEIVE_COUNT"
 	EnvBotTokenParam    = "BOT_TOKEN_PARAM"
 	EnvSlackAPIURL      = "SLACK_API_URL"
@@ -52,7 +57,15 @@ var Vars = []config.Var{
 	{Name: EnvDLQURL, Required: true, Doc: "where permanent and exhausted failures go"},
 	{Name: EnvIdempotencyTable, Required: true, Doc: "DynamoDB table, key pk (S), TTL attribute expires_at"},
 	{Name: EnvIdempotencyTTL, Kind: config.KindDuration, Default: "360h",
-		Doc: "how long an event's progress record is kept after its last write; keep it above the DLQ's 14-day retention so a replayed dead letter never repeats a reply"},
+		Doc: "how long an event's record is kept after its last write; must be at least DLQ_RETENTION + REPLAY_WINDOW (the worker refuses to start otherwise), so a replayed dead letter never repeats an answer"},
+	{Name: EnvDLQRetention, Kind: config.KindDuration, Default: "336h",
+		Doc: "the DLQ's message retention (the template sets it from the queue): how long a dead letter can wait for a replay or redrive"},
+	{Name: EnvReplayWindow, Kind: config.KindDuration, Default: "24h",
+		Doc: "how long a replayed or redriven event may still be retried after its DLQ retention; events older than DLQ_RETENTION + REPLAY_WINDOW are dead-lettered as stale instead of answered (their record may be gone)"},
+	{Name: EnvStreamLifetime, Kind: config.KindDuration, Default: "5m",
+		Doc: "how long Slack keeps a streamed message open; an answer streaming longer is stopped before then and continues in a new message in the thread"},
+	{Name: EnvMaxAnswerTime, Kind: config.KindDuration, Default: "30m",
+		Doc: "how long one event's work may continue across invocations (an answer longer than the function timeout goes on in a new delivery from what was shown); past it, a cut answer is retried as a failure"},
 	{Name: EnvMaxReceiveCount, Kind: config.KindInt, Default: "5", Min: 1, Max: 1000,
 		Doc: "the events queue's maxReceiveCount (must match its RedrivePolicy); the last attempt sends to the DLQ with its reason"},
 	{Name: EnvBotTokenParam, Doc: "SSM SecureString parameter holding the bot token (required in Lambda; locally it replaces SLACK_BOT_TOKEN)"},
@@ -91,6 +104,13 @@ type Config struct {
 	DLQURL          string
 	Table           string
 	IdempotencyTTL  time.Duration
+	// DLQRetention and ReplayWindow bound the age of an event the worker still answers.
+	DLQRetention time.Duration
+	ReplayWindow time.Duration
+	// StreamLifetime is how long Slack keeps a stream open.
+	StreamLifetime time.Duration
+	// MaxAnswerDuration bounds one event's work across invocations.
+	MaxAnswerDuration time.Duration
 	MaxReceiveCount int
 	BotTokenParam   string
 	BotToken        string
@@ -132,6 +152,10 @@ func Load(getenv func(string) string) (Config, error) {
 		DLQURL:               l.String(EnvDLQURL),
 		Table:                l.String(EnvIdempotencyTable),
 		IdempotencyTTL:       l.Duration(EnvIdempotencyTTL),
+		DLQRetention:         l.Duration(EnvDLQRetention),
+		ReplayWindow:         l.Duration(EnvReplayWindow),
+		StreamLifetime:       l.Duration(EnvStreamLifetime),
+		MaxAnswerDuration:    l.Duration(EnvMaxAnswerTime),
 		MaxReceiveCount:      l.Int(EnvMaxReceiveCount),
 		BotTokenParam:        l.String(EnvBotTokenParam),
 		SlackAPIURL:          l.String(EnvSlackAPIURL),
@@ -150,6 +174,10 @@ func Load(getenv func(string) string) (Config, error) {
 		BackoffMax:           l.Duration(EnvBackoffMax),
 		SecretsMaxAge:        l.Duration(EnvSecretsMaxAge),
 		Lambda:               l.Lambda(),
+	}
+	if floor := c.DLQRetention + c.ReplayWindow; c.IdempotencyTTL < floor {
+		l.Fail(fmt.Errorf("%s=%s is shorter than %s (%s) + %s (%s) = %s: a replayed dead letter could outlive its record and be answered twice",
+			EnvIdempotencyTTL, c.IdempotencyTTL, EnvDLQRetention, c.DLQRetention, EnvReplayWindow, c.ReplayWindow, floor))
 	}
 	if c.BackoffMax < c.BackoffBase {
 		l.Fail(errors.New(EnvBackoffMax + " must not be smaller than " + EnvBackoffBase))

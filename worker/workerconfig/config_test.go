@@ -27,7 +27,8 @@ func TestLoadDefaultsComeFromTheTable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	want := Config{LogLevel: "info", QueueURL: "q", DLQURL: "d", Table: "t", IdempotencyTTL: 360 * time.Hour, MaxReceiveCount: 5,
+	want := Config{LogLevel: "info", QueueURL: "q", DLQURL: "d", Table: "t", IdempotencyTTL: 360 * time.Hour, DLQRetention: 336 * time.Hour, ReplayWindow: 24 * time.Hour,
+		StreamLifetime: 5 * time.Minute, MaxAnswerDuration: 30 * time.Minute, MaxReceiveCount: 5,
 		BotToken: "xoxb-1", SlackAPIURL: "https://slack.com/api/", ResponseURLPrefixes: []string{"https://hooks.slack.com/"}, LLMModel: "gpt-4o-mini", DemoDelay: 2 * time.Second,
 		LLMFirstTokenTimeout: 30 * time.Second, LLMIdleTimeout: 20 * time.Second, LLMHistoryChars: 24000, DemoTokensPerSecond: 20, Streaming: true,
 		BatchConcurrency: 10, BackoffBase: 10 * time.Second, BackoffMax: 15 * time.Minute, SecretsMaxAge: 5 * time.Minute,
@@ -45,6 +46,9 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 			Want: []string{"EVENTS_QUEUE_URL is required", "DLQ_URL is required", "IDEMPOTENCY_TABLE is required", "MAX_RECEIVE_COUNT=0 is outside [1, 1000]",
 				`DEMO_DELAY="soon"`, "BACKOFF_MAX must not be smaller than BACKOFF_BASE", "BOT_TOKEN_PARAM is required in Lambda",
 				"LLM_API_KEY_PARAM is required when LLM_BASE_URL is set"}},
+		{Name: "record retention", Env: env(EnvEventsQueueURL, "q", EnvDLQURL, "d", EnvIdempotencyTable, "t", EnvSlackBotToken, "x",
+			EnvIdempotencyTTL, "300h", EnvDLQRetention, "336h", EnvReplayWindow, "12h"),
+			Want: []string{"IDEMPOTENCY_TTL=300h0m0s is shorter than DLQ_RETENTION (336h0m0s) + REPLAY_WINDOW (12h0m0s) = 348h0m0s"}},
 		{Name: "local", Env: env(EnvPollBatchSize, "11", EnvLLMBaseURL, "http://x"),
 			Want: []string{"SLACK_BOT_TOKEN (or BOT_TOKEN_PARAM) is required", "POLL_BATCH_SIZE=11 is outside [1, 10]",
 				"LLM_API_KEY (or LLM_API_KEY_PARAM) is required when LLM_BASE_URL is set"}},
