@@ -117,3 +117,8 @@ func (c *Client) AssistantThreads(ctx context.Context) ([]AssistantThread, error
 	err := c.do(ctx, http.MethodGet, "/_control/assistant", nil, &ts)
 	return ts, err
 }
+
+// SetStreamLifetime is Server.SetStreamLifetime over HTTP (d <= 0 restores the default).
+func (c *Client) SetStreamLifetime(ctx context.Context, d time.Duration) error {
+	return c.do(ctx, http.MethodPost, "/_control/streamlifetime", obj{"seconds": max(d, 0).Seconds()}, nil)
+}

@@ -23,6 +23,7 @@ import (
 //	GET  /_control/views/{id}      one view (View); 404 {"ok":false,"error":"not_found"}
 //	GET  /_control/streams         streamed messages (Streams)
 //	GET  /_control/assistant       assistant threads (AssistantThreads)
+//	POST /_control/streamlifetime  {"seconds"}: SetStreamLifetime (0 restores the default)
 //	POST /_control/reset           Reset
 //
 // Bad requests answer HTTP 400 {"ok":false,"error":...}.
@@ -39,6 +40,7 @@ func (s *Server) routeControl(mux *http.ServeMux) {
 	mux.HandleFunc("GET /_control/views/{id}", s.ctlView)
 	mux.HandleFunc("GET /_control/streams", s.ctlStreams)
 	mux.HandleFunc("GET /_control/assistant", s.ctlAssistant)
+	mux.HandleFunc("POST /_control/streamlifetime", s.ctlStreamLifetime)
 	mux.HandleFunc("POST /_control/reset", s.ctlReset)
 }
 
@@ -179,4 +181,20 @@ func (s *Server) ctlStreams(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) ctlAssistant(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.AssistantThreads())
+}
+
+func (s *Server) ctlStreamLifetime(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Seconds *float64 `json:"seconds"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, controlBodyLimit)).Decode(&in); err != nil {
+		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
+		return
+	}
+	if in.Seconds == nil || *in.Seconds < 0 {
+		writeJSON(w, http.StatusBadRequest, slackErr("seconds_required"))
+		return
+	}
+	s.SetStreamLifetime(time.Duration(*in.Seconds * float64(time.Second)))
+	writeJSON(w, http.StatusOK, obj{"ok": true})
 }

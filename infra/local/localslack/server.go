@@ -76,6 +76,10 @@ type Options struct {
 	// StreamIdleTimeout is how long a streamed message stays open without an append before
 	// it ends by itself, as Slack ends idle streams (default DefaultStreamIdleTimeout).
 	StreamIdleTimeout time.Duration
+	// StreamLifetime is how long a streamed message stays open after chat.startStream,
+	// appends or not, before it ends by itself (default DefaultStreamLifetime).
+	// SetStreamLifetime changes it on a running server.
+	StreamLifetime time.Duration
 	// RateLimits, when set, caps calls per minute by method name, answering HTTP 429 with
 	// Retry-After beyond it (e.g. {"chat.appendStream": 100}, Slack's tier 4). Calls are
 	// counted per stream for chat.appendStream and chat.stopStream, per channel for
@@ -145,6 +149,7 @@ type Server struct {
 	streams   []*stream    // in the order they were started
 	threads   []*assistantThread
 	rateCalls map[string][]time.Time // by rate key, the calls inside the current window
+	lifetime  time.Duration          // streams' lifetime now: Options.StreamLifetime or SetStreamLifetime's
 
 	outMu sync.Mutex
 }
@@ -184,6 +189,10 @@ func New(opts Options) *Server {
 	if s.opts.StreamIdleTimeout <= 0 {
 		s.opts.StreamIdleTimeout = DefaultStreamIdleTimeout
 	}
+	if s.opts.StreamLifetime <= 0 {
+		s.opts.StreamLifetime = DefaultStreamLifetime
+	}
+	s.lifetime = s.opts.StreamLifetime
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.handleAPI)
 	mux.HandleFunc("/response/{id}", s.handleResponseURL)
@@ -304,11 +313,12 @@ func (s *Server) Calls(method string) int {
 }
 
 // Reset forgets posts, messages (seeded ones too), reactions, call counts, pending faults,
-// triggers, views, streams, assistant threads and rate windows. Timestamps and ids keep
-// increasing across resets.
+// triggers, views, streams, assistant threads and rate windows, and gives streams their
+// Options.StreamLifetime again. Timestamps and ids keep increasing across resets.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.lifetime = s.opts.StreamLifetime
 	s.posts = nil
 	s.messages = map[string][]*message{}
 	s.reactions = map[Reaction]bool{}

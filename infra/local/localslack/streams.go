@@ -9,7 +9,8 @@ import (
 )
 
 // Streamed messages as Slack serves them: chat.startStream posts a message that then grows
-// by chat.appendStream calls until chat.stopStream (or an idle timeout) ends it. While it
+// by chat.appendStream calls until chat.stopStream ends it, or it ends by itself (idle
+// timeout, or its lifetime since the start). While it
 // streams, chat.update refuses it (streaming_state_conflict); once it has ended, appends
 // and stops are refused (message_not_in_streaming_state). conversations.replies and
 // conversations.history show it with its text so far.
@@ -25,6 +26,13 @@ const MaxStreamText = MaxTextLength
 // Options.StreamIdleTimeout says otherwise. Slack documents no figure; developers report
 // streams ended after a few minutes.
 const DefaultStreamIdleTimeout = 5 * time.Minute
+
+// DefaultStreamLifetime is how long a stream stays open after chat.startStream however
+// often it is appended to, unless Options.StreamLifetime says otherwise. Slack documents no
+// figure; field reports in the Slack SDKs' trackers (python-slack-sdk #1859,
+// node-slack-sdk #2702) saw streams end about 5 minutes after their start, later calls
+// answering message_not_in_streaming_state.
+const DefaultStreamLifetime = 5 * time.Minute
 
 // StreamState is whether a streamed message is still open.
 type StreamState string
@@ -52,7 +60,8 @@ type Stream struct {
 	RecipientUserID string      `json:"recipient_user_id,omitempty"`
 	RecipientTeamID string      `json:"recipient_team_id,omitempty"`
 	State           StreamState `json:"state"`
-	// EndedBy is "chat.stopStream", or "idle" for a stream that ended by itself.
+	// EndedBy is "chat.stopStream", or for a stream that ended by itself "idle" (no append
+	// for Options.StreamIdleTimeout) or "lifetime" (Options.StreamLifetime after its start).
 	EndedBy string `json:"ended_by,omitempty"`
 	// Text is the markdown text so far: every call's markdown_text (or markdown_text
 	// chunks), in order. It is what was streamed: a chat.update after the stream ended
@@ -115,16 +124,37 @@ func (st *stream) snapshot() Stream {
 	return out
 }
 
-// expireStreamLocked ends st when it has been idle for Options.StreamIdleTimeout, and
-// returns the line to print when it did.
+// expireStreamLocked ends st when it has been idle for Options.StreamIdleTimeout or open
+// for the stream lifetime, whichever came first, and returns the line to print when it did.
 func (s *Server) expireStreamLocked(st *stream) string {
-	idle := s.opts.StreamIdleTimeout
-	if st.State != Streaming || s.opts.Now().Sub(st.lastActivity) < idle {
+	if st.State != Streaming {
 		return ""
 	}
-	st.State, st.EndedBy, st.StoppedAt = StreamStopped, "idle", st.lastActivity.Add(idle)
-	return fmt.Sprintf("#%s (stream %s) ■ ended by itself after %s without an append, %d chars",
-		st.Channel, st.TS, idle, utf8.RuneCountInString(st.Text))
+	idleEnd, lifeEnd := st.lastActivity.Add(s.opts.StreamIdleTimeout), st.StartedAt.Add(s.lifetime)
+	now := s.opts.Now()
+	switch {
+	case !now.Before(lifeEnd) && !lifeEnd.After(idleEnd):
+		st.State, st.EndedBy, st.StoppedAt = StreamStopped, "lifetime", lifeEnd
+		return fmt.Sprintf("#%s (stream %s) ■ ended by itself %s after its start, %d chars",
+			st.Channel, st.TS, s.lifetime, utf8.RuneCountInString(st.Text))
+	case !now.Before(idleEnd):
+		st.State, st.EndedBy, st.StoppedAt = StreamStopped, "idle", idleEnd
+		return fmt.Sprintf("#%s (stream %s) ■ ended by itself after %s without an append, %d chars",
+			st.Channel, st.TS, s.opts.StreamIdleTimeout, utf8.RuneCountInString(st.Text))
+	}
+	return ""
+}
+
+// SetStreamLifetime changes how long streams stay open after chat.startStream, for streams
+// already open too (d <= 0 goes back to Options.StreamLifetime), so a test of the real
+// binaries can see a stream end by itself without waiting minutes. Reset undoes it.
+func (s *Server) SetStreamLifetime(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d <= 0 {
+		d = s.opts.StreamLifetime
+	}
+	s.lifetime = d
 }
 
 // streamContent reads the markdown_text or chunks a streaming call carries; mode is which
