@@ -61,6 +61,11 @@ func (c *Client) FailHTTP(ctx context.Context, method string, n int, status int)
 	return c.do(ctx, http.MethodPost, "/_control/failhttp", obj{"method": method, "n": n, "status": status}, nil)
 }
 
+// LoseResponse is LoseResponseNext over HTTP.
+func (c *Client) LoseResponse(ctx context.Context, method string, n int) error {
+	return c.do(ctx, http.MethodPost, "/_control/loseresponse", obj{"method": method, "n": n}, nil)
+}
+
 // AddUserMessage is Server.AddUserMessage over HTTP; it returns the message's timestamp.
 func (c *Client) AddUserMessage(ctx context.Context, m UserMessage) (string, error) {
 	var out struct {

@@ -16,6 +16,7 @@ import (
 //	POST /_control/fail            {"method","n","error"}: FailNext
 //	POST /_control/ratelimit       {"method","n","retry_after_seconds"}: RateLimitNext
 //	POST /_control/failhttp        {"method","n","status"}: FailHTTPNext
+//	POST /_control/loseresponse    {"method","n"}: LoseResponseNext
 //	POST /_control/messages        a UserMessage: AddUserMessage, answers {"ok":true,"ts"}
 //	POST /_control/triggers        {"view_id"} (optional): NewTrigger, or NewViewTrigger when
 //	                               view_id is set; answers {"ok":true,"trigger_id"}
@@ -34,6 +35,7 @@ func (s *Server) routeControl(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_control/fail", s.ctlFail)
 	mux.HandleFunc("POST /_control/ratelimit", s.ctlRateLimit)
 	mux.HandleFunc("POST /_control/failhttp", s.ctlFailHTTP)
+	mux.HandleFunc("POST /_control/loseresponse", s.ctlLoseResponse)
 	mux.HandleFunc("POST /_control/messages", s.ctlAddUserMessage)
 	mux.HandleFunc("POST /_control/triggers", s.ctlNewTrigger)
 	mux.HandleFunc("GET /_control/views", s.ctlViews)
@@ -120,6 +122,15 @@ func (s *Server) ctlFailHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.FailHTTPNext(c.Method, n, c.Status)
+	writeJSON(w, http.StatusOK, obj{"ok": true})
+}
+
+func (s *Server) ctlLoseResponse(w http.ResponseWriter, r *http.Request) {
+	c, n, ok := readControl(w, r)
+	if !ok {
+		return
+	}
+	s.LoseResponseNext(c.Method, n)
 	writeJSON(w, http.StatusOK, obj{"ok": true})
 }
 

@@ -20,7 +20,10 @@ func (s *Server) handleResponseURL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if f := s.beginCall(ResponseURLMethod); f != nil {
+	if f := s.beginCall(ResponseURLMethod); f.losesResponse() {
+		defer loseAnswer(w)
+		w = &answerLost{}
+	} else if f != nil {
 		writeFault(w, f)
 		return
 	}

@@ -7,8 +7,8 @@
 // chat.appendStream, chat.stopStream) and assistant threads (assistant.threads.setStatus,
 // setSuggestedPrompts, setTitle), plus slash-command response_url posts. It records what
 // the app did (Posts, Views, Streams, AssistantThreads) and can inject faults: Slack
-// errors, HTTP 429 rate limits and plain HTTP failures, and optionally enforce rate limits
-// (Options.RateLimits).
+// errors, HTTP 429 rate limits, plain HTTP failures and answers lost after the call took
+// effect (LoseResponseNext), and optionally enforce rate limits (Options.RateLimits).
 //
 // Like Slack, it checks scopes: the token holds the bot scopes of the repository's app
 // manifest (infra/slack-app-manifest.yaml) unless Options say otherwise, and a method called

@@ -119,7 +119,10 @@ var apiMethods = map[string]func(*Server, params) obj{
 // exists, its scope, then its arguments.
 func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
-	if f := s.beginCall(method); f != nil {
+	if f := s.beginCall(method); f.losesResponse() {
+		defer loseAnswer(w)
+		w = &answerLost{}
+	} else if f != nil {
 		writeFault(w, f)
 		return
 	}
