@@ -41,6 +41,12 @@ func (s *Server) handleResponseURL(w http.ResponseWriter, r *http.Request) {
 	if string(body.Blocks) == "null" {
 		body.Blocks = nil
 	}
+	blocks, bad := readBlocks(string(body.Blocks), "/blocks", MaxBlocks)
+	if bad != nil {
+		http.Error(w, bad["error"].(string), http.StatusBadRequest)
+		return
+	}
+	body.Blocks = blocks
 	if body.Text == "" && body.Blocks == nil {
 		http.Error(w, "no_text", http.StatusBadRequest)
 		return

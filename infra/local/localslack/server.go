@@ -99,10 +99,13 @@ type Metadata struct {
 // Post is one recorded post: chat.postMessage, chat.postEphemeral or a response_url post.
 type Post struct {
 	// Method is "chat.postMessage", "chat.postEphemeral" or "response_url".
-	Method   string `json:"method"`
-	Channel  string `json:"channel,omitempty"`
-	Text     string `json:"text"`
-	ThreadTS string `json:"thread_ts,omitempty"`
+	Method  string `json:"method"`
+	Channel string `json:"channel,omitempty"`
+	// Text is the text argument: with Blocks only the notification fallback, not shown.
+	Text string `json:"text"`
+	// MarkdownText is the markdown_text argument (chat.postMessage, chat.postEphemeral).
+	MarkdownText string `json:"markdown_text,omitempty"`
+	ThreadTS     string `json:"thread_ts,omitempty"`
 	// TS is the message timestamp assigned by the server (message_ts for ephemeral posts,
 	// empty for response_url posts).
 	TS       string          `json:"ts,omitempty"`

@@ -1,0 +1,216 @@
+package localslack
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Block Kit as Slack checks and shows it: the limits a message's (or a modal's) blocks must
+// keep, answered with Slack's error codes.
+// Where Slack's exact rule is unknown the server is stricter than Slack, and says so.
+
+// Limits of message content. A message is what chat.postMessage, chat.postEphemeral,
+// chat.update, a response_url post or a stream (chat.startStream, appendStream, stopStream)
+// carries.
+const (
+	// MaxMarkdownText is the most characters one call's markdown_text may carry
+	// (chat.postMessage, chat.update and the streaming methods' reference pages:
+	// "Limit this field to 12,000 characters"); beyond it: msg_too_long.
+	MaxMarkdownText = 12000
+
+	// MaxBlocks is the most blocks in one message (Block Kit reference: "up to 50 blocks in
+	// each message"); beyond it: invalid_blocks.
+	MaxBlocks = 50
+	// MaxStopStreamBlocks is the most blocks chat.stopStream may put under a streamed
+	// message; a limit of its own, separate from blocks sent in chunks (chat.stopStream
+	// reference). Each blocks chunk of a stream is held to MaxBlocks.
+	MaxStopStreamBlocks = 50
+	// MaxViewBlocks is the most blocks in a modal view (modals reference: 100).
+	MaxViewBlocks = 100
+
+	// MaxSectionText is the most characters of a section block's text (section block
+	// reference: 3,000); beyond it: invalid_blocks.
+	MaxSectionText = 3000
+	// MaxSectionFields and MaxSectionFieldText bound a section block's fields: at most 10,
+	// each at most 2,000 characters (section block reference).
+	MaxSectionFields    = 10
+	MaxSectionFieldText = 2000
+	// MaxHeaderText is the most characters of a header block's text (header block
+	// reference: 150).
+	MaxHeaderText = 150
+	// MaxMarkdownBlocksText is the most characters all markdown blocks of one message hold
+	// together (markdown block reference: "The cumulative limit for all markdown blocks in
+	// a single payload is 12,000 characters"); beyond it: invalid_blocks.
+	MaxMarkdownBlocksText = 12000
+	// MaxContextElements is the most elements of a context block (context block
+	// reference: 10).
+	MaxContextElements = 10
+	// MaxActionsElements is the most elements of an actions block (actions block
+	// reference: 25).
+	MaxActionsElements = 25
+	// MaxButtonText and MaxButtonValue bound a button, and each button of a
+	// feedback_buttons element: text up to 75 characters, value up to 2,000 (button and
+	// feedback buttons element references).
+	MaxButtonText  = 75
+	MaxButtonValue = 2000
+	// MaxBlockID and MaxActionID are the longest block_id and action_id (Block Kit
+	// reference: 255 characters).
+	MaxBlockID  = 255
+	MaxActionID = 255
+
+	// MaxBlocksChars is the most characters (runes) of a message's blocks, counted over the
+	// `blocks` argument as received, i.e. its JSON; beyond it: msg_blocks_too_long. Slack
+	// documents no such limit: field reports (bolt-js issue #2509) saw msg_blocks_too_long
+	// at about 13,200 characters of block text, the exact figure varying with the blocks.
+	// Counting the JSON, not only the text, is stricter than Slack.
+	MaxBlocksChars = 13200
+)
+
+// blockError is an invalid_blocks answer with Slack's "[ERROR] …" lines.
+func blockError(msgs []string) obj {
+	return obj{"ok": false, "error": "invalid_blocks", "response_metadata": obj{"messages": msgs}}
+}
+
+// readBlocks parses a `blocks` argument ("" or "[]" is none) and checks it against the
+// message limits, at most maxBlocks blocks. It answers Slack's error (nil when the blocks
+// are fine): invalid_blocks_format when they are not a JSON array, invalid_blocks (with the
+// problems in response_metadata.messages) or msg_blocks_too_long.
+func readBlocks(raw, pointer string, maxBlocks int) (json.RawMessage, obj) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" || raw == "[]" {
+		return nil, nil
+	}
+	var list []any
+	if err := json.Unmarshal([]byte(raw), &list); err != nil {
+		return nil, slackErr("invalid_blocks_format")
+	}
+	if msgs := checkBlocks(list, pointer, maxBlocks); msgs != nil {
+		return nil, blockError(msgs)
+	}
+	if n := markdownBlocksChars(list); n > MaxMarkdownBlocksText {
+		return nil, blockError([]string{argError(fmt.Sprintf("markdown blocks hold %d characters, at most %d allowed in one message",
+			n, MaxMarkdownBlocksText), pointer)})
+	}
+	if utf8.RuneCountInString(raw) > MaxBlocksChars {
+		return nil, slackErr("msg_blocks_too_long")
+	}
+	return json.RawMessage(raw), nil
+}
+
+// checkBlocks returns one "[ERROR] …" line per limit the blocks break (nil: none); pointer
+// is where they are in the request ("/blocks", "/view/blocks").
+func checkBlocks(blocks []any, pointer string, maxBlocks int) []string {
+	var msgs []string
+	add := func(problem, at string) { msgs = append(msgs, argError(problem, at)) }
+	tooLong := func(s string, limit int, at string) {
+		if utf8.RuneCountInString(s) > limit {
+			add(fmt.Sprintf("must be less than %d characters", limit+1), at)
+		}
+	}
+	tooMany := func(n, limit int, at string) {
+		if n > limit {
+			add(fmt.Sprintf("must provide at most %d items", limit), at)
+		}
+	}
+	tooMany(len(blocks), maxBlocks, pointer)
+	for i, v := range blocks {
+		at := fmt.Sprintf("%s/%d", pointer, i)
+		b, _ := v.(map[string]any)
+		if str(b["type"]) == "" {
+			add("missing required field: type", at)
+			continue
+		}
+		tooLong(str(b["block_id"]), MaxBlockID, at+"/block_id")
+		switch str(b["type"]) {
+		case "section":
+			fields := list(b["fields"])
+			if b["text"] == nil && len(fields) == 0 {
+				add("must provide either text or fields", at)
+			}
+			tooLong(textOf(b["text"]), MaxSectionText, at+"/text/text")
+			tooMany(len(fields), MaxSectionFields, at+"/fields")
+			for j, f := range fields {
+				tooLong(textOf(f), MaxSectionFieldText, fmt.Sprintf("%s/fields/%d/text", at, j))
+			}
+			if acc, ok := b["accessory"].(map[string]any); ok {
+				msgs = append(msgs, checkElement(acc, at+"/accessory")...)
+			}
+		case "header":
+			tooLong(textOf(b["text"]), MaxHeaderText, at+"/text/text")
+		case "context":
+			tooMany(len(list(b["elements"])), MaxContextElements, at+"/elements")
+		case "actions", "context_actions":
+			if str(b["type"]) == "actions" {
+				tooMany(len(list(b["elements"])), MaxActionsElements, at+"/elements")
+			}
+			for j, e := range list(b["elements"]) {
+				if e, ok := e.(map[string]any); ok {
+					msgs = append(msgs, checkElement(e, fmt.Sprintf("%s/elements/%d", at, j))...)
+				}
+			}
+		case "input":
+			if e, ok := b["element"].(map[string]any); ok {
+				msgs = append(msgs, checkElement(e, at+"/element")...)
+			}
+		}
+	}
+	return msgs
+}
+
+// checkElement checks an interactive element: its action_id, and a button's (or each
+// feedback button's) text and value.
+func checkElement(e map[string]any, at string) []string {
+	var msgs []string
+	tooLong := func(s string, limit int, where string) {
+		if utf8.RuneCountInString(s) > limit {
+			msgs = append(msgs, argError(fmt.Sprintf("must be less than %d characters", limit+1), where))
+		}
+	}
+	tooLong(str(e["action_id"]), MaxActionID, at+"/action_id")
+	button := func(b map[string]any, where string) {
+		tooLong(textOf(b["text"]), MaxButtonText, where+"/text/text")
+		tooLong(str(b["value"]), MaxButtonValue, where+"/value")
+	}
+	switch str(e["type"]) {
+	case "button":
+		button(e, at)
+	case "feedback_buttons":
+		for _, k := range []string{"positive_button", "negative_button"} {
+			if b, ok := e[k].(map[string]any); ok {
+				button(b, at+"/"+k)
+			}
+		}
+	}
+	return msgs
+}
+
+// markdownBlocksChars counts the characters of all markdown blocks' text.
+func markdownBlocksChars(blocks []any) int {
+	n := 0
+	for _, v := range blocks {
+		if b, _ := v.(map[string]any); str(b["type"]) == "markdown" {
+			n += utf8.RuneCountInString(str(b["text"]))
+		}
+	}
+	return n
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func list(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+// textOf is the text of a text object ({"type":"mrkdwn","text":…}) or of a plain string.
+func textOf(v any) string {
+	if m, ok := v.(map[string]any); ok {
+		return str(m["text"])
+	}
+	return str(v)
+}
