@@ -8,7 +8,7 @@ import (
 )
 
 // Block Kit as Slack checks and shows it: the limits a message's (or a modal's) blocks must
-// keep, answered with Slack's error codes.
+// keep, answered with Slack's error codes, and the text and actions a client shows for them.
 // Where Slack's exact rule is unknown the server is stricter than Slack, and says so.
 
 // Limits of message content. A message is what chat.postMessage, chat.postEphemeral,
@@ -214,3 +214,150 @@ func textOf(v any) string {
 	}
 	return str(v)
 }
+
+// shown is what a client shows of some blocks: their text, one entry per block that shows
+// any, and the action_ids of the interactive elements among them.
+type shown struct {
+	texts   []string
+	actions []string
+}
+
+// showBlocks adds what a client shows of raw (a JSON array of blocks) to sh:
+//   - markdown: its text; section: its text, then each field's; header: its text;
+//     context: its text elements, joined by spaces; image and video: their title;
+//     input: its label; rich_text: its text elements concatenated, one line per section,
+//     list item, quote or preformatted element;
+//   - interactive elements (buttons, selects, the feedback_buttons and icon_button of a
+//     context_actions block, a section's accessory, an input's element…) add their
+//     action_id to actions, not text (elements without one add nothing);
+//   - other blocks: the text of their text objects, in order.
+func (sh *shown) showBlocks(raw json.RawMessage) {
+	var blocks []any
+	if json.Unmarshal(raw, &blocks) != nil {
+		return
+	}
+	for _, v := range blocks {
+		b, _ := v.(map[string]any)
+		var lines []string
+		switch str(b["type"]) {
+		case "markdown":
+			lines = append(lines, str(b["text"]))
+		case "section":
+			lines = append(lines, textOf(b["text"]))
+			for _, f := range list(b["fields"]) {
+				lines = append(lines, textOf(f))
+			}
+			sh.element(b["accessory"])
+		case "header":
+			lines = append(lines, textOf(b["text"]))
+		case "context":
+			var words []string
+			for _, e := range list(b["elements"]) {
+				if t := textOf(e); t != "" {
+					words = append(words, t)
+				}
+			}
+			lines = append(lines, strings.Join(words, " "))
+		case "image", "video":
+			lines = append(lines, textOf(b["title"]))
+		case "input":
+			lines = append(lines, textOf(b["label"]))
+			sh.element(b["element"])
+		case "rich_text":
+			for _, e := range list(b["elements"]) {
+				lines = append(lines, richLines(e)...)
+			}
+		case "actions", "context_actions":
+			for _, e := range list(b["elements"]) {
+				sh.element(e)
+			}
+		case "divider", "file":
+		default:
+			raw, _ := json.Marshal(b)
+			lines = blockTexts(raw, lines)
+			sh.actionsIn(b)
+		}
+		var kept []string
+		for _, l := range lines {
+			if l != "" {
+				kept = append(kept, l)
+			}
+		}
+		if len(kept) > 0 {
+			sh.texts = append(sh.texts, strings.Join(kept, "\n"))
+		}
+	}
+}
+
+// element adds an interactive element's action_id.
+func (sh *shown) element(v any) {
+	e, _ := v.(map[string]any)
+	if id := str(e["action_id"]); id != "" {
+		sh.actions = append(sh.actions, id)
+	}
+}
+
+// actionsIn adds the action_ids found anywhere in v, in order (blocks the server does not
+// know in detail).
+func (sh *shown) actionsIn(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		sh.element(x)
+		for _, k := range []string{"accessory", "element", "elements"} {
+			sh.actionsIn(x[k])
+		}
+	case []any:
+		for _, e := range x {
+			sh.actionsIn(e)
+		}
+	}
+}
+
+// richLines is the text of one element of a rich_text block: a section, quote or
+// preformatted element is one line of its text elements concatenated; a list is one line
+// per item.
+func richLines(v any) []string {
+	e, _ := v.(map[string]any)
+	if str(e["type"]) == "rich_text_list" {
+		var lines []string
+		for _, item := range list(e["elements"]) {
+			lines = append(lines, richLines(item)...)
+		}
+		return lines
+	}
+	var b strings.Builder
+	for _, leaf := range list(e["elements"]) {
+		b.WriteString(richLeaf(leaf))
+	}
+	return []string{b.String()}
+}
+
+// richLeaf is the text a client shows for one rich text element: text as is, a link's
+// text (else its url), an emoji as :name:, a user, channel or user group as Slack writes
+// mentions.
+func richLeaf(v any) string {
+	e, _ := v.(map[string]any)
+	switch str(e["type"]) {
+	case "text":
+		return str(e["text"])
+	case "link":
+		if t := str(e["text"]); t != "" {
+			return t
+		}
+		return str(e["url"])
+	case "emoji":
+		return ":" + str(e["name"]) + ":"
+	case "user":
+		return "<@" + str(e["user_id"]) + ">"
+	case "channel":
+		return "<#" + str(e["channel_id"]) + ">"
+	case "usergroup":
+		return "<!subteam^" + str(e["usergroup_id"]) + ">"
+	case "broadcast":
+		return "<!" + str(e["range"]) + ">"
+	}
+	return str(e["text"])
+}
+
+// text is everything shown, one block after another.
+func (sh *shown) text() string { return strings.Join(sh.texts, "\n") }

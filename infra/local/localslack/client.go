@@ -116,6 +116,22 @@ func (c *Client) Streams(ctx context.Context) ([]Stream, error) {
 	return ss, err
 }
 
+// Rendered is Server.Rendered over HTTP; a message the server does not have is an error.
+func (c *Client) Rendered(ctx context.Context, channel, ts string) (Rendered, error) {
+	var m Rendered
+	q := url.Values{"channel": {channel}, "ts": {ts}}
+	err := c.do(ctx, http.MethodGet, "/_control/rendered?"+q.Encode(), nil, &m)
+	return m, err
+}
+
+// RenderedThread is Server.RenderedThread over HTTP.
+func (c *Client) RenderedThread(ctx context.Context, channel, threadTS string) ([]Rendered, error) {
+	var ms []Rendered
+	q := url.Values{"channel": {channel}, "thread_ts": {threadTS}}
+	err := c.do(ctx, http.MethodGet, "/_control/rendered/thread?"+q.Encode(), nil, &ms)
+	return ms, err
+}
+
 // AssistantThreads is Server.AssistantThreads over HTTP.
 func (c *Client) AssistantThreads(ctx context.Context) ([]AssistantThread, error) {
 	var ts []AssistantThread

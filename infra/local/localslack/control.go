@@ -23,6 +23,11 @@ import (
 //	GET  /_control/views           views opened or pushed (Views)
 //	GET  /_control/views/{id}      one view (View); 404 {"ok":false,"error":"not_found"}
 //	GET  /_control/streams         streamed messages (Streams)
+//	GET  /_control/rendered?channel=C&ts=T
+//	                               one message as a client shows it (Rendered); 404
+//	                               {"ok":false,"error":"message_not_found"}
+//	GET  /_control/rendered/thread?channel=C&thread_ts=T
+//	                               a thread as a client shows it (RenderedThread)
 //	GET  /_control/assistant       assistant threads (AssistantThreads)
 //	POST /_control/streamlifetime  {"seconds"}: SetStreamLifetime (0 restores the default)
 //	POST /_control/reset           Reset
@@ -41,6 +46,8 @@ func (s *Server) routeControl(mux *http.ServeMux) {
 	mux.HandleFunc("GET /_control/views", s.ctlViews)
 	mux.HandleFunc("GET /_control/views/{id}", s.ctlView)
 	mux.HandleFunc("GET /_control/streams", s.ctlStreams)
+	mux.HandleFunc("GET /_control/rendered", s.ctlRendered)
+	mux.HandleFunc("GET /_control/rendered/thread", s.ctlRenderedThread)
 	mux.HandleFunc("GET /_control/assistant", s.ctlAssistant)
 	mux.HandleFunc("POST /_control/streamlifetime", s.ctlStreamLifetime)
 	mux.HandleFunc("POST /_control/reset", s.ctlReset)
@@ -188,6 +195,21 @@ func (s *Server) ctlView(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) ctlStreams(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.Streams())
+}
+
+func (s *Server) ctlRendered(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	m, ok := s.Rendered(q.Get("channel"), q.Get("ts"))
+	if !ok {
+		writeJSON(w, http.StatusNotFound, slackErr("message_not_found"))
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+func (s *Server) ctlRenderedThread(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	writeJSON(w, http.StatusOK, s.RenderedThread(q.Get("channel"), q.Get("thread_ts")))
 }
 
 func (s *Server) ctlAssistant(w http.ResponseWriter, _ *http.Request) {

@@ -6,7 +6,9 @@
 // expire and views with hashes, see NewTrigger), streamed messages (chat.startStream,
 // chat.appendStream, chat.stopStream) and assistant threads (assistant.threads.setStatus,
 // setSuggestedPrompts, setTitle), plus slash-command response_url posts. It records what
-// the app did (Posts, Views, Streams, AssistantThreads) and can inject faults: Slack
+// the app did (Posts, Views, Streams, AssistantThreads), shows each message as a Slack
+// client would (Rendered, RenderedThread: what tests should judge a bot by), holds content
+// to Slack's limits (MaxBlocks, MaxBlocksChars, …) and can inject faults: Slack
 // errors, HTTP 429 rate limits, plain HTTP failures and answers lost after the call took
 // effect (LoseResponseNext), and optionally enforce rate limits (Options.RateLimits).
 //
