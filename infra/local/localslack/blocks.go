@@ -82,14 +82,14 @@ func readBlocks(raw, pointer string, maxBlocks int) (json.RawMessage, obj) {
 	if raw == "" || raw == "[]" {
 		return nil, nil
 	}
-	var list []any
-	if err := json.Unmarshal([]byte(raw), &list); err != nil {
+	var blocks []any
+	if err := json.Unmarshal([]byte(raw), &blocks); err != nil {
 		return nil, slackErr("invalid_blocks_format")
 	}
-	if msgs := checkBlocks(list, pointer, maxBlocks); msgs != nil {
+	if msgs := checkBlocks(blocks, pointer, maxBlocks); msgs != nil {
 		return nil, blockError(msgs)
 	}
-	if n := markdownBlocksChars(list); n > MaxMarkdownBlocksText {
+	if n := markdownBlocksChars(blocks); n > MaxMarkdownBlocksText {
 		return nil, blockError([]string{argError(fmt.Sprintf("markdown blocks hold %d characters, at most %d allowed in one message",
 			n, MaxMarkdownBlocksText), pointer)})
 	}
@@ -99,79 +99,82 @@ func readBlocks(raw, pointer string, maxBlocks int) (json.RawMessage, obj) {
 	return json.RawMessage(raw), nil
 }
 
+// problems collects "[ERROR] …" lines, as Slack lists them in response_metadata.messages.
+type problems []string
+
+func (p *problems) add(problem, at string) { *p = append(*p, argError(problem, at)) }
+
+func (p *problems) tooLong(s string, limit int, at string) {
+	if utf8.RuneCountInString(s) > limit {
+		p.add(fmt.Sprintf("must be less than %d characters", limit+1), at)
+	}
+}
+
+func (p *problems) tooMany(n, limit int, at string) {
+	if n > limit {
+		p.add(fmt.Sprintf("must provide at most %d items", limit), at)
+	}
+}
+
 // checkBlocks returns one "[ERROR] …" line per limit the blocks break (nil: none); pointer
 // is where they are in the request ("/blocks", "/view/blocks").
 func checkBlocks(blocks []any, pointer string, maxBlocks int) []string {
-	var msgs []string
-	add := func(problem, at string) { msgs = append(msgs, argError(problem, at)) }
-	tooLong := func(s string, limit int, at string) {
-		if utf8.RuneCountInString(s) > limit {
-			add(fmt.Sprintf("must be less than %d characters", limit+1), at)
-		}
-	}
-	tooMany := func(n, limit int, at string) {
-		if n > limit {
-			add(fmt.Sprintf("must provide at most %d items", limit), at)
-		}
-	}
-	tooMany(len(blocks), maxBlocks, pointer)
+	var ps problems
+	ps.tooMany(len(blocks), maxBlocks, pointer)
 	for i, v := range blocks {
 		at := fmt.Sprintf("%s/%d", pointer, i)
 		b, _ := v.(map[string]any)
 		if str(b["type"]) == "" {
-			add("missing required field: type", at)
+			ps.add("missing required field: type", at)
 			continue
 		}
-		tooLong(str(b["block_id"]), MaxBlockID, at+"/block_id")
+		ps.tooLong(str(b["block_id"]), MaxBlockID, at+"/block_id")
 		switch str(b["type"]) {
 		case "section":
 			fields := list(b["fields"])
 			if b["text"] == nil && len(fields) == 0 {
-				add("must provide either text or fields", at)
+				ps.add("must provide either text or fields", at)
 			}
-			tooLong(textOf(b["text"]), MaxSectionText, at+"/text/text")
-			tooMany(len(fields), MaxSectionFields, at+"/fields")
+			ps.tooLong(textOf(b["text"]), MaxSectionText, at+"/text/text")
+			ps.tooMany(len(fields), MaxSectionFields, at+"/fields")
 			for j, f := range fields {
-				tooLong(textOf(f), MaxSectionFieldText, fmt.Sprintf("%s/fields/%d/text", at, j))
+				ps.tooLong(textOf(f), MaxSectionFieldText, fmt.Sprintf("%s/fields/%d/text", at, j))
 			}
-			if acc, ok := b["accessory"].(map[string]any); ok {
-				msgs = append(msgs, checkElement(acc, at+"/accessory")...)
-			}
+			ps.element(b["accessory"], at+"/accessory")
 		case "header":
-			tooLong(textOf(b["text"]), MaxHeaderText, at+"/text/text")
+			ps.tooLong(textOf(b["text"]), MaxHeaderText, at+"/text/text")
 		case "context":
-			tooMany(len(list(b["elements"])), MaxContextElements, at+"/elements")
-		case "actions", "context_actions":
-			if str(b["type"]) == "actions" {
-				tooMany(len(list(b["elements"])), MaxActionsElements, at+"/elements")
-			}
-			for j, e := range list(b["elements"]) {
-				if e, ok := e.(map[string]any); ok {
-					msgs = append(msgs, checkElement(e, fmt.Sprintf("%s/elements/%d", at, j))...)
-				}
-			}
+			ps.tooMany(len(list(b["elements"])), MaxContextElements, at+"/elements")
+		case "actions":
+			ps.tooMany(len(list(b["elements"])), MaxActionsElements, at+"/elements")
+			ps.elements(b, at)
+		case "context_actions":
+			ps.elements(b, at)
 		case "input":
-			if e, ok := b["element"].(map[string]any); ok {
-				msgs = append(msgs, checkElement(e, at+"/element")...)
-			}
+			ps.element(b["element"], at+"/element")
 		}
 	}
-	return msgs
+	return ps
 }
 
-// checkElement checks an interactive element: its action_id, and a button's (or each
-// feedback button's) text and value.
-func checkElement(e map[string]any, at string) []string {
-	var msgs []string
-	tooLong := func(s string, limit int, where string) {
-		if utf8.RuneCountInString(s) > limit {
-			msgs = append(msgs, argError(fmt.Sprintf("must be less than %d characters", limit+1), where))
-		}
+// elements checks the interactive elements of block b, which is at at.
+func (p *problems) elements(b map[string]any, at string) {
+	for j, e := range list(b["elements"]) {
+		p.element(e, fmt.Sprintf("%s/elements/%d", at, j))
 	}
-	tooLong(str(e["action_id"]), MaxActionID, at+"/action_id")
+}
+
+// element checks an interactive element (nothing when v is not one): its action_id, and a
+// button's (or each feedback button's) text and value.
+func (p *problems) element(v any, at string) {
+	e, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	p.tooLong(str(e["action_id"]), MaxActionID, at+"/action_id")
 	button := func(b map[string]any, where string) {
-		tooLong(textOf(b["text"]), MaxButtonText, where+"/text/text")
-		tooLong(str(b["value"]), MaxButtonValue, where+"/value")
+		p.tooLong(textOf(b["text"]), MaxButtonText, where+"/text/text")
+		p.tooLong(str(b["value"]), MaxButtonValue, where+"/value")
 	}
 	switch str(e["type"]) {
 	case "button":
@@ -183,7 +186,6 @@ func checkElement(e map[string]any, at string) []string {
 			}
 		}
 	}
-	return msgs
 }
 
 // markdownBlocksChars counts the characters of all markdown blocks' text.
