@@ -8,9 +8,9 @@
 // setSuggestedPrompts, setTitle), plus slash-command response_url posts. It records what
 // the app did (Posts, Views, Streams, AssistantThreads), shows each message as a Slack
 // client would (Rendered, RenderedThread: what tests should judge a bot by), holds content
-// to Slack's limits (MaxBlocks, MaxBlocksChars, …) and can inject faults: Slack
-// errors, HTTP 429 rate limits, plain HTTP failures and answers lost after the call took
-// effect (LoseResponseNext), and optionally enforce rate limits (Options.RateLimits).
+// to Slack's limits (MaxBlocks, MaxBlocksChars, …) and can inject faults: Slack errors,
+// HTTP 429 rate limits, plain HTTP failures and answers lost after the call took effect
+// (LoseResponseNext), and optionally enforce rate limits (Options.RateLimits).
 //
 // Like Slack, it checks scopes: the token holds the bot scopes of the repository's app
 // manifest (infra/slack-app-manifest.yaml) unless Options say otherwise, and a method called

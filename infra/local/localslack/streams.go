@@ -10,10 +10,10 @@ import (
 
 // Streamed messages as Slack serves them: chat.startStream posts a message that then grows
 // by chat.appendStream calls until chat.stopStream ends it, or it ends by itself (idle
-// timeout, or its lifetime since the start). While it
-// streams, chat.update refuses it (streaming_state_conflict); once it has ended, appends
-// and stops are refused (message_not_in_streaming_state). conversations.replies and
-// conversations.history show it with its text so far.
+// timeout, or its lifetime since the start). While it streams, chat.update refuses it
+// (streaming_state_conflict); once it has ended, appends and stops are refused
+// (message_not_in_streaming_state). conversations.replies and conversations.history show it
+// with its text so far; Rendered shows it as a client does.
 
 // MaxStreamChunk is the most markdown text, in characters, one streaming call may carry
 // (markdown_text, or its markdown_text chunks together).
