@@ -61,6 +61,11 @@ func (c *Client) FailHTTP(ctx context.Context, method string, n int, status int)
 	return c.do(ctx, http.MethodPost, "/_control/failhttp", obj{"method": method, "n": n, "status": status}, nil)
 }
 
+// LoseResponse is LoseResponseNext over HTTP.
+func (c *Client) LoseResponse(ctx context.Context, method string, n int) error {
+	return c.do(ctx, http.MethodPost, "/_control/loseresponse", obj{"method": method, "n": n}, nil)
+}
+
 // AddUserMessage is Server.AddUserMessage over HTTP; it returns the message's timestamp.
 func (c *Client) AddUserMessage(ctx context.Context, m UserMessage) (string, error) {
 	var out struct {
@@ -111,9 +116,30 @@ func (c *Client) Streams(ctx context.Context) ([]Stream, error) {
 	return ss, err
 }
 
+// Rendered is Server.Rendered over HTTP; a message the server does not have is an error.
+func (c *Client) Rendered(ctx context.Context, channel, ts string) (Rendered, error) {
+	var m Rendered
+	q := url.Values{"channel": {channel}, "ts": {ts}}
+	err := c.do(ctx, http.MethodGet, "/_control/rendered?"+q.Encode(), nil, &m)
+	return m, err
+}
+
+// RenderedThread is Server.RenderedThread over HTTP.
+func (c *Client) RenderedThread(ctx context.Context, channel, threadTS string) ([]Rendered, error) {
+	var ms []Rendered
+	q := url.Values{"channel": {channel}, "thread_ts": {threadTS}}
+	err := c.do(ctx, http.MethodGet, "/_control/rendered/thread?"+q.Encode(), nil, &ms)
+	return ms, err
+}
+
 // AssistantThreads is Server.AssistantThreads over HTTP.
 func (c *Client) AssistantThreads(ctx context.Context) ([]AssistantThread, error) {
 	var ts []AssistantThread
 	err := c.do(ctx, http.MethodGet, "/_control/assistant", nil, &ts)
 	return ts, err
+}
+
+// SetStreamLifetime is Server.SetStreamLifetime over HTTP (d <= 0 restores the default).
+func (c *Client) SetStreamLifetime(ctx context.Context, d time.Duration) error {
+	return c.do(ctx, http.MethodPost, "/_control/streamlifetime", obj{"seconds": max(d, 0).Seconds()}, nil)
 }

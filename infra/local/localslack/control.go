@@ -16,13 +16,20 @@ import (
 //	POST /_control/fail            {"method","n","error"}: FailNext
 //	POST /_control/ratelimit       {"method","n","retry_after_seconds"}: RateLimitNext
 //	POST /_control/failhttp        {"method","n","status"}: FailHTTPNext
+//	POST /_control/loseresponse    {"method","n"}: LoseResponseNext
 //	POST /_control/messages        a UserMessage: AddUserMessage, answers {"ok":true,"ts"}
 //	POST /_control/triggers        {"view_id"} (optional): NewTrigger, or NewViewTrigger when
 //	                               view_id is set; answers {"ok":true,"trigger_id"}
 //	GET  /_control/views           views opened or pushed (Views)
 //	GET  /_control/views/{id}      one view (View); 404 {"ok":false,"error":"not_found"}
 //	GET  /_control/streams         streamed messages (Streams)
+//	GET  /_control/rendered?channel=C&ts=T
+//	                               one message as a client shows it (Rendered); 404
+//	                               {"ok":false,"error":"message_not_found"}
+//	GET  /_control/rendered/thread?channel=C&thread_ts=T
+//	                               a thread as a client shows it (RenderedThread)
 //	GET  /_control/assistant       assistant threads (AssistantThreads)
+//	POST /_control/streamlifetime  {"seconds"}: SetStreamLifetime (0 restores the default)
 //	POST /_control/reset           Reset
 //
 // Bad requests answer HTTP 400 {"ok":false,"error":...}.
@@ -33,12 +40,16 @@ func (s *Server) routeControl(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_control/fail", s.ctlFail)
 	mux.HandleFunc("POST /_control/ratelimit", s.ctlRateLimit)
 	mux.HandleFunc("POST /_control/failhttp", s.ctlFailHTTP)
+	mux.HandleFunc("POST /_control/loseresponse", s.ctlLoseResponse)
 	mux.HandleFunc("POST /_control/messages", s.ctlAddUserMessage)
 	mux.HandleFunc("POST /_control/triggers", s.ctlNewTrigger)
 	mux.HandleFunc("GET /_control/views", s.ctlViews)
 	mux.HandleFunc("GET /_control/views/{id}", s.ctlView)
 	mux.HandleFunc("GET /_control/streams", s.ctlStreams)
+	mux.HandleFunc("GET /_control/rendered", s.ctlRendered)
+	mux.HandleFunc("GET /_control/rendered/thread", s.ctlRenderedThread)
 	mux.HandleFunc("GET /_control/assistant", s.ctlAssistant)
+	mux.HandleFunc("POST /_control/streamlifetime", s.ctlStreamLifetime)
 	mux.HandleFunc("POST /_control/reset", s.ctlReset)
 }
 
@@ -121,6 +132,15 @@ func (s *Server) ctlFailHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, obj{"ok": true})
 }
 
+func (s *Server) ctlLoseResponse(w http.ResponseWriter, r *http.Request) {
+	c, n, ok := readControl(w, r)
+	if !ok {
+		return
+	}
+	s.LoseResponseNext(c.Method, n)
+	writeJSON(w, http.StatusOK, obj{"ok": true})
+}
+
 func (s *Server) ctlAddUserMessage(w http.ResponseWriter, r *http.Request) {
 	var m UserMessage
 	if err := json.NewDecoder(io.LimitReader(r.Body, controlBodyLimit)).Decode(&m); err != nil {
@@ -177,6 +197,37 @@ func (s *Server) ctlStreams(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.Streams())
 }
 
+func (s *Server) ctlRendered(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	m, ok := s.Rendered(q.Get("channel"), q.Get("ts"))
+	if !ok {
+		writeJSON(w, http.StatusNotFound, slackErr("message_not_found"))
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+func (s *Server) ctlRenderedThread(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	writeJSON(w, http.StatusOK, s.RenderedThread(q.Get("channel"), q.Get("thread_ts")))
+}
+
 func (s *Server) ctlAssistant(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.AssistantThreads())
+}
+
+func (s *Server) ctlStreamLifetime(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Seconds *float64 `json:"seconds"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, controlBodyLimit)).Decode(&in); err != nil {
+		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
+		return
+	}
+	if in.Seconds == nil || *in.Seconds < 0 {
+		writeJSON(w, http.StatusBadRequest, slackErr("seconds_required"))
+		return
+	}
+	s.SetStreamLifetime(time.Duration(*in.Seconds * float64(time.Second)))
+	writeJSON(w, http.StatusOK, obj{"ok": true})
 }

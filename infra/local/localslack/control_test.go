@@ -108,6 +108,8 @@ func TestControlAPIBadRequests(t *testing.T) {
 		{"/_control/fail", `{`, "invalid_json"},
 		{"/_control/messages", `[]`, "invalid_json"},
 		{"/_control/messages", `{"channel":"C1","user":"U1","text":"x","ts":"yesterday"}`, "not a Slack timestamp"},
+		{"/_control/streamlifetime", `{}`, "seconds_required"},
+		{"/_control/streamlifetime", `{"seconds":-1}`, "seconds_required"},
 	} {
 		resp, err := http.Post(strings.TrimSuffix(base, "/")+tc.path, "application/json", strings.NewReader(tc.body))
 		if err != nil {

@@ -15,6 +15,7 @@ const (
 	faultSlack faultKind = iota
 	faultRateLimit
 	faultHTTP
+	faultLoseResponse
 )
 
 type fault struct {
@@ -43,6 +44,15 @@ func (s *Server) FailHTTPNext(method string, n int, status int) {
 		status = http.StatusInternalServerError
 	}
 	s.addFault(method, &fault{kind: faultHTTP, remaining: n, status: status})
+}
+
+// LoseResponseNext makes the next n calls of method take their full effect (a message is
+// posted, a stream grows, a response_url post is recorded; a call that fails fails the same)
+// and then close the connection without an answer, as when the network drops Slack's
+// answer: the client sees a network error although Slack did the work. method may be
+// ResponseURLMethod.
+func (s *Server) LoseResponseNext(method string, n int) {
+	s.addFault(method, &fault{kind: faultLoseResponse, remaining: n})
 }
 
 func (s *Server) addFault(method string, f *fault) {
@@ -75,6 +85,31 @@ func (s *Server) beginCall(method string) *fault {
 		s.faults[method] = q
 	}
 	return &f
+}
+
+// losesResponse is whether f lets the call run and drops its answer (LoseResponseNext).
+func (f *fault) losesResponse() bool { return f != nil && f.kind == faultLoseResponse }
+
+// answerLost is where a handler whose answer is to be lost writes it: nowhere.
+type answerLost struct{ h http.Header }
+
+func (a *answerLost) Header() http.Header {
+	if a.h == nil {
+		a.h = http.Header{}
+	}
+	return a.h
+}
+func (a *answerLost) Write(b []byte) (int, error) { return len(b), nil }
+func (a *answerLost) WriteHeader(int)             {}
+
+// loseAnswer closes the connection of w before anything was written to it, so the client
+// reads no answer at all.
+func loseAnswer(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler) // the server closes the connection without an answer
+	}
+	_ = conn.Close()
 }
 
 func writeFault(w http.ResponseWriter, f *fault) {

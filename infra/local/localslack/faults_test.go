@@ -1,10 +1,13 @@
 package localslack
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slack-go/slack"
 )
 
 func TestFaults(t *testing.T) {
@@ -236,5 +239,71 @@ func TestRateLimitKeys(t *testing.T) {
 	clock.Advance(time.Minute)
 	if r := form(t, base, "chat.postMessage", vals("channel", "C1", "text", "x")); r.status != http.StatusOK {
 		t.Fatalf("chat.postMessage a minute later = %d %v, want 200", r.status, r.body)
+	}
+}
+
+// A lost answer: Slack did the work, the client saw the connection close.
+func TestLoseResponseNext(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tests := []struct {
+		method string
+		// call makes one call of method with slack-go and returns its error.
+		call func(api *slack.Client, s *Server, streamTS string) error
+		// effect checks what n calls did, answers lost or not.
+		effect func(t *testing.T, s *Server, streamTS string, n int)
+	}{
+		{"chat.postMessage", func(api *slack.Client, _ *Server, _ string) error {
+			_, _, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("answer", false))
+			return err
+		}, func(t *testing.T, s *Server, _ string, n int) {
+			if got := len(s.Messages("C1")); got != n {
+				t.Fatalf("C1 holds %d messages after %d posts, want every post there", got, n)
+			}
+		}},
+		{"chat.appendStream", func(api *slack.Client, _ *Server, ts string) error {
+			_, _, err := api.AppendStreamContext(ctx, "D1", ts, slack.MsgOptionMarkdownText("x"))
+			return err
+		}, func(t *testing.T, s *Server, ts string, n int) {
+			if st, _ := s.Stream("D1", ts); st.Text != strings.Repeat("x", n) {
+				t.Fatalf("stream text %q after %d appends, want every append in it", st.Text, n)
+			}
+		}},
+		{ResponseURLMethod, func(_ *slack.Client, s *Server, _ string) error {
+			return slack.PostWebhookContext(ctx, s.ResponseURL("cmd-1"), &slack.WebhookMessage{Text: "done"})
+		}, func(t *testing.T, s *Server, _ string, n int) {
+			if got := len(s.Posts()); got != n {
+				t.Fatalf("%d response_url posts recorded after %d posts, want every one", got, n)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.method, func(t *testing.T) {
+			t.Parallel()
+			s, base := newTest(t, Options{})
+			api := newAPI(s)
+			_, ts, err := api.StartStreamContext(ctx, "D1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.LoseResponseNext(tc.method, 1)
+			if err := (&Client{BaseURL: base}).LoseResponse(ctx, tc.method, 1); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2 {
+				err := tc.call(api, s, ts)
+				if err == nil || slackErrCode(err) != "" {
+					t.Fatalf("call %d with its answer lost: got %v, want a network error", i+1, err)
+				}
+				tc.effect(t, s, ts, i+1)
+			}
+			if err := tc.call(api, s, ts); err != nil {
+				t.Fatalf("call after the lost answers: got %v, want ok", err)
+			}
+			tc.effect(t, s, ts, 3)
+			if got := s.Calls(tc.method); got != 3 {
+				t.Fatalf("Calls(%s) = %d, want 3", tc.method, got)
+			}
+		})
 	}
 }

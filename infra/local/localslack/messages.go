@@ -29,7 +29,12 @@ type message struct {
 	blocks   json.RawMessage
 	metadata *Metadata
 	edited   bool
-	stream   *stream // set for a message started with chat.startStream
+	// editedShown is whether a client shows "(edited)": the last chat.update had no blocks.
+	editedShown bool
+	stream      *stream // set for a message started with chat.startStream
+	// replaced is set once chat.update replaced the message: a streamed message then no
+	// longer shows what it streamed.
+	replaced bool
 }
 
 // parseTS reads a Slack message timestamp ("1700000000.000100": seconds, a dot, six digits)
@@ -218,9 +223,11 @@ func (s *Server) messageJSONLocked(m *message, withMeta bool, replies int) obj {
 	return o
 }
 
-// Message is a message as a Slack client reading the conversation would see it now: the
-// bot's posts and streams (with their text so far and any update applied) and seeded user
-// messages.
+// Message is a message as the Web API returns it now (conversations.replies and
+// conversations.history): the bot's posts and streams (with their text so far and any
+// update applied) and seeded user messages. Text is the API's `text` field, which for a
+// message with blocks is only the notification fallback, and Blocks are the blocks as sent
+// (for a stream, chat.stopStream's). What a user sees is Rendered.
 type Message struct {
 	Channel  string          `json:"channel"`
 	TS       string          `json:"ts"`
@@ -235,10 +242,10 @@ type Message struct {
 	Streaming bool `json:"streaming,omitempty"`
 }
 
-// Messages returns every message of channel ("" for all channels), oldest first.
+// Messages returns every message of channel ("" for all channels), oldest first. Streams
+// that have run out of time end first.
 func (s *Server) Messages(channel string) []Message {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	var chans []string
 	if channel != "" {
 		chans = []string{channel}
@@ -249,18 +256,24 @@ func (s *Server) Messages(channel string) []Message {
 		sort.Strings(chans)
 	}
 	var out []Message
+	var lines []string
 	for _, ch := range chans {
 		for _, m := range s.messages[ch] {
+			if m.stream != nil {
+				lines = appendLine(lines, s.expireStreamLocked(m.stream))
+			}
 			out = append(out, Message{Channel: m.channel, TS: m.ts, ThreadTS: m.threadTS, User: m.user, Bot: m.bot, Text: m.text,
 				Edited: m.edited, Blocks: m.blocks, Metadata: m.metadata, Streaming: m.stream != nil && m.stream.State == Streaming})
 		}
 	}
+	s.mu.Unlock()
+	s.printLines(lines)
 	return out
 }
 
 // BotReplies returns the bot's messages in the thread thread of channel, oldest first, as
-// Messages shows them: the answers a user reading the thread sees, finished or still
-// streaming (Message.Streaming).
+// Messages shows them (the API's view), finished or still streaming (Message.Streaming).
+// What a user reading the thread sees of them is RenderedThread.
 func (s *Server) BotReplies(channel, thread string) []Message {
 	var out []Message
 	for _, m := range s.Messages(channel) {

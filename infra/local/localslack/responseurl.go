@@ -20,7 +20,10 @@ func (s *Server) handleResponseURL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if f := s.beginCall(ResponseURLMethod); f != nil {
+	if f := s.beginCall(ResponseURLMethod); f.losesResponse() {
+		defer loseAnswer(w)
+		w = &answerLost{}
+	} else if f != nil {
 		writeFault(w, f)
 		return
 	}
@@ -38,6 +41,12 @@ func (s *Server) handleResponseURL(w http.ResponseWriter, r *http.Request) {
 	if string(body.Blocks) == "null" {
 		body.Blocks = nil
 	}
+	blocks, bad := readBlocks(string(body.Blocks), "/blocks", MaxBlocks)
+	if bad != nil {
+		http.Error(w, bad["error"].(string), http.StatusBadRequest)
+		return
+	}
+	body.Blocks = blocks
 	if body.Text == "" && body.Blocks == nil {
 		http.Error(w, "no_text", http.StatusBadRequest)
 		return

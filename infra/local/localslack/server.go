@@ -6,9 +6,11 @@
 // expire and views with hashes, see NewTrigger), streamed messages (chat.startStream,
 // chat.appendStream, chat.stopStream) and assistant threads (assistant.threads.setStatus,
 // setSuggestedPrompts, setTitle), plus slash-command response_url posts. It records what
-// the app did (Posts, Views, Streams, AssistantThreads) and can inject faults: Slack
-// errors, HTTP 429 rate limits and plain HTTP failures, and optionally enforce rate limits
-// (Options.RateLimits).
+// the app did (Posts, Views, Streams, AssistantThreads), shows each message as a Slack
+// client would (Rendered, RenderedThread: what tests should judge a bot by), holds content
+// to Slack's limits (MaxBlocks, MaxBlocksChars, …) and can inject faults: Slack errors,
+// HTTP 429 rate limits, plain HTTP failures and answers lost after the call took effect
+// (LoseResponseNext), and optionally enforce rate limits (Options.RateLimits).
 //
 // Like Slack, it checks scopes: the token holds the bot scopes of the repository's app
 // manifest (infra/slack-app-manifest.yaml) unless Options say otherwise, and a method called
@@ -76,6 +78,10 @@ type Options struct {
 	// StreamIdleTimeout is how long a streamed message stays open without an append before
 	// it ends by itself, as Slack ends idle streams (default DefaultStreamIdleTimeout).
 	StreamIdleTimeout time.Duration
+	// StreamLifetime is how long a streamed message stays open after chat.startStream,
+	// appends or not, before it ends by itself (default DefaultStreamLifetime).
+	// SetStreamLifetime changes it on a running server.
+	StreamLifetime time.Duration
 	// RateLimits, when set, caps calls per minute by method name, answering HTTP 429 with
 	// Retry-After beyond it (e.g. {"chat.appendStream": 100}, Slack's tier 4). Calls are
 	// counted per stream for chat.appendStream and chat.stopStream, per channel for
@@ -95,10 +101,13 @@ type Metadata struct {
 // Post is one recorded post: chat.postMessage, chat.postEphemeral or a response_url post.
 type Post struct {
 	// Method is "chat.postMessage", "chat.postEphemeral" or "response_url".
-	Method   string `json:"method"`
-	Channel  string `json:"channel,omitempty"`
-	Text     string `json:"text"`
-	ThreadTS string `json:"thread_ts,omitempty"`
+	Method  string `json:"method"`
+	Channel string `json:"channel,omitempty"`
+	// Text is the text argument: with Blocks only the notification fallback, not shown.
+	Text string `json:"text"`
+	// MarkdownText is the markdown_text argument (chat.postMessage, chat.postEphemeral).
+	MarkdownText string `json:"markdown_text,omitempty"`
+	ThreadTS     string `json:"thread_ts,omitempty"`
 	// TS is the message timestamp assigned by the server (message_ts for ephemeral posts,
 	// empty for response_url posts).
 	TS       string          `json:"ts,omitempty"`
@@ -145,6 +154,7 @@ type Server struct {
 	streams   []*stream    // in the order they were started
 	threads   []*assistantThread
 	rateCalls map[string][]time.Time // by rate key, the calls inside the current window
+	lifetime  time.Duration          // streams' lifetime now: Options.StreamLifetime or SetStreamLifetime's
 
 	outMu sync.Mutex
 }
@@ -184,6 +194,10 @@ func New(opts Options) *Server {
 	if s.opts.StreamIdleTimeout <= 0 {
 		s.opts.StreamIdleTimeout = DefaultStreamIdleTimeout
 	}
+	if s.opts.StreamLifetime <= 0 {
+		s.opts.StreamLifetime = DefaultStreamLifetime
+	}
+	s.lifetime = s.opts.StreamLifetime
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.handleAPI)
 	mux.HandleFunc("/response/{id}", s.handleResponseURL)
@@ -304,11 +318,12 @@ func (s *Server) Calls(method string) int {
 }
 
 // Reset forgets posts, messages (seeded ones too), reactions, call counts, pending faults,
-// triggers, views, streams, assistant threads and rate windows. Timestamps and ids keep
-// increasing across resets.
+// triggers, views, streams, assistant threads and rate windows, and gives streams their
+// Options.StreamLifetime again. Timestamps and ids keep increasing across resets.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.lifetime = s.opts.StreamLifetime
 	s.posts = nil
 	s.messages = map[string][]*message{}
 	s.reactions = map[Reaction]bool{}

@@ -9,13 +9,15 @@ import (
 )
 
 // Streamed messages as Slack serves them: chat.startStream posts a message that then grows
-// by chat.appendStream calls until chat.stopStream (or an idle timeout) ends it. While it
-// streams, chat.update refuses it (streaming_state_conflict); once it has ended, appends
-// and stops are refused (message_not_in_streaming_state). conversations.replies and
-// conversations.history show it with its text so far.
+// by chat.appendStream calls until chat.stopStream ends it, or it ends by itself (idle
+// timeout, or its lifetime since the start). While it streams, chat.update refuses it
+// (streaming_state_conflict); once it has ended, appends and stops are refused
+// (message_not_in_streaming_state). conversations.replies and conversations.history show it
+// with its text so far; Rendered shows it as a client does.
 
-// MaxStreamChunk is the most markdown text, in characters, one streaming call may carry.
-const MaxStreamChunk = 12000
+// MaxStreamChunk is the most markdown text, in characters, one streaming call may carry
+// (markdown_text, or its markdown_text chunks together).
+const MaxStreamChunk = MaxMarkdownText
 
 // MaxStreamText is the most text, in characters, a streamed message may grow to. Slack does
 // not document this limit; the server uses the message text limit.
@@ -25,6 +27,13 @@ const MaxStreamText = MaxTextLength
 // Options.StreamIdleTimeout says otherwise. Slack documents no figure; developers report
 // streams ended after a few minutes.
 const DefaultStreamIdleTimeout = 5 * time.Minute
+
+// DefaultStreamLifetime is how long a stream stays open after chat.startStream however
+// often it is appended to, unless Options.StreamLifetime says otherwise. Slack documents no
+// figure; field reports in the Slack SDKs' trackers (python-slack-sdk #1859,
+// node-slack-sdk #2702) saw streams end about 5 minutes after their start, later calls
+// answering message_not_in_streaming_state.
+const DefaultStreamLifetime = 5 * time.Minute
 
 // StreamState is whether a streamed message is still open.
 type StreamState string
@@ -52,7 +61,8 @@ type Stream struct {
 	RecipientUserID string      `json:"recipient_user_id,omitempty"`
 	RecipientTeamID string      `json:"recipient_team_id,omitempty"`
 	State           StreamState `json:"state"`
-	// EndedBy is "chat.stopStream", or "idle" for a stream that ended by itself.
+	// EndedBy is "chat.stopStream", or for a stream that ended by itself "idle" (no append
+	// for Options.StreamIdleTimeout) or "lifetime" (Options.StreamLifetime after its start).
 	EndedBy string `json:"ended_by,omitempty"`
 	// Text is the markdown text so far: every call's markdown_text (or markdown_text
 	// chunks), in order. It is what was streamed: a chat.update after the stream ended
@@ -83,6 +93,22 @@ type stream struct {
 	msg          *message
 	mode         string // "markdown_text" or "chunks", set by the first call with content
 	lastActivity time.Time
+	pieces       []streamPiece // what the calls showed, in order
+}
+
+// streamPiece is one piece of a streamed message as a client shows it: markdown text, or
+// the blocks of a blocks chunk.
+type streamPiece struct {
+	text   string
+	blocks json.RawMessage
+}
+
+// streamCall is what one streaming call carries.
+type streamCall struct {
+	text   string          // its markdown: markdown_text, or the markdown_text chunks together
+	chunks json.RawMessage // the chunks argument as sent
+	mode   string          // "markdown_text", "chunks" or "" for neither
+	pieces []streamPiece
 }
 
 // Streams returns every stream the app started, in that order, each as it is now.
@@ -115,50 +141,83 @@ func (st *stream) snapshot() Stream {
 	return out
 }
 
-// expireStreamLocked ends st when it has been idle for Options.StreamIdleTimeout, and
-// returns the line to print when it did.
+// expireStreamLocked ends st when it has been idle for Options.StreamIdleTimeout or open
+// for the stream lifetime, whichever came first, and returns the line to print when it did.
 func (s *Server) expireStreamLocked(st *stream) string {
-	idle := s.opts.StreamIdleTimeout
-	if st.State != Streaming || s.opts.Now().Sub(st.lastActivity) < idle {
+	if st.State != Streaming {
 		return ""
 	}
-	st.State, st.EndedBy, st.StoppedAt = StreamStopped, "idle", st.lastActivity.Add(idle)
-	return fmt.Sprintf("#%s (stream %s) ■ ended by itself after %s without an append, %d chars",
-		st.Channel, st.TS, idle, utf8.RuneCountInString(st.Text))
+	idleEnd, lifeEnd := st.lastActivity.Add(s.opts.StreamIdleTimeout), st.StartedAt.Add(s.lifetime)
+	now := s.opts.Now()
+	switch {
+	case !now.Before(lifeEnd) && !lifeEnd.After(idleEnd):
+		st.State, st.EndedBy, st.StoppedAt = StreamStopped, "lifetime", lifeEnd
+		return fmt.Sprintf("#%s (stream %s) ■ ended by itself %s after its start, %d chars",
+			st.Channel, st.TS, s.lifetime, utf8.RuneCountInString(st.Text))
+	case !now.Before(idleEnd):
+		st.State, st.EndedBy, st.StoppedAt = StreamStopped, "idle", idleEnd
+		return fmt.Sprintf("#%s (stream %s) ■ ended by itself after %s without an append, %d chars",
+			st.Channel, st.TS, s.opts.StreamIdleTimeout, utf8.RuneCountInString(st.Text))
+	}
+	return ""
 }
 
-// streamContent reads the markdown_text or chunks a streaming call carries; mode is which
-// of the two it used ("" for neither).
-func streamContent(p params) (text string, chunks json.RawMessage, mode, code string) {
-	text = p.get("markdown_text")
+// SetStreamLifetime changes how long streams stay open after chat.startStream, for streams
+// already open too (d <= 0 goes back to Options.StreamLifetime), so a test of the real
+// binaries can see a stream end by itself without waiting minutes. Reset undoes it.
+func (s *Server) SetStreamLifetime(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d <= 0 {
+		d = s.opts.StreamLifetime
+	}
+	s.lifetime = d
+}
+
+// streamContent reads the markdown_text or chunks a streaming call carries, answering
+// Slack's error (non-nil) when they break a rule.
+func streamContent(p params) (streamCall, obj) {
+	var c streamCall
+	c.text = p.get("markdown_text")
 	raw := strings.TrimSpace(p.get("chunks"))
 	switch {
-	case text != "" && raw != "":
-		return "", nil, "", "cannot_provide_both_markdown_text_and_chunks"
-	case text != "":
-		mode = "markdown_text"
+	case c.text != "" && raw != "":
+		return c, slackErr("cannot_provide_both_markdown_text_and_chunks")
+	case c.text != "":
+		c.mode = "markdown_text"
+		c.pieces = []streamPiece{{text: c.text}}
 	case raw != "":
 		var parsed []struct {
-			Type string `json:"type"`
-			Text string `json:"text"`
+			Type   string          `json:"type"`
+			Text   string          `json:"text"`
+			Blocks json.RawMessage `json:"blocks"`
 		}
 		if err := json.Unmarshal([]byte(raw), &parsed); err != nil || len(parsed) == 0 {
-			return "", nil, "", "invalid_chunks"
+			return c, slackErr("invalid_chunks")
 		}
-		for _, c := range parsed {
-			if c.Type == "" {
-				return "", nil, "", "invalid_chunks"
-			}
-			if c.Type == "markdown_text" {
-				text += c.Text
+		for i, ch := range parsed {
+			switch ch.Type {
+			case "":
+				return c, slackErr("invalid_chunks")
+			case "markdown_text":
+				c.text += ch.Text
+				c.pieces = append(c.pieces, streamPiece{text: ch.Text})
+			case "blocks":
+				// Each blocks chunk is held to a message's block limits: Slack documents 50
+				// blocks a chunk; the rest is stricter than what is known.
+				blocks, bad := readBlocks(string(ch.Blocks), fmt.Sprintf("/chunks/%d/blocks", i), MaxBlocks)
+				if bad != nil {
+					return c, bad
+				}
+				c.pieces = append(c.pieces, streamPiece{blocks: blocks})
 			}
 		}
-		chunks, mode = json.RawMessage(raw), "chunks"
+		c.chunks, c.mode = json.RawMessage(raw), "chunks"
 	}
-	if utf8.RuneCountInString(text) > MaxStreamChunk {
-		return "", nil, "", "msg_too_long"
+	if utf8.RuneCountInString(c.text) > MaxStreamChunk {
+		return c, slackErr("msg_too_long")
 	}
-	return text, chunks, mode, ""
+	return c, nil
 }
 
 // startStream is chat.startStream. Outside a DM, Slack needs the user the answer is for.
@@ -176,18 +235,19 @@ func (s *Server) startStream(p params) obj {
 			return slackErr("missing_recipient_user_id")
 		}
 	}
-	text, chunks, mode, code := streamContent(p)
-	if code != "" {
-		return slackErr(code)
+	c, bad := streamContent(p)
+	if bad != nil {
+		return bad
 	}
+	text := c.text
 	s.mu.Lock()
 	ts, at := s.nextTSLocked()
 	now := s.opts.Now()
 	m := &message{channel: ch, ts: ts, at: at, threadTS: threadTS, user: s.opts.BotUserID, bot: true, text: text}
 	st := &stream{Stream: Stream{Channel: ch, TS: ts, ThreadTS: threadTS, RecipientUserID: userID,
 		RecipientTeamID: teamID, State: Streaming, Text: text, StartedAt: now,
-		Calls: []StreamCall{{Method: "chat.startStream", MarkdownText: p.get("markdown_text"), Chunks: chunks, At: now}}},
-		msg: m, mode: mode, lastActivity: now}
+		Calls: []StreamCall{{Method: "chat.startStream", MarkdownText: p.get("markdown_text"), Chunks: c.chunks, At: now}}},
+		msg: m, mode: c.mode, lastActivity: now, pieces: c.pieces}
 	m.stream = st
 	s.insertLocked(m)
 	s.streams = append(s.streams, st)
@@ -224,21 +284,22 @@ func (s *Server) streamLocked(ch, ts string) (*stream, string, string) {
 }
 
 // growLocked adds one call's content to st, or answers why it cannot.
-func (s *Server) growLocked(st *stream, method, text string, chunks json.RawMessage, mode string, p params) string {
-	if mode != "" && st.mode != "" && mode != st.mode {
+func (s *Server) growLocked(st *stream, method string, c streamCall, p params) string {
+	if c.mode != "" && st.mode != "" && c.mode != st.mode {
 		return "streaming_mode_mismatch"
 	}
-	if utf8.RuneCountInString(st.Text)+utf8.RuneCountInString(text) > MaxStreamText {
+	if utf8.RuneCountInString(st.Text)+utf8.RuneCountInString(c.text) > MaxStreamText {
 		return "msg_too_long"
 	}
 	if st.mode == "" {
-		st.mode = mode
+		st.mode = c.mode
 	}
 	now := s.opts.Now()
-	st.Text += text
+	st.Text += c.text
 	st.msg.text = st.Text
+	st.pieces = append(st.pieces, c.pieces...)
 	st.lastActivity = now
-	st.Calls = append(st.Calls, StreamCall{Method: method, MarkdownText: p.get("markdown_text"), Chunks: chunks, At: now})
+	st.Calls = append(st.Calls, StreamCall{Method: method, MarkdownText: p.get("markdown_text"), Chunks: c.chunks, At: now})
 	return ""
 }
 
@@ -248,17 +309,18 @@ func (s *Server) appendStream(p params) obj {
 	if code := s.checkChannel(ch, true); code != "" {
 		return slackErr(code)
 	}
-	text, chunks, mode, code := streamContent(p)
+	c, bad := streamContent(p)
 	switch {
-	case code != "":
-		return slackErr(code)
-	case mode == "":
+	case bad != nil:
+		return bad
+	case c.mode == "":
 		return slackErr("markdown_text_or_chunks_required")
 	}
+	text := c.text
 	s.mu.Lock()
 	st, code, expired := s.streamLocked(ch, ts)
 	if code == "" {
-		code = s.growLocked(st, "chat.appendStream", text, chunks, mode, p)
+		code = s.growLocked(st, "chat.appendStream", c, p)
 	}
 	s.mu.Unlock()
 	s.printLines(appendLine(nil, expired))
@@ -279,17 +341,14 @@ func (s *Server) stopStream(p params) obj {
 	if code := s.checkChannel(ch, true); code != "" {
 		return slackErr(code)
 	}
-	text, chunks, mode, code := streamContent(p)
-	if code != "" {
-		return slackErr(code)
+	c, bad := streamContent(p)
+	if bad != nil {
+		return bad
 	}
-	var blocks json.RawMessage
-	if b := strings.TrimSpace(p.get("blocks")); b != "" && b != "[]" {
-		var list []json.RawMessage
-		if json.Unmarshal([]byte(b), &list) != nil {
-			return slackErr("invalid_blocks")
-		}
-		blocks = json.RawMessage(b)
+	text := c.text
+	blocks, bad := readBlocks(p.get("blocks"), "/blocks", MaxStopStreamBlocks)
+	if bad != nil {
+		return bad
 	}
 	md, code := readMetadata(p)
 	if code != "" {
@@ -298,7 +357,7 @@ func (s *Server) stopStream(p params) obj {
 	s.mu.Lock()
 	st, code, expired := s.streamLocked(ch, ts)
 	if code == "" {
-		code = s.growLocked(st, "chat.stopStream", text, chunks, mode, p)
+		code = s.growLocked(st, "chat.stopStream", c, p)
 	}
 	if code != "" {
 		s.mu.Unlock()

@@ -177,6 +177,96 @@ func TestStreamEndsWhenIdle(t *testing.T) {
 	}
 }
 
+func TestStreamEndsAfterLifetime(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		opts Options
+		// lifetime, when set, is given to SetStreamLifetime (over the control API) after the start.
+		lifetime time.Duration
+		// appends are when, after the start, appends are made and accepted.
+		appends []time.Duration
+		// end is when, after the start, the stream has ended by itself as endedBy.
+		end     time.Duration
+		endedBy string
+	}{
+		{"default lifetime despite appends", Options{}, 0,
+			[]time.Duration{time.Minute, 2 * time.Minute, 3 * time.Minute, 4 * time.Minute, 5*time.Minute - time.Millisecond},
+			DefaultStreamLifetime, "lifetime"},
+		{"lifetime option", Options{StreamLifetime: 10 * time.Second}, 0,
+			[]time.Duration{4 * time.Second, 8 * time.Second}, 10 * time.Second, "lifetime"},
+		{"idle before the lifetime", Options{StreamIdleTimeout: time.Minute}, 0,
+			[]time.Duration{50 * time.Second}, 110 * time.Second, "idle"},
+		{"lifetime set on an open stream", Options{}, 2 * time.Second,
+			[]time.Duration{time.Second}, 2 * time.Second, "lifetime"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			clock := newClock()
+			tc.opts.Now = clock.Now
+			s, base := newTest(t, tc.opts)
+			api := newAPI(s)
+			ctx := context.Background()
+			start := clock.Now()
+			_, ts := startDMStream(t, s, api)
+			if tc.lifetime > 0 {
+				if err := (&Client{BaseURL: base}).SetStreamLifetime(ctx, tc.lifetime); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, at := range tc.appends {
+				clock.Advance(start.Add(at).Sub(clock.Now()))
+				if _, _, err := api.AppendStreamContext(ctx, "D1", ts, slack.MsgOptionMarkdownText("x")); err != nil {
+					t.Fatalf("append %v after the start: got %v, want ok", at, err)
+				}
+			}
+			clock.Advance(start.Add(tc.end).Sub(clock.Now()))
+			if _, _, err := api.AppendStreamContext(ctx, "D1", ts, slack.MsgOptionMarkdownText("y")); slackErrCode(err) != "message_not_in_streaming_state" {
+				t.Fatalf("append %v after the start: got %v, want message_not_in_streaming_state", tc.end, err)
+			}
+			if _, _, err := api.StopStreamContext(ctx, "D1", ts); slackErrCode(err) != "message_not_in_streaming_state" {
+				t.Fatalf("stop %v after the start: got %v, want message_not_in_streaming_state", tc.end, err)
+			}
+			st, _ := s.Stream("D1", ts)
+			if st.State != StreamStopped || st.EndedBy != tc.endedBy || !st.StoppedAt.Equal(start.Add(tc.end)) {
+				t.Fatalf("Stream = %+v, want ended by %q at start+%v", st, tc.endedBy, tc.end)
+			}
+			if _, _, _, err := api.UpdateMessageContext(ctx, "D1", ts, slack.MsgOptionText("finished", false)); err != nil {
+				t.Fatalf("chat.update of a stream that ended by itself: got %v, want ok", err)
+			}
+		})
+	}
+}
+
+func TestSetStreamLifetimeAndReset(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	s, base := newTest(t, Options{Now: clock.Now, StreamLifetime: time.Hour, StreamIdleTimeout: 2 * time.Hour})
+	api := newAPI(s)
+	c := &Client{BaseURL: base}
+	ctx := context.Background()
+	if err := c.SetStreamLifetime(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	s.Reset() // back to the hour of Options
+	_, ts := startDMStream(t, s, api)
+	clock.Advance(59 * time.Minute)
+	if st, _ := s.Stream("D1", ts); st.State != Streaming {
+		t.Fatalf("stream after Reset and 59 minutes is %s, want streaming (Options.StreamLifetime of an hour)", st.State)
+	}
+	if err := c.SetStreamLifetime(ctx, 0); err != nil { // 0: the Options value
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	if st, _ := s.Stream("D1", ts); st.EndedBy != "lifetime" {
+		t.Fatalf("stream after an hour ended by %q, want lifetime", st.EndedBy)
+	}
+	if err := c.SetStreamLifetime(ctx, -time.Second); err != nil {
+		t.Fatalf("SetStreamLifetime(-1s) over HTTP: %v, want the default restored", err)
+	}
+}
+
 func TestStreamErrors(t *testing.T) {
 	t.Parallel()
 	s, base := newTest(t, Options{})

@@ -24,13 +24,18 @@ const TriggerLifetime = 3 * time.Second
 // push_limit_reached).
 const MaxViewStack = 3
 
-// Limits Slack applies to a modal view.
+// Limits Slack applies to a modal view (view object reference). Its blocks are held to
+// MaxViewBlocks and to the block limits of messages (MaxSectionText, MaxHeaderText,
+// MaxButtonText…), answered as invalid_arguments with the place of each problem.
 const (
-	maxViewBytes      = 250 << 10 // view_too_large beyond
-	maxViewBlocks     = 100
-	maxViewTitle      = 24 // title, submit and close texts
-	maxViewMetadata   = 3000
-	maxViewIdentifier = 255 // callback_id, external_id
+	// MaxViewBytes is the largest view payload; beyond it: view_too_large.
+	MaxViewBytes = 250 << 10
+	// MaxViewTitle is the longest title, submit and close text.
+	MaxViewTitle = 24
+	// MaxViewPrivateMetadata is the longest private_metadata.
+	MaxViewPrivateMetadata = 3000
+	// MaxViewIdentifier is the longest callback_id and external_id.
+	MaxViewIdentifier = 255
 )
 
 type trigger struct {
@@ -340,7 +345,7 @@ func readView(p params) (viewDef, json.RawMessage, obj) {
 	if raw == "" {
 		return d, nil, invalidArgs(argError("missing required field: view", "/view"))
 	}
-	if len(raw) > maxViewBytes {
+	if len(raw) > MaxViewBytes {
 		return d, nil, slackErr("view_too_large")
 	}
 	if err := json.Unmarshal([]byte(raw), &d); err != nil || raw[0] != '{' {
@@ -358,22 +363,22 @@ func readView(p params) (viewDef, json.RawMessage, obj) {
 		obj  *textObj
 	}
 	for _, t := range []namedText{{"title", d.Title}, {"submit", d.Submit}, {"close", d.Close}} {
-		if t.obj != nil && len([]rune(t.obj.Text)) > maxViewTitle {
-			msgs = append(msgs, argError(fmt.Sprintf("must be less than %d characters", maxViewTitle+1), "/view/"+t.name+"/text"))
+		if t.obj != nil && len([]rune(t.obj.Text)) > MaxViewTitle {
+			msgs = append(msgs, argError(fmt.Sprintf("must be less than %d characters", MaxViewTitle+1), "/view/"+t.name+"/text"))
 		}
 	}
-	var blocks []json.RawMessage
+	var blocks []any
 	if err := json.Unmarshal(d.Blocks, &blocks); err != nil || d.Blocks == nil {
 		msgs = append(msgs, argError("missing required field: blocks", "/view"))
-	} else if len(blocks) > maxViewBlocks {
-		msgs = append(msgs, argError(fmt.Sprintf("must provide at most %d items", maxViewBlocks), "/view/blocks"))
+	} else {
+		msgs = append(msgs, checkBlocks(blocks, "/view/blocks", MaxViewBlocks)...)
 	}
-	if len([]rune(d.PrivateMetadata)) > maxViewMetadata {
-		msgs = append(msgs, argError(fmt.Sprintf("must be less than %d characters", maxViewMetadata+1), "/view/private_metadata"))
+	if len([]rune(d.PrivateMetadata)) > MaxViewPrivateMetadata {
+		msgs = append(msgs, argError(fmt.Sprintf("must be less than %d characters", MaxViewPrivateMetadata+1), "/view/private_metadata"))
 	}
 	for _, f := range [][2]string{{"callback_id", d.CallbackID}, {"external_id", d.ExternalID}} {
-		if len([]rune(f[1])) > maxViewIdentifier {
-			msgs = append(msgs, argError(fmt.Sprintf("must be less than %d characters", maxViewIdentifier+1), "/view/"+f[0]))
+		if len([]rune(f[1])) > MaxViewIdentifier {
+			msgs = append(msgs, argError(fmt.Sprintf("must be less than %d characters", MaxViewIdentifier+1), "/view/"+f[0]))
 		}
 	}
 	if msgs != nil {

@@ -245,21 +245,46 @@ func TestViewValidation(t *testing.T) {
 		{"home tab type", func(v map[string]any) { v["type"] = "home" }, "invalid_arguments", "[json-pointer:/view/type]"},
 		{"no title", func(v map[string]any) { delete(v, "title") }, "invalid_arguments", "missing required field: title"},
 		{"title too long", func(v map[string]any) {
-			v["title"] = map[string]any{"type": "plain_text", "text": strings.Repeat("t", maxViewTitle+1)}
+			v["title"] = map[string]any{"type": "plain_text", "text": strings.Repeat("t", MaxViewTitle+1)}
 		}, "invalid_arguments", "[json-pointer:/view/title/text]"},
 		{"no blocks", func(v map[string]any) { delete(v, "blocks") }, "invalid_arguments", "missing required field: blocks"},
 		{"too many blocks", func(v map[string]any) {
-			blocks := make([]any, maxViewBlocks+1)
+			blocks := make([]any, MaxViewBlocks+1)
 			for i := range blocks {
 				blocks[i] = map[string]any{"type": "divider"}
 			}
 			v["blocks"] = blocks
 		}, "invalid_arguments", "must provide at most 100 items"},
-		{"too large", func(v map[string]any) { v["private_metadata"] = strings.Repeat("m", maxViewBytes) }, "view_too_large", ""},
+		{"100 blocks", func(v map[string]any) {
+			blocks := make([]any, MaxViewBlocks)
+			for i := range blocks {
+				blocks[i] = map[string]any{"type": "divider"}
+			}
+			v["blocks"] = blocks
+		}, "", ""},
+		{"section at its limit", func(v map[string]any) {
+			v["blocks"] = []any{map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": strings.Repeat("s", MaxSectionText)}}}
+		}, "", ""},
+		{"section text too long", func(v map[string]any) {
+			v["blocks"] = []any{map[string]any{"type": "divider"},
+				map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": strings.Repeat("s", MaxSectionText+1)}}}
+		}, "invalid_arguments", "must be less than 3001 characters [json-pointer:/view/blocks/1/text/text]"},
+		{"header too long", func(v map[string]any) {
+			v["blocks"] = []any{map[string]any{"type": "header", "text": map[string]any{"type": "plain_text", "text": strings.Repeat("h", MaxHeaderText+1)}}}
+		}, "invalid_arguments", "[json-pointer:/view/blocks/0/text/text]"},
+		{"button text too long", func(v map[string]any) {
+			v["blocks"] = []any{map[string]any{"type": "actions", "elements": []any{map[string]any{"type": "button", "action_id": "b",
+				"text": map[string]any{"type": "plain_text", "text": strings.Repeat("b", MaxButtonText+1)}}}}}
+		}, "invalid_arguments", "[json-pointer:/view/blocks/0/elements/0/text/text]"},
+		{"too large", func(v map[string]any) { v["private_metadata"] = strings.Repeat("m", MaxViewBytes) }, "view_too_large", ""},
 		{"same external_id as an open view", nil, "duplicate_external_id", ""},
 	}
 	for _, tc := range tests {
 		view := testdataView(t, "view-ask.json", tc.change)
+		view["external_id"] = "ask " + tc.name // each valid view opens its own modal
+		if tc.want == "duplicate_external_id" {
+			view["external_id"] = "ask valid"
+		}
 		r := postJSON(t, base, "views.open", testToken, map[string]any{"trigger_id": s.NewTrigger(), "view": view})
 		if tc.want == "" {
 			if !r.ok() {

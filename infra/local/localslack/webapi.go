@@ -119,7 +119,10 @@ var apiMethods = map[string]func(*Server, params) obj{
 // exists, its scope, then its arguments.
 func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
-	if f := s.beginCall(method); f != nil {
+	if f := s.beginCall(method); f.losesResponse() {
+		defer loseAnswer(w)
+		w = &answerLost{}
+	} else if f != nil {
 		writeFault(w, f)
 		return
 	}
@@ -188,25 +191,55 @@ func (s *Server) checkChannel(ch string, write bool) string {
 	return ""
 }
 
-// content validates text/blocks and parses blocks and metadata.
-func content(p params) (text string, blocks json.RawMessage, md *Metadata, code string) {
-	text = p.get("text")
-	if b := strings.TrimSpace(p.get("blocks")); b != "" && b != "[]" {
-		if !json.Valid([]byte(b)) {
-			return "", nil, nil, "invalid_blocks_format"
-		}
-		blocks = json.RawMessage(b)
+// msgContent is what a call posting or updating a message carries.
+type msgContent struct {
+	text     string // the text argument: what shows without blocks, else the notification fallback
+	markdown string // the markdown_text argument, which stands in for text
+	blocks   json.RawMessage
+	metadata *Metadata
+	// attachmentsOnly is set when the call carries attachments and no text, markdown or
+	// blocks (chat.update then keeps the message's blocks).
+	attachmentsOnly bool
+}
+
+// body is the message's text as the Web API returns it: markdown_text when that was sent,
+// else text.
+func (c msgContent) body() string {
+	if c.markdown != "" {
+		return c.markdown
 	}
-	if text == "" && blocks == nil && strings.TrimSpace(p.get("attachments")) == "" {
-		return "", nil, nil, "no_text"
+	return c.text
+}
+
+// content reads and checks a message's text, markdown_text, blocks and metadata, answering
+// Slack's error (non-nil) when they break one of its rules.
+func content(p params) (msgContent, obj) {
+	c := msgContent{text: p.get("text"), markdown: p.get("markdown_text")}
+	var bad obj
+	if c.blocks, bad = readBlocks(p.get("blocks"), "/blocks", MaxBlocks); bad != nil {
+		return c, bad
 	}
-	if utf8.RuneCountInString(text) > MaxTextLength {
-		return "", nil, nil, "msg_too_long"
+	attachments := strings.TrimSpace(p.get("attachments")) != ""
+	switch {
+	case c.text == "" && c.markdown == "" && c.blocks == nil && !attachments:
+		return c, slackErr("no_text")
+	case utf8.RuneCountInString(c.text) > MaxTextLength:
+		return c, slackErr("msg_too_long")
+	// markdown_text "should not be used in conjunction with blocks or text" (chat.postMessage
+	// reference); Slack's answer is markdown_text_conflict as far as we know, and refusing
+	// is stricter than ignoring one of them in any case.
+	case c.markdown != "" && (c.text != "" || c.blocks != nil):
+		return c, slackErr("markdown_text_conflict")
+	case utf8.RuneCountInString(c.markdown) > MaxMarkdownText:
+		return c, slackErr("msg_too_long")
 	}
-	if md, code = readMetadata(p); code != "" {
-		return "", nil, nil, code
+	c.attachmentsOnly = attachments && c.text == "" && c.markdown == "" && c.blocks == nil
+	md, code := readMetadata(p)
+	if code != "" {
+		return c, slackErr(code)
 	}
-	return text, blocks, md, ""
+	c.metadata = md
+	return c, nil
 }
 
 // readMetadata reads the `metadata` argument (nil when absent).
@@ -227,18 +260,18 @@ func (s *Server) postMessage(p params) obj {
 	if code := s.checkChannel(ch, true); code != "" {
 		return slackErr(code)
 	}
-	text, blocks, md, code := content(p)
-	if code != "" {
-		return slackErr(code)
+	c, bad := content(p)
+	if bad != nil {
+		return bad
 	}
 	threadTS := p.get("thread_ts")
 	s.mu.Lock()
 	ts, at := s.nextTSLocked()
 	m := &message{channel: ch, ts: ts, at: at, threadTS: threadTS, user: s.opts.BotUserID, bot: true,
-		text: text, blocks: blocks, metadata: md}
+		text: c.body(), blocks: c.blocks, metadata: c.metadata}
 	s.insertLocked(m)
-	post := Post{Method: "chat.postMessage", Channel: ch, Text: text, ThreadTS: threadTS, TS: ts,
-		Blocks: blocks, Metadata: md}
+	post := Post{Method: "chat.postMessage", Channel: ch, Text: c.text, MarkdownText: c.markdown, ThreadTS: threadTS,
+		TS: ts, Blocks: c.blocks, Metadata: c.metadata}
 	s.recordLocked(post)
 	msg := s.messageJSONLocked(m, true, 0)
 	cleared := s.replyInThreadLocked(ch, threadTS)
@@ -248,14 +281,18 @@ func (s *Server) postMessage(p params) obj {
 	return obj{"ok": true, "channel": ch, "ts": ts, "message": msg}
 }
 
+// update is chat.update. It replaces the whole message, a streamed one too: with blocks
+// when the call has them, else with its text (or markdown_text). A call with attachments
+// only keeps the message's blocks, as Slack's reference says. Slack shows "(edited)" only
+// for an update without blocks.
 func (s *Server) update(p params) obj {
 	ch, ts := p.get("channel"), p.get("ts")
 	if code := s.checkChannel(ch, true); code != "" {
 		return slackErr(code)
 	}
-	text, blocks, md, code := content(p)
-	if code != "" {
-		return slackErr(code)
+	c, bad := content(p)
+	if bad != nil {
+		return bad
 	}
 	s.mu.Lock()
 	m := s.findLocked(ch, ts)
@@ -274,15 +311,19 @@ func (s *Server) update(p params) obj {
 			return slackErr("streaming_state_conflict")
 		}
 	}
-	m.text, m.blocks, m.edited = text, blocks, true
-	if md != nil {
-		m.metadata = md
+	m.text, m.edited, m.replaced = c.body(), true, true
+	if !c.attachmentsOnly {
+		m.blocks = c.blocks
+	}
+	m.editedShown = c.blocks == nil
+	if c.metadata != nil {
+		m.metadata = c.metadata
 	}
 	msg := s.messageJSONLocked(m, true, 0)
 	s.mu.Unlock()
 	s.printLines(appendLine(nil, expired))
-	s.printLine("#%s (update %s) %s: %s", ch, ts, s.opts.BotName, preview(text, blocks))
-	return obj{"ok": true, "channel": ch, "ts": ts, "text": text, "message": msg}
+	s.printLine("#%s (update %s) %s: %s", ch, ts, s.opts.BotName, preview(c.body(), c.blocks))
+	return obj{"ok": true, "channel": ch, "ts": ts, "text": c.body(), "message": msg}
 }
 
 // deleteMessage is chat.delete: a bot token deletes only the bot's own messages.
@@ -312,14 +353,14 @@ func (s *Server) postEphemeral(p params) obj {
 	if user == "" {
 		return slackErr("user_not_in_channel")
 	}
-	text, blocks, _, code := content(p)
-	if code != "" {
-		return slackErr(code)
+	c, bad := content(p)
+	if bad != nil {
+		return bad
 	}
 	s.mu.Lock()
 	ts, _ := s.nextTSLocked()
-	post := Post{Method: "chat.postEphemeral", Channel: ch, Text: text, ThreadTS: p.get("thread_ts"),
-		TS: ts, Blocks: blocks, User: user}
+	post := Post{Method: "chat.postEphemeral", Channel: ch, Text: c.text, MarkdownText: c.markdown,
+		ThreadTS: p.get("thread_ts"), TS: ts, Blocks: c.blocks, User: user}
 	s.recordLocked(post)
 	s.mu.Unlock()
 	s.printPost(post)

@@ -205,8 +205,8 @@ func TestReactions(t *testing.T) {
 	}
 }
 
-// Messages shows a conversation as a client reading it would: posts, streams with their
-// text so far and state, updates applied, seeded user messages.
+// Messages shows a conversation as the Web API returns it: posts, streams with their text
+// so far and state, updates applied, seeded user messages.
 func TestMessages(t *testing.T) {
 	t.Parallel()
 	s, base := newTest(t, Options{})

@@ -1,13 +1,17 @@
 // Package loopback is what the local stand-in servers share: serving a handler on
 // 127.0.0.1 (Serve), calling a server's JSON control endpoints from another process
 // (Control) and the Retry-After of an injected rate limit (RetryAfterSeconds); and, for
-// tests, endpoints that hang or refuse (SilentEndpoint, RefusedEndpoint).
+// tests, endpoints that hang or refuse (SilentEndpoint, RefusedEndpoint) and a check that a
+// closed server no longer answers (CheckStopped).
 package loopback
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,10 +23,15 @@ import (
 	"time"
 )
 
+// InstanceHeader is the response header in which every Server names itself (Instance), so a
+// test can tell this server's answers from those of another listener that took its port.
+const InstanceHeader = "X-Loopback-Instance"
+
 // Server is a handler served on a loopback listener.
 type Server struct {
-	srv  *http.Server
-	addr string
+	srv      *http.Server
+	addr     string
+	instance string
 }
 
 // Serve listens on addr ("127.0.0.1:0" when empty; a missing host means 127.0.0.1) and
@@ -42,10 +51,21 @@ func Serve(name, addr string, h http.Handler) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen: %w", name, err)
 	}
-	s := &Server{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, addr: ln.Addr().String()}
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	s := &Server{addr: ln.Addr().String(), instance: name + "-" + hex.EncodeToString(id[:])}
+	mark := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(InstanceHeader, s.instance)
+		h.ServeHTTP(w, r)
+	})
+	s.srv = &http.Server{Handler: mark, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
 }
+
+// Instance is the id this server sends in InstanceHeader with every answer: its name and
+// random hex, unique to this Server.
+func (s *Server) Instance() string { return s.instance }
 
 // URL is the base URL, e.g. "http://127.0.0.1:41234/".
 func (s *Server) URL() string { return "http://" + s.addr + "/" }
@@ -60,6 +80,23 @@ func (s *Server) Close() error {
 	defer cancel()
 	if err := s.srv.Shutdown(ctx); err != nil {
 		return s.srv.Close()
+	}
+	return nil
+}
+
+// CheckStopped reports an error when s, already closed, still answers at its address. The
+// port is free once Close returns and another listener (a parallel test's) may already hold
+// it: an answer is only s's when it carries s's Instance. It does not wait: a closed
+// listener refuses at once.
+func CheckStopped(s *Server) error {
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get(s.URL())
+	if err != nil {
+		return nil // nothing listens, or something that does not speak HTTP: not s
+	}
+	resp.Body.Close()
+	if resp.Header.Get(InstanceHeader) == s.instance {
+		return errors.New("still serving after Close")
 	}
 	return nil
 }

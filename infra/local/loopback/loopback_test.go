@@ -50,8 +50,7 @@ func TestServeErrors(t *testing.T) {
 	if _, err := Serve("test", "no-port", http.NotFoundHandler()); err == nil || !strings.Contains(err.Error(), "test: bad address") {
 		t.Errorf("bad address gave %v", err)
 	}
-	mark := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Header().Set("X-Served-By", "TestServeErrors") })
-	s, err := Serve("test", "", mark)
+	s, err := Serve("test", "", http.NotFoundHandler())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,17 +58,44 @@ func TestServeErrors(t *testing.T) {
 	if _, err := Serve("test", addr, http.NotFoundHandler()); err == nil || !strings.Contains(err.Error(), "test: listen") {
 		t.Errorf("a taken port gave %v", err)
 	}
+	if err := CheckStopped(s); err == nil {
+		t.Error("CheckStopped before Close found nothing, want the server still serving")
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// The freed port may go to another test's listener at once: what must stop is this
-	// server answering.
-	client := &http.Client{Timeout: time.Second}
-	if resp, err := client.Get(s.URL()); err == nil {
-		resp.Body.Close()
-		if resp.Header.Get("X-Served-By") == "TestServeErrors" {
-			t.Error("still serving after Close")
-		}
+	if err := CheckStopped(s); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestInstanceTellsServersApart(t *testing.T) {
+	t.Parallel()
+	a, err := Serve("test", "", http.NotFoundHandler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	b, err := Serve("test", "", http.NotFoundHandler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	if a.Instance() == b.Instance() || !strings.HasPrefix(a.Instance(), "test-") {
+		t.Fatalf("instances %q and %q, want two different ids named test-…", a.Instance(), b.Instance())
+	}
+	resp, err := http.Get(a.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get(InstanceHeader); got != a.Instance() {
+		t.Errorf("%s = %q, want %q", InstanceHeader, got, a.Instance())
+	}
+	// Another server on the address (as after a port is reused) is not taken for a.
+	fake := &Server{addr: b.addr, instance: a.instance}
+	if err := CheckStopped(fake); err != nil {
+		t.Errorf("CheckStopped with another instance listening: %v, want nil", err)
 	}
 }
 

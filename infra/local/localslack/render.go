@@ -1,0 +1,117 @@
+package localslack
+
+import "strings"
+
+// Rendered is a message as a Slack client shows it now, which is what a test should judge
+// a bot by: conversations.replies (and Message) give the API's view, in which `text` is
+// only the notification fallback of a message with blocks.
+//
+// What shows:
+//   - a message posted (chat.postMessage) with blocks shows its blocks, not its text
+//     argument; without blocks, its text (or markdown_text);
+//   - a streamed message shows everything sent as markdown_text or markdown_text chunks
+//     by chat.startStream, appendStream and stopStream, in order, blocks chunks where they
+//     came, and then chat.stopStream's blocks below ("rendered at the bottom of the
+//     finalized message", chat.stopStream reference): blocks repeating the answer show it
+//     twice;
+//   - chat.update replaces the whole message (its blocks, else its text): a streamed
+//     message updated no longer shows what it streamed;
+//   - a user's message (AddUserMessage) shows its text.
+//
+// Block text and actions follow shown.showBlocks: markdown, section text and fields,
+// header, context, rich_text… joined by "\n" between blocks; interactive elements give
+// Actions. Ephemeral and response_url posts are not in the conversation: see Posts.
+type Rendered struct {
+	Channel  string `json:"channel"`
+	TS       string `json:"ts"`
+	ThreadTS string `json:"thread_ts,omitempty"`
+	// User is who posted it; Bot is set for the app's messages.
+	User string `json:"user"`
+	Bot  bool   `json:"bot"`
+	// Text is the visible text, in display order.
+	Text string `json:"text"`
+	// Streaming is set while a streamed message is still open.
+	Streaming bool `json:"streaming,omitempty"`
+	// Edited is whether the client marks it "(edited)": after a chat.update without blocks
+	// (Slack's chat.update reference: an update with blocks shows no edited flag).
+	Edited bool `json:"edited,omitempty"`
+	// Actions are the action_ids of the interactive elements shown (buttons, selects, the
+	// feedback_buttons of a context_actions block…), in display order.
+	Actions []string `json:"actions,omitempty"`
+	// Metadata is the message's metadata: not shown, but there for the app to read back.
+	Metadata *Metadata `json:"metadata,omitempty"`
+}
+
+// Rendered returns the message ts of channel as a client shows it now, and false when the
+// channel has no such message.
+func (s *Server) Rendered(channel, ts string) (Rendered, bool) {
+	s.mu.Lock()
+	m := s.findLocked(channel, ts)
+	if m == nil {
+		s.mu.Unlock()
+		return Rendered{}, false
+	}
+	r, line := s.renderLocked(m)
+	s.mu.Unlock()
+	s.printLines(appendLine(nil, line))
+	return r, true
+}
+
+// RenderedThread returns every message of the thread threadTS of channel as a client shows
+// it now: the parent first (when the server has it), then the replies, in ts order. It is
+// empty when nothing in channel has or replies to threadTS.
+func (s *Server) RenderedThread(channel, threadTS string) []Rendered {
+	s.mu.Lock()
+	msgs, _, _ := s.threadLocked(channel, threadTS)
+	out := make([]Rendered, 0, len(msgs))
+	var lines []string
+	for _, m := range msgs {
+		r, line := s.renderLocked(m)
+		out = append(out, r)
+		lines = appendLine(lines, line)
+	}
+	s.mu.Unlock()
+	s.printLines(lines)
+	return out
+}
+
+// renderLocked is m as a client shows it, ending its stream first when that has run out
+// of time (the line to print says so).
+func (s *Server) renderLocked(m *message) (Rendered, string) {
+	var line string
+	if m.stream != nil {
+		line = s.expireStreamLocked(m.stream)
+	}
+	r := Rendered{Channel: m.channel, TS: m.ts, ThreadTS: m.threadTS, User: m.user, Bot: m.bot,
+		Streaming: m.stream != nil && m.stream.State == Streaming, Edited: m.edited && m.editedShown,
+		Metadata: m.metadata}
+	var sh shown
+	switch {
+	case m.stream != nil && !m.replaced:
+		var md strings.Builder
+		flush := func() {
+			if md.Len() > 0 {
+				sh.texts = append(sh.texts, md.String())
+				md.Reset()
+			}
+		}
+		for _, p := range m.stream.pieces {
+			if p.blocks == nil {
+				md.WriteString(p.text)
+				continue
+			}
+			flush()
+			sh.showBlocks(p.blocks)
+		}
+		flush()
+		if m.stream.Blocks != nil {
+			sh.showBlocks(m.stream.Blocks)
+		}
+	case m.blocks != nil:
+		sh.showBlocks(m.blocks)
+	default:
+		sh.texts = append(sh.texts, m.text)
+	}
+	r.Text, r.Actions = sh.text(), sh.actions
+	return r, line
+}
