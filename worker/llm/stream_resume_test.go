@@ -125,6 +125,14 @@ func TestStreamResumes(t *testing.T) {
 				if !cmp.Equal(reqs[0].Continued, wantCont) {
 					t.Errorf("server took the request as continuing %+v, want %+v", reqs[0].Continued, wantCont)
 				}
+				// The server's usage: the tokens (words) it wrote, all of them regenerating.
+				written := whole
+				if _, sent := newResumer(partial, true); st.prefill {
+					written = whole[len(sent):]
+				}
+				if want := localTokens(written); res.Usage.CompletionTokens != want {
+					t.Errorf("usage %+v, want the %d tokens the server wrote", res.Usage, want)
+				}
 				if strings.Contains(logs.String(), "differs") {
 					t.Errorf("a deterministic answer was logged as differing: %s", logs)
 				}
@@ -136,6 +144,18 @@ func TestStreamResumes(t *testing.T) {
 			})
 		}
 	}
+}
+
+// localTokens counts the tokens the local server writes for text: a word with the space
+// after it, the last one without.
+func localTokens(text string) int {
+	n := 0
+	for _, w := range strings.SplitAfter(text, " ") {
+		if w != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // An answer cut twice is resumed twice, each attempt taking the text shown so far as
