@@ -53,6 +53,19 @@ type Chat struct {
 	// invocation's deadline comes from ctx.
 	FirstTokenTimeout time.Duration
 	IdleTimeout       time.Duration
+	// Prefill chooses how Stream continues a Request's Partial. False (regenerate, the
+	// default): the conversation is asked again without Partial and the first characters of
+	// the new answer, as many as Partial has, are dropped; it works with any server, is exact
+	// only when the model answers the same conversation the same way twice (temperature 0, a
+	// deterministic server), and costs the time and tokens of Partial again. True (prefill):
+	// Partial is sent as a final assistant message for the server to continue (see
+	// PrefillStyle); only the continuation is written, so it is quick and exact, but only with
+	// servers that continue a final assistant message: others answer anew after it, which
+	// would repeat the answer.
+	Prefill bool
+	// PrefillStyle is how a prefill asks the server to continue the final message
+	// (PrefillContinue when empty).
+	PrefillStyle PrefillStyle
 	// Metrics, when set, gets LLMTokens (by Model, Kind=prompt|completion), LLMDuration,
 	// LLMTimeToFirstToken (streams) and LLMErrors (by Model, Reason).
 	Metrics *metrics.Emitter
@@ -61,10 +74,22 @@ type Chat struct {
 // wireRequest is the chat-completions request body.
 type wireRequest struct {
 	Model         string         `json:"model"`
-	Messages      []Message      `json:"messages"`
+	Messages      []wireMessage  `json:"messages"`
 	MaxTokens     int            `json:"max_tokens,omitempty"`
 	Stream        bool           `json:"stream,omitempty"`
 	StreamOptions *streamOptions `json:"stream_options,omitempty"`
+	// ContinueFinalMessage and AddGenerationPrompt ask vLLM (PrefillContinue) to continue
+	// the final message rather than start a new one after it.
+	ContinueFinalMessage bool  `json:"continue_final_message,omitempty"`
+	AddGenerationPrompt  *bool `json:"add_generation_prompt,omitempty"`
+}
+
+// wireMessage is a Message as sent.
+type wireMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+	// Prefix marks the final assistant message as one to continue (PrefillPrefix).
+	Prefix bool `json:"prefix,omitempty"`
 }
 
 type streamOptions struct {
@@ -94,7 +119,7 @@ type completion struct {
 func (c *Chat) Respond(ctx context.Context, prompt string) (string, error) {
 	req := Request{Messages: []Message{{Role: RoleUser, Content: prompt}}}
 	start := time.Now()
-	resp, err := c.post(ctx, req, false)
+	resp, err := c.post(ctx, req, "", false)
 	if err != nil {
 		c.countError(err)
 		return "", err
@@ -105,7 +130,7 @@ func (c *Chat) Respond(ctx context.Context, prompt string) (string, error) {
 		c.countError(err)
 		return "", err
 	}
-	c.record(req, res, usageReported)
+	c.record(req, res, usageReported, nil)
 	return res.Text, nil
 }
 
@@ -126,16 +151,17 @@ func readCompletion(resp *http.Response, start time.Time) (Result, bool, error) 
 	return res, out.Usage != nil, nil
 }
 
-// post sends req and returns the response of a 2xx answer; any other answer is read (a
-// little), closed and returned as a classified error.
-func (c *Chat) post(ctx context.Context, req Request, stream bool) (*http.Response, error) {
+// post sends req, with prefill as a final assistant message to continue when it is not
+// empty, and returns the response of a 2xx answer; any other answer is read (a little),
+// closed and returned as a classified error.
+func (c *Chat) post(ctx context.Context, req Request, prefill string, stream bool) (*http.Response, error) {
+	body, err := c.body(req, prefill, stream)
+	if err != nil {
+		return nil, failure.AsPermanent(err)
+	}
 	key, err := c.APIKey(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("llm api key: %w", err)
-	}
-	body := wireRequest{Model: c.Model, Messages: c.messages(req), MaxTokens: req.MaxTokens, Stream: stream}
-	if stream {
-		body.StreamOptions = &streamOptions{IncludeUsage: true}
 	}
 	raw, err := json.Marshal(body)
 	if err != nil {
@@ -161,16 +187,41 @@ func (c *Chat) post(ctx context.Context, req Request, stream bool) (*http.Respon
 	return nil, statusError(resp)
 }
 
-// messages is the system prompt, then req.Messages.
-func (c *Chat) messages(req Request) []Message {
+// body is the request body: the system prompt, req.Messages, then prefill as a final
+// assistant message marked as PrefillStyle says, when it is not empty.
+func (c *Chat) body(req Request, prefill string, stream bool) (wireRequest, error) {
 	system := req.System
 	if system == "" {
 		system = c.System
 	}
-	if system == "" {
-		return req.Messages
+	msgs := make([]wireMessage, 0, len(req.Messages)+2)
+	if system != "" {
+		msgs = append(msgs, wireMessage{Role: RoleSystem, Content: system})
 	}
-	return append([]Message{{Role: RoleSystem, Content: system}}, req.Messages...)
+	for _, m := range req.Messages {
+		msgs = append(msgs, wireMessage{Role: m.Role, Content: m.Content})
+	}
+	body := wireRequest{Model: c.Model, MaxTokens: req.MaxTokens, Stream: stream}
+	if stream {
+		body.StreamOptions = &streamOptions{IncludeUsage: true}
+	}
+	if prefill != "" {
+		style, err := ParsePrefillStyle(string(c.PrefillStyle))
+		if err != nil {
+			return body, fmt.Errorf("llm request: %w", err)
+		}
+		last := wireMessage{Role: RoleAssistant, Content: prefill}
+		switch style {
+		case PrefillContinue:
+			noGenerationPrompt := false
+			body.ContinueFinalMessage, body.AddGenerationPrompt = true, &noGenerationPrompt
+		case PrefillPrefix:
+			last.Prefix = true
+		}
+		msgs = append(msgs, last)
+	}
+	body.Messages = msgs
+	return body, nil
 }
 
 // noTimeout streams: a stream may last as long as ctx allows.
@@ -223,8 +274,9 @@ func (e *apiError) code() string {
 	return code
 }
 
-// record logs an answer's usage and timings and emits its metrics.
-func (c *Chat) record(req Request, res Result, usageReported bool) {
+// record logs an answer's usage and timings and emits its metrics; rs is the resumer of a
+// streamed answer (nil for Respond).
+func (c *Chat) record(req Request, res Result, usageReported bool, rs *resumer) {
 	model := metrics.Dim{Name: "Model", Value: c.Model}
 	if usageReported {
 		c.Metrics.Count("LLMTokens", float64(res.Usage.PromptTokens), model, metrics.Dim{Name: "Kind", Value: "prompt"})
@@ -237,11 +289,24 @@ func (c *Chat) record(req Request, res Result, usageReported bool) {
 	if req.Log == nil {
 		return
 	}
-	req.Log.Info("llm answer", "model", c.Model, "answered_by", res.Model, "finish_reason", res.FinishReason,
+	attrs := []any{"model", c.Model, "answered_by", res.Model, "finish_reason", res.FinishReason,
 		"usage_reported", usageReported, "prompt_tokens", res.Usage.PromptTokens,
 		"completion_tokens", res.Usage.CompletionTokens, "total_tokens", res.Usage.TotalTokens,
 		"first_token_ms", res.FirstToken.Milliseconds(), "duration_ms", res.Duration.Milliseconds(),
-		"chars", utf8.RuneCountInString(res.Text), "messages", len(req.Messages))
+		"chars", utf8.RuneCountInString(res.Text), "messages", len(req.Messages)}
+	if req.Partial != "" && rs != nil {
+		attrs = append(attrs, "resume", c.strategy(), "partial_chars", rs.partial, "dropped_chars", rs.dropped,
+			"first_delta_ms", rs.firstDelta.Milliseconds())
+	}
+	req.Log.Info("llm answer", attrs...)
+}
+
+// strategy names how Partial is continued, for the log.
+func (c *Chat) strategy() string {
+	if c.Prefill {
+		return "prefill"
+	}
+	return "regenerate"
 }
 
 // countError emits LLMErrors by the reason err names.

@@ -32,7 +32,11 @@ func (d Demo) Respond(ctx context.Context, prompt string) (string, error) {
 
 // Stream waits Delay, then sends the answer in pieces of one word (with the space after
 // it) at TokensPerSecond; the answer names the prompt (the last message) and how many
-// earlier messages of the conversation it was given.
+// earlier messages of the conversation it was given. With req.Partial it sends only what
+// follows Partial's length in characters (the answer is the same every time for the same
+// conversation and Delay), at once: Delay, then the first piece after Partial, without
+// pretending to write Partial again. A Partial that is not the answer's beginning is logged
+// as Chat logs it, and continued all the same.
 func (d Demo) Stream(ctx context.Context, req Request, onDelta func(text string) error) (Result, error) {
 	start := time.Now()
 	prompt, earlier := "", 0
@@ -44,28 +48,38 @@ func (d Demo) Stream(ctx context.Context, req Request, onDelta func(text string)
 	if rate <= 0 {
 		rate = DefaultDemoTokensPerSecond
 	}
+	rs, _ := newResumer(req.Partial, false)
 	res := Result{Model: "demo", FinishReason: "stop"}
-	var sent strings.Builder
-	pieces := strings.SplitAfter(answer, " ")
-	for i, piece := range pieces {
-		wait := d.Delay + time.Duration(float64(i)/rate*float64(time.Second)) - time.Since(start)
+	var text strings.Builder // Partial, then the new text
+	text.WriteString(req.Partial)
+	received, sent := 0, 0
+	for _, piece := range strings.SplitAfter(answer, " ") {
+		if piece = rs.take(piece); piece == "" {
+			continue
+		}
+		wait := d.Delay + time.Duration(float64(sent)/rate*float64(time.Second)) - time.Since(start)
 		if err := sleep(ctx, wait); err != nil {
-			res.Text, res.Duration = sent.String(), time.Since(start)
+			rs.finish(false, req.Log, res.Model)
+			res.Text, res.Duration = text.String(), time.Since(start)
 			if errors.Is(err, context.DeadlineExceeded) {
 				err = fmt.Errorf("%w: %w", ErrDeadline, err)
 			}
-			return res, failure.Retryable(&StreamError{Err: err, Received: utf8.RuneCountInString(res.Text), Elapsed: res.Duration})
+			return res, failure.Retryable(&StreamError{Err: err, Received: received, Dropped: rs.dropped, Elapsed: res.Duration})
 		}
-		if i == 0 {
+		if sent == 0 {
 			res.FirstToken = time.Since(start)
 		}
-		sent.WriteString(piece)
+		sent++
+		text.WriteString(piece)
+		received += utf8.RuneCountInString(piece)
 		if err := onDelta(piece); err != nil {
-			res.Text, res.Duration = sent.String(), time.Since(start)
+			rs.finish(false, req.Log, res.Model)
+			res.Text, res.Duration = text.String(), time.Since(start)
 			return res, fmt.Errorf("demo stream: %w", err)
 		}
 	}
-	res.Text, res.Duration = sent.String(), time.Since(start)
+	rs.finish(true, req.Log, res.Model)
+	res.Text, res.Duration = text.String(), time.Since(start)
 	return res, nil
 }
 

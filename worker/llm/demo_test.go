@@ -3,10 +3,12 @@ package llm
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/slackrelay/slackrelay/infra/local/logbuf"
 	"github.com/slackrelay/slackrelay/worker/failure"
 )
 
@@ -66,5 +68,54 @@ func TestDemoStreamStops(t *testing.T) {
 	stop := errors.New("stop")
 	if _, err := (Demo{}).Stream(context.Background(), Request{}, func(string) error { return stop }); !errors.Is(err, stop) {
 		t.Errorf("error %v, want onDelta's", err)
+	}
+}
+
+// The demo continues a Partial: onDelta gets exactly what follows it, at once (no pretend
+// rewriting), wherever it was cut; a Partial that is not its answer's beginning is logged.
+func TestDemoStreamResumes(t *testing.T) {
+	t.Parallel()
+	d := Demo{Delay: 10 * time.Millisecond, TokensPerSecond: 1000}
+	req := Request{Messages: []Message{{RoleUser, "Grüße aus 東京 🙂"}}}
+	whole, err := d.Stream(context.Background(), req, func(string) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(s string, within int) int { return strings.Index(whole.Text, s) + within }
+	tests := []struct {
+		name string
+		cut  int
+	}{
+		{"first character", 1}, {"mid-word", at("demo", 2)}, {"after a space", at("aus ", 4)},
+		{"inside 東", at("東", 2)}, {"inside 🙂", at("🙂", 1)}, {"all", len(whole.Text)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var logs logbuf.Buffer
+			r := req
+			r.Partial, r.Log = whole.Text[:tt.cut], slog.New(slog.NewJSONHandler(&logs, nil))
+			var got collect
+			res, err := d.Stream(context.Background(), r, got.add)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cont := strings.Join(got.pieces, ""); cont != whole.Text[tt.cut:] || res.Text != whole.Text {
+				t.Errorf("continuation %q, Result.Text %q; want %q and the whole answer", cont, res.Text, whole.Text[tt.cut:])
+			}
+			if logs.String() != "" {
+				t.Errorf("logged %s, want nothing (the answer is the same)", logs.String())
+			}
+		})
+	}
+	var logs logbuf.Buffer
+	r := req
+	r.Partial, r.Log = "You said: something else", slog.New(slog.NewJSONHandler(&logs, nil))
+	res, err := d.Stream(context.Background(), r, func(string) error { return nil })
+	if err != nil || res.Text != r.Partial+whole.Text[len("You said: Grüße aus 東京 🙂"):] {
+		t.Errorf("Result.Text %q (%v), want Partial then the answer after as many characters", res.Text, err)
+	}
+	if line := logs.String(); !strings.Contains(line, `"partial_chars":24`) || !strings.Contains(line, `"same_chars":10`) || strings.Contains(line, "something") {
+		t.Errorf("log %s, want the difference with its lengths and no text", line)
 	}
 }

@@ -19,7 +19,9 @@ type Responder interface {
 // Streamer answers a conversation piece by piece: onDelta gets each piece of text as it
 // arrives (never an empty one), in order; an error from onDelta stops the stream and is
 // returned as it is. The Result holds the whole answer; on an error it holds what had
-// arrived before it (Text, FirstToken).
+// arrived before it (Text, FirstToken). A Request with a Partial answer is continued:
+// onDelta gets only the text after Partial, never any of Partial, and Result.Text is
+// Partial followed by it.
 type Streamer interface {
 	Stream(ctx context.Context, req Request, onDelta func(text string) error) (Result, error)
 }
@@ -52,8 +54,18 @@ type Request struct {
 	// Messages are the conversation, oldest first; the last is the prompt to answer (see
 	// History, which builds them from a thread).
 	Messages []Message
-	// MaxTokens caps the answer's length in tokens (0: the server's default).
+	// MaxTokens caps the answer's length in tokens (0: the server's default). Resuming, it
+	// caps what the server writes: the whole answer when it regenerates, the continuation
+	// when it is prefilled.
 	MaxTokens int
+	// Partial is the beginning of the answer already shown (by an attempt that was cut: a
+	// crash, the end of an invocation), to be continued rather than repeated: onDelta gets
+	// only the text after it, and Result.Text is Partial followed by that text. Chat.Prefill
+	// chooses how the server is asked. Empty: a new answer. Partial should end at a
+	// character boundary, as text shown in Slack does; one cut inside a multi-byte
+	// character is completed by the first piece, which then begins with the rest of that
+	// character (valid UTF-8 only after Partial).
+	Partial string
 	// Log, when set, gets one line per answer with its token usage and timings; it should
 	// carry the caller's ids.
 	Log *slog.Logger
@@ -68,7 +80,8 @@ type Usage struct {
 
 // Result is one answer.
 type Result struct {
-	// Text is the whole answer (on an error, the part that had arrived).
+	// Text is the whole answer, Request.Partial included (on an error, Partial and the part
+	// that had arrived).
 	Text string
 	// FinishReason is why the answer ended: "stop", "length" (MaxTokens reached),
 	// "content_filter", … as the server said.
@@ -77,7 +90,9 @@ type Result struct {
 	Model string
 	// Usage is the server's token count; zero when it sent none.
 	Usage Usage
-	// FirstToken is the time from sending the request to the first text (0 before it).
+	// FirstToken is the time from sending the request to the first text (0 before it): the
+	// first the server sent, also when it was a regenerated repeat of Request.Partial and
+	// dropped.
 	FirstToken time.Duration
 	// Duration is the time from sending the request to the end of the answer.
 	Duration time.Duration

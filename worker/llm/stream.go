@@ -31,15 +31,19 @@ var (
 )
 
 // StreamError is a streamed answer that stopped before its end. It is transient
-// (failure.Classify); Received says how much text had arrived, which onDelta has seen.
+// (failure.Classify); Received says how much new text had arrived, which onDelta has seen.
 type StreamError struct {
 	// Err is one of the Err* values above, wrapping the cause where there is one (the read
 	// error of a cut, ctx's error for the deadline).
 	Err error
 	// Limit is the timeout that ran out (0 for a cut or the deadline).
 	Limit time.Duration
-	// Received is the number of characters of text that had arrived.
+	// Received is the number of characters of new text that had arrived: what onDelta got,
+	// Request.Partial not counted. Zero with a Partial means the attempt added nothing.
 	Received int
+	// Dropped is the number of characters that had arrived as a repeat of Request.Partial
+	// and were dropped (a regenerated answer's beginning).
+	Dropped int
 	// Elapsed is the time since the request was sent.
 	Elapsed time.Duration
 }
@@ -56,6 +60,9 @@ func (e *StreamError) Error() string {
 		elapsed = e.Elapsed.Round(time.Microsecond)
 	}
 	fmt.Fprintf(&b, " after %s, %d characters received", elapsed, e.Received)
+	if e.Dropped > 0 {
+		fmt.Fprintf(&b, " (and %d repeating the partial answer, dropped)", e.Dropped)
+	}
 	return b.String()
 }
 
@@ -96,6 +103,21 @@ type chunk struct {
 // arrives. It returns the whole answer with its usage and timings (also logged to req.Log
 // and emitted as metrics).
 //
+// With req.Partial, only the continuation reaches onDelta, and Result.Text is Partial
+// followed by it. Regenerating (Chat.Prefill false) the answer is asked for again and its
+// first characters, as many as Partial has, are dropped, across chunks; an answer that
+// ends before them continues with nothing; an answer whose beginning is not Partial (the
+// model is not deterministic) is logged to req.Log at WARN (lengths, never text), and its
+// text after those characters is the continuation all the same. Prefilling, Partial is sent
+// as a final assistant message (trailing whitespace and a last character cut in half left
+// out, and dropped from the continuation when it repeats them).
+//
+// The first-token timeout ends with the first text the server sends, dropped or not: it
+// bounds the server's silence, and a regenerated answer takes as long to reach the end of
+// Partial as it took the first time, which the idle timeout and ctx bound. Result.FirstToken
+// and the LLMTimeToFirstToken metric measure the same (the model's latency); the log line of
+// a resumed answer adds first_delta_ms, the time to the first new text.
+//
 // A server that answers JSON instead (it does not stream) is read whole, and onDelta gets
 // the whole text at once.
 //
@@ -114,34 +136,38 @@ func (c *Chat) Stream(ctx context.Context, req Request, onDelta func(text string
 	idleTimer.Stop()
 	defer idleTimer.Stop()
 
+	rs, prefill := newResumer(req.Partial, c.Prefill)
 	var res Result
-	var text strings.Builder
-	received := 0
+	var text strings.Builder // Partial, then the new text
+	text.WriteString(req.Partial)
+	received, arrived := 0, false
 	fail := func(err error) (Result, error) {
+		rs.finish(false, req.Log, c.Model)
 		res.Text, res.Duration = text.String(), time.Since(start)
-		err = failure.Retryable(c.streamError(ctx, err, received, res.Duration))
+		err = failure.Retryable(c.streamError(ctx, err, received, rs.dropped, res.Duration))
 		c.countError(err)
 		return res, err
 	}
 
-	resp, err := c.post(ctx, req, true)
+	resp, err := c.post(ctx, req, prefill, true)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.countError(err)
+			res.Text = req.Partial
 			return res, err
 		}
 		return fail(err)
 	}
 	defer resp.Body.Close()
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/json" {
-		return c.unstreamed(ctx, req, resp, start, onDelta)
+		return c.unstreamed(ctx, req, rs, resp, start, onDelta)
 	}
 
 	sse := newSSEReader(resp.Body)
 	var ch chunk
 	usageReported := false
 	for {
-		if received > 0 {
+		if arrived {
 			idleTimer.Reset(idleLimit)
 		}
 		data, err := sse.next()
@@ -175,42 +201,57 @@ func (c *Chat) Stream(ctx context.Context, req Request, onDelta func(text string
 		if piece == "" {
 			continue
 		}
-		if received == 0 {
+		if !arrived {
+			arrived = true
 			firstTimer.Stop()
 			res.FirstToken = time.Since(start)
+		}
+		if piece = rs.take(piece); piece == "" {
+			continue
+		}
+		if received == 0 {
+			rs.firstDelta = time.Since(start)
 		}
 		text.WriteString(piece)
 		received += utf8.RuneCountInString(piece)
 		if err := onDelta(piece); err != nil {
+			rs.finish(false, req.Log, c.Model)
 			res.Text, res.Duration = text.String(), time.Since(start)
 			return res, fmt.Errorf("llm stream: %w", err)
 		}
 	}
+	rs.finish(true, req.Log, c.Model)
 	res.Text, res.Duration = text.String(), time.Since(start)
-	c.record(req, res, usageReported)
+	c.record(req, res, usageReported, rs)
 	return res, nil
 }
 
 var doneMarker = []byte("[DONE]")
 
 // unstreamed reads the answer of a server that does not stream (it answered JSON): the whole
-// text goes to onDelta at once.
-func (c *Chat) unstreamed(ctx context.Context, req Request, resp *http.Response, start time.Time, onDelta func(string) error) (Result, error) {
+// new text goes to onDelta at once.
+func (c *Chat) unstreamed(ctx context.Context, req Request, rs *resumer, resp *http.Response, start time.Time, onDelta func(string) error) (Result, error) {
 	res, usageReported, err := readCompletion(resp, start)
 	if err != nil {
+		rs.finish(false, req.Log, c.Model)
 		if ctx.Err() != nil {
-			err = failure.Retryable(c.streamError(ctx, err, 0, time.Since(start)))
+			err = failure.Retryable(c.streamError(ctx, err, 0, 0, time.Since(start)))
 		}
 		c.countError(err)
+		res.Text = req.Partial
 		return res, err
 	}
 	res.FirstToken = res.Duration
-	if res.Text != "" {
-		if err := onDelta(res.Text); err != nil {
+	text := rs.take(res.Text)
+	rs.finish(true, req.Log, c.Model)
+	res.Text = req.Partial + text
+	if text != "" {
+		rs.firstDelta = res.Duration
+		if err := onDelta(text); err != nil {
 			return res, fmt.Errorf("llm stream: %w", err)
 		}
 	}
-	c.record(req, res, usageReported)
+	c.record(req, res, usageReported, rs)
 	return res, nil
 }
 
@@ -218,8 +259,8 @@ func (c *Chat) unstreamed(ctx context.Context, req Request, resp *http.Response,
 // it ended (a timeout of ours or the caller's deadline), else a cut or an error event. It is
 // called only once the stream has started or ctx has ended: a status error of the request
 // itself, with ctx alive, is returned by Stream as it is.
-func (c *Chat) streamError(ctx context.Context, err error, received int, elapsed time.Duration) *StreamError {
-	se := &StreamError{Received: received, Elapsed: elapsed}
+func (c *Chat) streamError(ctx context.Context, err error, received, dropped int, elapsed time.Duration) *StreamError {
+	se := &StreamError{Received: received, Dropped: dropped, Elapsed: elapsed}
 	cause := context.Cause(ctx)
 	switch {
 	case errors.Is(cause, ErrFirstTokenTimeout):

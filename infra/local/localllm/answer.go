@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
+	"unicode/utf8"
 )
 
 // vocabulary fills generated answers: the words are picked by a hash of the prompt, so one
@@ -12,26 +13,65 @@ var vocabulary = strings.Fields(`the queue keeps every event until a worker has 
 while the thread shows each word as soon as it arrives from the model so that people can read
 along instead of waiting for a long reply to appear all at once at the end of the work`)
 
+// How a request asked to continue its last message (Continuation.Via).
+const (
+	// ViaContinueFinalMessage: `continue_final_message: true` with `add_generation_prompt:
+	// false`, as vLLM asks.
+	ViaContinueFinalMessage = "continue_final_message"
+	// ViaPrefix: `"prefix": true` on the last message, as DeepSeek's and Mistral's APIs ask.
+	ViaPrefix = "prefix"
+	// ViaTrailing: a trailing assistant message alone, which llama.cpp's server continues by
+	// default.
+	ViaTrailing = "trailing"
+)
+
+// Continuation is a request that asked to continue its last message, the assistant's (a
+// prefill): the answer is the scripted answer to the conversation before that message,
+// from where the message's text ends.
+type Continuation struct {
+	// Via is how the request asked: ViaContinueFinalMessage, ViaPrefix or ViaTrailing.
+	Via string `json:"via"`
+	// Chars is the length of the given text in characters.
+	Chars int `json:"chars"`
+	// NotAPrefix is set when the given text is not a beginning of the scripted answer: the
+	// answer was continued from the given text's length anyway.
+	NotAPrefix bool `json:"not_a_prefix,omitempty"`
+}
+
 // answerTokens returns the answer to messages as tokens that concatenate to its text, each
-// a word with the space after it (see words). The generated answer names the prompt (the last
-// message) and the number of messages received, then fills up to n tokens with words chosen
-// by the prompt.
-func (s *Server) answerTokens(messages []Message, n int) []string {
-	if s.opts.Answer != nil {
-		return words(s.opts.Answer(messages))
-	}
-	if n <= 0 {
-		n = DefaultAnswerTokens
-	}
+// a word with the space after it (see words). The text is script (SetScript) when not
+// empty, else Options.Answer's when that is set, else generated: it names the prompt (the last
+// message) and the number of messages received, then words chosen by the prompt. n (0: the
+// default) is the length in tokens: a generated answer is n tokens long (DefaultAnswerTokens
+// when n is 0); a script's or Options.Answer's text is cut to n tokens, or filled up to n
+// with words chosen by the prompt, when n is positive, and kept as it is when n is 0.
+func (s *Server) answerTokens(messages []Message, n int, script string) []string {
 	prompt := ""
 	if len(messages) > 0 {
 		prompt = messages[len(messages)-1].Content
 	}
-	head := strings.Fields(prompt)
-	if len(head) > 8 {
-		head = append(head[:8], "…")
+	var toks []string
+	switch {
+	case script != "":
+		toks = words(script)
+	case s.opts.Answer != nil:
+		toks = words(s.opts.Answer(messages))
+	default:
+		if n <= 0 {
+			n = DefaultAnswerTokens
+		}
+		head := strings.Fields(prompt)
+		if len(head) > 8 {
+			head = append(head[:8], "…")
+		}
+		toks = words(fmt.Sprintf("Local answer to %q after %d messages: ", strings.Join(head, " "), len(messages)))
 	}
-	toks := words(fmt.Sprintf("Local answer to %q after %d messages: ", strings.Join(head, " "), len(messages)))
+	if n <= 0 {
+		return toks
+	}
+	if k := len(toks); k > 0 && k < n && !strings.HasSuffix(toks[k-1], " ") {
+		toks[k-1] += " " // a custom text without a space at its end, filled up
+	}
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(prompt))
 	x := h.Sum64()
@@ -42,6 +82,49 @@ func (s *Server) answerTokens(messages []Message, n int) []string {
 	toks = toks[:n]
 	toks[n-1] = strings.TrimRight(toks[n-1], " ")
 	return toks
+}
+
+// reply returns the tokens answering msgs: the scripted answer, or, when via names how the
+// request asked to continue its last message, the scripted answer to the messages before
+// it from where that message's text ends (its Continuation recorded).
+func (s *Server) reply(msgs []Message, via string, n int, script string) ([]string, *Continuation) {
+	if via == "" {
+		return s.answerTokens(msgs, n, script), nil
+	}
+	given := msgs[len(msgs)-1].Content
+	rest, prefix := after(s.answerTokens(msgs[:len(msgs)-1], n, script), given)
+	return rest, &Continuation{Via: via, Chars: utf8.RuneCountInString(given), NotAPrefix: !prefix}
+}
+
+// after returns the tokens of the answer toks that follow the text given, the first one
+// cut where given ends, and whether given is a beginning of the answer. When it is not, the
+// answer goes on from given's length in characters (nothing when given is as long).
+func after(toks []string, given string) (rest []string, prefix bool) {
+	text := strings.Join(toks, "")
+	if !strings.HasPrefix(text, given) {
+		off, n := len(text), utf8.RuneCountInString(given)
+		for i := range text {
+			if n == 0 {
+				off = i
+				break
+			}
+			n--
+		}
+		rest, _ = after(toks, text[:off])
+		return rest, false
+	}
+	off, pos := len(given), 0
+	for _, t := range toks {
+		switch end := pos + len(t); {
+		case end <= off:
+		case pos >= off:
+			rest = append(rest, t)
+		default:
+			rest = append(rest, t[off-pos:])
+		}
+		pos += len(t)
+	}
+	return rest, true
 }
 
 // words cuts text after each space, so the pieces join back to text.
@@ -65,9 +148,18 @@ func promptTokens(messages []Message) int {
 
 // AnswerText is the text the server answers to messages at the current pace's length, cut
 // to maxTokens tokens when that is positive (as a request's max_tokens would), so tests can
-// compare what a client received with what was sent.
+// compare what a client received with what was sent. Messages ending with an assistant's
+// are taken as a request to continue it (as the server takes them unless the request says
+// otherwise): the text is then the continuation, from where that message ends.
 func (s *Server) AnswerText(messages []Message, maxTokens int) string {
-	toks := s.answerTokens(messages, s.Pace().AnswerTokens)
+	via := ""
+	if n := len(messages); n > 0 && messages[n-1].Role == "assistant" {
+		via = ViaTrailing
+	}
+	s.mu.Lock()
+	n, script := s.pace.AnswerTokens, s.script
+	s.mu.Unlock()
+	toks, _ := s.reply(messages, via, n, script)
 	if maxTokens > 0 && maxTokens < len(toks) {
 		toks = toks[:maxTokens]
 	}

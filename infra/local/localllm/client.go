@@ -82,6 +82,26 @@ func (c *Client) FailHTTPNext(ctx context.Context, n, status int) error {
 	return c.fault(ctx, "failhttp", n, faultJSON{Status: status})
 }
 
+// SetScript is Server.SetScript over HTTP.
+func (c *Client) SetScript(ctx context.Context, text string) error {
+	return c.call(ctx, http.MethodPost, "/_control/script", scriptJSON{Text: text}, nil)
+}
+
+// Script is Server.Script over HTTP.
+func (c *Client) Script(ctx context.Context) (string, error) {
+	var out scriptJSON
+	err := c.call(ctx, http.MethodGet, "/_control/script", nil, &out)
+	return out.Text, err
+}
+
+// AnswerText is Server.AnswerText over HTTP: what the server answers to messages (the
+// continuation when they end with an assistant's message), cut to maxTokens when positive.
+func (c *Client) AnswerText(ctx context.Context, messages []Message, maxTokens int) (string, error) {
+	var out scriptJSON
+	err := c.call(ctx, http.MethodPost, "/_control/answer", answerJSON{Messages: messages, MaxTokens: maxTokens}, &out)
+	return out.Text, err
+}
+
 // Reset is Server.Reset over HTTP.
 func (c *Client) Reset(ctx context.Context) error {
 	return c.call(ctx, http.MethodPost, "/_control/reset", struct{}{}, nil)

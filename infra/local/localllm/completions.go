@@ -23,6 +23,9 @@ type wireRequest struct {
 	Messages []struct {
 		Role    string          `json:"role"`
 		Content json.RawMessage `json:"content"`
+		// Prefix marks the last message, the assistant's, as one to continue (DeepSeek,
+		// Mistral).
+		Prefix bool `json:"prefix"`
 	} `json:"messages"`
 	Stream        bool `json:"stream"`
 	StreamOptions *struct {
@@ -30,6 +33,10 @@ type wireRequest struct {
 	} `json:"stream_options"`
 	MaxTokens           int `json:"max_tokens"`
 	MaxCompletionTokens int `json:"max_completion_tokens"`
+	// ContinueFinalMessage and AddGenerationPrompt are vLLM's (and transformers') chat
+	// template switches; nil when not sent.
+	ContinueFinalMessage *bool `json:"continue_final_message"`
+	AddGenerationPrompt  *bool `json:"add_generation_prompt"`
 }
 
 // usage is the token count of an answer.
@@ -84,11 +91,15 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, msgs, err := decodeRequest(w, r)
+	var via string
+	if err == nil {
+		via, err = continuationOf(req, msgs)
+	}
 	if err != nil {
 		writeAPIError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request", err.Error())
 		return
 	}
-	a := s.plan(req, msgs)
+	a := s.plan(req, msgs, via)
 	switch {
 	case a.fault != nil && a.fault.kind == FaultRateLimit:
 		w.Header().Set("Retry-After", strconv.FormatInt(loopback.RetryAfterSeconds(a.fault.retryAfter), 10))
@@ -157,15 +168,50 @@ func content(raw json.RawMessage) (string, error) {
 	return b.String(), nil
 }
 
+// continuationOf says whether a request asks to continue its last message, the
+// assistant's, and how (a Via* value; "" for a new answer). It does when the request sends
+// `continue_final_message: true` (with `add_generation_prompt: false`: vLLM refuses the two
+// together, and add_generation_prompt defaults to true), when the message has `"prefix":
+// true`, or when the message is simply last, as llama.cpp's server takes it, unless the
+// request asks for a new turn with `continue_final_message: false` or
+// `add_generation_prompt: true`.
+func continuationOf(req wireRequest, msgs []Message) (string, error) {
+	last := len(msgs) - 1
+	for i, m := range req.Messages {
+		if m.Prefix && (i != last || m.Role != "assistant") {
+			return "", fmt.Errorf("messages[%d].prefix: only the last message, the assistant's, can be continued", i)
+		}
+	}
+	switch {
+	case req.ContinueFinalMessage != nil && *req.ContinueFinalMessage:
+		if req.AddGenerationPrompt == nil || *req.AddGenerationPrompt {
+			return "", errors.New("cannot set both continue_final_message and add_generation_prompt to true (add_generation_prompt defaults to true)")
+		}
+		if msgs[last].Role != "assistant" {
+			return "", errors.New("continue_final_message needs the last message to be the assistant's")
+		}
+		return ViaContinueFinalMessage, nil
+	case msgs[last].Role != "assistant":
+		return "", nil
+	case req.Messages[last].Prefix:
+		return ViaPrefix, nil
+	case req.ContinueFinalMessage != nil || req.AddGenerationPrompt != nil && *req.AddGenerationPrompt:
+		return "", nil // a new assistant turn after this one
+	}
+	return ViaTrailing, nil
+}
+
 // plan records the request, takes its fault and decides its answer.
-func (s *Server) plan(req wireRequest, msgs []Message) *answer {
+func (s *Server) plan(req wireRequest, msgs []Message, via string) *answer {
 	s.mu.Lock()
 	s.seq++
 	a := &answer{id: "chatcmpl-local-" + strconv.Itoa(s.seq), model: req.Model, created: s.opts.Now().Unix(),
 		pace: s.pace, fault: s.popFaultLocked(), finish: "stop"}
+	script := s.script
 	s.mu.Unlock()
 
-	a.tokens = s.answerTokens(msgs, a.pace.AnswerTokens)
+	var cont *Continuation
+	a.tokens, cont = s.reply(msgs, via, a.pace.AnswerTokens, script)
 	limit := req.MaxTokens
 	if req.MaxCompletionTokens > 0 {
 		limit = req.MaxCompletionTokens
@@ -178,10 +224,16 @@ func (s *Server) plan(req wireRequest, msgs []Message) *answer {
 	a.usage.TotalTokens = a.usage.PromptTokens + a.usage.CompletionTokens
 	a.includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 
-	rec := Request{Model: req.Model, Messages: msgs, Stream: req.Stream, IncludeUsage: a.includeUsage, MaxTokens: limit, Status: http.StatusOK}
+	rec := Request{Model: req.Model, Messages: msgs, Stream: req.Stream, IncludeUsage: a.includeUsage, MaxTokens: limit, Status: http.StatusOK, Continued: cont}
 	what := fmt.Sprintf("answer of %d tokens", len(a.tokens))
 	if req.Stream && !s.opts.NoStreaming {
 		what = fmt.Sprintf("stream of %d tokens", len(a.tokens))
+	}
+	if cont != nil {
+		what += fmt.Sprintf(" continuing %d characters (%s)", cont.Chars, cont.Via)
+		if cont.NotAPrefix {
+			what += ", which are not a beginning of the answer"
+		}
 	}
 	if f := a.fault; f != nil {
 		rec.Fault = f.kind

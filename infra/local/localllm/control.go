@@ -19,6 +19,9 @@ import (
 //	POST /_control/stall       {"n","after_tokens","seconds"}: StallNext
 //	POST /_control/ratelimit   {"n","retry_after_seconds"}: RateLimitNext
 //	POST /_control/failhttp    {"n","status"}: FailHTTPNext
+//	GET  /_control/script      {"text"}: the script (Script)
+//	POST /_control/script      {"text"}: SetScript ("" goes back to the generated answers)
+//	POST /_control/answer      {"messages","max_tokens"} → {"text"}: AnswerText
 //	POST /_control/reset       Reset
 //
 // Bad requests answer HTTP 400 {"ok":false,"error":...}.
@@ -31,6 +34,9 @@ func (s *Server) routeControl(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_control/stall", s.ctlFault(FaultStall))
 	mux.HandleFunc("POST /_control/ratelimit", s.ctlFault(FaultRateLimit))
 	mux.HandleFunc("POST /_control/failhttp", s.ctlFault(FaultHTTP))
+	mux.HandleFunc("GET /_control/script", s.ctlGetScript)
+	mux.HandleFunc("POST /_control/script", s.ctlSetScript)
+	mux.HandleFunc("POST /_control/answer", s.ctlAnswer)
 	mux.HandleFunc("POST /_control/reset", s.ctlReset)
 }
 
@@ -51,6 +57,17 @@ type faultJSON struct {
 	Seconds           float64 `json:"seconds,omitempty"`
 	RetryAfterSeconds float64 `json:"retry_after_seconds,omitempty"`
 	Status            int     `json:"status,omitempty"`
+}
+
+// scriptJSON is the script on the control API.
+type scriptJSON struct {
+	Text string `json:"text"`
+}
+
+// answerJSON asks for AnswerText on the control API.
+type answerJSON struct {
+	Messages  []Message `json:"messages"`
+	MaxTokens int       `json:"max_tokens,omitempty"`
 }
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
@@ -130,6 +147,27 @@ func (s *Server) ctlFault(kind string) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 	}
+}
+
+func (s *Server) ctlGetScript(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, scriptJSON{Text: s.Script()})
+}
+
+func (s *Server) ctlSetScript(w http.ResponseWriter, r *http.Request) {
+	var in scriptJSON
+	if !readControl(w, r, &in) {
+		return
+	}
+	s.SetScript(in.Text)
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+}
+
+func (s *Server) ctlAnswer(w http.ResponseWriter, r *http.Request) {
+	var in answerJSON
+	if !readControl(w, r, &in) {
+		return
+	}
+	writeJSON(w, http.StatusOK, scriptJSON{Text: s.AnswerText(in.Messages, in.MaxTokens)})
 }
 
 func (s *Server) ctlReset(w http.ResponseWriter, _ *http.Request) {

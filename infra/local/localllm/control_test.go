@@ -81,6 +81,41 @@ func TestClientDrivesTheServer(t *testing.T) {
 	}
 }
 
+// The script and the expected answers, over HTTP: what a test in another process needs to
+// ask for a long or multi-byte answer and to know what it, or its continuation, will be.
+func TestClientScriptAndAnswer(t *testing.T) {
+	t.Parallel()
+	s, base := newTest(t, Options{})
+	c := &Client{BaseURL: base}
+	ctx := context.Background()
+	const script = "Ünïcödé ✓ 東京 answers"
+	if err := c.SetScript(ctx, script); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetPace(ctx, Pace{AnswerTokens: 5000}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Script(ctx); err != nil || got != script || s.Script() != script {
+		t.Errorf("script over HTTP %q (%v), in the server %q; want %q", got, err, s.Script(), script)
+	}
+	conv := []Message{{"user", "q"}}
+	whole, err := c.AnswerText(ctx, conv, 0)
+	if err != nil || whole != s.AnswerText(conv, 0) || !strings.HasPrefix(whole, script+" ") || len(whole) < 20000 {
+		t.Fatalf("AnswerText over HTTP = %.60q… (%d bytes, %v), want the server's: the script filled up to 5000 tokens", whole, len(whole), err)
+	}
+	given := whole[:len("Ünïcödé ✓ 東")]
+	rest, err := c.AnswerText(ctx, append(conv, Message{"assistant", given}), 3)
+	if want := strings.Join(words(whole[len(given):])[:3], ""); err != nil || rest != want {
+		t.Errorf("AnswerText of a continuation over HTTP = %q (%v), want the 3 tokens after %q: %q", rest, err, given, want)
+	}
+	if err := c.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := c.Script(ctx); got != "" {
+		t.Errorf("script after Reset %q, want none", got)
+	}
+}
+
 func TestControlRejectsBadRequests(t *testing.T) {
 	t.Parallel()
 	_, base := newTest(t, Options{})
@@ -89,6 +124,8 @@ func TestControlRejectsBadRequests(t *testing.T) {
 		{"/_control/pace", `[]`, "invalid_json"},
 		{"/_control/pace", `{"tokens_per_second":-1}`, "negative_value"},
 		{"/_control/failhttp", `{"status":200}`, "status_must_be_4xx_or_5xx"},
+		{"/_control/script", `{"text":1}`, "invalid_json"},
+		{"/_control/answer", `{"messages":{}}`, "invalid_json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path+" "+tt.body, func(t *testing.T) {

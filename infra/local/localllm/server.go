@@ -5,7 +5,11 @@
 // Server-Sent Events ending in `data: [DONE]`, usage in a last chunk when
 // `stream_options.include_usage` is set) and not. Answers are deterministic text derived
 // from the prompt, of a configurable length, sent at a configurable pace (time to first
-// token, tokens per second; a token is a word). It records every request (the messages it
+// token, tokens per second; a token is a word): the same conversation gets the same answer
+// on every request, so a client can ask again and find the text it was given before. A
+// request whose last message is the assistant's continues the answer from where that
+// message ends (a prefill, as vLLM's `continue_final_message`, DeepSeek's `prefix` and
+// llama.cpp's server offer). It records every request (the messages it
 // was sent, so tests can check a thread's history reached the prompt), checks the API key
 // when one is configured, and injects faults on command for the next N requests: a
 // connection cut after K tokens, a stream that ends without [DONE], a stall, HTTP 429 with
@@ -40,9 +44,18 @@ type Pace struct {
 	FirstToken time.Duration
 	// TokensPerSecond is the rate of the tokens after the first (0: as fast as possible).
 	TokensPerSecond float64
-	// AnswerTokens is the answer's length in tokens (words; 0: DefaultAnswerTokens). A
-	// request's max_tokens cuts it shorter (finish_reason "length").
+	// AnswerTokens is the answer's length in tokens (words). 0: DefaultAnswerTokens for a
+	// generated answer, and a script's or Options.Answer's text as it is; a positive value
+	// also cuts such a text, or fills it up with generated words. A request's max_tokens cuts
+	// the answer shorter (finish_reason "length").
 	AnswerTokens int
+}
+
+// Span is the time from a request to the last token of an answer of tokens tokens at this
+// pace (stalls aside): FirstToken, then tokens-1 tokens at TokensPerSecond. Tokens are
+// written on a timer, so an answer spanning minutes costs a goroutine and a timer, no CPU.
+func (p Pace) Span(tokens int) time.Duration {
+	return p.due(max(tokens-1, 0))
 }
 
 // Options configure a Server. The zero value works: any key (or none) is accepted and
@@ -54,7 +67,9 @@ type Options struct {
 	// Pace is the initial pace (see SetPace).
 	Pace Pace
 	// Answer, when set, gives the text of the answer to a conversation instead of the
-	// generated one; it is cut into words, and Pace.AnswerTokens does not apply.
+	// generated one; it is cut into words, and cut or filled up to Pace.AnswerTokens when
+	// that is set. It must give the same text for the same messages (a resumed answer is
+	// found again by asking again). A script (SetScript) takes precedence.
 	Answer func(messages []Message) string
 	// NoStreaming answers every request with one JSON answer, even when it asks for a
 	// stream, as servers without streaming do.
@@ -84,8 +99,10 @@ type Request struct {
 	Status int `json:"status"`
 	// Fault names the fault applied: "disconnect", "truncate", "stall", "ratelimit",
 	// "http", or empty.
-	Fault string    `json:"fault,omitempty"`
-	At    time.Time `json:"at"`
+	Fault string `json:"fault,omitempty"`
+	// Continued is set when the request asked to continue its last message (a prefill).
+	Continued *Continuation `json:"continued,omitempty"`
+	At        time.Time     `json:"at"`
 }
 
 // Server is a local chat-completions API. It is safe for concurrent use.
@@ -95,6 +112,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	pace     Pace
+	script   string
 	faults   []*fault
 	requests []Request
 	seq      int
@@ -175,6 +193,23 @@ func (s *Server) Pace() Pace {
 	return s.pace
 }
 
+// SetScript makes text the answer to every conversation from now on, instead of the
+// generated one or Options.Answer's (cut into words, and cut or filled up to
+// Pace.AnswerTokens when that is set); "" goes back to them. It is how another process asks
+// for a text of its own (multi-byte characters, a given length): POST /_control/script.
+func (s *Server) SetScript(text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script = text
+}
+
+// Script returns the text set by SetScript ("" when none).
+func (s *Server) Script() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.script
+}
+
 // Requests returns a copy of the recorded requests, oldest first.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -182,11 +217,12 @@ func (s *Server) Requests() []Request {
 	return append([]Request(nil), s.requests...)
 }
 
-// Reset forgets recorded requests and pending faults and restores the pace of Options.
+// Reset forgets recorded requests, pending faults and the script, and restores the pace of
+// Options.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests, s.faults, s.pace = nil, nil, s.opts.Pace
+	s.requests, s.faults, s.pace, s.script = nil, nil, s.opts.Pace, ""
 }
 
 // authorized reports whether r carries the configured key (any, when none is configured).

@@ -43,12 +43,13 @@ func demo(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	delay := fs.Duration("delay", 800*time.Millisecond, "the local LLM's time to the first token")
 	rate := fs.Float64("rate", 15, "the local LLM's tokens (words) a second")
+	tokens := fs.Int("tokens", 0, "the answer's length in words: 0 for the demo's text as it is; more fills it up with generated words (-tokens 5000 -rate 20: 25,000 characters over about 4 minutes)")
 	verbose := fs.Bool("v", false, "show the binaries' JSON logs")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *delay < 0 || *rate <= 0 {
-		return fmt.Errorf("-delay must not be negative and -rate must be positive")
+	if *delay < 0 || *rate <= 0 || *tokens < 0 {
+		return fmt.Errorf("-delay and -tokens must not be negative and -rate must be positive")
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
@@ -66,13 +67,17 @@ func demo(args []string) error {
 	// that kills the worker does not wait longer than it must for the redelivery (the
 	// queue's visibility timeout is 2 s above it).
 	words := len(strings.Fields(demoAnswer([]localllm.Message{{Content: "summarise yesterday's incidents"}})))
-	answerTime := *delay + time.Duration(float64(words)/(*rate)*float64(time.Second))
+	if *tokens > 0 {
+		words = *tokens
+	}
+	pace := localllm.Pace{FirstToken: *delay, TokensPerSecond: *rate, AnswerTokens: *tokens}
+	answerTime := pace.Span(words + 1)
 	handlerTimeout := max(8*time.Second, (answerTime + 3*time.Second).Round(time.Second))
 	step("starting the local stack")
 	out := prefixWriter{os.Stdout, "   "}
 	s, err := devstack.Start(ctx, devstack.Options{
 		Bins: bins, HandlerTimeout: handlerTimeout, LogOut: logOut, SlackOut: out,
-		LocalLLM: &localllm.Options{Pace: localllm.Pace{FirstToken: *delay, TokensPerSecond: *rate}, Answer: demoAnswer, Out: out},
+		LocalLLM: &localllm.Options{Pace: pace, Answer: demoAnswer, Out: out},
 	})
 	if err != nil {
 		return err
