@@ -69,6 +69,12 @@ const (
 	// FailureClassConfig: retried until the receive count ran out because something the
 	// worker needs is missing (a secret's SSM parameter): fix it, then replay.
 	FailureClassConfig = "config"
+	// FailureClassBusy: on its last receive this copy found another delivery holding the
+	// event. Replaying it is safe: it does nothing once the event is answered.
+	FailureClassBusy = "busy"
+	// FailureClassStale: the event was older than the worker's record retention
+	// (DLQ_RETENTION + REPLAY_WINDOW), so it was not answered: its record may have expired.
+	FailureClassStale = "stale"
 )
 
 // Errors returned by Decode, matched with errors.Is.

@@ -20,10 +20,10 @@ import (
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/shared/secrets"
+	"github.com/slackrelay/slackrelay/worker/journal"
 	"github.com/slackrelay/slackrelay/worker/llm"
 	"github.com/slackrelay/slackrelay/worker/poller"
 	"github.com/slackrelay/slackrelay/worker/processor"
-	"github.com/slackrelay/slackrelay/worker/progress"
 	"github.com/slackrelay/slackrelay/worker/relay"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
@@ -82,6 +82,7 @@ func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string,
 			APIKey:            func(ctx context.Context) (string, error) { return store.Get(ctx, KeyLLMAPIKey) },
 			System:            llm.SlackSystemPrompt,
 			FirstTokenTimeout: cfg.LLMFirstTokenTimeout, IdleTimeout: cfg.LLMIdleTimeout, Metrics: emitter,
+			Prefill: cfg.LLMPrefill != "", PrefillStyle: llm.PrefillStyle(cfg.LLMPrefill),
 		}
 		deps.Model = cfg.LLMModel
 	}
@@ -90,29 +91,32 @@ func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string,
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("routes: %w", err)
 	}
-	progressStore := &progress.Store{DB: dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "DYNAMODB") }),
+	events := &journal.Store{DB: dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "DYNAMODB") }),
 		Table: cfg.Table, TTL: cfg.IdempotencyTTL}
 	rt := &relay.Runtime{
-		Notes:               progressStore,
+		Notes:               events,
+		StreamLifetime:      cfg.StreamLifetime,
 		Slack:               clients.get,
 		Identity:            clients.identity,
 		HTTP:                &http.Client{Timeout: 10 * time.Second},
 		ResponseURLPrefixes: cfg.ResponseURLPrefixes,
 	}
 	p := &processor.Processor{
-		Bot:             b,
-		Runtime:         rt,
-		Store:           progressStore,
-		Queue:           sqsClient,
-		QueueURL:        cfg.QueueURL,
-		DLQURL:          cfg.DLQURL,
-		MaxReceiveCount: cfg.MaxReceiveCount,
-		BackoffBase:     cfg.BackoffBase,
-		BackoffMax:      cfg.BackoffMax,
-		Concurrency:     cfg.BatchConcurrency,
-		DefaultTimeout:  cfg.HandlerTimeout,
-		Log:             log,
-		Metrics:         emitter,
+		Bot:               b,
+		Runtime:           rt,
+		Store:             events,
+		Queue:             sqsClient,
+		QueueURL:          cfg.QueueURL,
+		DLQURL:            cfg.DLQURL,
+		MaxReceiveCount:   cfg.MaxReceiveCount,
+		BackoffBase:       cfg.BackoffBase,
+		BackoffMax:        cfg.BackoffMax,
+		Concurrency:       cfg.BatchConcurrency,
+		DefaultTimeout:    cfg.HandlerTimeout,
+		MaxEventAge:       cfg.DLQRetention + cfg.ReplayWindow,
+		MaxAnswerDuration: cfg.MaxAnswerDuration,
+		Log:               log,
+		Metrics:           emitter,
 	}
 	a := &App{Processor: p, Secrets: store}
 	if !cfg.Lambda {

@@ -22,14 +22,14 @@ import (
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/worker/bot"
-	"github.com/slackrelay/slackrelay/worker/progress"
+	"github.com/slackrelay/slackrelay/worker/journal"
 	"github.com/slackrelay/slackrelay/worker/relay"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
 const botToken = "xoxb-test-token"
 
-// harness is the real worker (processor, progress store, poller) against the local SQS and
+// harness is the real worker (processor, journal, poller) against the local SQS and
 // DynamoDB servers and the local Slack server, each test on its own queues and table.
 type harness struct {
 	t        testing.TB
@@ -180,7 +180,7 @@ func (h *harness) dlqMessages() []sqstypes.Message {
 	return out.Messages
 }
 
-func (h *harness) store() *progress.Store { return h.app.Processor.Store.(*progress.Store) }
+func (h *harness) store() *journal.Store { return h.app.Processor.Store.(*journal.Store) }
 
 // answers are the bot's messages (posted or streamed), as a client reading Slack sees them.
 func (h *harness) answers() []localslack.Message {

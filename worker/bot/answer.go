@@ -69,26 +69,39 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 		done()
 		return nil // an earlier attempt finished the answer
 	}
+	var res llm.Result
 	msgs, dropped := llm.History(earlier, q, h.historyBudget())
-	req := llm.Request{System: h.systemPrompt(ctx, s), Messages: msgs, Log: s.Log}
-	var slackErr error // a failure to write into Slack, as opposed to the model's
-	res, err := streamer.Stream(ctx, req, func(piece string) error {
-		slackErr = w.Append(ctx, piece)
-		return slackErr
-	})
-	if slackErr != nil {
-		done()
-		return slackErr // keeps its own class and reason (not_in_channel, 429, …)
-	}
-	if err != nil {
-		done()
-		var se *llm.StreamError
-		if errors.As(err, &se) {
-			// The answer stopped part way; the retry runs the model again and finishes the
-			// same message with its whole new answer.
-			return fmt.Errorf("answer cut after %d characters: %w", utf8.RuneCountInString(res.Text), err)
+	if !w.Complete() {
+		// Continue from what earlier attempts showed (nothing, for a new answer): the model
+		// is asked for the rest, and only the rest is appended.
+		req := llm.Request{System: h.systemPrompt(ctx, s), Messages: msgs, Partial: w.Text(), Log: s.Log}
+		var slackErr error // a failure to write into Slack, as opposed to the model's
+		res, err = streamer.Stream(ctx, req, func(piece string) error {
+			slackErr = w.Append(ctx, piece)
+			return slackErr
+		})
+		if errors.Is(slackErr, failure.ErrContinue) {
+			// The invocation ends: the answer goes on in the next one, status and all.
+			return slackErr
 		}
-		return fmt.Errorf("responder: %w", err)
+		if slackErr != nil {
+			done()
+			return slackErr // keeps its own class and reason (not_in_channel, 429, …)
+		}
+		if err != nil {
+			var se *llm.StreamError
+			if errors.As(err, &se) && errors.Is(err, context.DeadlineExceeded) {
+				// The invocation ran out mid-answer: what was shown is in the journal and the
+				// next delivery continues from it.
+				return fmt.Errorf("answer cut by the invocation's deadline after %d characters: %w", utf8.RuneCountInString(res.Text), err)
+			}
+			done()
+			if errors.As(err, &se) {
+				// The answer stopped part way; the retry continues it from what was shown.
+				return fmt.Errorf("answer cut after %d characters: %w", utf8.RuneCountInString(res.Text), err)
+			}
+			return fmt.Errorf("responder: %w", err)
+		}
 	}
 	ts, err := w.Finish(ctx, buttons...)
 	if err != nil {

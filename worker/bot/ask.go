@@ -26,6 +26,11 @@ func (h *handlers) ask(ctx context.Context, req *relay.Request[slack.SlashComman
 	q := strings.TrimSpace(req.Payload.Text)
 	if q == "" {
 		_, err := req.OpenView(ctx, askModal(), relay.KeepOpen())
+		if errors.Is(err, relay.ErrViewMayBeOpen) {
+			// An earlier attempt handed the modal to Slack and lost the answer: the user may
+			// be looking at it. Never tell them it failed.
+			return nil
+		}
 		if errors.Is(err, relay.ErrTriggerExpired) {
 			// Slack accepts views.open for 3 s after the command: tell the user instead.
 			req.Log.Warn("the /ask modal could not open in time; answering through response_url instead")
@@ -83,10 +88,12 @@ func (h *handlers) askSubmitted(ctx context.Context, req *relay.Request[slack.In
 // answerModal shows the question and the answer; a section block holds 3,000 characters.
 func answerModal(question, answer string) slack.ModalViewRequest {
 	blocks := []slack.Block{slack.NewContextBlock("q", slack.NewTextBlockObject(slack.PlainTextType, text.Truncate(question, 2000), false, false))}
-	for i, part := range text.Split(answer, 2900) {
-		if i == 90 { // a modal holds 100 blocks
-			break
-		}
+	parts := text.Split(answer, relay.MaxSectionChars-100)
+	if room := relay.MaxViewBlocks - len(blocks); len(parts) > room {
+		parts = parts[:room]
+		parts[room-1] = text.Truncate(parts[room-1], relay.MaxSectionChars-200) + "\n\n_(The answer was too long for this form and has been cut here.)_"
+	}
+	for _, part := range parts {
 		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, part, false, false), nil, nil))
 	}
 	return slack.ModalViewRequest{

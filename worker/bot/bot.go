@@ -39,7 +39,7 @@ type Config struct {
 func Register(b *relay.Bot, cfg Config) {
 	h := &handlers{cfg: cfg}
 	relay.Event(b, "app_mention", h.mention, relay.Name("reply"))
-	relay.Event(b, "message", h.directMessage, relay.Name("reply"), relay.Skip(outsideDirectMessages))
+	relay.Event(b, "message", h.directMessage, relay.Name("reply"), relay.Skip(outsideDirectMessages), relay.AllowSubtypes("file_share"))
 	relay.Command(b, "/ask", h.ask, relay.Name("ask"))
 	relay.ViewSubmission(b, CallbackAsk, h.askSubmitted, relay.Name("ask-modal"))
 	relay.Action(b, ActionRegenerate, h.regenerate, relay.Name("regenerate"))
@@ -59,7 +59,31 @@ func (h *handlers) mention(ctx context.Context, req *relay.Request[slackevents.A
 }
 
 func (h *handlers) directMessage(ctx context.Context, req *relay.Request[slackevents.MessageEvent]) error {
-	return h.answer(ctx, req.Session, req.Payload.Text, true)
+	return h.answer(ctx, req.Session, withFiles(req.Payload), true)
+}
+
+// withFiles is a direct message's text, naming the files shared with it (a file_share
+// message): the bot cannot read them, but it answers, and says so, rather than ignore them.
+func withFiles(ev *slackevents.MessageEvent) string {
+	if ev.Message == nil || len(ev.Message.Files) == 0 {
+		return ev.Text
+	}
+	var names []string
+	for _, f := range ev.Message.Files {
+		name := f.Name
+		if name == "" {
+			name = f.Title
+		}
+		if name == "" {
+			name = "a file"
+		}
+		names = append(names, name)
+	}
+	note := "(The user shared " + strings.Join(names, ", ") + "; you cannot open files, so answer from the text and say so if the file matters.)"
+	if strings.TrimSpace(ev.Text) == "" {
+		return note
+	}
+	return ev.Text + "\n\n" + note
 }
 
 // outsideDirectMessages declines channel messages: in channels the bot answers mentions,

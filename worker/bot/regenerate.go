@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/worker/relay"
@@ -14,9 +15,11 @@ import (
 // ActionRegenerate is the action_id of the button on every answer the bot posts.
 const ActionRegenerate = "slackrelay_regenerate"
 
-// maxPromptInButton keeps the button's value within Slack's 2,000 characters; a longer prompt
-// is read back from the conversation when the button is clicked.
-const maxPromptInButton = 1500
+// maxPromptInButton bounds the question a button carries (bytes); a longer question is read
+// back from the conversation when the button is clicked. The buttons under an answer must also
+// fit relay.FinalBlocksChars of JSON, in which the value is escaped twice: regenerateButton
+// shortens it further when they would not.
+const maxPromptInButton = 1000
 
 // regenerateValue is what the button carries: the question, so a click can ask again without
 // reading the conversation, and where the question was.
@@ -28,11 +31,23 @@ type regenerateValue struct {
 }
 
 func regenerateButton(prompt string, source relay.MessageRef) slack.Block {
-	v := regenerateValue{Prompt: text.Truncate(prompt, maxPromptInButton), Channel: source.Channel, TS: source.TS}
-	v.Cut = len(v.Prompt) < len(prompt)
-	raw, _ := json.Marshal(v) // strings only: cannot fail
-	btn := slack.NewButtonBlockElement(ActionRegenerate, string(raw), slack.NewTextBlockObject(slack.PlainTextType, "Regenerate", false, false))
-	return slack.NewActionBlock("slackrelay_actions", btn)
+	for limit := maxPromptInButton; ; limit /= 2 {
+		v := regenerateValue{Prompt: text.Truncate(prompt, limit), Channel: source.Channel, TS: source.TS}
+		v.Cut = len(v.Prompt) < len(prompt)
+		raw, _ := json.Marshal(v) // strings only: cannot fail
+		btn := slack.NewButtonBlockElement(ActionRegenerate, string(raw), slack.NewTextBlockObject(slack.PlainTextType, "Regenerate", false, false))
+		block := slack.NewActionBlock("slackrelay_actions", btn)
+		if limit == 0 || answerBlocksFit(block) {
+			return block
+		}
+	}
+}
+
+// answerBlocksFit reports whether the blocks under an answer (this Regenerate button and the
+// feedback buttons) leave the answer's text its room.
+func answerBlocksFit(regenerate slack.Block) bool {
+	raw, err := json.Marshal([]slack.Block{regenerate, feedbackButtons()})
+	return err == nil && utf8.RuneCount(raw) <= relay.FinalBlocksChars
 }
 
 // regenerate answers the question of the clicked answer again and replaces that message with

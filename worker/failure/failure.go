@@ -29,11 +29,18 @@ const (
 	// retried with backoff (an operator can fix it meanwhile), logged at ERROR, and
 	// dead-lettered as "config" when the retries run out.
 	Config
+	// Continue is not a failure: the handler made progress and the invocation is ending, so
+	// the work goes on in a new delivery at once (an answer longer than one invocation).
+	Continue
 )
 
 func (c Class) String() string {
-	return [...]string{"transient", "permanent", "rate_limited", "config"}[c]
+	return [...]string{"transient", "permanent", "rate_limited", "config", "continue"}[c]
 }
+
+// ErrContinue ends an attempt that made progress and must go on in a new delivery: the
+// invocation is about to end (see Class Continue).
+var ErrContinue = errors.New("the work continues in the next invocation")
 
 // PermanentError wraps an error that retrying cannot fix.
 type PermanentError struct{ Err error }
@@ -108,10 +115,16 @@ var slackPermanent = map[string]bool{
 	"no_text": true, "invalid_blocks": true, "invalid_blocks_format": true, "invalid_metadata_format": true,
 	"restricted_action": true, "cannot_reply_to_message": true, "user_not_found": true,
 	"invalid_arguments": true, "thread_not_found": true, "method_deprecated": true,
+	// Size errors are permanent for that shape of message: the helpers split instead.
+	"msg_blocks_too_long": true, "invalid_attachments": true, "too_many_attachments": true,
+	"cant_update_message": true, "message_not_found": true, "edit_window_closed": true,
 }
 
 // Classify returns the class of err and, for RateLimited, how long to wait.
 func Classify(err error) (Class, time.Duration) {
+	if errors.Is(err, ErrContinue) {
+		return Continue, 0
+	}
 	if errors.Is(err, secrets.ErrNotFound) {
 		return Config, 0
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -22,18 +24,7 @@ const maxReasonBytes = 1024
 // to the DLQ.
 func (m *message) toDLQ(ctx context.Context, class, stage string, cause error) bool {
 	p := m.p
-	attrs := make(map[string]sqstypes.MessageAttributeValue, len(m.rec.MessageAttributes)+4)
-	for name, a := range m.rec.MessageAttributes {
-		v := sqstypes.MessageAttributeValue{DataType: aws.String(a.DataType)}
-		if a.StringValue != nil {
-			v.StringValue = aws.String(*a.StringValue)
-		} else if a.BinaryValue != nil {
-			v.BinaryValue = a.BinaryValue
-		} else {
-			continue
-		}
-		attrs[name] = v
-	}
+	attrs := copyAttributes(m.rec.MessageAttributes)
 	str := func(s string) sqstypes.MessageAttributeValue {
 		return sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(s)}
 	}
@@ -64,4 +55,21 @@ func (m *message) toDLQ(ctx context.Context, class, stage string, cause error) b
 	}
 	p.Metrics.Count("DeadLettered", 1, metrics.Dim{Name: "Class", Value: class})
 	return true
+}
+
+// copyAttributes turns a received message's attributes into ones to send.
+func copyAttributes(in map[string]events.SQSMessageAttribute) map[string]sqstypes.MessageAttributeValue {
+	attrs := make(map[string]sqstypes.MessageAttributeValue, len(in)+4)
+	for name, a := range in {
+		v := sqstypes.MessageAttributeValue{DataType: aws.String(a.DataType)}
+		if a.StringValue != nil {
+			v.StringValue = aws.String(*a.StringValue)
+		} else if a.BinaryValue != nil {
+			v.BinaryValue = a.BinaryValue
+		} else {
+			continue
+		}
+		attrs[name] = v
+	}
+	return attrs
 }

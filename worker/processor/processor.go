@@ -22,7 +22,7 @@ import (
 	"github.com/slackrelay/slackrelay/shared/logging"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/worker/failure"
-	"github.com/slackrelay/slackrelay/worker/progress"
+	"github.com/slackrelay/slackrelay/worker/journal"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -32,14 +32,15 @@ type Queue interface {
 	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
 }
 
-// Store is the progress record; *progress.Store satisfies it.
+// Store is the events' journal; *journal.Store satisfies it.
 type Store interface {
-	Claim(ctx context.Context, key, owner string, leaseUntil time.Time) (progress.Claim, error)
+	Claim(ctx context.Context, key string, owner journal.Owner, leaseUntil time.Time) (journal.Claim, error)
+	Peek(ctx context.Context, key string) (done bool, err error)
 }
 
 var (
 	_ Queue = (*sqs.Client)(nil)
-	_ Store = (*progress.Store)(nil)
+	_ Store = (*journal.Store)(nil)
 )
 
 // Processor handles SQS batches.
@@ -57,9 +58,17 @@ type Processor struct {
 	Concurrency int
 	// DefaultTimeout is the deadline when the context has none (default 60s).
 	DefaultTimeout time.Duration
-	Log            *slog.Logger
-	Metrics        *metrics.Emitter
-	Now            func() time.Time
+	// MaxEventAge is the age (since the receiver took the request) past which an event is
+	// not answered but dead-lettered as stale, unless its record says it was answered: its
+	// record may have expired (0: no limit). The worker sets it to DLQ_RETENTION +
+	// REPLAY_WINDOW, which IDEMPOTENCY_TTL must cover.
+	MaxEventAge time.Duration
+	// MaxAnswerDuration bounds how long one event's work may go on across invocations (from
+	// its first claim); past it a continuation is an ordinary failure (0: DefaultMaxAnswerDuration).
+	MaxAnswerDuration time.Duration
+	Log               *slog.Logger
+	Metrics           *metrics.Emitter
+	Now               func() time.Time
 }
 
 // SQS limits on visibility: a message may stay invisible at most 12 hours from its receive.
@@ -69,6 +78,11 @@ const (
 	// visibilityMargin keeps a requested visibility clear of the 12-hour limit, for the time
 	// between SQS's receive and the start of this invocation.
 	visibilityMargin = 30 * time.Second
+	// LeaseGrace keeps other copies of an event off it for a while after the invocation's
+	// deadline: a call to Slack sent just before the deadline may still take effect.
+	LeaseGrace = 5 * time.Second
+	// DefaultMaxAnswerDuration is MaxAnswerDuration's default.
+	DefaultMaxAnswerDuration = 30 * time.Minute
 )
 
 func (p *Processor) now() time.Time {
@@ -158,28 +172,34 @@ func (m *message) process(ctx context.Context) bool {
 		return true
 	}
 
+	if age := p.now().Sub(env.ReceivedAt); p.MaxEventAge > 0 && !env.ReceivedAt.IsZero() && age > p.MaxEventAge {
+		return m.stale(ctx, d, age)
+	}
 	deadline, _ := ctx.Deadline()
-	claim, err := p.Store.Claim(ctx, d.Key, envelope.NewID(), deadline)
+	claim, err := p.Store.Claim(ctx, d.Key, journal.NewOwner(m.rec.MessageId), leaseEnd(deadline, p.now()))
 	if err != nil {
 		// Without the record nothing may be posted: try again later.
 		p.Metrics.Count("StoreErrors", 1)
-		return m.failed(ctx, "progress-store", fmt.Errorf("progress store unavailable: %w", failure.Retryable(err)), 0)
+		return m.failed(ctx, "journal", fmt.Errorf("journal unavailable: %w", failure.Retryable(err)), 0)
 	}
 	switch claim.Outcome {
-	case progress.Done:
+	case journal.Done:
 		m.log.Info("duplicate delivery: already answered")
 		p.Metrics.Count("Duplicates", 1)
 		return true
-	case progress.Busy:
+	case journal.Busy:
 		p.Metrics.Count("Busy", 1)
 		if m.lastAttempt() {
-			// The delivery holding the claim is a message of its own that comes back if that
-			// attempt fails; this copy adds nothing, and letting SQS dead-letter it would leave
-			// an operator a message without a reason.
-			m.log.Warn("another delivery holds this event on this copy's last attempt; dropping the copy")
-			return true
+			// Never drop a copy while its event is unfinished: the delivery holding the claim
+			// may fail for good. In the DLQ with its reason, a replay of it is a no-op once
+			// the event is answered.
+			m.log.Warn("another delivery holds this event on this copy's last receive; moving the copy to the DLQ",
+				"holder", claim.Holder, "lease_until", claim.LeaseUntil)
+			return m.toDLQ(ctx, envelope.FailureClassBusy, d.Route, fmt.Errorf(
+				"another delivery (SQS message %s) held this event until %s when this copy was last received; "+
+					"replaying it is safe: it does nothing if the event was answered", claim.Holder, claim.LeaseUntil.UTC().Format(time.RFC3339)))
 		}
-		m.log.Info("another delivery is handling this event; looking again after its lease", "lease_until", claim.LeaseUntil)
+		m.log.Info("another delivery is handling this event; looking again after its lease", "holder", claim.Holder, "lease_until", claim.LeaseUntil)
 		return m.retryLater(ctx, claim.LeaseUntil.Sub(p.now())+time.Second)
 	}
 
@@ -195,23 +215,99 @@ func (m *message) process(ctx context.Context) bool {
 	p.Metrics.Milliseconds("HandlerDuration", took, metrics.Dim{Name: "Route", Value: d.Route})
 	if err == nil {
 		if cerr := lease.Complete(context.WithoutCancel(ctx)); cerr != nil {
-			// Everything was delivered and recorded step by step; a later copy finds every
-			// step done and posts nothing.
-			m.log.Warn("handled, but could not mark the event completed", "error", cerr.Error())
+			if errors.Is(cerr, journal.ErrNotOwner) {
+				m.log.Warn("handled, but another delivery took this event over meanwhile; leaving it to that one", "error", cerr.Error())
+				p.Metrics.Count("LeaseLost", 1)
+				return true
+			}
+			// The event is finished in Slack but not in its record: the message comes back,
+			// takes its own claim over at once and finds every effect settled (or sets the
+			// last one again, which changes nothing a person sees).
+			p.Metrics.Count("StoreErrors", 1)
+			return m.failed(ctx, "journal", fmt.Errorf("mark the event completed: %w", failure.Retryable(cerr)), took)
 		}
 		m.log.Info("processed", "took_ms", took.Milliseconds())
 		p.Metrics.Count("Processed", 1, metrics.Dim{Name: "Route", Value: d.Route})
 		return true
 	}
-	if errors.Is(err, progress.ErrNotOwner) {
+	if errors.Is(err, journal.ErrNotOwner) {
 		m.log.Warn("another delivery took this event over (this one ran past its lease); leaving it to that one", "error", err.Error())
 		p.Metrics.Count("LeaseLost", 1)
 		return true
 	}
+	if m.continues(err, lease) {
+		return m.continueLater(ctx, lease, err, took)
+	}
 	if rerr := lease.Release(context.WithoutCancel(ctx), err.Error()); rerr != nil {
-		m.log.Warn("could not release the claim; the next attempt waits for its lease", "error", rerr.Error())
+		// Not a loss: this message's next receive takes its own claim over at once, and
+		// another copy takes it when the lease ends.
+		p.Metrics.Count("StoreErrors", 1)
+		m.log.Warn("could not release the claim; this message's next receive takes it over", "error", rerr.Error())
 	}
 	return m.failed(ctx, d.Route, err, took)
+}
+
+// continues reports whether the handler's error asks for its work to go on in a new
+// delivery: it wrote progress, the invocation ran out (or the handler said so), and the
+// event's time is not up.
+func (m *message) continues(err error, lease *journal.Lease) bool {
+	class, _ := failure.Classify(err)
+	if class != failure.Continue && !(errors.Is(err, context.DeadlineExceeded) && lease.Progressed()) {
+		return false
+	}
+	limit := m.p.MaxAnswerDuration
+	if limit <= 0 {
+		limit = DefaultMaxAnswerDuration
+	}
+	if since := m.p.now().Sub(lease.Started()); since > limit {
+		m.log.Warn("the event's work has gone on too long to continue; treating it as a failure", "since_first_claim", since.String(), "limit", limit.String())
+		return false
+	}
+	return true
+}
+
+// continueLater ends an attempt that made progress as its invocation runs out: the claim is
+// released with the progress (one write) and a copy of the message goes back on the events
+// queue at once, as a new message, so the work goes on without using up this message's
+// receives; this one is then acknowledged. A failed send leaves this message to come back.
+func (m *message) continueLater(ctx context.Context, lease *journal.Lease, cause error, took time.Duration) bool {
+	p := m.p
+	ctx = context.WithoutCancel(ctx)
+	if err := lease.Release(ctx, "continues in the next invocation: "+cause.Error()); err != nil {
+		p.Metrics.Count("StoreErrors", 1)
+		m.log.Warn("could not release the claim before continuing; the copy takes it over when the lease ends", "error", err.Error())
+	}
+	_, err := p.Queue.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl: aws.String(p.QueueURL), MessageBody: aws.String(m.rec.Body), MessageAttributes: copyAttributes(m.rec.MessageAttributes),
+	})
+	if err != nil {
+		m.log.Warn("could not queue the continuation; this message comes back instead", "error", err.Error())
+		return m.retryLater(ctx, time.Second)
+	}
+	m.log.Info("continues in a new delivery", "why", cause.Error(), "took_ms", took.Milliseconds())
+	p.Metrics.Count("Continued", 1)
+	return true
+}
+
+// stale settles an event older than MaxEventAge: a duplicate when its record says it was
+// answered, else a dead letter. Its record may have expired, so answering could answer twice.
+func (m *message) stale(ctx context.Context, d *relay.Delivery, age time.Duration) bool {
+	p := m.p
+	done, err := p.Store.Peek(ctx, d.Key)
+	if err != nil {
+		p.Metrics.Count("StoreErrors", 1)
+		return m.failed(ctx, "journal", fmt.Errorf("journal unavailable: %w", failure.Retryable(err)), 0)
+	}
+	if done {
+		m.log.Info("duplicate delivery of an old event: already answered", "age", age.String())
+		p.Metrics.Count("Duplicates", 1)
+		return true
+	}
+	m.log.Warn("event too old to answer safely; moving it to the DLQ", "age", age.String(), "max_age", p.MaxEventAge.String())
+	p.Metrics.Count("Stale", 1)
+	return m.toDLQ(ctx, envelope.FailureClassStale, d.Route, fmt.Errorf(
+		"event received %s ago, more than DLQ_RETENTION + REPLAY_WINDOW (%s): its record may have expired, so it is not answered (an answer could be a second one)",
+		age.Round(time.Second), p.MaxEventAge))
 }
 
 // failed settles a message whose handling failed with err: DLQ, or back to the queue.
@@ -249,6 +345,13 @@ func (m *message) lastAttempt() bool {
 	return m.p.MaxReceiveCount > 0 && m.receiveCount >= m.p.MaxReceiveCount
 }
 
+// leaseEnd is when other copies of an event may take it over: the invocation's deadline plus
+// a grace (a tenth of the invocation, at most LeaseGrace) for a call to Slack sent just before
+// the deadline that may still take effect.
+func leaseEnd(deadline, now time.Time) time.Time {
+	return deadline.Add(min(LeaseGrace, deadline.Sub(now)/10))
+}
+
 // handlerDeadline leaves the processor a little time after the handler to report.
 func handlerDeadline(deadline, now time.Time) time.Time {
 	margin := deadline.Sub(now) / 10
@@ -258,7 +361,7 @@ func handlerDeadline(deadline, now time.Time) time.Time {
 	return deadline.Add(-margin)
 }
 
-func run(ctx context.Context, d *relay.Delivery, rt *relay.Runtime, lease *progress.Lease, log *slog.Logger) (err error) {
+func run(ctx context.Context, d *relay.Delivery, rt *relay.Runtime, lease *journal.Lease, log *slog.Logger) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error("handler panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))

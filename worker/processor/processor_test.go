@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slack-go/slack"
@@ -26,7 +27,7 @@ import (
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/secrets"
 	"github.com/slackrelay/slackrelay/worker/failure"
-	"github.com/slackrelay/slackrelay/worker/progress"
+	"github.com/slackrelay/slackrelay/worker/journal"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -60,15 +61,55 @@ func (q *fakeQueue) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMes
 
 var tables atomic.Int64
 
-// store is a progress store on a fresh table of the local DynamoDB server.
-func store(t *testing.T) *progress.Store {
+// store is a journal on a fresh table of the local DynamoDB server.
+func store(t *testing.T) *journal.Store {
 	t.Helper()
 	stack := localstacktest.Stack(t)
 	table := fmt.Sprintf("processor-%d", tables.Add(1))
 	if err := localstack.CreateTable(context.Background(), stack.DynamoDB(), table); err != nil {
 		t.Fatal(err)
 	}
-	return &progress.Store{DB: stack.DynamoDB(), Table: table}
+	return &journal.Store{DB: &faultyDB{DB: stack.DynamoDB()}, Table: table}
+}
+
+// faultyDB fails the UpdateItem calls failUpdate picks (an outage for those writes).
+type faultyDB struct {
+	journal.DB
+	mu         sync.Mutex
+	updates    int
+	failUpdate func(n int) bool
+}
+
+func (f *faultyDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	f.mu.Lock()
+	f.updates++
+	fail := f.failUpdate != nil && f.failUpdate(f.updates)
+	f.mu.Unlock()
+	if fail {
+		return nil, errors.New("dial tcp: connection refused")
+	}
+	return f.DB.UpdateItem(ctx, in, o...)
+}
+
+func failUpdates(s *journal.Store, fail func(n int) bool) {
+	db := s.DB.(*faultyDB)
+	db.mu.Lock()
+	db.updates, db.failUpdate = 0, fail
+	db.mu.Unlock()
+}
+
+// copyOf is ev as another SQS message (Slack's retry, a continuation): same body, new id.
+func copyOf(ev events.SQSEvent, id, receiveCount string) events.SQSEvent {
+	rec := ev.Records[0]
+	rec.MessageId, rec.Attributes = id, map[string]string{"ApproximateReceiveCount": receiveCount}
+	return events.SQSEvent{Records: []events.SQSMessage{rec}}
+}
+
+// again is ev received once more (the same SQS message).
+func again(ev events.SQSEvent, receiveCount string) events.SQSEvent {
+	rec := ev.Records[0]
+	rec.Attributes = map[string]string{"ApproximateReceiveCount": receiveCount}
+	return events.SQSEvent{Records: []events.SQSMessage{rec}}
 }
 
 // handlerFunc is the test's handler for app_mention; calls counts its runs.
@@ -104,7 +145,7 @@ func mention(t *testing.T, receiveCount string) events.SQSEvent {
 	n := ts.Add(1)
 	body := fixture.AppMention(fmt.Sprint("Ev", n), "C1", fmt.Sprintf("1700000000.%06d", n), "hi")
 	e := envelope.Envelope{Version: 1, ID: envelope.NewID(), Kind: envelope.KindEvent, EventType: "app_mention", DedupeKey: "unused",
-		ContentType: envelope.ContentTypeJSON, Body: body}
+		ReceivedAt: time.Now().UTC(), ContentType: envelope.ContentTypeJSON, Body: body}
 	raw, err := json.Marshal(e)
 	if err != nil {
 		t.Fatal(err)
@@ -179,24 +220,27 @@ func TestDuplicatesAndBusy(t *testing.T) {
 	for h.calls.Load() == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
-	// A concurrent copy (Slack's retry after 3 s) finds the claim held: back after the lease.
-	out, _ := p.HandleSQS(context.Background(), ev)
+	// A concurrent copy (Slack's retry after 3 s, another SQS message) finds the claim held:
+	// back after the lease.
+	out, _ := p.HandleSQS(context.Background(), copyOf(ev, "retry-1", "1"))
 	if len(out.BatchItemFailures) != 1 || len(q.visibility) != 1 || q.visibility[0] < 1 {
 		t.Fatalf("busy copy: failures=%v visibility=%v, want one retry after the lease", out.BatchItemFailures, q.visibility)
 	}
-	// The same on its last attempt is dropped (the holder's own message carries the event).
-	last := ev
-	last.Records = []events.SQSMessage{ev.Records[0]}
-	last.Records[0].Attributes = map[string]string{"ApproximateReceiveCount": "5"}
-	if out, _ := p.HandleSQS(context.Background(), last); len(out.BatchItemFailures) != 0 || len(q.sent) != 0 {
-		t.Fatalf("busy copy on its last attempt: failures=%v DLQ sends=%d, want dropped", out.BatchItemFailures, len(q.sent))
+	// The same on its last receive is never dropped: it goes to the DLQ with its reason.
+	if out, _ := p.HandleSQS(context.Background(), copyOf(ev, "retry-1", "5")); len(out.BatchItemFailures) != 0 || len(q.sent) != 1 {
+		t.Fatalf("busy copy on its last receive: failures=%v DLQ sends=%d, want it dead-lettered", out.BatchItemFailures, len(q.sent))
+	}
+	attrs := q.sent[0].MessageAttributes
+	if c, r := aws.ToString(attrs[envelope.AttrFailureClass].StringValue), aws.ToString(attrs[envelope.AttrFailureReason].StringValue); c != envelope.FailureClassBusy || !strings.Contains(r, ev.Records[0].MessageId) {
+		t.Errorf("busy dead letter: class %q reason %q, want busy naming the holder", c, r)
 	}
 	close(release)
 	if out := <-done; len(out.BatchItemFailures) != 0 {
 		t.Fatalf("first delivery failed: %v", out.BatchItemFailures)
 	}
-	// Later copies are duplicates: acknowledged, the handler does not run again.
-	if out, _ := p.HandleSQS(context.Background(), ev); len(out.BatchItemFailures) != 0 {
+	// Later copies (a replay of the dead letter among them) are duplicates: acknowledged,
+	// the handler does not run again.
+	if out, _ := p.HandleSQS(context.Background(), copyOf(ev, "replay-1", "1")); len(out.BatchItemFailures) != 0 {
 		t.Fatalf("duplicate: %v", out.BatchItemFailures)
 	}
 	if got := h.calls.Load(); got != 1 {
@@ -220,7 +264,7 @@ func TestAFailedAttemptIsRemembered(t *testing.T) {
 	p := newProc(t, h, &fakeQueue{}, s)
 	ev := mention(t, "1")
 	p.HandleSQS(context.Background(), ev)
-	p.HandleSQS(context.Background(), ev) // a fresh copy: receive count 1 again
+	p.HandleSQS(context.Background(), copyOf(ev, "fresh", "1")) // a fresh copy: receive count 1 again
 	if fmt.Sprint(attempts) != "[1 2]" {
 		t.Errorf("attempts seen by the handler = %v, want [1 2]", attempts)
 	}
@@ -228,8 +272,8 @@ func TestAFailedAttemptIsRemembered(t *testing.T) {
 
 func TestStoreDown(t *testing.T) {
 	t.Parallel()
-	broken := storeFunc(func(context.Context, string, string, time.Time) (progress.Claim, error) {
-		return progress.Claim{}, errors.New("dial tcp: connection refused")
+	broken := storeFunc(func(context.Context, string, journal.Owner, time.Time) (journal.Claim, error) {
+		return journal.Claim{}, errors.New("dial tcp: connection refused")
 	})
 	for _, tc := range []struct {
 		receive  string
@@ -246,17 +290,19 @@ func TestStoreDown(t *testing.T) {
 		if h.calls.Load() != 0 {
 			t.Errorf("receive %s: the handler ran without the store", tc.receive)
 		}
-		if tc.dlqClass != "" && (len(q.sent) != 1 || !strings.Contains(aws.ToString(q.sent[0].MessageAttributes[envelope.AttrFailureReason].StringValue), "progress store unavailable")) {
+		if tc.dlqClass != "" && (len(q.sent) != 1 || !strings.Contains(aws.ToString(q.sent[0].MessageAttributes[envelope.AttrFailureReason].StringValue), "journal unavailable")) {
 			t.Errorf("receive %s: DLQ sends %v, want one saying the store was unavailable", tc.receive, q.sent)
 		}
 	}
 }
 
-type storeFunc func(ctx context.Context, key, owner string, leaseUntil time.Time) (progress.Claim, error)
+type storeFunc func(ctx context.Context, key string, owner journal.Owner, leaseUntil time.Time) (journal.Claim, error)
 
-func (f storeFunc) Claim(ctx context.Context, key, owner string, leaseUntil time.Time) (progress.Claim, error) {
+func (f storeFunc) Claim(ctx context.Context, key string, owner journal.Owner, leaseUntil time.Time) (journal.Claim, error) {
 	return f(ctx, key, owner, leaseUntil)
 }
+
+func (f storeFunc) Peek(context.Context, string) (bool, error) { return false, errors.New("unavailable") }
 
 func TestDLQSendFailureKeepsTheMessage(t *testing.T) {
 	t.Parallel()
@@ -370,5 +416,160 @@ func TestMissingSecretIsAConfigurationFailure(t *testing.T) {
 		if reason := aws.ToString(attrs[envelope.AttrFailureReason].StringValue); !strings.HasPrefix(reason, "configuration: ") || !strings.Contains(reason, "/slackrelay/prod/bot-token") {
 			t.Errorf("FailureReason = %q, want it to say configuration and name the parameter", reason)
 		}
+	}
+}
+
+// The failure of issue 2: an attempt fails and its Release cannot be written (the store is
+// down), and the message comes back on its last receive, long before its lease ends. It takes
+// its own claim over at once and answers; nothing is lost.
+func TestFailedReleaseIsTakenOverByTheSameMessage(t *testing.T) {
+	t.Parallel()
+	s := store(t)
+	q := &fakeQueue{}
+	h := &handlerFunc{}
+	h.fn = func(context.Context, *relay.Request[slackevents.AppMentionEvent]) error {
+		if h.calls.Load() == 1 {
+			failUpdates(s, func(n int) bool { return true }) // the store goes down: the release fails
+			return &slack.StatusCodeError{Code: 503, Status: "503 Service Unavailable"}
+		}
+		return nil
+	}
+	p := newProc(t, h, q, s)
+	p.MaxReceiveCount = 2
+	ev := mention(t, "1")
+	if out, _ := p.HandleSQS(context.Background(), ev); len(out.BatchItemFailures) != 1 {
+		t.Fatalf("first receive: %v, want a retry", out.BatchItemFailures)
+	}
+	failUpdates(s, nil)
+	if out, _ := p.HandleSQS(context.Background(), again(ev, "2")); len(out.BatchItemFailures) != 0 || len(q.sent) != 0 {
+		t.Fatalf("last receive: failures=%v DLQ sends=%d, want it answered", out.BatchItemFailures, len(q.sent))
+	}
+	if h.calls.Load() != 2 {
+		t.Errorf("handler ran %d times, want 2", h.calls.Load())
+	}
+}
+
+// An attempt that made progress and must stop for its invocation's end hands the event to a
+// copy of its message, sent at once, and is acknowledged; the copy resumes.
+func TestContinuationQueuesACopyThatResumes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		yield func(ctx context.Context) error
+	}{
+		{"the handler yields", func(context.Context) error { return fmt.Errorf("answer so far: %w", failure.ErrContinue) }},
+		{"the deadline cuts the handler", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			q := &fakeQueue{}
+			var seen []int
+			h := &handlerFunc{fn: func(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent]) error {
+				seen = append(seen, req.Attempt())
+				if req.Attempt() == 1 {
+					if _, err := req.Reply(ctx, "part one"); err == nil {
+						t.Error("the reply reached an unreachable Slack")
+					}
+					return tc.yield(ctx)
+				}
+				return nil
+			}}
+			p := newProc(t, h, q, store(t))
+			ev := mention(t, "1")
+			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+			defer cancel()
+			if out, _ := p.HandleSQS(ctx, ev); len(out.BatchItemFailures) != 0 {
+				t.Fatalf("continued attempt: %v, want it acknowledged", out.BatchItemFailures)
+			}
+			if len(q.sent) != 1 || aws.ToString(q.sent[0].QueueUrl) != "q" || aws.ToString(q.sent[0].MessageBody) != ev.Records[0].Body {
+				t.Fatalf("sends %v, want one copy of the message to the events queue", q.sent)
+			}
+			if out, _ := p.HandleSQS(context.Background(), copyOf(ev, "cont-1", "1")); len(out.BatchItemFailures) != 0 {
+				t.Fatalf("continuation: %v", out.BatchItemFailures)
+			}
+			if fmt.Sprint(seen) != "[1 2]" {
+				t.Errorf("attempts %v, want [1 2]", seen)
+			}
+		})
+	}
+}
+
+// An event whose work has gone on longer than MaxAnswerDuration is not continued forever.
+func TestContinuationStopsAfterMaxAnswerDuration(t *testing.T) {
+	t.Parallel()
+	q := &fakeQueue{}
+	h := &handlerFunc{fn: func(context.Context, *relay.Request[slackevents.AppMentionEvent]) error {
+		return fmt.Errorf("still going: %w", failure.ErrContinue)
+	}}
+	p := newProc(t, h, q, store(t))
+	p.MaxAnswerDuration = time.Nanosecond
+	out, _ := p.HandleSQS(context.Background(), mention(t, "1"))
+	if len(out.BatchItemFailures) != 1 || len(q.sent) != 0 || len(q.visibility) != 1 {
+		t.Fatalf("failures=%v sends=%d visibility=%v, want an ordinary retry", out.BatchItemFailures, len(q.sent), q.visibility)
+	}
+}
+
+// An event older than the journal's retention is not answered (its record may be gone): it
+// is dead-lettered as stale, unless its record says it was answered.
+func TestStaleEventsAreNotAnswered(t *testing.T) {
+	t.Parallel()
+	s := store(t)
+	q := &fakeQueue{}
+	h := &handlerFunc{}
+	p := newProc(t, h, q, s)
+	p.MaxEventAge = time.Hour
+	ev := mention(t, "1")
+	// Answered while fresh, replayed late: a duplicate.
+	if out, _ := p.HandleSQS(context.Background(), ev); len(out.BatchItemFailures) != 0 {
+		t.Fatal(out.BatchItemFailures)
+	}
+	old := func(ev events.SQSEvent) events.SQSEvent {
+		var e envelope.Envelope
+		if err := json.Unmarshal([]byte(ev.Records[0].Body), &e); err != nil {
+			t.Fatal(err)
+		}
+		e.ReceivedAt = time.Now().Add(-2 * time.Hour)
+		raw, _ := json.Marshal(e)
+		ev.Records[0].Body = string(raw)
+		return ev
+	}
+	if out, _ := p.HandleSQS(context.Background(), old(copyOf(ev, "late", "1"))); len(out.BatchItemFailures) != 0 || len(q.sent) != 0 {
+		t.Fatalf("late copy of an answered event: failures=%v DLQ=%d, want a duplicate", out.BatchItemFailures, len(q.sent))
+	}
+	// Never answered: to the DLQ, the handler not run.
+	if out, _ := p.HandleSQS(context.Background(), old(mention(t, "1"))); len(out.BatchItemFailures) != 0 || len(q.sent) != 1 {
+		t.Fatalf("stale event: failures=%v DLQ=%d", out.BatchItemFailures, len(q.sent))
+	}
+	if c := aws.ToString(q.sent[0].MessageAttributes[envelope.AttrFailureClass].StringValue); c != envelope.FailureClassStale {
+		t.Errorf("class %q, want stale", c)
+	}
+	if h.calls.Load() != 1 {
+		t.Errorf("handler ran %d times, want 1 (the fresh event only)", h.calls.Load())
+	}
+}
+
+// Completion that cannot be written leaves the message to come back: an event is finished
+// when its record says so.
+func TestCompletionFailureIsRetried(t *testing.T) {
+	t.Parallel()
+	s := store(t)
+	q := &fakeQueue{}
+	h := &handlerFunc{}
+	p := newProc(t, h, q, s)
+	h.fn = func(context.Context, *relay.Request[slackevents.AppMentionEvent]) error {
+		failUpdates(s, func(int) bool { return true })
+		return nil
+	}
+	ev := mention(t, "1")
+	if out, _ := p.HandleSQS(context.Background(), ev); len(out.BatchItemFailures) != 1 {
+		t.Fatalf("failed completion: %v, want a retry", out.BatchItemFailures)
+	}
+	failUpdates(s, nil)
+	h.fn = nil
+	if out, _ := p.HandleSQS(context.Background(), again(ev, "2")); len(out.BatchItemFailures) != 0 {
+		t.Fatalf("retry: %v", out.BatchItemFailures)
+	}
+	if out, _ := p.HandleSQS(context.Background(), copyOf(ev, "dup", "1")); len(out.BatchItemFailures) != 0 || h.calls.Load() != 2 {
+		t.Fatalf("duplicate after completion: failures=%v handler runs=%d, want 2", out.BatchItemFailures, h.calls.Load())
 	}
 }

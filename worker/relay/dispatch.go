@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -36,9 +37,19 @@ type Runtime struct {
 	ResponseURLPrefixes []string
 	// Notes keeps small values across events (Session.Remember, Recall); nil: none kept.
 	Notes Notes
+	// StreamLifetime is how long Slack keeps a stream open (default DefaultStreamLifetime).
+	StreamLifetime time.Duration
 }
 
-// Notes is where handlers keep small values across events; *progress.Store satisfies it.
+// identity is the bot's own ids, or an error when they cannot be looked up.
+func (rt *Runtime) identity(ctx context.Context) (Identity, error) {
+	if rt == nil || rt.Identity == nil {
+		return Identity{}, errors.New("relay: the runtime cannot tell the bot's own ids")
+	}
+	return rt.Identity(ctx)
+}
+
+// Notes is where handlers keep small values across events; *journal.Store satisfies it.
 type Notes interface {
 	PutNote(ctx context.Context, key, value string, ttl time.Duration) error
 	Note(ctx context.Context, key string) (string, error)

@@ -10,9 +10,10 @@
 // route's payload type, takes the route's "not mine" decisions (Skip, the bot's own and other
 // bots' messages, message subtypes) and computes the dedupe key — all before anything is
 // claimed, so a skipped delivery never consumes a key its twin needs. Delivery.Run then runs
-// the handler under the key's progress record (package progress): Reply, Post, Respond,
-// Ephemeral and OpenView record what they send before and after sending it, so a retry, a
-// Slack redelivery or a DLQ replay resumes where the last attempt stopped instead of repeating
-// it. Errors steer retries: Permanent (to the DLQ now), RetryAfter (come back later), anything
-// else is retried with backoff. See docs/handlers.md.
+// the handler under the key's journal (package journal): Reply, Post, Respond, Ephemeral,
+// Update, OpenView and Stream write what they are about to send under a named step before
+// sending it, so a retry, a Slack redelivery, a continuation or a DLQ replay resumes where
+// the last attempt stopped instead of repeating it. Errors steer retries: Permanent (to the
+// DLQ now), RetryAfter (come back later), anything else is retried with backoff. See
+// docs/handlers.md.
 package relay

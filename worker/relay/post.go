@@ -7,17 +7,12 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/worker/failure"
-	"github.com/slackrelay/slackrelay/worker/progress"
 )
 
 // ReplyMetadataType is the message metadata event type of everything slackrelay posts; its
 // payload carries the dedupe key, the step and the part, which is how a delivery that cannot
 // tell from its record whether a part went out finds it in the thread.
 const ReplyMetadataType = "slackrelay_reply"
-
-// MaxPartRunes is the largest text posted in one message. Slack truncates message text at
-// 40,000 characters and renders long text best in pieces of a few thousand.
-const MaxPartRunes = 3900
 
 // PostOption tunes a post.
 type PostOption func(*postOptions)
@@ -27,7 +22,7 @@ type postOptions struct {
 }
 
 // WithBlocks appends blocks (buttons, context) to the last message of the post; the text goes
-// in a markdown block above them.
+// in a markdown block above them. They must fit in FinalBlocksChars.
 func WithBlocks(blocks ...slack.Block) PostOption {
 	return func(o *postOptions) { o.lastBlocks = append(o.lastBlocks, blocks...) }
 }
@@ -43,39 +38,49 @@ type Posted struct {
 // a click on a message). Long text is split into several messages. Exactly once: a retry
 // skips what was posted and finishes the same text, even if the handler computed another.
 func (s *Session) Reply(ctx context.Context, text string, opts ...PostOption) (Posted, error) {
-	if s.about.channel == "" || s.about.replyThread() == "" {
+	a := s.run.about
+	if a.channel == "" || a.replyThread() == "" {
 		return Posted{}, failure.Permanentf("reply: this delivery is not about a message; use Post or Respond")
 	}
-	return s.Post(ctx, s.about.channel, s.about.replyThread(), text, opts...)
+	return s.Post(ctx, a.channel, a.replyThread(), text, opts...)
 }
 
 // Post posts text to channel, in the thread threadTS when it is not empty, exactly once (see
-// Reply).
+// Reply). Its step is named after the channel and thread ("post:C123:1700000000.000100");
+// a second post to the same place in one run needs Named.
 func (s *Session) Post(ctx context.Context, channel, threadTS, text string, opts ...PostOption) (Posted, error) {
 	var o postOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
-	id := s.nextStep("post")
-	st, resumed := s.lease.Step(id)
+	extra, err := lastBlocksChars(o.lastBlocks)
+	if err != nil {
+		return Posted{}, err
+	}
+	name, legacyID, err := s.step("post", channel+":"+orDash(threadTS))
+	if err != nil {
+		return Posted{}, err
+	}
+	var st partsStep
+	resumed, err := s.load(name, legacyID, &st)
+	if err != nil {
+		return Posted{}, err
+	}
 	if st.Done {
 		return Posted{Channel: channel, TS: st.Sent}, nil
 	}
-	if !resumed {
-		st = progress.Step{Kind: "post", Parts: plan(text, 0), Pending: true}
-		if err := s.save(ctx, id, st); err != nil {
-			return Posted{}, err
-		}
+	if !resumed || len(st.Parts) == 0 {
+		st = partsStep{Kind: "post", Parts: plan(text, 0, extra)}
 	} else {
-		s.Log.Info("resuming a post an earlier attempt began", "step", id, "sent", len(st.Sent), "parts", len(st.Parts))
+		s.Log.Info("resuming a post an earlier attempt began", "step", name, "sent", len(st.Sent), "parts", len(st.Parts))
 	}
-	st, err := s.sendParts(ctx, id, st, resumed, partSink{
+	st, err = s.sendParts(ctx, name, st, partSink{
 		what: "post",
 		send: func(ctx context.Context, parts []string, i int) (string, error) {
 			msg := []slack.MsgOption{
 				slack.MsgOptionText(parts[i], false),
 				slack.MsgOptionMetadata(slack.SlackMetadata{EventType: ReplyMetadataType, EventPayload: map[string]any{
-					"dedupe_key": s.Key(), "step": id, "part": i + 1, "parts": len(parts),
+					"dedupe_key": s.Key(), "step": name, "part": i + 1, "parts": len(parts),
 				}}),
 			}
 			if threadTS != "" {
@@ -90,10 +95,33 @@ func (s *Session) Post(ctx context.Context, channel, threadTS, text string, opts
 		},
 		notSent: notSent,
 		find: func(ctx context.Context, i int) (string, bool, error) {
-			return s.findPosted(ctx, channel, threadTS, id, i+1)
+			return s.findPosted(ctx, channel, threadTS, name, i+1)
 		},
 	})
 	return Posted{Channel: channel, TS: st.Sent}, err
+}
+
+// lastBlocksChars measures blocks that go under a message's text: they must leave the text
+// its share of Slack's limits. It returns their JSON characters with the separating comma.
+func lastBlocksChars(blocks []slack.Block) (int, error) {
+	if len(blocks) == 0 {
+		return 0, nil
+	}
+	if len(blocks) >= MaxBlocks {
+		return 0, failure.Permanentf("%d blocks under the text; a message holds %d in all", len(blocks), MaxBlocks)
+	}
+	n := blocksChars(blocks)
+	if n > FinalBlocksChars {
+		return 0, failure.Permanentf("the blocks under the text take %d characters of JSON; at most %d leave the text room", n, FinalBlocksChars)
+	}
+	return n + 1, nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // findPosted looks for the message of (step, part) in the thread, reading it page by page.

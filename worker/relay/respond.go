@@ -13,7 +13,6 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/worker/failure"
-	"github.com/slackrelay/slackrelay/worker/progress"
 )
 
 // MaxResponseURLPosts is how many messages one response_url accepts (within 30 minutes).
@@ -46,9 +45,9 @@ func RespondBlocks(blocks ...slack.Block) RespondOption {
 
 // Respond answers through the delivery's response_url (slash commands, interactions), split
 // into several messages when long (at most 5 per response_url, counted across calls).
-// Exactly once, like Reply, except in one window no reader can close: a post whose answer
-// was lost (the worker died mid-request) is posted again, because Slack offers no way to read
-// response_url messages back.
+// Exactly once as far as Slack allows: Slack offers no way to read response_url messages
+// back, so a part handed over whose answer was lost (the worker died mid-request, the
+// connection dropped) is not sent again: at most once, never twice (docs/worker.md).
 func (s *Session) Respond(ctx context.Context, text string, opts ...RespondOption) error {
 	o := respondOptions{responseType: slack.ResponseTypeEphemeral}
 	for _, opt := range opts {
@@ -57,25 +56,30 @@ func (s *Session) Respond(ctx context.Context, text string, opts ...RespondOptio
 	if err := s.checkResponseURL(); err != nil {
 		return err
 	}
-	id := s.nextStep("respond")
-	st, resumed := s.lease.Step(id)
+	extra, err := lastBlocksChars(o.lastBlocks)
+	if err != nil {
+		return err
+	}
+	name, legacyID, err := s.step("respond", "response_url")
+	if err != nil {
+		return err
+	}
+	var st partsStep
+	resumed, err := s.load(name, legacyID, &st)
+	if err != nil {
+		return err
+	}
 	if st.Done {
 		return nil
 	}
-	if !resumed {
-		budget := MaxResponseURLPosts - s.responsesUsed(id)
+	if !resumed || len(st.Parts) == 0 {
+		budget := MaxResponseURLPosts - s.responsesUsed(name)
 		if budget <= 0 {
 			return failure.Permanentf("respond: this response_url has taken its %d messages", MaxResponseURLPosts)
 		}
-		st = progress.Step{Kind: "respond", Parts: plan(text, budget), Pending: true}
-		if err := s.save(ctx, id, st); err != nil {
-			return err
-		}
-	} else if st.Pending {
-		s.Log.Warn("an earlier attempt's response_url post may have gone out; posting it again (response_url cannot be read back)",
-			"step", id, "part", len(st.Sent)+1)
+		st = partsStep{Kind: "respond", Parts: plan(text, budget, extra)}
 	}
-	_, err := s.sendParts(ctx, id, st, resumed, partSink{
+	_, err = s.sendParts(ctx, name, st, partSink{
 		what: "response_url",
 		send: func(ctx context.Context, parts []string, i int) (string, error) {
 			msg := map[string]any{"response_type": o.responseType, "text": parts[i], "replace_original": o.replaceOriginal && i == 0}
@@ -89,24 +93,24 @@ func (s *Session) Respond(ctx context.Context, text string, opts ...RespondOptio
 	return err
 }
 
-// responsesUsed counts the response_url messages earlier respond steps planned.
+// responsesUsed counts the response_url messages the other respond steps planned.
 func (s *Session) responsesUsed(except string) int {
 	n := 0
-	for i := 1; ; i++ {
-		id := fmt.Sprintf("respond#%d", i)
-		if id == except {
-			return n
+	l := s.run.lease
+	for _, name := range l.Steps() {
+		if name == except || !strings.HasPrefix(name, "respond:") {
+			continue
 		}
-		st, ok := s.lease.Step(id)
-		if !ok {
-			return n
+		var st partsStep
+		if ok, err := l.Load(name, &st); ok && err == nil {
+			n += len(st.Parts)
 		}
-		n += len(st.Parts)
 	}
+	return n
 }
 
 func (s *Session) checkResponseURL() error {
-	raw := s.about.responseURL
+	raw := s.run.about.responseURL
 	if raw == "" {
 		return failure.Permanentf("respond: this delivery has no response_url")
 	}
@@ -114,7 +118,7 @@ func (s *Session) checkResponseURL() error {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return failure.Permanentf("respond: response_url is not an http(s) URL")
 	}
-	prefixes := s.rt.ResponseURLPrefixes
+	prefixes := s.run.rt.ResponseURLPrefixes
 	if len(prefixes) == 0 {
 		prefixes = []string{DefaultResponseURLPrefix}
 	}
@@ -132,12 +136,12 @@ func (s *Session) postResponseURL(ctx context.Context, msg map[string]any) error
 	if err != nil {
 		return failure.AsPermanent(err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.about.responseURL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.run.about.responseURL, bytes.NewReader(body))
 	if err != nil {
 		return failure.AsPermanent(errors.New("response_url request could not be built"))
 	}
 	req.Header.Set("Content-Type", "application/json")
-	client := s.rt.HTTP
+	client := s.run.rt.HTTP
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -160,74 +164,105 @@ func (s *Session) postResponseURL(ctx context.Context, msg map[string]any) error
 	return nil
 }
 
+// notSentHTTP reports whether a response_url error proves the post did not go out: Slack
+// answered with a refusal, a rate limit, or a server error of its own (500, 503). A lost
+// answer, a timeout or a gateway's 502/504 leave it uncertain: the post is not sent again.
 func notSentHTTP(err error) bool {
 	var hs *failure.HTTPStatusError
 	var rl *failure.RateLimitError
-	return errors.As(err, &hs) && hs.Status < 500 || errors.As(err, &rl)
+	switch {
+	case errors.As(err, &rl):
+		return true
+	case errors.As(err, &hs):
+		return hs.Status != http.StatusBadGateway && hs.Status != http.StatusGatewayTimeout
+	}
+	return false
 }
 
-// Ephemeral shows text to user only, in the delivery's channel (and thread), once: a retry
-// after it was shown does not show it again. An answer lost mid-request is shown again, as
-// ephemeral messages cannot be read back.
+// Ephemeral shows text to user only, in the delivery's channel (and thread), at most once:
+// ephemeral messages cannot be read back, so one handed over whose answer was lost is not
+// shown again (docs/worker.md).
 func (s *Session) Ephemeral(ctx context.Context, user, text string) error {
-	if s.about.channel == "" {
+	a := s.run.about
+	if a.channel == "" {
 		return failure.Permanentf("ephemeral: this delivery has no channel")
 	}
-	id := s.nextStep("ephemeral")
-	st, _ := s.lease.Step(id)
-	if st.Done {
-		return nil
-	}
-	st = progress.Step{Kind: "ephemeral", Pending: true}
-	if err := s.save(ctx, id, st); err != nil {
+	name, legacyID, err := s.step("ephemeral", user)
+	if err != nil {
 		return err
 	}
-	opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
-	if s.about.threadTS != "" {
-		opts = append(opts, slack.MsgOptionTS(s.about.threadTS))
+	var st partsStep
+	if _, err := s.load(name, legacyID, &st); err != nil {
+		return err
 	}
-	if _, err := s.Slack.PostEphemeralContext(ctx, s.about.channel, user, opts...); err != nil {
+	switch {
+	case st.Done:
+		return nil
+	case st.Pending:
+		s.Log.Warn("an earlier attempt may have shown this ephemeral message, which cannot be read back; not showing it again", "step", name)
+		s.settle(name, partsStep{Kind: "ephemeral", Done: true})
+		return nil
+	}
+	st = partsStep{Kind: "ephemeral", Pending: true}
+	if err := s.save(ctx, name, st); err != nil {
+		return err
+	}
+	body := cutToFit(text, MaxTextChars, 0, "…")
+	opts := []slack.MsgOption{slack.MsgOptionText(body, false)}
+	if a.threadTS != "" {
+		opts = append(opts, slack.MsgOptionTS(a.threadTS))
+	}
+	if _, err := s.Slack.PostEphemeralContext(ctx, a.channel, user, opts...); err != nil {
+		if notSent(err) {
+			s.settle(name, partsStep{Kind: "ephemeral"})
+		}
 		return fmt.Errorf("post ephemeral: %w", err)
 	}
-	return s.save(ctx, id, progress.Step{Kind: "ephemeral", Done: true})
+	s.settle(name, partsStep{Kind: "ephemeral", Done: true})
+	return nil
 }
 
 // Update replaces a message's text (and blocks), once: the new text is recorded before the
 // call, so a retry after a crash writes the same content again (an update is idempotent)
-// instead of a second, different answer, and a retry after it was done does nothing.
+// instead of a second, different answer, and a retry after it was done does nothing. Text
+// that does not fit one message (one markdown block next to the blocks) is cut with a note.
 func (s *Session) Update(ctx context.Context, channel, ts, text string, opts ...PostOption) error {
 	var o postOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
-	id := s.nextStep("update")
-	st, resumed := s.lease.Step(id)
+	extra, err := lastBlocksChars(o.lastBlocks)
+	if err != nil {
+		return err
+	}
+	name, legacyID, err := s.step("update", channel+":"+ts)
+	if err != nil {
+		return err
+	}
+	var st partsStep
+	resumed, err := s.load(name, legacyID, &st)
+	if err != nil {
+		return err
+	}
 	if st.Done {
 		return nil
 	}
 	if !resumed || len(st.Parts) == 0 {
-		st = progress.Step{Kind: "update", Parts: []string{truncateRunes(text, maxUpdateRunes)}, Pending: true}
-		if err := s.save(ctx, id, st); err != nil {
-			return err
+		body := text
+		if body == "" {
+			body = "(no answer)"
 		}
+		st = partsStep{Kind: "update", Parts: []string{cutToFit(body, MaxAnswerMessageChars, extra, cutNote)}}
 	}
-	msg := []slack.MsgOption{slack.MsgOptionText(st.Parts[0], false)}
-	if len(o.lastBlocks) > 0 {
-		msg = append(msg, slack.MsgOptionBlocks(append([]slack.Block{slack.NewMarkdownBlock("", st.Parts[0])}, o.lastBlocks...)...))
+	st.Pending = true
+	if err := s.save(ctx, name, st); err != nil {
+		return err
 	}
+	msg := []slack.MsgOption{slack.MsgOptionText(st.Parts[0], false),
+		slack.MsgOptionBlocks(append([]slack.Block{slack.NewMarkdownBlock("", st.Parts[0])}, o.lastBlocks...)...)}
 	if _, _, _, err := s.Slack.UpdateMessageContext(ctx, channel, ts, msg...); err != nil {
 		return fmt.Errorf("update message %s: %w", ts, err)
 	}
-	return s.save(ctx, id, progress.Step{Kind: "update", Value: ts, Done: true})
-}
-
-// maxUpdateRunes keeps an updated message within one message (and one markdown block).
-const maxUpdateRunes = 11000
-
-func truncateRunes(s string, max int) string {
-	r := []rune(s)
-	if len(r) <= max {
-		return s
-	}
-	return string(r[:max-1]) + "…"
+	s.settle(name, partsStep{Kind: "update", Value: ts, Done: true})
+	return nil
 }

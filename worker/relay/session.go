@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,7 +13,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/worker/failure"
-	"github.com/slackrelay/slackrelay/worker/progress"
+	"github.com/slackrelay/slackrelay/worker/journal"
 )
 
 // Request is what a handler gets: the payload, decoded once by the framework, and the
@@ -22,21 +23,37 @@ type Request[T any] struct {
 	*Session
 }
 
-// Lease is the part of a progress claim a Session uses; *progress.Lease satisfies it.
+// Lease is the part of an event's journal a Session uses; *journal.Lease satisfies it.
 type Lease interface {
 	Key() string
 	Attempt() int
-	Step(id string) (progress.Step, bool)
-	Save(ctx context.Context, id string, st progress.Step) error
+	Started() time.Time
+	// Load decodes step name into v and reports whether there is one.
+	Load(name string, v any) (bool, error)
+	// Save writes step name as v, with every deferred step, in one conditional write.
+	Save(ctx context.Context, name string, v any) error
+	// Defer keeps step name as v for the next write.
+	Defer(name string, v any) error
+	// Steps lists the names of the steps recorded so far.
+	Steps() []string
+	// Legacy returns a step of a record written by an earlier release (steps by call order).
+	Legacy(id string) (json.RawMessage, bool)
+	HasLegacy() bool
 }
 
-var _ Lease = (*progress.Lease)(nil)
+var _ Lease = (*journal.Lease)(nil)
 
 // Session holds one delivery's helpers. Every helper that makes something appear in Slack
-// (Reply, Post, Respond, Ephemeral, OpenView, the stream) records what it did in the event's
-// progress record before and after it does it, so a handler written in the obvious way —
-// compute, then reply — never posts twice and never stops half way, whatever is retried.
-// Calls made with Slack directly are not recorded.
+// (Reply, Post, Respond, Ephemeral, Update, OpenView, the stream) records what it is about
+// to do in the event's journal before it does it, under a step name, so a handler written in
+// the obvious way — compute, then reply — never answers twice and never stops half way,
+// whatever is retried. Calls made with Slack directly are not recorded.
+//
+// A step's name comes from what it sends ("post:C123:1700000000.000100" for a reply in that
+// thread, "respond", "ephemeral:U123", "view", "update:C123:ts", "stream:C123:ts"), never
+// from the order of calls, so a handler that takes another branch on a retry cannot reuse
+// another step's result. Two effects of one kind to the same place in one run need their own
+// names: see Named. A name used twice in one run is a permanent error, on the first run.
 type Session struct {
 	// Slack is a slack-go client carrying the bot token.
 	Slack *slack.Client
@@ -45,12 +62,19 @@ type Session struct {
 	// Envelope is the queue message as the receiver wrote it.
 	Envelope *envelope.Envelope
 
+	run  *runState
+	name string // set by Named: the next helper's step name
+}
+
+// runState is what the copies Named makes share: the delivery and the names taken.
+type runState struct {
 	rt    *Runtime
 	lease Lease
 	about about
 
-	mu  sync.Mutex
-	seq map[string]int
+	mu     sync.Mutex
+	used   map[string]bool
+	legacy map[string]int // call order per kind, for records of an earlier release
 }
 
 // Run runs the delivery's handler under lease. The Slack client (the bot token) is resolved
@@ -63,58 +87,120 @@ func (d *Delivery) Run(ctx context.Context, rt *Runtime, lease Lease, log *slog.
 	if err != nil {
 		return err
 	}
-	s := &Session{Slack: client, Log: log, Envelope: d.env, rt: rt, lease: lease, about: d.about, seq: map[string]int{}}
+	s := &Session{Slack: client, Log: log, Envelope: d.env,
+		run: &runState{rt: rt, lease: lease, about: d.about, used: map[string]bool{}, legacy: map[string]int{}}}
 	return d.route.run(ctx, s, d.payload)
 }
 
+// Named returns the session with name as the step name of the next helper called on it:
+// for a handler that has two effects of one kind to one place in one run (two replies in
+// the same thread, say), each with its own name. Names must be stable across retries (not
+// from a clock or a counter of attempts).
+//
+//	req.Named("ack").Reply(ctx, "On it…")
+//	req.Named("answer").Reply(ctx, answer)
+func (s *Session) Named(name string) *Session {
+	c := *s
+	c.name = name
+	return &c
+}
+
 // Attempt is 1 on the first delivery that ran this event, n on the n-th (a retry, Slack's
-// redelivery, a DLQ replay), whatever SQS's receive count says.
-func (s *Session) Attempt() int { return s.lease.Attempt() }
+// redelivery, a continuation, a DLQ replay), whatever SQS's receive count says.
+func (s *Session) Attempt() int { return s.run.lease.Attempt() }
 
 // Key is the event's dedupe key.
-func (s *Session) Key() string { return s.lease.Key() }
+func (s *Session) Key() string { return s.run.lease.Key() }
 
 // Channel and Thread are where Reply posts: the conversation of the message the delivery is
 // about, and its thread (the message's own ts when it is not in a thread yet).
-func (s *Session) Channel() string { return s.about.channel }
+func (s *Session) Channel() string { return s.run.about.channel }
 
 // Thread is the thread Reply answers in ("" when the delivery is not about a message).
-func (s *Session) Thread() string { return s.about.replyThread() }
+func (s *Session) Thread() string { return s.run.about.replyThread() }
 
 // MessageRef names a message.
 type MessageRef struct{ Channel, TS string }
 
 // Source is the message the delivery is about: the user's message for app_mention and
 // message events, the clicked message for a block action (zero when there is none).
-func (s *Session) Source() MessageRef { return MessageRef{Channel: s.about.channel, TS: s.about.ts} }
-
-// User is the user the delivery comes from.
-func (s *Session) User() string { return s.about.user }
-
-// nextStep returns the id of this session's next step of kind: "post#1", "post#2", … The
-// n-th call of a helper in one run maps to the n-th call in every other run of the handler.
-func (s *Session) nextStep(kind string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.seq[kind]++
-	return kind + "#" + strconv.Itoa(s.seq[kind])
+func (s *Session) Source() MessageRef {
+	return MessageRef{Channel: s.run.about.channel, TS: s.run.about.ts}
 }
 
-// save records a step; losing the claim is reported as progress.ErrNotOwner.
-func (s *Session) save(ctx context.Context, id string, st progress.Step) error {
-	if err := s.lease.Save(ctx, id, st); err != nil {
-		return fmt.Errorf("record %s: %w", id, err)
+// User is the user the delivery comes from.
+func (s *Session) User() string { return s.run.about.user }
+
+// ErrStepTwice is the error (permanent) of a helper called twice with one step name in one
+// run.
+var ErrStepTwice = errors.New("relay: one step name used twice in one run")
+
+// step takes the step name of this helper call: kind, then the name given with Named or
+// derived from where it goes. It also returns the id the same call had in records of an
+// earlier release, which numbered steps by call order ("post#2").
+func (s *Session) step(kind, derived string) (name, legacyID string, err error) {
+	n := derived
+	if s.name != "" {
+		n = s.name
+	}
+	name = kind + ":" + n
+	r := s.run
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.used[name] {
+		hint := "give each its own name with Session.Named"
+		if s.name != "" {
+			hint = "names given with Session.Named must differ"
+		}
+		return "", "", failure.AsPermanent(fmt.Errorf("%w: %q (%s)", ErrStepTwice, name, hint))
+	}
+	r.used[name] = true
+	r.legacy[kind]++
+	return name, kind + "#" + strconv.Itoa(r.legacy[kind]), nil
+}
+
+// load reads step name into v; in a record of an earlier release it reads the step the same
+// call had there (legacyID) instead. It reports whether there was one.
+func (s *Session) load(name, legacyID string, v any) (bool, error) {
+	l := s.run.lease
+	found, err := l.Load(name, v)
+	if found || err != nil || !l.HasLegacy() {
+		return found, err
+	}
+	raw, ok := l.Legacy(legacyID)
+	if !ok {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return true, fmt.Errorf("read step %s of a record of an earlier release: %w", legacyID, err)
+	}
+	return true, nil
+}
+
+// save writes step name (the intent before a call to Slack); losing the claim is reported as
+// journal.ErrNotOwner.
+func (s *Session) save(ctx context.Context, name string, v any) error {
+	if err := s.run.lease.Save(ctx, name, v); err != nil {
+		return fmt.Errorf("record %s: %w", name, err)
 	}
 	return nil
+}
+
+// settle keeps what a call to Slack did, for the next write (the step's next intent, the
+// release of a failed attempt; the event's completion drops it).
+func (s *Session) settle(name string, v any) {
+	if err := s.run.lease.Defer(name, v); err != nil {
+		s.Log.Warn("could not keep a step's result", "step", name, "error", err.Error())
+	}
 }
 
 // AddReaction adds an emoji reaction to the message the delivery is about (an "already
 // reacted" answer counts as done). Reactions are idempotent, so nothing is recorded.
 func (s *Session) AddReaction(ctx context.Context, name string) error {
-	if s.about.channel == "" || s.about.ts == "" {
+	if s.run.about.channel == "" || s.run.about.ts == "" {
 		return failure.Permanentf("add reaction %s: this delivery is not about a message", name)
 	}
-	err := s.Slack.AddReactionContext(ctx, name, slack.NewRefToMessage(s.about.channel, s.about.ts))
+	err := s.Slack.AddReactionContext(ctx, name, slack.NewRefToMessage(s.run.about.channel, s.run.about.ts))
 	if isSlackError(err, "already_reacted") {
 		return nil
 	}
@@ -123,10 +209,10 @@ func (s *Session) AddReaction(ctx context.Context, name string) error {
 
 // RemoveReaction removes an emoji reaction the bot added (a missing one counts as done).
 func (s *Session) RemoveReaction(ctx context.Context, name string) error {
-	if s.about.channel == "" || s.about.ts == "" {
+	if s.run.about.channel == "" || s.run.about.ts == "" {
 		return nil
 	}
-	err := s.Slack.RemoveReactionContext(ctx, name, slack.NewRefToMessage(s.about.channel, s.about.ts))
+	err := s.Slack.RemoveReactionContext(ctx, name, slack.NewRefToMessage(s.run.about.channel, s.run.about.ts))
 	if isSlackError(err, "no_reaction") {
 		return nil
 	}
@@ -173,16 +259,16 @@ const noteTTL = 24 * time.Hour
 // never meet). It is for small state across events, such as the channel an assistant
 // thread's user is looking at.
 func (s *Session) Remember(ctx context.Context, key, value string) error {
-	if s.rt.Notes == nil {
+	if s.run.rt.Notes == nil {
 		return nil
 	}
-	return s.rt.Notes.PutNote(ctx, s.about.team+":"+key, value, noteTTL)
+	return s.run.rt.Notes.PutNote(ctx, s.run.about.team+":"+key, value, noteTTL)
 }
 
 // Recall returns what Remember kept under key in this workspace, or "".
 func (s *Session) Recall(ctx context.Context, key string) (string, error) {
-	if s.rt.Notes == nil {
+	if s.run.rt.Notes == nil {
 		return "", nil
 	}
-	return s.rt.Notes.Note(ctx, s.about.team+":"+key)
+	return s.run.rt.Notes.Note(ctx, s.run.about.team+":"+key)
 }

@@ -14,53 +14,8 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/worker/failure"
-	"github.com/slackrelay/slackrelay/worker/progress"
+	"github.com/slackrelay/slackrelay/worker/journal/journaltest"
 )
-
-// memLease is an in-memory progress record for logic tests of the helpers; the DynamoDB
-// store itself is tested in package progress. failSave, when set, decides per call whether a
-// save fails (as a store outage would).
-type memLease struct {
-	mu       sync.Mutex
-	key      string
-	attempt  int
-	steps    map[string]progress.Step
-	saves    int
-	failSave func(n int, id string, st progress.Step) bool
-}
-
-func newMemLease(key string) *memLease {
-	return &memLease{key: key, attempt: 1, steps: map[string]progress.Step{}}
-}
-
-func (l *memLease) Key() string  { return l.key }
-func (l *memLease) Attempt() int { l.mu.Lock(); defer l.mu.Unlock(); return l.attempt }
-func (l *memLease) Step(id string) (progress.Step, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	st, ok := l.steps[id]
-	return st, ok
-}
-func (l *memLease) Save(_ context.Context, id string, st progress.Step) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.saves++
-	if l.failSave != nil && l.failSave(l.saves, id, st) {
-		return errors.New("store unavailable")
-	}
-	st.Parts = append([]string(nil), st.Parts...)
-	st.Sent = append([]string(nil), st.Sent...)
-	l.steps[id] = st
-	return nil
-}
-
-// nextAttempt is what the next delivery sees: the same record, one more attempt.
-func (l *memLease) nextAttempt() {
-	l.mu.Lock()
-	l.attempt++
-	l.failSave = nil
-	l.mu.Unlock()
-}
 
 // faultTransport sits between slack-go and the local Slack server. For the n-th call of a
 // method (1-based) it can answer 500 without passing the call on ("fail"), or pass it on and
@@ -106,7 +61,7 @@ type fixture struct {
 	slack  *localslack.Server
 	faults *faultTransport
 	rt     *Runtime
-	lease  *memLease
+	lease  *journaltest.Lease
 }
 
 const (
@@ -128,16 +83,25 @@ func setup(t *testing.T) *fixture {
 		HTTP:                &http.Client{Transport: faults},
 		ResponseURLPrefixes: []string{strings.TrimSuffix(srv.ResponseURL("x"), "x")},
 	}
-	return &fixture{slack: srv, faults: faults, rt: rt, lease: newMemLease("msg:T0001:" + testChannel + ":" + testTS)}
+	rt.Identity = func(context.Context) (Identity, error) { return Identity{UserID: "UBOT", BotID: "BBOT"}, nil }
+	return &fixture{slack: srv, faults: faults, rt: rt, lease: journaltest.New("msg:T0001:" + testChannel + ":" + testTS)}
 }
 
 // session is one run of a handler: a fresh Session on the same record.
 func (f *fixture) session() *Session {
 	client, _ := f.rt.Slack(context.Background())
-	return &Session{Slack: client, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), rt: f.rt, lease: f.lease,
-		about: about{team: "T0001", channel: testChannel, ts: testTS, user: "U0USER", responseURL: f.slack.ResponseURL("r1")},
-		seq:   map[string]int{}}
+	return &Session{Slack: client, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), run: &runState{rt: f.rt, lease: f.lease,
+		about: about{team: "T0001", channel: testChannel, ts: testTS, user: "U0USER", responseURL: f.slack.ResponseURL("r1"), triggerID: "1.2.abc"},
+		used:  map[string]bool{}, legacy: map[string]int{}}}
 }
+
+// retry is the next delivery after an attempt that failed: its results were written with the
+// release.
+func (f *fixture) retry() { f.lease.Release(); f.lease.NextAttempt() }
+
+// crash is the next delivery after an attempt that died: what it learned after its last write
+// is lost.
+func (f *fixture) crash() { f.lease.Crash(); f.lease.NextAttempt() }
 
 // threeParts is text that splits into exactly three messages, each starting with tag+n.
 func threeParts(tag string) string {
@@ -187,7 +151,7 @@ func TestReplyCutShortIsFinishedNotRepeated(t *testing.T) {
 				t.Fatal("first attempt: no error although part 2 failed")
 			}
 			// The next delivery runs the handler again; the model answers differently now.
-			f.lease.nextAttempt()
+			f.retry()
 			posted, err := f.session().Reply(ctx, threeParts("second"))
 			if err != nil {
 				t.Fatalf("second attempt: %v", err)
@@ -197,7 +161,7 @@ func TestReplyCutShortIsFinishedNotRepeated(t *testing.T) {
 				t.Errorf("Posted.TS = %v, want 3 entries", posted.TS)
 			}
 			// A third delivery (a DLQ replay, say) posts nothing.
-			f.lease.nextAttempt()
+			f.retry()
 			if _, err := f.session().Reply(ctx, "anything"); err != nil {
 				t.Fatal(err)
 			}
@@ -214,15 +178,16 @@ func TestStoreFailureAfterPostFallsBackToTheThread(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	// Saves: 1 plan, 2 part 1 sent, 3 part 2 sent ← fails.
-	f.lease.failSave = func(n int, _ string, _ progress.Step) bool { return n == 3 }
+	// Writes: 1 plan with part 1's intent, 2 part 2's intent, 3 part 3's intent ← fails, and
+	// the worker dies: what Slack answered for part 2 is lost with it.
+	f.lease.FailWrite = func(n int) bool { return n == 3 }
 	if _, err := f.session().Reply(ctx, threeParts("a")); err == nil {
 		t.Fatal("no error although the store failed")
 	}
 	if n := len(posts(f.slack, "chat.postMessage")); n != 2 {
 		t.Fatalf("%d parts posted before the store failed, want 2", n)
 	}
-	f.lease.nextAttempt()
+	f.crash()
 	if _, err := f.session().Reply(ctx, threeParts("b")); err != nil {
 		t.Fatal(err)
 	}
@@ -240,14 +205,14 @@ func TestThreadCheckFailureIsRetryable(t *testing.T) {
 	if _, err := f.session().Reply(ctx, "short answer"); err == nil {
 		t.Fatal("no error although the answer was lost")
 	}
-	f.lease.nextAttempt()
+	f.retry()
 	f.slack.FailNext("conversations.replies", 1, "missing_scope")
 	_, err := f.session().Reply(ctx, "short answer")
 	if c, _ := failure.Classify(err); err == nil || c != failure.Transient {
 		t.Fatalf("thread check answering missing_scope: err=%v class=%v, want a transient error (never a dead letter)", err, c)
 	}
 	// Once the check works, the lost post is found and not repeated.
-	f.lease.nextAttempt()
+	f.retry()
 	if _, err := f.session().Reply(ctx, "short answer"); err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +239,7 @@ func TestThreadCheckPagesThroughLongThreads(t *testing.T) {
 		t.Fatal("no error although the answer was lost")
 	}
 	before := f.slack.Calls("conversations.replies")
-	f.lease.nextAttempt()
+	f.retry()
 	if _, err := f.session().Reply(ctx, "the answer"); err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +259,7 @@ func TestRespondCutShortIsFinishedNotRepeated(t *testing.T) {
 	if err := f.session().Respond(ctx, threeParts("first"), InChannel()); err == nil {
 		t.Fatal("no error although response_url part 2 failed")
 	}
-	f.lease.nextAttempt()
+	f.retry()
 	if err := f.session().Respond(ctx, threeParts("second"), InChannel()); err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +276,7 @@ func TestRespondRefusesHostsOutsideSlack(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	s := f.session()
-	s.about.responseURL = "https://attacker.example/steal?token=secret-token"
+	s.run.about.responseURL = "https://attacker.example/steal?token=secret-token"
 	err := s.Respond(context.Background(), "hi")
 	if c, _ := failure.Classify(err); err == nil || c != failure.Permanent {
 		t.Fatalf("err=%v class=%v, want permanent", err, c)
@@ -330,10 +295,10 @@ func TestRespondKeepsWithinFiveMessages(t *testing.T) {
 	ctx := context.Background()
 	long := strings.Repeat(strings.Repeat("word ", MaxPartRunes/5)+"\n\n", 7)
 	s := f.session()
-	if err := s.Respond(ctx, "working on it"); err != nil {
+	if err := s.Named("ack").Respond(ctx, "working on it"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Respond(ctx, long); err != nil {
+	if err := s.Named("answer").Respond(ctx, long); err != nil {
 		t.Fatal(err)
 	}
 	got := posts(f.slack, localslack.ResponseURLMethod)
@@ -343,7 +308,199 @@ func TestRespondKeepsWithinFiveMessages(t *testing.T) {
 	if last := got[len(got)-1].Text; !strings.Contains(last, "cut here") {
 		t.Errorf("the last message does not say the answer was cut: ...%q", last[max(0, len(last)-60):])
 	}
-	if err := s.Respond(ctx, "one more"); err == nil {
+	if err := s.Named("more").Respond(ctx, "one more"); err == nil {
 		t.Error("a sixth response_url post was attempted")
+	}
+}
+
+// Steps are named after what they send, not matched by call order: a handler that takes
+// another branch on a retry does not inherit another effect's result.
+func TestStepsAreNamedNotMatchedByOrder(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	// Attempt 1 shows an ephemeral note, then fails.
+	if err := f.session().Ephemeral(ctx, "U0USER", "working on it"); err != nil {
+		t.Fatal(err)
+	}
+	f.retry()
+	// Attempt 2 takes another branch: a reply. It is posted; the note is not shown again.
+	s := f.session()
+	if _, err := s.Reply(ctx, "the answer"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ephemeral(ctx, "U0USER", "working on it"); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(posts(f.slack, "chat.postMessage")); got != 1 {
+		t.Errorf("%d replies, want 1", got)
+	}
+	if got := len(posts(f.slack, "chat.postEphemeral")); got != 1 {
+		t.Errorf("%d ephemeral messages, want 1", got)
+	}
+}
+
+// Two effects of one kind to one place in one run need their own names; the same name twice
+// is a permanent error on the first run, before anything is sent.
+func TestOneStepNameTwiceIsAnError(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	s := f.session()
+	if _, err := s.Reply(ctx, "first"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Reply(ctx, "second")
+	if c, _ := failure.Classify(err); !errors.Is(err, ErrStepTwice) || c != failure.Permanent || !strings.Contains(err.Error(), "Session.Named") {
+		t.Fatalf("second Reply = %v (class %v), want a permanent ErrStepTwice naming the fix", err, c)
+	}
+	if _, err := s.Named("second").Reply(ctx, "second"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Named("second").Reply(ctx, "again"); !errors.Is(err, ErrStepTwice) {
+		t.Errorf("a name given twice = %v, want ErrStepTwice", err)
+	}
+	if got := len(posts(f.slack, "chat.postMessage")); got != 2 {
+		t.Errorf("%d messages, want 2", got)
+	}
+	// The next run finds both, by name, and posts nothing.
+	f.retry()
+	s = f.session()
+	if _, err := s.Named("second").Reply(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reply(ctx, "y"); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(posts(f.slack, "chat.postMessage")); got != 2 {
+		t.Errorf("after a retry: %d messages, want 2", got)
+	}
+}
+
+// response_url and ephemeral messages cannot be read back: one handed over whose answer was
+// lost is never sent again (at most once).
+func TestUnreadablePostsAreAtMostOnce(t *testing.T) {
+	t.Parallel()
+	t.Run("response_url", func(t *testing.T) {
+		t.Parallel()
+		f := setup(t)
+		ctx := context.Background()
+		f.faults.at("r1", 2, "lose")
+		if err := f.session().Respond(ctx, threeParts("first"), InChannel()); err == nil {
+			t.Fatal("no error although part 2's answer was lost")
+		}
+		f.retry()
+		if err := f.session().Respond(ctx, threeParts("second"), InChannel()); err != nil {
+			t.Fatal(err)
+		}
+		got := posts(f.slack, localslack.ResponseURLMethod)
+		wantParts(t, got, "first")
+	})
+	t.Run("ephemeral", func(t *testing.T) {
+		t.Parallel()
+		f := setup(t)
+		ctx := context.Background()
+		f.faults.at("chat.postEphemeral", 1, "lose")
+		if err := f.session().Ephemeral(ctx, "U0USER", "thanks"); err == nil {
+			t.Fatal("no error although the answer was lost")
+		}
+		f.crash()
+		if err := f.session().Ephemeral(ctx, "U0USER", "thanks"); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(posts(f.slack, "chat.postEphemeral")); got != 1 {
+			t.Errorf("%d ephemeral messages, want 1", got)
+		}
+	})
+}
+
+// views.open whose answer was lost: the retry asks again with the same trigger, which Slack
+// accepts once, so the modal opens once and no failure is reported when it may be open.
+func TestOpenViewAfterALostAnswer(t *testing.T) {
+	t.Parallel()
+	view := slack.ModalViewRequest{Type: slack.VTModal, Title: slack.NewTextBlockObject(slack.PlainTextType, "Ask", false, false),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.PlainTextType, "q", false, false), nil, nil)}}}
+	for _, tc := range []struct {
+		name      string
+		fault     string
+		wantViews int
+		wantErr   error
+	}{
+		{"opened, answer lost", "lose", 1, ErrViewMayBeOpen},
+		{"refused with 500", "fail", 1, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t)
+			ctx := context.Background()
+			s := f.session()
+			s.run.about.triggerID = f.slack.NewTrigger()
+			f.faults.at("views.open", 1, tc.fault)
+			if _, err := s.OpenView(ctx, view); err == nil {
+				t.Fatal("no error although views.open's answer was lost")
+			}
+			f.retry()
+			s2 := f.session()
+			s2.run.about.triggerID = s.run.about.triggerID
+			id, err := s2.OpenView(ctx, view)
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && id == "") {
+				t.Fatalf("retry: id %q, err %v; want %v", id, err, tc.wantErr)
+			}
+			if got := len(f.slack.Views()); got != tc.wantViews {
+				t.Errorf("%d views opened, want %d", got, tc.wantViews)
+			}
+		})
+	}
+}
+
+// Update records its text first: a retry after a crash sets the same text again, never a
+// second, different answer.
+func TestUpdateSetsTheSameTextAgain(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	client, _ := f.rt.Slack(ctx)
+	_, ts, err := client.PostMessage(testChannel, slack.MsgOptionText("old", false), slack.MsgOptionTS(testTS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.faults.at("chat.update", 1, "lose")
+	if err := f.session().Update(ctx, testChannel, ts, "first answer"); err == nil {
+		t.Fatal("no error although the update's answer was lost")
+	}
+	f.crash()
+	if err := f.session().Update(ctx, testChannel, ts, "second answer"); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := f.slack.Rendered(testChannel, ts); r.Text != "first answer" {
+		t.Errorf("message shows %q, want the first attempt's answer", r.Text)
+	}
+}
+
+// A record of the earlier release (steps by call order) resumes: the post it began is
+// finished with the parts it planned.
+func TestPostRecordOfTheEarlierRelease(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	f.lease.SetLegacy("post#1", `{"kind":"post","parts":["part one","part two"],"sent":["1515449522.000099"]}`)
+	if _, err := f.session().Reply(ctx, "a different answer"); err != nil {
+		t.Fatal(err)
+	}
+	got := posts(f.slack, "chat.postMessage")
+	if len(got) != 1 || got[0].Text != "part two" {
+		t.Errorf("posts %+v, want only the second planned part", got)
+	}
+}
+
+// A multi-part reply costs one journal write per part.
+func TestReplyWritesOncePerPart(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if _, err := f.session().Reply(context.Background(), threeParts("w"), WithBlocks(slack.NewDividerBlock())); err != nil {
+		t.Fatal(err)
+	}
+	if w := f.lease.Writes(); w != 3 {
+		t.Errorf("%d writes for 3 parts, want 3", w)
 	}
 }

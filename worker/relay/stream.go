@@ -10,20 +10,19 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/worker/failure"
-	"github.com/slackrelay/slackrelay/worker/progress"
 )
 
-// Streaming limits. appendStream is rate tier 4 (about 100 calls a minute): buffering keeps
-// a stream well under it. A streamed message is kept below Slack's 40,000-character message
-// size; a longer answer continues in another message. One appendStream carries at most
-// 12,000 characters.
+// Streaming defaults. chat.appendStream is rate tier 4 (about 100 calls a minute): buffering
+// keeps a stream well under it.
 const (
-	DefaultFlushEvery  = time.Second
-	DefaultFlushChars  = 1500
-	maxStreamMessage   = 36000
-	maxAppendChars     = 12000
-	streamStepKind     = "stream"
-	streamPostStepKind = "stream-post" // a post updated in place, when streaming is refused
+	DefaultFlushEvery = time.Second
+	DefaultFlushChars = 1500
+	// DefaultStreamLifetime is how long Slack keeps a stream open (field reports put it at
+	// about 5 minutes; later calls get message_not_in_streaming_state).
+	DefaultStreamLifetime = 5 * time.Minute
+	// DefaultYieldBefore is how close to the invocation's deadline Append stops and hands the
+	// answer to the next invocation.
+	DefaultYieldBefore = 3 * time.Second
 )
 
 // StreamOptions tune Stream.
@@ -32,34 +31,85 @@ type StreamOptions struct {
 	// 1,500 characters).
 	FlushEvery time.Duration
 	FlushChars int
-	// Disabled answers with a normal post updated in place instead of chat.*Stream.
+	// Disabled answers with a message updated in place instead of chat.*Stream.
 	Disabled bool
+	// Lifetime is how long Slack keeps a stream open (default: the Runtime's, else
+	// DefaultStreamLifetime). A message is stopped before then and the answer continues in a
+	// new message in the thread.
+	Lifetime time.Duration
+	// YieldBefore is how close to the invocation's deadline Append flushes and returns an
+	// error wrapping failure.ErrContinue, so the answer goes on in the next invocation from
+	// what was shown (default DefaultYieldBefore).
+	YieldBefore time.Duration
 }
 
-// Stream is an answer that appears in the thread as it is written, exactly once: the
-// message's ts is recorded before the first append, so a redelivery after a crash or a
-// timeout mid-stream finishes that same message (with the whole new answer) instead of
-// starting a second one, and a redelivery after it was finished does nothing (Done).
+// streamStep is the journal entry of a streamed answer: its messages, each with the text it
+// holds or is about to hold. Every call that sends text is written first (the intent), so a
+// resumed attempt knows the text of every message exactly, whatever Slack did with the last
+// call: a message whose last call is uncertain is set whole with chat.update.
+type streamStep struct {
+	Kind string      `json:"kind"`
+	Msgs []streamMsg `json:"msgs,omitempty"`
+	// Complete says the answer's whole text is in Msgs: the model has finished.
+	Complete bool `json:"complete,omitempty"`
+	// Done says the answer is finished in Slack too (the blocks under it shown).
+	Done bool `json:"done,omitempty"`
+	// Skip is, in a record of an earlier release, how many characters of the answer finished
+	// messages hold whose text was not recorded: the regenerated answer skips them.
+	Skip int `json:"skip,omitempty"`
+}
+
+// streamMsg is one message of a streamed answer.
+type streamMsg struct {
+	TS string `json:"ts,omitempty"`
+	// Text is all the text meant for this message; Shown how many of its characters Slack
+	// is known to show. The rest is sent next.
+	Text  string `json:"text,omitempty"`
+	Shown int    `json:"shown,omitempty"`
+	// Update says the message is set whole by chat.update (a post, when streaming is refused
+	// or disabled; a message resumed after an uncertain call) rather than appended to.
+	Update bool `json:"update,omitempty"`
+	// Started is when the stream was started (unix milliseconds).
+	Started int64 `json:"started,omitempty"`
+	// Pending says a call carrying Text[Shown:] (or starting the message) was handed to Slack
+	// and no answer came back: Slack may show it or not.
+	Pending bool `json:"pending,omitempty"`
+	// Closed says Slack shows exactly Text and nothing more goes in this message.
+	Closed bool `json:"closed,omitempty"`
+}
+
+func (m *streamMsg) tail() string { return m.Text[byteOffset(m.Text, m.Shown):] }
+
+// Stream is an answer that appears in the thread as it is written, exactly once, across
+// crashes, lost responses and invocations: each message's text is written to the journal
+// before Slack is asked to show it, so a resumed attempt continues the same answer from what
+// was shown (see Text) instead of starting over, finishes a message whose last call is
+// uncertain by setting it whole with chat.update, and adopts a stream whose start was lost
+// instead of starting a second one. An answer longer than a message, or streaming longer
+// than Slack keeps a stream open, continues in another message in the thread.
 type Stream struct {
-	s                *Session
-	base             string // step id prefix: "stream#1"
-	part             int    // message of the answer (1…), a step each: base+"/"+part
-	channel, thread  string
-	opts             StreamOptions
-	st               progress.Step
-	buf              strings.Builder // appended, not yet sent
-	msg              strings.Builder // the current message's whole text
-	skip             int             // runes of the new answer that finished messages already hold (on resume)
-	lastFlush        time.Time       // zero until the first send: the first text goes out at once
-	notBefore        time.Time       // after a 429, the next flush waits
-	updating         bool            // the stream ended by itself: finish with chat.update
-	finished, resume bool
+	s               *Session
+	name            string
+	channel, thread string
+	opts            StreamOptions
+	st              streamStep
+	buf             strings.Builder // text not yet given to a message
+	skip            int             // runes of the answer to drop (records of an earlier release)
+	recovered       bool            // the state an earlier attempt left is settled
+	refused         bool            // Slack refused streaming: new messages are posts
+	lastFlush       time.Time
+	notBefore       time.Time // after a 429, the next flush waits
+	final           []slack.Block
+	finishing       bool
+	finished        bool
 }
 
-// Stream starts an answer streamed into the thread of the message the delivery is about.
-// Nothing is sent before the first Append.
+// Stream starts (or resumes) the answer streamed into the thread of the message the delivery
+// is about. Nothing is sent before the first Append or Finish. Its step is named after the
+// thread; a second answer in the same thread in one run needs Named.
 func (s *Session) Stream(ctx context.Context, opts StreamOptions) (*Stream, error) {
-	if s.about.channel == "" || s.about.replyThread() == "" {
+	a := s.run.about
+	if a.channel == "" || a.replyThread() == "" {
 		return nil, Permanent(errors.New("stream: this delivery is not about a message"))
 	}
 	if opts.FlushEvery <= 0 {
@@ -68,225 +118,140 @@ func (s *Session) Stream(ctx context.Context, opts StreamOptions) (*Stream, erro
 	if opts.FlushChars <= 0 {
 		opts.FlushChars = DefaultFlushChars
 	}
-	w := &Stream{s: s, base: s.nextStep(streamStepKind), channel: s.about.channel, thread: s.about.replyThread(), opts: opts}
-	w.openPart(1)
+	if opts.Lifetime <= 0 {
+		opts.Lifetime = s.run.rt.StreamLifetime
+	}
+	if opts.Lifetime <= 0 {
+		opts.Lifetime = DefaultStreamLifetime
+	}
+	if opts.YieldBefore <= 0 {
+		opts.YieldBefore = DefaultYieldBefore
+	}
+	name, legacyID, err := s.step("stream", a.channel+":"+a.replyThread())
+	if err != nil {
+		return nil, err
+	}
+	w := &Stream{s: s, name: name, channel: a.channel, thread: a.replyThread(), opts: opts, st: streamStep{Kind: "stream"}}
+	found, err := s.run.lease.Load(name, &w.st)
+	if err != nil {
+		return nil, err
+	}
+	if !found && s.run.lease.HasLegacy() {
+		w.st = legacyStream(s.run.lease, legacyID)
+	}
+	w.skip = w.st.Skip
+	if len(w.st.Msgs) > 0 && !w.st.Done {
+		s.Log.Info("resuming an answer an earlier attempt began", "step", name, "messages", len(w.st.Msgs),
+			"chars", utf8.RuneCountInString(w.Text()), "complete", w.st.Complete)
+	}
 	return w, nil
 }
 
-// openPart reads the record of message n of the answer.
-func (w *Stream) openPart(n int) {
-	w.part = n
-	w.st, _ = w.s.lease.Step(w.stepID())
-	w.msg.Reset()
-	w.updating = false
-	// A message whose ts was recorded but which was not finished: an earlier attempt
-	// stopped mid-stream. Its text is replaced with this attempt's answer at Finish.
-	w.resume = w.st.Value != "" && !w.st.Done
-	for w.st.Done {
-		// Finished by an earlier attempt: skip what it holds, go on with the next message.
-		w.skip += w.st.Chars
-		w.part++
-		w.st, _ = w.s.lease.Step(w.stepID())
-		w.resume = w.st.Value != "" && !w.st.Done
+// Done reports whether an earlier attempt finished the whole answer, in Slack too: the
+// handler has nothing left to do (Append and Finish do nothing).
+func (w *Stream) Done() bool { return w.st.Done }
+
+// Complete reports whether the answer's whole text is known from an earlier attempt: the
+// handler must not ask the model again, only Finish.
+func (w *Stream) Complete() bool { return w.st.Complete }
+
+// Text is the answer as far as earlier attempts (and this one) wrote it: what the model
+// should continue from (llm.Request.Partial). Empty for a new answer, and for an answer of an
+// earlier release whose text was not recorded (the model starts over and what was shown is
+// skipped by length).
+func (w *Stream) Text() string {
+	if w.st.Skip > 0 {
+		return ""
 	}
-}
-
-func (w *Stream) stepID() string { return fmt.Sprintf("%s/%d", w.base, w.part) }
-
-// Done reports whether an earlier attempt finished the whole answer: the handler may skip its
-// work (Append and Finish do nothing then).
-func (w *Stream) Done() bool {
-	st, ok := w.s.lease.Step(w.base + "/done")
-	return ok && st.Done
+	var b strings.Builder
+	for _, m := range w.st.Msgs {
+		b.WriteString(m.Text)
+	}
+	return b.String()
 }
 
 // Append adds text to the answer; it is sent when the buffer is full or has waited
-// FlushEvery. A rate limit mid-stream delays the next flush instead of failing.
+// FlushEvery. A rate limit mid-stream delays the next flush instead of failing. Near the
+// invocation's deadline it sends what is buffered and returns an error wrapping
+// failure.ErrContinue: return it, and the answer goes on in the next invocation.
 func (w *Stream) Append(ctx context.Context, text string) error {
-	if w.finished || w.Done() {
+	if w.finished || w.st.Done || w.st.Complete {
 		return nil
 	}
 	if w.skip > 0 {
-		// Resuming after finished messages: drop the part of the answer they already hold.
 		n := utf8.RuneCountInString(text)
 		if n <= w.skip {
 			w.skip -= n
 			return nil
 		}
-		text = string([]rune(text)[w.skip:])
+		text = text[byteOffset(text, w.skip):]
 		w.skip = 0
 	}
 	w.buf.WriteString(text)
-	if w.resume {
-		return nil // the message is rewritten whole at Finish
-	}
 	now := time.Now()
+	if w.yieldDue(ctx, now) {
+		if err := w.flushAll(ctx); err != nil {
+			return err
+		}
+		return fmt.Errorf("answer of %d characters so far, shown: %w", utf8.RuneCountInString(w.Text()), failure.ErrContinue)
+	}
 	if now.Before(w.notBefore) {
 		return nil
 	}
 	if w.buf.Len() >= w.opts.FlushChars || now.Sub(w.lastFlush) >= w.opts.FlushEvery {
 		var rl *slack.RateLimitedError
 		if err := w.flush(ctx); err != nil && !errors.As(err, &rl) {
-			return err // a rate limit only delays the next flush: the text stays buffered
+			return err // a rate limit only delays the next flush: the text stays in the journal
 		}
 	}
 	return nil
 }
 
-// flush sends the buffer: starting the message, appending to it, or continuing in a new
-// message when this one is full.
-func (w *Stream) flush(ctx context.Context) error {
-	for w.buf.Len() > 0 {
-		chunk := w.buf.String()
-		room := maxStreamMessage - utf8.RuneCountInString(w.msg.String())
-		if room <= 0 {
-			if err := w.finishPart(ctx, nil, false); err != nil {
-				return err
-			}
-			w.openPart(w.part + 1)
-			continue
-		}
-		if r := []rune(chunk); len(r) > min(room, maxAppendChars) {
-			chunk = string(r[:min(room, maxAppendChars)])
-		}
-		if err := w.send(ctx, chunk); err != nil {
-			var rl *slack.RateLimitedError
-			if errors.As(err, &rl) {
-				w.notBefore = time.Now().Add(rl.RetryAfter)
-				w.s.Log.Warn("stream rate limited; buffering", "step", w.stepID(), "retry_after", rl.RetryAfter.String())
-			}
-			return err
-		}
-		rest := strings.TrimPrefix(w.buf.String(), chunk)
-		w.buf.Reset()
-		w.buf.WriteString(rest)
-		w.msg.WriteString(chunk)
-	}
-	w.lastFlush = time.Now()
-	return nil
+// yieldDue reports whether the invocation ends within YieldBefore.
+func (w *Stream) yieldDue(ctx context.Context, now time.Time) bool {
+	d, ok := ctx.Deadline()
+	return ok && d.Sub(now) < w.opts.YieldBefore
 }
 
-// send puts chunk in the current message.
-func (w *Stream) send(ctx context.Context, chunk string) error {
-	s := w.s
-	switch {
-	case w.st.Value == "" && !w.opts.Disabled && w.st.Kind != streamPostStepKind:
-		// Not after an earlier attempt fell back to a post (stream-post): the next case looks
-		// for that post first. The stream starts empty and its ts is recorded before the
-		// first append: a crash in between leaves an empty message that Slack ends by itself,
-		// never a second copy of text.
-		w.st = progress.Step{Kind: streamStepKind, Pending: true}
-		if err := s.save(ctx, w.stepID(), w.st); err != nil {
+// flushAll sends everything buffered, waiting out rate limits while the context allows.
+func (w *Stream) flushAll(ctx context.Context) error {
+	for {
+		if err := w.waitRetryAfter(ctx); err != nil {
 			return err
 		}
-		opts := []slack.MsgOption{slack.MsgOptionTS(w.thread)}
-		if s.about.user != "" && s.about.team != "" {
-			opts = append(opts, slack.MsgOptionRecipientUserID(s.about.user), slack.MsgOptionRecipientTeamID(s.about.team))
-		}
-		_, ts, err := s.Slack.StartStreamContext(ctx, w.channel, opts...)
-		if streamingRefused(err) {
-			s.Log.Warn("streaming refused; answering with a message updated in place", "error", err.Error())
-			w.opts.Disabled = true
-			return w.send(ctx, chunk)
-		}
-		if err != nil {
-			return fmt.Errorf("start stream: %w", err)
-		}
-		w.st = progress.Step{Kind: streamStepKind, Value: ts}
-		if err := s.save(ctx, w.stepID(), w.st); err != nil {
+		err := w.flush(ctx)
+		var rl *slack.RateLimitedError
+		if err == nil || !errors.As(err, &rl) {
 			return err
 		}
-		return w.send(ctx, chunk)
-	case w.st.Value == "":
-		if w.st.Kind == streamPostStepKind && w.st.Pending {
-			// An earlier attempt posted and may have died before recording it: look for its
-			// post (its metadata names the step) before posting again.
-			ts, found, err := s.findPosted(ctx, w.channel, w.thread, w.stepID(), 1)
-			if err != nil {
-				return failure.Retryable(fmt.Errorf("look for the answer an earlier attempt posted: %w", err))
-			}
-			if found {
-				w.st = progress.Step{Kind: streamPostStepKind, Value: ts}
-				if err := s.save(ctx, w.stepID(), w.st); err != nil {
-					return err
-				}
-				w.updating = true
-				return w.send(ctx, chunk)
-			}
-		}
-		w.st = progress.Step{Kind: streamPostStepKind, Pending: true}
-		if err := s.save(ctx, w.stepID(), w.st); err != nil {
-			return err
-		}
-		_, ts, err := s.Slack.PostMessageContext(ctx, w.channel, slack.MsgOptionTS(w.thread), slack.MsgOptionText(chunk, false),
-			slack.MsgOptionMetadata(slack.SlackMetadata{EventType: ReplyMetadataType, EventPayload: map[string]any{
-				"dedupe_key": s.Key(), "step": w.stepID(), "part": 1}}))
-		if err != nil {
-			return fmt.Errorf("post answer: %w", err)
-		}
-		w.st = progress.Step{Kind: streamPostStepKind, Value: ts}
-		return s.save(ctx, w.stepID(), w.st)
-	case w.st.Kind == streamPostStepKind || w.updating:
-		if _, _, _, err := s.Slack.UpdateMessageContext(ctx, w.channel, w.st.Value, slack.MsgOptionText(w.msg.String()+chunk, false)); err != nil {
-			return fmt.Errorf("update answer: %w", err)
-		}
-		return nil
-	default:
-		_, _, err := s.Slack.AppendStreamContext(ctx, w.channel, w.st.Value, slack.MsgOptionMarkdownText(chunk))
-		if isSlackError(err, "message_not_in_streaming_state") {
-			// The stream ended by itself (Slack ends idle streams): go on by updating it.
-			w.updating = true
-			return w.send(ctx, chunk)
-		}
-		if err != nil {
-			return fmt.Errorf("append to stream: %w", err)
-		}
-		return nil
 	}
 }
 
 // Finish sends what is buffered and ends the answer, with blocks (buttons, feedback) under
-// its last message. It returns the ts of the messages the answer took.
+// its last message: as chat.stopStream's blocks, which Slack renders below the streamed
+// text, or with chat.update for a message set whole. It returns the ts of the answer's
+// messages. The blocks must fit in FinalBlocksChars.
 func (w *Stream) Finish(ctx context.Context, blocks ...slack.Block) ([]string, error) {
-	if w.finished || w.Done() {
+	if w.finished || w.st.Done {
 		return w.messages(), nil
 	}
-	if w.resume {
-		if err := w.finishPart(ctx, blocks, true); err != nil {
-			return nil, err
-		}
-	} else {
-		if w.buf.Len() == 0 && w.msg.Len() == 0 && w.st.Value == "" {
-			w.buf.WriteString("(no answer)")
-		}
-		// The last flush waits out rate limits (Retry-After) while the invocation has time.
-		for {
-			if err := w.waitRetryAfter(ctx); err != nil {
-				return nil, err
-			}
-			err := w.flush(ctx)
-			var rl *slack.RateLimitedError
-			if err == nil {
-				break
-			}
-			if !errors.As(err, &rl) {
-				return nil, err
-			}
-		}
-		if err := w.finishPart(ctx, blocks, false); err != nil {
-			return nil, err
-		}
-	}
-	w.finished = true
-	if err := w.s.save(ctx, w.base+"/done", progress.Step{Kind: streamStepKind, Done: true}); err != nil {
+	if _, err := lastBlocksChars(blocks); err != nil {
 		return nil, err
 	}
+	if !w.st.Complete && w.buf.Len() == 0 && len(w.st.Msgs) == 0 {
+		w.buf.WriteString("(no answer)")
+	}
+	w.st.Complete, w.final, w.finishing = true, blocks, true
+	if err := w.flushAll(ctx); err != nil {
+		return nil, err
+	}
+	w.finished = true
 	return w.messages(), nil
 }
 
-// waitRetryAfter waits out a rate limit met mid-stream before the final flush, as Slack's
-// Retry-After asks; when the invocation cannot wait that long, the attempt ends as rate
-// limited and the redelivery finishes the answer.
+// waitRetryAfter waits out a rate limit met mid-stream, as Slack's Retry-After asks; when
+// the invocation cannot wait that long, the attempt ends as rate limited and the next
+// delivery finishes the answer.
 func (w *Stream) waitRetryAfter(ctx context.Context) error {
 	wait := time.Until(w.notBefore)
 	if wait <= 0 {
@@ -306,60 +271,430 @@ func (w *Stream) waitRetryAfter(ctx context.Context) error {
 	}
 }
 
-// finishPart ends the current message. rewrite replaces its text with what this attempt has
-// buffered (a message an earlier attempt left mid-stream).
-func (w *Stream) finishPart(ctx context.Context, blocks []slack.Block, rewrite bool) error {
-	s := w.s
-	text := w.msg.String()
-	if rewrite {
-		text = w.buf.String()
-		if n := utf8.RuneCountInString(text); n > maxStreamMessage {
-			// Too long for the one message left: the rest would need messages an earlier
-			// attempt never planned. Keep it whole in one message, cut with a note.
-			text = string([]rune(text)[:maxStreamMessage-60]) + cutNote
+// cur is the message text goes into now (nil when there is none open).
+func (w *Stream) cur() *streamMsg {
+	if n := len(w.st.Msgs); n > 0 && !w.st.Msgs[n-1].Closed {
+		return &w.st.Msgs[n-1]
+	}
+	return nil
+}
+
+// expiring reports whether m's stream is close to the end of Slack's window.
+func (w *Stream) expiring(m *streamMsg, now time.Time) bool {
+	if m.Update || m.TS == "" || m.Started == 0 {
+		return false
+	}
+	margin := min(max(w.opts.Lifetime/10, 5*time.Second), 30*time.Second)
+	return now.Sub(time.UnixMilli(m.Started)) >= w.opts.Lifetime-margin
+}
+
+// flush puts the buffer into messages and sends every message's unsent text: one journal
+// write (the intent) per call to Slack. While finishing, the call that sends the last text
+// also ends the answer with the final blocks.
+func (w *Stream) flush(ctx context.Context) error {
+	if !w.recovered {
+		if err := w.recover(ctx); err != nil {
+			return err
 		}
+		w.recovered = true
 	}
-	md := slack.MsgOptionMetadata(slack.SlackMetadata{EventType: ReplyMetadataType, EventPayload: map[string]any{"dedupe_key": s.Key(), "step": w.stepID()}})
-	var opts []slack.MsgOption
-	if len(blocks) > 0 {
-		opts = append(opts, slack.MsgOptionBlocks(append([]slack.Block{slack.NewMarkdownBlock("", text)}, blocks...)...))
-	}
-	streaming := w.st.Kind == streamStepKind && !w.updating
-	if streaming {
-		_, _, err := s.Slack.StopStreamContext(ctx, w.channel, w.st.Value, append(opts, md)...)
+	defer func() { w.lastFlush = time.Now() }()
+	for {
+		m := w.cur()
+		if m != nil && w.expiring(m, time.Now()) && !(w.finishing && w.buf.Len() == 0 && m.tail() == "") {
+			if err := w.closeMsg(ctx, m); err != nil {
+				return err
+			}
+			continue
+		}
+		if w.buf.Len() > 0 {
+			if m == nil {
+				w.st.Msgs = append(w.st.Msgs, streamMsg{Update: w.refused || w.opts.Disabled})
+				m = &w.st.Msgs[len(w.st.Msgs)-1]
+			}
+			if !w.fill(m) {
+				if err := w.closeMsg(ctx, m); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		last := w.buf.Len() == 0
 		switch {
-		case err == nil && !rewrite:
-			return w.recordPart(ctx, text)
-		case err == nil, isSlackError(err, "message_not_in_streaming_state"):
-			// Stopped (now or by itself): the text is set with chat.update below.
-		default:
-			return fmt.Errorf("stop stream: %w", err)
+		case w.finishing && last && !w.st.Done:
+			return w.finishAnswer(ctx)
+		case m == nil || m.tail() == "" && m.TS != "":
+			return nil
+		}
+		if err := w.send(ctx, m); err != nil {
+			return err
+		}
+		if last && !w.finishing {
+			return nil
 		}
 	}
-	if _, _, _, err := s.Slack.UpdateMessageContext(ctx, w.channel, w.st.Value, append(opts, slack.MsgOptionText(text, false), md)...); err != nil {
-		return fmt.Errorf("finish answer: %w", err)
-	}
-	if rewrite {
-		s.Log.Info("finished an answer an earlier attempt left mid-stream", "step", w.stepID(), "ts", w.st.Value)
-	}
-	return w.recordPart(ctx, text)
 }
 
-func (w *Stream) recordPart(ctx context.Context, text string) error {
-	w.st.Done, w.st.Pending, w.st.Chars = true, false, utf8.RuneCountInString(text)
-	return w.s.save(ctx, w.stepID(), w.st)
+// fill moves as much of the buffer into m as fits in one message; false when nothing fits.
+func (w *Stream) fill(m *streamMsg) bool {
+	buf := w.buf.String()
+	have := utf8.RuneCountInString(m.Text)
+	n := fitMarkdown(m.Text+buf, MaxAnswerMessageChars, FinalBlocksChars) - have
+	if n <= 0 {
+		if m.Text != "" {
+			return false
+		}
+		n = 1 // one rune always goes somewhere
+	}
+	cut := byteOffset(buf, n)
+	m.Text += buf[:cut]
+	w.buf.Reset()
+	w.buf.WriteString(buf[cut:])
+	return true
 }
 
-// messages lists the ts of the answer's messages as recorded.
+// send writes the intent to send m's unsent text, then sends it: starts the message (a
+// stream, or a post when streaming is refused), appends to the stream, or sets the message
+// whole with chat.update.
+func (w *Stream) send(ctx context.Context, m *streamMsg) error {
+	s := w.s
+	m.Pending = true
+	if m.TS == "" && !m.Update {
+		m.Started = time.Now().UnixMilli()
+	}
+	if err := s.save(ctx, w.name, w.st); err != nil {
+		return err
+	}
+	var err error
+	switch {
+	case m.TS == "" && m.Update:
+		m.TS, err = w.post(ctx, m, nil)
+	case m.TS == "":
+		m.TS, err = w.start(ctx, m)
+		if streamingRefused(err) {
+			s.Log.Warn("streaming refused; answering with a message updated in place", "error", err.Error())
+			w.refused, m.Update = true, true
+			return w.send(ctx, m)
+		}
+	case m.Update:
+		err = w.update(ctx, m, nil)
+	default:
+		_, _, err = s.Slack.AppendStreamContext(ctx, w.channel, m.TS, slack.MsgOptionMarkdownText(m.tail()))
+		if ended(err) {
+			// The stream ended by itself (Slack's window) or cannot grow: the message keeps
+			// what it shows and the rest continues in a new one.
+			w.requeueTail(m)
+			m.Closed, m.Pending = true, false
+			s.settle(w.name, w.st)
+			return nil
+		}
+		if err != nil {
+			err = fmt.Errorf("append to stream: %w", err)
+		}
+	}
+	return w.sent(m, err)
+}
+
+// sent settles the answer to a call that sent m's unsent text.
+func (w *Stream) sent(m *streamMsg, err error) error {
+	if err != nil {
+		var rl *slack.RateLimitedError
+		if errors.As(err, &rl) {
+			w.notBefore = time.Now().Add(rl.RetryAfter)
+			w.s.Log.Warn("stream rate limited; waiting", "step", w.name, "retry_after", rl.RetryAfter.String())
+		}
+		if notSent(err) {
+			m.Pending = false
+			w.s.settle(w.name, w.st)
+		}
+		return err
+	}
+	m.Shown, m.Pending = utf8.RuneCountInString(m.Text), false
+	w.s.settle(w.name, w.st)
+	return nil
+}
+
+// requeueTail gives m's unsent text back to the buffer, ahead of what is there.
+func (w *Stream) requeueTail(m *streamMsg) {
+	t := m.tail()
+	m.Text = m.Text[:len(m.Text)-len(t)]
+	rest := w.buf.String()
+	w.buf.Reset()
+	w.buf.WriteString(t + rest)
+}
+
+// ended reports a stream call refused because the stream is over or full: the message can
+// take nothing more.
+func ended(err error) bool {
+	return isSlackError(err, "message_not_in_streaming_state") || isSlackError(err, "msg_too_long") ||
+		isSlackError(err, "msg_blocks_too_long")
+}
+
+// start starts m as a stream carrying its text.
+func (w *Stream) start(ctx context.Context, m *streamMsg) (string, error) {
+	s := w.s
+	a := s.run.about
+	opts := []slack.MsgOption{slack.MsgOptionTS(w.thread), slack.MsgOptionMarkdownText(m.Text)}
+	if a.user != "" && a.team != "" {
+		opts = append(opts, slack.MsgOptionRecipientUserID(a.user), slack.MsgOptionRecipientTeamID(a.team))
+	}
+	_, ts, err := s.Slack.StartStreamContext(ctx, w.channel, opts...)
+	if err != nil {
+		return "", fmt.Errorf("start stream: %w", err)
+	}
+	return ts, nil
+}
+
+// metadata tags a message of the answer, so a delivery that lost Slack's answer finds it.
+func (w *Stream) metadata(part int) slack.MsgOption {
+	return slack.MsgOptionMetadata(slack.SlackMetadata{EventType: ReplyMetadataType, EventPayload: map[string]any{
+		"dedupe_key": w.s.Key(), "step": w.name, "part": part}})
+}
+
+func (w *Stream) part(m *streamMsg) int {
+	for i := range w.st.Msgs {
+		if &w.st.Msgs[i] == m {
+			return i + 1
+		}
+	}
+	return len(w.st.Msgs)
+}
+
+// body is m's text as a markdown block, with blocks under it.
+func body(text string, blocks []slack.Block) []slack.MsgOption {
+	return []slack.MsgOption{slack.MsgOptionText(text, false),
+		slack.MsgOptionBlocks(append([]slack.Block{slack.NewMarkdownBlock("", text)}, blocks...)...)}
+}
+
+// post posts m whole (when streaming is refused or disabled).
+func (w *Stream) post(ctx context.Context, m *streamMsg, blocks []slack.Block) (string, error) {
+	opts := append(body(m.Text, blocks), slack.MsgOptionTS(w.thread), w.metadata(w.part(m)))
+	_, ts, err := w.s.Slack.PostMessageContext(ctx, w.channel, opts...)
+	if err != nil {
+		return "", fmt.Errorf("post answer: %w", err)
+	}
+	return ts, nil
+}
+
+// update sets m whole with chat.update.
+func (w *Stream) update(ctx context.Context, m *streamMsg, blocks []slack.Block) error {
+	opts := append(body(m.Text, blocks), w.metadata(w.part(m)))
+	_, _, _, err := w.s.Slack.UpdateMessageContext(ctx, w.channel, m.TS, opts...)
+	if isSlackError(err, "streaming_state_conflict") {
+		// Still streaming (a message resumed before Slack ended it): stop it, then set it.
+		if err := w.stop(ctx, m, nil); err != nil {
+			return err
+		}
+		_, _, _, err = w.s.Slack.UpdateMessageContext(ctx, w.channel, m.TS, opts...)
+	}
+	if err != nil {
+		return fmt.Errorf("update answer: %w", err)
+	}
+	return nil
+}
+
+// stop ends m's stream; a stream Slack already ended counts as stopped.
+func (w *Stream) stop(ctx context.Context, m *streamMsg, opts []slack.MsgOption) error {
+	_, _, err := w.s.Slack.StopStreamContext(ctx, w.channel, m.TS, append(opts, w.metadata(w.part(m)))...)
+	if err != nil && !isSlackError(err, "message_not_in_streaming_state") {
+		return fmt.Errorf("stop stream: %w", err)
+	}
+	return nil
+}
+
+// closeMsg ends m so the answer continues in a new message: a stream is stopped (its text
+// is all shown); a message set whole needs nothing more.
+func (w *Stream) closeMsg(ctx context.Context, m *streamMsg) error {
+	if m.tail() != "" && m.TS != "" {
+		if err := w.send(ctx, m); err != nil {
+			return err
+		}
+		if m.Closed {
+			return nil // the stream ended by itself meanwhile
+		}
+	}
+	if m.TS == "" {
+		// Nothing of it was sent: its text goes into the next message.
+		w.requeueTail(m)
+		w.st.Msgs = w.st.Msgs[:len(w.st.Msgs)-1]
+		return nil
+	}
+	if !m.Update {
+		if err := w.stop(ctx, m, nil); err != nil {
+			return err
+		}
+	}
+	m.Closed = true
+	w.s.settle(w.name, w.st)
+	return nil
+}
+
+// finishAnswer ends the answer: the last message gets its unsent text and the final blocks
+// in one call (chat.stopStream's blocks render below the streamed text; a message set whole
+// gets text and blocks with chat.update), written first with the answer marked complete.
+func (w *Stream) finishAnswer(ctx context.Context) error {
+	s := w.s
+	m := w.cur()
+	if m == nil {
+		// Every message is closed (the last one just rolled over): the blocks go under the
+		// last one, set whole again with them.
+		m = &w.st.Msgs[len(w.st.Msgs)-1]
+		m.Closed, m.Update = false, true
+	}
+	m.Pending = true
+	if err := s.save(ctx, w.name, w.st); err != nil {
+		return err
+	}
+	var err error
+	switch {
+	case m.TS == "":
+		m.Update = true // a short answer that never streamed: posted whole
+		m.TS, err = w.post(ctx, m, w.final)
+	case m.Update:
+		err = w.update(ctx, m, w.final)
+	default:
+		var opts []slack.MsgOption
+		if t := m.tail(); t != "" {
+			opts = append(opts, slack.MsgOptionMarkdownText(t))
+		}
+		if len(w.final) > 0 {
+			opts = append(opts, slack.MsgOptionBlocks(w.final...))
+		}
+		_, _, err = s.Slack.StopStreamContext(ctx, w.channel, m.TS, append(opts, w.metadata(w.part(m)))...)
+		if ended(err) {
+			// Slack ended the stream before the last text: set the message whole instead.
+			m.Update = true
+			err = w.update(ctx, m, w.final)
+		} else if err != nil {
+			err = fmt.Errorf("stop stream: %w", err)
+		}
+	}
+	if err := w.sent(m, err); err != nil {
+		return err
+	}
+	m.Closed, w.st.Done = true, true
+	s.settle(w.name, w.st)
+	s.Log.Info("answer finished", "step", w.name, "messages", len(w.st.Msgs), "chars", utf8.RuneCountInString(w.Text()))
+	return nil
+}
+
+// recover settles what an earlier attempt left uncertain, before anything new is sent: a
+// message whose start went unanswered is looked for in the thread (and adopted) or started
+// again; a message whose last call went unanswered is stopped and set whole with chat.update
+// by the next send; any message but the last still open is closed.
+func (w *Stream) recover(ctx context.Context) error {
+	s := w.s
+	changed := false
+	for i := range w.st.Msgs {
+		m := &w.st.Msgs[i]
+		if m.Closed {
+			continue
+		}
+		last := i == len(w.st.Msgs)-1
+		switch {
+		case m.TS == "" && m.Pending:
+			ts, found, err := w.findLost(ctx, m, i+1)
+			if err != nil {
+				return failure.Retryable(fmt.Errorf("look for the message an earlier attempt started: %w", err))
+			}
+			if found {
+				s.Log.Info("an earlier attempt started this message and lost Slack's answer; adopting it", "step", w.name, "part", i+1, "ts", ts)
+				m.TS, m.Shown = ts, utf8.RuneCountInString(m.Text)
+			} else {
+				m.Started = 0
+			}
+			m.Pending = false
+			changed = true
+		case m.TS != "" && m.Pending && !m.Update:
+			// The last append (or the final stop) may or may not have landed: stop the
+			// stream and set the message whole, with exactly the text recorded for it.
+			s.Log.Info("an earlier attempt's last call on this message went unanswered; setting it whole", "step", w.name, "part", i+1, "ts", m.TS)
+			if err := w.stop(ctx, m, nil); err != nil {
+				return err
+			}
+			m.Update, m.Shown, m.Pending = true, 0, false
+			changed = true
+		case m.TS != "" && m.Pending:
+			m.Shown, m.Pending = 0, false // a message set whole is set whole again
+			changed = true
+		}
+		if !last && m.TS != "" && !m.Closed {
+			if m.tail() != "" {
+				if err := w.send(ctx, m); err != nil {
+					return err
+				}
+			}
+			if !m.Update {
+				if err := w.stop(ctx, m, nil); err != nil {
+					return err
+				}
+			}
+			m.Closed, changed = true, true
+		}
+	}
+	if changed {
+		s.settle(w.name, w.st)
+	}
+	return nil
+}
+
+// findLost looks in the thread for message part of the answer, which an earlier attempt
+// started without getting Slack's answer. A post carries the answer's metadata; a stream
+// cannot (chat.startStream takes none), so it is the bot's message not known to the journal,
+// not tagged as another event's, whose text is exactly what it was started with (an orphan
+// never grows: nothing appends to a stream whose ts nobody kept).
+func (w *Stream) findLost(ctx context.Context, m *streamMsg, part int) (string, bool, error) {
+	s := w.s
+	if m.Update {
+		return s.findPosted(ctx, w.channel, w.thread, w.name, part)
+	}
+	known := map[string]bool{}
+	for _, x := range w.st.Msgs {
+		known[x.TS] = true
+	}
+	id, err := s.run.rt.identity(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	want := strings.TrimSpace(m.Text)
+	cursor := ""
+	for {
+		msgs, more, next, err := s.Slack.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
+			ChannelID: w.channel, Timestamp: w.thread, IncludeAllMetadata: true, Limit: 200, Cursor: cursor,
+		})
+		if isSlackError(err, "thread_not_found") {
+			return "", false, nil
+		}
+		if err != nil {
+			return "", false, err
+		}
+		for _, msg := range msgs {
+			mine := (id.UserID != "" && msg.User == id.UserID) || (id.BotID != "" && msg.BotID == id.BotID)
+			md := msg.Metadata
+			other := md.EventType == ReplyMetadataType && fmt.Sprint(md.EventPayload["dedupe_key"]) != s.Key()
+			if msg.Timestamp == w.thread || !mine || known[msg.Timestamp] || other {
+				continue
+			}
+			if strings.TrimSpace(msg.Text) == want {
+				return msg.Timestamp, true, nil
+			}
+		}
+		if !more || next == "" {
+			return "", false, nil
+		}
+		cursor = next
+	}
+}
+
+// messages lists the ts of the answer's messages.
 func (w *Stream) messages() []string {
 	var out []string
-	for n := 1; ; n++ {
-		st, ok := w.s.lease.Step(fmt.Sprintf("%s/%d", w.base, n))
-		if !ok || st.Value == "" {
-			return out
+	for _, m := range w.st.Msgs {
+		if m.TS != "" {
+			out = append(out, m.TS)
 		}
-		out = append(out, st.Value)
 	}
+	return out
 }
 
 // streamingRefused reports a startStream error that means "not here", not "try later":

@@ -10,7 +10,6 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/worker/failure"
-	"github.com/slackrelay/slackrelay/worker/progress"
 )
 
 // TriggerLifetime is how long Slack accepts a trigger_id for views.open.
@@ -44,24 +43,39 @@ func KeepOpen() ViewOption {
 	}
 }
 
+// ErrViewMayBeOpen means an earlier call of views.open with this delivery's trigger may have
+// opened the modal (its answer was lost): the user may be looking at it, and the trigger can
+// open no other. Do not report a failure.
+var ErrViewMayBeOpen = errors.New("the modal may have opened in an earlier attempt")
+
 // OpenView opens a modal with the delivery's trigger_id, once: a retry returns the view id
-// recorded by the attempt that opened it. A trigger that expired gives ErrTriggerExpired
-// (permanent: no retry can revive it); tell the user another way.
+// recorded by the attempt that opened it. When that attempt lost Slack's answer, the trigger
+// itself tells (Slack accepts a trigger once): the retry opens the modal if it was not
+// opened, and gives ErrViewMayBeOpen if Slack says the trigger was used, or expired meanwhile
+// (the modal may be open; no failure should be reported). A trigger that expired before any
+// attempt handed it over gives ErrTriggerExpired (permanent); tell the user another way.
 func (s *Session) OpenView(ctx context.Context, view slack.ModalViewRequest, opts ...ViewOption) (string, error) {
 	for _, o := range opts {
 		o(&view)
 	}
-	if s.about.triggerID == "" {
+	a := s.run.about
+	if a.triggerID == "" {
 		return "", failure.Permanentf("open view: this delivery has no trigger_id")
 	}
-	id := s.nextStep("view")
-	st, resumed := s.lease.Step(id)
+	name, legacyID, err := s.step("view", "trigger")
+	if err != nil {
+		return "", err
+	}
+	var st partsStep
+	if _, err := s.load(name, legacyID, &st); err != nil {
+		return "", err
+	}
 	if st.Done {
 		return st.Value, nil
 	}
-	if resumed && st.Pending {
-		// The earlier attempt may have opened it; the trigger has long expired anyway.
-		return "", failure.AsPermanent(fmt.Errorf("open view: an earlier attempt may have opened it: %w", ErrTriggerExpired))
+	uncertain := st.Pending
+	if uncertain {
+		s.Log.Warn("an earlier attempt handed views.open to Slack and lost the answer; asking again with the same trigger, which Slack accepts once", "step", name)
 	}
 	age := s.TriggerAge(time.Now())
 	if age > TriggerLifetime {
@@ -69,25 +83,29 @@ func (s *Session) OpenView(ctx context.Context, view slack.ModalViewRequest, opt
 	} else {
 		s.Log.Info("opening a view", "trigger_age_ms", age.Milliseconds())
 	}
-	if err := s.save(ctx, id, progress.Step{Kind: "view", Pending: true}); err != nil {
-		return "", err
-	}
-	resp, err := s.Slack.OpenViewContext(ctx, s.about.triggerID, view)
-	if err != nil {
-		if isSlackError(err, "expired_trigger_id") || isSlackError(err, "exchanged_trigger_id") {
-			_ = s.lease.Save(ctx, id, progress.Step{Kind: "view"})
-			return "", failure.AsPermanent(fmt.Errorf("open view: %w (%w)", ErrTriggerExpired, err))
+	if !uncertain {
+		if err := s.save(ctx, name, partsStep{Kind: "view", Pending: true}); err != nil {
+			return "", err
 		}
+	}
+	resp, err := s.Slack.OpenViewContext(ctx, a.triggerID, view)
+	switch {
+	case isSlackError(err, "exchanged_trigger_id"), uncertain && isSlackError(err, "expired_trigger_id"):
+		// The trigger was used (by an earlier call of this delivery whose answer was lost),
+		// or expired after an earlier call that may have used it.
+		s.settle(name, partsStep{Kind: "view", Done: true})
+		return "", ErrViewMayBeOpen
+	case isSlackError(err, "expired_trigger_id"):
+		s.settle(name, partsStep{Kind: "view"})
+		return "", failure.AsPermanent(fmt.Errorf("open view: %w (%w)", ErrTriggerExpired, err))
+	case err != nil:
 		if notSent(err) {
-			_ = s.lease.Save(ctx, id, progress.Step{Kind: "view"})
+			s.settle(name, partsStep{Kind: "view"})
 		}
 		return "", fmt.Errorf("open view: %w", err)
 	}
-	viewID := resp.View.ID
-	if err := s.save(ctx, id, progress.Step{Kind: "view", Value: viewID, Done: true}); err != nil {
-		return viewID, err
-	}
-	return viewID, nil
+	s.settle(name, partsStep{Kind: "view", Value: resp.View.ID, Done: true})
+	return resp.View.ID, nil
 }
 
 // UpdateView replaces the modal viewID shows. Idempotent: nothing is recorded.

@@ -34,6 +34,7 @@ const (
 	EnvLLMFirstToken    = "LLM_FIRST_TOKEN_TIMEOUT"
 	EnvLLMIdleTimeout   = "LLM_IDLE_TIMEOUT"
 	EnvLLMHistoryChars  = "LLM_HISTORY_CHARS"
+	EnvLLMPrefill       = "LLM_PREFILL"
 	EnvStreaming        = "STREAMING"
 	EnvDemoDelay        = "DEMO_DELAY"
 	EnvDemoTokenRate    = "DEMO_TOKENS_PER_SECOND"
@@ -81,6 +82,8 @@ var Vars = []config.Var{
 		Doc: "longest gap between two chunks of a streamed LLM answer; then the attempt fails and is retried"},
 	{Name: EnvLLMHistoryChars, Kind: config.KindInt, Default: "24000", Min: 0, Max: 1000000,
 		Doc: "character budget of a prompt with its thread's earlier messages (the newest kept first, older ones dropped; the prompt is always sent); 0 sends no history"},
+	{Name: EnvLLMPrefill, Default: "off",
+		Doc: "how an answer cut short (a crash, the end of an invocation) is continued: off asks the model again and skips what was shown (exact for deterministic models, but each continuation regenerates the shown text); continue, prefix or plain send the shown text as the start of the assistant's answer for servers that continue it (vLLM continue_final_message, DeepSeek/Mistral prefix, llama.cpp), which long answers need; never with OpenAI's own API"},
 	{Name: EnvStreaming, Default: "on",
 		Doc: "on: answers stream into the thread (chat.startStream/appendStream/stopStream); off: a message updated in place as the answer grows"},
 	{Name: EnvDemoDelay, Kind: config.KindDuration, Default: "2s", Doc: "the demo responder's pretend work (streamed: before its first word)"},
@@ -99,11 +102,11 @@ var Vars = []config.Var{
 
 // Config is the worker's validated configuration.
 type Config struct {
-	LogLevel        string
-	QueueURL        string
-	DLQURL          string
-	Table           string
-	IdempotencyTTL  time.Duration
+	LogLevel       string
+	QueueURL       string
+	DLQURL         string
+	Table          string
+	IdempotencyTTL time.Duration
 	// DLQRetention and ReplayWindow bound the age of an event the worker still answers.
 	DLQRetention time.Duration
 	ReplayWindow time.Duration
@@ -111,10 +114,10 @@ type Config struct {
 	StreamLifetime time.Duration
 	// MaxAnswerDuration bounds one event's work across invocations.
 	MaxAnswerDuration time.Duration
-	MaxReceiveCount int
-	BotTokenParam   string
-	BotToken        string
-	SlackAPIURL     string
+	MaxReceiveCount   int
+	BotTokenParam     string
+	BotToken          string
+	SlackAPIURL       string
 	// ResponseURLPrefixes are the only places response_url posts may go.
 	ResponseURLPrefixes []string
 	LLMBaseURL          string
@@ -125,7 +128,10 @@ type Config struct {
 	LLMFirstTokenTimeout time.Duration
 	LLMIdleTimeout       time.Duration
 	// LLMHistoryChars is the character budget of a thread's history (llm.History).
-	LLMHistoryChars     int
+	LLMHistoryChars int
+	// LLMPrefill is how a cut answer is continued: "" (regenerate and skip) or a prefill
+	// style (llm.PrefillStyle: continue, prefix, plain).
+	LLMPrefill          string
 	DemoDelay           time.Duration
 	DemoTokensPerSecond int
 	// Streaming says whether answers stream (STREAMING=on) or grow in a posted message.
@@ -166,6 +172,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LLMFirstTokenTimeout: l.Duration(EnvLLMFirstToken),
 		LLMIdleTimeout:       l.Duration(EnvLLMIdleTimeout),
 		LLMHistoryChars:      l.Int(EnvLLMHistoryChars),
+		LLMPrefill:           prefill(l),
 		DemoDelay:            l.Duration(EnvDemoDelay),
 		DemoTokensPerSecond:  l.Int(EnvDemoTokenRate),
 		Streaming:            streaming(l),
@@ -228,5 +235,18 @@ func streaming(l *config.Loader) bool {
 	default:
 		l.Fail(errors.New(EnvStreaming + "=" + v + " is not on or off"))
 		return true
+	}
+}
+
+// prefill reads LLM_PREFILL: off, or a prefill style (continue, prefix, plain).
+func prefill(l *config.Loader) string {
+	switch v := strings.ToLower(strings.TrimSpace(l.String(EnvLLMPrefill))); v {
+	case "off", "":
+		return ""
+	case "continue", "prefix", "plain":
+		return v
+	default:
+		l.Fail(errors.New(EnvLLMPrefill + "=" + v + " is not off, continue, prefix or plain"))
+		return ""
 	}
 }

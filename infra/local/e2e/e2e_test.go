@@ -306,20 +306,29 @@ func TestClaimAnswerLost(t *testing.T) {
 	s := setup(t)
 	id, ts := event()
 	claimKey := func(pk string) bool { return strings.HasPrefix(pk, "msg:") && strings.HasSuffix(pk, ":C1:"+ts) }
-	s.DynamoDBProxy.Arm(ddbfault.Rule{Match: ddbfault.Match{Ops: []string{"PutItem"}, PK: claimKey}, Action: ddbfault.Drop()})
+	// The event's first write is its claim: applied, then its answer dropped.
+	s.DynamoDBProxy.Arm(ddbfault.Rule{Match: ddbfault.Match{Ops: []string{"UpdateItem"}, PK: claimKey}, Action: ddbfault.Drop()})
+	start, logged := time.Now(), len(logs.String())
 	if r := mention(t, s, fixture.AppMention(id, "C1", ts, "claim answer lost")); r.Status != 202 {
 		t.Fatal(r.Status)
 	}
 	settle(t, s, "C1", ts, 30*time.Second)
 	var claims []ddbfault.Call
 	for _, c := range s.DynamoDBProxy.Snapshot().Calls {
-		if c.Op == "PutItem" && claimKey(c.PK) {
+		if c.Op == "UpdateItem" && claimKey(c.PK) {
 			claims = append(claims, c)
 		}
 	}
 	if len(claims) < 2 || claims[0].Fault != ddbfault.KindDrop || claims[0].Status != 200 ||
 		claims[1].InvocationID != claims[0].InvocationID || claims[1].ErrorType != "ConditionalCheckFailedException" {
-		t.Fatalf("the claim's puts: %+v; want the dropped first attempt, then its retry failing its condition", claims)
+		t.Fatalf("the claim's writes: %+v; want the dropped first attempt, then its retry failing its condition", claims)
+	}
+	// The worker recognised its own claim: it answered at once, without waiting for a lease.
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("answered after %v: the worker waited for its own lease", took)
+	}
+	if strings.Contains(logs.String()[logged:], "another delivery is handling this event") {
+		t.Error("the worker took its own claim for another delivery's")
 	}
 }
 

@@ -15,7 +15,6 @@ package handlertest
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
@@ -28,7 +27,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/shared/envelope"
-	"github.com/slackrelay/slackrelay/worker/progress"
+	"github.com/slackrelay/slackrelay/worker/journal/journaltest"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -222,41 +221,31 @@ func (h *Harness) record(key string) *record {
 	defer h.mu.Unlock()
 	r, ok := h.records[key]
 	if !ok {
-		r = &record{key: key, steps: map[string]progress.Step{}}
+		r = &record{Lease: journaltest.New(key)}
 		h.records[key] = r
 	}
 	return r
 }
 
-// record is a progress record in memory: attempts, steps, completion.
+// record is an event's journal in memory, counting the attempts that ran it.
 type record struct {
-	mu      sync.Mutex
-	key     string
-	attempt int
-	done    bool
-	steps   map[string]progress.Step
+	*journaltest.Lease
+	mu    sync.Mutex
+	tries int
 }
 
-func (r *record) Key() string  { return r.key }
-func (r *record) Attempt() int { r.mu.Lock(); defer r.mu.Unlock(); return r.attempt }
-func (r *record) Step(id string) (progress.Step, bool) {
+func (r *record) next() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st, ok := r.steps[id]
-	return st, ok
-}
-func (r *record) Save(_ context.Context, id string, st progress.Step) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.done {
-		return fmt.Errorf("save step %s of %s: %w", id, r.key, progress.ErrNotOwner)
+	r.tries++
+	if r.tries > 1 {
+		r.Release()
+		r.NextAttempt()
 	}
-	r.steps[id] = st
-	return nil
+	return r.Attempt()
 }
-func (r *record) next() int       { r.mu.Lock(); defer r.mu.Unlock(); r.attempt++; return r.attempt }
-func (r *record) complete()       { r.mu.Lock(); r.done = true; r.mu.Unlock() }
-func (r *record) completed() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.done }
+func (r *record) complete()       { r.Complete() }
+func (r *record) completed() bool { return r.Completed() }
 
 var _ relay.Lease = (*record)(nil)
 

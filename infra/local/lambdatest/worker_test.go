@@ -120,7 +120,8 @@ func recordIDs(t *testing.T, event []byte) []string {
 
 // A batch through the worker as deployed: answers streamed in Slack for the messages that
 // worked, a batch item failure for the one whose stream Slack rate-limited as it was being
-// stopped, and that one finished (the same message) when it comes back.
+// stopped (for longer than the invocation can wait), and that one finished (the same message)
+// when it comes back.
 func TestWorkerBatch(t *testing.T) {
 	t.Parallel()
 	p := startPipeline(t, nil)
@@ -133,7 +134,7 @@ func TestWorkerBatch(t *testing.T) {
 	if len(ids) != 3 {
 		t.Fatalf("%d messages queued, want 3", len(ids))
 	}
-	p.slack.RateLimitNext("chat.stopStream", 1, time.Second)
+	p.slack.RateLimitNext("chat.stopStream", 1, 10*time.Minute)
 	resp, r := p.runBatch(t, event)
 	if len(resp.BatchItemFailures) != 1 || !slices.Contains(ids, resp.BatchItemFailures[0].ItemIdentifier) {
 		t.Fatalf("batch item failures %+v; want the one rate-limited message of %v", resp.BatchItemFailures, ids)
