@@ -102,6 +102,23 @@ type Stream struct {
 	final           []slack.Block
 	finishing       bool
 	finished        bool
+	textBytes       int  // bytes of the answer so far: in the journal, and appended since
+	cut             bool // the answer reached MaxAnswerBytes: the rest is dropped, a note added
+}
+
+// MaxAnswerBytes bounds a streamed answer's text (its journal entry holds all of it, in one
+// DynamoDB item): longer answers are cut with a note.
+const MaxAnswerBytes = 200 << 10
+
+// truncateUTF8 cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // Stream starts (or resumes) the answer streamed into the thread of the message the delivery
@@ -140,6 +157,7 @@ func (s *Session) Stream(ctx context.Context, opts StreamOptions) (*Stream, erro
 		w.st = legacyStream(s.run.lease, legacyID)
 	}
 	w.skip = w.st.Skip
+	w.textBytes = len(w.Text())
 	if len(w.st.Msgs) > 0 && !w.st.Done {
 		s.Log.Info("resuming an answer an earlier attempt began", "step", name, "messages", len(w.st.Msgs),
 			"chars", utf8.RuneCountInString(w.Text()), "complete", w.st.Complete)
@@ -175,7 +193,7 @@ func (w *Stream) Text() string {
 // invocation's deadline it sends what is buffered and returns an error wrapping
 // failure.ErrContinue: return it, and the answer goes on in the next invocation.
 func (w *Stream) Append(ctx context.Context, text string) error {
-	if w.finished || w.st.Done || w.st.Complete {
+	if w.finished || w.st.Done || w.st.Complete || w.cut {
 		return nil
 	}
 	if w.skip > 0 {
@@ -187,6 +205,12 @@ func (w *Stream) Append(ctx context.Context, text string) error {
 		text = text[byteOffset(text, w.skip):]
 		w.skip = 0
 	}
+	if w.textBytes+len(text) > MaxAnswerBytes {
+		// The journal keeps the whole answer: past its share of the item, the rest is cut.
+		text = truncateUTF8(text, max(MaxAnswerBytes-w.textBytes, 0))
+		w.cut = true
+	}
+	w.textBytes += len(text)
 	w.buf.WriteString(text)
 	now := time.Now()
 	if w.yieldDue(ctx, now) {
@@ -238,8 +262,11 @@ func (w *Stream) Finish(ctx context.Context, blocks ...slack.Block) ([]string, e
 	if _, err := lastBlocksChars(blocks); err != nil {
 		return nil, err
 	}
-	if !w.st.Complete && w.buf.Len() == 0 && len(w.st.Msgs) == 0 {
+	if w.buf.Len() == 0 && len(w.st.Msgs) == 0 {
 		w.buf.WriteString("(no answer)")
+	}
+	if w.cut {
+		w.buf.WriteString(cutNote)
 	}
 	w.st.Complete, w.final, w.finishing = true, blocks, true
 	if err := w.flushAll(ctx); err != nil {

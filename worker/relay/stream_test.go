@@ -434,3 +434,34 @@ func TestStreamRecordOfTheEarlierRelease(t *testing.T) {
 		t.Error("a finished answer of the earlier release is not Done")
 	}
 }
+
+// An answer longer than the journal keeps is cut with a note, and still finished.
+func TestAnswerLongerThanTheJournalKeepsIsCut(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	w, _ := f.session().Stream(ctx, StreamOptions{FlushEvery: time.Hour, FlushChars: 50000})
+	chunk := strings.Repeat("x", 10000)
+	for range MaxAnswerBytes/len(chunk) + 5 {
+		if err := w.Append(ctx, chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Finish(ctx, buttons()); err != nil {
+		t.Fatal(err)
+	}
+	var total int
+	msgs := f.slack.RenderedThread(testChannel, testTS)
+	for _, m := range msgs {
+		if m.Bot {
+			total += len(strings.ReplaceAll(m.Text, "\n", ""))
+			if m.Streaming {
+				t.Errorf("message %s left streaming", m.TS)
+			}
+		}
+	}
+	last := msgs[len(msgs)-1]
+	if !strings.Contains(last.Text, "cut here") || total > MaxAnswerBytes+200 || len(last.Actions) != 1 {
+		t.Errorf("%d characters shown, last message ends %q; want at most %d and the cut note, the button under it", total, last.Text[max(0, len(last.Text)-60):], MaxAnswerBytes)
+	}
+}
