@@ -9,8 +9,11 @@
 //     maxReceiveCount), 1 MiB messages set explicitly, both retained on delete/replace, the
 //     DLQ keeping messages 14 days and longer than the events queue;
 //   - the worker's event source: from the events queue, ReportBatchItemFailures, and a
-//     visibility timeout of at least 6 x the largest worker timeout (+ batching window);
-//     cfn-lint's E3505 only asks for 1 x, and only for literal timeouts;
+//     visibility timeout of at least 6 x the worker timeout (+ batching window) for every
+//     value the parameters involved allow (WorkerTimeoutSeconds: each allowed value, with
+//     the visibility looked up in Mappings; a value without its entry is a finding too);
+//     cfn-lint's E3505 only asks for 1 x, only for literal timeouts, and does not notice an
+//     allowed value missing from a mapping;
 //   - the receiver's reserved concurrency: a parameter, unreserved by default, never 0;
 //   - IAM (iam.mjs): no wildcard actions, no "*" resources without a written reason, and
 //     ssm:GetParameter* and kms:Decrypt limited to exactly the SSM parameters each function
@@ -24,7 +27,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { checkIam } from './iam.mjs';
 import {
-  REPO_ROOT, NO_VALUE, NUMERIC, isObj, short, sameRef, resolveNumber, evaluate,
+  REPO_ROOT, NO_VALUE, NUMERIC, isObj, short, sameRef, resolveNumber, evaluate, parameterRefs,
 } from './template.mjs';
 
 export { parseTemplate, loadTemplate } from './template.mjs';
@@ -140,12 +143,11 @@ function checkQueues(ctx) {
 // ---- the worker's event source
 
 function checkEventSource(ctx) {
-  const { ids, add, parameters, resources } = ctx;
+  const { ids, add, resources } = ctx;
   const worker = need(ctx, ids.workerFunction, 'AWS::Lambda::Function', 'worker function');
   const mappings = Object.entries(resources).filter(([, r]) => isObj(r) && r.Type === 'AWS::Lambda::EventSourceMapping'
     && (sameRef(props(r).FunctionName, ids.workerFunction) || sameRef(props(r).FunctionName, ids.workerFunction, 'Arn')));
   if (mappings.length === 0) add('rule/event-source', 'Resources', `no AWS::Lambda::EventSourceMapping for ${ids.workerFunction}`);
-  let window = 0;
   for (const [mid, m] of mappings) {
     const mp = m.Properties;
     if (!sameRef(mp.EventSourceArn, ids.eventsQueue, 'Arn')) {
@@ -155,20 +157,78 @@ function checkEventSource(ctx) {
       add('rule/report-batch-item-failures', `Resources.${mid}.Properties.FunctionResponseTypes`,
         'the worker event source must have FunctionResponseTypes [ReportBatchItemFailures] (the worker reports failed messages one by one)');
     }
-    const w = resolveNumber(mp.MaximumBatchingWindowInSeconds ?? 0, parameters, 'max');
-    if (w.value !== undefined) window = Math.max(window, w.value);
   }
-  if (!worker) return;
-  const timeout = resolveNumber(props(worker).Timeout ?? 3, parameters, 'max');
-  const vis = resolveNumber(props(resources[ids.eventsQueue]).VisibilityTimeout ?? 30, parameters, 'min');
-  const vwhere = `Resources.${ids.eventsQueue}.Properties.VisibilityTimeout`;
-  if (timeout.value === undefined) {
-    add('rule/visibility-timeout', `Resources.${ids.workerFunction}.Properties.Timeout`, `worker Timeout: ${timeout.how}`);
-  } else if (vis.value === undefined) {
-    add('rule/visibility-timeout', vwhere, `VisibilityTimeout: ${vis.how}`);
-  } else if (vis.value < 6 * timeout.value + window) {
-    add('rule/visibility-timeout', vwhere,
-      `VisibilityTimeout ${vis.value} s < 6 x worker Timeout ${timeout.value} s (${timeout.how})${window ? ` + batching window ${window} s` : ''} = ${6 * timeout.value + window} s`);
+  if (worker) checkVisibilityTimeout(ctx, worker, mappings);
+}
+
+/**
+ * rule/visibility-timeout: the events queue's VisibilityTimeout is at least 6 x the worker's
+ * Timeout + the batching window, for every value the parameters they use can take together:
+ * each of a parameter's AllowedValues (a VisibilityTimeout looked up in Mappings by the
+ * timeout's parameter is checked entry by entry), or, for a parameter used directly as the
+ * whole value, its worst bound (MaxValue for the timeout and the window, MinValue for the
+ * visibility).
+ */
+function checkVisibilityTimeout(ctx, worker, mappings) {
+  const { ids, add, parameters, tpl, resources } = ctx;
+  const terms = [
+    { what: 'worker Timeout', v: props(worker).Timeout ?? 3, bound: 'max',
+      where: `Resources.${ids.workerFunction}.Properties.Timeout` },
+    { what: 'VisibilityTimeout', v: props(resources[ids.eventsQueue]).VisibilityTimeout ?? 30, bound: 'min',
+      where: `Resources.${ids.eventsQueue}.Properties.VisibilityTimeout` },
+    ...mappings.map(([mid, m]) => ({ what: 'batching window', v: m.Properties.MaximumBatchingWindowInSeconds ?? 0, bound: 'max',
+      where: `Resources.${mid}.Properties.MaximumBatchingWindowInSeconds` })),
+  ];
+  // A parameter used as the whole value without AllowedValues stands for its worst bound.
+  for (const t of terms) {
+    if (!(isObj(t.v) && typeof t.v.Ref === 'string' && isObj(parameters[t.v.Ref]) && !Array.isArray(parameters[t.v.Ref].AllowedValues))) continue;
+    const r = resolveNumber(t.v, parameters, t.bound);
+    if (r.value === undefined) {
+      add('rule/visibility-timeout', t.where, `${t.what}: ${r.how}`);
+      return;
+    }
+    t.v = r.value;
+    t.how = r.how;
+  }
+  // Any other parameter needs AllowedValues: each combination of them is tried.
+  const names = [...parameterRefs(terms.map((t) => t.v), parameters)];
+  for (const name of names) {
+    if (!Array.isArray(parameters[name].AllowedValues)) {
+      const t = terms.find((x) => parameterRefs(x.v, parameters).has(name));
+      add('rule/visibility-timeout', t.where, `${t.what} ${short(t.v)} depends on parameter ${name}, which has no AllowedValues to try one by one`);
+      return;
+    }
+  }
+  let cases = [{}];
+  for (const name of names) cases = cases.flatMap((c) => parameters[name].AllowedValues.map((a) => ({ ...c, [name]: String(a) })));
+
+  for (const values of cases) {
+    const given = names.map((n) => `${n}=${values[n]}`).join(', ');
+    const withValues = given ? ` with ${given}` : '';
+    const got = terms.map((t) => {
+      const lookups = [];
+      let value;
+      try {
+        value = evaluate(t.v, tpl, values, lookups);
+      } catch (err) {
+        add('rule/visibility-timeout', t.where, `${t.what}${withValues}: ${err.message}`);
+        return undefined;
+      }
+      if (typeof value === 'string' && NUMERIC.test(value.trim())) value = Number(value);
+      if (typeof value !== 'number') {
+        add('rule/visibility-timeout', t.where, `${t.what}${withValues} is ${short(value)}, not a number`);
+        return undefined;
+      }
+      return { value, where: lookups.at(-1) ?? t.where, how: t.how ? ` (${t.how})` : '' };
+    });
+    if (got.includes(undefined)) continue;
+    const [timeout, vis, ...windows] = got;
+    const window = Math.max(0, ...windows.map((w) => w.value));
+    const want = 6 * timeout.value + window;
+    if (vis.value < want) {
+      add('rule/visibility-timeout', vis.where,
+        `${ids.eventsQueue} VisibilityTimeout ${vis.value} s${vis.how} < 6 x worker Timeout ${timeout.value} s${timeout.how}${window ? ` + batching window ${window} s` : ''} = ${want} s${given ? `, with ${given}` : ''}`);
+    }
   }
 }
 

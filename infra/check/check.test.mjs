@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { parseTemplate, loadTemplate, loadEnvLists, checkTemplate, formatFinding } from './check.mjs';
-import { resolveNumber, evaluate, NO_VALUE } from './template.mjs';
+import { resolveNumber, evaluate, parameterRefs, NO_VALUE } from './template.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const TEMPLATE = path.resolve(here, '../template.yaml');
@@ -174,21 +174,77 @@ describe('queues', () => {
 });
 
 describe('worker event source', () => {
-  test('visibility timeout shorter than 6 x the worker timeout', () => {
-    const f = mutated((t) => { R(t, 'EventsQueue').VisibilityTimeout = 600; });
-    assertFinding(f, 'rule/visibility-timeout', 'EventsQueue.Properties.VisibilityTimeout', '720');
+  const VIS = 'Mappings.WorkerTimeouts';
+
+  test('the real template: 6 x each allowed worker timeout, from the mapping', () => {
+    const p = base.Parameters.WorkerTimeoutSeconds;
+    assert.deepEqual(p.AllowedValues, [30, 60, 120, 300, 600, 900]);
+    assert.equal(p.Default, 120);
+    const vis = base.Resources.EventsQueue.Properties.VisibilityTimeout;
+    for (const value of p.AllowedValues) {
+      assert.equal(evaluate(vis, base, { WorkerTimeoutSeconds: String(value) }), 6 * value, `WorkerTimeoutSeconds=${value}`);
+    }
   });
 
-  test('a worker timeout parameter without MaxValue cannot be bounded', () => {
-    const f = mutated((t) => { delete t.Parameters.WorkerTimeoutSeconds.MaxValue; });
-    assertFinding(f, 'rule/visibility-timeout', 'WorkerFunction.Properties.Timeout', 'MaxValue');
+  test('a mapping entry below 6 x its worker timeout', () => {
+    const f = mutated((t) => { t.Mappings.WorkerTimeouts['600'].EventsQueueVisibilityTimeout = 3000; });
+    assertFinding(f, 'rule/visibility-timeout', `${VIS}.600.EventsQueueVisibilityTimeout`,
+      'VisibilityTimeout 3000 s < 6 x worker Timeout 600 s = 3600 s, with WorkerTimeoutSeconds=600');
+    assert.equal(f.length, 1, f.map(formatFinding).join('\n'));
   });
 
-  test('a larger MaxValue on the worker timeout, or a batching window, is caught', () => {
-    const f1 = mutated((t) => { t.Parameters.WorkerTimeoutSeconds.MaxValue = 900; });
-    assertFinding(f1, 'rule/visibility-timeout', 'EventsQueue', '5400');
-    const f2 = mutated((t) => { R(t, 'WorkerEventSource').MaximumBatchingWindowInSeconds = 5; });
-    assertFinding(f2, 'rule/visibility-timeout', 'EventsQueue', 'batching window 5 s = 725 s');
+  test('an allowed worker timeout missing from the mapping', () => {
+    const f1 = mutated((t) => { t.Parameters.WorkerTimeoutSeconds.AllowedValues.push(450); });
+    assertFinding(f1, 'rule/visibility-timeout', 'EventsQueue.Properties.VisibilityTimeout', 'WorkerTimeoutSeconds=450: Mappings.WorkerTimeouts has no key "450"');
+    const f2 = mutated((t) => { delete t.Mappings.WorkerTimeouts['30']; });
+    assertFinding(f2, 'rule/visibility-timeout', 'EventsQueue.Properties.VisibilityTimeout', 'has no key "30"');
+    const f3 = mutated((t) => { t.Mappings.WorkerTimeouts['900'] = { VisibilityTimeout: 5400 }; });
+    assertFinding(f3, 'rule/visibility-timeout', 'EventsQueue', 'Mappings.WorkerTimeouts.900 has no key "EventsQueueVisibilityTimeout"');
+  });
+
+  test('a literal visibility timeout too small for the larger allowed timeouts', () => {
+    const f = mutated((t) => { R(t, 'EventsQueue').VisibilityTimeout = 720; });
+    for (const [timeout, want] of [[300, 1800], [600, 3600], [900, 5400]]) {
+      assertFinding(f, 'rule/visibility-timeout', 'EventsQueue.Properties.VisibilityTimeout',
+        `VisibilityTimeout 720 s < 6 x worker Timeout ${timeout} s = ${want} s, with WorkerTimeoutSeconds=${timeout}`);
+    }
+    assert.equal(f.length, 3, f.map(formatFinding).join('\n'));
+  });
+
+  test('a literal worker timeout and visibility timeout', () => {
+    const f = mutated((t) => {
+      R(t, 'WorkerFunction').Timeout = 200;
+      R(t, 'EventsQueue').VisibilityTimeout = 1000;
+    });
+    assertFinding(f, 'rule/visibility-timeout', 'EventsQueue.Properties.VisibilityTimeout', 'VisibilityTimeout 1000 s < 6 x worker Timeout 200 s = 1200 s');
+  });
+
+  test('a worker timeout parameter with a range: its MaxValue counts, and without one it cannot be bounded', () => {
+    const range = (t, max) => {
+      const p = t.Parameters.WorkerTimeoutSeconds;
+      delete p.AllowedValues;
+      Object.assign(p, { MinValue: 10 }, max === undefined ? {} : { MaxValue: max });
+      R(t, 'EventsQueue').VisibilityTimeout = 720;
+    };
+    assert.deepEqual(mutated((t) => range(t, 120)).map(formatFinding), []);
+    assertFinding(mutated((t) => range(t, 900)), 'rule/visibility-timeout', 'EventsQueue',
+      'worker Timeout 900 s (parameter WorkerTimeoutSeconds MaxValue) = 5400 s');
+    assertFinding(mutated((t) => range(t)), 'rule/visibility-timeout', 'WorkerFunction.Properties.Timeout', 'MaxValue');
+  });
+
+  test('a mapping looked up by a parameter without AllowedValues', () => {
+    const f = mutated((t) => {
+      const p = t.Parameters.WorkerTimeoutSeconds;
+      delete p.AllowedValues;
+      Object.assign(p, { MinValue: 30, MaxValue: 900 });
+    });
+    assertFinding(f, 'rule/visibility-timeout', 'EventsQueue.Properties.VisibilityTimeout', 'parameter WorkerTimeoutSeconds, which has no AllowedValues');
+  });
+
+  test('a batching window is added to every entry', () => {
+    const f = mutated((t) => { R(t, 'WorkerEventSource').MaximumBatchingWindowInSeconds = 5; });
+    assertFinding(f, 'rule/visibility-timeout', `${VIS}.120.EventsQueueVisibilityTimeout`, 'batching window 5 s = 725 s');
+    assert.equal(f.length, 6, f.map(formatFinding).join('\n'));
   });
 
   test('no ReportBatchItemFailures', () => {
@@ -390,5 +446,24 @@ describe('template evaluation', () => {
     }
     assert.throws(() => evaluate({ 'Fn::If': ['Nope', 1, 2] }, tpl, {}), /unknown condition Nope/);
     assert.throws(() => evaluate({ Ref: 'Z' }, tpl, {}), /no value for Z/);
+  });
+
+  test('evaluate: Fn::FindInMap, with the entries it reads', () => {
+    const tpl = { Mappings: { M: { a: { k: 1, l: [2, 3] }, 4: { k: 'four' } } } };
+    const lookups = [];
+    assert.equal(evaluate({ 'Fn::FindInMap': ['M', { Ref: 'X' }, 'k'] }, tpl, { X: 'a' }, lookups), 1);
+    assert.equal(evaluate({ 'Fn::FindInMap': ['M', 4, 'k'] }, tpl, {}, lookups), 'four');
+    assert.deepEqual(evaluate({ 'Fn::FindInMap': ['M', 'a', 'l'] }, tpl, {}), [2, 3]);
+    assert.deepEqual(lookups, ['Mappings.M.a.k', 'Mappings.M.4.k']);
+    assert.throws(() => evaluate({ 'Fn::FindInMap': ['N', 'a', 'k'] }, tpl, {}), /no mapping Mappings.N/);
+    assert.throws(() => evaluate({ 'Fn::FindInMap': ['M', 'b', 'k'] }, tpl, {}), /Mappings.M has no key "b"/);
+    assert.throws(() => evaluate({ 'Fn::FindInMap': ['M', 'a', 'z'] }, tpl, {}), /Mappings.M.a has no key "z"/);
+    assert.throws(() => evaluate({ 'Fn::FindInMap': ['M', 'a'] }, tpl, {}), /takes \[map, key, key\]/);
+    assert.throws(() => evaluate({ 'Fn::FindInMap': ['M', ['a'], 'k'] }, tpl, {}), /cannot evaluate/);
+  });
+
+  test('parameterRefs: the parameters a value refers to, anywhere inside it', () => {
+    const v = { 'Fn::If': ['C', { 'Fn::FindInMap': ['M', { Ref: 'P' }, 'k'] }, { Ref: 'Q' }], x: { Ref: 'AWS::Region' } };
+    assert.deepEqual([...parameterRefs(v, params)].sort(), ['P', 'Q']);
   });
 });
