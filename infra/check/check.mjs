@@ -15,9 +15,9 @@
 //     cfn-lint's E3505 only asks for 1 x, only for literal timeouts, and does not notice an
 //     allowed value missing from a mapping;
 //   - the receiver's reserved concurrency: a parameter, unreserved by default, never 0;
-//   - IAM (iam.mjs): no wildcard actions, no "*" resources without a written reason, and
+//   - IAM (iam.mjs): no wildcard actions, no "*" resources without a written reason,
 //     ssm:GetParameter* and kms:Decrypt limited to exactly the SSM parameters each function
-//     reads;
+//     reads, and sqs:SendMessage only to queues the function's environment names;
 //   - each function's environment equals the names its Go code reads in Lambda mode (the
 //     golden lists receiver/testdata/lambda-env.json and worker/testdata/lambda-env.json);
 //   - every cfn-lint rule ignored in the template's metadata has a written reason.

@@ -33,6 +33,8 @@ function assertFinding(findings, rule, pathPart, messagePart) {
 
 const R = (tpl, id) => tpl.Resources[id].Properties;
 const stmt = (tpl, role, sid) => R(tpl, role).Policies[0].PolicyDocument.Statement.find((s) => s.Sid === sid);
+/** The path of a role's statement, as findings name it. */
+const stmtPath = (role, sid) => `${role}.Properties.Policies[0].PolicyDocument.Statement[${R(base, role).Policies[0].PolicyDocument.Statement.findIndex((s) => s.Sid === sid)}]`;
 const ssmArn = (p) => ({ 'Fn::Sub': `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter\${${p}}` });
 const CONTEXT_KEY = 'kms:EncryptionContext:PARAMETER_ARN';
 
@@ -344,7 +346,7 @@ describe('IAM', () => {
       s.Resource = { 'Fn::Sub': 'arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/1234abcd-12ab-34cd-56ef-1234567890ab' };
       delete s.Condition;
     });
-    assertFinding(f, 'iam/kms-decrypt', 'WorkerRole.Properties.Policies[0].PolicyDocument.Statement[5]', 'decrypts more than WorkerFunction');
+    assertFinding(f, 'iam/kms-decrypt', stmtPath('WorkerRole', 'DecryptSecrets'), 'decrypts more than WorkerFunction');
   });
 
   test('kms:Decrypt for a parameter the function does not read, or missing one it reads', () => {
@@ -372,6 +374,41 @@ describe('IAM', () => {
     assertFinding(f, 'iam/kms-decrypt', 'WorkerRole', 'under StringLike, want StringEquals');
     assertFinding(f, 'iam/kms-decrypt', 'WorkerRole', 'want the exact ARN');
     assertFinding(f, 'iam/ssm-read', 'ReceiverRole', 'want the exact ARN');
+  });
+
+  test('the worker sends to the events queue (continuations) and the DLQ; the receiver to the events queue', () => {
+    const sends = (role) => R(base, role).Policies[0].PolicyDocument.Statement
+      .filter((s) => [].concat(s.Action).includes('sqs:SendMessage')).flatMap((s) => [].concat(s.Resource));
+    assert.deepEqual(sends('WorkerRole'), [{ 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] }, { 'Fn::GetAtt': ['EventsQueue', 'Arn'] }]);
+    assert.deepEqual(sends('ReceiverRole'), [{ 'Fn::GetAtt': ['EventsQueue', 'Arn'] }]);
+  });
+
+  test('sqs:SendMessage on "*"', () => {
+    const f = mutated((t) => { stmt(t, 'WorkerRole', 'Continue').Resource = '*'; });
+    assertFinding(f, 'iam/wildcard-resource', stmtPath('WorkerRole', 'Continue'), 'sqs:SendMessage');
+    assertFinding(f, 'iam/sqs-send', stmtPath('WorkerRole', 'Continue'),
+      'WorkerRole\'s sqs:SendMessage on "*": WorkerFunction may send only to the queues its environment names (EventsQueue, DeadLetterQueue)');
+  });
+
+  test('sqs:SendMessage on a queue the function does not name', () => {
+    const f = mutated((t) => {
+      t.Resources.OtherQueue = structuredClone(t.Resources.DeadLetterQueue);
+      R(t, 'OtherQueue').QueueName = { 'Fn::Sub': '${AWS::StackName}-other' };
+      stmt(t, 'WorkerRole', 'Continue').Resource = { 'Fn::GetAtt': ['OtherQueue', 'Arn'] };
+      stmt(t, 'ReceiverRole', 'Enqueue').Resource = [{ 'Fn::GetAtt': ['EventsQueue', 'Arn'] }, { 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] }];
+    });
+    assertFinding(f, 'iam/sqs-send', stmtPath('WorkerRole', 'Continue'), 'on {"Fn::GetAtt":["OtherQueue","Arn"]}');
+    assertFinding(f, 'iam/sqs-send', stmtPath('ReceiverRole', 'Enqueue'), 'on {"Fn::GetAtt":["DeadLetterQueue","Arn"]}: ReceiverFunction may send only to the queues its environment names (EventsQueue)');
+    assert.equal(f.filter((x) => x.rule === 'iam/sqs-send').length, 2, f.map(formatFinding).join('\n'));
+  });
+
+  test('sqs:SendMessage through an action pattern, or on an ARN written out', () => {
+    const f = mutated((t) => {
+      const s = stmt(t, 'WorkerRole', 'ConsumeEvents');
+      s.Action = [...s.Action, 'sqs:Send*'];
+      s.Resource = { 'Fn::Sub': 'arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${AWS::StackName}-*' };
+    });
+    assertFinding(f, 'iam/sqs-send', stmtPath('WorkerRole', 'ConsumeEvents'), 'sqs:Send* on {"Fn::Sub"');
   });
 
   test('a *_PARAM variable whose parameter cannot be told', () => {
