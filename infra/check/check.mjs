@@ -14,6 +14,8 @@
 //     the visibility looked up in Mappings; a value without its entry is a finding too);
 //     cfn-lint's E3505 only asks for 1 x, only for literal timeouts, and does not notice an
 //     allowed value missing from a mapping;
+//   - the worker's record retention: DLQ_RETENTION (a Go duration) equal to the DLQ's
+//     MessageRetentionPeriod, and IDEMPOTENCY_TTL at least DLQ_RETENTION + REPLAY_WINDOW;
 //   - the receiver's reserved concurrency: a parameter, unreserved by default, never 0;
 //   - IAM (iam.mjs): no wildcard actions, no "*" resources without a written reason,
 //     ssm:GetParameter* and kms:Decrypt limited to exactly the SSM parameters each function
@@ -65,6 +67,7 @@ export function checkTemplate(tpl, opts = {}) {
   const ctx = { tpl, resources: tpl.Resources, parameters: isObj(tpl.Parameters) ? tpl.Parameters : {}, ids, add };
   checkQueues(ctx);
   checkEventSource(ctx);
+  checkRecordRetention(ctx);
   checkReceiverConcurrency(ctx);
   checkIam(ctx);
   checkEnv(ctx, env);
@@ -228,6 +231,91 @@ function checkVisibilityTimeout(ctx, worker, mappings) {
     if (vis.value < want) {
       add('rule/visibility-timeout', vis.where,
         `${ids.eventsQueue} VisibilityTimeout ${vis.value} s${vis.how} < 6 x worker Timeout ${timeout.value} s${timeout.how}${window ? ` + batching window ${window} s` : ''} = ${want} s${given ? `, with ${given}` : ''}`);
+    }
+  }
+}
+
+// ---- how long the worker keeps an event's record
+
+const GO_UNITS = { ns: 1n, us: 1000n, 'µs': 1000n, 'μs': 1000n, ms: 1000000n, s: 1000000000n, m: 60000000000n, h: 3600000000000n };
+
+/**
+ * Parses a duration as Go's time.ParseDuration does ("336h", "1h30m", "1.5h", "-2m", "0"),
+ * returning nanoseconds as a BigInt. Throws on anything else ("14d" is not Go syntax).
+ */
+export function parseGoDuration(text) {
+  const str = String(text);
+  const body = str.replace(/^[-+]/, '');
+  const part = /(\d+\.?\d*|\.\d+)([^\d.]*)/gy;
+  let ns = 0n;
+  if (body !== '0') {
+    if (body === '') throw new Error('empty');
+    let m;
+    let end = 0;
+    while ((m = part.exec(body)) !== null) {
+      const [, num, unit] = m;
+      if (unit === '') throw new Error(`missing unit after ${num}`);
+      if (!Object.hasOwn(GO_UNITS, unit)) throw new Error(`unknown unit ${JSON.stringify(unit)} (Go knows ns, us, ms, s, m, h)`);
+      const [whole, frac = ''] = num.split('.');
+      const scale = 10n ** BigInt(frac.length);
+      ns += BigInt(whole || '0') * GO_UNITS[unit] + (BigInt(frac || '0') * GO_UNITS[unit]) / scale;
+      end = part.lastIndex;
+    }
+    if (end !== body.length) throw new Error(`cannot read ${JSON.stringify(body.slice(end))}`);
+  }
+  if (ns > 2n ** 63n - 1n) throw new Error('out of range');
+  return str.startsWith('-') ? -ns : ns;
+}
+
+const NS = 1000000000n;
+
+/** A duration in nanoseconds as "N s" (with hours when whole: "1209600 s = 336h"). */
+function seconds(ns) {
+  const s = Number(ns) / 1e9;
+  return ns % (3600n * NS) === 0n && ns !== 0n ? `${s} s = ${s / 3600}h` : `${s} s`;
+}
+
+/**
+ * rule/record-retention: the worker's DLQ_RETENTION is the DLQ's MessageRetentionPeriod, and
+ * its IDEMPOTENCY_TTL at least DLQ_RETENTION + REPLAY_WINDOW (the worker refuses to start
+ * otherwise): a replayed or redriven dead letter still finds its record, so it is not
+ * answered twice.
+ */
+function checkRecordRetention(ctx) {
+  const { ids, add, parameters, resources } = ctx;
+  const fn = resources[ids.workerFunction];
+  if (!isObj(fn)) return;
+  const vars = props(fn).Environment?.Variables;
+  const where = (name) => `Resources.${ids.workerFunction}.Properties.Environment.Variables.${name}`;
+  const d = {};
+  for (const name of ['DLQ_RETENTION', 'REPLAY_WINDOW', 'IDEMPOTENCY_TTL']) {
+    const v = isObj(vars) ? vars[name] : undefined;
+    if (typeof v !== 'string') {
+      add('rule/record-retention', where(name), `${name} is ${v === undefined ? 'not set' : short(v)}, want a Go duration written out, such as "336h"`);
+      continue;
+    }
+    try {
+      d[name] = parseGoDuration(v);
+    } catch (err) {
+      add('rule/record-retention', where(name), `${name} ${JSON.stringify(v)} is not a Go duration: ${err.message}`);
+    }
+  }
+  const dlq = resources[ids.deadLetterQueue];
+  const retWhere = `Resources.${ids.deadLetterQueue}.Properties.MessageRetentionPeriod`;
+  const ret = resolveNumber(props(dlq).MessageRetentionPeriod ?? 345600, parameters, 'min');
+  if (d.DLQ_RETENTION !== undefined && isObj(dlq)) {
+    if (ret.how !== 'literal' || !Number.isInteger(ret.value)) {
+      add('rule/record-retention', retWhere, `cannot tell the DLQ's retention for DLQ_RETENTION: want a literal number of seconds, got ${short(props(dlq).MessageRetentionPeriod)}`);
+    } else if (d.DLQ_RETENTION !== BigInt(ret.value) * NS) {
+      add('rule/record-retention', where('DLQ_RETENTION'),
+        `DLQ_RETENTION ${vars.DLQ_RETENTION} (${seconds(d.DLQ_RETENTION)}) differs from ${retWhere} ${seconds(BigInt(ret.value) * NS)}`);
+    }
+  }
+  if (d.IDEMPOTENCY_TTL !== undefined && d.DLQ_RETENTION !== undefined && d.REPLAY_WINDOW !== undefined) {
+    const want = d.DLQ_RETENTION + d.REPLAY_WINDOW;
+    if (d.IDEMPOTENCY_TTL < want) {
+      add('rule/record-retention', where('IDEMPOTENCY_TTL'),
+        `IDEMPOTENCY_TTL ${vars.IDEMPOTENCY_TTL} (${seconds(d.IDEMPOTENCY_TTL)}) < DLQ_RETENTION ${vars.DLQ_RETENTION} + REPLAY_WINDOW ${vars.REPLAY_WINDOW} (${seconds(want)}): a replayed dead letter could outlive its record and be answered twice; the worker refuses to start`);
     }
   }
 }

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { parseTemplate, loadTemplate, loadEnvLists, checkTemplate, formatFinding } from './check.mjs';
+import { parseTemplate, loadTemplate, loadEnvLists, checkTemplate, formatFinding, parseGoDuration } from './check.mjs';
 import { resolveNumber, evaluate, parameterRefs, NO_VALUE } from './template.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -259,6 +259,54 @@ describe('worker event source', () => {
     assertFinding(f1, 'rule/event-source', 'Resources');
     const f2 = mutated((t) => { R(t, 'WorkerEventSource').EventSourceArn = { 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] }; });
     assertFinding(f2, 'rule/event-source', 'WorkerEventSource.Properties.EventSourceArn', 'EventsQueue.Arn');
+  });
+});
+
+describe('record retention', () => {
+  const V = (name) => `WorkerFunction.Properties.Environment.Variables.${name}`;
+  const setEnv = (t, vars) => Object.assign(R(t, 'WorkerFunction').Environment.Variables, vars);
+
+  test('DLQ_RETENTION differs from the DLQ\'s MessageRetentionPeriod', () => {
+    const f1 = mutated((t) => setEnv(t, { DLQ_RETENTION: '168h', IDEMPOTENCY_TTL: '192h' }));
+    assertFinding(f1, 'rule/record-retention', V('DLQ_RETENTION'),
+      'DLQ_RETENTION 168h (604800 s = 168h) differs from Resources.DeadLetterQueue.Properties.MessageRetentionPeriod 1209600 s = 336h');
+    assert.equal(f1.length, 1, f1.map(formatFinding).join('\n'));
+    const f2 = mutated((t) => { R(t, 'DeadLetterQueue').MessageRetentionPeriod = 604800; });
+    assertFinding(f2, 'rule/record-retention', V('DLQ_RETENTION'), 'DLQ_RETENTION 336h (1209600 s = 336h) differs from Resources.DeadLetterQueue.Properties.MessageRetentionPeriod 604800 s');
+  });
+
+  test('the same duration written otherwise passes', () => {
+    const f = mutated((t) => setEnv(t, { DLQ_RETENTION: '1209600s', REPLAY_WINDOW: '1440m', IDEMPOTENCY_TTL: '359h60m' }));
+    assert.deepEqual(f.map(formatFinding), []);
+  });
+
+  test('IDEMPOTENCY_TTL shorter than DLQ_RETENTION + REPLAY_WINDOW', () => {
+    const f1 = mutated((t) => setEnv(t, { IDEMPOTENCY_TTL: '336h' }));
+    assertFinding(f1, 'rule/record-retention', V('IDEMPOTENCY_TTL'),
+      'IDEMPOTENCY_TTL 336h (1209600 s = 336h) < DLQ_RETENTION 336h + REPLAY_WINDOW 24h (1296000 s = 360h)');
+    const f2 = mutated((t) => setEnv(t, { REPLAY_WINDOW: '24h1s' }));
+    assertFinding(f2, 'rule/record-retention', V('IDEMPOTENCY_TTL'), '(1296001 s)');
+  });
+
+  test('a duration that is not Go syntax, or not written out', () => {
+    const f = mutated((t) => setEnv(t, { DLQ_RETENTION: '14d', REPLAY_WINDOW: '24', IDEMPOTENCY_TTL: { Ref: 'Stage' } }));
+    assertFinding(f, 'rule/record-retention', V('DLQ_RETENTION'), '"14d" is not a Go duration: unknown unit "d"');
+    assertFinding(f, 'rule/record-retention', V('REPLAY_WINDOW'), '"24" is not a Go duration: missing unit');
+    assertFinding(f, 'rule/record-retention', V('IDEMPOTENCY_TTL'), 'IDEMPOTENCY_TTL is {"Ref":"Stage"}, want a Go duration');
+    const g = mutated((t) => { delete R(t, 'WorkerFunction').Environment.Variables.REPLAY_WINDOW; });
+    assertFinding(g, 'rule/record-retention', V('REPLAY_WINDOW'), 'REPLAY_WINDOW is not set');
+  });
+
+  test('parseGoDuration reads what time.ParseDuration reads', () => {
+    const h = 3600n * 1000000000n;
+    for (const [text, want] of [['336h', 336n * h], ['1h30m', 90n * 60n * 1000000000n], ['1.5h', 3n * h / 2n], ['-2m', -120000000000n],
+      ['+5s', 5000000000n], ['.5s', 500000000n], ['0', 0n], ['300ms', 300000000n], ['1us', 1000n], ['1µs', 1000n], ['1h0m0s', h]]) {
+      assert.equal(parseGoDuration(text), want, text);
+    }
+    for (const [text, err] of [['14d', /unknown unit "d"/], ['', /empty/], ['5', /missing unit/], ['h', /cannot read/],
+      ['1.2.3h', /missing unit/], ['5 s', /unknown unit/], ['5toString', /unknown unit/], ['2562048h', /out of range/]]) {
+      assert.throws(() => parseGoDuration(text), err, JSON.stringify(text));
+    }
   });
 });
 
