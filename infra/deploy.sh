@@ -15,7 +15,7 @@
 #   ALARM_EMAIL              optional; subscribed to the alarm topic
 #   WORKER_MAX_CONCURRENCY   default 10
 #   MAX_RECEIVE_COUNT        default 5
-#   WORKER_TIMEOUT_SECONDS   default 120 (at most 120, see the template)
+#   WORKER_TIMEOUT_SECONDS   default 120; one of 30, 60, 120, 300, 600, 900 (docs/deploy.md)
 #   RECEIVER_RESERVED_CONCURRENCY  default empty = unreserved; N reserves N for the receiver
 #   DEPLOYER                 sam | aws (default: sam when on PATH, else aws)
 #   DRY_RUN=1                print the plan and stop
@@ -50,6 +50,9 @@ fi
 [[ "$DEPLOYER" == sam || "$DEPLOYER" == aws ]] || die "DEPLOYER must be sam or aws"
 [[ "$RECEIVER_RESERVED_CONCURRENCY" =~ ^(0|[1-9][0-9]{0,4})?$ ]] ||
   die "RECEIVER_RESERVED_CONCURRENCY must be empty, 0 (both: unreserved) or a positive number"
+# The template's AllowedValues for WorkerTimeoutSeconds (a test keeps the two equal).
+[[ "$WORKER_TIMEOUT_SECONDS" =~ ^(30|60|120|300|600|900)$ ]] ||
+  die "WORKER_TIMEOUT_SECONDS must be one of 30, 60, 120, 300, 600, 900 (docs/deploy.md)"
 for f in build/receiver.zip build/worker.zip; do
   [[ -f "$f" ]] || die "$f is missing: run 'make build' first"
 done

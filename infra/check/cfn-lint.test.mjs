@@ -42,9 +42,9 @@ const UNUSED_PARAMETER = ['Parameters:\n', 'Parameters:\n  Unused:\n    Type: St
 
 describe('cfn-lint.sh', { concurrency: 2 }, () => {
   test('an error fails: a property the resource does not have', async () => {
-    const r = await lint('error', edited('VisibilityTimeout: 720', 'VisibilityTimeoutSeconds: 720'));
+    const r = await lint('error', edited('MessageRetentionPeriod: 345600', 'MessageRetentionPeriodSeconds: 345600'));
     assert.equal(r.status, 1, r.out);
-    assert.match(r.out, /E3002 .*VisibilityTimeoutSeconds/);
+    assert.match(r.out, /E3002 .*MessageRetentionPeriodSeconds/);
     assert.match(r.out, /each one fails the check/);
   });
 

@@ -9,12 +9,17 @@
 //     maxReceiveCount), 1 MiB messages set explicitly, both retained on delete/replace, the
 //     DLQ keeping messages 14 days and longer than the events queue;
 //   - the worker's event source: from the events queue, ReportBatchItemFailures, and a
-//     visibility timeout of at least 6 x the largest worker timeout (+ batching window);
-//     cfn-lint's E3505 only asks for 1 x, and only for literal timeouts;
+//     visibility timeout of at least 6 x the worker timeout (+ batching window) for every
+//     value the parameters involved allow (WorkerTimeoutSeconds: each allowed value, with
+//     the visibility looked up in Mappings; a value without its entry is a finding too);
+//     cfn-lint's E3505 only asks for 1 x, only for literal timeouts, and does not notice an
+//     allowed value missing from a mapping;
+//   - the worker's record retention: DLQ_RETENTION (a Go duration) equal to the DLQ's
+//     MessageRetentionPeriod, and IDEMPOTENCY_TTL at least DLQ_RETENTION + REPLAY_WINDOW;
 //   - the receiver's reserved concurrency: a parameter, unreserved by default, never 0;
-//   - IAM (iam.mjs): no wildcard actions, no "*" resources without a written reason, and
+//   - IAM (iam.mjs): no wildcard actions, no "*" resources without a written reason,
 //     ssm:GetParameter* and kms:Decrypt limited to exactly the SSM parameters each function
-//     reads;
+//     reads, and sqs:SendMessage only to queues the function's environment names;
 //   - each function's environment equals the names its Go code reads in Lambda mode (the
 //     golden lists receiver/testdata/lambda-env.json and worker/testdata/lambda-env.json);
 //   - every cfn-lint rule ignored in the template's metadata has a written reason.
@@ -24,7 +29,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { checkIam } from './iam.mjs';
 import {
-  REPO_ROOT, NO_VALUE, NUMERIC, isObj, short, sameRef, resolveNumber, evaluate,
+  REPO_ROOT, NO_VALUE, NUMERIC, isObj, short, sameRef, resolveNumber, evaluate, parameterRefs,
 } from './template.mjs';
 
 export { parseTemplate, loadTemplate } from './template.mjs';
@@ -62,6 +67,7 @@ export function checkTemplate(tpl, opts = {}) {
   const ctx = { tpl, resources: tpl.Resources, parameters: isObj(tpl.Parameters) ? tpl.Parameters : {}, ids, add };
   checkQueues(ctx);
   checkEventSource(ctx);
+  checkRecordRetention(ctx);
   checkReceiverConcurrency(ctx);
   checkIam(ctx);
   checkEnv(ctx, env);
@@ -140,12 +146,11 @@ function checkQueues(ctx) {
 // ---- the worker's event source
 
 function checkEventSource(ctx) {
-  const { ids, add, parameters, resources } = ctx;
+  const { ids, add, resources } = ctx;
   const worker = need(ctx, ids.workerFunction, 'AWS::Lambda::Function', 'worker function');
   const mappings = Object.entries(resources).filter(([, r]) => isObj(r) && r.Type === 'AWS::Lambda::EventSourceMapping'
     && (sameRef(props(r).FunctionName, ids.workerFunction) || sameRef(props(r).FunctionName, ids.workerFunction, 'Arn')));
   if (mappings.length === 0) add('rule/event-source', 'Resources', `no AWS::Lambda::EventSourceMapping for ${ids.workerFunction}`);
-  let window = 0;
   for (const [mid, m] of mappings) {
     const mp = m.Properties;
     if (!sameRef(mp.EventSourceArn, ids.eventsQueue, 'Arn')) {
@@ -155,20 +160,163 @@ function checkEventSource(ctx) {
       add('rule/report-batch-item-failures', `Resources.${mid}.Properties.FunctionResponseTypes`,
         'the worker event source must have FunctionResponseTypes [ReportBatchItemFailures] (the worker reports failed messages one by one)');
     }
-    const w = resolveNumber(mp.MaximumBatchingWindowInSeconds ?? 0, parameters, 'max');
-    if (w.value !== undefined) window = Math.max(window, w.value);
   }
-  if (!worker) return;
-  const timeout = resolveNumber(props(worker).Timeout ?? 3, parameters, 'max');
-  const vis = resolveNumber(props(resources[ids.eventsQueue]).VisibilityTimeout ?? 30, parameters, 'min');
-  const vwhere = `Resources.${ids.eventsQueue}.Properties.VisibilityTimeout`;
-  if (timeout.value === undefined) {
-    add('rule/visibility-timeout', `Resources.${ids.workerFunction}.Properties.Timeout`, `worker Timeout: ${timeout.how}`);
-  } else if (vis.value === undefined) {
-    add('rule/visibility-timeout', vwhere, `VisibilityTimeout: ${vis.how}`);
-  } else if (vis.value < 6 * timeout.value + window) {
-    add('rule/visibility-timeout', vwhere,
-      `VisibilityTimeout ${vis.value} s < 6 x worker Timeout ${timeout.value} s (${timeout.how})${window ? ` + batching window ${window} s` : ''} = ${6 * timeout.value + window} s`);
+  if (worker) checkVisibilityTimeout(ctx, worker, mappings);
+}
+
+/**
+ * rule/visibility-timeout: the events queue's VisibilityTimeout is at least 6 x the worker's
+ * Timeout + the batching window, for every value the parameters they use can take together:
+ * each of a parameter's AllowedValues (a VisibilityTimeout looked up in Mappings by the
+ * timeout's parameter is checked entry by entry), or, for a parameter used directly as the
+ * whole value, its worst bound (MaxValue for the timeout and the window, MinValue for the
+ * visibility).
+ */
+function checkVisibilityTimeout(ctx, worker, mappings) {
+  const { ids, add, parameters, tpl, resources } = ctx;
+  const terms = [
+    { what: 'worker Timeout', v: props(worker).Timeout ?? 3, bound: 'max',
+      where: `Resources.${ids.workerFunction}.Properties.Timeout` },
+    { what: 'VisibilityTimeout', v: props(resources[ids.eventsQueue]).VisibilityTimeout ?? 30, bound: 'min',
+      where: `Resources.${ids.eventsQueue}.Properties.VisibilityTimeout` },
+    ...mappings.map(([mid, m]) => ({ what: 'batching window', v: m.Properties.MaximumBatchingWindowInSeconds ?? 0, bound: 'max',
+      where: `Resources.${mid}.Properties.MaximumBatchingWindowInSeconds` })),
+  ];
+  // A parameter used as the whole value without AllowedValues stands for its worst bound.
+  for (const t of terms) {
+    if (!(isObj(t.v) && typeof t.v.Ref === 'string' && isObj(parameters[t.v.Ref]) && !Array.isArray(parameters[t.v.Ref].AllowedValues))) continue;
+    const r = resolveNumber(t.v, parameters, t.bound);
+    if (r.value === undefined) {
+      add('rule/visibility-timeout', t.where, `${t.what}: ${r.how}`);
+      return;
+    }
+    t.v = r.value;
+    t.how = r.how;
+  }
+  // Any other parameter needs AllowedValues: each combination of them is tried.
+  const names = [...parameterRefs(terms.map((t) => t.v), parameters)];
+  for (const name of names) {
+    if (!Array.isArray(parameters[name].AllowedValues)) {
+      const t = terms.find((x) => parameterRefs(x.v, parameters).has(name));
+      add('rule/visibility-timeout', t.where, `${t.what} ${short(t.v)} depends on parameter ${name}, which has no AllowedValues to try one by one`);
+      return;
+    }
+  }
+  let cases = [{}];
+  for (const name of names) cases = cases.flatMap((c) => parameters[name].AllowedValues.map((a) => ({ ...c, [name]: String(a) })));
+
+  for (const values of cases) {
+    const given = names.map((n) => `${n}=${values[n]}`).join(', ');
+    const withValues = given ? ` with ${given}` : '';
+    const got = terms.map((t) => {
+      const lookups = [];
+      let value;
+      try {
+        value = evaluate(t.v, tpl, values, lookups);
+      } catch (err) {
+        add('rule/visibility-timeout', t.where, `${t.what}${withValues}: ${err.message}`);
+        return undefined;
+      }
+      if (typeof value === 'string' && NUMERIC.test(value.trim())) value = Number(value);
+      if (typeof value !== 'number') {
+        add('rule/visibility-timeout', t.where, `${t.what}${withValues} is ${short(value)}, not a number`);
+        return undefined;
+      }
+      return { value, where: lookups.at(-1) ?? t.where, how: t.how ? ` (${t.how})` : '' };
+    });
+    if (got.includes(undefined)) continue;
+    const [timeout, vis, ...windows] = got;
+    const window = Math.max(0, ...windows.map((w) => w.value));
+    const want = 6 * timeout.value + window;
+    if (vis.value < want) {
+      add('rule/visibility-timeout', vis.where,
+        `${ids.eventsQueue} VisibilityTimeout ${vis.value} s${vis.how} < 6 x worker Timeout ${timeout.value} s${timeout.how}${window ? ` + batching window ${window} s` : ''} = ${want} s${given ? `, with ${given}` : ''}`);
+    }
+  }
+}
+
+// ---- how long the worker keeps an event's record
+
+const GO_UNITS = { ns: 1n, us: 1000n, 'µs': 1000n, 'μs': 1000n, ms: 1000000n, s: 1000000000n, m: 60000000000n, h: 3600000000000n };
+
+/**
+ * Parses a duration as Go's time.ParseDuration does ("336h", "1h30m", "1.5h", "-2m", "0"),
+ * returning nanoseconds as a BigInt. Throws on anything else ("14d" is not Go syntax).
+ */
+export function parseGoDuration(text) {
+  const str = String(text);
+  const body = str.replace(/^[-+]/, '');
+  const part = /(\d+\.?\d*|\.\d+)([^\d.]*)/gy;
+  let ns = 0n;
+  if (body !== '0') {
+    if (body === '') throw new Error('empty');
+    let m;
+    let end = 0;
+    while ((m = part.exec(body)) !== null) {
+      const [, num, unit] = m;
+      if (unit === '') throw new Error(`missing unit after ${num}`);
+      if (!Object.hasOwn(GO_UNITS, unit)) throw new Error(`unknown unit ${JSON.stringify(unit)} (Go knows ns, us, ms, s, m, h)`);
+      const [whole, frac = ''] = num.split('.');
+      const scale = 10n ** BigInt(frac.length);
+      ns += BigInt(whole || '0') * GO_UNITS[unit] + (BigInt(frac || '0') * GO_UNITS[unit]) / scale;
+      end = part.lastIndex;
+    }
+    if (end !== body.length) throw new Error(`cannot read ${JSON.stringify(body.slice(end))}`);
+  }
+  if (ns > 2n ** 63n - 1n) throw new Error('out of range');
+  return str.startsWith('-') ? -ns : ns;
+}
+
+const NS = 1000000000n;
+
+/** A duration in nanoseconds as "N s" (with hours when whole: "1209600 s = 336h"). */
+function seconds(ns) {
+  const s = Number(ns) / 1e9;
+  return ns % (3600n * NS) === 0n && ns !== 0n ? `${s} s = ${s / 3600}h` : `${s} s`;
+}
+
+/**
+ * rule/record-retention: the worker's DLQ_RETENTION is the DLQ's MessageRetentionPeriod, and
+ * its IDEMPOTENCY_TTL at least DLQ_RETENTION + REPLAY_WINDOW (the worker refuses to start
+ * otherwise): a replayed or redriven dead letter still finds its record, so it is not
+ * answered twice.
+ */
+function checkRecordRetention(ctx) {
+  const { ids, add, parameters, resources } = ctx;
+  const fn = resources[ids.workerFunction];
+  if (!isObj(fn)) return;
+  const vars = props(fn).Environment?.Variables;
+  const where = (name) => `Resources.${ids.workerFunction}.Properties.Environment.Variables.${name}`;
+  const d = {};
+  for (const name of ['DLQ_RETENTION', 'REPLAY_WINDOW', 'IDEMPOTENCY_TTL']) {
+    const v = isObj(vars) ? vars[name] : undefined;
+    if (typeof v !== 'string') {
+      add('rule/record-retention', where(name), `${name} is ${v === undefined ? 'not set' : short(v)}, want a Go duration written out, such as "336h"`);
+      continue;
+    }
+    try {
+      d[name] = parseGoDuration(v);
+    } catch (err) {
+      add('rule/record-retention', where(name), `${name} ${JSON.stringify(v)} is not a Go duration: ${err.message}`);
+    }
+  }
+  const dlq = resources[ids.deadLetterQueue];
+  const retWhere = `Resources.${ids.deadLetterQueue}.Properties.MessageRetentionPeriod`;
+  const ret = resolveNumber(props(dlq).MessageRetentionPeriod ?? 345600, parameters, 'min');
+  if (d.DLQ_RETENTION !== undefined && isObj(dlq)) {
+    if (ret.how !== 'literal' || !Number.isInteger(ret.value)) {
+      add('rule/record-retention', retWhere, `cannot tell the DLQ's retention for DLQ_RETENTION: want a literal number of seconds, got ${short(props(dlq).MessageRetentionPeriod)}`);
+    } else if (d.DLQ_RETENTION !== BigInt(ret.value) * NS) {
+      add('rule/record-retention', where('DLQ_RETENTION'),
+        `DLQ_RETENTION ${vars.DLQ_RETENTION} (${seconds(d.DLQ_RETENTION)}) differs from ${retWhere} ${seconds(BigInt(ret.value) * NS)}`);
+    }
+  }
+  if (d.IDEMPOTENCY_TTL !== undefined && d.DLQ_RETENTION !== undefined && d.REPLAY_WINDOW !== undefined) {
+    const want = d.DLQ_RETENTION + d.REPLAY_WINDOW;
+    if (d.IDEMPOTENCY_TTL < want) {
+      add('rule/record-retention', where('IDEMPOTENCY_TTL'),
+        `IDEMPOTENCY_TTL ${vars.IDEMPOTENCY_TTL} (${seconds(d.IDEMPOTENCY_TTL)}) < DLQ_RETENTION ${vars.DLQ_RETENTION} + REPLAY_WINDOW ${vars.REPLAY_WINDOW} (${seconds(want)}): a replayed dead letter could outlive its record and be answered twice; the worker refuses to start`);
+    }
   }
 }
 

@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { parseTemplate, loadTemplate, loadEnvLists, checkTemplate, formatFinding } from './check.mjs';
-import { resolveNumber, evaluate, NO_VALUE } from './template.mjs';
+import { parseTemplate, loadTemplate, loadEnvLists, checkTemplate, formatFinding, parseGoDuration } from './check.mjs';
+import { resolveNumber, evaluate, parameterRefs, NO_VALUE } from './template.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const TEMPLATE = path.resolve(here, '../template.yaml');
@@ -33,6 +33,8 @@ function assertFinding(findings, rule, pathPart, messagePart) {
 
 const R = (tpl, id) => tpl.Resources[id].Properties;
 const stmt = (tpl, role, sid) => R(tpl, role).Policies[0].PolicyDocument.Statement.find((s) => s.Sid === sid);
+/** The path of a role's statement, as findings name it. */
+const stmtPath = (role, sid) => `${role}.Properties.Policies[0].PolicyDocument.Statement[${R(base, role).Policies[0].PolicyDocument.Statement.findIndex((s) => s.Sid === sid)}]`;
 const ssmArn = (p) => ({ 'Fn::Sub': `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter\${${p}}` });
 const CONTEXT_KEY = 'kms:EncryptionContext:PARAMETER_ARN';
 
@@ -174,21 +176,77 @@ describe('queues', () => {
 });
 
 describe('worker event source', () => {
-  test('visibility timeout shorter than 6 x the worker timeout', () => {
-    const f = mutated((t) => { R(t, 'EventsQueue').VisibilityTimeout = 600; });
-    assertFinding(f, 'rule/visibility-timeout', 'EventsQueue.Properties.VisibilityTimeout', '720');
+  const VIS = 'Mappings.WorkerTimeouts';
+
+  test('the real template: 6 x each allowed worker timeout, from the mapping', () => {
+    const p = base.Parameters.WorkerTimeoutSeconds;
+    assert.deepEqual(p.AllowedValues, [30, 60, 120, 300, 600, 900]);
+    assert.equal(p.Default, 120);
+    const vis = base.Resources.EventsQueue.Properties.VisibilityTimeout;
+    for (const value of p.AllowedValues) {
+      assert.equal(evaluate(vis, base, { WorkerTimeoutSeconds: String(value) }), 6 * value, `WorkerTimeoutSeconds=${value}`);
+    }
   });
 
-  test('a worker timeout parameter without MaxValue cannot be bounded', () => {
-    const f = mutated((t) => { delete t.Parameters.WorkerTimeoutSeconds.MaxValue; });
-    assertFinding(f, 'rule/visibility-timeout', 'WorkerFunction.Properties.Timeout', 'MaxValue');
+  test('a mapping entry below 6 x its worker timeout', () => {
+    const f = mutated((t) => { t.Mappings.WorkerTimeouts['600'].EventsQueueVisibilityTimeout = 3000; });
+    assertFinding(f, 'rule/visibility-timeout', `${VIS}.600.EventsQueueVisibilityTimeout`,
+      'VisibilityTimeout 3000 s < 6 x worker Timeout 600 s = 3600 s, with WorkerTimeoutSeconds=600');
+    assert.equal(f.length, 1, f.map(formatFinding).join('\n'));
   });
 
-  test('a larger MaxValue on the worker timeout, or a batching window, is caught', () => {
-    const f1 = mutated((t) => { t.Parameters.WorkerTimeoutSeconds.MaxValue = 900; });
-    assertFinding(f1, 'rule/visibility-timeout', 'EventsQueue', '5400');
-    const f2 = mutated((t) => { R(t, 'WorkerEventSource').MaximumBatchingWindowInSeconds = 5; });
-    assertFinding(f2, 'rule/visibility-timeout', 'EventsQueue', 'batching window 5 s = 725 s');
+  test('an allowed worker timeout missing from the mapping', () => {
+    const f1 = mutated((t) => { t.Parameters.WorkerTimeoutSeconds.AllowedValues.push(450); });
+    assertFinding(f1, 'rule/visibility-timeout', 'EventsQueue.Properties.VisibilityTimeout', 'WorkerTimeoutSeconds=450: Mappings.WorkerTimeouts has no key "450"');
+    const f2 = mutated((t) => { delete t.Mappings.WorkerTimeouts['30']; });
+    assertFinding(f2, 'rule/visibility-timeout', 'EventsQueue.Properties.VisibilityTimeout', 'has no key "30"');
+    const f3 = mutated((t) => { t.Mappings.WorkerTimeouts['900'] = { VisibilityTimeout: 5400 }; });
+    assertFinding(f3, 'rule/visibility-timeout', 'EventsQueue', 'Mappings.WorkerTimeouts.900 has no key "EventsQueueVisibilityTimeout"');
+  });
+
+  test('a literal visibility timeout too small for the larger allowed timeouts', () => {
+    const f = mutated((t) => { R(t, 'EventsQueue').VisibilityTimeout = 720; });
+    for (const [timeout, want] of [[300, 1800], [600, 3600], [900, 5400]]) {
+      assertFinding(f, 'rule/visibility-timeout', 'EventsQueue.Properties.VisibilityTimeout',
+        `VisibilityTimeout 720 s < 6 x worker Timeout ${timeout} s = ${want} s, with WorkerTimeoutSeconds=${timeout}`);
+    }
+    assert.equal(f.length, 3, f.map(formatFinding).join('\n'));
+  });
+
+  test('a literal worker timeout and visibility timeout', () => {
+    const f = mutated((t) => {
+      R(t, 'WorkerFunction').Timeout = 200;
+      R(t, 'EventsQueue').VisibilityTimeout = 1000;
+    });
+    assertFinding(f, 'rule/visibility-timeout', 'EventsQueue.Properties.VisibilityTimeout', 'VisibilityTimeout 1000 s < 6 x worker Timeout 200 s = 1200 s');
+  });
+
+  test('a worker timeout parameter with a range: its MaxValue counts, and without one it cannot be bounded', () => {
+    const range = (t, max) => {
+      const p = t.Parameters.WorkerTimeoutSeconds;
+      delete p.AllowedValues;
+      Object.assign(p, { MinValue: 10 }, max === undefined ? {} : { MaxValue: max });
+      R(t, 'EventsQueue').VisibilityTimeout = 720;
+    };
+    assert.deepEqual(mutated((t) => range(t, 120)).map(formatFinding), []);
+    assertFinding(mutated((t) => range(t, 900)), 'rule/visibility-timeout', 'EventsQueue',
+      'worker Timeout 900 s (parameter WorkerTimeoutSeconds MaxValue) = 5400 s');
+    assertFinding(mutated((t) => range(t)), 'rule/visibility-timeout', 'WorkerFunction.Properties.Timeout', 'MaxValue');
+  });
+
+  test('a mapping looked up by a parameter without AllowedValues', () => {
+    const f = mutated((t) => {
+      const p = t.Parameters.WorkerTimeoutSeconds;
+      delete p.AllowedValues;
+      Object.assign(p, { MinValue: 30, MaxValue: 900 });
+    });
+    assertFinding(f, 'rule/visibility-timeout', 'EventsQueue.Properties.VisibilityTimeout', 'parameter WorkerTimeoutSeconds, which has no AllowedValues');
+  });
+
+  test('a batching window is added to every entry', () => {
+    const f = mutated((t) => { R(t, 'WorkerEventSource').MaximumBatchingWindowInSeconds = 5; });
+    assertFinding(f, 'rule/visibility-timeout', `${VIS}.120.EventsQueueVisibilityTimeout`, 'batching window 5 s = 725 s');
+    assert.equal(f.length, 6, f.map(formatFinding).join('\n'));
   });
 
   test('no ReportBatchItemFailures', () => {
@@ -201,6 +259,54 @@ describe('worker event source', () => {
     assertFinding(f1, 'rule/event-source', 'Resources');
     const f2 = mutated((t) => { R(t, 'WorkerEventSource').EventSourceArn = { 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] }; });
     assertFinding(f2, 'rule/event-source', 'WorkerEventSource.Properties.EventSourceArn', 'EventsQueue.Arn');
+  });
+});
+
+describe('record retention', () => {
+  const V = (name) => `WorkerFunction.Properties.Environment.Variables.${name}`;
+  const setEnv = (t, vars) => Object.assign(R(t, 'WorkerFunction').Environment.Variables, vars);
+
+  test('DLQ_RETENTION differs from the DLQ\'s MessageRetentionPeriod', () => {
+    const f1 = mutated((t) => setEnv(t, { DLQ_RETENTION: '168h', IDEMPOTENCY_TTL: '192h' }));
+    assertFinding(f1, 'rule/record-retention', V('DLQ_RETENTION'),
+      'DLQ_RETENTION 168h (604800 s = 168h) differs from Resources.DeadLetterQueue.Properties.MessageRetentionPeriod 1209600 s = 336h');
+    assert.equal(f1.length, 1, f1.map(formatFinding).join('\n'));
+    const f2 = mutated((t) => { R(t, 'DeadLetterQueue').MessageRetentionPeriod = 604800; });
+    assertFinding(f2, 'rule/record-retention', V('DLQ_RETENTION'), 'DLQ_RETENTION 336h (1209600 s = 336h) differs from Resources.DeadLetterQueue.Properties.MessageRetentionPeriod 604800 s');
+  });
+
+  test('the same duration written otherwise passes', () => {
+    const f = mutated((t) => setEnv(t, { DLQ_RETENTION: '1209600s', REPLAY_WINDOW: '1440m', IDEMPOTENCY_TTL: '359h60m' }));
+    assert.deepEqual(f.map(formatFinding), []);
+  });
+
+  test('IDEMPOTENCY_TTL shorter than DLQ_RETENTION + REPLAY_WINDOW', () => {
+    const f1 = mutated((t) => setEnv(t, { IDEMPOTENCY_TTL: '336h' }));
+    assertFinding(f1, 'rule/record-retention', V('IDEMPOTENCY_TTL'),
+      'IDEMPOTENCY_TTL 336h (1209600 s = 336h) < DLQ_RETENTION 336h + REPLAY_WINDOW 24h (1296000 s = 360h)');
+    const f2 = mutated((t) => setEnv(t, { REPLAY_WINDOW: '24h1s' }));
+    assertFinding(f2, 'rule/record-retention', V('IDEMPOTENCY_TTL'), '(1296001 s)');
+  });
+
+  test('a duration that is not Go syntax, or not written out', () => {
+    const f = mutated((t) => setEnv(t, { DLQ_RETENTION: '14d', REPLAY_WINDOW: '24', IDEMPOTENCY_TTL: { Ref: 'Stage' } }));
+    assertFinding(f, 'rule/record-retention', V('DLQ_RETENTION'), '"14d" is not a Go duration: unknown unit "d"');
+    assertFinding(f, 'rule/record-retention', V('REPLAY_WINDOW'), '"24" is not a Go duration: missing unit');
+    assertFinding(f, 'rule/record-retention', V('IDEMPOTENCY_TTL'), 'IDEMPOTENCY_TTL is {"Ref":"Stage"}, want a Go duration');
+    const g = mutated((t) => { delete R(t, 'WorkerFunction').Environment.Variables.REPLAY_WINDOW; });
+    assertFinding(g, 'rule/record-retention', V('REPLAY_WINDOW'), 'REPLAY_WINDOW is not set');
+  });
+
+  test('parseGoDuration reads what time.ParseDuration reads', () => {
+    const h = 3600n * 1000000000n;
+    for (const [text, want] of [['336h', 336n * h], ['1h30m', 90n * 60n * 1000000000n], ['1.5h', 3n * h / 2n], ['-2m', -120000000000n],
+      ['+5s', 5000000000n], ['.5s', 500000000n], ['0', 0n], ['300ms', 300000000n], ['1us', 1000n], ['1µs', 1000n], ['1h0m0s', h]]) {
+      assert.equal(parseGoDuration(text), want, text);
+    }
+    for (const [text, err] of [['14d', /unknown unit "d"/], ['', /empty/], ['5', /missing unit/], ['h', /cannot read/],
+      ['1.2.3h', /missing unit/], ['5 s', /unknown unit/], ['5toString', /unknown unit/], ['2562048h', /out of range/]]) {
+      assert.throws(() => parseGoDuration(text), err, JSON.stringify(text));
+    }
   });
 });
 
@@ -288,7 +394,7 @@ describe('IAM', () => {
       s.Resource = { 'Fn::Sub': 'arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/1234abcd-12ab-34cd-56ef-1234567890ab' };
       delete s.Condition;
     });
-    assertFinding(f, 'iam/kms-decrypt', 'WorkerRole.Properties.Policies[0].PolicyDocument.Statement[5]', 'decrypts more than WorkerFunction');
+    assertFinding(f, 'iam/kms-decrypt', stmtPath('WorkerRole', 'DecryptSecrets'), 'decrypts more than WorkerFunction');
   });
 
   test('kms:Decrypt for a parameter the function does not read, or missing one it reads', () => {
@@ -316,6 +422,41 @@ describe('IAM', () => {
     assertFinding(f, 'iam/kms-decrypt', 'WorkerRole', 'under StringLike, want StringEquals');
     assertFinding(f, 'iam/kms-decrypt', 'WorkerRole', 'want the exact ARN');
     assertFinding(f, 'iam/ssm-read', 'ReceiverRole', 'want the exact ARN');
+  });
+
+  test('the worker sends to the events queue (continuations) and the DLQ; the receiver to the events queue', () => {
+    const sends = (role) => R(base, role).Policies[0].PolicyDocument.Statement
+      .filter((s) => [].concat(s.Action).includes('sqs:SendMessage')).flatMap((s) => [].concat(s.Resource));
+    assert.deepEqual(sends('WorkerRole'), [{ 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] }, { 'Fn::GetAtt': ['EventsQueue', 'Arn'] }]);
+    assert.deepEqual(sends('ReceiverRole'), [{ 'Fn::GetAtt': ['EventsQueue', 'Arn'] }]);
+  });
+
+  test('sqs:SendMessage on "*"', () => {
+    const f = mutated((t) => { stmt(t, 'WorkerRole', 'Continue').Resource = '*'; });
+    assertFinding(f, 'iam/wildcard-resource', stmtPath('WorkerRole', 'Continue'), 'sqs:SendMessage');
+    assertFinding(f, 'iam/sqs-send', stmtPath('WorkerRole', 'Continue'),
+      'WorkerRole\'s sqs:SendMessage on "*": WorkerFunction may send only to the queues its environment names (EventsQueue, DeadLetterQueue)');
+  });
+
+  test('sqs:SendMessage on a queue the function does not name', () => {
+    const f = mutated((t) => {
+      t.Resources.OtherQueue = structuredClone(t.Resources.DeadLetterQueue);
+      R(t, 'OtherQueue').QueueName = { 'Fn::Sub': '${AWS::StackName}-other' };
+      stmt(t, 'WorkerRole', 'Continue').Resource = { 'Fn::GetAtt': ['OtherQueue', 'Arn'] };
+      stmt(t, 'ReceiverRole', 'Enqueue').Resource = [{ 'Fn::GetAtt': ['EventsQueue', 'Arn'] }, { 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] }];
+    });
+    assertFinding(f, 'iam/sqs-send', stmtPath('WorkerRole', 'Continue'), 'on {"Fn::GetAtt":["OtherQueue","Arn"]}');
+    assertFinding(f, 'iam/sqs-send', stmtPath('ReceiverRole', 'Enqueue'), 'on {"Fn::GetAtt":["DeadLetterQueue","Arn"]}: ReceiverFunction may send only to the queues its environment names (EventsQueue)');
+    assert.equal(f.filter((x) => x.rule === 'iam/sqs-send').length, 2, f.map(formatFinding).join('\n'));
+  });
+
+  test('sqs:SendMessage through an action pattern, or on an ARN written out', () => {
+    const f = mutated((t) => {
+      const s = stmt(t, 'WorkerRole', 'ConsumeEvents');
+      s.Action = [...s.Action, 'sqs:Send*'];
+      s.Resource = { 'Fn::Sub': 'arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${AWS::StackName}-*' };
+    });
+    assertFinding(f, 'iam/sqs-send', stmtPath('WorkerRole', 'ConsumeEvents'), 'sqs:Send* on {"Fn::Sub"');
   });
 
   test('a *_PARAM variable whose parameter cannot be told', () => {
@@ -390,5 +531,24 @@ describe('template evaluation', () => {
     }
     assert.throws(() => evaluate({ 'Fn::If': ['Nope', 1, 2] }, tpl, {}), /unknown condition Nope/);
     assert.throws(() => evaluate({ Ref: 'Z' }, tpl, {}), /no value for Z/);
+  });
+
+  test('evaluate: Fn::FindInMap, with the entries it reads', () => {
+    const tpl = { Mappings: { M: { a: { k: 1, l: [2, 3] }, 4: { k: 'four' } } } };
+    const lookups = [];
+    assert.equal(evaluate({ 'Fn::FindInMap': ['M', { Ref: 'X' }, 'k'] }, tpl, { X: 'a' }, lookups), 1);
+    assert.equal(evaluate({ 'Fn::FindInMap': ['M', 4, 'k'] }, tpl, {}, lookups), 'four');
+    assert.deepEqual(evaluate({ 'Fn::FindInMap': ['M', 'a', 'l'] }, tpl, {}), [2, 3]);
+    assert.deepEqual(lookups, ['Mappings.M.a.k', 'Mappings.M.4.k']);
+    assert.throws(() => evaluate({ 'Fn::FindInMap': ['N', 'a', 'k'] }, tpl, {}), /no mapping Mappings.N/);
+    assert.throws(() => evaluate({ 'Fn::FindInMap': ['M', 'b', 'k'] }, tpl, {}), /Mappings.M has no key "b"/);
+    assert.throws(() => evaluate({ 'Fn::FindInMap': ['M', 'a', 'z'] }, tpl, {}), /Mappings.M.a has no key "z"/);
+    assert.throws(() => evaluate({ 'Fn::FindInMap': ['M', 'a'] }, tpl, {}), /takes \[map, key, key\]/);
+    assert.throws(() => evaluate({ 'Fn::FindInMap': ['M', ['a'], 'k'] }, tpl, {}), /cannot evaluate/);
+  });
+
+  test('parameterRefs: the parameters a value refers to, anywhere inside it', () => {
+    const v = { 'Fn::If': ['C', { 'Fn::FindInMap': ['M', { Ref: 'P' }, 'k'] }, { Ref: 'Q' }], x: { Ref: 'AWS::Region' } };
+    assert.deepEqual([...parameterRefs(v, params)].sort(), ['P', 'Q']);
   });
 });

@@ -8,6 +8,9 @@
 //     decrypts (kms:Decrypt, limited by the condition kms:EncryptionContext:PARAMETER_ARN)
 //     exactly the SSM parameters the function reads. Which parameters it reads comes from its
 //     environment: the variables named *_PARAM hold SSM parameter names.
+//   - iam/sqs-send: each function's role sends (sqs:SendMessage, which also covers
+//     SendMessageBatch) only to queues whose URL the function has in its environment (a
+//     variable set to !Ref Queue), each named by !GetAtt Queue.Arn.
 import { isObj, isNoValue, sameRef, short } from './template.mjs';
 
 const ENCRYPTION_CONTEXT_KEY = 'kms:EncryptionContext:PARAMETER_ARN';
@@ -181,8 +184,40 @@ function checkParameterAccess(ctx, stmts) {
   }
 }
 
+/** True when the IAM action pattern (with * and ?) covers action. */
+function covers(pattern, action) {
+  if (typeof pattern !== 'string') return false;
+  const re = pattern.trim().toLowerCase().replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${re}$`).test(action.toLowerCase());
+}
+
+function checkQueueSends(ctx, stmts) {
+  const { resources, ids, add } = ctx;
+  for (const fnId of [ids.receiverFunction, ids.workerFunction]) {
+    const fn = resources[fnId];
+    if (!isObj(fn) || !isObj(fn.Properties)) continue;
+    const roleId = Object.keys(resources).find((id) => sameRef(fn.Properties.Role, id, 'Arn'));
+    if (!roleId) continue;
+    const vars = fn.Properties.Environment?.Variables;
+    const named = Object.values(isObj(vars) ? vars : {})
+      .filter((v) => isObj(v) && typeof v.Ref === 'string' && resources[v.Ref]?.Type === 'AWS::SQS::Queue')
+      .map((v) => v.Ref);
+    const queues = named.length ? named.join(', ') : 'none';
+    for (const { s, where } of stmts.filter((x) => x.roles.includes(roleId))) {
+      const actions = list(s.Action).filter((a) => covers(a, 'sqs:SendMessage'));
+      if (actions.length === 0) continue;
+      for (const r of list(s.Resource)) {
+        if (named.some((q) => sameRef(r, q, 'Arn'))) continue;
+        add('iam/sqs-send', where,
+          `${roleId}'s ${actions.join(', ')} on ${short(r)}: ${fnId} may send only to the queues its environment names (${queues}), each as !GetAtt Queue.Arn`);
+      }
+    }
+  }
+}
+
 export function checkIam(ctx) {
   const stmts = allowStatements(ctx.resources);
   checkWildcards(stmts, ctx.add);
   checkParameterAccess(ctx, stmts);
+  checkQueueSends(ctx, stmts);
 }

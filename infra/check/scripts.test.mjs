@@ -114,6 +114,21 @@ describe('shell scripts', () => {
     }
   });
 
+  test('deploy.sh takes exactly the worker timeouts the template allows', () => {
+    const tpl = parseTemplate(readFileSync(path.join(infra, 'template.yaml'), 'utf8'));
+    const allowed = tpl.Parameters.WorkerTimeoutSeconds.AllowedValues.map(String);
+    for (const value of [...allowed, '10', '90', '1200', '0120']) {
+      const r = run('deploy.sh', { ARTIFACT_BUCKET: 'bkt', DRY_RUN: '1', WORKER_TIMEOUT_SECONDS: value });
+      if (allowed.includes(value)) {
+        assert.equal(r.status, 0, `WORKER_TIMEOUT_SECONDS=${value}: ${r.stderr}`);
+        assert.match(r.stdout, new RegExp(`WorkerTimeoutSeconds=${value}\n`));
+      } else {
+        assert.notEqual(r.status, 0, `WORKER_TIMEOUT_SECONDS=${value}: got exit 0`);
+        assert.match(r.stderr, /WORKER_TIMEOUT_SECONDS must be one of 30, 60, 120, 300, 600, 900/);
+      }
+    }
+  });
+
   test('deploy.sh refuses to run without a bucket', () => {
     const r = run('deploy.sh', {});
     assert.notEqual(r.status, 0);

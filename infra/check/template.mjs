@@ -1,7 +1,7 @@
 // CloudFormation template reading for the checker (check.mjs): YAML with the short tags
 // (!Ref, !GetAtt, !Sub, ...) turned into their long JSON forms by the `yaml` package (from
 // ../local/node_modules, `make deps`), and the small evaluation the project rules need:
-// numbers bounded through parameters, and values through Fn::If and Conditions.
+// numbers bounded through parameters, and values through Fn::If, Conditions and Mappings.
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -86,13 +86,41 @@ export function resolveNumber(v, parameters, bound) {
   return { value: undefined, how: `cannot evaluate ${short(v)}` };
 }
 
+/** The names of the template parameters v refers to with Ref, anywhere inside it. */
+export function parameterRefs(v, parameters, out = new Set()) {
+  if (Array.isArray(v)) {
+    for (const x of v) parameterRefs(x, parameters, out);
+  } else if (isObj(v)) {
+    if (typeof v.Ref === 'string' && v.Ref in parameters) out.add(v.Ref);
+    for (const x of Object.values(v)) parameterRefs(x, parameters, out);
+  }
+  return out;
+}
+
 /**
  * Evaluates a value of the template for given parameter values: Ref to a parameter,
- * Fn::If with the conditions it names (Equals, Not, And, Or, Condition) and AWS::NoValue
- * (NO_VALUE). Throws on anything else.
+ * Fn::FindInMap in the template's Mappings, Fn::If with the conditions it names (Equals,
+ * Not, And, Or, Condition) and AWS::NoValue (NO_VALUE). Throws on anything else. Each
+ * mapping entry read is pushed onto lookups (when given) as "Mappings.Map.Key.Key".
  */
-export function evaluate(v, tpl, values) {
+export function evaluate(v, tpl, values, lookups = []) {
   const conditions = isObj(tpl.Conditions) ? tpl.Conditions : {};
+  const mappings = isObj(tpl.Mappings) ? tpl.Mappings : {};
+  const key = (x) => {
+    const k = val(x);
+    if (typeof k !== 'string' && typeof k !== 'number') throw new Error(`Fn::FindInMap key ${short(x)} is not a name`);
+    return String(k);
+  };
+  const findInMap = (args) => {
+    if (!Array.isArray(args) || args.length !== 3) throw new Error(`Fn::FindInMap takes [map, key, key], got ${short(args)}`);
+    const [map, top, second] = args.map(key);
+    const where = `Mappings.${map}`;
+    if (!isObj(mappings[map])) throw new Error(`no mapping ${where}`);
+    if (!Object.hasOwn(mappings[map], top) || !isObj(mappings[map][top])) throw new Error(`${where} has no key ${JSON.stringify(top)}`);
+    if (!Object.hasOwn(mappings[map][top], second)) throw new Error(`${where}.${top} has no key ${JSON.stringify(second)}`);
+    lookups.push(`${where}.${top}.${second}`);
+    return mappings[map][top][second];
+  };
   const cond = (c) => {
     if (typeof c === 'string') {
       if (!(c in conditions)) throw new Error(`unknown condition ${c}`);
@@ -118,6 +146,7 @@ export function evaluate(v, tpl, values) {
       const [c, yes, no] = x['Fn::If'];
       return val(cond(c) ? yes : no);
     }
+    if (isObj(x) && 'Fn::FindInMap' in x) return findInMap(x['Fn::FindInMap']);
     if (isObj(x) || Array.isArray(x)) throw new Error(`cannot evaluate ${short(x)}`);
     return x;
   };

@@ -1,6 +1,7 @@
 // Package cfnenv reads what infra/template.yaml gives a Lambda function (its environment
-// variables, timeout and memory) with CloudFormation's intrinsic functions resolved against
-// a local stand-in of the stack: parameters take their defaults (or the caller's values),
+// variables, timeout and memory) or any resource's property (a queue's visibility timeout,
+// say), with CloudFormation's intrinsic functions resolved against a local stand-in of the
+// stack: parameters take their defaults (or the caller's values),
 // resources and their attributes the local values the caller names, pseudo parameters the
 // Stack's, and conditions are evaluated. Whatever it cannot resolve (a reference with no
 // local value, a parameter without a default, an intrinsic it does not know) is an error that
@@ -9,14 +10,17 @@
 //
 // The YAML is parsed by go.yaml.in/yaml/v3, which keeps CloudFormation's short forms
 // (!Ref, !GetAtt, !Sub, !If, …) as tags on the nodes; the long forms (Ref:, Fn::If:, …) are
-// read too. Only what the functions' properties use is resolved: Ref, GetAtt, Sub, If, and
-// Equals, Not, And, Or and Condition in conditions.
+// read too. Only what the functions' and queues' properties use is resolved: Ref, GetAtt,
+// Sub, If, FindInMap, and Equals, Not, And, Or and Condition in conditions. A parameter's
+// value, given or default, must be one of its AllowedValues when it has them, as
+// CloudFormation requires.
 package cfnenv
 
 import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -24,7 +28,7 @@ import (
 
 // Template is a parsed CloudFormation template.
 type Template struct {
-	params, conditions, resources map[string]*yaml.Node
+	params, mappings, conditions, resources map[string]*yaml.Node
 }
 
 // Load reads and parses the template at path.
@@ -53,6 +57,9 @@ func Parse(data []byte) (*Template, error) {
 	t := &Template{}
 	var err error
 	if t.params, err = section(root, "Parameters"); err != nil {
+		return nil, err
+	}
+	if t.mappings, err = section(root, "Mappings"); err != nil {
 		return nil, err
 	}
 	if t.conditions, err = section(root, "Conditions"); err != nil {
@@ -116,26 +123,56 @@ type Function struct {
 	MemoryMB int
 }
 
-// Function resolves the AWS::Lambda::Function called logicalID.
-func (t *Template) Function(logicalID string, s Stack) (Function, error) {
-	res, ok := t.resources[logicalID]
+// resource returns the properties of the resource logicalID, checking its type (when typ is
+// not empty) and that its condition, if any, holds.
+func (r *resolver) resource(logicalID, typ string) (*yaml.Node, error) {
+	res, ok := r.t.resources[logicalID]
 	if !ok {
-		return Function{}, fmt.Errorf("no resource %s", logicalID)
+		return nil, fmt.Errorf("no resource %s", logicalID)
 	}
-	if typ := get(res, "Type"); typ == nil || typ.Value != "AWS::Lambda::Function" {
-		return Function{}, fmt.Errorf("%s is not an AWS::Lambda::Function", logicalID)
+	if n := get(res, "Type"); typ != "" && (n == nil || n.Value != typ) {
+		return nil, fmt.Errorf("%s is not an %s", logicalID, typ)
 	}
-	r := newResolver(t, s)
 	if c := get(res, "Condition"); c != nil {
 		on, err := r.condition(c.Value)
 		if err != nil {
-			return Function{}, fmt.Errorf("%s.Condition: %w", logicalID, err)
+			return nil, fmt.Errorf("%s.Condition: %w", logicalID, err)
 		}
 		if !on {
-			return Function{}, fmt.Errorf("%s is not created: its condition %s is false", logicalID, c.Value)
+			return nil, fmt.Errorf("%s is not created: its condition %s is false", logicalID, c.Value)
 		}
 	}
-	props := get(res, "Properties")
+	return get(res, "Properties"), nil
+}
+
+// Property resolves one property of the resource logicalID, of any type: path names it
+// inside Properties, with dots between nested keys ("VisibilityTimeout",
+// "RedrivePolicy.maxReceiveCount"). present is false when the property is absent or
+// AWS::NoValue (the resource type's default applies).
+func (t *Template) Property(logicalID, path string, s Stack) (v string, present bool, err error) {
+	r := newResolver(t, s)
+	n, err := r.resource(logicalID, "")
+	if err != nil {
+		return "", false, err
+	}
+	for _, key := range strings.Split(path, ".") {
+		if n = get(n, key); n == nil {
+			return "", false, nil
+		}
+	}
+	if v, present, err = r.value(n); err != nil {
+		return "", false, fmt.Errorf("%s.Properties.%s: %w", logicalID, path, err)
+	}
+	return v, present, nil
+}
+
+// Function resolves the AWS::Lambda::Function called logicalID.
+func (t *Template) Function(logicalID string, s Stack) (Function, error) {
+	r := newResolver(t, s)
+	props, err := r.resource(logicalID, "AWS::Lambda::Function")
+	if err != nil {
+		return Function{}, err
+	}
 	f := Function{Env: map[string]string{}, Timeout: 3 * time.Second, MemoryMB: 128}
 	if vars := get(get(props, "Environment"), "Variables"); vars != nil {
 		if vars.Kind != yaml.MappingNode {

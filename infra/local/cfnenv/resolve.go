@@ -2,6 +2,7 @@ package cfnenv
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -65,8 +66,11 @@ func (r *resolver) value(n *yaml.Node) (v string, present bool, err error) {
 			return v, err == nil, err
 		case "If":
 			return r.ifValue(arg)
+		case "FindInMap":
+			v, err := r.findInMap(arg)
+			return v, err == nil, err
 		}
-		return "", false, fmt.Errorf("%s: %s is not resolved locally (cfnenv knows Ref, GetAtt, Sub, If)", at(n), fn)
+		return "", false, fmt.Errorf("%s: %s is not resolved locally (cfnenv knows Ref, GetAtt, Sub, If, FindInMap)", at(n), fn)
 	}
 	if n.Kind != yaml.ScalarNode {
 		return "", false, fmt.Errorf("%s: a list or mapping where a value is expected", at(n))
@@ -113,14 +117,22 @@ func (r *resolver) name(name string) (string, bool, error) {
 		return r.s.URLSuffix, true, nil
 	}
 	if p, ok := r.t.params[name]; ok {
-		if v, ok := r.s.Params[name]; ok {
-			return v, true, nil
+		v, ok := r.s.Params[name]
+		if !ok {
+			d := get(p, "Default")
+			if d == nil {
+				return "", false, fmt.Errorf("parameter %s has no default: give it a value in Stack.Params", name)
+			}
+			v = d.Value
 		}
-		d := get(p, "Default")
-		if d == nil {
-			return "", false, fmt.Errorf("parameter %s has no default: give it a value in Stack.Params", name)
+		if allowed := get(p, "AllowedValues"); allowed != nil && !slices.ContainsFunc(allowed.Content, func(a *yaml.Node) bool { return a.Value == v }) {
+			values := make([]string, len(allowed.Content))
+			for i, a := range allowed.Content {
+				values[i] = a.Value
+			}
+			return "", false, fmt.Errorf("parameter %s = %q is not one of its AllowedValues [%s]", name, v, strings.Join(values, ", "))
 		}
-		return d.Value, true, nil
+		return v, true, nil
 	}
 	if _, ok := r.t.resources[name]; ok {
 		if v, ok := r.s.Refs[name]; ok {
@@ -191,6 +203,40 @@ func (r *resolver) sub(arg *yaml.Node) (string, error) {
 		}
 		b.WriteString(v)
 	}
+}
+
+// findInMap looks up [MapName, TopLevelKey, SecondLevelKey] in the template's Mappings; the
+// keys may be intrinsics (a parameter's !Ref, typically).
+func (r *resolver) findInMap(arg *yaml.Node) (string, error) {
+	if arg.Kind != yaml.SequenceNode || len(arg.Content) != 3 {
+		return "", fmt.Errorf("%s: FindInMap takes [map, key, key]", at(arg))
+	}
+	var keys [3]string
+	for i, k := range arg.Content {
+		v, present, err := r.value(k)
+		if err == nil && !present {
+			err = fmt.Errorf("%s: AWS::NoValue as a FindInMap key", at(k))
+		}
+		if err != nil {
+			return "", err
+		}
+		keys[i] = v
+	}
+	where := "Mappings." + keys[0]
+	n, ok := r.t.mappings[keys[0]]
+	if !ok {
+		return "", fmt.Errorf("%s: no mapping %s", at(arg), where)
+	}
+	for _, k := range keys[1:] {
+		if n = get(n, k); n == nil {
+			return "", fmt.Errorf("%s: %s has no key %q", at(arg), where, k)
+		}
+		where += "." + k
+	}
+	if n.Kind != yaml.ScalarNode {
+		return "", fmt.Errorf("%s: %s is a list or mapping, not a value", at(arg), where)
+	}
+	return n.Value, nil
 }
 
 func (r *resolver) ifValue(arg *yaml.Node) (string, bool, error) {
