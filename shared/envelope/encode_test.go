@@ -56,7 +56,7 @@ func TestEncodeChoosesTheForm(t *testing.T) {
 			t.Parallel()
 			max := tt.maxBytes(t, tt.e)
 			in := tt.e
-			out, err := Encode(&in, max)
+			out, version, err := Encode(&in, max)
 			if diff := cmp.Diff(tt.e, in); diff != "" {
 				t.Errorf("Encode changed its argument (-before +after):\n%s", diff)
 			}
@@ -82,8 +82,8 @@ func TestEncodeChoosesTheForm(t *testing.T) {
 				t.Fatal(err)
 			}
 			switch {
-			case wire.V != tt.want:
-				t.Errorf("wrote v=%d, want v=%d", wire.V, tt.want)
+			case wire.V != tt.want || version != tt.want:
+				t.Errorf("wrote v=%d and reported v=%d, want v=%d", wire.V, version, tt.want)
 			case tt.want == Version && out != v1Form(t, tt.e):
 				t.Errorf("v1 form differs from encoding/json's:\n got %s\nwant %s", out, v1Form(t, tt.e))
 			case tt.want == VersionBodyBase64 && (wire.Body != "" || wire.BodyB64 == nil):
@@ -112,7 +112,7 @@ func TestGoldenV2(t *testing.T) {
 	e := sample()
 	e.Body = "command=%2Fask&text=" + strings.Repeat("\x01", 40)
 	e.Kind, e.ContentType, e.EventType, e.EventID, e.DedupeKey = KindSlashCommand, ContentTypeForm, "/ask", "", ""
-	got, err := Encode(&e, len(v1Form(t, e))-1)
+	got, _, err := Encode(&e, len(v1Form(t, e))-1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestBase64FormIsNeverVersion1(t *testing.T) {
 	t.Parallel()
 	e := sample()
 	e.Body = strings.Repeat("<", 300)
-	out, err := Encode(&e, 1000)
+	out, _, err := Encode(&e, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func FuzzEncode(f *testing.F) {
 		}
 		e := sample()
 		e.Body = body
-		out, err := Encode(&e, maxBytes)
+		out, _, err := Encode(&e, maxBytes)
 		var tl *TooLargeError
 		if errors.As(err, &tl) {
 			if tl.Bytes <= maxBytes || (utf8.ValidString(body) && len(v1Form(t, e)) <= maxBytes) {

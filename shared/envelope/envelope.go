@@ -197,9 +197,9 @@ const b64Field = `,"body_b64":""`
 // A body that could not outgrow maxBytes even at six bytes a byte is written as a JSON
 // string at once; for a longer one the JSON string's size is computed exactly before
 // either form is written. e.Version and e.BodyBase64 are ignored (Encode sets them in its
-// copy); e is not changed. The error is a *TooLargeError when neither form fits, or
+// copy); e is not changed. version is the one written. The error is a *TooLargeError when neither form fits, or
 // encoding/json's (a ReceivedAt outside the years 0-9999).
-func Encode(e *Envelope, maxBytes int) (string, error) {
+func Encode(e *Envelope, maxBytes int) (body string, version int, err error) {
 	v := *e
 	v.Version, v.BodyBase64 = Version, ""
 	utf := utf8.ValidString(e.Body)
@@ -207,27 +207,28 @@ func Encode(e *Envelope, maxBytes int) (string, error) {
 	// six bytes a byte it could only be too long because of the other fields.
 	if utf && 6*len(e.Body)+2 <= maxBytes {
 		if out, err := encode(&v); err != nil || len(out) <= maxBytes {
-			return out, err
+			return out, Version, err
 		}
 	}
 	v.Body = ""
 	head, err := encode(&v) // ends with "body":""}
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if size, exact := jsonStringSize(e.Body); utf && exact && len(head)-2+size <= maxBytes {
 		v.Body = e.Body
 		if out, err := encode(&v); err != nil || len(out) <= maxBytes {
-			return out, err
+			return out, Version, err
 		}
 		// Only a change in encoding/json's escaping gets here: base64 still fits by size.
 	}
 	b64Bytes := len(head) + len(b64Field) + base64.StdEncoding.EncodedLen(len(e.Body))
 	if b64Bytes > maxBytes {
-		return "", &TooLargeError{Bytes: b64Bytes, MaxBytes: maxBytes}
+		return "", 0, &TooLargeError{Bytes: b64Bytes, MaxBytes: maxBytes}
 	}
 	v.Version, v.Body, v.BodyBase64 = VersionBodyBase64, "", base64.StdEncoding.EncodeToString([]byte(e.Body))
-	return encode(&v)
+	out, err := encode(&v)
+	return out, VersionBodyBase64, err
 }
 
 // encode is encoding/json's output for e without the trailing newline. An Encoder writes

@@ -224,7 +224,7 @@ func BenchmarkEncode(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(e.Body)))
 	for b.Loop() {
-		if _, err := Encode(&e, MaxSQSMessageBytes); err != nil {
+		if _, _, err := Encode(&e, MaxSQSMessageBytes); err != nil {
 			b.Fatal(err)
 		}
 	}
