@@ -160,9 +160,6 @@ func (h *Handler) Handle(ctx context.Context, r *Request) Response {
 	} else {
 		err = parseForm(kind, r.Body, ts, &e, &p)
 	}
-	if err == nil {
-		err = checkFieldSizes(&e)
-	}
 	if err != nil {
 		return h.rejected(r, reasonMalformed, err, reject(400, "malformed request body", true))
 	}
@@ -184,6 +181,9 @@ func (h *Handler) Handle(ctx context.Context, r *Request) Response {
 		return respOK
 	}
 
+	if err := checkFieldSizes(&e); err != nil {
+		return h.rejected(r, reasonMalformed, err, reject(400, "malformed request body", true))
+	}
 	e.ID = envelope.NewID()
 	e.ReceivedAt = h.now().UTC()
 	e.Body = r.bodyText // the Lambda front end holds the body as a string already
