@@ -147,10 +147,11 @@ func (inv *invocation) checkedPurge(ctx context.Context, dlq string, yes bool) e
 			}
 			left = append(left, fmt.Sprintf("could not delete %d message(s), left in the DLQ: %s%s", len(failed), strings.Join(reasons, ", "), more))
 		}
-		// What reached the DLQ after the scan was neither exported nor deleted: say so.
-		known := len(notExported) + len(changed) + len(failed) + s.res.Unseen() + len(s.res.Lost)
+		// What reached the DLQ after the scan was neither exported nor deleted: say so. The
+		// messages the scan did not hold (lost ones included) are in Unseen.
+		known := len(notExported) + len(changed) + len(failed) + s.res.Unseen()
 		if c, err := dlqtool.ReadCounts(ctx, inv.sqs, dlq); err != nil {
-			left = append(left, fmt.Sprintf("could not read what is left: %v", err))
+			fmt.Fprintf(inv.stderr, "warning: %v; `slackrelay-dlq stats` shows whether anything arrived during the purge\n", err)
 		} else if extra := c.Total() - known; extra > 0 {
 			left = append(left, fmt.Sprintf("the DLQ counts %d more message(s) than this purge left: they arrived after its scan and were not deleted (or SQS's approximate counts have not caught up; see `slackrelay-dlq stats`)", extra))
 		}

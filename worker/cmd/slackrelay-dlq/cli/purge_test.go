@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -264,5 +265,28 @@ func TestPurgeOfAnEmptyDLQ(t *testing.T) {
 	mustContain(t, out, "nothing to purge")
 	if strings.Contains(out, "purged") {
 		t.Errorf("reports a purge of an empty DLQ: %s", out)
+	}
+}
+
+// A large DLQ is purged message by message in batches of ten: all of it, exit 0, and a
+// dead letter sent right after the scan is still there.
+func TestLargeQueuePurge(t *testing.T) {
+	t.Parallel()
+	const n = 2000
+	e := newEnv(t)
+	e.seedMany(t, "dead", n)
+	e.export(t)
+	deps := e.deps()
+	late := &arrivingSQS{SQSAPI: e.c, dlq: e.dlq, body: "late"}
+	deps.SQS = late
+	start := time.Now()
+	out, _, err := e.run(t, deps, "purge", "--yes")
+	t.Logf("purge of %d messages: %.2f s", n, time.Since(start).Seconds())
+	if ExitCode(err) != ExitPartial {
+		t.Fatalf("got %v (exit %d), want exit 3 for the late dead letter", err, ExitCode(err))
+	}
+	mustContain(t, out, "purged 2000 message(s)")
+	if got := visibleBodies(t, e); !slices.Equal(got, []string{"late"}) {
+		t.Fatalf("DLQ after the purge holds %d message(s), want only the late one", len(got))
 	}
 }
