@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"context"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -9,8 +10,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 )
@@ -70,7 +73,9 @@ func TestEnqueueToLocalSQS(t *testing.T) {
 }
 
 // TestSizeLimitAgainstLocalSQS checks envelope.SQSMessageSize against the local SQS server's
-// own count at the boundary, then the receiver on both sides of it through the real client.
+// own count at the boundary, then the receiver on both sides of it and with the worst
+// requests at the largest MAX_BODY_BYTES, through the real client: every body is enqueued
+// whole, and stays under the limit when a DLQ replay adds its attribute.
 func TestSizeLimitAgainstLocalSQS(t *testing.T) {
 	t.Parallel()
 	stack := localstacktest.Stack(t)
@@ -95,21 +100,53 @@ func TestSizeLimitAgainstLocalSQS(t *testing.T) {
 		t.Fatalf("queue held messages of %v bytes, want the one at the limit", got)
 	}
 
+	// The receiver on both sides of the limit: the body as a JSON string up to it, in base64
+	// past it, every message whole and accepted by the server.
 	h := newHandler(client, staticSecrets(), nil)
 	h.QueueURL = queueURL
 	letters := lettersForSize(t, envelope.MaxSQSMessageBytes)
-	for _, tc := range []struct {
-		over   int
-		status int
-	}{{-1, 202}, {0, 202}, {1, 413}} {
-		if resp := h.Handle(ctx, signed(PathEvents, paddedMention(boundaryQuotes, letters+tc.over))); resp.Status != tc.status {
-			t.Fatalf("message %+d bytes from the limit: status %d (%s), want %d", tc.over, resp.Status, resp.Body, tc.status)
+	sent := map[string]bool{}
+	for _, over := range []int{-1, 0, 1} {
+		body := paddedMention(boundaryAngles, letters+over)
+		if resp := h.Handle(ctx, signed(PathEvents, body)); resp.Status != 202 {
+			t.Fatalf("message %+d bytes from the limit: status %d (%s), want 202", over, resp.Status, resp.Body)
+		}
+		sent[body] = true
+	}
+	// The worst requests at the largest MAX_BODY_BYTES, and each again as a DLQ replay
+	// sends it (the same body, ReplayCount added): the server takes them all.
+	h.MaxBodyBytes = receiverconfig.MaxBodyBytesLimit
+	for name, req := range worstCase(t, receiverconfig.MaxBodyBytesLimit) {
+		if resp := h.Handle(ctx, req); resp.Status/100 != 2 {
+			t.Fatalf("worst case %s: status %d (%s), want 2xx", name, resp.Status, resp.Body)
+		}
+		sent[string(req.Body)] = true
+	}
+	got := map[string]bool{}
+	for _, m := range drainMessages(t, client, queueURL) {
+		e, err := envelope.Decode([]byte(aws.ToString(m.Body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[e.Body] = true
+		if e.EventID != "EvBig" {
+			attrs := map[string]sqstypes.MessageAttributeValue{envelope.AttrReplayCount: replayCount}
+			maps.Copy(attrs, m.MessageAttributes)
+			if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: m.Body, MessageAttributes: attrs}); err != nil {
+				t.Errorf("the worst case %s, replayed: %v", e.Kind, err)
+			}
 		}
 	}
-	got := drain(t, client, queueURL)
-	slices.Sort(got)
-	if want := []int{envelope.MaxSQSMessageBytes - 1, envelope.MaxSQSMessageBytes}; !slices.Equal(got, want) {
-		t.Fatalf("queue held messages of %v bytes, want %v", got, want)
+	if len(got) != len(sent) {
+		t.Fatalf("queue held %d of the %d bodies sent", len(got), len(sent))
+	}
+	for body := range sent {
+		if !got[body] {
+			t.Fatalf("a body of %d bytes was not enqueued whole", len(body))
+		}
+	}
+	if n := len(drain(t, client, queueURL)); n != 3 {
+		t.Fatalf("queue held %d replayed worst cases, want 3", n)
 	}
 }
 
@@ -117,6 +154,16 @@ func TestSizeLimitAgainstLocalSQS(t *testing.T) {
 func drain(t *testing.T, client *sqs.Client, queueURL string) []int {
 	t.Helper()
 	var sizes []int
+	for _, m := range drainMessages(t, client, queueURL) {
+		sizes = append(sizes, envelope.SQSMessageSize(aws.ToString(m.Body), m.MessageAttributes))
+	}
+	return sizes
+}
+
+// drainMessages receives and deletes everything on the queue and returns it.
+func drainMessages(t *testing.T, client *sqs.Client, queueURL string) []sqstypes.Message {
+	t.Helper()
+	var msgs []sqstypes.Message
 	for {
 		out, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: []string{"All"},
@@ -125,10 +172,10 @@ func drain(t *testing.T, client *sqs.Client, queueURL string) []int {
 			t.Fatal(err)
 		}
 		if len(out.Messages) == 0 {
-			return sizes
+			return msgs
 		}
 		for _, m := range out.Messages {
-			sizes = append(sizes, envelope.SQSMessageSize(aws.ToString(m.Body), m.MessageAttributes))
+			msgs = append(msgs, m)
 			if _, err := client.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(queueURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
 				t.Fatal(err)
 			}

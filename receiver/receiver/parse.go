@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/slackrelay/slackrelay/shared/envelope"
 )
@@ -169,4 +170,38 @@ func workingView(title json.RawMessage, callbackID, privateMetadata string) []by
 		},
 	})
 	return out
+}
+
+// maxFieldBytes bounds every string the receiver copies from a request into the envelope
+// and its attributes: the ids (team, enterprise, app, event), the event type (a slash
+// command's name, an interaction's type) and Slack's retry reason. Slack's are under 40
+// bytes. With them bounded, an envelope's size is known but for its body, which is what
+// lets MAX_BODY_BYTES promise that every body under it fits in one SQS message
+// (receiverconfig.MaxBodyBytesLimit).
+const maxFieldBytes = 128
+
+// checkFieldSizes refuses, as malformed, a request whose ids are longer than maxFieldBytes:
+// no Slack request has such ids.
+func checkFieldSizes(e *envelope.Envelope) error {
+	for _, f := range [...]struct{ name, value string }{
+		{"team id", e.TeamID}, {"enterprise id", e.EnterpriseID}, {"app id", e.APIAppID},
+		{"event type", e.EventType}, {"event id", e.EventID},
+	} {
+		if len(f.value) > maxFieldBytes {
+			return fmt.Errorf("%w: %s of %d bytes (at most %d)", errMalformed, f.name, len(f.value), maxFieldBytes)
+		}
+	}
+	return nil
+}
+
+// cutField shortens s to at most maxFieldBytes without splitting a UTF-8 sequence.
+func cutField(s string) string {
+	if len(s) <= maxFieldBytes {
+		return s
+	}
+	n := maxFieldBytes
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

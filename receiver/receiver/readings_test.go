@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,19 +23,43 @@ type reading struct {
 }
 
 // receiverReading sends body through Handle and reads the fields back from the envelope it
-// enqueued.
-func receiverReading(t *testing.T, body []byte) reading {
+// enqueued, with the body as a JSON string or, under a message limit that the JSON string
+// does not fit, in base64.
+func receiverReading(t *testing.T, body []byte, base64 bool) reading {
 	t.Helper()
 	s := &fakeSender{}
-	resp := newHandler(s, staticSecrets(), nil).Handle(context.Background(), signed(PathEvents, string(body)))
+	h := newHandler(s, staticSecrets(), nil)
+	if base64 {
+		h.messageLimit = 2*len(body) + 1024 // over the base64 form, under the JSON string
+	}
+	resp := h.Handle(context.Background(), signed(PathEvents, string(body)))
 	if resp.Status != 202 || len(s.sent) != 1 {
 		t.Fatalf("receiver answered %d (%s) and enqueued %d messages, want 202 and 1", resp.Status, bytes.TrimSpace(resp.Body), len(s.sent))
 	}
-	e, err := envelope.Decode([]byte(aws.ToString(s.sent[0].MessageBody)))
+	wire := aws.ToString(s.sent[0].MessageBody)
+	if got, want := strings.Contains(wire, `"body_b64":`), base64; got != want {
+		t.Fatalf("body in base64: %v, want %v", got, want)
+	}
+	e, err := envelope.Decode([]byte(wire))
 	if err != nil {
 		t.Fatalf("enqueued envelope: %v", err)
 	}
+	if e.Body != string(body) {
+		t.Fatal("the enqueued body differs from the request body")
+	}
 	return reading{e.EventType, e.EventID, e.TeamID, e.EnterpriseID, e.APIAppID}
+}
+
+// withEscapes adds a member to a body's outer object whose value encoding/json writes six
+// bytes a character, so that the body's JSON string is over four times its length and a
+// limit can let only its base64 form through.
+func withEscapes(t *testing.T, body []byte) []byte {
+	t.Helper()
+	i := bytes.LastIndexByte(body, '}')
+	if i < 0 {
+		t.Fatal("body is not an object")
+	}
+	return slices.Concat(body[:i], []byte(`,"x_escapes":"`+strings.Repeat("<>&", 1000)+`"`), body[i:])
 }
 
 // slackGoReading is what slack-go's ParseEvent reads from the same body.
@@ -76,12 +101,18 @@ func readBodies(t *testing.T, dir string) map[string][]byte {
 func TestReceiverReadsLikeSlackGo(t *testing.T) {
 	t.Parallel()
 	for name, body := range readBodies(t, "readings") {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			got, want := receiverReading(t, body), slackGoReading(t, body)
-			if got != want {
-				t.Errorf("receiver and slack-go read the body differently:\n got (receiver) %+v\nwant (slack-go) %+v", got, want)
-			}
-		})
+		for form, b64 := range map[string]bool{"json string": false, "base64": true} {
+			t.Run(name+"/"+form, func(t *testing.T) {
+				t.Parallel()
+				b := body
+				if b64 {
+					b = withEscapes(t, body)
+				}
+				got, want := receiverReading(t, b, b64), slackGoReading(t, b)
+				if got != want {
+					t.Errorf("receiver and slack-go read the body differently:\n got (receiver) %+v\nwant (slack-go) %+v", got, want)
+				}
+			})
+		}
 	}
 }

@@ -6,7 +6,6 @@ package receiver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"strconv"
@@ -89,6 +88,9 @@ type Handler struct {
 	Now          func() time.Time
 
 	reported sync.Map // configuration error codes already logged at ERROR
+	// messageLimit replaces envelope.MaxSQSMessageBytes when set (the fuzz test, so that
+	// short bodies reach both forms of the envelope).
+	messageLimit int
 }
 
 // Rejection reasons, used in logs and as the metric dimension.
@@ -134,7 +136,7 @@ func (h *Handler) Handle(ctx context.Context, r *Request) Response {
 		return h.rejected(r, reasonMethod, nil, reject(405, "method not allowed: use POST", true))
 	}
 	if len(r.Body) > h.MaxBodyBytes {
-		return h.rejected(r, reasonTooLarge, nil, reject(413, "request body too large", true))
+		return h.rejected(r, reasonTooLarge, nil, reject(413, "request body too large: the limit is "+strconv.Itoa(h.MaxBodyBytes)+" bytes (MAX_BODY_BYTES)", true))
 	}
 	ts := r.Header(slackverify.HeaderTimestamp)
 	if status, reason, err := h.verify(ctx, r, ts); err != nil {
@@ -179,6 +181,9 @@ func (h *Handler) Handle(ctx context.Context, r *Request) Response {
 		return respOK
 	}
 
+	if err := checkFieldSizes(&e); err != nil {
+		return h.rejected(r, reasonMalformed, err, reject(400, "malformed request body", true))
+	}
 	e.ID = envelope.NewID()
 	e.ReceivedAt = h.now().UTC()
 	e.Body = r.bodyText // the Lambda front end holds the body as a string already
@@ -187,7 +192,7 @@ func (h *Handler) Handle(ctx context.Context, r *Request) Response {
 	}
 	if rn := r.Header(HeaderRetryNum); rn != "" {
 		e.RetryNum, _ = strconv.Atoi(rn)
-		e.RetryReason = r.Header(HeaderRetryReason)
+		e.RetryReason = cutField(r.Header(HeaderRetryReason))
 	}
 	resp := h.enqueue(ctx, r, &e)
 	if resp.Status/100 == 2 && p.answerQueued {
@@ -253,30 +258,38 @@ func (h *Handler) enqueue(ctx context.Context, r *Request, e *envelope.Envelope)
 		slog.String(logging.KeyKind, string(e.Kind)),
 		slog.String(logging.KeyTeamID, e.TeamID),
 	}
-	// An Encoder writes straight into the builder, so the message body is not copied again
-	// from a []byte into the string the SDK takes.
-	var sb strings.Builder
-	if err := json.NewEncoder(&sb).Encode(e); err != nil {
-		// Only a clock outside years 0-9999 gets here: a fault of this host, so Slack may retry.
-		return h.rejected(r, reasonEncode, err, reject(503, "could not enqueue, retry later", false))
-	}
-	body := strings.TrimSuffix(sb.String(), "\n") // Encode ends the value with a newline
 	attrs := messageAttributes(e)
-	// SQS counts the attributes toward its limit too: a message over it would be refused on
-	// every delivery, so it is refused here, once, without a retry.
-	if size := envelope.SQSMessageSize(body, attrs); size > envelope.MaxSQSMessageBytes {
-		h.Log.LogAttrs(ctx, slog.LevelWarn, "request rejected", append(ids[:], slog.String("reason", reasonEnvelopeBig),
-			slog.Int("request_bytes", len(r.Body)), slog.Int("envelope_bytes", len(body)), slog.Int("attribute_bytes", size-len(body)),
-			slog.Int("message_bytes", size), slog.Int("limit_bytes", envelope.MaxSQSMessageBytes))...)
+	// SQS counts the attributes toward its limit too. Encode writes the body as a JSON
+	// string when that fits and in base64 otherwise: with MAX_BODY_BYTES at most
+	// receiverconfig.MaxBodyBytesLimit and the ids bounded (maxFieldBytes), every body
+	// accepted so far fits.
+	attrBytes := envelope.SQSMessageSize("", attrs)
+	limit := envelope.MaxSQSMessageBytes
+	if h.messageLimit > 0 {
+		limit = h.messageLimit
+	}
+	body, version, err := envelope.Encode(e, limit-attrBytes)
+	var tooLarge *envelope.TooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
+		// Cannot happen with the configuration's limits: a handler built with a larger
+		// MaxBodyBytes. A retry would fail the same way.
+		h.Log.LogAttrs(ctx, slog.LevelError, "request rejected: MAX_BODY_BYTES is over the largest body that fits in an SQS message",
+			append(ids[:], slog.String("reason", reasonEnvelopeBig), slog.Int("request_bytes", len(r.Body)),
+				slog.Int("max_body_bytes", h.MaxBodyBytes), slog.Int("message_bytes", tooLarge.Bytes+attrBytes),
+				slog.Int("attribute_bytes", attrBytes), slog.Int("limit_bytes", limit))...)
 		h.Metrics.Count("Rejected", 1, metrics.Dim{Name: "Reason", Value: reasonEnvelopeBig})
 		return reject(413, "request body too large once wrapped", true)
+	case err != nil:
+		// Only a clock outside years 0-9999 gets here: a fault of this host, so Slack may retry.
+		return h.rejected(r, reasonEncode, err, reject(503, "could not enqueue, retry later", false))
 	}
 	if e.RetryNum > 0 {
 		h.Metrics.Count("SlackRetries", 1, metrics.Dim{Name: "Reason", Value: e.RetryReason})
 	}
 	start := h.now()
 	sendCtx, cancel := enqueueContext(ctx)
-	_, err := h.Sender.SendMessage(sendCtx, &sqs.SendMessageInput{QueueUrl: &h.QueueURL, MessageBody: &body, MessageAttributes: attrs})
+	_, err = h.Sender.SendMessage(sendCtx, &sqs.SendMessageInput{QueueUrl: &h.QueueURL, MessageBody: &body, MessageAttributes: attrs})
 	cancel()
 	took := h.now().Sub(start)
 	h.Metrics.Milliseconds("EnqueueLatency", took)
@@ -293,8 +306,13 @@ func (h *Handler) enqueue(ctx context.Context, r *Request, e *envelope.Envelope)
 		return reject(503, "could not enqueue, retry later", false)
 	}
 	h.Metrics.Count("Requests", 1, metrics.Dim{Name: "Kind", Value: string(e.Kind)})
-	h.Log.LogAttrs(ctx, slog.LevelInfo, "enqueued", append(ids[:], slog.String("event_type", e.EventType),
-		slog.Int("retry_num", e.RetryNum), slog.Int64("took_ms", took.Milliseconds()))...)
+	line := append(ids[:], slog.String("event_type", e.EventType), slog.Int("retry_num", e.RetryNum), slog.Int64("took_ms", took.Milliseconds()))
+	if version == envelope.VersionBodyBase64 {
+		// A worker older than the base64 form dead-letters this message as an unsupported
+		// version; replay it once the worker is updated.
+		line = append(line, slog.String("body_encoding", "base64"), slog.Int("request_bytes", len(r.Body)))
+	}
+	h.Log.LogAttrs(ctx, slog.LevelInfo, "enqueued", line...)
 	if e.Kind == envelope.KindEvent {
 		return respAccepted
 	}

@@ -12,8 +12,23 @@ import (
 	"github.com/slackrelay/slackrelay/shared/config"
 )
 
-// DefaultMaxBodyBytes leaves room for the envelope around the body inside SQS's 1 MiB limit.
-const DefaultMaxBodyBytes = 1<<20 - 16<<10
+// MaxBodyBytesLimit is the largest MAX_BODY_BYTES, 780,288 bytes (762 KiB): a body this long
+// always fits whole in one SQS message, whatever its bytes. SQS allows 1 MiB (1,048,576
+// bytes) counting the message attributes. The envelope carries the body as a JSON string
+// when that fits, which can take six bytes per byte of body, and else in base64, which
+// takes 4 bytes per 3 whatever they are: 1,040,384 bytes for this body. That leaves
+// envelopeReserveBytes (8 KiB) for the envelope's other fields and the attributes, which
+// the receiver bounds (every id at most 128 bytes): at their longest, written with the
+// worst escapes and with the ReplayCount a replay adds, they take under 6 KiB
+// (receiver/receiver's TestEveryBodyUpToTheLimitIsEnqueuedWhole builds that message).
+const MaxBodyBytesLimit = (1<<20 - envelopeReserveBytes) / 4 * 3
+
+// envelopeReserveBytes is what MaxBodyBytesLimit leaves in an SQS message besides the body
+// in base64.
+const envelopeReserveBytes = 8 << 10
+
+// DefaultMaxBodyBytes is the default MAX_BODY_BYTES: the largest allowed.
+const DefaultMaxBodyBytes = MaxBodyBytesLimit
 
 // The names of the receiver's variables.
 const (
@@ -32,8 +47,8 @@ var Vars = []config.Var{
 	{Name: EnvLogLevel, Default: "info", Doc: "debug, info, warn or error"},
 	{Name: EnvEventsQueueURL, Required: true, Doc: "the SQS queue verified requests go to"},
 	{Name: EnvSigningSecretParam, Doc: "SSM SecureString parameter holding Slack's signing secret (required in Lambda; locally it replaces SLACK_SIGNING_SECRET)"},
-	{Name: EnvMaxBodyBytes, Kind: config.KindInt, Default: strconv.Itoa(DefaultMaxBodyBytes), Min: 1024, Max: DefaultMaxBodyBytes,
-		Doc: "larger request bodies are answered 413 (the default leaves room for the envelope inside SQS's 1 MiB)"},
+	{Name: EnvMaxBodyBytes, Kind: config.KindInt, Default: strconv.Itoa(DefaultMaxBodyBytes), Min: 1024, Max: MaxBodyBytesLimit,
+		Doc: "larger request bodies are answered 413 (X-Slack-No-Retry); every body up to it is enqueued whole. The maximum, 762 KiB, is the longest body that fits in SQS's 1 MiB (attributes included) even base64-encoded, as the envelope carries a body whose JSON escaping would not fit (4 bytes per 3), with 8 KiB left for the envelope's other fields and the attributes"},
 	{Name: EnvSecretsMaxAge, Kind: config.KindDuration, Default: "5m", Doc: "how long SSM values are cached"},
 	{Name: EnvSlackSigningSecret, LocalOnly: true, Doc: "the signing secret itself (required unless SIGNING_SECRET_PARAM is set)"},
 	{Name: EnvListenAddr, Default: "127.0.0.1:3000", LocalOnly: true, Doc: "the local HTTP server's address"},

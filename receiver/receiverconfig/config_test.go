@@ -41,8 +41,23 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		{Name: "lambda", Env: env(config.EnvLambdaRuntimeAPI, "x", EnvMaxBodyBytes, "lots", EnvSecretsMaxAge, "-1s"),
 			Want: []string{"EVENTS_QUEUE_URL is required", "SIGNING_SECRET_PARAM is required in Lambda", `MAX_BODY_BYTES="lots"`, `SECRETS_MAX_AGE="-1s"`}},
 		{Name: "local", Env: env(EnvMaxBodyBytes, "100"),
-			Want: []string{"EVENTS_QUEUE_URL is required", "SLACK_SIGNING_SECRET (or SIGNING_SECRET_PARAM) is required", "MAX_BODY_BYTES=100 is outside [1024, 1032192]"}},
+			Want: []string{"EVENTS_QUEUE_URL is required", "SLACK_SIGNING_SECRET (or SIGNING_SECRET_PARAM) is required", "MAX_BODY_BYTES=100 is outside [1024, 780288]"}},
+		// The former default: a body that long might not fit in an SQS message once wrapped.
+		{Name: "over the largest body that always fits", Env: env(EnvEventsQueueURL, "q", EnvSlackSigningSecret, "s", EnvMaxBodyBytes, "1032192"),
+			Want: []string{"MAX_BODY_BYTES=1032192 is outside [1024, 780288]"}},
 	})
+}
+
+// The limit is what its doc comment and the variable's documentation compute.
+func TestMaxBodyBytesLimit(t *testing.T) {
+	t.Parallel()
+	if MaxBodyBytesLimit != 780288 || (MaxBodyBytesLimit+2)/3*4+envelopeReserveBytes > 1<<20 {
+		t.Errorf("MaxBodyBytesLimit = %d: its base64 form and the %d-byte reserve must fit in 1 MiB, as documented (780288)", MaxBodyBytesLimit, envelopeReserveBytes)
+	}
+	c, err := Load(env(EnvEventsQueueURL, "q", EnvSlackSigningSecret, "s", EnvMaxBodyBytes, "780288"))
+	if err != nil || c.MaxBodyBytes != MaxBodyBytesLimit {
+		t.Errorf("Load with the largest value: %+v, %v", c, err)
+	}
 }
 
 func TestLambdaModeIgnoresLocalVariables(t *testing.T) {

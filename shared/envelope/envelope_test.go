@@ -82,7 +82,11 @@ func TestDecodeRejects(t *testing.T) {
 		raw     string
 		wantErr error
 	}{
-		{name: "future version", mod: func(m map[string]any) { m["v"] = 2 }, wantErr: ErrUnsupportedVersion},
+		{name: "future version", mod: func(m map[string]any) { m["v"] = 3 }, wantErr: ErrUnsupportedVersion},
+		{name: "body_b64 in a v1 envelope", mod: func(m map[string]any) { m["body_b64"] = "e30=" }, wantErr: ErrInvalid},
+		{name: "v2 with body and body_b64", mod: func(m map[string]any) { m["v"], m["body_b64"] = 2, "e30=" }, wantErr: ErrInvalid},
+		{name: "v2 with body_b64 not base64", mod: func(m map[string]any) { m["v"], m["body"], m["body_b64"] = 2, "", "{}" }, wantErr: ErrInvalid},
+		{name: "v2 without a body", mod: func(m map[string]any) { m["v"], m["body"] = 2, "" }, wantErr: ErrInvalid},
 		{name: "no version", mod: func(m map[string]any) { delete(m, "v") }, wantErr: ErrUnsupportedVersion},
 		{name: "missing id", mod: func(m map[string]any) { delete(m, "id") }, wantErr: ErrInvalid},
 		{name: "unknown kind", mod: func(m map[string]any) { m["kind"] = "webhook" }, wantErr: ErrInvalid},
@@ -207,6 +211,20 @@ func BenchmarkMarshal(b *testing.B) {
 	b.SetBytes(int64(len(e.Body)))
 	for b.Loop() {
 		if _, err := json.Marshal(&e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEncode is the receiver's cost of the same envelope through Encode: the size of
+// the JSON string form computed before it is written.
+func BenchmarkEncode(b *testing.B) {
+	e := sample()
+	e.Body = strings.Repeat(`{"type":"event_callback","text":"hello world"}`, 24)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(e.Body)))
+	for b.Loop() {
+		if _, _, err := Encode(&e, MaxSQSMessageBytes); err != nil {
 			b.Fatal(err)
 		}
 	}

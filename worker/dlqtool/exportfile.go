@@ -9,9 +9,11 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/slackrelay/slackrelay/shared/envelope"
 )
 
 // ExportLine is one line of an export file (JSON Lines).
@@ -59,6 +61,21 @@ func (l *ExportLine) MessageAttributes() map[string]types.MessageAttributeValue 
 		attrs[k] = types.MessageAttributeValue{DataType: aws.String(v.DataType), StringValue: v.StringValue, BinaryValue: v.BinaryValue}
 	}
 	return attrs
+}
+
+// Message is the line read as a scanned message is (its envelope decoded, SentAt from
+// sent_timestamp), for the same checks: kind, event type, event time. It has no receipt:
+// it cannot be held or deleted.
+func (l *ExportLine) Message() *Message {
+	m := &Message{ID: l.MessageID, Body: l.Body, Attrs: l.MessageAttributes(), ReceiveCount: l.ReceiveCount}
+	if m.Attrs == nil {
+		m.Attrs = map[string]types.MessageAttributeValue{}
+	}
+	if l.SentTimestamp > 0 {
+		m.SentAt = time.UnixMilli(l.SentTimestamp).UTC()
+	}
+	m.Env, m.EnvErr = envelope.Decode([]byte(l.Body))
+	return m
 }
 
 // NumberedLine is an ExportLine with its line number in the file.

@@ -27,8 +27,25 @@ type ExportRecord struct {
 	// the export did not hold.
 	Counts Counts `json:"counts"`
 	Unseen int    `json:"unseen"`
-	// IDs are the exported message ids (purge checks that nothing else is in the queue).
+	// IDs are the exported message ids.
 	IDs []string `json:"message_ids"`
+	// BodySHA256 maps each exported message id to BodyDigest of its body: purge deletes a
+	// message only when both match, so it deletes nothing the export did not write. Records
+	// written before it existed have none, and purge refuses on them.
+	BodySHA256 map[string]string `json:"body_sha256"`
+}
+
+// BodyDigest is the hex SHA-256 of a message body, as ExportRecord.BodySHA256 keeps it.
+func BodyDigest(body string) string {
+	sum := sha256.Sum256([]byte(body))
+	return hex.EncodeToString(sum[:])
+}
+
+// Saved reports whether the export saved m: its id is in the record with the digest of
+// the same body.
+func (r *ExportRecord) Saved(m *Message) bool {
+	d, ok := r.BodySHA256[m.ID]
+	return ok && d == BodyDigest(m.Body)
 }
 
 // exportRecordPath is the record's file: a hash of the URL, so any URL makes a safe name.

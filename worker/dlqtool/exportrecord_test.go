@@ -18,7 +18,8 @@ func TestExportRecordRoundTrip(t *testing.T) {
 		t.Fatalf("no record yet: got ok %v, err %v; want neither", ok, err)
 	}
 	want := ExportRecord{QueueURL: a, At: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC), File: "/tmp/x.jsonl",
-		Complete: true, Exported: 2, Counts: Counts{InFlight: 2}, IDs: []string{"m1", "m2"}}
+		Complete: true, Exported: 2, Counts: Counts{InFlight: 2}, IDs: []string{"m1", "m2"},
+		BodySHA256: map[string]string{"m1": BodyDigest("one"), "m2": BodyDigest("two")}}
 	if err := SaveExportRecord(dir, want); err != nil {
 		t.Fatal(err)
 	}
@@ -49,5 +50,30 @@ func TestExportRecordRoundTrip(t *testing.T) {
 	}
 	if matches, _ := filepath.Glob(filepath.Join(dir, "exports", ".slackrelay-dlq-*")); len(matches) != 0 {
 		t.Errorf("temporary files left behind: %v", matches)
+	}
+}
+
+// Saved matches a message by its id and the digest of its body: a message with an exported
+// id but another body, or with an exported body but another id, was not saved.
+func TestExportRecordSaved(t *testing.T) {
+	t.Parallel()
+	rec := ExportRecord{BodySHA256: map[string]string{"m1": BodyDigest("one")}}
+	for _, tc := range []struct {
+		m    Message
+		want bool
+	}{
+		{Message{ID: "m1", Body: "one"}, true},
+		{Message{ID: "m1", Body: "one "}, false},
+		{Message{ID: "m2", Body: "one"}, false},
+	} {
+		if got := rec.Saved(&tc.m); got != tc.want {
+			t.Errorf("Saved(%s, %q) = %v, want %v", tc.m.ID, tc.m.Body, got, tc.want)
+		}
+	}
+	if (&ExportRecord{IDs: []string{"m1"}}).Saved(&Message{ID: "m1", Body: "one"}) {
+		t.Error("a record without digests (an older export) saved a message")
+	}
+	if got := BodyDigest("one"); len(got) != 64 {
+		t.Errorf("BodyDigest = %q, want 64 hex characters", got)
 	}
 }

@@ -262,14 +262,6 @@ func (h *Hold) release(ctx context.Context, msgs []*Message, all bool) error {
 		len(failed), QueueName(h.url), latest.UTC().Format(time.TimeOnly), errors.Join(errs...))
 }
 
-// Drop stops holding everything without touching the queue (after a purge deleted it all).
-func (h *Hold) Drop() {
-	h.end()
-	h.mu.Lock()
-	clear(h.held)
-	h.mu.Unlock()
-}
-
 func (h *Hold) end() {
 	h.mu.Lock()
 	ended := h.ended
@@ -303,6 +295,106 @@ func (h *Hold) Delete(ctx context.Context, m *Message) error {
 	}
 	h.mu.Unlock()
 	return nil
+}
+
+// DeleteFailure is a message DeleteMessages did not delete, and why.
+type DeleteFailure struct {
+	ID     string
+	Reason string
+}
+
+// DeleteMessages deletes the given held messages from the queue, ten to a call, batchCalls
+// calls at a time, with the receipts of this hold: only what the scan received is deleted,
+// never a message sent to the queue since. A message the hold lost is not deleted (its
+// receipt may be stale). Once ctx ends no further call starts; the messages not attempted
+// are failures too. Messages whose delete failed stay held (Release shows them again).
+func (h *Hold) DeleteMessages(ctx context.Context, msgs []*Message) (deleted int, failed []DeleteFailure) {
+	var jobs []deleteJob
+	h.mu.Lock()
+	for _, m := range msgs {
+		e, ok := h.held[m.ID]
+		if !ok {
+			failed = append(failed, DeleteFailure{ID: m.ID, Reason: "no longer held (another reader may have it)"})
+			continue
+		}
+		// Out of the hold while its delete runs, so the keeper does not extend a receipt
+		// that is being deleted.
+		delete(h.held, m.ID)
+		jobs = append(jobs, deleteJob{e: e, receipt: e.msg.receipt})
+	}
+	h.mu.Unlock()
+
+	var mu sync.Mutex
+	sem := make(chan struct{}, batchCalls)
+	var wg sync.WaitGroup
+	for start := 0; start < len(jobs); start += 10 {
+		batch := jobs[start:min(start+10, len(jobs))]
+		sem <- struct{}{}
+		if ctx.Err() != nil {
+			<-sem
+			mu.Lock()
+			for _, j := range jobs[start:] {
+				failed = append(failed, DeleteFailure{ID: j.e.msg.ID, Reason: "not attempted: " + ctx.Err().Error()})
+			}
+			mu.Unlock()
+			h.restore(jobs[start:])
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			in := &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(h.url)}
+			for i, j := range batch {
+				in.Entries = append(in.Entries, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(j.receipt)})
+			}
+			out, err := h.c.DeleteMessageBatch(context.WithoutCancel(ctx), in)
+			reasons := map[int]string{}
+			if err != nil {
+				for i := range batch {
+					reasons[i] = err.Error()
+				}
+			} else {
+				for _, f := range out.Failed {
+					if i, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && i >= 0 && i < len(batch) {
+						reasons[i] = strings.TrimSpace(aws.ToString(f.Code) + " " + aws.ToString(f.Message))
+					}
+				}
+			}
+			var back []deleteJob
+			mu.Lock()
+			for i, j := range batch {
+				if r, bad := reasons[i]; bad {
+					failed = append(failed, DeleteFailure{ID: j.e.msg.ID, Reason: r})
+					back = append(back, j)
+				} else {
+					deleted++
+				}
+			}
+			mu.Unlock()
+			h.restore(back)
+		}()
+	}
+	wg.Wait()
+	slices.SortFunc(failed, func(a, b DeleteFailure) int { return strings.Compare(a.ID, b.ID) })
+	return deleted, failed
+}
+
+// deleteJob is one message on its way out of the queue, with the receipt it is deleted by.
+type deleteJob struct {
+	e       *holdEntry
+	receipt string
+}
+
+// restore holds again messages whose delete did not happen, so that Release shows them
+// (unless the hold has received the message again meanwhile).
+func (h *Hold) restore(jobs []deleteJob) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, j := range jobs {
+		if _, ok := h.held[j.e.msg.ID]; !ok && j.e.msg.receipt == j.receipt {
+			h.held[j.e.msg.ID] = j.e
+		}
+	}
 }
 
 // visFailure is why one message's visibility was not changed.

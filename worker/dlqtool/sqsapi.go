@@ -2,8 +2,9 @@
 // queue, without its command line: scan the DLQ while holding what it received (scan.go,
 // hold.go), compare what a scan saw with the queue's own counts (counts.go), read the
 // messages (message.go, filter.go, redact.go), put them back on the events queue
-// (replay.go), write and read export files (exportfile.go) and remember whether the last
-// export of a queue saw everything (exportrecord.go); its AWS clients send through
+// (replay.go), delete what a scan holds (hold.go), write and read export files
+// (exportfile.go) and remember what the last export of a queue saw and saved
+// (exportrecord.go); its AWS clients send through
 // awsclient.HTTPClient (shared/awsclient/httpclient.go).
 //
 // A scan "peeks": it receives messages with a short visibility timeout, keeps them hidden
@@ -26,6 +27,7 @@ type SQSAPI interface {
 	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
 	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
 	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
+	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
 }
 
 var _ SQSAPI = (*sqs.Client)(nil)

@@ -30,7 +30,7 @@ const (
 var Vars = []config.Var{
 	{Name: envQueueURL, Doc: "the events queue URL when neither --queue-url nor --stack names it"},
 	{Name: envDLQURL, Doc: "the dead-letter queue URL when neither --dlq-url nor --stack names it"},
-	{Name: envStateDir, Default: "slackrelay-dlq under the user's cache directory", Doc: "where export records are kept: purge checks that the last export of the DLQ saw every message"},
+	{Name: envStateDir, Default: "slackrelay-dlq under the user's cache directory", Doc: "where export records are kept: purge deletes only the messages the last export of the DLQ saved (by message id and body digest)"},
 	{Name: "AWS_REGION", Doc: "the AWS region when --region is not given (AWS_DEFAULT_REGION and the profile's region also work)"},
 	{Name: "AWS_PROFILE", Doc: "the shared-config profile to use"},
 	{Name: "AWS_ACCESS_KEY_ID", Doc: "static credentials (with AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN); else the SDK's chain: profile, SSO, instance role"},

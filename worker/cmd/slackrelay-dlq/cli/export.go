@@ -26,8 +26,9 @@ private and delete it when done. Run it before purge or before deleting the stac
 The export compares what it saw with the DLQ's counts (visible + in flight + delayed).
 When it could not see every message (another reader holds some, some are delayed) it
 still writes what it saw, says how many it missed, and exits 3. Each export is recorded
-(the DLQ's URL, counts and the exported message ids, under $SLACKRELAY_DLQ_STATE_DIR):
-purge refuses unless the last export saw every message that is in the DLQ.
+(the DLQ's URL, counts, the exported message ids and a SHA-256 of each body, under
+$SLACKRELAY_DLQ_STATE_DIR): purge deletes only messages that record names with the same
+body, and refuses when the export did not see every message the DLQ counted.
 
 Examples:
   slackrelay-dlq export --stack slackrelay --out dlq-$(date +%F).jsonl
@@ -76,8 +77,10 @@ func (inv *invocation) export(dlq, out string, s scanned) error {
 	}
 	rec := dlqtool.ExportRecord{QueueURL: dlq, At: inv.deps.Now().UTC(), File: file, Complete: s.res.Complete(),
 		Exported: len(msgs), Counts: s.res.Counts, Unseen: s.res.Unseen()}
+	rec.BodySHA256 = make(map[string]string, len(msgs))
 	for _, m := range msgs {
 		rec.IDs = append(rec.IDs, m.ID)
+		rec.BodySHA256[m.ID] = dlqtool.BodyDigest(m.Body)
 	}
 	if dir, err := inv.stateDir(); err != nil {
 		fmt.Fprintf(inv.stderr, "warning: %v; purge will not know about this export\n", err)

@@ -138,11 +138,16 @@ func TestImportRejectsBadFileAndSendsNothing(t *testing.T) {
 	if v, _ := counts(t, e.c, e.dlq); v != 0 {
 		t.Errorf("a bad file sent %d message(s)", v)
 	}
-	// --to events sends to the events queue.
+	// --to events sends to the events queue, stale-guarded: the line reached the DLQ in 1970.
 	if err := os.WriteFile(file, []byte(good+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.run(t, e.deps(), "import", "--in", file, "--to", "events"); err != nil {
+	if out, _, err := e.run(t, e.deps(), "import", "--in", file, "--to", "events"); err != nil {
+		t.Fatal(err)
+	} else {
+		mustContain(t, out, "imported 0 message(s)", "skipped stale 1")
+	}
+	if _, _, err := e.run(t, e.deps(), "import", "--in", file, "--to", "events", "--allow-stale"); err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := counts(t, e.c, e.queue); v != 1 {
@@ -215,11 +220,12 @@ func TestRedriveMoveTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustContain(t, out, "no message move tasks")
-	out, _, err = e.run(t, e.deps(), "redrive")
+	out, errs, err := e.run(t, e.deps(), "redrive")
 	if err != nil {
 		t.Fatal(err)
 	}
 	mustContain(t, out, "would start a message move task moving about 3 message(s)", "dry run: pass --yes")
+	mustContain(t, errs, "no stale guard", "the worker dead-letters events older than its record retention (DLQ_RETENTION + REPLAY_WINDOW)")
 	if v, _ := counts(t, e.c, e.queue); v != 0 {
 		t.Fatalf("dry run moved %d message(s)", v)
 	}

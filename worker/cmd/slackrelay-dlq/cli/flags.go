@@ -3,6 +3,7 @@ package cli
 import (
 	"flag"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -67,4 +68,42 @@ func (l *idList) Set(s string) error {
 		}
 	}
 	return nil
+}
+
+// staleGuard is the check every command that puts messages on the events queue one by one
+// (replay, import --to events) makes: events older than --max-age are skipped with a
+// warning unless --allow-stale. A reply to a days-old mention usually confuses more than it
+// helps, and response_url works for 30 minutes only.
+type staleGuard struct {
+	maxAge     durationFlag
+	allowStale bool
+}
+
+// register adds --max-age (default 1h) and --allow-stale; verb is what the command does
+// with a message ("replay", "import"), when is a qualifier of the flags' help ("" or
+// "with --to events: ").
+func (g *staleGuard) register(fs *flag.FlagSet, verb, when string) {
+	g.maxAge = durationFlag(time.Hour)
+	fs.Var(&g.maxAge, "max-age", when+"skip events older than this `duration` (stale guard)")
+	fs.BoolVar(&g.allowStale, "allow-stale", false, when+verb+" events older than --max-age too")
+}
+
+// check is the flags' usage check.
+func (g *staleGuard) check(cmd string) error {
+	if g.maxAge <= 0 && !g.allowStale {
+		return usagef("%s: --max-age must be more than 0 (or pass --allow-stale)", cmd)
+	}
+	return nil
+}
+
+// stale reports whether m is to be skipped: its event time (event_time, else received_at,
+// else when it was sent to the DLQ) is known and older than --max-age.
+func (g *staleGuard) stale(m *dlqtool.Message, now time.Time) bool {
+	return !g.allowStale && !m.EventTime().IsZero() && now.Sub(m.EventTime()) > time.Duration(g.maxAge)
+}
+
+// warn writes the warning line of a skipped message.
+func (g *staleGuard) warn(w io.Writer, m *dlqtool.Message, now time.Time, verb string) {
+	fmt.Fprintf(w, "warning: skipping stale %s %s %s: event is %s old (--max-age %s; pass --allow-stale to %s it)\n",
+		m.ID, dash(m.Kind()), dash(m.EventType()), ageOf(m, now), time.Duration(g.maxAge), verb)
 }

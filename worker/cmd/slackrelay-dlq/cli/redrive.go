@@ -18,16 +18,22 @@ import (
 
 var redriveCmd = &command{
 	name:    "redrive",
-	summary: "move the whole DLQ back with an SQS message move task (start | status | cancel)",
+	summary: "move the whole DLQ back with an SQS message move task, no filter, no stale guard (start | status | cancel)",
 	usage: `Usage: slackrelay-dlq redrive [start] [queue flags] [--rate N] [--yes]
        slackrelay-dlq redrive status [queue flags]
        slackrelay-dlq redrive cancel [queue flags]
 
 redrive (or redrive start) starts an SQS message move task from the DLQ to the events
-queue; SQS moves every message, as it is, in the background. Unlike replay it cannot
-filter, does not skip stale events, keeps the failure attributes and does not set
-ReplayCount. Use it for bulk recovery after an outage; use replay for anything selective.
-Only one move task can run per queue at a time. Without --yes it only says what it would do.
+queue; SQS moves every message, as it is, in the background. Only one move task can run
+per queue at a time. Without --yes it only says what it would do.
+
+A move task cannot filter: it has NO STALE GUARD. Every message goes back however old it
+is (up to the DLQ's 14-day retention), with its failure attributes and without a
+ReplayCount. replay and import --to events skip events older than --max-age; here the only
+protection is the worker's own: the worker dead-letters events older than its record
+retention (DLQ_RETENTION + REPLAY_WINDOW) instead of answering them. Anything younger is
+answered now, however late. Use redrive for bulk recovery right after an outage; use
+replay (with --max-age) for anything older or selective.
 
 redrive status lists the DLQ's recent move tasks: status, messages moved / to move, and
 the failure reason of a failed task. redrive cancel stops the running task at once (it is
@@ -94,6 +100,7 @@ func (inv *invocation) redrive(ctx context.Context, sub string, rate int, yes bo
 	if hidden := st.InFlight + st.Delayed; hidden > 0 {
 		fmt.Fprintf(inv.stderr, "warning: %d DLQ message(s) are in flight with a reader or delayed; the task moves what is visible, check `slackrelay-dlq stats` after it completed\n", hidden)
 	}
+	fmt.Fprintln(inv.stderr, "note: a move task has no stale guard: every message goes back however old; the worker dead-letters events older than its record retention (DLQ_RETENTION + REPLAY_WINDOW) instead of answering them (use replay --max-age to skip stale events)")
 	if !yes {
 		fmt.Fprintf(inv.stdout, "would start a message move task moving about %d message(s) from %s to %s, %s\n",
 			st.Visible, dlqARN, eventsARN, rateText)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"golang.org/x/time/rate"
 
@@ -53,9 +52,7 @@ Examples:
 		fs.Float64Var(&o.rate, "rate", 10, "at most N messages per second")
 		fs.BoolVar(&o.yes, "yes", false, "really replay (default: dry run)")
 		fs.BoolVar(&o.keepGoing, "keep-going", false, "after a failed send, go on with the next message instead of stopping")
-		o.maxAge = durationFlag(time.Hour)
-		fs.Var(&o.maxAge, "max-age", "skip events older than this `duration` (stale guard)")
-		fs.BoolVar(&o.allowStale, "allow-stale", false, "replay events older than --max-age too")
+		o.guard.register(fs, "replay", "")
 		return func(ctx context.Context, inv *invocation, pos []string) error {
 			switch {
 			case len(pos) > 0:
@@ -66,8 +63,9 @@ Examples:
 				return usagef("replay: --rate must be more than 0")
 			case o.max < 0:
 				return usagef("replay: --max must not be negative")
-			case o.maxAge <= 0 && !o.allowStale:
-				return usagef("replay: --max-age must be more than 0 (or pass --allow-stale)")
+			}
+			if err := o.guard.check("replay"); err != nil {
+				return err
 			}
 			qs, err := inv.queues(ctx, true, true)
 			if err != nil {
@@ -95,10 +93,9 @@ type replayOptions struct {
 	filter              dlqtool.Filter
 	ids                 idList
 	all, yes, keepGoing bool
-	allowStale          bool
 	max                 int
 	rate                float64
-	maxAge              durationFlag
+	guard               staleGuard
 }
 
 func (inv *invocation) replay(ctx context.Context, qs queues, s scanned, o *replayOptions) error {
@@ -115,7 +112,7 @@ func (inv *invocation) replay(ctx context.Context, qs queues, s scanned, o *repl
 		case !s.hold.Holds(m.ID):
 			fmt.Fprintf(inv.stderr, "warning: skipping %s: the scan could not keep it hidden (another reader may have it)\n", m.ID)
 			rest = append(rest, m)
-		case !o.allowStale && !m.EventTime().IsZero() && now.Sub(m.EventTime()) > time.Duration(o.maxAge):
+		case o.guard.stale(m, now):
 			stale = append(stale, m)
 		default:
 			chosen = append(chosen, m)
@@ -133,8 +130,7 @@ func (inv *invocation) replay(ctx context.Context, qs queues, s scanned, o *repl
 		}
 	}
 	for _, m := range stale {
-		fmt.Fprintf(inv.stderr, "warning: skipping stale %s %s %s: event is %s old (--max-age %s; pass --allow-stale to replay it)\n",
-			m.ID, dash(m.Kind()), dash(m.EventType()), ageOf(m, now), time.Duration(o.maxAge))
+		o.guard.warn(inv.stderr, m, now, "replay")
 	}
 	// Only the chosen stay hidden while the replay runs.
 	if err := s.hold.ReleaseMessages(ctx, append(rest, stale...)); err != nil {

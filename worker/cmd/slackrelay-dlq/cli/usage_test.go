@@ -80,6 +80,9 @@ func TestUsageErrors(t *testing.T) {
 	out.Reset()
 	_ = RunWith(context.Background(), deps, []string{"replay", "-h"}, &out, &errb)
 	mustContain(t, out.String(), "Examples:", "--yes", "-allow-stale", "receive count")
+	out.Reset()
+	_ = RunWith(context.Background(), deps, []string{"redrive", "-h"}, &out, &errb)
+	mustContain(t, out.String(), "cannot filter", "NO STALE GUARD", "DLQ_RETENTION + REPLAY_WINDOW", "replay (with --max-age)")
 
 	if ExitCode(nil) != 0 || ExitCode(errors.New("x")) != 1 || ExitCode(&PartialError{}) != 3 || ExitCode(fmt.Errorf("w: %w", &UsageError{})) != 2 {
 		t.Error("ExitCode mapping")
