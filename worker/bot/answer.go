@@ -31,43 +31,52 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 	earlier := h.history(ctx, s, source)
 	if dm {
 		h.setStatus(ctx, s, status, loadingMessages)
-		if len(earlier) == 0 {
-			h.setTitle(ctx, s, q)
-		}
 	} else if err := s.AddReaction(ctx, WorkingReaction); err != nil {
 		if c, _ := failure.Classify(err); c == failure.Permanent {
 			return fmt.Errorf("add working reaction: %w", err)
 		}
 		s.Log.Warn("could not add the working reaction", "error", err.Error())
 	}
-	done := func() {
+	// done takes the "working" sign down and, in a DM, titles a new thread after its first
+	// question. The answer clears a DM's status anyway; in a channel a reaction left behind
+	// would say the bot is still at it. Failing either (other than for good) fails the
+	// attempt: the retry finds the answer finished and only does what is left.
+	done := func() error {
 		if dm {
-			h.setStatus(ctx, s, "", nil) // the answer clears it; an error must not leave it spinning
-		} else if err := s.RemoveReaction(ctx, WorkingReaction); err != nil {
+			h.setStatus(ctx, s, "", nil)
+			if len(earlier) == 0 {
+				return h.setTitle(ctx, s, q)
+			}
+			return nil
+		}
+		err := s.RemoveReaction(ctx, WorkingReaction)
+		if c, _ := failure.Classify(err); err != nil && c != failure.Permanent {
+			return fmt.Errorf("remove the working reaction: %w", err)
+		}
+		if err != nil {
 			s.Log.Warn("could not remove the working reaction", "error", err.Error())
 		}
+		return nil
 	}
 	buttons := []slack.Block{regenerateButton(q, source), feedbackButtons()}
 	streamer, streams := h.cfg.LLM.(llm.Streamer)
 	if !streams {
 		answer, err := h.cfg.LLM.Respond(ctx, q)
 		if err != nil {
-			done()
+			_ = done()
 			return fmt.Errorf("responder: %w", err)
 		}
 		if _, err := s.Reply(ctx, answer, relay.WithBlocks(buttons...)); err != nil {
 			return err
 		}
-		done()
-		return nil
+		return done()
 	}
 	w, err := s.Stream(ctx, relay.StreamOptions{Disabled: h.cfg.NoStreaming})
 	if err != nil {
 		return err
 	}
 	if w.Done() {
-		done()
-		return nil // an earlier attempt finished the answer
+		return done() // an earlier attempt finished the answer
 	}
 	var res llm.Result
 	msgs, dropped := llm.History(earlier, q, h.historyBudget())
@@ -85,7 +94,7 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 			return slackErr
 		}
 		if slackErr != nil {
-			done()
+			_ = done()
 			return slackErr // keeps its own class and reason (not_in_channel, 429, …)
 		}
 		if err != nil {
@@ -95,7 +104,7 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 				// next delivery continues from it.
 				return fmt.Errorf("answer cut by the invocation's deadline after %d characters: %w", utf8.RuneCountInString(res.Text), err)
 			}
-			done()
+			_ = done()
 			if errors.As(err, &se) {
 				// The answer stopped part way; the retry continues it from what was shown.
 				return fmt.Errorf("answer cut after %d characters: %w", utf8.RuneCountInString(res.Text), err)
@@ -107,7 +116,9 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 	if err != nil {
 		return err
 	}
-	done()
+	if err := done(); err != nil {
+		return err
+	}
 	s.Log.Info("answered", "messages", len(ts), "thread_ts", s.Thread(), "history", len(msgs)-1, "history_dropped", dropped,
 		"prompt_tokens", res.Usage.PromptTokens, "completion_tokens", res.Usage.CompletionTokens)
 	return nil
@@ -170,20 +181,25 @@ func (h *handlers) setStatus(ctx context.Context, s *relay.Session, st string, l
 	}
 }
 
-// setTitle names a new thread after its first question.
-func (h *handlers) setTitle(ctx context.Context, s *relay.Session, q string) {
+// setTitle names a new thread after its first question (idempotent). A failure a retry
+// can fix is returned; one it cannot is logged.
+func (h *handlers) setTitle(ctx context.Context, s *relay.Session, q string) error {
 	title := strings.Join(strings.Fields(text.Truncate(q, 200)), " ")
 	if r := []rune(title); len(r) > 60 {
 		title = string(r[:59]) + "…"
 	}
 	if title == "" {
-		return
+		return nil
 	}
 	err := s.Slack.SetAssistantThreadsTitleContext(ctx, slack.AssistantThreadsSetTitleParameters{
 		ChannelID: s.Channel(), ThreadTS: s.Thread(), Title: title})
+	if c, _ := failure.Classify(err); err != nil && c != failure.Permanent {
+		return fmt.Errorf("set the thread's title: %w", err)
+	}
 	if err != nil {
 		s.Log.Warn("could not set the thread's title", "error", err.Error())
 	}
+	return nil
 }
 
 // before reports whether Slack timestamp a ("1700000000.000100") is earlier than b.

@@ -2,9 +2,11 @@ package bot
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
+	"github.com/slackrelay/slackrelay/worker/failure"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -76,10 +78,15 @@ func (h *handlers) rememberContext(ctx context.Context, s *relay.Session, user, 
 	}
 }
 
-// suggest sets the suggested prompts; a failure is logged (a greeting is not worth a retry).
+// suggest sets the suggested prompts (idempotent). A failure that a retry can fix is
+// retried; one it cannot (a missing scope, say) is logged: a greeting is not worth a dead
+// letter.
 func (h *handlers) suggest(ctx context.Context, s *relay.Session, channel, thread string) error {
 	err := s.Slack.SetAssistantThreadsSuggestedPromptsContext(ctx, slack.AssistantThreadsSetSuggestedPromptsParameters{
 		ChannelID: channel, ThreadTS: thread, Title: "Try asking", Prompts: suggestedPrompts})
+	if c, _ := failure.Classify(err); err != nil && c != failure.Permanent {
+		return fmt.Errorf("set suggested prompts: %w", err)
+	}
 	if err != nil {
 		s.Log.Warn("could not set suggested prompts", "error", err.Error())
 	}

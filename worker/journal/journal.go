@@ -403,15 +403,17 @@ func (l *Lease) Progressed() bool {
 
 // Save records step name as v, in one conditional write together with every deferred step,
 // provided the lease is still this caller's. ErrNotOwner means another delivery took the key
-// over: stop at once.
+// over: stop at once. v supersedes whatever was deferred under name; if the write fails, v
+// stays deferred for the lease's next write (a Release), like every other deferred step.
 func (l *Lease) Save(ctx context.Context, name string, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("save step %s of %s: %w", name, l.key, err)
 	}
 	l.mu.Lock()
+	l.deferred[name] = raw
+	l.wrote = true
 	changes := l.takeDeferredLocked()
-	changes[name] = raw
 	l.mu.Unlock()
 	return l.write(ctx, "save step "+name, changes, writeSteps, "")
 }

@@ -269,13 +269,16 @@ func (m *message) continues(err error, lease *journal.Lease) bool {
 // continueLater ends an attempt that made progress as its invocation runs out: the claim is
 // released with the progress (one write) and a copy of the message goes back on the events
 // queue at once, as a new message, so the work goes on without using up this message's
-// receives; this one is then acknowledged. A failed send leaves this message to come back.
+// receives; this one is then acknowledged. A failed release or send leaves this message to
+// come back instead (it takes its own claim over at once).
 func (m *message) continueLater(ctx context.Context, lease *journal.Lease, cause error, took time.Duration) bool {
 	p := m.p
 	ctx = context.WithoutCancel(ctx)
 	if err := lease.Release(ctx, "continues in the next invocation: "+cause.Error()); err != nil {
+		// A copy could not claim the event before the lease ends; this message can, at once.
 		p.Metrics.Count("StoreErrors", 1)
-		m.log.Warn("could not release the claim before continuing; the copy takes it over when the lease ends", "error", err.Error())
+		m.log.Warn("could not release the claim to continue; this message comes back and takes it over", "error", err.Error())
+		return m.retryLater(ctx, time.Second)
 	}
 	_, err := p.Queue.SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl: aws.String(p.QueueURL), MessageBody: aws.String(m.rec.Body), MessageAttributes: copyAttributes(m.rec.MessageAttributes),

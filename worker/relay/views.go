@@ -70,7 +70,10 @@ func (s *Session) OpenView(ctx context.Context, view slack.ModalViewRequest, opt
 	if _, err := s.load(name, legacyID, &st); err != nil {
 		return "", err
 	}
-	if st.Done {
+	switch {
+	case st.Done && st.Value == "":
+		return "", ErrViewMayBeOpen
+	case st.Done:
 		return st.Value, nil
 	}
 	uncertain := st.Pending
@@ -89,6 +92,13 @@ func (s *Session) OpenView(ctx context.Context, view slack.ModalViewRequest, opt
 		}
 	}
 	resp, err := s.Slack.OpenViewContext(ctx, a.triggerID, view)
+	if err != nil && !notSent(err) && s.TriggerAge(time.Now()) < TriggerLifetime {
+		// The answer was lost (or Slack failed): while the trigger is young, asking again
+		// settles it at once, since Slack accepts a trigger once.
+		s.Log.Warn("views.open's answer was lost; asking again with the same trigger", "error", err.Error())
+		uncertain = true
+		resp, err = s.Slack.OpenViewContext(ctx, a.triggerID, view)
+	}
 	switch {
 	case isSlackError(err, "exchanged_trigger_id"), uncertain && isSlackError(err, "expired_trigger_id"):
 		// The trigger was used (by an earlier call of this delivery whose answer was lost),
