@@ -118,6 +118,7 @@ var slackPermanent = map[string]bool{
 	// Size errors are permanent for that shape of message: the helpers split instead.
 	"msg_blocks_too_long": true, "invalid_attachments": true, "too_many_attachments": true,
 	"cant_update_message": true, "message_not_found": true, "edit_window_closed": true,
+	"invalid_trigger_id": true, "expired_trigger_id": true, "exchanged_trigger_id": true,
 }
 
 // Classify returns the class of err and, for RateLimited, how long to wait.

@@ -105,7 +105,7 @@ func (s *Session) OpenView(ctx context.Context, view slack.ModalViewRequest, opt
 		// or expired after an earlier call that may have used it.
 		s.settle(name, partsStep{Kind: "view", Done: true})
 		return "", ErrViewMayBeOpen
-	case isSlackError(err, "expired_trigger_id"):
+	case isSlackError(err, "expired_trigger_id"), isSlackError(err, "invalid_trigger_id"):
 		s.settle(name, partsStep{Kind: "view"})
 		return "", failure.AsPermanent(fmt.Errorf("open view: %w (%w)", ErrTriggerExpired, err))
 	case err != nil:

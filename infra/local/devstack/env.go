@@ -3,9 +3,11 @@ package devstack
 import (
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
+	"github.com/slackrelay/slackrelay/worker/relay"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
@@ -55,6 +57,7 @@ func (s *Stack) WorkerEnv() []string {
 		kv(workerconfig.EnvIdempotencyTable, s.Local.TableName),
 		kv(workerconfig.EnvSlackBotToken, s.opts.BotToken),
 		kv(workerconfig.EnvSlackAPIURL, s.slackAPIURL()),
+		kv(workerconfig.EnvResponseURLs, s.responseURLs()),
 		kv(workerconfig.EnvDemoDelay, s.opts.DemoDelay.String()),
 		kv(workerconfig.EnvHandlerTimeout, s.opts.HandlerTimeout.String()),
 		kv(workerconfig.EnvMaxReceiveCount, strconv.Itoa(s.opts.MaxReceiveCount)),
@@ -78,6 +81,15 @@ func (s *Stack) WorkerEnv() []string {
 		}
 	}
 	return append(env, s.opts.WorkerEnv...)
+}
+
+// responseURLs are where the worker may post response_url messages: Slack's host, and the
+// local Slack server's (the slash commands sent to it carry its response URLs).
+func (s *Stack) responseURLs() string {
+	if s.Slack == nil {
+		return relay.DefaultResponseURLPrefix
+	}
+	return relay.DefaultResponseURLPrefix + "," + strings.TrimSuffix(s.Slack.ResponseURL("x"), "x")
 }
 
 func (s *Stack) slackAPIURL() string {

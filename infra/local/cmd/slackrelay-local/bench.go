@@ -35,6 +35,7 @@ func bench(args []string) error {
 	onlyLambda := fs.Bool("lambda-only", false, "measure only the Lambda-mode section and replace it in -out (the rest of the file is kept)")
 	streamEvents := fs.Int("stream-events", 100, "events for the streamed-answers measurement")
 	onlyStream := fs.Bool("stream-only", false, "measure only the streamed-answers section and replace it in -out (the rest of the file is kept)")
+	onlyJournal := fs.Bool("journal-only", false, "measure only the journal's cost per event and replace that section in -out (the rest of the file is kept)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,6 +52,9 @@ func bench(args []string) error {
 	}
 	if *onlyStream {
 		return streamOnly(ctx, *out, *streamEvents)
+	}
+	if *onlyJournal {
+		return journalOnly(ctx, *out)
 	}
 	var r strings.Builder
 	host, _ := os.Hostname()
@@ -184,6 +188,13 @@ func bench(args []string) error {
 		return err
 	}
 	r.WriteString(section)
+
+	step("the journal's cost per event, path by path")
+	section, err = benchJournal(ctx, bins)
+	if err != nil {
+		return err
+	}
+	r.WriteString("\n" + section)
 
 	fmt.Fprintf(&r, "\n## How to read these\n\n- The receiver's work per request is tens of microseconds; its HTTP ack time is dominated by the SendMessage round trip to the queue server.\n- Lambda adds its own overhead (API Gateway, invocation); these numbers are the code's share.\n- The end-to-end time includes the poller's long-poll cycle, which Lambda's event source mapping replaces.\n")
 	if *out == "" {
