@@ -95,9 +95,11 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 		}
 		if slackErr != nil {
 			_ = done()
+			abandonIfPermanent(ctx, w, slackErr)
 			return slackErr // keeps its own class and reason (not_in_channel, 429, …)
 		}
 		if err != nil {
+			abandonIfPermanent(ctx, w, err)
 			var se *llm.StreamError
 			if errors.As(err, &se) && errors.Is(err, context.DeadlineExceeded) {
 				// The invocation ran out mid-answer: what was shown is in the journal and the
@@ -122,6 +124,14 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 	s.Log.Info("answered", "messages", len(ts), "thread_ts", s.Thread(), "history", len(msgs)-1, "history_dropped", dropped,
 		"prompt_tokens", res.Usage.PromptTokens, "completion_tokens", res.Usage.CompletionTokens)
 	return nil
+}
+
+// abandonIfPermanent stops the answer's stream when err sends the event to the DLQ: no
+// message is left streaming until Slack ends it.
+func abandonIfPermanent(ctx context.Context, w *relay.Stream, err error) {
+	if c, _ := failure.Classify(err); c == failure.Permanent {
+		w.Abandon(ctx)
+	}
 }
 
 func (h *handlers) historyBudget() int {

@@ -276,6 +276,32 @@ func (w *Stream) Finish(ctx context.Context, blocks ...slack.Block) ([]string, e
 	return w.messages(), nil
 }
 
+// Abandon ends an answer the handler cannot finish (a permanent failure: the event goes to the
+// DLQ): a message still streaming is stopped with what it shows, so nothing is left spinning
+// in the thread. The journal keeps the answer, so a replay of the dead letter continues it in
+// a new message. Best effort: errors are logged, not returned.
+func (w *Stream) Abandon(ctx context.Context) {
+	if w.finished || w.st.Done {
+		return
+	}
+	m := w.cur()
+	if m == nil || m.TS == "" || m.Update {
+		return
+	}
+	if err := w.stop(ctx, m, nil); err != nil {
+		w.s.Log.Warn("could not stop the stream of an answer that cannot be finished", "step", w.name, "error", err.Error())
+		return
+	}
+	if m.Pending {
+		m.Update, m.Shown, m.Pending = true, 0, false // the next attempt sets it whole
+	} else {
+		w.requeueTail(m)
+		m.Closed = true
+	}
+	w.s.settle(w.name, w.st)
+	w.finished = true
+}
+
 // waitRetryAfter waits out a rate limit met mid-stream, as Slack's Retry-After asks; when
 // the invocation cannot wait that long, the attempt ends as rate limited and the next
 // delivery finishes the answer.

@@ -465,3 +465,27 @@ func TestAnswerLongerThanTheJournalKeepsIsCut(t *testing.T) {
 		t.Errorf("%d characters shown, last message ends %q; want at most %d and the cut note, the button under it", total, last.Text[max(0, len(last.Text)-60):], MaxAnswerBytes)
 	}
 }
+
+// An answer the handler cannot finish (a permanent failure) leaves nothing streaming, and a
+// replay continues it in a new message.
+func TestAbandonedAnswerIsStoppedAndReplayed(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	answer := words("x", 40)
+	w, _ := f.session().Stream(ctx, StreamOptions{FlushChars: 20, FlushEvery: time.Hour})
+	streamAll(t, w, answer[:15])
+	w.Abandon(ctx)
+	for _, m := range f.slack.RenderedThread(testChannel, testTS) {
+		if m.Streaming {
+			t.Fatalf("message %s still streaming after Abandon", m.TS)
+		}
+	}
+	f.retry() // the dead letter replayed
+	w2, _ := f.session().Stream(ctx, StreamOptions{FlushChars: 20, FlushEvery: time.Hour})
+	streamAll(t, w2, []string{strings.TrimPrefix(strings.Join(answer, ""), w2.Text())})
+	if _, err := w2.Finish(ctx, buttons()); err != nil {
+		t.Fatal(err)
+	}
+	answerOnce(t, f, strings.Join(answer, ""))
+}
