@@ -39,7 +39,8 @@ type StreamOptions struct {
 	Lifetime time.Duration
 	// YieldBefore is how close to the invocation's deadline Append flushes and returns an
 	// error wrapping failure.ErrContinue, so the answer goes on in the next invocation from
-	// what was shown (default DefaultYieldBefore).
+	// what was shown (default DefaultYieldBefore, or a fifth of the time left when the stream
+	// opens if that is less).
 	YieldBefore time.Duration
 }
 
@@ -143,6 +144,11 @@ func (s *Session) Stream(ctx context.Context, opts StreamOptions) (*Stream, erro
 	}
 	if opts.YieldBefore <= 0 {
 		opts.YieldBefore = DefaultYieldBefore
+		if d, ok := ctx.Deadline(); ok {
+			// A short invocation (a test's, a local one) yields a fifth of its time before
+			// the end, not 3 s.
+			opts.YieldBefore = min(opts.YieldBefore, time.Until(d)/5)
+		}
 	}
 	name, legacyID, err := s.step("stream", a.channel+":"+a.replyThread())
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 type model struct {
 	text  string
 	chunk int
+	pause time.Duration // between chunks
 }
 
 func (m model) Respond(context.Context, string) (string, error) { return m.text, nil }
@@ -44,6 +45,13 @@ func (m model) Stream(ctx context.Context, req llm.Request, onDelta func(string)
 			return llm.Result{}, err
 		}
 		rest = rest[n:]
+		if m.pause > 0 && len(rest) > 0 {
+			select {
+			case <-time.After(m.pause):
+			case <-ctx.Done():
+				return llm.Result{}, ctx.Err()
+			}
+		}
 	}
 	return llm.Result{Text: m.text, FinishReason: "stop"}, nil
 }
@@ -92,6 +100,8 @@ type path struct {
 	allowed []outcome
 	// invocation is how long one invocation may run (default 30 s).
 	invocation time.Duration
+	// continues says the clean run's answer goes on in a new delivery.
+	continues bool
 }
 
 func (p *path) deadline() time.Duration {
@@ -175,6 +185,7 @@ var answerActions = []string{bot.ActionRegenerate, bot.ActionFeedback}
 
 func paths() []*path {
 	short := model{text: answer("s", 1900), chunk: 300}
+	slow := model{text: answer("c", 1700), chunk: 450, pause: 150 * time.Millisecond}
 	long := model{text: answer("l", 14000), chunk: 700}
 	parts := answer("p", 8500) // three posted parts
 	brief := answer("b", 600)
@@ -186,15 +197,11 @@ func paths() []*path {
 		streamed("streamed mention", short),
 		streamed("long streamed answer (two messages)", long),
 		{
-			// Every invocation ends within the stream's YieldBefore (3 s): each sends what it
-			// has and hands the answer to a new delivery, which continues from it.
-			name: "answer across invocations", register: shipped(short), setup: mention, invocation: 2 * time.Second,
-			judge: func(r *run) (outcome, error) {
-				if r.continuations == 0 {
-					return "", errors.New("the answer did not continue across invocations")
-				}
-				return oneAnswer(r, short.text, answerActions)
-			},
+			// The model takes longer than an invocation (1 s): each invocation sends what it
+			// has a fifth of its time before the end and hands the answer to a new delivery,
+			// which continues from it.
+			name: "answer across invocations", register: shipped(slow), setup: mention, invocation: 400 * time.Millisecond, continues: true,
+			judge: func(r *run) (outcome, error) { return oneAnswer(r, slow.text, answerActions) },
 		},
 		{
 			name: "answer in an assistant thread (DM)", register: shipped(short), setup: directMessage,

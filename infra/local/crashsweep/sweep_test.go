@@ -54,34 +54,49 @@ func sweep(t *testing.T, w *world, p *path) {
 	if got, err := p.judge(clean); err != nil || got != answered || len(clean.deadLetters) != 0 {
 		t.Fatalf("clean run: %v %v, dead letters %v\n%s", got, err, clean.deadLetters, clean.logs.String())
 	}
+	if p.continues && clean.continuations == 0 {
+		t.Fatalf("clean run: the answer did not continue across invocations\n%s", clean.logs.String())
+	}
 	points := clean.points
+	var mu sync.Mutex
 	outcomes := map[outcome]int{}
 	invocations, notReached := 0, 0
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4) // runs are independent: each its own Slack, its own key
 	for i, label := range points {
 		for _, m := range modes {
-			inj := &injection{at: i + 1, mode: m}
-			r := w.newRun(t, p)
-			r.deliver(p.setup(r), inj)
-			invocations += r.invocations
-			where := fmt.Sprintf("point %d/%d %s, %s", i+1, len(points), label, m)
-			if !inj.fired || inj.label != label {
-				notReached++
-				t.Logf("%s: the run took another way (fault at %q)", where, inj.label)
-			}
-			got, err := p.judge(r)
-			if err == nil && len(r.deadLetters) > 0 {
-				err = fmt.Errorf("dead letters %v", r.deadLetters)
-			}
-			if err == nil && got != answered && !slices.Contains(p.allowed, got) {
-				err = fmt.Errorf("outcome %q is not allowed on this path", got)
-			}
-			if err != nil {
-				t.Errorf("%s: %v\nworker logs:\n%s", where, err, r.logs.String())
-				continue
-			}
-			outcomes[got]++
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				inj := &injection{at: i + 1, mode: m}
+				r := w.newRun(t, p)
+				r.deliver(p.setup(r), inj)
+				where := fmt.Sprintf("point %d/%d %s, %s", i+1, len(points), label, m)
+				got, err := p.judge(r)
+				if err == nil && len(r.deadLetters) > 0 {
+					err = fmt.Errorf("dead letters %v", r.deadLetters)
+				}
+				if err == nil && got != answered && !slices.Contains(p.allowed, got) {
+					err = fmt.Errorf("outcome %q is not allowed on this path", got)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				invocations += r.invocations
+				if !inj.fired || inj.label != label {
+					notReached++
+					t.Logf("%s: the run took another way (fault at %q)", where, inj.label)
+				}
+				if err != nil {
+					t.Errorf("%s: %v\nworker logs:\n%s", where, err, r.logs.String())
+					return
+				}
+				outcomes[got]++
+			}()
 		}
 	}
+	wg.Wait()
 	var seen []string
 	for o, n := range outcomes {
 		seen = append(seen, fmt.Sprintf("%s %d", o, n))
