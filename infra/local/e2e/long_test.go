@@ -66,9 +66,10 @@ const EnvLong = "SLACKRELAY_LONG"
 // By default it runs time-scaled (a 1-minute answer, 12 s invocations, a 1-minute stream
 // window: the same ratios); SLACKRELAY_LONG=1 runs the issue's full length (a 5-minute
 // answer, 60 s invocations, Slack's 5-minute window), which would make `make test` several
-// minutes longer (docs/benchmarks.md has both runs' figures). It has its own stack and runs
-// in parallel with the tests after it: its sequential part starts the stack and sends the
-// mention; it then waits for the answer, with t.Parallel, while the rest of the suite runs.
+// minutes longer (docs/benchmarks.md has both runs' figures). It has its own stack and
+// overlaps the tests after it in file order (the soak, the streaming tests): Go starts a
+// parallel test only once the sequential ones have finished, so its sequential part starts
+// the stack and sends the mention, and it waits for the answer after t.Parallel.
 func TestFiveMinuteAnswer(t *testing.T) {
 	localstacktest.Require(t, stackErr)
 	run := timeScaled
