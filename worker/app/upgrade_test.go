@@ -41,8 +41,7 @@ import (
 // {dedupe_key, step: "post#1", part, parts}; response_url posts), writes the item with the
 // real DynamoDB client, delivers the event again through the real worker (processor, journal,
 // relay, the shipped bot) and judges by what a Slack client shows that the event ends with
-// exactly one answer. A case that shows a bug is skipped with the bug's description;
-// SLACKRELAY_RUN_SKIPPED=1 runs it.
+// exactly one answer.
 func TestRecordsOfTheEarlierReleaseAreHonoured(t *testing.T) {
 	t.Parallel()
 	const mention = "tell me about queues"
@@ -105,10 +104,6 @@ func TestRecordsOfTheEarlierReleaseAreHonoured(t *testing.T) {
 			check: func(t *testing.T, u *upgrade, _ map[string]string, _ []localslack.Rendered) {
 				u.threePlannedParts(t, "1765800200.000100")
 			},
-			skip: "bug: a part of a post that the earlier release left pending is looked for under the new step name " +
-				`("post:C1:<thread>") while that release's message metadata names it "post#1", so it is never found and ` +
-				"is posted a second time (relay.Session.Post passes the new name to findPosted; docs/design.md: " +
-				`"a post or response resumes with its planned parts")`,
 		},
 		{
 			// The same cut, but the second part never reached Slack (the call timed out and the
@@ -190,9 +185,6 @@ func TestRecordsOfTheEarlierReleaseAreHonoured(t *testing.T) {
 			check: func(t *testing.T, u *upgrade, vars map[string]string, _ []localslack.Rendered) {
 				u.oneAnswer(t, "1765800800.000100", vars["POST_TS"])
 			},
-			skip: "bug: a streamed answer's post that the earlier release left pending (" + `{"kind":"stream-post","pending":true}` +
-				", its post in the thread with metadata step \"stream#1/1\") is dropped by relay.legacyStream (parts without a value " +
-				"are skipped), so the new answer goes into a second message and the thread shows the orphan's partial text as well",
 		},
 		{
 			// A completed record (no steps): a duplicate; the handler does not run at all.
@@ -232,9 +224,6 @@ func TestRecordsOfTheEarlierReleaseAreHonoured(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			if c.skip != "" && os.Getenv("SLACKRELAY_RUN_SKIPPED") != "1" {
-				t.Skip(c.skip + " (SLACKRELAY_RUN_SKIPPED=1 runs it)")
-			}
 			u := newUpgrade(t, c.fixed, c.noStreaming)
 			vars := c.seed(t, u)
 			key := u.putRecord(t, c.name+".json", vars)
@@ -276,8 +265,6 @@ type upgradeCase struct {
 	// noStreaming runs the worker with STREAMING=off, as the earlier release ran when it
 	// left the record.
 	noStreaming bool
-	// skip, when set, is a bug the case shows, left for its fix.
-	skip string
 }
 
 // upgrade is one case's worker (the harness, with the local LLM server answering the

@@ -24,7 +24,8 @@ type legacyStreamPart struct {
 // legacyStream reads the streamed answer base ("stream#1") of a record of the earlier release.
 // Finished messages become closed messages whose length the regenerated answer skips (Skip);
 // the message that was left mid-answer is set whole with the new answer's text (as that
-// release did); a start whose answer was lost is started again (that release's limit).
+// release did); a post whose answer was lost is looked for by its metadata and set whole; a
+// stream start whose answer was lost is started again (that release's limit).
 func legacyStream(l Lease, base string) streamStep {
 	st := streamStep{Kind: "stream"}
 	if raw, ok := l.Legacy(base + "/done"); ok {
@@ -39,7 +40,17 @@ func legacyStream(l Lease, base string) streamStep {
 			break
 		}
 		var p legacyStreamPart
-		if json.Unmarshal(raw, &p) != nil || p.Value == "" {
+		if json.Unmarshal(raw, &p) != nil {
+			continue
+		}
+		if p.Value == "" {
+			if p.Kind == "stream-post" && p.Pending {
+				// A post handed over whose answer was lost: found by that release's metadata
+				// and set whole with the new answer, as that release did.
+				st.Msgs = append(st.Msgs, streamMsg{Update: true, Pending: true, Legacy: fmt.Sprintf("%s/%d", base, n)})
+			}
+			// A stream start whose answer was lost left an empty message Slack ends by itself
+			// (that release's limit): nothing tells it from another.
 			continue
 		}
 		m := streamMsg{TS: p.Value, Update: p.Kind == "stream-post"}

@@ -95,7 +95,12 @@ func (s *Session) Post(ctx context.Context, channel, threadTS, text string, opts
 		},
 		notSent: notSent,
 		find: func(ctx context.Context, i int) (string, bool, error) {
-			return s.findPosted(ctx, channel, threadTS, name, i+1)
+			ts, found, err := s.findPosted(ctx, channel, threadTS, name, i+1)
+			if !found && err == nil && s.run.lease.HasLegacy() {
+				// A part the earlier release handed over carries its step id ("post#1").
+				ts, found, err = s.findPosted(ctx, channel, threadTS, legacyID, i+1)
+			}
+			return ts, found, err
 		},
 	})
 	return Posted{Channel: channel, TS: st.Sent}, err

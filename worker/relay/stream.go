@@ -77,6 +77,9 @@ type streamMsg struct {
 	Pending bool `json:"pending,omitempty"`
 	// Closed says Slack shows exactly Text and nothing more goes in this message.
 	Closed bool `json:"closed,omitempty"`
+	// Legacy is the step id under which the earlier release tagged the message's post
+	// ("stream#1/1"), for finding a post whose answer that release lost.
+	Legacy string `json:"legacy,omitempty"`
 }
 
 func (m *streamMsg) tail() string { return m.Text[byteOffset(m.Text, m.Shown):] }
@@ -704,6 +707,9 @@ func (w *Stream) recover(ctx context.Context) error {
 // never grows: nothing appends to a stream whose ts nobody kept).
 func (w *Stream) findLost(ctx context.Context, m *streamMsg, part int) (string, bool, error) {
 	s := w.s
+	if m.Update && m.Legacy != "" {
+		return s.findPosted(ctx, w.channel, w.thread, m.Legacy, 1)
+	}
 	if m.Update {
 		return s.findPosted(ctx, w.channel, w.thread, w.name, part)
 	}
