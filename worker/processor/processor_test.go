@@ -302,7 +302,9 @@ func (f storeFunc) Claim(ctx context.Context, key string, owner journal.Owner, l
 	return f(ctx, key, owner, leaseUntil)
 }
 
-func (f storeFunc) Peek(context.Context, string) (bool, error) { return false, errors.New("unavailable") }
+func (f storeFunc) Peek(context.Context, string) (bool, error) {
+	return false, errors.New("unavailable")
+}
 
 func TestDLQSendFailureKeepsTheMessage(t *testing.T) {
 	t.Parallel()

@@ -85,10 +85,10 @@ type run struct {
 	invocations   int
 	crashes       int
 	continuations int
-	points      []string // of the first invocation
-	deadLetters []string // classes
-	fired       *injection
-	vars        map[string]string // what the path's setup left for its judge
+	points        []string // of the first invocation
+	deadLetters   []string // classes
+	fired         *injection
+	vars          map[string]string // what the path's setup left for its judge
 }
 
 var runs atomic.Int64
@@ -132,8 +132,10 @@ func (r *run) engine(inv *invocation) (*processor.Processor, *queue) {
 	})
 	store := &journal.Store{DB: db, Table: r.w.table, TTL: time.Hour}
 	rt := &relay.Runtime{
-		Slack:               func(context.Context) (*slack.Client, error) { return client, nil },
-		Identity:            func(context.Context) (relay.Identity, error) { return relay.Identity{UserID: "UBOT", BotID: "BBOT"}, nil },
+		Slack: func(context.Context) (*slack.Client, error) { return client, nil },
+		Identity: func(context.Context) (relay.Identity, error) {
+			return relay.Identity{UserID: "UBOT", BotID: "BBOT"}, nil
+		},
 		HTTP:                slackHTTP,
 		ResponseURLPrefixes: []string{strings.TrimSuffix(r.slack.ResponseURL("x"), "x")},
 		Notes:               store,

@@ -126,7 +126,11 @@ func (l *Lease) Legacy(id string) (json.RawMessage, bool) {
 func (l *Lease) HasLegacy() bool { l.mu.Lock(); defer l.mu.Unlock(); return len(l.legacy) > 0 }
 
 // SetLegacy puts a step as an earlier release wrote it ("post#1", "stream#1/1").
-func (l *Lease) SetLegacy(id, rawJSON string) { l.mu.Lock(); l.legacy[id] = json.RawMessage(rawJSON); l.mu.Unlock() }
+func (l *Lease) SetLegacy(id, rawJSON string) {
+	l.mu.Lock()
+	l.legacy[id] = json.RawMessage(rawJSON)
+	l.mu.Unlock()
+}
 
 // Release ends the attempt as a failed one would: the deferred steps are written.
 func (l *Lease) Release() {
