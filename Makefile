@@ -17,7 +17,8 @@ infra/local/node_modules/.installed: infra/local/package.json infra/local/packag
 	cd infra/local && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-vet: deps ## go vet every module, each on its own (GOWORK=off) and in the workspace
+vet: deps ## gofmt, and go vet every module, each on its own (GOWORK=off) and in the workspace
+	@unformatted=$$(gofmt -l $(MODULES)); if [ -n "$$unformatted" ]; then echo "gofmt -l finds unformatted files:"; echo "$$unformatted"; exit 1; fi
 	@for m in $(MODULES); do echo "== vet $$m"; (cd $$m && GOWORK=off go build ./... && GOWORK=off go vet ./...) || exit 1; done
 
 test: vet test-go test-infra ## vet + every module's tests (unit, integration, fuzz seeds) + the template checks (cfn-lint, infra/check)
