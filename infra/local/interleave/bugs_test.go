@@ -227,6 +227,7 @@ type bugFixture struct {
 	lose            map[int]bool // chat.postMessage calls (1-based) whose answer is lost
 }
 
+// newBugFixture makes the fixture, its thread in channel, on a fresh table.
 func newBugFixture(t *testing.T, channel string) *bugFixture {
 	t.Helper()
 	ctx := context.Background()
@@ -290,10 +291,12 @@ type discardQueue struct{}
 
 var _ processor.Queue = discardQueue{}
 
+// SendMessage sends nothing.
 func (discardQueue) SendMessage(context.Context, *sqs.SendMessageInput, ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 	return &sqs.SendMessageOutput{MessageId: aws.String("x")}, nil
 }
 
+// ChangeMessageVisibility changes nothing.
 func (discardQueue) ChangeMessageVisibility(context.Context, *sqs.ChangeMessageVisibilityInput, ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
 	return &sqs.ChangeMessageVisibilityOutput{}, nil
 }

@@ -33,6 +33,7 @@ func squeeze(s string) string {
 	}, s)
 }
 
+// describe lists the bot's messages for a failure: each one's state, words, first and last.
 func describe(msgs []localslack.Rendered) string {
 	var b strings.Builder
 	for i, m := range msgs {
@@ -117,6 +118,7 @@ func (s *schedule) answered(ctx context.Context, when string) error {
 	return nil
 }
 
+// joinTexts is the bot's messages' texts, one after the other.
 func joinTexts(msgs []localslack.Rendered) string {
 	var b strings.Builder
 	for _, m := range msgs {

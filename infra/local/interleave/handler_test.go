@@ -44,6 +44,7 @@ func words(tag string, n int) string {
 	return b.String()
 }
 
+// variants are what a schedule's handler may answer, with the weight of each.
 var variants = []struct {
 	weight int
 	v      variant
@@ -62,6 +63,7 @@ var variants = []struct {
 	{10, variant{name: "long stream", answer: words("l", 2000), stream: true, piece: 1000, flush: 3000}},
 }
 
+// pickVariant draws a variant by weight.
 func pickVariant(rng *rand.Rand) variant {
 	total := 0
 	for _, v := range variants {
@@ -80,6 +82,7 @@ func pickVariant(rng *rand.Rand) variant {
 // buttonAction is the action_id of the button under the answer.
 const buttonAction = "regenerate"
 
+// button is the block under the answer's last message.
 func button() slack.Block {
 	return slack.NewActionBlock("answer_actions",
 		slack.NewButtonBlockElement(buttonAction, "again", slack.NewTextBlockObject(slack.PlainTextType, "Regenerate", false, false)))
@@ -143,4 +146,5 @@ func mention(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent
 // new delivery (relay's own yield path), whatever the real clock says.
 type nearDeadline struct{ context.Context }
 
+// Deadline is a second from now.
 func (nearDeadline) Deadline() (time.Time, bool) { return time.Now().Add(time.Second), true }

@@ -53,6 +53,7 @@ type harness struct {
 	table string
 }
 
+// tables numbers the tables the tests create on a shared dynalite.
 var tables atomic.Int64
 
 // newHarness makes a harness on stack's dynalite, with a fresh table.
@@ -82,8 +83,10 @@ func newHarness(t *testing.T, stack *localstack.Stack) *harness {
 	return h
 }
 
+// noBackoff retries at once.
 type noBackoff struct{}
 
+// BackoffDelay is zero.
 func (noBackoff) BackoffDelay(int, error) (time.Duration, error) { return 0, nil }
 
 // envelope is the queue message of a mention in channel's thread, as the receiver writes it,
@@ -103,6 +106,7 @@ func (h *harness) envelope(ctx context.Context, rt *relay.Runtime, channel, thre
 	return string(raw), d.Key, nil
 }
 
+// userMessage is the mention that starts the thread: U0USER's message at ts in channel.
 func userMessage(channel, ts string) localslack.UserMessage {
 	return localslack.UserMessage{Channel: channel, User: "U0USER", Text: "<@UBOT> answer me", TS: ts}
 }
@@ -116,6 +120,7 @@ type worker struct {
 	cur   atomic.Pointer[schedule]
 }
 
+// newWorker starts the worker's local Slack (stopped when t ends) and its Slack client.
 func newWorker(t *testing.T, h *harness) *worker {
 	t.Helper()
 	w := &worker{h: h}

@@ -28,6 +28,7 @@ type queue struct {
 
 var _ processor.Queue = (*queue)(nil)
 
+// SendMessage queues a continuation or keeps a dead letter.
 func (q *queue) SendMessage(ctx context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 	inv := invocationOf(ctx)
 	to := "→events"
@@ -52,6 +53,7 @@ func (q *queue) SendMessage(ctx context.Context, in *sqs.SendMessageInput, _ ...
 	return &sqs.SendMessageOutput{MessageId: aws.String("sent")}, nil
 }
 
+// ChangeMessageVisibility sets the delay of the message's next delivery.
 func (q *queue) ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
 	inv := invocationOf(ctx)
 	if err := q.before(inv, call{service: "sqs", op: "ChangeMessageVisibility", detail: fmt.Sprintf("%ds", in.VisibilityTimeout)}, func() {

@@ -25,6 +25,7 @@ type counts struct {
 	dlqClasses                                  map[string]int
 }
 
+// add adds o's counts to c's.
 func (c *counts) add(o counts) {
 	c.schedules += o.schedules
 	c.answered += o.answered
@@ -49,6 +50,7 @@ func (c *counts) add(o counts) {
 	c.dlqClasses = addMap(c.dlqClasses, o.dlqClasses)
 }
 
+// addMap adds src's counts to dst (made when nil) and returns it.
 func addMap(dst, src map[string]int) map[string]int {
 	if dst == nil {
 		dst = map[string]int{}
@@ -59,6 +61,7 @@ func addMap(dst, src map[string]int) map[string]int {
 	return dst
 }
 
+// sum is the total of m's counts.
 func sum(m map[string]int) int {
 	n := 0
 	for _, v := range m {
@@ -88,6 +91,7 @@ type metricCounter struct {
 	n  map[string]int
 }
 
+// Write counts the metric of one EMF line.
 func (m *metricCounter) Write(p []byte) (int, error) {
 	var line struct {
 		AWS struct {
@@ -108,6 +112,7 @@ func (m *metricCounter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// counts is a copy of the counts so far.
 func (m *metricCounter) counts() map[string]int {
 	m.mu.Lock()
 	defer m.mu.Unlock()

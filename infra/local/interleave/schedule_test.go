@@ -61,6 +61,7 @@ const (
 	dead
 )
 
+// String is the decision as the trace shows it.
 func (d decision) String() string {
 	return [...]string{"pass", "LOSE the answer", "FAIL", "CRASH before", "CRASH after", "KILLED (deadline)", "dead"}[d]
 }
@@ -76,6 +77,7 @@ type call struct {
 	steps map[string]string
 }
 
+// String is the call as the trace shows it: "ddb save [stream]".
 func (c call) String() string {
 	s := c.service + " " + c.op
 	if c.detail != "" {
@@ -104,6 +106,7 @@ const (
 	ignoreDelay = 0.25
 )
 
+// profiles are drawn with equal chances.
 var profiles = []profile{
 	// No injected faults: the copies interleave, and time may pass an invocation's deadline.
 	{name: "calm"},
@@ -124,6 +127,7 @@ type message struct {
 	delay    time.Duration // the visibility its last invocation asked for (0: none)
 }
 
+// msgState is where a message is.
 type msgState int
 
 const (
@@ -160,8 +164,10 @@ type invocation struct {
 	completed bool
 }
 
+// name is "<message id>#<receive count>", as the trace shows it.
 func (inv *invocation) name() string { return fmt.Sprintf("%s#%d", inv.msg.id, inv.receive) }
 
+// invKey is the context key of the invocation a request belongs to.
 type invKey struct{}
 
 // invocationOf is the invocation a request's context belongs to (nil: none).
@@ -277,12 +283,15 @@ func newSchedule(w *worker, seed uint64) *schedule {
 	return s
 }
 
+// now is the schedule's virtual time.
 func (s *schedule) now() time.Time { return s.anchor.Add(s.offset) }
 
+// tracef adds a line to the trace, after the step number and the virtual time.
 func (s *schedule) tracef(format string, args ...any) {
 	s.trace = append(s.trace, fmt.Sprintf("%5d %+8s  ", s.steps, "+"+s.offset.String())+fmt.Sprintf(format, args...))
 }
 
+// violatef records a violation of the property.
 func (s *schedule) violatef(format string, args ...any) {
 	s.violations = append(s.violations, fmt.Sprintf(format, args...))
 }
@@ -543,6 +552,7 @@ func (s *schedule) finished(inv *invocation, resp *events.SQSEventResponse) {
 	}
 }
 
+// redeliver makes m visible again after delay, or at once (ignoreDelay).
 func (s *schedule) redeliver(m *message, delay time.Duration, why string) {
 	s.n.redeliveries++
 	m.state, m.due = visible, s.now().Add(delay)

@@ -43,6 +43,9 @@ func (g *gate) Do(r *http.Request) (*http.Response, error) {
 	if inv == nil {
 		return nil, fmt.Errorf("interleave: a %s request outside any invocation (%s)", g.service, r.URL.Path)
 	}
+	if err := r.Context().Err(); err != nil {
+		return nil, err // as net/http: a request whose context is done is not sent
+	}
 	c := g.describe(r, body)
 	d := inv.gate(c)
 	switch d {
