@@ -277,7 +277,10 @@ func (w *Stream) Finish(ctx context.Context, blocks ...slack.Block) ([]string, e
 	if w.cut {
 		w.buf.WriteString(cutNote)
 	}
-	w.st.Complete, w.final, w.finishing = true, blocks, true
+	// The answer is marked complete by the write before the call that ends it, once all of
+	// its text is in messages (finishAnswer): marked earlier, an attempt that ended between
+	// would leave a record saying complete without the rest of the text.
+	w.final, w.finishing = blocks, true
 	if err := w.flushAll(ctx); err != nil {
 		return nil, err
 	}
@@ -603,7 +606,7 @@ func (w *Stream) finishAnswer(ctx context.Context) error {
 		m = &w.st.Msgs[len(w.st.Msgs)-1]
 		m.Closed, m.Update = false, true
 	}
-	m.Pending = true
+	m.Pending, w.st.Complete = true, true
 	if err := s.save(ctx, w.name, w.st); err != nil {
 		return err
 	}

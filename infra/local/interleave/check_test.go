@@ -132,7 +132,7 @@ func joinTexts(msgs []localslack.Rendered) string {
 // another receive's claim stood: a crashed one, a failed Release) and checks that a step
 // changes only on news: between two writes of a step by one invocation, its value may change
 // only if Slack answered a call in between (otherwise the second write undoes what the first
-// recorded, see knownBugs).
+// recorded: a stale deferred step written back over an intent, a bug this suite found).
 func (inv *invocation) observe(c *call, status int) {
 	s := inv.s
 	if c.key != s.key || status != 200 {
@@ -140,7 +140,7 @@ func (inv *invocation) observe(c *call, status int) {
 	}
 	for name, v := range c.steps {
 		if prev, ok := inv.written[name]; ok && prev != v && inv.writtenAt[name] == inv.answers {
-			s.known(bugStaleDeferred, "%s %s wrote step %s back to an older value with no answer from Slack since it wrote the step", inv.name(), c.op, stepKind(name))
+			s.violatef("%s %s wrote step %s back to an older value with no answer from Slack since it wrote the step", inv.name(), c.op, stepKind(name))
 		}
 		if inv.written == nil {
 			inv.written, inv.writtenAt = map[string]string{}, map[string]int{}
@@ -168,7 +168,7 @@ func (inv *invocation) observe(c *call, status int) {
 
 // ended checks, when inv has returned or died, what it left in the record: a streamed
 // answer recorded complete must hold the whole answer, or the next attempt only finishes
-// what it holds (see knownBugs).
+// what it holds (a stream marked complete before its text, a bug this suite found).
 func (inv *invocation) ended() {
 	if inv.completed || !inv.s.variant.stream {
 		return
@@ -191,7 +191,7 @@ func (inv *invocation) ended() {
 			text.WriteString(m.Text)
 		}
 		if got := text.String(); got != inv.s.variant.answer {
-			inv.s.known(bugCompleteTooEarly, "%s ended with its stream recorded complete holding %d of the answer's %d characters",
+			inv.s.violatef("%s ended with its stream recorded complete holding %d of the answer's %d characters",
 				inv.name(), len(got), len(inv.s.variant.answer))
 		}
 	}

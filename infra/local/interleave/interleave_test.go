@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"maps"
 	"net/http"
 	"os"
 	"runtime"
@@ -36,8 +35,6 @@ var (
 	flagSchedules = flag.Int("schedules", 2000, "how many schedules TestInterleavings runs (seeds first … first+schedules-1)")
 	flagFirst     = flag.Uint64("first", 1, "the first seed TestInterleavings runs (0: one drawn from the clock, printed)")
 	flagWorkers   = flag.Int("workers", 0, "schedules run at once (0: 4 × GOMAXPROCS); each runs alone between its scheduling points")
-	flagStrict    = flag.Bool("strict", false, "fail the schedules the known bugs spoil too (see knownBug)")
-	flagBugs      = flag.Bool("bugs", false, "run the tests of the known bugs instead of skipping them")
 	flagDynalites = flag.Int("dynalites", 0, "local DynamoDB servers the schedules share (0: GOMAXPROCS): dynalite runs on one core")
 )
 
@@ -220,8 +217,6 @@ func TestInterleavings(t *testing.T) {
 	var mu sync.Mutex
 	var total counts
 	var failed []uint64
-	known := map[knownBug][]uint64{}
-	harmless := map[knownBug][]uint64{}
 	var wg sync.WaitGroup
 	for i := range workers {
 		w := newWorker(t, hs[i%len(hs)])
@@ -232,16 +227,7 @@ func TestInterleavings(t *testing.T) {
 				s, err := w.play(seed)
 				mu.Lock()
 				total.add(s.n)
-				switch {
-				case err == nil && len(s.violations) == 0:
-					for b := range s.bugs {
-						harmless[b] = append(harmless[b], seed)
-					}
-				case err == nil && len(s.bugs) > 0 && !*flagStrict:
-					for b := range s.bugs {
-						known[b] = append(known[b], seed)
-					}
-				default:
+				if err != nil || len(s.violations) > 0 {
 					failed = append(failed, seed)
 					if len(failed) <= 3 {
 						t.Error(s.report(err))
@@ -266,16 +252,6 @@ func TestInterleavings(t *testing.T) {
 	slices.Sort(failed)
 	if len(failed) > 0 {
 		t.Errorf("%d of %d schedules failed, seeds %v", len(failed), total.schedules, failed)
-	}
-	for _, b := range slices.Sorted(maps.Keys(known)) {
-		seeds := known[b]
-		slices.Sort(seeds)
-		t.Logf("known bug %q spoiled %d schedules (not failed; -strict fails them), seeds %v", b, len(seeds), seeds[:min(len(seeds), 12)])
-	}
-	for _, b := range slices.Sorted(maps.Keys(harmless)) {
-		seeds := harmless[b]
-		slices.Sort(seeds)
-		t.Logf("known bug %q met in %d schedules that still held, seeds %v", b, len(seeds), seeds[:min(len(seeds), 12)])
 	}
 	t.Logf("%d schedules in %s (%.1f ms each, %d at a time):\n"+
 		"  answered when the copies settled: %d; with a dead letter: %d (replayed: %d; DLQ classes: %s)\n"+

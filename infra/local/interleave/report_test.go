@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -130,9 +129,6 @@ func (s *schedule) report(err error) string {
 	}
 	for _, v := range s.violations {
 		fmt.Fprintf(&b, "  property: %s\n", v)
-	}
-	for _, bug := range slices.Sorted(maps.Keys(s.bugs)) {
-		fmt.Fprintf(&b, "  known bug met: %s\n", bug)
 	}
 	b.WriteString("trace (step, virtual time, message#receive, call, decision):\n")
 	for _, l := range s.trace {

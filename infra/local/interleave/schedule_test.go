@@ -248,7 +248,6 @@ type schedule struct {
 	holder     string // the journal's owner token of the event's claim as DynamoDB holds it
 	trace      []string
 	violations []string
-	bugs       map[knownBug]bool
 	log        bytes.Buffer
 	metrics    metricCounter
 	n          counts

@@ -27,75 +27,36 @@ import (
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
-// knownBug is a bug of the worker this suite found and that is not fixed yet. A schedule
-// recognises it by the journal invariant it breaks (see invocation.observe and ended), so the
-// schedules it spoils are reported apart (with their seeds) and do not hide new failures;
-// -strict fails them too. Each has a skipped minimal test below.
-type knownBug string
+// The bugs this suite found, fixed since, each kept as a regression test: the seeds that
+// met them, played strictly, and a minimal case of each.
+//
+//   - A stale deferred step: journal.Lease.Save(name, v) wrote v but left an older value of
+//     the same step deferred, and the Release after a failed call wrote it back over v. A call
+//     to Slack whose answer was lost after its intent was saved (a reply's second part, an
+//     append to a stream) was then recorded as never sent and sent again: text shown twice.
+//     Seeds 24 and 50 (a chat.appendStream), 35 (a reply's second chat.postMessage).
+//   - A stream marked complete before its text: relay.Stream.Finish marked the answer
+//     complete before the rest of the buffer was in a message, so an attempt that ended
+//     while an answer longer than one message was being finished left a record saying
+//     complete without the rest, and the next attempt finished a cut answer. Seed 47; seed
+//     282 met both.
+var regressionSeeds = []uint64{24, 35, 47, 50, 282}
 
-const (
-	// bugStaleDeferred: journal.Lease.Save(name, v) writes v but leaves an older value of the
-	// same step in the lease's deferred set (write keeps a deferred step unless it equals
-	// what was written), and the next write of the lease — the Release after a failed call —
-	// writes that older value back over v. A call to Slack whose answer is lost after its
-	// intent was saved (a reply's second part, an append to a stream) is then recorded as
-	// never sent, and the next attempt sends it again: the text shows twice.
-	bugStaleDeferred knownBug = "stale deferred step"
-	// bugCompleteTooEarly: relay.Stream.Finish marks the answer Complete before the rest of
-	// the buffer is in a message; when the answer goes on in another message (it is longer
-	// than relay.MaxAnswerMessageChars) the intent written for the full first message says
-	// "complete" without the rest. An attempt that ends there (chat.stopStream of the full
-	// message fails, or the invocation dies) leaves a record that says the whole text is
-	// known, and the next attempt only finishes it: the answer is cut and marked done.
-	bugCompleteTooEarly knownBug = "stream complete before its text"
-)
-
-// skipKnownBug skips a test that fails until a known bug is fixed, unless -bugs asks to run
-// it (to see whether a fix holds).
-func skipKnownBug(t *testing.T, why string) {
-	t.Helper()
-	if !*flagBugs {
-		t.Skip("bug: " + why + " (run it with -bugs)")
-	}
-}
-
-// known records that the schedule met bug (what it saw is in the trace).
-func (s *schedule) known(bug knownBug, format string, args ...any) {
-	if s.bugs == nil {
-		s.bugs = map[knownBug]bool{}
-	}
-	s.bugs[bug] = true
-	s.tracef("KNOWN BUG (%s): "+format, append([]any{bug}, args...)...)
-}
-
-// Seeds of schedules spoiled by each known bug, replayed in TestKnownBugSeeds: 35 loses the
-// answer of a reply's second chat.postMessage, 24 and 50 of a chat.appendStream; 47 fails the
-// chat.stopStream that ends the first message of a long answer. (282 meets both: the second
-// message's post loses its answer after the first was stopped.)
-var knownBugSeeds = map[knownBug][]uint64{
-	bugStaleDeferred:    {24, 35, 50},
-	bugCompleteTooEarly: {47},
-}
-
-// TestKnownBugSeeds replays the schedules the known bugs spoil, strictly.
-func TestKnownBugSeeds(t *testing.T) {
-	skipKnownBug(t, "the journal writes a stale deferred step over its intent (journal.Lease.write); relay.Stream.Finish records Complete before the text (see knownBug)")
+// TestSeedsThatFoundBugs replays the schedules that found the bugs above.
+func TestSeedsThatFoundBugs(t *testing.T) {
 	t.Parallel()
 	w := newWorker(t, newHarness(t, localstacktest.Stack(t)))
-	for bug, seeds := range knownBugSeeds {
-		for _, seed := range seeds {
-			s, err := w.play(seed)
-			if err != nil || len(s.violations) > 0 {
-				t.Errorf("%s:\n%s", bug, s.report(err))
-			}
+	for _, seed := range regressionSeeds {
+		s, err := w.play(seed)
+		if err != nil || len(s.violations) > 0 {
+			t.Error(s.report(err))
 		}
 	}
 }
 
 // The journal alone: a step saved after a value of it was deferred must be what the next
 // receive reads.
-func TestBugSaveLeavesAnOlderDeferredValueThatReleaseWritesBack(t *testing.T) {
-	skipKnownBug(t, "journal.Lease.Save keeps an older deferred value of the step it writes; Release writes it back over the saved one")
+func TestSaveSupersedesTheDeferredValueReleaseWrites(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	stack := localstacktest.Stack(t)
@@ -136,8 +97,7 @@ func TestBugSaveLeavesAnOlderDeferredValueThatReleaseWritesBack(t *testing.T) {
 
 // The worker end to end: a two-part reply whose second chat.postMessage took effect but lost
 // its answer must not show the second part twice once the message comes back.
-func TestBugReplyPartLostIsPostedAgain(t *testing.T) {
-	skipKnownBug(t, "the Release after the lost part writes the stale deferred step over the part's intent (journal.Lease.write); the part is posted again")
+func TestReplyPartWhoseAnswerIsLostIsNotPostedAgain(t *testing.T) {
 	t.Parallel()
 	f := newBugFixture(t, "CBUG1")
 	answer := words("r", 700) // two messages
@@ -165,8 +125,7 @@ func TestBugReplyPartLostIsPostedAgain(t *testing.T) {
 
 // The handler library alone (the in-memory journal): an answer longer than one message whose
 // first message's chat.stopStream fails must be finished whole by the next attempt.
-func TestBugStreamRecordedCompleteWithoutItsRest(t *testing.T) {
-	skipKnownBug(t, "relay.Stream.Finish records the answer Complete while the rest of it is still in the buffer; the next attempt finishes a cut answer")
+func TestStreamIsNotRecordedCompleteWithoutItsRest(t *testing.T) {
 	t.Parallel()
 	f := newBugFixture(t, "CBUG2")
 	answer := words("l", 2000) // 12,000 characters: two messages
