@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
 	"github.com/slackrelay/slackrelay/infra/local/logbuf"
@@ -71,7 +71,7 @@ func start(ctx context.Context) error {
 	// pretend work: one chat.startStream and one chat.stopStream per answer, so these tests
 	// are about the pipeline, not the pace (stream_test.go is about the pace).
 	stack, err = devstack.Start(ctx, devstack.Options{
-		Bins: bins, DemoDelay: 300 * time.Millisecond, DemoTokensPerSecond: 1000, HandlerTimeout: 4 * time.Second,
+		Bins: bins, DemoDelay: demoDelay, DemoTokensPerSecond: 1000, HandlerTimeout: 4 * time.Second,
 		MaxReceiveCount: 4, BackoffBase: time.Second, LogOut: &logs,
 	})
 	return err
@@ -115,36 +115,51 @@ func mention(t *testing.T, s *devstack.Stack, body string, headers ...string) de
 	return r
 }
 
-// answers is what a user reading the thread ts of channel sees from the bot: its messages
-// there, finished or still streaming.
-func answers(s *devstack.Stack, channel, ts string) []localslack.Message {
-	return s.Slack.BotReplies(channel, ts)
-}
+// demoDelay is the reliability stack's DEMO_DELAY: the demo responder's pretend work, which
+// its answers name.
+const demoDelay = 300 * time.Millisecond
 
-// finished counts the messages that are not streaming any more.
-func finished(msgs []localslack.Message) int {
-	n := 0
-	for _, m := range msgs {
-		if !m.Streaming {
-			n++
-		}
-	}
-	return n
-}
-
-// settle waits for a finished answer in the thread ts of channel and checks that it stays
-// the only message of the bot there: no second answer, nothing left streaming.
-func settle(t *testing.T, s *devstack.Stack, channel, ts string, within time.Duration) localslack.Message {
+// answerTo is what the shipped bot shows on the reliability stack in the new thread of a
+// mention of text: the demo responder's answer with Regenerate and feedback under it.
+func answerTo(t *testing.T, text string) answercheck.Expect {
 	t.Helper()
-	if err := devstack.WaitFor(within, func() bool { return finished(answers(s, channel, ts)) >= 1 }); err != nil {
-		t.Fatalf("no finished answer in thread %s within %v; the bot's messages there: %+v", ts, within, answers(s, channel, ts))
+	a, err := answercheck.DemoStreamed(context.Background(), demoDelay, text)
+	if err != nil {
+		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond) // room for a duplicate to show up
-	got := answers(s, channel, ts)
-	if len(got) != 1 || got[0].Streaming {
-		t.Fatalf("the bot's messages in thread %s: %+v; want exactly 1, finished", ts, got)
+	return answercheck.Answer(a)
+}
+
+// settle waits until the thread ts of channel shows want exactly once, as a Slack client
+// renders it, then until the events queue is empty (every copy of the event handled, so a
+// duplicate would show by then), and judges the thread again.
+func settle(t *testing.T, s *devstack.Stack, channel, ts string, want answercheck.Expect, within time.Duration) answercheck.Verdict {
+	t.Helper()
+	th := answercheck.InProcess{Server: s.Slack}
+	if _, err := answercheck.Await(context.Background(), th, channel, ts, want, within); err != nil {
+		t.Fatal(err)
 	}
-	return got[0]
+	if err := devstack.WaitFor(within, func() bool { return depth(t, s, s.Local.QueueURL) == 0 }); err != nil {
+		t.Fatalf("the events queue still holds %d messages %v after the answer", depth(t, s, s.Local.QueueURL), within)
+	}
+	v, err := answercheck.Check(context.Background(), th, channel, ts, want)
+	if err == nil {
+		err = v.Err()
+	}
+	if err != nil {
+		t.Fatalf("once every copy of the event was handled: %v", err)
+	}
+	return v
+}
+
+// judge is the thread ts of channel as a client renders it, judged against want.
+func judge(t *testing.T, s *devstack.Stack, channel, ts string, want answercheck.Expect) answercheck.Verdict {
+	t.Helper()
+	v, err := answercheck.Check(context.Background(), answercheck.InProcess{Server: s.Slack}, channel, ts, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func depth(t *testing.T, s *devstack.Stack, queueURL string) int {
@@ -161,6 +176,7 @@ func TestSQSDownAtReceiver(t *testing.T) {
 	s := setup(t)
 	id, ts := event()
 	body := fixture.AppMention(id, "C1", ts, "are you there?")
+	want := answerTo(t, "are you there?")
 	s.SQSProxy.SetDown(true)
 	r := mention(t, s, body)
 	s.SQSProxy.SetDown(false)
@@ -174,7 +190,7 @@ func TestSQSDownAtReceiver(t *testing.T) {
 	if r.Status != 202 {
 		t.Fatalf("retry after recovery: %d", r.Status)
 	}
-	settle(t, s, "C1", ts, 10*time.Second)
+	settle(t, s, "C1", ts, want, 10*time.Second)
 }
 
 // 2. A retry storm: the same event 4 times, two of them concurrent → exactly one reply.
@@ -196,7 +212,7 @@ func TestRetryStorm(t *testing.T) {
 			t.Fatalf("delivery %d answered %d", i, st)
 		}
 	}
-	settle(t, s, "C1", ts, 10*time.Second)
+	settle(t, s, "C1", ts, answerTo(t, "storm"), 10*time.Second)
 }
 
 // 3. The worker killed (SIGKILL) while a handler runs → redelivered → exactly one reply.
@@ -212,14 +228,15 @@ func TestWorkerKilledMidHandler(t *testing.T) {
 		t.Fatal("handler never started")
 	}
 	s.KillWorker()
-	if n := finished(answers(s, "C1", ts)); n != 0 {
-		t.Skipf("the handler finished before the kill (%d answers); nothing to test on this run", n)
+	want := answerTo(t, "survive a crash")
+	if v := judge(t, s, "C1", ts, want); v.OK() {
+		t.Skip("the handler finished before the kill; nothing to test on this run")
 	}
 	if err := s.StartWorker(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	// Redelivery after the visibility timeout (handler timeout + 2 s), then the lease.
-	settle(t, s, "C1", ts, 20*time.Second)
+	settle(t, s, "C1", ts, want, 20*time.Second)
 }
 
 // 4. Slack answers 429 with Retry-After to the answer's first call → the answer waits at
@@ -230,7 +247,7 @@ func TestSlackRateLimit(t *testing.T) {
 	id, ts := event()
 	start := time.Now()
 	mention(t, s, fixture.AppMention(id, "C1", ts, "rate limited"))
-	a := settle(t, s, "C1", ts, 15*time.Second)
+	a := settle(t, s, "C1", ts, answerTo(t, "rate limited"), 15*time.Second).Messages[0]
 	st, ok := s.Slack.Stream("C1", a.TS)
 	if !ok {
 		t.Fatalf("the answer %+v is not a stream", a)
@@ -249,7 +266,7 @@ func TestTransientFailures(t *testing.T) {
 	s.Slack.FailHTTPNext("chat.startStream", 2, 503)
 	id, ts := event()
 	mention(t, s, fixture.AppMention(id, "C1", ts, "flaky"))
-	settle(t, s, "C1", ts, 20*time.Second)
+	settle(t, s, "C1", ts, answerTo(t, "flaky"), 20*time.Second)
 	if c := s.Slack.Calls("chat.startStream"); c != 3 {
 		t.Fatalf("chat.startStream calls = %d, want 3", c)
 	}
@@ -268,15 +285,16 @@ func TestPermanentFailureReplay(t *testing.T) {
 	if err != nil || !strings.Contains(out, "not_in_channel") || !strings.Contains(out, "app_mention") {
 		t.Fatalf("dlq list: %v\n%s", err, out)
 	}
-	if got := answers(s, "C1", ts); len(got) != 0 {
-		t.Fatalf("the bot's messages in the thread before the replay: %+v; want none", got)
+	want := answerTo(t, "invite me")
+	if v := judge(t, s, "C1", ts, want); v.Outcome != answercheck.Missing {
+		t.Fatalf("before the replay the thread shows %v; want nothing of the bot", v.Err())
 	}
 	// The cause is fixed (the bot was invited): replay.
 	out, err = s.DLQ(context.Background(), "replay", "--all", "--yes")
 	if err != nil {
 		t.Fatalf("dlq replay: %v\n%s", err, out)
 	}
-	settle(t, s, "C1", ts, 15*time.Second)
+	settle(t, s, "C1", ts, want, 15*time.Second)
 	if d := depth(t, s, s.Local.DLQURL); d != 0 {
 		t.Fatalf("DLQ still holds %d messages", d)
 	}
@@ -291,12 +309,13 @@ func TestStoreDown(t *testing.T) {
 		t.Fatal(r.Status)
 	}
 	time.Sleep(3 * time.Second)
-	if c := s.Slack.Calls("chat.startStream") + s.Slack.Calls("chat.postMessage"); c != 0 || len(answers(s, "C1", ts)) != 0 {
+	want := answerTo(t, "store down")
+	if c, v := s.Slack.Calls("chat.startStream")+s.Slack.Calls("chat.postMessage"), judge(t, s, "C1", ts, want); c != 0 || v.Outcome != answercheck.Missing {
 		s.DynamoDBProxy.SetDown(false)
-		t.Fatalf("answered (%d calls, messages %+v) while the store was down", c, answers(s, "C1", ts))
+		t.Fatalf("answered while the store was down: %d calls; %v", c, v.Err())
 	}
 	s.DynamoDBProxy.SetDown(false)
-	settle(t, s, "C1", ts, 30*time.Second)
+	settle(t, s, "C1", ts, want, 30*time.Second)
 }
 
 // 7b. The claim written but its answer lost (the DynamoDB proxy drops it): the SDK sends the
@@ -312,7 +331,7 @@ func TestClaimAnswerLost(t *testing.T) {
 	if r := mention(t, s, fixture.AppMention(id, "C1", ts, "claim answer lost")); r.Status != 202 {
 		t.Fatal(r.Status)
 	}
-	settle(t, s, "C1", ts, 30*time.Second)
+	settle(t, s, "C1", ts, answerTo(t, "claim answer lost"), 30*time.Second)
 	var claims []ddbfault.Call
 	for _, c := range s.DynamoDBProxy.Snapshot().Calls {
 		if c.Op == "UpdateItem" && claimKey(c.PK) {
@@ -366,33 +385,21 @@ func TestLoad(t *testing.T) {
 	if f := failures.Load(); f != 0 {
 		t.Fatalf("%d of %d requests were not acknowledged with 202", f, n)
 	}
-	// Each thread's answers as a client reads them: finished, and all the bot's messages.
-	replies := func() (done, all map[string]int) {
-		done, all = map[string]int{}, map[string]int{}
-		for _, m := range s.Slack.Messages("CLOAD") {
-			if m.Bot {
-				all[m.ThreadTS]++
-				if !m.Streaming {
-					done[m.ThreadTS]++
-				}
-			}
-		}
-		return done, all
+	// Every delivery handled (the queue empty, in flight and delayed included), then each
+	// thread as a client renders it: the answer, once.
+	if err := devstack.WaitFor(120*time.Second, func() bool { return depth(t, s, s.Local.QueueURL) == 0 }); err != nil {
+		t.Fatalf("the events queue still holds %d messages after 120 s", depth(t, s, s.Local.QueueURL))
 	}
-	answered := func() int { done, _ := replies(); return len(done) }
-	if err := devstack.WaitFor(120*time.Second, func() bool { return answered() >= n }); err != nil {
-		t.Fatalf("only %d of %d events answered after 120 s", answered(), n)
-	}
-	time.Sleep(2 * time.Second)
-	done, all := replies()
+	drained := time.Since(start)
+	want := answerTo(t, "load")
 	for _, ts := range tss {
-		if done[ts] != 1 || all[ts] != 1 {
-			t.Fatalf("event %s got %d messages, %d of them finished; want 1, finished", ts, all[ts], done[ts])
+		if err := judge(t, s, "CLOAD", ts, want).Err(); err != nil {
+			t.Fatal(err)
 		}
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	t.Logf("load: %d events at %d/s sent in %v; ack latency p50 %v p99 %v max %v; all %d replied exactly once after %v",
-		n, rate, sendTook.Round(time.Millisecond), lat[n/2], lat[n*99/100], lat[n-1], n, time.Since(start).Round(time.Millisecond))
+	t.Logf("load: %d events at %d/s sent in %v; ack latency p50 %v p99 %v max %v; all %d handled after %v, each answered exactly once",
+		n, rate, sendTook.Round(time.Millisecond), lat[n/2], lat[n*99/100], lat[n-1], n, drained.Round(time.Millisecond))
 }
 
 // 9. Bad input: a bounded fuzz run of malformed, unsigned, stale, oversized and mis-typed
@@ -459,5 +466,5 @@ func TestBadInput(t *testing.T) {
 	if r := mention(t, s, fixture.AppMention(id, "C1", ts, "still alive")); r.Status != 202 {
 		t.Fatalf("after the fuzz run: %d", r.Status)
 	}
-	settle(t, s, "C1", ts, 10*time.Second)
+	settle(t, s, "C1", ts, answerTo(t, "still alive"), 10*time.Second)
 }

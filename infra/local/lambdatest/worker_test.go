@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/lambdaruntime"
 	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
@@ -59,19 +60,33 @@ func startPipeline(t *testing.T, prepare func(*world)) *pipeline {
 	return p
 }
 
-// enqueueMentions sends signed app_mentions through the receiver and returns their ts.
-func (p *pipeline) enqueueMentions(t *testing.T, n int, prefix string) []string {
+// enqueueMentions sends signed app_mentions through the receiver and returns their ts, and
+// what each thread should show: the demo responder's answer (the template's DEMO_DELAY) to
+// its question, Regenerate and feedback under it.
+func (p *pipeline) enqueueMentions(t *testing.T, n int, prefix string) ([]string, map[string]answercheck.Expect) {
 	t.Helper()
-	var tss []string
+	var tss, questions []string
 	for i := 0; i < n; i++ {
-		ts := fmt.Sprintf("%d.%06d", time.Now().Unix(), 100+i)
-		body := fixture.AppMention(fmt.Sprintf("Ev%s%d", prefix, i), "C"+prefix, ts, fmt.Sprintf("question %d", i))
+		ts, question := fmt.Sprintf("%d.%06d", time.Now().Unix(), 100+i), fmt.Sprintf("question %d", i)
+		body := fixture.AppMention(fmt.Sprintf("Ev%s%d", prefix, i), "C"+prefix, ts, question)
 		if resp, _ := call(t, p.receiver, lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", body, signingSecret, false)); resp.StatusCode != 202 {
 			t.Fatalf("receiver answered %d, want 202", resp.StatusCode)
 		}
-		tss = append(tss, ts)
+		tss, questions = append(tss, ts), append(questions, question)
 	}
-	return tss
+	delay, err := time.ParseDuration(lambdastack.EnvValue(p.workerOpts.Env, "DEMO_DELAY"))
+	if err != nil {
+		t.Fatalf("the worker's DEMO_DELAY: %v", err)
+	}
+	answers, err := answercheck.DemoStreamedAll(context.Background(), delay, questions...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make(map[string]answercheck.Expect, n)
+	for i, ts := range tss {
+		want[ts] = answercheck.Answer(answers[questions[i]])
+	}
+	return tss, want
 }
 
 // batch takes the queued messages as Lambda's SQS trigger would deliver them.
@@ -98,11 +113,10 @@ func (p *pipeline) runBatch(t *testing.T, event []byte) (events.SQSEventResponse
 	return resp, r
 }
 
-// replied reports whether the thread of the message ts in channel holds exactly one message of
-// the bot, finished (streamed and stopped, or posted), as a user reading it would see it.
-func (p *pipeline) replied(channel, ts string) bool {
-	a := p.slack.BotReplies(channel, ts)
-	return len(a) == 1 && !a[0].Streaming
+// replied judges the thread of the message ts in channel as a Slack client renders it: nil
+// when it shows want exactly once, finished, its buttons under it.
+func (p *pipeline) replied(channel, ts string, want answercheck.Expect) error {
+	return answercheck.Judge(channel, ts, p.slack.RenderedThread(channel, ts), want).Err()
 }
 
 func recordIDs(t *testing.T, event []byte) []string {
@@ -128,7 +142,7 @@ func TestWorkerBatch(t *testing.T) {
 	if init := p.worker.Init(); init.Failed() {
 		t.Fatalf("worker init failed: %+v", init)
 	}
-	tss := p.enqueueMentions(t, 3, "BATCH")
+	tss, want := p.enqueueMentions(t, 3, "BATCH")
 	event := p.batch(t)
 	ids := recordIDs(t, event)
 	if len(ids) != 3 {
@@ -141,7 +155,7 @@ func TestWorkerBatch(t *testing.T) {
 	}
 	answered := 0
 	for _, ts := range tss {
-		if p.replied("CBATCH", ts) {
+		if p.replied("CBATCH", ts, want[ts]) == nil {
 			answered++
 		}
 	}
@@ -159,8 +173,8 @@ func TestWorkerBatch(t *testing.T) {
 		t.Fatalf("the retried message failed again: %+v", resp2.BatchItemFailures)
 	}
 	for _, ts := range tss {
-		if !p.replied("CBATCH", ts) {
-			t.Fatalf("message %s: the bot's messages in its thread %+v; want one, finished", ts, p.slack.BotReplies("CBATCH", ts))
+		if err := p.replied("CBATCH", ts, want[ts]); err != nil {
+			t.Fatalf("after the retry: %v", err)
 		}
 	}
 	if n := len(p.slack.Streams()); n != streams {
@@ -181,7 +195,7 @@ func TestWorkerStartsWhileSSMIsDown(t *testing.T) {
 	if !logged(p.worker, map[string]string{"level": "WARN", "msg": "starting without the secrets; messages fail as retryable until they load"}) {
 		t.Fatal("no WARN line about starting without the secrets")
 	}
-	tss := p.enqueueMentions(t, 2, "NOSSM")
+	tss, want := p.enqueueMentions(t, 2, "NOSSM")
 	event := p.batch(t)
 	resp, _ := p.runBatch(t, event)
 	if len(resp.BatchItemFailures) != 2 {
@@ -194,8 +208,8 @@ func TestWorkerStartsWhileSSMIsDown(t *testing.T) {
 		t.Fatalf("batch item failures %+v once SSM answers; want none", resp.BatchItemFailures)
 	}
 	for _, ts := range tss {
-		if !p.replied("CNOSSM", ts) {
-			t.Fatalf("message %s not answered once SSM was back: the bot's messages in its thread %+v", ts, p.slack.BotReplies("CNOSSM", ts))
+		if err := p.replied("CNOSSM", ts, want[ts]); err != nil {
+			t.Fatalf("once SSM was back: %v", err)
 		}
 	}
 }

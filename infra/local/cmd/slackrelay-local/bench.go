@@ -17,12 +17,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localstack"
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 )
+
+// benchDemoDelay is the demo responder's pretend work in the end-to-end measurement.
+const benchDemoDelay = time.Millisecond
 
 // bench measures what docs/benchmarks.md reports and writes it there.
 func bench(args []string) error {
@@ -115,7 +119,7 @@ func bench(args []string) error {
 	// The demo responder's work is 1 ms and it streams its answer at once: the end-to-end
 	// figure is the pipeline's, not the pretend work's (the streamed-answers section has a
 	// model at a realistic pace).
-	s, err := devstack.Start(ctx, devstack.Options{Bins: bins, DemoDelay: time.Millisecond, DemoTokensPerSecond: 10000, HandlerTimeout: 10 * time.Second})
+	s, err := devstack.Start(ctx, devstack.Options{Bins: bins, DemoDelay: benchDemoDelay, DemoTokensPerSecond: 10000, HandlerTimeout: 10 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -281,7 +285,15 @@ func ackRun(ctx context.Context, s *devstack.Stack, n, conc int, channel string)
 	return lat, took, firstErr
 }
 
+// endToEnd measures n events, inflight at a time, from the signed request until the thread
+// shows the answer exactly once as a Slack client renders it (answercheck): the demo
+// responder's answer to "e2e", its buttons under it.
 func endToEnd(ctx context.Context, s *devstack.Stack, n, inflight int) ([]time.Duration, error) {
+	text, err := answercheck.DemoStreamed(ctx, benchDemoDelay, "e2e")
+	if err != nil {
+		return nil, err
+	}
+	want := answercheck.Answer(text)
 	var out []time.Duration
 	var mu sync.Mutex
 	sem := make(chan struct{}, inflight)
@@ -300,8 +312,8 @@ func endToEnd(ctx context.Context, s *devstack.Stack, n, inflight int) ([]time.D
 				errc <- err
 				return
 			}
-			if err := devstack.WaitFor(30*time.Second, func() bool { return answered(s, "CE2E", ts) }); err != nil {
-				errc <- fmt.Errorf("no finished answer for %s", ts)
+			if err := devstack.WaitFor(30*time.Second, func() bool { return answered(s, "CE2E", ts, want) }); err != nil {
+				errc <- fmt.Errorf("not answered once within 30 s: %w", answercheck.Judge("CE2E", ts, s.Slack.RenderedThread("CE2E", ts), want).Err())
 				return
 			}
 			mu.Lock()
@@ -318,14 +330,10 @@ func endToEnd(ctx context.Context, s *devstack.Stack, n, inflight int) ([]time.D
 	return out, nil
 }
 
-// answered reports whether the thread ts of channel holds a finished answer of the bot.
-func answered(s *devstack.Stack, channel, ts string) bool {
-	for _, m := range s.Slack.BotReplies(channel, ts) {
-		if !m.Streaming {
-			return true
-		}
-	}
-	return false
+// answered reports whether the thread ts of channel shows want exactly once, as a Slack
+// client renders it.
+func answered(s *devstack.Stack, channel, ts string, want answercheck.Expect) bool {
+	return answercheck.Judge(channel, ts, s.Slack.RenderedThread(channel, ts), want).OK()
 }
 
 func coldStart(ctx context.Context, s *devstack.Stack, bin string) (time.Duration, error) {

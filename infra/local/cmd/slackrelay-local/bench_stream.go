@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
@@ -84,7 +85,8 @@ func benchStream(ctx context.Context, bins devstack.Binaries, n, inflight int, p
 				return
 			}
 			first, ok := firstText(st)
-			asked, found := askedAt(s.LLM.Requests(), prompt)
+			req, found := requestFor(s.LLM.Requests(), prompt)
+			asked := req.At
 			if !ok || !found {
 				errc <- fmt.Errorf("stream %s: no call with text (%v) or no model request (%v)", st.TS, ok, found)
 				return
@@ -100,6 +102,16 @@ func benchStream(ctx context.Context, bins devstack.Binaries, n, inflight int, p
 	}
 	if len(s.Slack.Streams()) != n {
 		return "", fmt.Errorf("%d streams for %d events", len(s.Slack.Streams()), n)
+	}
+	// Each thread as a Slack client renders it: the model's answer, once, buttons under it.
+	reqs := s.LLM.Requests()
+	for i := range n {
+		ts, prompt := fmt.Sprintf("%d.%06d", base, 700000+i), fmt.Sprintf("stream bench %d", i)
+		r, _ := requestFor(reqs, prompt)
+		want := answercheck.Answer(s.LLM.AnswerText(r.Messages, r.MaxTokens))
+		if err := answercheck.Judge(channel, ts, s.Slack.RenderedThread(channel, ts), want).Err(); err != nil {
+			return "", err
+		}
 	}
 	col := func(f func(streamTimes) time.Duration) []time.Duration {
 		d := make([]time.Duration, n)
@@ -130,14 +142,14 @@ func benchStream(ctx context.Context, bins devstack.Binaries, n, inflight int, p
 	return b.String(), nil
 }
 
-// askedAt is when the model got the request whose prompt (its last message) is prompt.
-func askedAt(reqs []localllm.Request, prompt string) (time.Time, bool) {
+// requestFor is the model's first request whose prompt (its last message) is prompt.
+func requestFor(reqs []localllm.Request, prompt string) (localllm.Request, bool) {
 	for _, r := range reqs {
 		if n := len(r.Messages); n > 0 && r.Messages[n-1].Content == prompt {
-			return r.At, true
+			return r, true
 		}
 	}
-	return time.Time{}, false
+	return localllm.Request{}, false
 }
 
 // streamOnly measures only the streamed-answers section and puts it into out (replacing the

@@ -11,10 +11,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
 // demoAnswer is what the demo's local LLM answers: it says what the reader is watching.
@@ -29,6 +31,18 @@ func demoAnswer(msgs []localllm.Message) string {
 		"instead of posting a second one.", q)
 }
 
+// invocationFor is the invocation deadline (at least 8 s, whole seconds) in which the worker
+// streams an answer of answerTime whole: its handlers stop a tenth of the invocation (at most
+// 2 s) before the deadline, and a stream yields relay.DefaultYieldBefore before that to go
+// on in a new delivery. The demo's model is asked again by a new delivery (LLM_PREFILL=off,
+// the worker's default), which regenerates what was shown at the same pace: an answer that
+// does not fit one invocation would barely get further in the next.
+func invocationFor(answerTime time.Duration) time.Duration {
+	need := answerTime + relay.DefaultYieldBefore + time.Second // the poll, the claim, the reaction
+	t := need + min(need/9, 2*time.Second)
+	return max(8*time.Second, t.Round(time.Second)+time.Second)
+}
+
 // demoTour is the state the demo's steps share.
 type demoTour struct {
 	ctx     context.Context
@@ -37,6 +51,8 @@ type demoTour struct {
 	channel string
 	// answerWait is how long an answer may take to be complete once its event is handled.
 	answerWait time.Duration
+	// want is what each thread the tour asked in should show, by thread ts.
+	want map[string]answercheck.Expect
 }
 
 func demo(args []string) error {
@@ -63,16 +79,16 @@ func demo(args []string) error {
 	if *verbose {
 		logOut = os.Stderr
 	}
-	// The worker's invocation deadline leaves an answer 3 s to spare and no more, so the step
-	// that kills the worker does not wait longer than it must for the redelivery (the
-	// queue's visibility timeout is 2 s above it).
+	// The worker's invocation deadline leaves an answer a second to spare and no more, so the
+	// step that kills the worker does not wait longer than it must for the redelivery (the
+	// queue's visibility timeout is 2 s above it); see invocationFor.
 	words := len(strings.Fields(demoAnswer([]localllm.Message{{Content: "summarise yesterday's incidents"}})))
 	if *tokens > 0 {
 		words = *tokens
 	}
 	pace := localllm.Pace{FirstToken: *delay, TokensPerSecond: *rate, AnswerTokens: *tokens}
 	answerTime := pace.Span(words + 1)
-	handlerTimeout := max(8*time.Second, (answerTime + 3*time.Second).Round(time.Second))
+	handlerTimeout := invocationFor(answerTime)
 	step("starting the local stack")
 	out := prefixWriter{os.Stdout, "   "}
 	s, err := devstack.Start(ctx, devstack.Options{
@@ -95,7 +111,7 @@ func demo(args []string) error {
 	say("receiver             %s/slack/events", s.ReceiverURL)
 	say("worker               polling %s (invocation deadline %s)", s.Local.QueueURL, handlerTimeout)
 
-	t := &demoTour{ctx: ctx, s: s, channel: "C0DEMO", answerWait: answerTime + 15*time.Second}
+	t := &demoTour{ctx: ctx, s: s, channel: "C0DEMO", answerWait: answerTime + 15*time.Second, want: map[string]answercheck.Expect{}}
 	now := time.Now()
 	threads := map[string]string{"first": fmt.Sprintf("%d.000100", now.Unix()), "crash": fmt.Sprintf("%d.000300", now.Unix()),
 		"dlq": fmt.Sprintf("%d.000200", now.Unix())}
@@ -109,22 +125,20 @@ func demo(args []string) error {
 	if err := t.deadLetter(threads["dlq"], eventID+"2", "what's on the roadmap?"); err != nil {
 		return err
 	}
-	t.interactive(threads["first"])
+	t.interactive(threads["first"], "summarise yesterday's incidents")
 
 	step("summary")
-	finishedThreads, doubled, lost := 0, 0, 0
+	// Each thread as a Slack client shows it, against the answer it should show.
+	counts := map[answercheck.Outcome]int{}
 	for _, ts := range threads {
-		switch a := s.Slack.BotReplies(t.channel, ts); {
-		case len(a) == 0 || a[len(a)-1].Streaming:
-			lost++
-		case len(a) > 1:
-			doubled++
-		default:
-			finishedThreads++
+		v := t.verdict(ts)
+		counts[v.Outcome]++
+		if !v.OK() {
+			say("%s", paint(dim, v.Err().Error()))
 		}
 	}
-	say("events sent: %d (one of them twice, one handled by a worker that was killed) · answered once: %d · duplicates: %d · lost or unfinished: %d",
-		len(threads), finishedThreads, doubled, lost)
+	say("events sent: %d (one of them twice, one handled by a worker that was killed) · answered once: %d · shown twice: %d · lost or unfinished: %d",
+		len(threads), counts[answercheck.Answered], counts[answercheck.Doubled], len(threads)-counts[answercheck.Answered]-counts[answercheck.Doubled])
 	if len(t.c.failed) > 0 {
 		return fmt.Errorf("demo expectations failed: %s", strings.Join(t.c.failed, "; "))
 	}
@@ -143,13 +157,30 @@ func (t *demoTour) mention(eventID, ts, text string, headers ...string) (devstac
 	return r, nil
 }
 
-// finished is the bot's one finished answer in the thread ts, if that is what the thread holds.
-func (t *demoTour) finished(ts string) (localslack.Message, bool) {
-	a := t.s.Slack.BotReplies(t.channel, ts)
-	if len(a) != 1 || a[0].Streaming {
-		return localslack.Message{}, false
-	}
-	return a[0], true
+// ask records that the thread ts should show the local LLM's answer to question (the demo's
+// answer is the same for every request with that question).
+func (t *demoTour) ask(ts, question string) {
+	t.want[ts] = answercheck.Answer(t.s.LLM.AnswerText([]localllm.Message{{Role: "user", Content: question}}, 0))
+}
+
+// verdict is the thread ts as a Slack client shows it, judged against its answer.
+func (t *demoTour) verdict(ts string) answercheck.Verdict {
+	return answercheck.Judge(t.channel, ts, t.s.Slack.RenderedThread(t.channel, ts), t.want[ts])
+}
+
+// answered reports whether the thread ts shows its answer exactly once, as a client shows it.
+func (t *demoTour) answered(ts string) bool { return t.verdict(ts).OK() }
+
+// settled waits until every delivery is handled (the events queue empty, in flight included),
+// so that a duplicate answer would show by then, and reports whether the thread ts still
+// shows its answer exactly once.
+func (t *demoTour) settled(ts string) (answercheck.Verdict, bool) {
+	err := devstack.WaitFor(t.answerWait, func() bool {
+		n, err := t.s.Local.Depth(t.ctx, t.s.Local.QueueURL)
+		return err == nil && n == 0
+	})
+	v := t.verdict(ts)
+	return v, err == nil && v.OK()
 }
 
 // streamsIn returns the streams started in the thread ts.
@@ -180,13 +211,14 @@ func (t *demoTour) streamedAnswer(ts, eventID, question string) error {
 	s, c := t.s, &t.c
 	step("1. a user mentions the bot; the answer streams into the thread from the local LLM")
 	sent := time.Now()
+	t.ask(ts, question)
 	r, err := t.mention(eventID, ts, question)
 	if err != nil {
 		return err
 	}
 	c.check(r.Status == 202, "acknowledged at once, before any work")
 	say("%s", paint(dim, "the answer as it grows: ▶ starts the stream, + is an append, ■ stops it"))
-	err = devstack.WaitFor(t.answerWait, func() bool { _, ok := t.finished(ts); return ok })
+	err = devstack.WaitFor(t.answerWait, func() bool { return t.answered(ts) })
 	streams := t.streamsIn(ts)
 	if err != nil || len(streams) != 1 {
 		c.check(false, fmt.Sprintf("one answer, streamed, within %s", t.answerWait))
@@ -214,8 +246,7 @@ func (t *demoTour) streamedAnswer(ts, eventID, question string) error {
 		return err
 	}
 	say("the retry is enqueued, never dropped; the worker decides")
-	time.Sleep(3 * time.Second)
-	_, one := t.finished(ts)
+	_, one := t.settled(ts)
 	c.check(r.Status == 202 && one && len(s.Slack.Streams()) == streamsBefore, "no second answer: the worker saw the event was already answered")
 	return nil
 }
@@ -226,6 +257,7 @@ func (t *demoTour) killMidStream(ts, eventID, question string, visibility time.D
 	s, c := t.s, &t.c
 	step("3. the worker is killed (SIGKILL) while an answer streams")
 	asked := len(s.LLM.Requests())
+	t.ask(ts, question)
 	if _, err := t.mention(eventID, ts, question); err != nil {
 		return err
 	}
@@ -257,15 +289,15 @@ func (t *demoTour) killMidStream(ts, eventID, question string, visibility time.D
 		c.check(false, "the local LLM was asked")
 		return nil
 	}
-	want := s.LLM.AnswerText(reqs[asked].Messages, 0)
-	err = devstack.WaitFor(visibility+t.answerWait, func() bool { m, ok := t.finished(ts); return ok && m.Text == want })
+	t.want[ts] = answercheck.Answer(s.LLM.AnswerText(reqs[asked].Messages, 0))
+	err = devstack.WaitFor(visibility+t.answerWait, func() bool { return t.answered(ts) })
 	if err != nil {
-		c.check(false, "the redelivery finished the answer")
+		c.check(false, "the redelivery finished the answer: "+t.verdict(ts).Err().Error())
 		return nil
 	}
-	time.Sleep(time.Second) // room for a duplicate to show up
-	m, one := t.finished(ts)
-	c.check(one && m.TS == st.TS && m.Text == want, fmt.Sprintf("finished %s after the kill, in the same message, with the whole answer", seconds(time.Since(killedAt))))
+	finished := time.Since(killedAt)
+	v, one := t.settled(ts)
+	c.check(one && v.Messages[0].TS == st.TS, fmt.Sprintf("finished %s after the kill, in the same message, with the whole answer shown once", seconds(finished)))
 	c.check(len(t.streamsIn(ts)) == 1, "answered once, not repeated: no second stream was started")
 	return nil
 }
@@ -276,6 +308,7 @@ func (t *demoTour) deadLetter(ts, eventID, question string) error {
 	s, c, ctx := t.s, &t.c, t.ctx
 	step("4. an answer fails permanently (the bot is not in the channel)")
 	s.Slack.FailNext("chat.startStream", 1, "not_in_channel")
+	t.ask(ts, question)
 	if _, err := t.mention(eventID, ts, question); err != nil {
 		return err
 	}
@@ -290,10 +323,9 @@ func (t *demoTour) deadLetter(ts, eventID, question string) error {
 	out, err = s.DLQ(ctx, "replay", "--all", "--yes")
 	fmt.Print(indent(out))
 	c.check(err == nil, "replayed")
-	err = devstack.WaitFor(t.answerWait, func() bool { _, ok := t.finished(ts); return ok })
+	err = devstack.WaitFor(t.answerWait, func() bool { return t.answered(ts) })
 	c.check(err == nil, "the replayed event got its answer")
-	time.Sleep(time.Second)
-	_, one := t.finished(ts)
+	_, one := t.settled(ts)
 	c.check(dlqDepth(ctx, s) == 0 && one, "DLQ empty, exactly one answer")
 	return nil
 }
@@ -301,10 +333,13 @@ func (t *demoTour) deadLetter(ts, eventID, question string) error {
 // interactive shows the buttons and modals going through the queue: a Regenerate click on the
 // first answer (and Slack's retry of it), then /ask without a question, whose modal opens
 // with the command's trigger and is answered in place after its submission.
-func (t *demoTour) interactive(thread string) {
+func (t *demoTour) interactive(thread, question string) {
 	s, c, ctx := t.s, &t.c, t.ctx
 	step("6. the user clicks Regenerate on the first answer (Slack delivers the click twice)")
-	reply, _ := t.finished(thread)
+	var reply localslack.Message // the button's value is in the API's view
+	if a := s.Slack.BotReplies(t.channel, thread); len(a) == 1 {
+		reply = a[0]
+	}
 	value, ok := fixture.ButtonValue(reply.Blocks, "slackrelay_regenerate")
 	c.check(ok, "the answer carries a Regenerate button")
 	updates := s.Slack.Calls("chat.update")
@@ -317,10 +352,13 @@ func (t *demoTour) interactive(thread string) {
 		}
 		say("click %d: receiver answered %d in %.1f ms", i+1, r.Status, float64(r.Latency.Microseconds())/1000)
 	}
+	// The model's new answer (not streamed) replaces the message, with Regenerate under it.
+	t.want[thread] = answercheck.Regenerated(s.LLM.AnswerText([]localllm.Message{{Role: "user", Content: question}}, 0))
 	err := devstack.WaitFor(t.answerWait, func() bool { return s.Slack.Calls("chat.update") > updates })
-	time.Sleep(time.Second)
-	_, one := t.finished(thread)
-	c.check(err == nil && s.Slack.Calls("chat.update") == updates+1 && one, "the answer was regenerated and replaced in place, once for the click")
+	say("%s", paint(dim, "the click's second delivery waits until the first one's claim ends, then finds the click handled"))
+	v, one := t.settled(thread)
+	c.check(err == nil && s.Slack.Calls("chat.update") == updates+1 && one && v.Messages[0].TS == reply.TS,
+		"the answer was regenerated and replaced in place, once for the click")
 	say("%s", paint(dim, "(the local LLM answers a question the same way every time; a real model's second answer differs)"))
 
 	step("7. /ask without a question opens a modal; the user types a question and submits it")

@@ -1,0 +1,71 @@
+package e2e
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/slackrelay/slackrelay/infra/local/answercheck"
+	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/fixture"
+)
+
+// knownBug skips a test that reproduces a worker bug not fixed yet, unless
+// SLACKRELAY_E2E_KNOWN_BUGS=1 (then it runs, and fails until the bug is fixed).
+func knownBug(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("SLACKRELAY_E2E_KNOWN_BUGS") != "1" {
+		t.Skip("bug: " + why + " (SLACKRELAY_E2E_KNOWN_BUGS=1 runs it)")
+	}
+}
+
+// bugStaleDeferredStep is the worker bug TestStopStreamAnswerLost and
+// TestAppendStreamAnswerLost reproduce (and TestSoak, which also loses Slack's answers when
+// SLACKRELAY_E2E_KNOWN_BUGS=1).
+const bugStaleDeferredStep = "a Release after a Slack call that took effect but whose answer was lost writes the step as it " +
+	"was before that call: journal.Lease.Save writes a step's intent but keeps the older Defer'd snapshot of the same step " +
+	"(write drops a deferred entry only when it equals what was written), and Release (processor, after the handler's " +
+	"error) writes that snapshot back; the next attempt takes the call as never made and repeats its text"
+
+// 15. Slack applies chat.stopStream (the answer's last text and its buttons) and its answer
+// is lost: the attempt fails, and the next one must find the answer's last call pending and
+// finish the same message (stopped, set whole with the recorded text): one message, the
+// answer once.
+func TestStopStreamAnswerLost(t *testing.T) {
+	knownBug(t, bugStaleDeferredStep+": a second message repeats the answer under its own buttons")
+	s := setup(t)
+	s.Slack.LoseResponseNext("chat.stopStream", 1)
+	id, ts := event()
+	if r := mention(t, s, fixture.AppMention(id, "C1", ts, "stop lost")); r.Status != 202 {
+		t.Fatalf("mention: status %d, want 202", r.Status)
+	}
+	settle(t, s, "C1", ts, answerTo(t, "stop lost"), 15*time.Second)
+}
+
+// 16. Slack applies a chat.appendStream and its answer is lost, mid-answer: the next attempt
+// must take the appended text as possibly shown (stop the stream, set it whole with the
+// recorded text) and finish the answer in that message, once.
+func TestAppendStreamAnswerLost(t *testing.T) {
+	knownBug(t, bugStaleDeferredStep+": the message shows the lost append's text, then the answer again from before it")
+	s := streamSetup(t)
+	s.Slack.LoseResponseNext("chat.appendStream", 1)
+	id, ts := event()
+	if r := mention(t, s, fixture.AppMention(id, "C1", ts, "append lost")); r.Status != 202 {
+		t.Fatalf("mention: status %d, want 202", r.Status)
+	}
+	// Once the append whose answer is lost was sent, the model answers the retry at once:
+	// what is tested is how the retry takes up the stream, not the model's second run (at
+	// streamPace an answer outlasts this stack's invocation, see TestWorkerKilledMidStream).
+	err := devstack.WaitFor(10*time.Second, func() bool {
+		streams := s.Slack.Streams()
+		return len(streams) > 0 && streams[0].Count("chat.appendStream") > 0
+	})
+	if err != nil {
+		t.Fatalf("no append within 10 s; streams: %+v", s.Slack.Streams())
+	}
+	pace := s.LLM.Pace()
+	pace.TokensPerSecond = 0
+	s.LLM.SetPace(pace)
+	want, _ := expectedAnswer(t, s)
+	settle(t, s, "C1", ts, answercheck.Answer(want), 20*time.Second)
+}
