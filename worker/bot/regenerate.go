@@ -51,7 +51,8 @@ func answerBlocksFit(regenerate slack.Block) bool {
 }
 
 // regenerate answers the question of the clicked answer again and replaces that message with
-// the new answer, once per click: Slack's retries of the click and SQS's duplicates share the
+// the new answer, under the same Regenerate and feedback buttons as every answer, once per
+// click: Slack's retries of the click and SQS's duplicates share the
 // click's dedupe key, and the update's text is recorded before it is sent.
 func (h *handlers) regenerate(ctx context.Context, req *relay.Request[slack.InteractionCallback]) error {
 	cb := req.Payload
@@ -78,7 +79,8 @@ func (h *handlers) regenerate(ctx context.Context, req *relay.Request[slack.Inte
 	if err != nil {
 		return fmt.Errorf("responder: %w", err)
 	}
-	if err := req.Update(ctx, clicked.Channel, clicked.TS, answer, relay.WithBlocks(regenerateButton(question, relay.MessageRef{Channel: v.Channel, TS: v.TS}))); err != nil {
+	blocks := relay.WithBlocks(regenerateButton(question, relay.MessageRef{Channel: v.Channel, TS: v.TS}), feedbackButtons())
+	if err := req.Update(ctx, clicked.Channel, clicked.TS, answer, blocks); err != nil {
 		return err
 	}
 	req.Log.Info("regenerated an answer", "message_ts", clicked.TS)

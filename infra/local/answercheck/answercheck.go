@@ -28,8 +28,9 @@ import (
 // the Regenerate button, then the feedback buttons.
 var AnswerActions = []string{bot.ActionRegenerate, bot.ActionFeedback}
 
-// RegeneratedActions are the action_ids under an answer replaced by a Regenerate click.
-var RegeneratedActions = []string{bot.ActionRegenerate}
+// RegeneratedActions are the action_ids under an answer replaced by a Regenerate click: the
+// same buttons as under every answer.
+var RegeneratedActions = AnswerActions
 
 // Expect is the answer a thread should show.
 type Expect struct {

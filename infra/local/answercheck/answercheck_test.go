@@ -51,7 +51,7 @@ func TestJudge(t *testing.T) {
 		{"an empty message", []localslack.Rendered{msg("1700000000.000200", ""), msg("1700000000.000300", answer, buttons...)}, Answer(answer), Wrong, "shows no text"},
 		{"no buttons", []localslack.Rendered{msg("1700000000.000200", answer)}, Answer(answer), Wrong, "the last message shows actions []"},
 		{"buttons under the first message only", []localslack.Rendered{msg("1700000000.000200", answer[:30], buttons...), msg("1700000000.000300", answer[30:])}, Answer(answer), Wrong, "not the answer's last"},
-		{"regenerated: feedback not expected", []localslack.Rendered{msg("1700000000.000200", answer, buttons...)}, Regenerated(answer), Wrong, "want [slackrelay_regenerate]"},
+		{"regenerated: the feedback buttons are kept", []localslack.Rendered{msg("1700000000.000200", answer, bot.ActionRegenerate)}, Regenerated(answer), Wrong, "want [slackrelay_regenerate slackrelay_feedback]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

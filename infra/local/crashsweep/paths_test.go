@@ -257,7 +257,7 @@ func paths() []*path {
 		{
 			name: "Regenerate click", register: shipped(responder{brief}),
 			setup: func(r *run) string { return click(r, bot.ActionRegenerate) },
-			judge: func(r *run) (outcome, error) { return oneAnswer(r, brief, []string{bot.ActionRegenerate}) },
+			judge: func(r *run) (outcome, error) { return oneAnswer(r, brief, answerActions) },
 		},
 		{
 			name: "feedback click", register: shipped(responder{brief}), allowed: []outcome{atMostOnce},

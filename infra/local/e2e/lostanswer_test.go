@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"testing"
 	"time"
 
@@ -10,29 +9,17 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 )
 
-// knownBug skips a test that reproduces a worker bug not fixed yet, unless
-// SLACKRELAY_E2E_KNOWN_BUGS=1 (then it runs, and fails until the bug is fixed).
-func knownBug(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("SLACKRELAY_E2E_KNOWN_BUGS") != "1" {
-		t.Skip("bug: " + why + " (SLACKRELAY_E2E_KNOWN_BUGS=1 runs it)")
-	}
-}
-
-// bugStaleDeferredStep is the worker bug TestStopStreamAnswerLost and
-// TestAppendStreamAnswerLost reproduce (and TestSoak, which also loses Slack's answers when
-// SLACKRELAY_E2E_KNOWN_BUGS=1).
-const bugStaleDeferredStep = "a Release after a Slack call that took effect but whose answer was lost writes the step as it " +
-	"was before that call: journal.Lease.Save writes a step's intent but keeps the older Defer'd snapshot of the same step " +
-	"(write drops a deferred entry only when it equals what was written), and Release (processor, after the handler's " +
-	"error) writes that snapshot back; the next attempt takes the call as never made and repeats its text"
+// The two tests below reproduce, with the real binaries, a bug the e2e soak found (as did the
+// crash sweep and the interleaving test), fixed since: a Release after a Slack call that took
+// effect but whose answer was lost wrote the step back as it was before that call
+// (journal.Lease.Save kept an older deferred copy of the step it wrote), so the next attempt
+// took the call as never made and repeated its text.
 
 // 15. Slack applies chat.stopStream (the answer's last text and its buttons) and its answer
 // is lost: the attempt fails, and the next one must find the answer's last call pending and
 // finish the same message (stopped, set whole with the recorded text): one message, the
 // answer once.
 func TestStopStreamAnswerLost(t *testing.T) {
-	knownBug(t, bugStaleDeferredStep+": a second message repeats the answer under its own buttons")
 	s := setup(t)
 	s.Slack.LoseResponseNext("chat.stopStream", 1)
 	id, ts := event()
@@ -46,7 +33,6 @@ func TestStopStreamAnswerLost(t *testing.T) {
 // must take the appended text as possibly shown (stop the stream, set it whole with the
 // recorded text) and finish the answer in that message, once.
 func TestAppendStreamAnswerLost(t *testing.T) {
-	knownBug(t, bugStaleDeferredStep+": the message shows the lost append's text, then the answer again from before it")
 	s := streamSetup(t)
 	s.Slack.LoseResponseNext("chat.appendStream", 1)
 	id, ts := event()

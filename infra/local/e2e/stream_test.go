@@ -39,9 +39,13 @@ func streamSetup(t *testing.T) *devstack.Stack {
 	streamOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
+		// The answer may outlast an invocation's streaming window (the stream yields a fifth
+		// of the invocation before its end): the next delivery continues it by prefill, as
+		// docs/worker.md advises for answers longer than an invocation.
 		streamStack, streamErr = devstack.Start(ctx, devstack.Options{
-			Bins: bins, HandlerTimeout: 6 * time.Second, MaxReceiveCount: 4, BackoffBase: time.Second, LogOut: &logs,
-			LocalLLM: &localllm.Options{Pace: streamPace},
+			Bins: bins, HandlerTimeout: 8 * time.Second, MaxReceiveCount: 4, BackoffBase: time.Second, LogOut: &logs,
+			LocalLLM:  &localllm.Options{Pace: streamPace},
+			WorkerEnv: []string{workerconfig.EnvLLMPrefill + "=continue"},
 		})
 	})
 	if streamErr != nil {
