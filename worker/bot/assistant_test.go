@@ -239,3 +239,24 @@ func readFile(name string) (string, error) {
 	b, err := os.ReadFile(name)
 	return string(b), err
 }
+
+// A DM that only shares a file (subtype file_share) is answered, not declined: the model is
+// told which file the user shared and that the bot cannot open it.
+func TestDirectMessageWithAFileIsAnswered(t *testing.T) {
+	t.Parallel()
+	h, s := setupAssistant(t, Config{})
+	if got := h.Deliver(t, "testdata/message_im_file_share.json"); got.Err != nil || got.Skip != "" {
+		t.Fatalf("err=%v skip=%q, want it answered", got.Err, got.Skip)
+	}
+	if n := len(h.Slack.Streams()); n != 1 {
+		t.Fatalf("%d streams, want the answer", n)
+	}
+	reqs := s.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d model requests, want 1", len(reqs))
+	}
+	q := reqs[0].Messages[len(reqs[0].Messages)-1].Content
+	if !strings.Contains(q, "incident-report.pdf") || !strings.Contains(q, "cannot open files") {
+		t.Errorf("the model was asked %q, want the file named and the bot's limit said", q)
+	}
+}

@@ -182,3 +182,29 @@ func TestAskModalTooLateFallsBackToAResponse(t *testing.T) {
 		t.Errorf("posts = %+v, want one response_url message saying the form could not open", got.Posts)
 	}
 }
+
+// A long answer to the modal's question is shown within Slack's limits for a view: sections of
+// under 3,000 characters, at most 100 blocks, cut with a note (the local Slack server refuses
+// a view that breaks them, as Slack does).
+func TestAskModalAnswerFitsSlacksViewLimits(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat(strings.Repeat("word ", 500)+"\n\n", 150) // 375,000 characters
+	v := answerModal("q", long)
+	if n := len(v.Blocks.BlockSet); n > relay.MaxViewBlocks {
+		t.Fatalf("%d blocks, more than a modal holds", n)
+	}
+	raw, _ := json.Marshal(v)
+	if !strings.Contains(string(raw), "too long for this form") {
+		t.Error("the cut answer does not say it was cut")
+	}
+	h := handlertest.New(t, func(b *relay.Bot) { Register(b, Config{LLM: &scripted{answer: long}, Model: "test"}) })
+	if got := h.Deliver(t, "testdata/ask_empty.form"); got.Err != nil {
+		t.Fatal(got.Err)
+	}
+	views := h.Slack.Views()
+	raw2, _ := os.ReadFile("testdata/ask_submitted.json")
+	submitted := strings.NewReplacer(`"id": "V0MODAL"`, `"id": "`+views[0].ID+`"`, `"private_metadata": "C0CHAN"`, `"private_metadata": "`+views[0].PrivateMetadata+`"`).Replace(string(raw2))
+	if got := h.DeliverBody(t, "ask_submitted.json", submitted); got.Err != nil {
+		t.Fatalf("the answer did not fit the modal: %v", got.Err)
+	}
+}
