@@ -36,10 +36,16 @@ var (
 func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	stackErr = start(ctx)
+	if stackErr == nil {
+		startLongAnswer(ctx)
+	}
 	cancel()
 	code := m.Run()
 	if stack != nil {
 		stack.Stop()
+	}
+	if longAnswer.stack != nil {
+		longAnswer.stack.Stop()
 	}
 	if streamStack != nil {
 		streamStack.Stop()

@@ -49,9 +49,51 @@ var (
 		pace: localllm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecond: 25, AnswerTokens: 1500}}
 )
 
-// EnvLong selects the full-length TestFiveMinuteAnswer (about 5.5 minutes) instead of its
-// time-scaled version.
+// EnvLong chooses TestFiveMinuteAnswer's shape: the full length (the default, about 5 minutes,
+// overlapping the rest of the suite) or, with SLACKRELAY_LONG=0, the time-scaled version
+// (about a minute), for a quick run of the suite.
 const EnvLong = "SLACKRELAY_LONG"
+
+// longAnswer is TestFiveMinuteAnswer's run: started by TestMain before the other tests, so
+// that the model's minutes overlap the whole suite, and judged by the test.
+var longAnswer struct {
+	run   longRun
+	stack *devstack.Stack
+	logs  logbuf.Buffer
+	ts    string
+	sent  time.Time
+	err   error
+}
+
+// startLongAnswer starts the long-answer stack and sends its mention.
+func startLongAnswer(ctx context.Context) {
+	l := &longAnswer
+	l.run = fullLength
+	if os.Getenv(EnvLong) == "0" {
+		l.run = timeScaled
+	}
+	l.stack, l.err = devstack.Start(ctx, devstack.Options{
+		Bins: bins, HandlerTimeout: l.run.invocation, MaxReceiveCount: 4, BackoffBase: time.Second, LogOut: &l.logs,
+		LocalLLM: &localllm.Options{Pace: l.run.pace},
+		WorkerEnv: []string{
+			workerconfig.EnvStreamLifetime + "=" + l.run.lifetime.String(),
+			workerconfig.EnvLLMPrefill + "=continue",
+		},
+	})
+	if l.err != nil {
+		return
+	}
+	l.stack.Slack.SetStreamLifetime(l.run.lifetime)
+	id, ts := event()
+	l.ts, l.sent = ts, time.Now()
+	r, err := l.stack.Send(ctx, "/slack/events", "application/json", fixture.AppMention(id, "C1", ts, "tell me everything about queues"))
+	switch {
+	case err != nil:
+		l.err = fmt.Errorf("the long answer's mention: %w", err)
+	case r.Status != 202:
+		l.err = fmt.Errorf("the long answer's mention: status %d, want 202", r.Status)
+	}
+}
 
 // 14. An answer longer than an invocation and than Slack's stream window: the model takes about
 // a stream lifetime to write it, each invocation a fifth of that. Each invocation streams until
@@ -63,47 +105,24 @@ const EnvLong = "SLACKRELAY_LONG"
 // Regenerate and feedback buttons once, under the last one; and by the records: every
 // continuation asked the model for the rest of the text shown, never for any of it again.
 //
-// By default it runs time-scaled (a 1-minute answer, 12 s invocations, a 1-minute stream
-// window: the same ratios); SLACKRELAY_LONG=1 runs the issue's full length (a 5-minute
-// answer, 60 s invocations, Slack's 5-minute window), which would make `make test` several
-// minutes longer (docs/benchmarks.md has both runs' figures). It has its own stack and
-// overlaps the tests after it in file order (the soak, the streaming tests): Go starts a
-// parallel test only once the sequential ones have finished, so its sequential part starts
-// the stack and sends the mention, and it waits for the answer after t.Parallel.
+// By default it is the issue's full length (a 5-minute answer, 60 s invocations, Slack's
+// 5-minute window); SLACKRELAY_LONG=0 runs it time-scaled (a 1-minute answer, 12 s
+// invocations, a 1-minute window: the same ratios). TestMain starts its stack and sends the
+// mention before any test, so the model's minutes overlap the whole suite; the test waits for
+// the answer and judges it (docs/benchmarks.md has both shapes' figures).
 func TestFiveMinuteAnswer(t *testing.T) {
 	localstacktest.Require(t, stackErr)
-	run := timeScaled
-	if os.Getenv(EnvLong) == "1" {
-		run = fullLength
+	l := &longAnswer
+	if l.err != nil {
+		t.Fatalf("the long-answer stack: %v", l.err)
 	}
-	var logs logbuf.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := devstack.Start(ctx, devstack.Options{
-		Bins: bins, HandlerTimeout: run.invocation, MaxReceiveCount: 4, BackoffBase: time.Second, LogOut: &logs,
-		LocalLLM: &localllm.Options{Pace: run.pace},
-		WorkerEnv: []string{
-			workerconfig.EnvStreamLifetime + "=" + run.lifetime.String(),
-			workerconfig.EnvLLMPrefill + "=continue",
-		},
-	})
-	if err != nil {
-		t.Fatalf("the long-answer stack: %v", err)
-	}
-	t.Cleanup(s.Stop)
-	logsOnFailure(t, &logs, 30000)
-	s.Slack.SetStreamLifetime(run.lifetime)
-
-	id, ts := event()
-	sent := time.Now()
-	if r := mention(t, s, fixture.AppMention(id, "C1", ts, "tell me everything about queues")); r.Status != 202 {
-		t.Fatalf("mention: status %d, want 202", r.Status)
-	}
-	// The worker answers in its own processes: the rest of the suite runs meanwhile.
+	run, s, ts, sent := l.run, l.stack, l.ts, l.sent
+	logsOnFailure(t, &l.logs, 30000)
+	logs := &l.logs
 	t.Parallel()
 
 	within := 2*run.lifetime + time.Minute
-	err = waitEvery(time.Second, within, func() bool {
+	err := waitEvery(time.Second, within, func() bool {
 		msgs := botMessages(s, "C1", ts)
 		return len(msgs) > 0 && !slices.ContainsFunc(msgs, func(m localslack.Rendered) bool { return m.Streaming }) &&
 			len(msgs[len(msgs)-1].Actions) > 0
