@@ -37,6 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/slackrelay/slackrelay/worker/text"
 )
 
 // DB is the part of the DynamoDB API the store uses; *dynamodb.Client satisfies it.
@@ -514,7 +515,7 @@ func (l *Lease) write(ctx context.Context, op string, changes map[string]json.Ra
 	switch kind {
 	case writeRelease:
 		names["#lease"], names["#err"] = attrLease, attrLastError
-		values[":zero"], values[":reason"] = num(0), str(truncate(reason, maxErrorBytes))
+		values[":zero"], values[":reason"] = num(0), str(text.Truncate(reason, maxErrorBytes))
 		set = append(set, "#lease = :zero", "#err = :reason")
 		remove = append(remove, "#owner")
 	case writeComplete:
@@ -570,21 +571,8 @@ func (l *Lease) write(ctx context.Context, op string, changes map[string]json.Ra
 			delete(l.deferred, name)
 		}
 	}
-	if kind == writeSteps {
-		l.wrote = true
-	} else {
+	if kind != writeSteps {
 		l.closed = true
 	}
 	return nil
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }

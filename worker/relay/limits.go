@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
+	"github.com/slackrelay/slackrelay/worker/text"
 )
 
 // Slack's size limits, as its method and Block Kit pages give them (and, for the blocks'
@@ -111,37 +112,9 @@ func fitMarkdown(text string, maxRunes, extraChars int) int {
 }
 
 // splitMarkdown cuts text into pieces that each fit fitMarkdown(maxRunes, extraChars),
-// preferring paragraph, line, then word boundaries. Every piece but the last is trimmed at
-// its cut; no text is lost. Empty text gives no pieces.
-func splitMarkdown(text string, maxRunes, extraChars int) []string {
-	text = strings.TrimSpace(text)
-	var out []string
-	for text != "" {
-		n := fitMarkdown(text, maxRunes, extraChars)
-		if n >= utf8.RuneCountInString(text) {
-			out = append(out, text)
-			break
-		}
-		if n == 0 {
-			n = 1 // a single rune always goes somewhere
-		}
-		cut := byteOffset(text, n)
-		at := boundary(text[:cut])
-		out = append(out, strings.TrimSpace(text[:at]))
-		text = strings.TrimSpace(text[at:])
-	}
-	return out
-}
-
-// boundary is where to cut window: its last paragraph, line or word break in the second half,
-// else its end.
-func boundary(window string) int {
-	for _, sep := range []string{"\n\n", "\n", " "} {
-		if i := strings.LastIndex(window, sep); i > len(window)/2 {
-			return i
-		}
-	}
-	return len(window)
+// preferring paragraph, line, then word boundaries (text.SplitFit).
+func splitMarkdown(body string, maxRunes, extraChars int) []string {
+	return text.SplitFit(body, func(rest string) int { return fitMarkdown(rest, maxRunes, extraChars) })
 }
 
 // byteOffset is the byte offset of rune n of s (len(s) when s is shorter).

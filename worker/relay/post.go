@@ -129,16 +129,22 @@ func orDash(s string) string {
 	return s
 }
 
-// findPosted looks for the message of (step, part) in the thread, reading it page by page.
-// It is the fallback for the one case the record cannot answer: a part handed to Slack
-// whose answer was lost (a crash, a timeout, the store down right after the post).
+// findPosted looks for the message of (step, part) in the thread by its metadata. It is the
+// fallback for the one case the record cannot answer: a part handed to Slack whose answer was
+// lost (a crash, a timeout, the store down right after the post).
 func (s *Session) findPosted(ctx context.Context, channel, threadTS, step string, part int) (string, bool, error) {
 	key := s.Key()
-	match := func(m slack.Message) bool {
+	return s.scanThread(ctx, channel, threadTS, func(m slack.Message) bool {
 		md := m.Metadata
 		return md.EventType == ReplyMetadataType && fmt.Sprint(md.EventPayload["dedupe_key"]) == key &&
 			fmt.Sprint(md.EventPayload["step"]) == step && number(md.EventPayload["part"]) == part
-	}
+	})
+}
+
+// scanThread reads the thread threadTS of channel page by page (with metadata) and returns
+// the ts of the first message match accepts. Outside a thread it looks among the channel's
+// latest 1,000 messages. A thread Slack does not know holds nothing.
+func (s *Session) scanThread(ctx context.Context, channel, threadTS string, match func(slack.Message) bool) (string, bool, error) {
 	cursor := ""
 	for page := 0; ; page++ {
 		var msgs []slack.Message
@@ -156,7 +162,6 @@ func (s *Session) findPosted(ctx context.Context, channel, threadTS, step string
 				return "", false, nil
 			}
 		} else {
-			// A post outside a thread: look among the channel's latest messages.
 			var h *slack.GetConversationHistoryResponse
 			h, err = s.Slack.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{
 				ChannelID: channel, IncludeAllMetadata: true, Limit: 200, Cursor: cursor,

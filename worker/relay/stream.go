@@ -10,6 +10,7 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/worker/failure"
+	txt "github.com/slackrelay/slackrelay/worker/text"
 )
 
 // Streaming defaults. chat.appendStream is rate tier 4 (about 100 calls a minute): buffering
@@ -114,17 +115,6 @@ type Stream struct {
 // DynamoDB item): longer answers are cut with a note.
 const MaxAnswerBytes = 200 << 10
 
-// truncateUTF8 cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
 // Stream starts (or resumes) the answer streamed into the thread of the message the delivery
 // is about. Nothing is sent before the first Append or Finish. Its step is named after the
 // thread; a second answer in the same thread in one run needs Named.
@@ -216,7 +206,7 @@ func (w *Stream) Append(ctx context.Context, text string) error {
 	}
 	if w.textBytes+len(text) > MaxAnswerBytes {
 		// The journal keeps the whole answer: past its share of the item, the rest is cut.
-		text = truncateUTF8(text, max(MaxAnswerBytes-w.textBytes, 0))
+		text = txt.Truncate(text, max(MaxAnswerBytes-w.textBytes, 0))
 		w.cut = true
 	}
 	w.textBytes += len(text)
@@ -725,33 +715,12 @@ func (w *Stream) findLost(ctx context.Context, m *streamMsg, part int) (string, 
 		return "", false, err
 	}
 	want := strings.TrimSpace(m.Text)
-	cursor := ""
-	for {
-		msgs, more, next, err := s.Slack.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
-			ChannelID: w.channel, Timestamp: w.thread, IncludeAllMetadata: true, Limit: 200, Cursor: cursor,
-		})
-		if isSlackError(err, "thread_not_found") {
-			return "", false, nil
-		}
-		if err != nil {
-			return "", false, err
-		}
-		for _, msg := range msgs {
-			mine := (id.UserID != "" && msg.User == id.UserID) || (id.BotID != "" && msg.BotID == id.BotID)
-			md := msg.Metadata
-			other := md.EventType == ReplyMetadataType && fmt.Sprint(md.EventPayload["dedupe_key"]) != s.Key()
-			if msg.Timestamp == w.thread || !mine || known[msg.Timestamp] || other {
-				continue
-			}
-			if strings.TrimSpace(msg.Text) == want {
-				return msg.Timestamp, true, nil
-			}
-		}
-		if !more || next == "" {
-			return "", false, nil
-		}
-		cursor = next
-	}
+	return s.scanThread(ctx, w.channel, w.thread, func(msg slack.Message) bool {
+		mine := (id.UserID != "" && msg.User == id.UserID) || (id.BotID != "" && msg.BotID == id.BotID)
+		md := msg.Metadata
+		other := md.EventType == ReplyMetadataType && fmt.Sprint(md.EventPayload["dedupe_key"]) != s.Key()
+		return msg.Timestamp != w.thread && mine && !known[msg.Timestamp] && !other && strings.TrimSpace(msg.Text) == want
+	})
 }
 
 // messages lists the ts of the answer's messages.

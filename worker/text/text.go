@@ -10,21 +10,29 @@ import (
 // Split cuts text into pieces of at most max runes, preferring paragraph, line, then word
 // boundaries, never cutting inside a UTF-8 sequence. Empty text gives no pieces.
 func Split(text string, max int) []string {
+	return SplitFit(text, func(string) int { return max })
+}
+
+// SplitFit cuts text into pieces as Split does, each at most fit(rest) runes, where rest is
+// the text not yet cut (so fit can measure more than runes: escaped size, a block's budget).
+// A fit below 1 still takes one rune. Every piece is trimmed at its cut; no text is lost.
+func SplitFit(text string, fit func(rest string) int) []string {
 	text = strings.TrimSpace(text)
 	var out []string
 	for text != "" {
-		if utf8.RuneCountInString(text) <= max {
+		n := max(fit(text), 1)
+		if utf8.RuneCountInString(text) <= n {
 			out = append(out, text)
 			break
 		}
-		// Byte offset of the max-th rune.
-		cut, n := 0, 0
+		// Byte offset of the n-th rune.
+		cut := 0
 		for i := range text {
-			if n == max {
+			if n == 0 {
 				cut = i
 				break
 			}
-			n++
+			n--
 		}
 		window := text[:cut]
 		at := -1

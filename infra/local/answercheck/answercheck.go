@@ -6,7 +6,8 @@
 //
 //   - the thread holds at least one message of the bot, and none of them is still streaming;
 //   - their texts, concatenated in thread order, are the expected answer, exactly, once (an
-//     answer longer than one message continues in the next), and no message is empty;
+//     answer longer than one message continues in the next; white space where one message
+//     ends and the next begins does not show and is not compared), and no message is empty;
 //   - the expected actions (Regenerate, feedback) are shown once each, under the last message
 //     and under no other.
 package answercheck
@@ -18,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
@@ -207,7 +209,7 @@ func doubled(v Verdict, want Expect) []string {
 // wrong lists how a thread that shows nothing twice differs from the answer.
 func wrong(v Verdict, want Expect) []string {
 	var out []string
-	if want.Text != "" && v.Text != want.Text {
+	if want.Text != "" && !sameText(v.Messages, want.Text) {
 		switch {
 		case strings.HasPrefix(want.Text, v.Text):
 			out = append(out, fmt.Sprintf("incomplete: %d of the answer's %d characters shown", utf8.RuneCountInString(v.Text), utf8.RuneCountInString(want.Text)))
@@ -232,6 +234,28 @@ func wrong(v Verdict, want Expect) []string {
 		out = append(out, fmt.Sprintf("the last message shows actions %v, want %v", got, want.Actions))
 	}
 	return out
+}
+
+// sameText reports whether msgs, read one after the other, show want: each message's text is
+// the next piece of want, white space at the joins aside (an answer posted in parts is cut
+// between messages at a space or a line break, and each part trimmed).
+func sameText(msgs []localslack.Rendered, want string) bool {
+	rest := want
+	for i, m := range msgs {
+		piece := m.Text
+		if i > 0 {
+			rest = strings.TrimLeftFunc(rest, unicode.IsSpace)
+			piece = strings.TrimLeftFunc(piece, unicode.IsSpace)
+		}
+		if i < len(msgs)-1 {
+			piece = strings.TrimRightFunc(piece, unicode.IsSpace)
+		}
+		var ok bool
+		if rest, ok = strings.CutPrefix(rest, piece); !ok {
+			return false
+		}
+	}
+	return strings.TrimSpace(rest) == "" && (len(msgs) > 1 || rest == "")
 }
 
 // commonPrefix is the length in bytes of the longest common beginning of a and b, at a rune

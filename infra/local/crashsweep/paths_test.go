@@ -8,12 +8,12 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
+	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/shared/envelope"
@@ -143,37 +143,14 @@ func directMessage(r *run) string {
 	return envelopeOf(envelope.KindEvent, "message", string(raw))
 }
 
-// oneAnswer checks the thread as a person reads it: the bot's messages hold want exactly
-// once, in order (whitespace aside: a long answer is cut between messages at a space or a
-// line), none is streaming, and the buttons are under the last message only; the working
-// reaction is gone.
+// oneAnswer checks the thread as a person reads it (answercheck): the bot's messages hold
+// want exactly once, in order, none is streaming, and the buttons are under the last message
+// only; and the working reaction is gone.
 func oneAnswer(r *run, want string, actions []string) (outcome, error) {
-	var text strings.Builder
-	var bot []localslack.Rendered
-	for _, m := range r.slack.RenderedThread(r.vars["channel"], r.vars["thread"]) {
-		if m.Bot && m.TS != r.vars["thread"] {
-			bot = append(bot, m)
-			text.WriteString(m.Text)
-		}
-	}
-	if len(bot) == 0 {
-		return "", errors.New("no answer in the thread")
-	}
-	squash := func(s string) string { return strings.Join(strings.Fields(s), "") }
-	if got := squash(text.String()); got != squash(want) {
-		return "", fmt.Errorf("the thread shows %d messages, %d characters, not the answer once (%d): %.200q…", len(bot), len(got), len(squash(want)), got)
-	}
-	for i, m := range bot {
-		if m.Streaming {
-			return "", fmt.Errorf("message %d of %d is still streaming", i+1, len(bot))
-		}
-		want := []string(nil)
-		if i == len(bot)-1 {
-			want = actions
-		}
-		if !slices.Equal(m.Actions, want) {
-			return "", fmt.Errorf("message %d of %d has actions %v, want %v", i+1, len(bot), m.Actions, want)
-		}
+	channel, thread := r.vars["channel"], r.vars["thread"]
+	v := answercheck.Judge(channel, thread, r.slack.RenderedThread(channel, thread), answercheck.Expect{Text: want, Actions: actions})
+	if err := v.Err(); err != nil {
+		return "", err
 	}
 	if rs := r.slack.Reactions(); len(rs) != 0 {
 		return "", fmt.Errorf("reactions left: %v", rs)
@@ -181,7 +158,7 @@ func oneAnswer(r *run, want string, actions []string) (outcome, error) {
 	return answered, nil
 }
 
-var answerActions = []string{bot.ActionRegenerate, bot.ActionFeedback}
+var answerActions = answercheck.AnswerActions
 
 func paths() []*path {
 	short := model{text: answer("s", 1900), chunk: 300}

@@ -13,13 +13,13 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
 	"github.com/slackrelay/slackrelay/infra/local/logbuf"
-	"github.com/slackrelay/slackrelay/worker/bot"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
@@ -143,24 +143,14 @@ func TestFiveMinuteAnswer(t *testing.T) {
 		t.Fatalf("the local LLM's first request: %+v; want a new answer", reqs)
 	}
 	want := s.LLM.AnswerText(reqs[0].Messages, reqs[0].MaxTokens)
-	msgs := botMessages(s, "C1", ts)
-	var shown strings.Builder
-	for i, m := range msgs {
-		shown.WriteString(m.Text)
-		if m.Streaming {
-			t.Errorf("message %d of %d (%s) is still streaming", i+1, len(msgs), m.TS)
-		}
-		wantActions := []string(nil)
-		if i == len(msgs)-1 {
-			wantActions = []string{bot.ActionRegenerate, bot.ActionFeedback}
-		}
-		if !slices.Equal(m.Actions, wantActions) {
-			t.Errorf("message %d of %d shows the actions %q, want %q", i+1, len(msgs), m.Actions, wantActions)
-		}
+	v := answercheck.Judge("C1", ts, s.Slack.RenderedThread("C1", ts), answercheck.Answer(want))
+	if err := v.Err(); err != nil {
+		t.Fatal(err)
 	}
-	if got := shown.String(); got != want {
+	msgs := v.Messages
+	if v.Text != want { // a stream's messages are not trimmed: the text joins exactly
 		t.Fatalf("the thread reads (%d characters in %d messages):\n%s\nwant the local LLM's answer (%d characters):\n%s\nfirst difference at character %d",
-			utf8.RuneCountInString(got), len(msgs), got, utf8.RuneCountInString(want), want, firstDifference(got, want))
+			utf8.RuneCountInString(v.Text), len(msgs), v.Text, utf8.RuneCountInString(want), want, firstDifference(v.Text, want))
 	}
 
 	// Slack's window: every message was stopped by the worker before it, none by Slack.

@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"unicode"
 
+	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 )
 
@@ -93,27 +93,10 @@ func (s *schedule) answered(ctx context.Context, when string) error {
 	if !done {
 		s.violatef("%s: the journal does not say the event was answered%s", when, describe(msgs))
 	}
-	got, want := squeeze(joinTexts(msgs)), squeeze(s.variant.want())
-	if got != want {
-		what := "not the answer"
-		switch {
-		case strings.HasPrefix(want, got):
-			what = "only a beginning of the answer"
-		case strings.Count(got, want[:min(len(want), 20)]) > 1:
-			what = "the answer's beginning twice"
-		}
-		s.violatef("%s: the thread shows %s (%d characters, want %d)%s", when, what, len(got), len(want), describe(msgs))
-	}
-	for i, m := range msgs {
-		last := i == len(msgs)-1
-		switch {
-		case m.Streaming:
-			s.violatef("%s: message %d is still streaming%s", when, i+1, describe(msgs))
-		case last && !slices.Equal(m.Actions, []string{buttonAction}):
-			s.violatef("%s: the last message shows actions %v, want the button once%s", when, m.Actions, describe(msgs))
-		case !last && len(m.Actions) > 0:
-			s.violatef("%s: message %d of %d shows actions %v: the button belongs under the last%s", when, i+1, len(msgs), m.Actions, describe(msgs))
-		}
+	v := answercheck.Judge(s.channel, s.thread, s.w.slack.RenderedThread(s.channel, s.thread),
+		answercheck.Expect{Text: s.variant.want(), Actions: []string{buttonAction}})
+	if err := v.Err(); err != nil {
+		s.violatef("%s: %v", when, err)
 	}
 	return nil
 }
