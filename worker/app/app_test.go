@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 )
 
-func TestMain(m *testing.M) { os.Exit(localstacktest.Run(m)) }
+func TestMain(m *testing.M) { os.Exit(localawstest.Run(m)) }

@@ -26,7 +26,7 @@ func TestHistoryCharsReachTheHandlers(t *testing.T) {
 		}
 		var got Deps
 		_, err = New(cfg, awsclient.Local(), func(string) string { return "" }, slog.New(slog.DiscardHandler), io.Discard,
-			func(_ *relay.Bot, d Deps) { got = d })
+			func(_ *relay.Router, d Deps) { got = d })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,12 +17,12 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
-	"github.com/slackrelay/slackrelay/infra/local/localstack"
-	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/infra/local/localaws"
+	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/envelope"
-	"github.com/slackrelay/slackrelay/worker/bot"
-	"github.com/slackrelay/slackrelay/worker/journal"
+	"github.com/slackrelay/slackrelay/worker/assistant"
+	"github.com/slackrelay/slackrelay/worker/internal/journal"
 	"github.com/slackrelay/slackrelay/worker/relay"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
@@ -33,7 +33,7 @@ const botToken = "xoxb-test-token"
 // DynamoDB servers and the local Slack server, each test on its own queues and table.
 type harness struct {
 	t        testing.TB
-	stack    *localstack.Stack
+	stack    *localaws.Stack
 	sqs      *sqs.Client
 	queueURL string
 	dlqURL   string
@@ -41,19 +41,19 @@ type harness struct {
 	app      *App
 	cfg      workerconfig.Config
 	logs     *logbuf.Buffer
-	ddbProxy *localstack.FaultProxy
+	ddbProxy *localaws.FaultProxy
 }
 
 var seq atomic.Int64
 
 func newHarness(t testing.TB, tweak func(*workerconfig.Config)) *harness {
 	t.Helper()
-	stack := localstacktest.Stack(t)
+	stack := localawstest.Stack(t)
 	n := seq.Add(1)
 	name := fmt.Sprintf("worker-%d", n)
-	q, dlq := localstacktest.QueueURLs(t, stack, name, 3)
+	q, dlq := localawstest.QueueURLs(t, stack, name, 3)
 	table := "progress-" + name
-	if err := localstack.CreateTable(context.Background(), stack.DynamoDB(), table); err != nil {
+	if err := localaws.CreateTable(context.Background(), stack.DynamoDB(), table); err != nil {
 		t.Fatal(err)
 	}
 	ls := localslack.New(localslack.Options{Token: botToken})
@@ -61,7 +61,7 @@ func newHarness(t testing.TB, tweak func(*workerconfig.Config)) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ls.Close() })
-	proxy, err := localstack.NewFaultProxy(strings.TrimPrefix(stack.DynamoDBEndpoint, "http://"))
+	proxy, err := localaws.NewFaultProxy(strings.TrimPrefix(stack.DynamoDBEndpoint, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,8 +99,8 @@ func newHarness(t testing.TB, tweak func(*workerconfig.Config)) *harness {
 }
 
 // shippedBot registers the bot worker/cmd/worker runs.
-func shippedBot(b *relay.Bot, d Deps) {
-	bot.Register(b, bot.Config{LLM: d.LLM, Model: d.Model, HistoryChars: d.HistoryChars, NoStreaming: !d.Streaming, Metrics: d.Metrics})
+func shippedBot(b *relay.Router, d Deps) {
+	assistant.Register(b, assistant.Config{LLM: d.LLM, Model: d.Model, HistoryChars: d.HistoryChars, NoStreaming: !d.Streaming, Metrics: d.Metrics})
 }
 
 // eventEnvelope wraps an Events API body as the receiver does.

@@ -16,9 +16,9 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/shared/envelope"
-	"github.com/slackrelay/slackrelay/worker/bot"
-	"github.com/slackrelay/slackrelay/worker/journal"
-	"github.com/slackrelay/slackrelay/worker/llm"
+	"github.com/slackrelay/slackrelay/worker/assistant"
+	"github.com/slackrelay/slackrelay/worker/internal/journal"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm"
 	"github.com/slackrelay/slackrelay/worker/relay"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
@@ -384,9 +384,9 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // botWith is the shipped bot answering with r.
-func botWith(t testing.TB, r llm.Responder) *relay.Bot {
-	b := relay.New()
-	bot.Register(b, bot.Config{LLM: r, Model: "test"})
+func botWith(t testing.TB, r llm.Responder) *relay.Router {
+	b := relay.NewRouter()
+	assistant.Register(b, assistant.Config{LLM: r, Model: "test"})
 	if err := b.Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,8 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
-	"github.com/slackrelay/slackrelay/worker/bot"
-	"github.com/slackrelay/slackrelay/worker/journal"
+	"github.com/slackrelay/slackrelay/worker/assistant"
+	"github.com/slackrelay/slackrelay/worker/internal/journal"
 	"github.com/slackrelay/slackrelay/worker/relay"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
@@ -59,7 +59,7 @@ func TestRecordsOfTheEarlierReleaseAreHonoured(t *testing.T) {
 				want := u.answer(t, 1)
 				got := u.bot("1765800000.000100")
 				if len(got) != 1 || got[0].TS != vars["STREAM_TS"] || got[0].Streaming || got[0].Text != want ||
-					!slices.Equal(got[0].Actions, []string{bot.ActionRegenerate, bot.ActionFeedback}) {
+					!slices.Equal(got[0].Actions, []string{assistant.ActionRegenerate, assistant.ActionFeedback}) {
 					t.Fatalf("the thread shows %+v; want only the old stream %s, finished, holding the new answer %q with the buttons under it", got, vars["STREAM_TS"], want)
 				}
 				if n := u.h.slack.Calls("chat.startStream"); n != 1 {
@@ -448,7 +448,7 @@ func (u *upgrade) startStream(t *testing.T, thread string, pieces ...string) str
 // the text in a markdown block and the buttons, its metadata {dedupe_key, step}.
 func (u *upgrade) stopStream(t *testing.T, ts, text, step, key string) {
 	t.Helper()
-	buttons := slack.NewActionBlock("slackrelay_actions", slack.NewButtonBlockElement(bot.ActionRegenerate, "{}",
+	buttons := slack.NewActionBlock("slackrelay_actions", slack.NewButtonBlockElement(assistant.ActionRegenerate, "{}",
 		slack.NewTextBlockObject(slack.PlainTextType, "Regenerate", false, false)))
 	_, _, err := u.slack.StopStreamContext(context.Background(), "C1", ts,
 		slack.MsgOptionBlocks(slack.NewMarkdownBlock("", text), buttons),
@@ -535,7 +535,7 @@ func (u *upgrade) oneAnswer(t *testing.T, thread, ts string) {
 	want := u.answer(t, 1)
 	got := u.bot(thread)
 	if len(got) != 1 || got[0].TS != ts || got[0].Streaming || got[0].Text != want ||
-		!slices.Equal(got[0].Actions, []string{bot.ActionRegenerate, bot.ActionFeedback}) {
+		!slices.Equal(got[0].Actions, []string{assistant.ActionRegenerate, assistant.ActionFeedback}) {
 		t.Fatalf("the thread shows %d messages of the bot: %+v; want only %s, finished, holding the new answer %q with the buttons under it", len(got), got, ts, want)
 	}
 }
@@ -553,7 +553,7 @@ func (u *upgrade) threePlannedParts(t *testing.T, thread string) {
 	if !ok {
 		t.Fatalf("the thread shows %d messages of the bot: %+v; want the three planned parts, each once, in order", len(got), got)
 	}
-	if last := got[len(got)-1]; !slices.Equal(last.Actions, []string{bot.ActionRegenerate, bot.ActionFeedback}) || len(got[0].Actions)+len(got[1].Actions) != 0 {
+	if last := got[len(got)-1]; !slices.Equal(last.Actions, []string{assistant.ActionRegenerate, assistant.ActionFeedback}) || len(got[0].Actions)+len(got[1].Actions) != 0 {
 		t.Errorf("actions %q, %q, %q; want the buttons under the last part only", got[0].Actions, got[1].Actions, last.Actions)
 	}
 }

@@ -5,67 +5,22 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slackrelay/slackrelay/shared/envelope"
-	"github.com/slackrelay/slackrelay/worker/failure"
+	"github.com/slackrelay/slackrelay/worker/internal/core"
+	"github.com/slackrelay/slackrelay/worker/internal/failure"
 )
 
-// Identity is the bot's own ids (from auth.test), so it never answers itself.
-type Identity struct {
-	UserID string
-	BotID  string
-}
-
-// Runtime is how handlers reach the outside world; the worker's wiring fills it.
-type Runtime struct {
-	// Slack returns a client carrying the bot token (read from SSM and cached).
-	Slack func(ctx context.Context) (*slack.Client, error)
-	// Identity returns the bot's ids (auth.test, cached).
-	Identity func(ctx context.Context) (Identity, error)
-	// HTTP posts to response_url (default: a client with a 10 s timeout).
-	HTTP *http.Client
-	// ResponseURLPrefixes are the only places response_url posts may go (default
-	// "https://hooks.slack.com/"): a forged payload cannot make the worker post elsewhere.
-	ResponseURLPrefixes []string
-	// Notes keeps small values across events (Session.Remember, Recall); nil: none kept.
-	Notes Notes
-	// StreamLifetime is how long Slack keeps a stream open (default DefaultStreamLifetime).
-	StreamLifetime time.Duration
-}
-
-// identity is the bot's own ids, or an error when they cannot be looked up.
-func (rt *Runtime) identity(ctx context.Context) (Identity, error) {
-	if rt == nil || rt.Identity == nil {
-		return Identity{}, errors.New("relay: the runtime cannot tell the bot's own ids")
-	}
-	return rt.Identity(ctx)
-}
-
-// Notes is where handlers keep small values across events; *journal.Store satisfies it.
-type Notes interface {
-	PutNote(ctx context.Context, key, value string, ttl time.Duration) error
-	Note(ctx context.Context, key string) (string, error)
-}
-
-// Delivery is one envelope decoded once and decided before any claim: which route runs it,
-// under which dedupe key, or why it is none of this bot's business.
-type Delivery struct {
-	// Type is what the body says it is ("app_mention", "/ask", "block_actions:approve").
-	Type string
-	// Route is the name of the route that takes it; "" when no route does.
-	Route string
-	// Key is the dedupe key: deliveries with the same key get one handler run between them.
-	Key string
-	// Skip, when set, is why the route declined it: acknowledge without claiming the key.
-	Skip string
+// delivery is one envelope decoded once and decided before any claim (see core.Delivery).
+type delivery struct {
+	core.Delivery
 
 	env     *envelope.Envelope
 	route   *route
@@ -90,10 +45,23 @@ func (a about) replyThread() string {
 	return a.ts
 }
 
-// Dispatch decodes env's body once and decides what to do with it. A body that cannot be
-// decoded is a permanent error; a failed lookup of the bot's identity is transient.
-func (b *Bot) Dispatch(ctx context.Context, rt *Runtime, env *envelope.Envelope) (*Delivery, error) {
-	d := &Delivery{env: env}
+// Dispatch is the engine's entry into the routes (package engine calls it for each queue
+// message; bot code does not): it decodes env's body once and decides which route runs it,
+// under which dedupe key, or why none does. A body that cannot be decoded is a permanent
+// error; a failed lookup of the bot's identity is transient.
+func (r *Router) Dispatch(ctx context.Context, rt *core.Runtime, env *envelope.Envelope) (*core.Delivery, error) {
+	d, err := r.dispatch(ctx, rt, env)
+	if err != nil {
+		return nil, err
+	}
+	if d.route != nil {
+		d.Run = func(ctx context.Context, lease core.Lease, log *slog.Logger) error { return d.run(ctx, rt, lease, log) }
+	}
+	return &d.Delivery, nil
+}
+
+func (b *Router) dispatch(ctx context.Context, rt *core.Runtime, env *envelope.Envelope) (*delivery, error) {
+	d := &delivery{env: env}
 	var key routeKey
 	var err error
 	switch env.Kind {
@@ -134,7 +102,7 @@ func (b *Bot) Dispatch(ctx context.Context, rt *Runtime, env *envelope.Envelope)
 	return d, nil
 }
 
-func (d *Delivery) decodeEvent(b *Bot) (routeKey, error) {
+func (d *delivery) decodeEvent(b *Router) (routeKey, error) {
 	var outer slackevents.EventsAPICallbackEvent
 	if err := json.Unmarshal([]byte(d.env.Body), &outer); err != nil {
 		return routeKey{}, err
@@ -158,7 +126,7 @@ func (d *Delivery) decodeEvent(b *Bot) (routeKey, error) {
 	return routeKey{kind: envelope.KindEvent, typ: inner.Type}, nil
 }
 
-func (d *Delivery) decodeCommand() (routeKey, error) {
+func (d *delivery) decodeCommand() (routeKey, error) {
 	req, err := http.NewRequest(http.MethodPost, "/", strings.NewReader(d.env.Body))
 	if err != nil {
 		return routeKey{}, err
@@ -176,7 +144,7 @@ func (d *Delivery) decodeCommand() (routeKey, error) {
 	return routeKey{kind: envelope.KindSlashCommand, typ: cmd.Command}, nil
 }
 
-func (d *Delivery) decodeInteraction() (routeKey, error) {
+func (d *delivery) decodeInteraction() (routeKey, error) {
 	form, err := url.ParseQuery(d.env.Body)
 	if err != nil {
 		return routeKey{}, err
@@ -252,7 +220,7 @@ func (a *about) fromEvent(payload any, raw json.RawMessage) {
 	}
 }
 
-func (d *Delivery) skipReason(ctx context.Context, rt *Runtime) (string, error) {
+func (d *delivery) skipReason(ctx context.Context, rt *core.Runtime) (string, error) {
 	a, opts := d.about, d.route.opts
 	if a.messageLike {
 		if a.subtype != "" && !opts.allowSubtypes[a.subtype] {
@@ -291,7 +259,7 @@ const (
 // defaultKey is the route kind's dedupe policy: event_id for events, except that app_mention
 // and message events about one message share (team, channel, ts); the trigger for slash
 // commands, views and shortcuts; the click (action_ts + user) for block actions.
-func (d *Delivery) defaultKey(k routeKey) string {
+func (d *delivery) defaultKey(k routeKey) string {
 	a := d.about
 	switch k.kind {
 	case envelope.KindEvent:
@@ -314,7 +282,7 @@ func (d *Delivery) defaultKey(k routeKey) string {
 	return keyOther + a.team + ":" + d.triggerOrDigest()
 }
 
-func (d *Delivery) triggerOrDigest() string {
+func (d *delivery) triggerOrDigest() string {
 	if d.about.triggerID != "" {
 		return d.about.triggerID
 	}

@@ -1,7 +1,7 @@
 // Package relay is how a bot on slackrelay is written: one typed handler per route, registered
 // on a Bot, with helpers that make every reply exactly-once by construction.
 //
-//	bot := relay.New()
+//	bot := relay.NewRouter()
 //	relay.Event(bot, "reaction_added", thanks) // func(ctx, *relay.Request[slackevents.ReactionAddedEvent]) error
 //	relay.Command(bot, "/ask", ask)             // func(ctx, *relay.Request[slack.SlashCommand]) error
 //	if err := bot.Err(); err != nil { … }       // duplicate routes and bad options stop start-up

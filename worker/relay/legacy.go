@@ -3,6 +3,7 @@ package relay
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/slackrelay/slackrelay/worker/internal/core"
 )
 
 // Records written by the release before the step journal named steps by call order
@@ -26,7 +27,7 @@ type legacyStreamPart struct {
 // the message that was left mid-answer is set whole with the new answer's text (as that
 // release did); a post whose answer was lost is looked for by its metadata and set whole; a
 // stream start whose answer was lost is started again (that release's limit).
-func legacyStream(l Lease, base string) streamStep {
+func legacyStream(l core.Lease, base string) streamStep {
 	st := streamStep{Kind: "stream"}
 	if raw, ok := l.Legacy(base + "/done"); ok {
 		var done legacyStreamPart

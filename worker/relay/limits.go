@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/worker/text"
+	"github.com/slackrelay/slackrelay/worker/internal/text"
 )
 
 // Slack's size limits, as its method and Block Kit pages give them (and, for the blocks'

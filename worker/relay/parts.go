@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"unicode/utf8"
 
-	"github.com/slackrelay/slackrelay/worker/failure"
-	"github.com/slackrelay/slackrelay/worker/text"
+	"github.com/slackrelay/slackrelay/worker/internal/failure"
+	"github.com/slackrelay/slackrelay/worker/internal/text"
 )
 
 // partsStep is the journal entry of a reply sent in planned parts (Post, Respond) or of a

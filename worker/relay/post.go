@@ -6,7 +6,7 @@ import (
 	"strconv"
 
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/worker/failure"
+	"github.com/slackrelay/slackrelay/worker/internal/failure"
 )
 
 // ReplyMetadataType is the message metadata event type of everything slackrelay posts; its

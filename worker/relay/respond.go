@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/worker/failure"
+	"github.com/slackrelay/slackrelay/worker/internal/failure"
 )
 
 // MaxResponseURLPosts is how many messages one response_url accepts (within 30 minutes).

@@ -12,8 +12,8 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/shared/envelope"
-	"github.com/slackrelay/slackrelay/worker/failure"
-	"github.com/slackrelay/slackrelay/worker/journal"
+	"github.com/slackrelay/slackrelay/worker/internal/core"
+	"github.com/slackrelay/slackrelay/worker/internal/failure"
 )
 
 // Request is what a handler gets: the payload, decoded once by the framework, and the
@@ -22,26 +22,6 @@ type Request[T any] struct {
 	Payload *T
 	*Session
 }
-
-// Lease is the part of an event's journal a Session uses; *journal.Lease satisfies it.
-type Lease interface {
-	Key() string
-	Attempt() int
-	Started() time.Time
-	// Load decodes step name into v and reports whether there is one.
-	Load(name string, v any) (bool, error)
-	// Save writes step name as v, with every deferred step, in one conditional write.
-	Save(ctx context.Context, name string, v any) error
-	// Defer keeps step name as v for the next write.
-	Defer(name string, v any) error
-	// Steps lists the names of the steps recorded so far.
-	Steps() []string
-	// Legacy returns a step of a record written by an earlier release (steps by call order).
-	Legacy(id string) (json.RawMessage, bool)
-	HasLegacy() bool
-}
-
-var _ Lease = (*journal.Lease)(nil)
 
 // Session holds one delivery's helpers. Every helper that makes something appear in Slack
 // (Reply, Post, Respond, Ephemeral, Update, OpenView, the stream) records what it is about
@@ -68,8 +48,8 @@ type Session struct {
 
 // runState is what the copies Named makes share: the delivery and the names taken.
 type runState struct {
-	rt    *Runtime
-	lease Lease
+	rt    *core.Runtime
+	lease core.Lease
 	about about
 
 	mu     sync.Mutex
@@ -77,9 +57,9 @@ type runState struct {
 	legacy map[string]int // call order per kind, for records of an earlier release
 }
 
-// Run runs the delivery's handler under lease. The Slack client (the bot token) is resolved
+// run runs the delivery's handler under lease. The Slack client (the bot token) is resolved
 // first, so a missing token fails before any slow work starts.
-func (d *Delivery) Run(ctx context.Context, rt *Runtime, lease Lease, log *slog.Logger) error {
+func (d *delivery) run(ctx context.Context, rt *core.Runtime, lease core.Lease, log *slog.Logger) error {
 	if d.route == nil {
 		return errors.New("relay: run of an unrouted delivery")
 	}

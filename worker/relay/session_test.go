@@ -13,8 +13,8 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
-	"github.com/slackrelay/slackrelay/worker/failure"
-	"github.com/slackrelay/slackrelay/worker/journal/journaltest"
+	"github.com/slackrelay/slackrelay/worker/internal/failure"
+	"github.com/slackrelay/slackrelay/worker/internal/journal/journaltest"
 )
 
 // faultTransport sits between slack-go and the local Slack server. For the n-th call of a

@@ -9,8 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/worker/failure"
-	txt "github.com/slackrelay/slackrelay/worker/text"
+	"github.com/slackrelay/slackrelay/worker/internal/failure"
+	txt "github.com/slackrelay/slackrelay/worker/internal/text"
 )
 
 // Streaming defaults. chat.appendStream is rate tier 4 (about 100 calls a minute): buffering
@@ -710,7 +710,7 @@ func (w *Stream) findLost(ctx context.Context, m *streamMsg, part int) (string, 
 	for _, x := range w.st.Msgs {
 		known[x.TS] = true
 	}
-	id, err := s.run.rt.identity(ctx)
+	id, err := s.run.rt.BotIdentity(ctx)
 	if err != nil {
 		return "", false, err
 	}

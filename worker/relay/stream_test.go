@@ -11,7 +11,7 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
-	"github.com/slackrelay/slackrelay/worker/failure"
+	"github.com/slackrelay/slackrelay/worker/internal/failure"
 )
 
 // shown is the answer as a person reading the thread sees it: each of the bot's messages

@@ -9,7 +9,7 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/shared/envelope"
-	"github.com/slackrelay/slackrelay/worker/failure"
+	"github.com/slackrelay/slackrelay/worker/internal/failure"
 )
 
 // TriggerLifetime is how long Slack accepts a trigger_id for views.open.

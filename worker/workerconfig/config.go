@@ -28,22 +28,11 @@ const (
 	EnvBotTokenParam    = "BOT_TOKEN_PARAM"
 	EnvSlackAPIURL      = "SLACK_API_URL"
 	EnvResponseURLs     = "RESPONSE_URL_PREFIXES"
-	EnvLLMBaseURL       = "LLM_BASE_URL"
-	EnvLLMModel         = "LLM_MODEL"
-	EnvLLMAPIKeyParam   = "LLM_API_KEY_PARAM"
-	EnvLLMFirstToken    = "LLM_FIRST_TOKEN_TIMEOUT"
-	EnvLLMIdleTimeout   = "LLM_IDLE_TIMEOUT"
-	EnvLLMHistoryChars  = "LLM_HISTORY_CHARS"
-	EnvLLMPrefill       = "LLM_PREFILL"
-	EnvStreaming        = "STREAMING"
-	EnvDemoDelay        = "DEMO_DELAY"
-	EnvDemoTokenRate    = "DEMO_TOKENS_PER_SECOND"
 	EnvBatchConcurrency = "BATCH_CONCURRENCY"
 	EnvBackoffBase      = "BACKOFF_BASE"
 	EnvBackoffMax       = "BACKOFF_MAX"
 	EnvSecretsMaxAge    = "SECRETS_MAX_AGE"
 	EnvSlackBotToken    = "SLACK_BOT_TOKEN"
-	EnvLLMAPIKey        = "LLM_API_KEY"
 	EnvHandlerTimeout   = "HANDLER_TIMEOUT"
 	EnvPollBatchSize    = "POLL_BATCH_SIZE"
 	EnvPollWait         = "POLL_WAIT"
@@ -73,27 +62,11 @@ var Vars = []config.Var{
 	{Name: EnvSlackAPIURL, Default: "https://slack.com/api/", Doc: "Slack Web API base URL (GovSlack, a proxy, a local server)"},
 	{Name: EnvResponseURLs, Default: "https://hooks.slack.com/",
 		Doc: "comma-separated URL prefixes response_url posts may go to (Slack's host; add a local server's for tests)"},
-	{Name: EnvLLMBaseURL, Doc: "OpenAI-compatible API base URL; unset: the demo responder"},
-	{Name: EnvLLMModel, Default: "gpt-4o-mini", Doc: "chat-completions model"},
-	{Name: EnvLLMAPIKeyParam, Doc: "SSM SecureString parameter holding the LLM API key (required in Lambda when LLM_BASE_URL is set)"},
-	{Name: EnvLLMFirstToken, Kind: config.KindDuration, Default: "30s",
-		Doc: "longest wait from sending a streamed LLM request to the first text of the answer; then the attempt fails and is retried"},
-	{Name: EnvLLMIdleTimeout, Kind: config.KindDuration, Default: "20s",
-		Doc: "longest gap between two chunks of a streamed LLM answer; then the attempt fails and is retried"},
-	{Name: EnvLLMHistoryChars, Kind: config.KindInt, Default: "24000", Min: 0, Max: 1000000,
-		Doc: "character budget of a prompt with its thread's earlier messages (the newest kept first, older ones dropped; the prompt is always sent); 0 sends no history"},
-	{Name: EnvLLMPrefill, Default: "off",
-		Doc: "how an answer cut short (a crash, the end of an invocation) is continued: off asks the model again and skips what was shown (exact for deterministic models, but each continuation regenerates the shown text); continue, prefix or plain send the shown text as the start of the assistant's answer for servers that continue it (vLLM continue_final_message, DeepSeek/Mistral prefix, llama.cpp), which long answers need; never with OpenAI's own API"},
-	{Name: EnvStreaming, Default: "on",
-		Doc: "on: answers stream into the thread (chat.startStream/appendStream/stopStream); off: a message updated in place as the answer grows"},
-	{Name: EnvDemoDelay, Kind: config.KindDuration, Default: "2s", Doc: "the demo responder's pretend work (streamed: before its first word)"},
-	{Name: EnvDemoTokenRate, Kind: config.KindInt, Default: "20", Min: 1, Max: 10000, Doc: "words a second the demo responder streams"},
 	{Name: EnvBatchConcurrency, Kind: config.KindInt, Default: "10", Min: 1, Max: 100, Doc: "messages of one batch handled at once"},
 	{Name: EnvBackoffBase, Kind: config.KindDuration, Default: "10s", Doc: "first retry delay; doubles per receive"},
 	{Name: EnvBackoffMax, Kind: config.KindDuration, Default: "15m", Doc: "longest retry delay (not below BACKOFF_BASE)"},
 	{Name: EnvSecretsMaxAge, Kind: config.KindDuration, Default: "5m", Doc: "how long SSM values are cached"},
 	{Name: EnvSlackBotToken, LocalOnly: true, Doc: "the bot token itself (required unless BOT_TOKEN_PARAM is set)"},
-	{Name: EnvLLMAPIKey, LocalOnly: true, Doc: "the LLM API key itself (with LLM_BASE_URL, unless LLM_API_KEY_PARAM is set)"},
 	{Name: EnvHandlerTimeout, Kind: config.KindDuration, Default: "60s", LocalOnly: true, Doc: "the poller's invocation deadline (Lambda uses the function timeout)"},
 	{Name: EnvPollBatchSize, Kind: config.KindInt, Default: "10", Min: 1, Max: 10, LocalOnly: true, Doc: "messages per ReceiveMessage"},
 	{Name: EnvPollWait, Kind: config.KindDuration, Default: "20s", LocalOnly: true, Doc: "long-poll wait"},
@@ -120,22 +93,6 @@ type Config struct {
 	SlackAPIURL       string
 	// ResponseURLPrefixes are the only places response_url posts may go.
 	ResponseURLPrefixes []string
-	LLMBaseURL          string
-	LLMModel            string
-	LLMAPIKeyParam      string
-	LLMAPIKey           string
-	// LLMFirstTokenTimeout and LLMIdleTimeout bound a streamed answer (llm.Chat).
-	LLMFirstTokenTimeout time.Duration
-	LLMIdleTimeout       time.Duration
-	// LLMHistoryChars is the character budget of a thread's history (llm.History).
-	LLMHistoryChars int
-	// LLMPrefill is how a cut answer is continued: "" (regenerate and skip) or a prefill
-	// style (llm.PrefillStyle: continue, prefix, plain).
-	LLMPrefill          string
-	DemoDelay           time.Duration
-	DemoTokensPerSecond int
-	// Streaming says whether answers stream (STREAMING=on) or grow in a posted message.
-	Streaming        bool
 	BatchConcurrency int
 	BackoffBase      time.Duration
 	BackoffMax       time.Duration
@@ -166,16 +123,6 @@ func Load(getenv func(string) string) (Config, error) {
 		BotTokenParam:        l.String(EnvBotTokenParam),
 		SlackAPIURL:          l.String(EnvSlackAPIURL),
 		ResponseURLPrefixes:  splitList(l.String(EnvResponseURLs)),
-		LLMBaseURL:           l.String(EnvLLMBaseURL),
-		LLMModel:             l.String(EnvLLMModel),
-		LLMAPIKeyParam:       l.String(EnvLLMAPIKeyParam),
-		LLMFirstTokenTimeout: l.Duration(EnvLLMFirstToken),
-		LLMIdleTimeout:       l.Duration(EnvLLMIdleTimeout),
-		LLMHistoryChars:      l.Int(EnvLLMHistoryChars),
-		LLMPrefill:           prefill(l),
-		DemoDelay:            l.Duration(EnvDemoDelay),
-		DemoTokensPerSecond:  l.Int(EnvDemoTokenRate),
-		Streaming:            streaming(l),
 		BatchConcurrency:     l.Int(EnvBatchConcurrency),
 		BackoffBase:          l.Duration(EnvBackoffBase),
 		BackoffMax:           l.Duration(EnvBackoffMax),
@@ -193,21 +140,14 @@ func Load(getenv func(string) string) (Config, error) {
 		if c.BotTokenParam == "" {
 			l.Fail(errors.New(EnvBotTokenParam + " is required in Lambda (the bot token is read from SSM)"))
 		}
-		if c.LLMBaseURL != "" && c.LLMAPIKeyParam == "" {
-			l.Fail(errors.New(EnvLLMAPIKeyParam + " is required when " + EnvLLMBaseURL + " is set"))
-		}
 	} else {
 		c.BotToken = l.String(EnvSlackBotToken)
-		c.LLMAPIKey = l.String(EnvLLMAPIKey)
 		c.HandlerTimeout = l.Duration(EnvHandlerTimeout)
 		c.PollBatchSize = l.Int(EnvPollBatchSize)
 		c.PollWait = l.Duration(EnvPollWait)
 		c.PollLoops = l.Int(EnvPollLoops)
 		if c.BotToken == "" && c.BotTokenParam == "" {
 			l.Fail(errors.New(EnvSlackBotToken + " (or " + EnvBotTokenParam + ") is required"))
-		}
-		if c.LLMBaseURL != "" && c.LLMAPIKey == "" && c.LLMAPIKeyParam == "" {
-			l.Fail(errors.New(EnvLLMAPIKey + " (or " + EnvLLMAPIKeyParam + ") is required when " + EnvLLMBaseURL + " is set"))
 		}
 	}
 	c.Deprecations = l.Deprecations()
@@ -223,30 +163,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// streaming reads STREAMING: on or off.
-func streaming(l *config.Loader) bool {
-	switch v := strings.ToLower(strings.TrimSpace(l.String(EnvStreaming))); v {
-	case "on", "true", "1", "yes":
-		return true
-	case "off", "false", "0", "no":
-		return false
-	default:
-		l.Fail(errors.New(EnvStreaming + "=" + v + " is not on or off"))
-		return true
-	}
-}
-
-// prefill reads LLM_PREFILL: off, or a prefill style (continue, prefix, plain).
-func prefill(l *config.Loader) string {
-	switch v := strings.ToLower(strings.TrimSpace(l.String(EnvLLMPrefill))); v {
-	case "off", "":
-		return ""
-	case "continue", "prefix", "plain":
-		return v
-	default:
-		l.Fail(errors.New(EnvLLMPrefill + "=" + v + " is not off, continue, prefix or plain"))
-		return ""
-	}
 }

@@ -23,12 +23,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
-	"github.com/slackrelay/slackrelay/worker/bot"
+	"github.com/slackrelay/slackrelay/worker/assistant"
 )
 
 // AnswerActions are the action_ids under every answer of the shipped bot, in display order:
 // the Regenerate button, then the feedback buttons.
-var AnswerActions = []string{bot.ActionRegenerate, bot.ActionFeedback}
+var AnswerActions = []string{assistant.ActionRegenerate, assistant.ActionFeedback}
 
 // RegeneratedActions are the action_ids under an answer replaced by a Regenerate click: the
 // same buttons as under every answer.

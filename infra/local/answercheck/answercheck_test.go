@@ -8,7 +8,7 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
-	"github.com/slackrelay/slackrelay/worker/bot"
+	"github.com/slackrelay/slackrelay/worker/assistant"
 )
 
 const thread = "1700000000.000100"
@@ -23,7 +23,7 @@ func TestJudge(t *testing.T) {
 	const answer = "Local answer to \"hello\" after 2 messages: the queue keeps every event"
 	buttons := AnswerActions
 	parent := localslack.Rendered{Channel: "C1", TS: thread, User: "U0USER", Text: "<@UBOT> hello"}
-	streaming := msg("1700000000.000200", answer[:20], bot.ActionRegenerate)
+	streaming := msg("1700000000.000200", answer[:20], assistant.ActionRegenerate)
 	streaming.Streaming = true
 	tests := []struct {
 		name    string
@@ -51,7 +51,7 @@ func TestJudge(t *testing.T) {
 		{"an empty message", []localslack.Rendered{msg("1700000000.000200", ""), msg("1700000000.000300", answer, buttons...)}, Answer(answer), Wrong, "shows no text"},
 		{"no buttons", []localslack.Rendered{msg("1700000000.000200", answer)}, Answer(answer), Wrong, "the last message shows actions []"},
 		{"buttons under the first message only", []localslack.Rendered{msg("1700000000.000200", answer[:30], buttons...), msg("1700000000.000300", answer[30:])}, Answer(answer), Wrong, "not the answer's last"},
-		{"regenerated: the feedback buttons are kept", []localslack.Rendered{msg("1700000000.000200", answer, bot.ActionRegenerate)}, Regenerated(answer), Wrong, "want [slackrelay_regenerate slackrelay_feedback]"},
+		{"regenerated: the feedback buttons are kept", []localslack.Rendered{msg("1700000000.000200", answer, assistant.ActionRegenerate)}, Regenerated(answer), Wrong, "want [slackrelay_regenerate slackrelay_feedback]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,8 +89,8 @@ func TestJudgeTheRendering(t *testing.T) {
 		return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
 	}
 	buttons := []slack.Block{
-		slack.NewActionBlock("", slack.NewButtonBlockElement(bot.ActionRegenerate, "again", text("Regenerate"))),
-		slack.NewContextActionsBlock("", slack.NewFeedbackButtonsBlockElement(bot.ActionFeedback,
+		slack.NewActionBlock("", slack.NewButtonBlockElement(assistant.ActionRegenerate, "again", text("Regenerate"))),
+		slack.NewContextActionsBlock("", slack.NewFeedbackButtonsBlockElement(assistant.ActionFeedback,
 			slack.NewFeedbackButton(text("Good"), "good"), slack.NewFeedbackButton(text("Bad"), "bad"))),
 	}
 	stream := func(threadTS string, final []slack.Block) {

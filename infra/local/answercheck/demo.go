@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slackrelay/slackrelay/worker/llm"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm"
 )
 
 // The demo responder's answers are asked of worker/llm.Demo itself, so they cannot drift from

@@ -18,8 +18,8 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/metrics"
-	"github.com/slackrelay/slackrelay/worker/bot"
-	"github.com/slackrelay/slackrelay/worker/llm"
+	"github.com/slackrelay/slackrelay/worker/assistant"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -91,7 +91,7 @@ const (
 type path struct {
 	name string
 	// register adds the shipped bot's routes, with the model the path needs.
-	register func(b *relay.Bot)
+	register func(b *relay.Router)
 	// setup sets the scene in Slack and returns the queue message.
 	setup func(r *run) string
 	// judge says what a person sees, or why it is not one answer.
@@ -111,9 +111,9 @@ func (p *path) deadline() time.Duration {
 	return 30 * time.Second
 }
 
-func shipped(model llm.Responder) func(b *relay.Bot) {
-	return func(b *relay.Bot) {
-		bot.Register(b, bot.Config{LLM: model, Model: "sweep", Metrics: metrics.New(io.Discard, "crashsweep")})
+func shipped(model llm.Responder) func(b *relay.Router) {
+	return func(b *relay.Router) {
+		assistant.Register(b, assistant.Config{LLM: model, Model: "sweep", Metrics: metrics.New(io.Discard, "crashsweep")})
 	}
 }
 
@@ -209,14 +209,14 @@ func paths() []*path {
 		{
 			name: "/ask modal submitted", register: shipped(responder{brief}),
 			setup: func(r *run) string {
-				view, err := r.api().OpenView(r.slack.NewTrigger(), slack.ModalViewRequest{Type: slack.VTModal, CallbackID: bot.CallbackAsk,
+				view, err := r.api().OpenView(r.slack.NewTrigger(), slack.ModalViewRequest{Type: slack.VTModal, CallbackID: assistant.CallbackAsk,
 					Title:  slack.NewTextBlockObject(slack.PlainTextType, "Ask", false, false),
 					Blocks: slack.Blocks{BlockSet: []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.PlainTextType, "…", false, false), nil, nil)}}})
 				if err != nil {
 					r.t.Fatal(err)
 				}
 				r.vars["view"] = view.ID
-				body := fixture.ViewSubmission(view.ID, bot.CallbackAsk, "", "question", "text", "what is it?")
+				body := fixture.ViewSubmission(view.ID, assistant.CallbackAsk, "", "question", "text", "what is it?")
 				return envelopeOf(envelope.KindInteraction, "view_submission", withTrigger(r, body, fmt.Sprintf("%d.1.sub%d", r.n, r.n)))
 			},
 			judge: func(r *run) (outcome, error) {
@@ -233,12 +233,12 @@ func paths() []*path {
 		},
 		{
 			name: "Regenerate click", register: shipped(responder{brief}),
-			setup: func(r *run) string { return click(r, bot.ActionRegenerate) },
+			setup: func(r *run) string { return click(r, assistant.ActionRegenerate) },
 			judge: func(r *run) (outcome, error) { return oneAnswer(r, brief, answerActions) },
 		},
 		{
 			name: "feedback click", register: shipped(responder{brief}), allowed: []outcome{atMostOnce},
-			setup: func(r *run) string { return click(r, bot.ActionFeedback) },
+			setup: func(r *run) string { return click(r, assistant.ActionFeedback) },
 			judge: func(r *run) (outcome, error) {
 				n := 0
 				for _, p := range r.slack.Posts() {
@@ -310,7 +310,7 @@ func click(r *run, action string) string {
 		r.t.Fatal(err)
 	}
 	value, _ := json.Marshal(map[string]any{"p": "question", "c": channel, "ts": thread})
-	regen := slack.NewActionBlock("slackrelay_actions", slack.NewButtonBlockElement(bot.ActionRegenerate, string(value),
+	regen := slack.NewActionBlock("slackrelay_actions", slack.NewButtonBlockElement(assistant.ActionRegenerate, string(value),
 		slack.NewTextBlockObject(slack.PlainTextType, "Regenerate", false, false)))
 	_, ts, err := r.api().PostMessage(channel, slack.MsgOptionTS(thread), slack.MsgOptionText("an earlier answer", false),
 		slack.MsgOptionBlocks(slack.NewMarkdownBlock("", "an earlier answer"), regen))
@@ -319,7 +319,7 @@ func click(r *run, action string) string {
 	}
 	r.vars["channel"], r.vars["thread"], r.vars["message"] = channel, thread, ts
 	v := "good"
-	if action == bot.ActionRegenerate {
+	if action == assistant.ActionRegenerate {
 		v = string(value)
 	}
 	return envelopeOf(envelope.KindInteraction, "block_actions", fixture.BlockActions(action, v, channel, ts, thread, fmt.Sprintf("1700000100.%06d", r.n)))

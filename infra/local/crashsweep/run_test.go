@@ -21,11 +21,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
-	"github.com/slackrelay/slackrelay/infra/local/localstack"
+	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/metrics"
-	"github.com/slackrelay/slackrelay/worker/journal"
-	"github.com/slackrelay/slackrelay/worker/processor"
+	"github.com/slackrelay/slackrelay/worker/internal/journal"
+	"github.com/slackrelay/slackrelay/worker/engine"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -56,16 +56,16 @@ func (c *clock) Add(d time.Duration) {
 
 // world is what a path's runs share: the DynamoDB server and a table.
 type world struct {
-	stack *localstack.Stack
+	stack *localaws.Stack
 	table string
 }
 
 var tables atomic.Int64
 
-func newWorld(t *testing.T, stack *localstack.Stack) *world {
+func newWorld(t *testing.T, stack *localaws.Stack) *world {
 	t.Helper()
 	table := fmt.Sprintf("crashsweep-%d", tables.Add(1))
-	if err := localstack.CreateTable(context.Background(), stack.DynamoDB(), table); err != nil {
+	if err := localaws.CreateTable(context.Background(), stack.DynamoDB(), table); err != nil {
 		t.Fatal(err)
 	}
 	return &world{stack: stack, table: table}
@@ -79,7 +79,7 @@ type run struct {
 	n     int // the run's number, which makes its ids unique
 	slack *localslack.Server
 	clock *clock
-	bot   *relay.Bot
+	bot   *relay.Router
 	logs  bytes.Buffer
 
 	invocations   int
@@ -102,7 +102,7 @@ func (w *world) newRun(t *testing.T, p *path) *run {
 	}
 	t.Cleanup(func() { srv.Close() })
 	r := &run{t: t, w: w, p: p, n: int(runs.Add(1)), slack: srv, clock: clk, vars: map[string]string{}}
-	r.bot = relay.New()
+	r.bot = relay.NewRouter()
 	p.register(r.bot)
 	if err := r.bot.Err(); err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func (r *run) api() *slack.Client {
 
 // engine is the worker as one invocation runs it: the real processor, journal and handler
 // library, with every client going through inv.
-func (r *run) engine(inv *invocation) (*processor.Processor, *queue) {
+func (r *run) engine(inv *invocation) (*engine.Processor, *queue) {
 	slackHTTP := &http.Client{Transport: inv.transport(slackService), Timeout: 10 * time.Second}
 	client := slack.New(botToken, slack.OptionAPIURL(r.slack.APIURL()), slack.OptionHTTPClient(slackHTTP))
 	db := dynamodb.New(dynamodb.Options{
@@ -142,7 +142,7 @@ func (r *run) engine(inv *invocation) (*processor.Processor, *queue) {
 		StreamLifetime:      5 * time.Minute,
 	}
 	q := &queue{inv: inv}
-	return &processor.Processor{
+	return &engine.Processor{
 		Bot: r.bot, Runtime: rt, Store: store, Queue: q, QueueURL: eventsQueueURL, DLQURL: dlqURL,
 		MaxReceiveCount: maxReceives, BackoffBase: backoff, BackoffMax: time.Minute,
 		Log:     slog.New(slog.NewJSONHandler(&r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 )
 
-func TestMain(m *testing.M) { os.Exit(localstacktest.Run(m)) }
+func TestMain(m *testing.M) { os.Exit(localawstest.Run(m)) }
 
 // summary collects every path's figures, printed at the end of the sweep.
 var summary struct {
@@ -25,7 +25,7 @@ var summary struct {
 // point and fault mode; each must settle as one answer (or, on paths Slack makes at most
 // once, no more than one).
 func TestSweep(t *testing.T) {
-	stack := localstacktest.Stack(t)
+	stack := localawstest.Stack(t)
 	start := time.Now()
 	t.Run("paths", func(t *testing.T) {
 		for _, p := range paths() {

@@ -17,11 +17,11 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
-	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 )
 
-func TestMain(m *testing.M) { os.Exit(localstacktest.Run(m)) }
+func TestMain(m *testing.M) { os.Exit(localawstest.Run(m)) }
 
 // fixture is a proxy in front of the shared dynalite, a client through it, one straight to
 // dynalite, and a key prefix of the test's own.
@@ -37,7 +37,7 @@ var prefixSeq atomic.Int64
 
 func setup(t *testing.T) *fixture {
 	t.Helper()
-	s := localstacktest.Stack(t)
+	s := localawstest.Stack(t)
 	p, err := ddbfault.Start(ddbfault.Options{Upstream: s.DynamoDBEndpoint})
 	if err != nil {
 		t.Fatal(err)

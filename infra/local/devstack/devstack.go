@@ -29,7 +29,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
-	"github.com/slackrelay/slackrelay/infra/local/localstack"
+	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/shared/logging"
 	"github.com/slackrelay/slackrelay/shared/slackverify"
 )
@@ -104,7 +104,7 @@ type Options struct {
 // Stack is a running pipeline.
 type Stack struct {
 	opts     Options
-	Local    *localstack.Stack
+	Local    *localaws.Stack
 	Slack    *localslack.Server
 	SlackURL string
 	// LLM is the local LLM server when Options.LocalLLM asked for one (nil otherwise).
@@ -112,7 +112,7 @@ type Stack struct {
 	ReceiverURL string
 	// SQSProxy sits between the receiver and SQS (a TCP proxy); SetDown(true) simulates an
 	// outage.
-	SQSProxy *localstack.FaultProxy
+	SQSProxy *localaws.FaultProxy
 	// DynamoDBProxy sits between the worker and DynamoDB (the worker's
 	// AWS_ENDPOINT_URL_DYNAMODB is its URL). SetDown(true) simulates an outage; Arm injects
 	// faults by operation and order (fail, delay, reset, drop the answer of an applied
@@ -187,11 +187,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 	}()
 	visibility := int(opts.HandlerTimeout/time.Second) + 2
-	s.Local, err = localstack.Start(ctx, localstack.Options{Dir: opts.LocalDir, MaxReceiveCount: opts.MaxReceiveCount, VisibilityTimeout: visibility, Stderr: os.Stderr})
+	s.Local, err = localaws.Start(ctx, localaws.Options{Dir: opts.LocalDir, MaxReceiveCount: opts.MaxReceiveCount, VisibilityTimeout: visibility, Stderr: os.Stderr})
 	if err != nil {
 		return nil, err
 	}
-	if s.SQSProxy, err = localstack.NewFaultProxy(strings.TrimPrefix(s.Local.SQSEndpoint, "http://")); err != nil {
+	if s.SQSProxy, err = localaws.NewFaultProxy(strings.TrimPrefix(s.Local.SQSEndpoint, "http://")); err != nil {
 		return nil, err
 	}
 	if s.DynamoDBProxy, err = ddbfault.Start(ddbfault.Options{Upstream: s.Local.DynamoDBEndpoint}); err != nil {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
-	"github.com/slackrelay/slackrelay/infra/local/localstack"
+	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
@@ -24,9 +24,9 @@ func getenv(env []string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-func proxy(t *testing.T) *localstack.FaultProxy {
+func proxy(t *testing.T) *localaws.FaultProxy {
 	t.Helper()
-	p, err := localstack.NewFaultProxy("127.0.0.1:1")
+	p, err := localaws.NewFaultProxy("127.0.0.1:1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestBinaryEnvironmentsLoad(t *testing.T) {
 		opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/", LLMBaseURL: "http://127.0.0.1:3/v1", LLMModel: "m", LLMAPIKey: "k",
 			HandlerTimeout: 4 * time.Second, MaxReceiveCount: 3, DemoTokensPerSecond: 500, NoStreaming: true,
 			WorkerEnv: []string{workerconfig.EnvPollLoops + "=7", workerconfig.EnvBackoffBase + "=2s"}}.withDefaults(),
-		Local:    &localstack.Stack{SQSEndpoint: "http://127.0.0.1:4", QueueURL: "http://127.0.0.1:4/q", DLQURL: "http://127.0.0.1:4/d", TableName: "t"},
+		Local:    &localaws.Stack{SQSEndpoint: "http://127.0.0.1:4", QueueURL: "http://127.0.0.1:4/q", DLQURL: "http://127.0.0.1:4/d", TableName: "t"},
 		SQSProxy: proxy(t), DynamoDBProxy: ddbProxy(t),
 	}
 
@@ -92,7 +92,7 @@ func TestBinaryEnvironmentsLoad(t *testing.T) {
 // Without LLM options the worker keeps its demo responder and its own model default.
 func TestWorkerEnvLeavesUnsetLLMToTheWorker(t *testing.T) {
 	t.Parallel()
-	s := &Stack{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/"}.withDefaults(), Local: &localstack.Stack{}, DynamoDBProxy: ddbProxy(t)}
+	s := &Stack{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/"}.withDefaults(), Local: &localaws.Stack{}, DynamoDBProxy: ddbProxy(t)}
 	for _, e := range s.WorkerEnv() {
 		for _, name := range []string{workerconfig.EnvLLMBaseURL, workerconfig.EnvLLMModel, workerconfig.EnvLLMAPIKey} {
 			if strings.HasPrefix(e, name+"=") {
@@ -105,7 +105,7 @@ func TestWorkerEnvLeavesUnsetLLMToTheWorker(t *testing.T) {
 // Without the settings the worker keeps its own defaults: streaming on, its demo rate.
 func TestWorkerEnvLeavesStreamingToTheWorker(t *testing.T) {
 	t.Parallel()
-	s := &Stack{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/"}.withDefaults(), Local: &localstack.Stack{}, DynamoDBProxy: ddbProxy(t)}
+	s := &Stack{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/"}.withDefaults(), Local: &localaws.Stack{}, DynamoDBProxy: ddbProxy(t)}
 	for _, e := range s.WorkerEnv() {
 		for _, name := range []string{workerconfig.EnvStreaming, workerconfig.EnvDemoTokenRate} {
 			if strings.HasPrefix(e, name+"=") {
@@ -121,7 +121,7 @@ func TestWorkerEnvForTheLocalLLM(t *testing.T) {
 	t.Parallel()
 	s := &Stack{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/", LLMBaseURL: "http://127.0.0.1:3/v1", LLMAPIKey: "other",
 		LocalLLM: &localllm.Options{Pace: localllm.Pace{AnswerTokens: 5}}}.withDefaults(),
-		Local: &localstack.Stack{QueueURL: "http://127.0.0.1:4/q", DLQURL: "http://127.0.0.1:4/d", TableName: "t"}, DynamoDBProxy: ddbProxy(t)}
+		Local: &localaws.Stack{QueueURL: "http://127.0.0.1:4/q", DLQURL: "http://127.0.0.1:4/d", TableName: "t"}, DynamoDBProxy: ddbProxy(t)}
 	if err := s.startLLM(); err != nil {
 		t.Fatal(err)
 	}

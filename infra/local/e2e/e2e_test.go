@@ -19,8 +19,8 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
-	"github.com/slackrelay/slackrelay/infra/local/localstack"
-	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/infra/local/localaws"
+	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/infra/local/logbuf"
 	"github.com/slackrelay/slackrelay/shared/slackverify"
 )
@@ -57,10 +57,10 @@ func TestMain(m *testing.M) {
 }
 
 func start(ctx context.Context) error {
-	if _, err := localstack.FindDir(); err != nil {
+	if _, err := localaws.FindDir(); err != nil {
 		return err
 	}
-	root, err := localstack.RepoRoot()
+	root, err := localaws.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func start(ctx context.Context) error {
 // records and faults cleared.
 func setup(t *testing.T) *devstack.Stack {
 	t.Helper()
-	localstacktest.Require(t, stackErr)
+	localawstest.Require(t, stackErr)
 	stack.Slack.Reset()
 	stack.DynamoDBProxy.Reset()
 	logsOnFailure(t, &logs, 20000)

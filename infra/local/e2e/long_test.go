@@ -18,7 +18,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
-	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/infra/local/logbuf"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
@@ -111,7 +111,7 @@ func startLongAnswer(ctx context.Context) {
 // mention before any test, so the model's minutes overlap the whole suite; the test waits for
 // the answer and judges it (docs/benchmarks.md has both shapes' figures).
 func TestFiveMinuteAnswer(t *testing.T) {
-	localstacktest.Require(t, stackErr)
+	localawstest.Require(t, stackErr)
 	l := &longAnswer
 	if l.err != nil {
 		t.Fatalf("the long-answer stack: %v", l.err)

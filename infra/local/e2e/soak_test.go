@@ -20,7 +20,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
-	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/infra/local/logbuf"
 	"github.com/slackrelay/slackrelay/worker/relay"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
@@ -183,7 +183,7 @@ func soakPlan() []*soakEvent {
 // logged (and written to SLACKRELAY_SOAK_REPORT when set); SLACKRELAY_SOAK_LOG keeps the
 // binaries' logs.
 func TestSoak(t *testing.T) {
-	localstacktest.Require(t, stackErr)
+	localawstest.Require(t, stackErr)
 	var logs logbuf.Buffer
 	var logOut io.Writer = &logs
 	if path := os.Getenv("SLACKRELAY_SOAK_LOG"); path != "" {

@@ -12,7 +12,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
-	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
@@ -35,7 +35,7 @@ var streamPace = localllm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSeco
 // servers' records and faults cleared and the LLM at streamPace.
 func streamSetup(t *testing.T) *devstack.Stack {
 	t.Helper()
-	localstacktest.Require(t, stackErr)
+	localawstest.Require(t, stackErr)
 	streamOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

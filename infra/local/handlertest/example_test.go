@@ -25,7 +25,7 @@ func notTada(_ context.Context, ev *slackevents.ReactionAddedEvent) string {
 
 func TestThanks(t *testing.T) {
 	t.Parallel()
-	h := handlertest.New(t, func(b *relay.Bot) { relay.Event(b, "reaction_added", thanks, relay.Skip(notTada)) })
+	h := handlertest.New(t, func(b *relay.Router) { relay.Event(b, "reaction_added", thanks, relay.Skip(notTada)) })
 	got := h.Deliver(t, "testdata/reaction_added.json")
 	if got.Err != nil {
 		t.Fatal(got.Err)

@@ -3,7 +3,7 @@
 // Slack server, with payloads from a test's testdata/ folder. A test asserts what the handler
 // posted, and can deliver the same payload again to see that nothing is posted twice.
 //
-//	h := handlertest.New(t, func(b *relay.Bot) { relay.Event(b, "reaction_added", thanks) })
+//	h := handlertest.New(t, func(b *relay.Router) { relay.Event(b, "reaction_added", thanks) })
 //	got := h.Deliver(t, "testdata/reaction_added.json")
 //	// got.Posts holds what the handler posted; h.Deliver again posts nothing more.
 //
@@ -27,7 +27,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/shared/envelope"
-	"github.com/slackrelay/slackrelay/worker/journal/journaltest"
+	"github.com/slackrelay/slackrelay/worker/internal/journal/journaltest"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -38,7 +38,7 @@ const Token = "xoxb-handlertest"
 type Harness struct {
 	// Slack is the local Slack server: seed messages, inject faults, read what was posted.
 	Slack *localslack.Server
-	bot   *relay.Bot
+	bot   *relay.Router
 	rt    *relay.Runtime
 	log   *slog.Logger
 
@@ -71,7 +71,7 @@ func Scopes(scopes ...string) Option {
 
 // New starts a local Slack server (stopped when the test ends) and registers the bot's routes.
 // A registration mistake fails the test.
-func New(t testing.TB, register func(b *relay.Bot), opts ...Option) *Harness {
+func New(t testing.TB, register func(b *relay.Router), opts ...Option) *Harness {
 	t.Helper()
 	h := &Harness{records: map[string]*record{}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	o := localslack.Options{Token: Token, Now: h.now}
@@ -83,7 +83,7 @@ func New(t testing.TB, register func(b *relay.Bot), opts ...Option) *Harness {
 		t.Fatalf("handlertest: start the local Slack server: %v", err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	b := relay.New()
+	b := relay.NewRouter()
 	register(b)
 	if err := b.Err(); err != nil {
 		t.Fatalf("handlertest: %v", err)

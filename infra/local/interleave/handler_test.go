@@ -89,7 +89,7 @@ func button() slack.Block {
 }
 
 // register adds the test handler to b: app_mention answers with the schedule's variant.
-func register(b *relay.Bot) {
+func register(b *relay.Router) {
 	relay.Event(b, "app_mention", mention, relay.Name("answer"))
 }
 

@@ -23,8 +23,8 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
-	"github.com/slackrelay/slackrelay/infra/local/localstack"
-	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/infra/local/localaws"
+	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/worker/relay"
@@ -38,13 +38,13 @@ var (
 	flagDynalites = flag.Int("dynalites", 0, "local DynamoDB servers the schedules share (0: GOMAXPROCS): dynalite runs on one core")
 )
 
-func TestMain(m *testing.M) { os.Exit(localstacktest.Run(m)) }
+func TestMain(m *testing.M) { os.Exit(localawstest.Run(m)) }
 
 // harness is what the schedules of a worker share: the bot, the journal's table on a local
 // dynalite, the worker's DynamoDB client (every request through the scheduler) and an
 // ungated one for the checks.
 type harness struct {
-	bot   *relay.Bot
+	bot   *relay.Router
 	ddb   *dynamodb.Client
 	raw   *dynamodb.Client
 	table string
@@ -54,14 +54,14 @@ type harness struct {
 var tables atomic.Int64
 
 // newHarness makes a harness on stack's dynalite, with a fresh table.
-func newHarness(t *testing.T, stack *localstack.Stack) *harness {
+func newHarness(t *testing.T, stack *localaws.Stack) *harness {
 	t.Helper()
-	h := &harness{bot: relay.New(), raw: stack.DynamoDB(), table: fmt.Sprintf("interleave-%d", tables.Add(1))}
+	h := &harness{bot: relay.NewRouter(), raw: stack.DynamoDB(), table: fmt.Sprintf("interleave-%d", tables.Add(1))}
 	register(h.bot)
 	if err := h.bot.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := localstack.CreateTable(context.Background(), h.raw, h.table); err != nil {
+	if err := localaws.CreateTable(context.Background(), h.raw, h.table); err != nil {
 		t.Fatal(err)
 	}
 	// The worker's client as awsclient builds it (three attempts), with the SDK's backoff and
@@ -159,7 +159,7 @@ func (w *worker) play(seed uint64) (*schedule, error) {
 // from the seed, none from goroutine timing or from what ran before.
 func TestSchedulesAreReproducible(t *testing.T) {
 	t.Parallel()
-	stack := localstacktest.Stack(t)
+	stack := localawstest.Stack(t)
 	a, b := newWorker(t, newHarness(t, stack)), newWorker(t, newHarness(t, stack))
 	if _, err := b.play(999_999); err != nil { // b's Slack has a history a's has not
 		t.Fatal(err)
@@ -181,7 +181,7 @@ func TestSchedulesAreReproducible(t *testing.T) {
 // the property in each; a failure prints the seed and the schedule's trace.
 func TestInterleavings(t *testing.T) {
 	t.Parallel()
-	hs := []*harness{newHarness(t, localstacktest.Stack(t))}
+	hs := []*harness{newHarness(t, localawstest.Stack(t))}
 	h := hs[0]
 	if *flagSeed != 0 {
 		w := newWorker(t, h)
@@ -208,7 +208,7 @@ func TestInterleavings(t *testing.T) {
 		dynalites = runtime.GOMAXPROCS(0)
 	}
 	for range dynalites - 1 {
-		hs = append(hs, newHarness(t, localstacktest.Start(t, localstack.Options{})))
+		hs = append(hs, newHarness(t, localawstest.Start(t, localaws.Options{})))
 	}
 	t.Logf("seeds %d … %d, %d at a time on %d dynalites", first, first+uint64(n)-1, workers, len(hs))
 

@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/slackrelay/slackrelay/shared/envelope"
-	"github.com/slackrelay/slackrelay/worker/processor"
+	"github.com/slackrelay/slackrelay/worker/engine"
 )
 
 // The queue URLs the processor is given; the schedule's queue tells them apart.
@@ -17,7 +17,7 @@ const (
 	dlqURL         = "https://sqs.local/events-dlq"
 )
 
-// queue is SQS as one schedule's processor sees it (processor.Queue): a continuation it sends
+// queue is SQS as one schedule's processor sees it (engine.Queue): a continuation it sends
 // to the events queue becomes a new message of the schedule, a dead letter is kept, a
 // visibility change is the delay of the message's next delivery. Its calls go through the
 // scheduler like the others.
@@ -26,7 +26,7 @@ type queue struct {
 	nextCopyID int
 }
 
-var _ processor.Queue = (*queue)(nil)
+var _ engine.Queue = (*queue)(nil)
 
 // SendMessage queues a continuation or keeps a dead letter.
 func (q *queue) SendMessage(ctx context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {

@@ -18,12 +18,12 @@ import (
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
-	"github.com/slackrelay/slackrelay/infra/local/localstack"
-	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/infra/local/localaws"
+	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/envelope"
-	"github.com/slackrelay/slackrelay/worker/journal"
-	"github.com/slackrelay/slackrelay/worker/journal/journaltest"
-	"github.com/slackrelay/slackrelay/worker/processor"
+	"github.com/slackrelay/slackrelay/worker/internal/journal"
+	"github.com/slackrelay/slackrelay/worker/internal/journal/journaltest"
+	"github.com/slackrelay/slackrelay/worker/engine"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -45,7 +45,7 @@ var regressionSeeds = []uint64{24, 35, 47, 50, 282}
 // TestSeedsThatFoundBugs replays the schedules that found the bugs above.
 func TestSeedsThatFoundBugs(t *testing.T) {
 	t.Parallel()
-	w := newWorker(t, newHarness(t, localstacktest.Stack(t)))
+	w := newWorker(t, newHarness(t, localawstest.Stack(t)))
 	for _, seed := range regressionSeeds {
 		s, err := w.play(seed)
 		if err != nil || len(s.violations) > 0 {
@@ -59,9 +59,9 @@ func TestSeedsThatFoundBugs(t *testing.T) {
 func TestSaveSupersedesTheDeferredValueReleaseWrites(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stack := localstacktest.Stack(t)
+	stack := localawstest.Stack(t)
 	table := fmt.Sprintf("interleave-bug-%d", tables.Add(1))
-	if err := localstack.CreateTable(ctx, stack.DynamoDB(), table); err != nil {
+	if err := localaws.CreateTable(ctx, stack.DynamoDB(), table); err != nil {
 		t.Fatal(err)
 	}
 	store := &journal.Store{DB: stack.DynamoDB(), Table: table}
@@ -176,9 +176,9 @@ func TestStreamIsNotRecordedCompleteWithoutItsRest(t *testing.T) {
 
 // bugFixture is a worker on the local dynalite and a local Slack, without the scheduler.
 type bugFixture struct {
-	bot             *relay.Bot
+	bot             *relay.Router
 	rt              *relay.Runtime
-	proc            *processor.Processor
+	proc            *engine.Processor
 	slack           *localslack.Server
 	channel, thread string
 	env             envelope.Envelope
@@ -190,12 +190,12 @@ type bugFixture struct {
 func newBugFixture(t *testing.T, channel string) *bugFixture {
 	t.Helper()
 	ctx := context.Background()
-	stack := localstacktest.Stack(t)
+	stack := localawstest.Stack(t)
 	table := fmt.Sprintf("interleave-bug-%d", tables.Add(1))
-	if err := localstack.CreateTable(ctx, stack.DynamoDB(), table); err != nil {
+	if err := localaws.CreateTable(ctx, stack.DynamoDB(), table); err != nil {
 		t.Fatal(err)
 	}
-	f := &bugFixture{bot: relay.New(), slack: localslack.New(localslack.Options{}), channel: channel, thread: "1700000000.000100"}
+	f := &bugFixture{bot: relay.NewRouter(), slack: localslack.New(localslack.Options{}), channel: channel, thread: "1700000000.000100"}
 	if _, err := f.slack.Start(""); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func newBugFixture(t *testing.T, channel string) *bugFixture {
 			return relay.Identity{UserID: "UBOT", BotID: "BBOT"}, nil
 		},
 	}
-	f.proc = &processor.Processor{Bot: f.bot, Runtime: f.rt, Store: &journal.Store{DB: stack.DynamoDB(), Table: table},
+	f.proc = &engine.Processor{Bot: f.bot, Runtime: f.rt, Store: &journal.Store{DB: stack.DynamoDB(), Table: table},
 		Queue: discardQueue{}, QueueURL: eventsQueueURL, DLQURL: dlqURL, MaxReceiveCount: maxReceiveCount,
 		BackoffBase: time.Second, BackoffMax: time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	f.env = envelope.Envelope{Version: 1, ID: envelope.NewID(), Kind: envelope.KindEvent, EventType: "app_mention",
@@ -248,7 +248,7 @@ func (f *bugFixture) receive(t *testing.T, n int) events.SQSEventResponse {
 // discardQueue is SQS for a test that sends nothing it reads back.
 type discardQueue struct{}
 
-var _ processor.Queue = discardQueue{}
+var _ engine.Queue = discardQueue{}
 
 // SendMessage sends nothing.
 func (discardQueue) SendMessage(context.Context, *sqs.SendMessageInput, ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {

@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/metrics"
-	"github.com/slackrelay/slackrelay/worker/journal"
-	"github.com/slackrelay/slackrelay/worker/processor"
+	"github.com/slackrelay/slackrelay/worker/internal/journal"
+	"github.com/slackrelay/slackrelay/worker/engine"
 )
 
 // The deployment's figures (infra/template.yaml) the schedules live by, in virtual time.
@@ -230,7 +230,7 @@ type schedule struct {
 	anchor time.Time
 	offset time.Duration
 
-	proc       *processor.Processor
+	proc       *engine.Processor
 	peek       *journal.Store // ungated, for the checks
 	queue      *queue
 	channel    string
@@ -271,7 +271,7 @@ func newSchedule(w *worker, seed uint64) *schedule {
 	}
 	s.queue = &queue{s: s}
 	log := slog.New(slog.NewTextHandler(&s.log, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	s.proc = &processor.Processor{
+	s.proc = &engine.Processor{
 		Bot: w.h.bot, Runtime: w.rt,
 		Store: &journal.Store{DB: w.h.ddb, Table: w.h.table, Now: s.now},
 		Queue: s.queue, QueueURL: eventsQueueURL, DLQURL: dlqURL, MaxReceiveCount: maxReceiveCount,

@@ -20,8 +20,8 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/lambdaruntime"
 	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
 	"github.com/slackrelay/slackrelay/infra/local/localssm"
-	"github.com/slackrelay/slackrelay/infra/local/localstack"
-	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/infra/local/localaws"
+	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 )
 
 var (
@@ -37,13 +37,13 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	setupErr = setup(dir)
-	code := localstacktest.Run(m)
+	code := localawstest.Run(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
 func setup(dir string) error {
-	root, err := localstack.RepoRoot()
+	root, err := localaws.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func setup(dir string) error {
 // world is one test's share of the local stack: its own queues, table and SSM server.
 type world struct {
 	t     *testing.T
-	stack *localstack.Stack
+	stack *localaws.Stack
 	ssm   *localssm.Server
 	local lambdastack.Local
 }
@@ -71,10 +71,10 @@ func newWorld(t *testing.T) *world {
 	if setupErr != nil {
 		t.Fatalf("setup: %v", setupErr)
 	}
-	stack := localstacktest.Stack(t)
+	stack := localawstest.Stack(t)
 	name := fmt.Sprintf("lambda-%d", seq.Add(1))
-	q, dlq := localstacktest.QueueURLs(t, stack, name, 5)
-	if err := localstack.CreateTable(context.Background(), stack.DynamoDB(), name); err != nil {
+	q, dlq := localawstest.QueueURLs(t, stack, name, 5)
+	if err := localaws.CreateTable(context.Background(), stack.DynamoDB(), name); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := localssm.Start()

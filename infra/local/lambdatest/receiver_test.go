@@ -11,7 +11,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
 	"github.com/slackrelay/slackrelay/infra/local/localssm"
 	"github.com/slackrelay/slackrelay/infra/local/loopback"
-	"github.com/slackrelay/slackrelay/receiver/receiver"
+	"github.com/slackrelay/slackrelay/receiver/intake"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 )
 
@@ -39,7 +39,7 @@ func answeredInTime(t *testing.T, what string, f *lambdaruntime.Function, event 
 	if r.TimedOut || resp.StatusCode != status {
 		t.Fatalf("%s: status %d (timed out: %v, %s), want %d", what, resp.StatusCode, r.TimedOut, resp.Body, status)
 	}
-	if limit := timeout - receiver.AnswerReserve; r.Duration >= limit {
+	if limit := timeout - intake.AnswerReserve; r.Duration >= limit {
 		t.Fatalf("%s: answered after %s; want before %s (the %s deadline less the reserve)", what, r.Duration, limit, timeout)
 	}
 	return r.Duration
@@ -70,13 +70,13 @@ func TestReceiver(t *testing.T) {
 		event []byte
 		want  want
 	}{
-		{"signed event", lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", fixture.AppMention("EvLambda2", "CLAMBDA", "1700000000.000200", "hi"), signingSecret, false), want{status: 202, enqueued: envelope.KindEvent}},
-		{"base64 body", lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", fixture.AppMention("EvLambda3", "CLAMBDA", "1700000000.000300", "héllo ✓"), signingSecret, true), want{status: 202, enqueued: envelope.KindEvent}},
-		{"slash command", lambdastack.HTTPEvent("$default", receiver.PathCommands, "application/x-www-form-urlencoded", slash, signingSecret, false), want{status: 200, enqueued: envelope.KindSlashCommand}},
-		{"url_verification", lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", `{"token":"x","challenge":"ch4ll3nge-lambda","type":"url_verification"}`, signingSecret, false), want{status: 200, body: "ch4ll3nge-lambda"}},
-		{"bad signature", lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", mentionBody, "wrong-secret", false), want{status: 401}},
-		{"unsigned", lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", mentionBody, "", false), want{status: 401}},
-		{"named stage", lambdastack.HTTPEvent("prod", receiver.PathEvents, "application/json", mentionBody, signingSecret, false), want{status: 202, enqueued: envelope.KindEvent}},
+		{"signed event", lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", fixture.AppMention("EvLambda2", "CLAMBDA", "1700000000.000200", "hi"), signingSecret, false), want{status: 202, enqueued: envelope.KindEvent}},
+		{"base64 body", lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", fixture.AppMention("EvLambda3", "CLAMBDA", "1700000000.000300", "héllo ✓"), signingSecret, true), want{status: 202, enqueued: envelope.KindEvent}},
+		{"slash command", lambdastack.HTTPEvent("$default", intake.PathCommands, "application/x-www-form-urlencoded", slash, signingSecret, false), want{status: 200, enqueued: envelope.KindSlashCommand}},
+		{"url_verification", lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", `{"token":"x","challenge":"ch4ll3nge-lambda","type":"url_verification"}`, signingSecret, false), want{status: 200, body: "ch4ll3nge-lambda"}},
+		{"bad signature", lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", mentionBody, "wrong-secret", false), want{status: 401}},
+		{"unsigned", lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", mentionBody, "", false), want{status: 401}},
+		{"named stage", lambdastack.HTTPEvent("prod", intake.PathEvents, "application/json", mentionBody, signingSecret, false), want{status: 202, enqueued: envelope.KindEvent}},
 		{"unknown route under /slack/", lambdastack.HTTPEvent("$default", "/slack/event", "application/json", mentionBody, signingSecret, false), want{status: 404}},
 		{"unknown path", lambdastack.HTTPEvent("$default", "/wp-login.php", "application/json", mentionBody, signingSecret, false), want{status: 404, noRetry: true}},
 	}
@@ -122,11 +122,11 @@ func TestReceiverSSMHangingAtColdStart(t *testing.T) {
 	w := newWorld(t)
 	f, opts := w.startReceiver(lambdastack.Spec{}, func() { w.ssm.SetMode(localssm.Hang) })
 	init := f.Init()
-	if init.Failed() || init.Duration > receiver.SecretsTimeout+500*time.Millisecond {
-		t.Fatalf("init %+v; want a start within the %s SSM bound", init, receiver.SecretsTimeout)
+	if init.Failed() || init.Duration > intake.SecretsTimeout+500*time.Millisecond {
+		t.Fatalf("init %+v; want a start within the %s SSM bound", init, intake.SecretsTimeout)
 	}
 	event := func() []byte {
-		return lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", fixture.AppMention("EvCold", "CCOLD", "1700000000.000400", "cold"), signingSecret, false)
+		return lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", fixture.AppMention("EvCold", "CCOLD", "1700000000.000400", "cold"), signingSecret, false)
 	}
 	calls := w.ssm.Calls()
 	first := answeredInTime(t, "first request", f, event(), 503, opts.Timeout)
@@ -160,7 +160,7 @@ func TestReceiverSSMHangingAtRefresh(t *testing.T) {
 	// A 1s cache instead of the template's 5m, to reach a refresh.
 	f, opts := w.startReceiver(lambdastack.Spec{Set: map[string]string{"SECRETS_MAX_AGE": "1s"}}, nil)
 	event := func(id string) []byte {
-		return lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", fixture.AppMention(id, "CREFRESH", "1700000000.000500", "refresh"), signingSecret, false)
+		return lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", fixture.AppMention(id, "CREFRESH", "1700000000.000500", "refresh"), signingSecret, false)
 	}
 	warm := answeredInTime(t, "with SSM answering", f, event("EvR1"), 202, opts.Timeout)
 	w.ssm.SetMode(localssm.Hang)
@@ -203,13 +203,13 @@ func TestReceiverSQSUnreachable(t *testing.T) {
 			local := w.local
 			local.SQSEndpoint = tc.endpoint(t)
 			f, opts := w.startReceiver(lambdastack.Spec{Local: local}, nil)
-			took := answeredInTime(t, "enqueue", f, lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json",
+			took := answeredInTime(t, "enqueue", f, lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json",
 				fixture.AppMention("EvSQS", "CSQS", "1700000000.000600", "sqs"), signingSecret, false), 503, opts.Timeout)
 			if !logged(f, map[string]string{"msg": "enqueue failed; answering 503 so Slack retries"}) ||
 				!strings.Contains(f.Logs(), "exceeded maximum number of attempts") {
 				t.Fatal("want the enqueue failure logged, ended by the policy's attempts")
 			}
-			t.Logf("SQS %s: 503 after %s (deadline %s, reserve %s)", tc.name, took.Round(time.Millisecond), opts.Timeout, receiver.AnswerReserve)
+			t.Logf("SQS %s: 503 after %s (deadline %s, reserve %s)", tc.name, took.Round(time.Millisecond), opts.Timeout, intake.AnswerReserve)
 		})
 	}
 }
@@ -226,7 +226,7 @@ func TestReceiverBadTrafficDuringSSMOutage(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		body := fixture.AppMention("EvBad", "CBAD", "1700000000.000700", "bad")
 		for _, secret := range []string{"", "wrong-secret"} {
-			resp, _ := call(t, f, lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", body, secret, false))
+			resp, _ := call(t, f, lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", body, secret, false))
 			statuses[resp.StatusCode]++
 		}
 	}
@@ -235,7 +235,7 @@ func TestReceiverBadTrafficDuringSSMOutage(t *testing.T) {
 	t.Logf("100 bad requests in %s during an SSM outage: %d GetParameters requests at init, %d after; statuses %v",
 		took.Round(time.Millisecond), atInit, extra, statuses)
 	// The store may try once more per backoff (at least 500ms) the requests span.
-	allowed := receiver.SSMPolicy.Attempts * (1 + int(took/(500*time.Millisecond)))
+	allowed := intake.SSMPolicy.Attempts * (1 + int(took/(500*time.Millisecond)))
 	if extra > allowed {
 		t.Fatalf("%d GetParameters requests during %s of bad traffic; want at most %d", extra, took, allowed)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/infra/local/localssm"
-	"github.com/slackrelay/slackrelay/receiver/receiver"
+	"github.com/slackrelay/slackrelay/receiver/intake"
 	"github.com/slackrelay/slackrelay/worker/poller"
 )
 
@@ -69,7 +69,7 @@ func (p *pipeline) enqueueMentions(t *testing.T, n int, prefix string) ([]string
 	for i := 0; i < n; i++ {
 		ts, question := fmt.Sprintf("%d.%06d", time.Now().Unix(), 100+i), fmt.Sprintf("question %d", i)
 		body := fixture.AppMention(fmt.Sprintf("Ev%s%d", prefix, i), "C"+prefix, ts, question)
-		if resp, _ := call(t, p.receiver, lambdastack.HTTPEvent("$default", receiver.PathEvents, "application/json", body, signingSecret, false)); resp.StatusCode != 202 {
+		if resp, _ := call(t, p.receiver, lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", body, signingSecret, false)); resp.StatusCode != 202 {
 			t.Fatalf("receiver answered %d, want 202", resp.StatusCode)
 		}
 		tss, questions = append(tss, ts), append(questions, question)

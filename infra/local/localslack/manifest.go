@@ -8,7 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/slackrelay/slackrelay/infra/local/localstack"
+	"github.com/slackrelay/slackrelay/infra/local/localaws"
 )
 
 // manifestPath is where the repository keeps the Slack app manifest, relative to its root.
@@ -16,10 +16,10 @@ const manifestPath = "infra/slack-app-manifest.yaml"
 
 // ManifestScopes returns the bot scopes (oauth_config.scopes.bot) of the Slack app manifest
 // at path, in the manifest's order. An empty path means the repository's manifest,
-// infra/slack-app-manifest.yaml under localstack.RepoRoot.
+// infra/slack-app-manifest.yaml under localaws.RepoRoot.
 func ManifestScopes(path string) ([]string, error) {
 	if path == "" {
-		root, err := localstack.RepoRoot()
+		root, err := localaws.RepoRoot()
 		if err != nil {
 			return nil, fmt.Errorf("localslack: find the app manifest: %w", err)
 		}

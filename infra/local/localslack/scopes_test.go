@@ -12,13 +12,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/slack-go/slack"
 
-	"github.com/slackrelay/slackrelay/infra/local/localstack"
+	"github.com/slackrelay/slackrelay/infra/local/localaws"
 )
 
 // repoManifestScopes reads the repository's manifest by its explicit path.
 func repoManifestScopes(t *testing.T) []string {
 	t.Helper()
-	root, err := localstack.RepoRoot()
+	root, err := localaws.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

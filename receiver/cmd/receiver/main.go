@@ -23,7 +23,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/slackrelay/slackrelay/receiver/receiver"
+	"github.com/slackrelay/slackrelay/receiver/intake"
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/config"
@@ -58,16 +58,16 @@ func run() error {
 	m := metrics.New(os.Stdout, "slackrelay/receiver")
 	var store *secrets.Store
 	if cfg.SigningSecretParam != "" {
-		client := ssm.NewFromConfig(awsCfg, func(o *ssm.Options) { o.BaseEndpoint = awsclient.Endpoint(os.Getenv, "SSM") }, receiver.SSMOptions)
-		store = secrets.NewSSM(client, map[string]string{receiver.SecretKey: cfg.SigningSecretParam}, receiver.SecretsOptions(cfg.SecretsMaxAge, log, m))
+		client := ssm.NewFromConfig(awsCfg, func(o *ssm.Options) { o.BaseEndpoint = awsclient.Endpoint(os.Getenv, "SSM") }, intake.SSMOptions)
+		store = secrets.NewSSM(client, map[string]string{intake.SecretKey: cfg.SigningSecretParam}, intake.SecretsOptions(cfg.SecretsMaxAge, log, m))
 		preload(ctx, store, log)
 	} else {
-		store = secrets.NewStatic(map[string]string{receiver.SecretKey: cfg.SigningSecret})
+		store = secrets.NewStatic(map[string]string{intake.SecretKey: cfg.SigningSecret})
 	}
-	h := &receiver.Handler{
+	h := &intake.Handler{
 		QueueURL:     cfg.QueueURL,
 		MaxBodyBytes: cfg.MaxBodyBytes,
-		Sender:       sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = awsclient.Endpoint(os.Getenv, "SQS") }, receiver.SQSOptions),
+		Sender:       sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = awsclient.Endpoint(os.Getenv, "SQS") }, intake.SQSOptions),
 		Secrets:      store,
 		Log:          log,
 		Metrics:      m,
@@ -82,7 +82,7 @@ func run() error {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
-	logging.Ready(os.Stdout, "receiver", logging.KeyAddr, ln.Addr().String(), "url", "http://"+ln.Addr().String()+receiver.PathEvents)
+	logging.Ready(os.Stdout, "receiver", logging.KeyAddr, ln.Addr().String(), "url", "http://"+ln.Addr().String()+intake.PathEvents)
 	stop, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	errc := make(chan error, 1)
@@ -103,7 +103,7 @@ func run() error {
 
 // preload reads the signing secret during init (in Lambda, before the runtime loop asks for
 // the first request; locally, before the server listens), bounded by
-// receiver.SecretsTimeout. A failure does not stop the start: the store has logged it and
+// intake.SecretsTimeout. A failure does not stop the start: the store has logged it and
 // remembers it, requests meanwhile get a 503 that Slack retries, and the store tries SSM
 // again once its backoff has passed.
 func preload(ctx context.Context, store *secrets.Store, log *slog.Logger) {

@@ -1,18 +1,12 @@
-// Command worker is slackrelay's second stage: it runs the shipped bot's handlers on the
-// events queue (Lambda's SQS event source, or a local poller; see worker/app). Locally it
-// prints the ready line (shared/logging.Ready, docs/local.md) when it starts polling.
-// docs/configuration.md lists its environment variables; docs/handlers.md shows how to add a
-// handler.
+// Command worker runs the bot slackrelay ships (worker/assistant) on the framework: in AWS
+// Lambda on the events queue's event source mapping, elsewhere under the local poller.
+// docs/configuration.md lists its environment variables; docs/handlers.md shows how to write
+// a bot of your own (examples/ holds one).
 package main
 
 import (
-	"github.com/slackrelay/slackrelay/worker/app"
-	"github.com/slackrelay/slackrelay/worker/bot"
-	"github.com/slackrelay/slackrelay/worker/relay"
+	"github.com/slackrelay/slackrelay/worker"
+	"github.com/slackrelay/slackrelay/worker/assistant"
 )
 
-func main() {
-	app.Main(func(b *relay.Bot, d app.Deps) {
-		bot.Register(b, bot.Config{LLM: d.LLM, Model: d.Model, HistoryChars: d.HistoryChars, NoStreaming: !d.Streaming, Metrics: d.Metrics})
-	})
-}
+func main() { worker.Main(assistant.New) }

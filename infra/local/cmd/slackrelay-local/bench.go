@@ -20,7 +20,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
-	"github.com/slackrelay/slackrelay/infra/local/localstack"
+	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 )
@@ -47,7 +47,7 @@ func bench(args []string) error {
 		return errors.New("-stream-events must be at least 1")
 	}
 	ctx := context.Background()
-	root, err := localstack.RepoRoot()
+	root, err := localaws.RepoRoot()
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
-	"github.com/slackrelay/slackrelay/worker/bot"
+	"github.com/slackrelay/slackrelay/worker/assistant"
 )
 
 // journalHeading opens the report's section on what one event costs in DynamoDB and Slack
@@ -54,8 +54,8 @@ func benchJournal(ctx context.Context, bins devstack.Binaries) (string, error) {
 		{name: "/ask with a question (3 response_url parts)", script: strings.TrimSpace(long[:9000]), request: askWith("what is slackrelay?")},
 		{name: "/ask alone: the modal opens", request: askWith("")},
 		{name: "the modal submitted", request: submitModal},
-		{name: "Regenerate click", request: clickOn(bot.ActionRegenerate)},
-		{name: "feedback click", request: clickOn(bot.ActionFeedback)},
+		{name: "Regenerate click", request: clickOn(assistant.ActionRegenerate)},
+		{name: "feedback click", request: clickOn(assistant.ActionFeedback)},
 		{name: "assistant thread started", request: threadStarted},
 	}
 	var r strings.Builder
@@ -174,13 +174,13 @@ func askWith(text string) request {
 
 func submitModal(_ context.Context, s *devstack.Stack, _ int) (string, string, string, error) {
 	api := slack.New(devstack.LocalBotToken, slack.OptionAPIURL(s.Slack.APIURL()))
-	v, err := api.OpenView(s.Slack.NewTrigger(), slack.ModalViewRequest{Type: slack.VTModal, CallbackID: bot.CallbackAsk,
+	v, err := api.OpenView(s.Slack.NewTrigger(), slack.ModalViewRequest{Type: slack.VTModal, CallbackID: assistant.CallbackAsk,
 		Title:  slack.NewTextBlockObject(slack.PlainTextType, "Ask", false, false),
 		Blocks: slack.Blocks{BlockSet: []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.PlainTextType, "…", false, false), nil, nil)}}})
 	if err != nil {
 		return "", "", "", err
 	}
-	body := fixture.ViewSubmission(v.ID, bot.CallbackAsk, "", "question", "text", "what is slackrelay?")
+	body := fixture.ViewSubmission(v.ID, assistant.CallbackAsk, "", "question", "text", "what is slackrelay?")
 	form, _ := url.ParseQuery(body)
 	var p map[string]any
 	_ = json.Unmarshal([]byte(form.Get("payload")), &p)
@@ -199,7 +199,7 @@ func clickOn(action string) request {
 			return "", "", "", err
 		}
 		v := "good"
-		if action == bot.ActionRegenerate {
+		if action == assistant.ActionRegenerate {
 			v = string(value)
 		}
 		return "/slack/interactivity", formType, fixture.BlockActions(action, v, "CJCLICK", ts, thread, fmt.Sprintf("%d.%06d", time.Now().Unix(), n)), nil

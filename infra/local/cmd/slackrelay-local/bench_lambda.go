@@ -21,7 +21,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
 	"github.com/slackrelay/slackrelay/infra/local/localslack"
 	"github.com/slackrelay/slackrelay/infra/local/localssm"
-	"github.com/slackrelay/slackrelay/infra/local/localstack"
+	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/worker/poller"
 )
 
@@ -31,7 +31,7 @@ const lambdaHeading = "## Lambda mode (Runtime API stand-in)"
 
 // lambdaWorld is what the Lambda-mode measurement runs against.
 type lambdaWorld struct {
-	local    *localstack.Stack
+	local    *localaws.Stack
 	slackAPI string
 	botToken string
 }
@@ -55,7 +55,7 @@ func benchLambda(ctx context.Context, root string, w lambdaWorld, runs, warm int
 		return "", err
 	}
 	defer ssm.Close()
-	q, dlq, err := localstack.CreateQueuePair(ctx, w.local.SQS(), fmt.Sprintf("bench-lambda-%d", time.Now().Unix()), 5)
+	q, dlq, err := localaws.CreateQueuePair(ctx, w.local.SQS(), fmt.Sprintf("bench-lambda-%d", time.Now().Unix()), 5)
 	if err != nil {
 		return "", err
 	}
@@ -168,7 +168,7 @@ func invokeReceiver(ctx context.Context, f *lambdaruntime.Function, event []byte
 	return r.Duration, nil
 }
 
-func takeBatch(ctx context.Context, local *localstack.Stack, queue string) ([]byte, error) {
+func takeBatch(ctx context.Context, local *localaws.Stack, queue string) ([]byte, error) {
 	for start := time.Now(); time.Since(start) < 5*time.Second; {
 		out, err := local.SQS().ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queue), MaxNumberOfMessages: 1, WaitTimeSeconds: 1,
 			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll}, MessageAttributeNames: []string{"All"}})
@@ -198,7 +198,7 @@ func invokeWorker(ctx context.Context, f *lambdaruntime.Function, batch []byte) 
 // of its own, and puts it into out (replacing the section there) or prints it.
 func lambdaOnly(ctx context.Context, root, out string, runs, warm int) error {
 	step("Lambda mode: %d cold starts of each function, %d warm invocations each", runs, warm)
-	local, err := localstack.Start(ctx, localstack.Options{})
+	local, err := localaws.Start(ctx, localaws.Options{})
 	if err != nil {
 		return err
 	}

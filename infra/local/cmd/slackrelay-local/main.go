@@ -28,7 +28,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/devenv"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
-	"github.com/slackrelay/slackrelay/infra/local/localstack"
+	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 )
 
@@ -61,7 +61,7 @@ func main() {
 }
 
 func build(ctx context.Context) (devstack.Binaries, error) {
-	root, err := localstack.RepoRoot()
+	root, err := localaws.RepoRoot()
 	if err != nil {
 		return devstack.Binaries{}, err
 	}

@@ -1,7 +1,7 @@
 // Package cli is slackrelay-dlq's command line: one file and one flag set per subcommand
 // (stats, list, show, replay, redrive, export, import, purge), the queue flags and the
 // scan of the DLQ written once (invocation.go), the environment in one table (env.go).
-// What the commands do to the queues is package dlqtool.
+// What the commands do to the queues is package deadletter.
 //
 // A command that acts on every DLQ message (list, export, replay with --all or a filter,
 // purge) compares what its scan held with the counts the DLQ reports and, when they
@@ -24,7 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"golang.org/x/term"
 
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
+	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
 )
 
 // Exit codes of slackrelay-dlq.
@@ -37,7 +37,7 @@ const (
 
 // SQSAPI is the part of the SQS client the commands use; *sqs.Client satisfies it.
 type SQSAPI interface {
-	dlqtool.SQSAPI
+	deadletter.SQSAPI
 	PurgeQueue(ctx context.Context, in *sqs.PurgeQueueInput, optFns ...func(*sqs.Options)) (*sqs.PurgeQueueOutput, error)
 	StartMessageMoveTask(ctx context.Context, in *sqs.StartMessageMoveTaskInput, optFns ...func(*sqs.Options)) (*sqs.StartMessageMoveTaskOutput, error)
 	ListMessageMoveTasks(ctx context.Context, in *sqs.ListMessageMoveTasksInput, optFns ...func(*sqs.Options)) (*sqs.ListMessageMoveTasksOutput, error)
@@ -73,7 +73,7 @@ type Deps struct {
 	// SQS looks at all its servers; 0 (short polling) suits local servers.
 	PeekWaitSeconds int32
 	// PeekVisibility is how long a scan first hides what it receives (default
-	// dlqtool.DefaultVisibility); the scan extends it while the command runs.
+	// deadletter.DefaultVisibility); the scan extends it while the command runs.
 	PeekVisibility time.Duration
 	// StateDir holds the export records purge checks (default $SLACKRELAY_DLQ_STATE_DIR,
 	// else slackrelay-dlq under the user's cache directory).

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
+	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
 )
 
 var exportCmd = &command{
@@ -58,7 +58,7 @@ Examples:
 func (inv *invocation) export(dlq, out string, s scanned) error {
 	msgs := s.hold.Messages()
 	var buf bytes.Buffer
-	if err := dlqtool.WriteExport(&buf, msgs); err != nil {
+	if err := deadletter.WriteExport(&buf, msgs); err != nil {
 		return err
 	}
 	file := "-"
@@ -67,7 +67,7 @@ func (inv *invocation) export(dlq, out string, s scanned) error {
 			return err
 		}
 	} else {
-		if err := dlqtool.WriteFileAtomic(out, buf.Bytes()); err != nil {
+		if err := deadletter.WriteFileAtomic(out, buf.Bytes()); err != nil {
 			return fmt.Errorf("write %s: %w", out, err)
 		}
 		file = out
@@ -75,16 +75,16 @@ func (inv *invocation) export(dlq, out string, s scanned) error {
 			file = abs
 		}
 	}
-	rec := dlqtool.ExportRecord{QueueURL: dlq, At: inv.deps.Now().UTC(), File: file, Complete: s.res.Complete(),
+	rec := deadletter.ExportRecord{QueueURL: dlq, At: inv.deps.Now().UTC(), File: file, Complete: s.res.Complete(),
 		Exported: len(msgs), Counts: s.res.Counts, Unseen: s.res.Unseen()}
 	rec.BodySHA256 = make(map[string]string, len(msgs))
 	for _, m := range msgs {
 		rec.IDs = append(rec.IDs, m.ID)
-		rec.BodySHA256[m.ID] = dlqtool.BodyDigest(m.Body)
+		rec.BodySHA256[m.ID] = deadletter.BodyDigest(m.Body)
 	}
 	if dir, err := inv.stateDir(); err != nil {
 		fmt.Fprintf(inv.stderr, "warning: %v; purge will not know about this export\n", err)
-	} else if err := dlqtool.SaveExportRecord(dir, rec); err != nil {
+	} else if err := deadletter.SaveExportRecord(dir, rec); err != nil {
 		fmt.Fprintf(inv.stderr, "warning: %v; purge will not know about this export\n", err)
 	}
 	did := fmt.Sprintf("exported %d message(s)", len(msgs))
@@ -92,10 +92,10 @@ func (inv *invocation) export(dlq, out string, s scanned) error {
 		did += " to " + out
 	}
 	switch s.res.Stop {
-	case dlqtool.StopComplete:
+	case deadletter.StopComplete:
 		fmt.Fprintf(inv.stderr, "%s; the DLQ counts %d: all seen\n", did, s.res.Counts.Total())
 		return nil
-	case dlqtool.StopMax:
+	case deadletter.StopMax:
 		fmt.Fprintf(inv.stderr, "%s; stopped at --max, the DLQ counts %d (purge will refuse on this export)\n", did, s.res.Counts.Total())
 		return nil
 	}

@@ -12,10 +12,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/slackrelay/slackrelay/infra/local/localstack"
-	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/infra/local/localaws"
+	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/envelope"
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
+	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
 )
 
 // snapshot is a queue's content as sorted "body|attributes" strings.
@@ -179,7 +179,7 @@ func TestPurgeNeedsExportAndConfirmation(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "nothing was deleted") {
 		t.Fatalf("purge answered no: got %v, want not confirmed", err)
 	}
-	mustContain(t, errs, "Type the DLQ name ("+dlqtool.QueueName(e.dlq)+") to confirm")
+	mustContain(t, errs, "Type the DLQ name ("+deadletter.QueueName(e.dlq)+") to confirm")
 	if v, nv := counts(t, e.c, e.dlq); v != 3 || nv != 0 {
 		t.Fatalf("purge without confirmation deleted messages: visible %d, in flight %d; want 3, 0", v, nv)
 	}
@@ -187,7 +187,7 @@ func TestPurgeNeedsExportAndConfirmation(t *testing.T) {
 	if _, _, err := e.run(t, deps, "purge"); err == nil {
 		t.Fatal("purge with no answer went ahead")
 	}
-	deps.Stdin = strings.NewReader(dlqtool.QueueName(e.dlq) + "\n")
+	deps.Stdin = strings.NewReader(deadletter.QueueName(e.dlq) + "\n")
 	if _, _, err := e.run(t, deps, "purge"); err != nil {
 		t.Fatal(err)
 	}
@@ -210,8 +210,8 @@ func TestPurgeForceNeedsNoExport(t *testing.T) {
 // ListMessageMoveTasks / CancelMessageMoveTask ("Unknown action").
 func TestRedriveMoveTask(t *testing.T) {
 	t.Parallel()
-	s := localstacktest.Start(t, localstack.Options{SQSImpl: localstack.ImplLocalAWSSQS, NoDynamoDB: true, QueueName: "redrive"})
-	q := &localstacktest.Queues{Stack: s, SQS: localstacktest.SQSClient(s, nil), Queue: s.QueueURL, DLQ: s.DLQURL}
+	s := localawstest.Start(t, localaws.Options{SQSImpl: localaws.ImplLocalAWSSQS, NoDynamoDB: true, QueueName: "redrive"})
+	q := &localawstest.Queues{Stack: s, SQS: localawstest.SQSClient(s, nil), Queue: s.QueueURL, DLQ: s.DLQURL}
 	e := &env{Queues: q, c: q.SQS, queue: q.Queue, dlq: q.DLQ, stateDir: t.TempDir()}
 	seedThree(t, e)
 

@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
+	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
 )
 
 // registerFilter adds the filter flags of list and replay.
-func registerFilter(fs *flag.FlagSet, f *dlqtool.Filter) {
+func registerFilter(fs *flag.FlagSet, f *deadletter.Filter) {
 	fs.StringVar(&f.EventType, "event-type", "", "only this event type (app_mention, /ask, block_actions, ...)")
 	fs.StringVar(&f.Team, "team", "", "only this team id")
 	fs.StringVar(&f.Reason, "reason", "", "only messages whose failure reason contains this text (case-insensitive)")
@@ -98,12 +98,12 @@ func (g *staleGuard) check(cmd string) error {
 
 // stale reports whether m is to be skipped: its event time (event_time, else received_at,
 // else when it was sent to the DLQ) is known and older than --max-age.
-func (g *staleGuard) stale(m *dlqtool.Message, now time.Time) bool {
+func (g *staleGuard) stale(m *deadletter.Message, now time.Time) bool {
 	return !g.allowStale && !m.EventTime().IsZero() && now.Sub(m.EventTime()) > time.Duration(g.maxAge)
 }
 
 // warn writes the warning line of a skipped message.
-func (g *staleGuard) warn(w io.Writer, m *dlqtool.Message, now time.Time, verb string) {
+func (g *staleGuard) warn(w io.Writer, m *deadletter.Message, now time.Time, verb string) {
 	fmt.Fprintf(w, "warning: skipping stale %s %s %s: event is %s old (--max-age %s; pass --allow-stale to %s it)\n",
 		m.ID, dash(m.Kind()), dash(m.EventType()), ageOf(m, now), time.Duration(g.maxAge), verb)
 }

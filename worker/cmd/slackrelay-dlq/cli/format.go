@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/slackrelay/slackrelay/shared/envelope"
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
+	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
 )
 
 // fmtAge prints a duration the way an operator reads it: 45s, 12m05s, 3h05m, 2d04h.
@@ -31,7 +31,7 @@ func fmtAge(d time.Duration) string {
 }
 
 // ageOf is the event age of m, "?" when unknown.
-func ageOf(m *dlqtool.Message, now time.Time) string {
+func ageOf(m *deadletter.Message, now time.Time) string {
 	if at := m.EventTime(); !at.IsZero() {
 		return fmtAge(now.Sub(at))
 	}
@@ -76,7 +76,7 @@ type messageJSON struct {
 	Attributes      map[string]string `json:"attributes"`
 }
 
-func toJSON(m *dlqtool.Message, now time.Time) messageJSON {
+func toJSON(m *deadletter.Message, now time.Time) messageJSON {
 	j := messageJSON{
 		MessageID:     m.ID,
 		ReceiveCount:  m.ReceiveCount,
@@ -84,7 +84,7 @@ func toJSON(m *dlqtool.Message, now time.Time) messageJSON {
 		EventType:     m.EventType(),
 		TeamID:        m.Team(),
 		FailureClass:  m.Attr(envelope.AttrFailureClass),
-		FailureReason: dlqtool.RedactText(m.Attr(envelope.AttrFailureReason)),
+		FailureReason: deadletter.RedactText(m.Attr(envelope.AttrFailureReason)),
 		FailedHandler: m.Attr(envelope.AttrFailedHandler),
 		FailedAt:      m.Attr(envelope.AttrFailedAt),
 		ReplayCount:   m.ReplayCount(),
@@ -103,7 +103,7 @@ func toJSON(m *dlqtool.Message, now time.Time) messageJSON {
 		j.EventTime, j.EventAgeSeconds = &at, &age
 	}
 	for k, v := range m.Attrs {
-		j.Attributes[k] = dlqtool.RedactText(aws.ToString(v.StringValue))
+		j.Attributes[k] = deadletter.RedactText(aws.ToString(v.StringValue))
 	}
 	return j
 }

@@ -13,17 +13,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/slackrelay/slackrelay/infra/local/localstack/localstacktest"
+	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/envelope"
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
+	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
 )
 
-func TestMain(m *testing.M) { os.Exit(localstacktest.Run(m)) }
+func TestMain(m *testing.M) { os.Exit(localawstest.Run(m)) }
 
 // env is one test's queue pair on the shared local SQS server (fauxqs), and its own
 // directory for export records.
 type env struct {
-	*localstacktest.Queues
+	*localawstest.Queues
 	c          *sqs.Client
 	queue, dlq string
 	stateDir   string
@@ -31,7 +31,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	q := localstacktest.NewQueues(t)
+	q := localawstest.NewQueues(t)
 	return &env{Queues: q, c: q.SQS, queue: q.Queue, dlq: q.DLQ, stateDir: t.TempDir()}
 }
 
@@ -43,13 +43,13 @@ func (e *env) seedMany(t *testing.T, prefix string, n int) map[string]bool {
 	for i := range n {
 		bodies[fmt.Sprintf("%s %d", prefix, i)] = true
 	}
-	localstacktest.SendMany(t, e.c, e.dlq, n, func(i int) (string, map[string]types.MessageAttributeValue) {
+	localawstest.SendMany(t, e.c, e.dlq, n, func(i int) (string, map[string]types.MessageAttributeValue) {
 		return fmt.Sprintf("%s %d", prefix, i), dlqMsg{eventType: "app_mention", team: "T1"}.attrs()
 	})
 	return bodies
 }
 
-var drain = localstacktest.Drain
+var drain = localawstest.Drain
 
 func (e *env) deps() Deps {
 	return Deps{SQS: e.c, Getenv: func(string) string { return "" }, StateDir: e.stateDir}
@@ -139,7 +139,7 @@ func (e *env) seed(t *testing.T, d dlqMsg) (id, body string) {
 // counts returns the visible and in-flight counts of url.
 func counts(t *testing.T, c *sqs.Client, url string) (visible, inFlight int) {
 	t.Helper()
-	cs, err := dlqtool.ReadCounts(context.Background(), c, url)
+	cs, err := deadletter.ReadCounts(context.Background(), c, url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
+	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
 )
 
 var importCmd = &command{
@@ -71,7 +71,7 @@ func (inv *invocation) importFile(ctx context.Context, in, to string, guard *sta
 		defer f.Close()
 		r = f
 	}
-	lines, err := dlqtool.ReadExport(r)
+	lines, err := deadletter.ReadExport(r)
 	if err != nil {
 		return fmt.Errorf("%s: %w; nothing was sent", in, err)
 	}
@@ -95,7 +95,7 @@ func (inv *invocation) importFile(ctx context.Context, in, to string, guard *sta
 		}
 	}
 	summary := func(sent, failed int) string {
-		s := fmt.Sprintf("imported %d message(s) into %s", sent, dlqtool.QueueName(target))
+		s := fmt.Sprintf("imported %d message(s) into %s", sent, deadletter.QueueName(target))
 		if to == "events" {
 			s += fmt.Sprintf(", skipped stale %d, failed %d", stale, failed)
 		}
@@ -107,7 +107,7 @@ func (inv *invocation) importFile(ctx context.Context, in, to string, guard *sta
 		if err != nil {
 			fmt.Fprintln(inv.stdout, summary(sent, 1))
 			msg := fmt.Sprintf("line %d: send to %s: %v; sent %d of the %d to send (the lines before %d that were not skipped are in the queue, the rest are not)",
-				l.Line, dlqtool.QueueName(target), err, sent, len(send), l.Line)
+				l.Line, deadletter.QueueName(target), err, sent, len(send), l.Line)
 			if sent == 0 {
 				return errors.New(msg)
 			}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
+	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
 )
 
 // command is one subcommand, defined in its own file.
@@ -22,7 +22,7 @@ type command struct {
 	usage   string // synopsis and examples, printed by -h
 	// scans: the command reads the DLQ with a scan and takes the scan flags.
 	scans bool
-	// settle is the command's default --settle (0 = dlqtool.DefaultSettle).
+	// settle is the command's default --settle (0 = deadletter.DefaultSettle).
 	settle time.Duration
 	// setup registers the command's own flags on its flag set and returns its body, run
 	// with the positional arguments once the flags are parsed.
@@ -54,8 +54,8 @@ func (inv *invocation) run(ctx context.Context, args []string) error {
 	fs.StringVar(&inv.stack, "stack", "", "CloudFormation stack `NAME` whose outputs name the queues")
 	fs.StringVar(&inv.region, "region", "", "AWS region (default $AWS_REGION / the AWS profile's)")
 	if inv.cmd.scans {
-		fs.DurationVar(&inv.settle, "settle", cmp.Or(inv.cmd.settle, dlqtool.DefaultSettle), "how long a scan goes on without receiving anything new while the DLQ counts messages it has not seen (in flight with another reader, delayed)")
-		fs.DurationVar(&inv.scanTimeout, "scan-timeout", dlqtool.DefaultScanTimeout, "end a scan after this long, seen everything or not")
+		fs.DurationVar(&inv.settle, "settle", cmp.Or(inv.cmd.settle, deadletter.DefaultSettle), "how long a scan goes on without receiving anything new while the DLQ counts messages it has not seen (in flight with another reader, delayed)")
+		fs.DurationVar(&inv.scanTimeout, "scan-timeout", deadletter.DefaultScanTimeout, "end a scan after this long, seen everything or not")
 	}
 	body := inv.cmd.setup(fs)
 	var pos []string
@@ -158,15 +158,15 @@ func (inv *invocation) stackOutputs(ctx context.Context) (events, dlq string, er
 
 // scanned is a scan's outcome as a command body gets it.
 type scanned struct {
-	hold *dlqtool.Hold
-	res  dlqtool.Result
+	hold *deadletter.Hold
+	res  deadletter.Result
 }
 
 // peek scans the DLQ, runs body while the scan holds the messages, and makes whatever is
 // still held visible again afterwards, whatever body returned and also on Ctrl-C. max and
-// enough are those of dlqtool.ScanOptions.
-func (inv *invocation) peek(ctx context.Context, dlq string, max int, enough func(*dlqtool.Hold) bool, body func(s scanned) error) (err error) {
-	h, res, err := dlqtool.Scan(ctx, inv.sqs, dlq, dlqtool.ScanOptions{
+// enough are those of deadletter.ScanOptions.
+func (inv *invocation) peek(ctx context.Context, dlq string, max int, enough func(*deadletter.Hold) bool, body func(s scanned) error) (err error) {
+	h, res, err := deadletter.Scan(ctx, inv.sqs, dlq, deadletter.ScanOptions{
 		Visibility: inv.deps.PeekVisibility, WaitSeconds: inv.deps.PeekWaitSeconds,
 		Max: max, Enough: enough, Settle: inv.settle, Timeout: inv.scanTimeout,
 	})
@@ -183,7 +183,7 @@ func (inv *invocation) peek(ctx context.Context, dlq string, max int, enough fun
 
 // incomplete describes, one line each, what a scan that did not see the whole DLQ missed
 // and why. It is empty for a complete scan.
-func (inv *invocation) incomplete(res dlqtool.Result) []string {
+func (inv *invocation) incomplete(res deadletter.Result) []string {
 	if res.Complete() {
 		return nil
 	}
@@ -204,11 +204,11 @@ func (inv *invocation) incomplete(res dlqtool.Result) []string {
 		lines = append(lines, "not seen: "+strings.Join(why, ", "))
 	}
 	switch res.Stop {
-	case dlqtool.StopSettle:
+	case deadletter.StopSettle:
 		lines = append(lines, fmt.Sprintf("the scan stopped after %s without anything new (--settle %s)", inv.settle, inv.settle))
-	case dlqtool.StopTimeout:
+	case deadletter.StopTimeout:
 		lines = append(lines, fmt.Sprintf("the scan stopped at --scan-timeout %s", inv.scanTimeout))
-	case dlqtool.StopMax:
+	case deadletter.StopMax:
 		lines = append(lines, "the scan stopped at --max")
 	}
 	if len(res.Lost) > 0 {
@@ -228,7 +228,7 @@ func (inv *invocation) incomplete(res dlqtool.Result) []string {
 
 // partial is the error of a command that did its work (did, if it says more than the
 // command printed already) on a view that was not complete.
-func (inv *invocation) partial(did string, res dlqtool.Result) *PartialError {
+func (inv *invocation) partial(did string, res deadletter.Result) *PartialError {
 	inc := inv.incomplete(res)
 	if len(inc) == 0 { // cannot happen for a result that is not complete
 		inc = []string{"the scan did not see the whole DLQ"}

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/slackrelay/slackrelay/shared/envelope"
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
+	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
 )
 
 var listCmd = &command{
@@ -35,7 +35,7 @@ Examples:
   slackrelay-dlq list --stack slackrelay --json | jq .failure_reason`,
 	scans: true,
 	setup: func(fs *flag.FlagSet) runFunc {
-		var f dlqtool.Filter
+		var f deadletter.Filter
 		registerFilter(fs, &f)
 		max := fs.Int("max", 0, "stop after peeking this many messages (0 = the whole DLQ)")
 		asJSON := fs.Bool("json", false, "print one JSON object per line instead of a table (the summary goes to stderr)")
@@ -57,10 +57,10 @@ Examples:
 	},
 }
 
-func (inv *invocation) list(s scanned, f dlqtool.Filter, asJSON bool) error {
+func (inv *invocation) list(s scanned, f deadletter.Filter, asJSON bool) error {
 	now := inv.deps.Now()
 	msgs := s.hold.Messages()
-	var sel []*dlqtool.Message
+	var sel []*deadletter.Message
 	for _, m := range msgs {
 		if f.Match(m, now) {
 			sel = append(sel, m)
@@ -82,7 +82,7 @@ func (inv *invocation) list(s scanned, f dlqtool.Filter, asJSON bool) error {
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.ReceiveCount, dash(m.Kind()), dash(m.EventType()),
 				dash(m.Team()), age, dash(m.Attr(envelope.AttrFailureClass)),
-				dash(truncate(dlqtool.RedactText(m.Attr(envelope.AttrFailureReason)), 48)), dash(m.Attr(envelope.AttrFailedHandler)))
+				dash(truncate(deadletter.RedactText(m.Attr(envelope.AttrFailureReason)), 48)), dash(m.Attr(envelope.AttrFailedHandler)))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -90,10 +90,10 @@ func (inv *invocation) list(s scanned, f dlqtool.Filter, asJSON bool) error {
 	}
 	shown := fmt.Sprintf("%d of %d peeked message(s) shown", len(sel), len(msgs))
 	switch s.res.Stop {
-	case dlqtool.StopComplete:
+	case deadletter.StopComplete:
 		fmt.Fprintf(inv.stderr, "%s; the DLQ counts %d: all seen\n", shown, s.res.Counts.Total())
 		return nil
-	case dlqtool.StopMax:
+	case deadletter.StopMax:
 		fmt.Fprintf(inv.stderr, "%s; stopped at --max, the DLQ counts %d\n", shown, s.res.Counts.Total())
 		return nil
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
+	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
 )
 
 var purgeCmd = &command{
@@ -54,7 +54,7 @@ Examples:
 				return err
 			}
 			if *force {
-				c, err := dlqtool.ReadCounts(ctx, inv.sqs, qs.dlq)
+				c, err := deadletter.ReadCounts(ctx, inv.sqs, qs.dlq)
 				if err != nil {
 					return err
 				}
@@ -71,7 +71,7 @@ Examples:
 
 // checkedPurge deletes, one by one, the DLQ messages its last export saved.
 func (inv *invocation) checkedPurge(ctx context.Context, dlq string, yes bool) error {
-	name := dlqtool.QueueName(dlq)
+	name := deadletter.QueueName(dlq)
 	refuse := func(format string, args ...any) error {
 		return fmt.Errorf("refusing to purge %s: %s; nothing was deleted (export again, or pass --force to purge anyway)", name, fmt.Sprintf(format, args...))
 	}
@@ -79,7 +79,7 @@ func (inv *invocation) checkedPurge(ctx context.Context, dlq string, yes bool) e
 	if err != nil {
 		return refuse("%v", err)
 	}
-	rec, ok, err := dlqtool.LoadExportRecord(dir, dlq)
+	rec, ok, err := deadletter.LoadExportRecord(dir, dlq)
 	switch {
 	case err != nil:
 		return refuse("%v", err)
@@ -92,7 +92,7 @@ func (inv *invocation) checkedPurge(ctx context.Context, dlq string, yes bool) e
 	}
 	export := fmt.Sprintf("its last export (%s, %s)", rec.At.Format(time.RFC3339), rec.File)
 	return inv.peek(ctx, dlq, 0, nil, func(s scanned) error {
-		var saved, notExported, changed []*dlqtool.Message
+		var saved, notExported, changed []*deadletter.Message
 		for _, m := range s.hold.Messages() {
 			switch {
 			case !s.hold.Holds(m.ID): // lost by the scan: reported with the partial view
@@ -150,7 +150,7 @@ func (inv *invocation) checkedPurge(ctx context.Context, dlq string, yes bool) e
 		// What reached the DLQ after the scan was neither exported nor deleted: say so. The
 		// messages the scan did not hold (lost ones included) are in Unseen.
 		known := len(notExported) + len(changed) + len(failed) + s.res.Unseen()
-		if c, err := dlqtool.ReadCounts(ctx, inv.sqs, dlq); err != nil {
+		if c, err := deadletter.ReadCounts(ctx, inv.sqs, dlq); err != nil {
 			fmt.Fprintf(inv.stderr, "warning: %v; `slackrelay-dlq stats` shows whether anything arrived during the purge\n", err)
 		} else if extra := c.Total() - known; extra > 0 {
 			left = append(left, fmt.Sprintf("the DLQ counts %d more message(s) than this purge left: they arrived after its scan and were not deleted (or SQS's approximate counts have not caught up; see `slackrelay-dlq stats`)", extra))
@@ -174,7 +174,7 @@ func (inv *invocation) checkedPurge(ctx context.Context, dlq string, yes bool) e
 }
 
 // idSample lists up to five message ids.
-func idSample(msgs []*dlqtool.Message) string {
+func idSample(msgs []*deadletter.Message) string {
 	ids := make([]string, 0, 5)
 	for _, m := range msgs[:min(len(msgs), 5)] {
 		ids = append(ids, m.ID)
@@ -190,7 +190,7 @@ func (inv *invocation) confirmPurge(dlq, prompt string, yes bool) error {
 	if yes {
 		return nil
 	}
-	name := dlqtool.QueueName(dlq)
+	name := deadletter.QueueName(dlq)
 	fmt.Fprintf(inv.stderr, "%s\nType the DLQ name (%s) to confirm: ", prompt, name)
 	answer, _ := bufio.NewReader(inv.deps.Stdin).ReadString('\n')
 	if strings.TrimSpace(answer) != name {
@@ -201,7 +201,7 @@ func (inv *invocation) confirmPurge(dlq, prompt string, yes bool) error {
 }
 
 func (inv *invocation) purgeQueue(ctx context.Context, dlq string) error {
-	name := dlqtool.QueueName(dlq)
+	name := deadletter.QueueName(dlq)
 	if _, err := inv.sqs.PurgeQueue(ctx, &sqs.PurgeQueueInput{QueueUrl: aws.String(dlq)}); err != nil {
 		return fmt.Errorf("purge %s: %w", name, err)
 	}

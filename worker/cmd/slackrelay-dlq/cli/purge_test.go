@@ -14,7 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
+	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
 )
 
 // arrivingSQS sends one more dead letter to the DLQ the first time the tool deletes
@@ -140,7 +140,7 @@ func TestPurgeMatchesTheBodyDigestToo(t *testing.T) {
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		t.Fatal(err)
 	}
-	rec["body_sha256"].(map[string]any)[mention] = dlqtool.BodyDigest("another body")
+	rec["body_sha256"].(map[string]any)[mention] = deadletter.BodyDigest("another body")
 	raw, _ = json.Marshal(rec)
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		t.Fatal(err)

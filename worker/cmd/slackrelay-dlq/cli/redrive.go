@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
+	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
 )
 
 var redriveCmd = &command{
@@ -87,9 +87,9 @@ func (inv *invocation) redrive(ctx context.Context, sub string, rate int, yes bo
 	if running, err := inv.runningTask(ctx, dlqARN); err != nil {
 		return err
 	} else if running != nil {
-		return fmt.Errorf("a move task is already running on %s (one per queue): see `slackrelay-dlq redrive status`, or stop it with `redrive cancel`", dlqtool.QueueName(qs.dlq))
+		return fmt.Errorf("a move task is already running on %s (one per queue): see `slackrelay-dlq redrive status`, or stop it with `redrive cancel`", deadletter.QueueName(qs.dlq))
 	}
-	st, err := dlqtool.ReadCounts(ctx, inv.sqs, qs.dlq)
+	st, err := deadletter.ReadCounts(ctx, inv.sqs, qs.dlq)
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func (inv *invocation) redrive(ctx context.Context, sub string, rate int, yes bo
 		return fmt.Errorf("start message move task: %w", err)
 	}
 	fmt.Fprintf(inv.stdout, "started message move task from %s to %s (about %d message(s), %s)\ntask handle: %s\nfollow it with: slackrelay-dlq redrive status\n",
-		dlqtool.QueueName(qs.dlq), dlqtool.QueueName(qs.events), st.Visible, rateText, aws.ToString(out.TaskHandle))
+		deadletter.QueueName(qs.dlq), deadletter.QueueName(qs.events), st.Visible, rateText, aws.ToString(out.TaskHandle))
 	return nil
 }
 
@@ -126,11 +126,11 @@ func (inv *invocation) queueARN(ctx context.Context, url string) (string, error)
 		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
 	})
 	if err != nil {
-		return "", fmt.Errorf("read the ARN of %s: %w", dlqtool.QueueName(url), err)
+		return "", fmt.Errorf("read the ARN of %s: %w", deadletter.QueueName(url), err)
 	}
 	arn := out.Attributes[string(types.QueueAttributeNameQueueArn)]
 	if arn == "" {
-		return "", fmt.Errorf("%s has no QueueArn attribute", dlqtool.QueueName(url))
+		return "", fmt.Errorf("%s has no QueueArn attribute", deadletter.QueueName(url))
 	}
 	return arn, nil
 }

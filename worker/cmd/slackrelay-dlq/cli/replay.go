@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
+	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
 )
 
 var replayCmd = &command{
@@ -71,9 +71,9 @@ Examples:
 			if err != nil {
 				return err
 			}
-			var enough func(*dlqtool.Hold) bool
+			var enough func(*deadletter.Hold) bool
 			if len(o.ids) > 0 {
-				enough = func(h *dlqtool.Hold) bool {
+				enough = func(h *deadletter.Hold) bool {
 					for _, id := range o.ids {
 						if !h.Holds(id) {
 							return false
@@ -90,7 +90,7 @@ Examples:
 }
 
 type replayOptions struct {
-	filter              dlqtool.Filter
+	filter              deadletter.Filter
 	ids                 idList
 	all, yes, keepGoing bool
 	max                 int
@@ -104,7 +104,7 @@ func (inv *invocation) replay(ctx context.Context, qs queues, s scanned, o *repl
 	for _, id := range o.ids {
 		want[id] = true
 	}
-	var chosen, stale, rest []*dlqtool.Message
+	var chosen, stale, rest []*deadletter.Message
 	for _, m := range s.hold.Messages() {
 		switch {
 		case len(want) > 0 && !want[m.ID], !o.filter.Match(m, now), o.max > 0 && len(chosen) >= o.max:
@@ -151,7 +151,7 @@ func (inv *invocation) replay(ctx context.Context, qs queues, s scanned, o *repl
 				dash(m.EventType()), dash(m.Team()), ageOf(m, now), m.ReplayCount()+1)
 		}
 		fmt.Fprintf(inv.stdout, "dry run: would replay %d message(s) to %s, skip %d stale; pass --yes to replay\n",
-			len(chosen), dlqtool.QueueName(qs.events), len(stale))
+			len(chosen), deadletter.QueueName(qs.events), len(stale))
 		if err := viewErr(fmt.Sprintf("dry run: would replay %d message(s)", len(chosen))); err != nil {
 			return err
 		}

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/slackrelay/slackrelay/shared/envelope"
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
+	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
 )
 
 func TestReplayDryRunMovesNothing(t *testing.T) {
@@ -59,7 +59,7 @@ func TestReplayByIDMovesExactlyThatOne(t *testing.T) {
 		if dt := aws.ToString(msg.MessageAttributes[envelope.AttrReplayCount].DataType); dt != "Number" {
 			t.Errorf("ReplayCount data type %q", dt)
 		}
-		for name := range dlqtool.FailureAttrs {
+		for name := range deadletter.FailureAttrs {
 			if _, ok := msg.MessageAttributes[name]; ok {
 				t.Errorf("replayed message still has %s", name)
 			}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
+	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
 )
 
 var showCmd = &command{
@@ -39,10 +39,10 @@ Examples:
 			if err != nil {
 				return err
 			}
-			found := func(h *dlqtool.Hold) bool { return h.Holds(id) }
+			found := func(h *deadletter.Hold) bool { return h.Holds(id) }
 			return inv.peek(ctx, qs.dlq, 0, found, func(s scanned) error {
 				msgs := s.hold.Messages()
-				i := slices.IndexFunc(msgs, func(m *dlqtool.Message) bool { return m.ID == id })
+				i := slices.IndexFunc(msgs, func(m *deadletter.Message) bool { return m.ID == id })
 				switch {
 				case i >= 0:
 					printMessage(inv.stdout, msgs[i], inv.deps.Now())
@@ -56,7 +56,7 @@ Examples:
 	},
 }
 
-func printMessage(w io.Writer, m *dlqtool.Message, now time.Time) {
+func printMessage(w io.Writer, m *deadletter.Message, now time.Time) {
 	fmt.Fprintln(w, "Message")
 	fmt.Fprintf(w, "  id:        %s\n", m.ID)
 	fmt.Fprintf(w, "  receives:  %d\n", m.ReceiveCount)
@@ -69,7 +69,7 @@ func printMessage(w io.Writer, m *dlqtool.Message, now time.Time) {
 	fmt.Fprintln(w, "\nAttributes")
 	for _, k := range slices.Sorted(maps.Keys(m.Attrs)) {
 		v := m.Attrs[k]
-		val := dlqtool.RedactText(aws.ToString(v.StringValue))
+		val := deadletter.RedactText(aws.ToString(v.StringValue))
 		if v.BinaryValue != nil {
 			val = fmt.Sprintf("(%d bytes)", len(v.BinaryValue))
 		}
@@ -78,7 +78,7 @@ func printMessage(w io.Writer, m *dlqtool.Message, now time.Time) {
 	fmt.Fprintln(w, "\nEnvelope")
 	if m.Env == nil {
 		fmt.Fprintf(w, "  not a valid envelope: %v\n\nBody (raw)\n", m.EnvErr)
-		fmt.Fprintln(w, dlqtool.Indent(dlqtool.RedactBody(m.Body, ""), "  "))
+		fmt.Fprintln(w, deadletter.Indent(deadletter.RedactBody(m.Body, ""), "  "))
 		return
 	}
 	e := m.Env
@@ -109,5 +109,5 @@ func printMessage(w io.Writer, m *dlqtool.Message, now time.Time) {
 	field("retry_reason", e.RetryReason)
 	field("content_type", e.ContentType)
 	fmt.Fprintf(w, "\nBody (%s)\n", e.ContentType)
-	fmt.Fprintln(w, dlqtool.Indent(dlqtool.RedactBody(e.Body, e.ContentType), "  "))
+	fmt.Fprintln(w, deadletter.Indent(deadletter.RedactBody(e.Body, e.ContentType), "  "))
 }

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/slackrelay/slackrelay/worker/dlqtool"
+	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
 )
 
 var statsCmd = &command{
@@ -61,20 +61,20 @@ type statsJSON struct {
 	PeekComplete       bool   `json:"peek_complete"`
 }
 
-func newQueueStats(url string, c dlqtool.Counts) *queueStats {
+func newQueueStats(url string, c deadletter.Counts) *queueStats {
 	return &queueStats{URL: url, Visible: c.Visible, NotVisible: c.InFlight, Delayed: c.Delayed}
 }
 
 func (inv *invocation) stats(ctx context.Context, qs queues, peek int, asJSON bool) error {
 	var out statsJSON
 	if qs.events != "" {
-		c, err := dlqtool.ReadCounts(ctx, inv.sqs, qs.events)
+		c, err := deadletter.ReadCounts(ctx, inv.sqs, qs.events)
 		if err != nil {
 			return err
 		}
 		out.Events = newQueueStats(qs.events, c)
 	}
-	dlqCounts, err := dlqtool.ReadCounts(ctx, inv.sqs, qs.dlq)
+	dlqCounts, err := deadletter.ReadCounts(ctx, inv.sqs, qs.dlq)
 	if err != nil {
 		return err
 	}

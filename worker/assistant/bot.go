@@ -1,0 +1,101 @@
+// Package assistant is the bot slackrelay ships, written with package relay as any bot would be: an
+// AI assistant that answers mentions, direct messages and assistant threads in their thread,
+// streamed as it is written, with the thread's earlier messages as context, a status while it
+// works, Regenerate and feedback buttons on every answer; and /ask, through its response_url
+// or in a modal when it comes without a question.
+package assistant
+
+import (
+	"context"
+	"regexp"
+	"strings"
+
+	"github.com/slack-go/slack/slackevents"
+	"github.com/slackrelay/slackrelay/shared/metrics"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm"
+	"github.com/slackrelay/slackrelay/worker/relay"
+)
+
+// WorkingReaction is added to a channel message while the bot works on it (in DMs and
+// assistant threads the thread's status says so instead).
+const WorkingReaction = "hourglass_flowing_sand"
+
+// Config is what the shipped bot is built with.
+type Config struct {
+	// LLM answers; when it is also an llm.Streamer, answers stream into the thread.
+	LLM llm.Responder
+	// Model names the model in feedback logs and metrics.
+	Model string
+	// HistoryChars bounds the thread history sent with a follow-up (characters); 0 means
+	// 24,000 and a negative value sends no history.
+	HistoryChars int
+	// NoStreaming answers with a post updated in place instead of chat.*Stream.
+	NoStreaming bool
+	// Metrics receives the Feedback metric (nil: none).
+	Metrics *metrics.Emitter
+}
+
+// Register adds the shipped routes to b.
+func Register(b *relay.Router, cfg Config) {
+	h := &handlers{cfg: cfg}
+	relay.Event(b, "app_mention", h.mention, relay.Name("reply"))
+	relay.Event(b, "message", h.directMessage, relay.Name("reply"), relay.Skip(outsideDirectMessages), relay.AllowSubtypes("file_share"))
+	relay.Command(b, "/ask", h.ask, relay.Name("ask"))
+	relay.ViewSubmission(b, CallbackAsk, h.askSubmitted, relay.Name("ask-modal"))
+	relay.Action(b, ActionRegenerate, h.regenerate, relay.Name("regenerate"))
+	relay.Action(b, ActionFeedback, h.feedback, relay.Name("feedback"))
+	relay.Event(b, "assistant_thread_started", h.threadStarted, relay.Name("assistant"))
+	relay.Event(b, "assistant_thread_context_changed", h.threadContextChanged, relay.Name("assistant"))
+	relay.Event(b, "app_home_opened", h.messagesTabOpened, relay.Name("assistant"), relay.Skip(notTheMessagesTab))
+	relay.Event(b, "app_context_changed", h.appContextChanged, relay.Name("assistant"))
+}
+
+type handlers struct {
+	cfg Config
+}
+
+func (h *handlers) mention(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent]) error {
+	return h.answer(ctx, req.Session, req.Payload.Text, false)
+}
+
+func (h *handlers) directMessage(ctx context.Context, req *relay.Request[slackevents.MessageEvent]) error {
+	return h.answer(ctx, req.Session, withFiles(req.Payload), true)
+}
+
+// withFiles is a direct message's text, naming the files shared with it (a file_share
+// message): the bot cannot read them, but it answers, and says so, rather than ignore them.
+func withFiles(ev *slackevents.MessageEvent) string {
+	if ev.Message == nil || len(ev.Message.Files) == 0 {
+		return ev.Text
+	}
+	var names []string
+	for _, f := range ev.Message.Files {
+		name := f.Name
+		if name == "" {
+			name = f.Title
+		}
+		if name == "" {
+			name = "a file"
+		}
+		names = append(names, name)
+	}
+	note := "(The user shared " + strings.Join(names, ", ") + "; you cannot open files, so answer from the text and say so if the file matters.)"
+	if strings.TrimSpace(ev.Text) == "" {
+		return note
+	}
+	return ev.Text + "\n\n" + note
+}
+
+// outsideDirectMessages declines channel messages: in channels the bot answers mentions,
+// which arrive as app_mention (the message twin of a mention must not consume its key).
+func outsideDirectMessages(_ context.Context, ev *slackevents.MessageEvent) string {
+	if ev.ChannelType != "im" {
+		return "message outside a direct message (mentions arrive as app_mention)"
+	}
+	return ""
+}
+
+var mentionRE = regexp.MustCompile(`<@[A-Z0-9]+(\|[^>]*)?>`)
+
+// prompt is the user's text without the mention of the bot.
+func prompt(text string) string { return strings.TrimSpace(mentionRE.ReplaceAllString(text, "")) }

@@ -1,0 +1,212 @@
+// Package worker runs a bot on slackrelay: a bot's main is
+//
+//	func main() { worker.Main(mybot.New) }
+//
+// Main reads the framework's settings (worker/workerconfig, docs/configuration.md), builds
+// the AWS clients, the secret store, the bot's routes (relay.Router) and the engine, then
+// serves: in AWS Lambda the SQS event source mapping's batches; elsewhere a local poller
+// stands in for that mapping (worker/poller; left out of binaries built with -tags
+// lambda.norpc, as Lambda's are). Tests of a bot use relay/relaytest instead.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/slack-go/slack"
+	"github.com/slackrelay/slackrelay/shared/awsclient"
+	"github.com/slackrelay/slackrelay/shared/metrics"
+	"github.com/slackrelay/slackrelay/shared/secrets"
+	"github.com/slackrelay/slackrelay/worker/engine"
+	"github.com/slackrelay/slackrelay/worker/relay"
+	"github.com/slackrelay/slackrelay/worker/workerconfig"
+)
+
+// keyBotToken is the bot token's key in the secret store.
+const keyBotToken = "bot_token"
+
+// Bot builds a bot on the framework: it registers its routes on r and takes what else it
+// needs (its own settings, secrets, metrics) from s. It runs once, at start-up; an error
+// stops the worker before anything is handled.
+type Bot func(r *relay.Router, s *Setup) error
+
+// Setup is what the framework gives a Bot while it registers.
+type Setup struct {
+	// Getenv reads the environment (the bot's own variables; see docs/configuration.md).
+	Getenv func(string) string
+	// Lambda is true in AWS Lambda, false under the local poller.
+	Lambda bool
+	// Log carries the worker's structured logger; Metrics its EMF emitter.
+	Log     *slog.Logger
+	Metrics *metrics.Emitter
+
+	params map[string]string // secret key → SSM parameter (Lambda) …
+	values map[string]string // … or, locally without a parameter, the value itself
+	store  *secrets.Store
+}
+
+// Secret declares a secret the bot reads at run time: the SSM SecureString parameter named
+// param (cached like the bot token, for SECRETS_MAX_AGE), or, when param is "", value itself
+// (for local runs; Lambda should always use a parameter). The returned function reads it and
+// fails with a retryable error while SSM is unavailable. Call it from a Bot's registration.
+func (s *Setup) Secret(param, value string) func(ctx context.Context) (string, error) {
+	if param == "" {
+		return func(context.Context) (string, error) { return value, nil }
+	}
+	key := fmt.Sprintf("bot_secret_%d", len(s.params))
+	s.params[key] = param
+	return func(ctx context.Context) (string, error) {
+		if s.store == nil {
+			return "", errors.New("worker: a secret was read before the worker started")
+		}
+		return s.store.Get(ctx, key)
+	}
+}
+
+// App is a wired worker.
+type App struct {
+	Engine *engine.Engine
+	// Secrets holds the bot token and the bot's secrets (SSM, or fixed values locally).
+	Secrets *secrets.Store
+	cfg     workerconfig.Config
+	sqs     *sqs.Client
+}
+
+// New builds the worker from cfg and an AWS configuration, with bot's routes; getenv supplies
+// the bot's settings and the local endpoint overrides (AWS_ENDPOINT_URL_<SERVICE>). Metrics go
+// to metricsOut. Registration mistakes (a route twice, an option for another payload) are
+// returned here, before anything runs.
+func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string, log *slog.Logger, metricsOut io.Writer, bot Bot) (*App, error) {
+	sqsClient := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "SQS") })
+	emitter := metrics.New(metricsOut, "slackrelay/worker")
+	setup := &Setup{Getenv: getenv, Lambda: cfg.Lambda, Log: log, Metrics: emitter, params: map[string]string{}, values: map[string]string{}}
+	r := relay.NewRouter()
+	if err := bot(r, setup); err != nil {
+		return nil, fmt.Errorf("bot: %w", err)
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	store := newSecrets(cfg, awsCfg, getenv, log, emitter, setup)
+	setup.store = store
+	token := func(ctx context.Context) (string, error) { return store.Get(ctx, keyBotToken) }
+	if cfg.BotTokenParam == "" {
+		token = func(context.Context) (string, error) { return cfg.BotToken, nil }
+	}
+	clients := &slackClients{readToken: token, apiURL: cfg.SlackAPIURL, http: &http.Client{Timeout: 15 * time.Second}}
+	e, err := engine.New(engine.Config{
+		Router:              r,
+		Slack:               clients.get,
+		Identity:            clients.identity,
+		HTTP:                &http.Client{Timeout: 10 * time.Second},
+		ResponseURLPrefixes: cfg.ResponseURLPrefixes,
+		StreamLifetime:      cfg.StreamLifetime,
+		DynamoDB:            dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "DYNAMODB") }),
+		Table:               cfg.Table,
+		TTL:                 cfg.IdempotencyTTL,
+		Queue:               sqsClient,
+		QueueURL:            cfg.QueueURL,
+		DLQURL:              cfg.DLQURL,
+		MaxReceiveCount:     cfg.MaxReceiveCount,
+		BackoffBase:         cfg.BackoffBase,
+		BackoffMax:          cfg.BackoffMax,
+		Concurrency:         cfg.BatchConcurrency,
+		DefaultTimeout:      cfg.HandlerTimeout,
+		MaxEventAge:         cfg.DLQRetention + cfg.ReplayWindow,
+		MaxAnswerDuration:   cfg.MaxAnswerDuration,
+		Log:                 log,
+		Metrics:             emitter,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &App{Engine: e, Secrets: store, cfg: cfg, sqs: sqsClient}, nil
+}
+
+// SecretsTimeout bounds one SSM call of the worker (retries included), and with it the
+// preload at init.
+const SecretsTimeout = 3 * time.Second
+
+// newSecrets returns the worker's secret store. SSM calls are bounded by SecretsTimeout and
+// by the invocation's deadline less the store's default reserve; a failed load is logged
+// once per attempt, and backed off (secrets.Options), so a batch of messages during an SSM
+// outage costs no SSM calls beyond the first.
+func newSecrets(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string, log *slog.Logger, m *metrics.Emitter, s *Setup) *secrets.Store {
+	params := map[string]string{}
+	for k, p := range s.params {
+		params[k] = p
+	}
+	if cfg.BotTokenParam != "" {
+		params[keyBotToken] = cfg.BotTokenParam
+	}
+	if len(params) == 0 {
+		return secrets.NewStatic(map[string]string{})
+	}
+	return secrets.NewSSM(ssmClient(awsCfg, getenv), params, secrets.Options{MaxAge: cfg.SecretsMaxAge, Timeout: SecretsTimeout, Log: log, Metrics: m})
+}
+
+func ssmClient(awsCfg aws.Config, getenv func(string) string) *ssm.Client {
+	return ssm.NewFromConfig(awsCfg, func(o *ssm.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "SSM") })
+}
+
+// slackClients hands out a slack-go client for the current bot token: the token comes from
+// the secret store (cached, re-read after its max age, so a rotation is picked up) and a
+// client is built again only when the token changes.
+type slackClients struct {
+	readToken func(ctx context.Context) (string, error)
+	apiURL    string
+	http      *http.Client
+
+	mu      sync.Mutex
+	token   string
+	client  *slack.Client
+	id      *engine.Identity
+	idToken string
+}
+
+func (s *slackClients) get(ctx context.Context) (*slack.Client, error) {
+	token, err := s.readToken(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bot token: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client == nil || token != s.token {
+		s.token = token
+		s.client = slack.New(token, slack.OptionAPIURL(s.apiURL), slack.OptionHTTPClient(s.http))
+	}
+	return s.client, nil
+}
+
+// identity returns the bot's own ids, asking auth.test once per token.
+func (s *slackClients) identity(ctx context.Context) (engine.Identity, error) {
+	c, err := s.get(ctx)
+	if err != nil {
+		return engine.Identity{}, err
+	}
+	s.mu.Lock()
+	if s.id != nil && s.idToken == s.token {
+		id := *s.id
+		s.mu.Unlock()
+		return id, nil
+	}
+	s.mu.Unlock()
+	resp, err := c.AuthTestContext(ctx)
+	if err != nil {
+		return engine.Identity{}, fmt.Errorf("auth.test: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.id, s.idToken = &engine.Identity{UserID: resp.UserID, BotID: resp.BotID}, s.token
+	return *s.id, nil
+}
