@@ -3,7 +3,7 @@ package intake
 import (
 	"bytes"
 	"context"
-	"github.com/slackrelay/slackrelay/infra/local/loopback"
+	"github.com/slackrelay/slackrelay/shared/loopback"
 	"io"
 	"log/slog"
 	"strconv"

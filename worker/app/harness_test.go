@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
@@ -37,7 +37,7 @@ type harness struct {
 	sqs      *sqs.Client
 	queueURL string
 	dlqURL   string
-	slack    *localslack.Server
+	slack    *fakeslack.Server
 	app      *App
 	cfg      workerconfig.Config
 	logs     *logbuf.Buffer
@@ -56,7 +56,7 @@ func newHarness(t testing.TB, tweak func(*workerconfig.Config)) *harness {
 	if err := localaws.CreateTable(context.Background(), stack.DynamoDB(), table); err != nil {
 		t.Fatal(err)
 	}
-	ls := localslack.New(localslack.Options{Token: botToken})
+	ls := fakeslack.New(fakeslack.Options{Token: botToken})
 	if _, err := ls.Start(""); err != nil {
 		t.Fatal(err)
 	}
@@ -183,8 +183,8 @@ func (h *harness) dlqMessages() []sqstypes.Message {
 func (h *harness) store() *journal.Store { return h.app.Processor.Store.(*journal.Store) }
 
 // answers are the bot's messages (posted or streamed), as a client reading Slack sees them.
-func (h *harness) answers() []localslack.Message {
-	var out []localslack.Message
+func (h *harness) answers() []fakeslack.Message {
+	var out []fakeslack.Message
 	for _, m := range h.slack.Messages("") {
 		if m.Bot {
 			out = append(out, m)
@@ -194,8 +194,8 @@ func (h *harness) answers() []localslack.Message {
 }
 
 // answersIn are the bot's messages in the thread threadTS.
-func (h *harness) answersIn(threadTS string) []localslack.Message {
-	var out []localslack.Message
+func (h *harness) answersIn(threadTS string) []fakeslack.Message {
+	var out []fakeslack.Message
 	for _, m := range h.answers() {
 		if m.ThreadTS == threadTS {
 			out = append(out, m)

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 )
 
 // webAPIMethod maps the slack-go client methods the worker may call to the Web API method
@@ -81,7 +81,7 @@ func slackCalls(t *testing.T) []string {
 // permanent failure the tests against a kinder fake would never see.
 func TestManifestGrantsEveryScopeTheWorkerNeeds(t *testing.T) {
 	t.Parallel()
-	granted, err := localslack.ManifestScopes("")
+	granted, err := fakeslack.ManifestScopes("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestManifestGrantsEveryScopeTheWorkerNeeds(t *testing.T) {
 	if len(calls) == 0 {
 		t.Fatal("found no slack-go calls in the worker: the scan is broken")
 	}
-	kinds := []localslack.ChannelKind{localslack.PublicChannel, localslack.PrivateChannel, localslack.IM, localslack.MPIM}
+	kinds := []fakeslack.ChannelKind{fakeslack.PublicChannel, fakeslack.PrivateChannel, fakeslack.IM, fakeslack.MPIM}
 	for _, c := range calls {
 		method, ok := webAPIMethod[c]
 		if !ok {
@@ -97,7 +97,7 @@ func TestManifestGrantsEveryScopeTheWorkerNeeds(t *testing.T) {
 			continue
 		}
 		for _, kind := range kinds {
-			scope, known := localslack.RequiredScope(method, kind)
+			scope, known := fakeslack.RequiredScope(method, kind)
 			if !known {
 				t.Errorf("%s (%s): the local Slack server does not know its scope; add it to localslack's table", method, c)
 				break

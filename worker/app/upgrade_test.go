@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/assistant"
 	"github.com/slackrelay/slackrelay/worker/internal/journal"
 	"github.com/slackrelay/slackrelay/worker/relay"
@@ -55,7 +55,7 @@ func TestRecordsOfTheEarlierReleaseAreHonoured(t *testing.T) {
 				return map[string]string{"STREAM_TS": ts}
 			},
 			deliver: func(u *upgrade) []byte { return u.h.mention("EvUp1", "C1", "1765800000.000100", mention) },
-			check: func(t *testing.T, u *upgrade, vars map[string]string, _ []localslack.Rendered) {
+			check: func(t *testing.T, u *upgrade, vars map[string]string, _ []fakeslack.Rendered) {
 				want := u.answer(t, 1)
 				got := u.bot("1765800000.000100")
 				if len(got) != 1 || got[0].TS != vars["STREAM_TS"] || got[0].Streaming || got[0].Text != want ||
@@ -81,7 +81,7 @@ func TestRecordsOfTheEarlierReleaseAreHonoured(t *testing.T) {
 				return map[string]string{"STREAM_TS": ts}
 			},
 			deliver: func(u *upgrade) []byte { return u.h.mention("EvUp2", "C1", "1765800100.000100", mention) },
-			check: func(t *testing.T, u *upgrade, _ map[string]string, before []localslack.Rendered) {
+			check: func(t *testing.T, u *upgrade, _ map[string]string, before []fakeslack.Rendered) {
 				u.untouched(t, "1765800100.000100", before)
 				if n := len(u.llm.Requests()); n != 0 {
 					t.Errorf("the model was asked %d times for a finished answer; want 0", n)
@@ -101,7 +101,7 @@ func TestRecordsOfTheEarlierReleaseAreHonoured(t *testing.T) {
 				return map[string]string{"PART1_TS": p1}
 			},
 			deliver: func(u *upgrade) []byte { return u.h.mention("EvUp3", "C1", "1765800200.000100", mention) },
-			check: func(t *testing.T, u *upgrade, _ map[string]string, _ []localslack.Rendered) {
+			check: func(t *testing.T, u *upgrade, _ map[string]string, _ []fakeslack.Rendered) {
 				u.threePlannedParts(t, "1765800200.000100")
 			},
 		},
@@ -115,7 +115,7 @@ func TestRecordsOfTheEarlierReleaseAreHonoured(t *testing.T) {
 				return map[string]string{"PART1_TS": p1}
 			},
 			deliver: func(u *upgrade) []byte { return u.h.mention("EvUp4", "C1", "1765800300.000100", mention) },
-			check: func(t *testing.T, u *upgrade, _ map[string]string, _ []localslack.Rendered) {
+			check: func(t *testing.T, u *upgrade, _ map[string]string, _ []fakeslack.Rendered) {
 				u.threePlannedParts(t, "1765800300.000100")
 			},
 		},
@@ -132,7 +132,7 @@ func TestRecordsOfTheEarlierReleaseAreHonoured(t *testing.T) {
 			deliver: func(u *upgrade) []byte {
 				return askEnvelope(u.h.t, u.h.slack.ResponseURL("r0"), mention, "13345224609.738474920.8088930838d88f008e0")
 			},
-			check: func(t *testing.T, u *upgrade, _ map[string]string, _ []localslack.Rendered) {
+			check: func(t *testing.T, u *upgrade, _ map[string]string, _ []fakeslack.Rendered) {
 				u.threeResponses(t, "r0")
 			},
 		},
@@ -150,7 +150,7 @@ func TestRecordsOfTheEarlierReleaseAreHonoured(t *testing.T) {
 			deliver: func(u *upgrade) []byte {
 				return askEnvelope(u.h.t, u.h.slack.ResponseURL("r1"), mention, "13345224609.738474920.8088930838d88f008e1")
 			},
-			check: func(t *testing.T, u *upgrade, _ map[string]string, _ []localslack.Rendered) {
+			check: func(t *testing.T, u *upgrade, _ map[string]string, _ []fakeslack.Rendered) {
 				u.threeResponses(t, "r1")
 			},
 		},
@@ -167,7 +167,7 @@ func TestRecordsOfTheEarlierReleaseAreHonoured(t *testing.T) {
 				return map[string]string{"POST_TS": ts}
 			},
 			deliver: func(u *upgrade) []byte { return u.h.mention("EvUp8", "C1", "1765800700.000100", mention) },
-			check: func(t *testing.T, u *upgrade, vars map[string]string, _ []localslack.Rendered) {
+			check: func(t *testing.T, u *upgrade, vars map[string]string, _ []fakeslack.Rendered) {
 				u.oneAnswer(t, "1765800700.000100", vars["POST_TS"])
 			},
 		},
@@ -182,7 +182,7 @@ func TestRecordsOfTheEarlierReleaseAreHonoured(t *testing.T) {
 				return map[string]string{"POST_TS": ts}
 			},
 			deliver: func(u *upgrade) []byte { return u.h.mention("EvUp9", "C1", "1765800800.000100", mention) },
-			check: func(t *testing.T, u *upgrade, vars map[string]string, _ []localslack.Rendered) {
+			check: func(t *testing.T, u *upgrade, vars map[string]string, _ []fakeslack.Rendered) {
 				u.oneAnswer(t, "1765800800.000100", vars["POST_TS"])
 			},
 		},
@@ -196,7 +196,7 @@ func TestRecordsOfTheEarlierReleaseAreHonoured(t *testing.T) {
 				return nil
 			},
 			deliver: func(u *upgrade) []byte { return u.h.mention("EvUp7", "C1", "1765800600.000100", mention) },
-			check: func(t *testing.T, u *upgrade, _ map[string]string, before []localslack.Rendered) {
+			check: func(t *testing.T, u *upgrade, _ map[string]string, before []fakeslack.Rendered) {
 				u.untouched(t, "1765800600.000100", before)
 				if n := len(u.llm.Requests()) + int(u.responded.Load()); n != 0 {
 					t.Errorf("the model was asked %d times; want 0", n)
@@ -231,7 +231,7 @@ func TestRecordsOfTheEarlierReleaseAreHonoured(t *testing.T) {
 			for _, m := range messageMethods {
 				u.calls[m] = u.h.slack.Calls(m)
 			}
-			var before []localslack.Rendered
+			var before []fakeslack.Rendered
 			if thread := threadOfKey(key); thread != "" {
 				before = u.h.slack.RenderedThread("C1", thread)
 			}
@@ -258,7 +258,7 @@ type upgradeCase struct {
 	deliver func(u *upgrade) []byte
 	// check judges the outcome; before is the thread as a client showed it before the
 	// delivery.
-	check func(t *testing.T, u *upgrade, vars map[string]string, before []localslack.Rendered)
+	check func(t *testing.T, u *upgrade, vars map[string]string, before []fakeslack.Rendered)
 	// fixed answers with a responder that does not stream (the shipped bot then replies
 	// with Reply, and /ask with Respond) instead of the local LLM's streamed answer.
 	fixed bool
@@ -499,8 +499,8 @@ func (u *upgrade) answer(t *testing.T, want int) string {
 }
 
 // bot is the bot's messages in the thread, as a client shows them.
-func (u *upgrade) bot(thread string) []localslack.Rendered {
-	var out []localslack.Rendered
+func (u *upgrade) bot(thread string) []fakeslack.Rendered {
+	var out []fakeslack.Rendered
 	for _, m := range u.h.slack.RenderedThread("C1", thread) {
 		if m.Bot {
 			out = append(out, m)
@@ -511,9 +511,9 @@ func (u *upgrade) bot(thread string) []localslack.Rendered {
 
 // untouched checks that the thread shows what it showed before and that the worker called
 // none of messageMethods.
-func (u *upgrade) untouched(t *testing.T, thread string, before []localslack.Rendered) {
+func (u *upgrade) untouched(t *testing.T, thread string, before []fakeslack.Rendered) {
 	t.Helper()
-	if after := u.h.slack.RenderedThread("C1", thread); !slices.EqualFunc(before, after, func(a, b localslack.Rendered) bool {
+	if after := u.h.slack.RenderedThread("C1", thread); !slices.EqualFunc(before, after, func(a, b fakeslack.Rendered) bool {
 		return a.TS == b.TS && a.Text == b.Text && a.Streaming == b.Streaming && a.Edited == b.Edited && slices.Equal(a.Actions, b.Actions)
 	}) {
 		t.Errorf("the thread changed:\nbefore %+v\nafter  %+v", before, after)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/handlertest"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm"
 	"github.com/slackrelay/slackrelay/worker/relay"
@@ -70,7 +70,7 @@ func TestDirectMessageIsStreamedWithStatusTitleAndButtons(t *testing.T) {
 		t.Fatalf("%d streams, want 1", len(streams))
 	}
 	st := streams[0]
-	if st.Channel != "D0DM" || st.ThreadTS != "1515449600.000100" || st.State != localslack.StreamStopped || st.Text != scriptedAnswer {
+	if st.Channel != "D0DM" || st.ThreadTS != "1515449600.000100" || st.State != fakeslack.StreamStopped || st.Text != scriptedAnswer {
 		t.Errorf("stream in %s thread %s, %s, text %q; want the whole answer, stopped, in D0DM's thread 1515449600.000100", st.Channel, st.ThreadTS, st.State, st.Text)
 	}
 	if v, ok := fixture.ButtonValue(st.Blocks, ActionRegenerate); !ok || !strings.Contains(v, "hello bot") {
@@ -104,7 +104,7 @@ func TestFollowUpSendsTheThreadsHistory(t *testing.T) {
 	t.Parallel()
 	h, llmCalls := setupAssistant(t, Config{})
 	thread := "1515449600.000100"
-	for _, m := range []localslack.UserMessage{
+	for _, m := range []fakeslack.UserMessage{
 		{Channel: "D0DM", User: "U0USER", Text: "what is a river?", TS: thread},
 		{Channel: "D0DM", User: "U0USER", Text: "and a lake?", TS: "1515449700.000100", ThreadTS: thread},
 	} {
@@ -163,7 +163,7 @@ func TestAssistantThreadRemembersTheChannelInView(t *testing.T) {
 func TestMessagesTabGetsSuggestedPrompts(t *testing.T) {
 	t.Parallel()
 	h, _ := setupAssistant(t, Config{})
-	if _, err := h.Slack.AddUserMessage(localslack.UserMessage{Channel: "D0DM", User: "U0USER", Text: "hi", TS: "1515449400.000100"}); err != nil {
+	if _, err := h.Slack.AddUserMessage(fakeslack.UserMessage{Channel: "D0DM", User: "U0USER", Text: "hi", TS: "1515449400.000100"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := h.Deliver(t, "testdata/app_home_opened_home.json"); got.Skip == "" {
@@ -224,7 +224,7 @@ func TestStreamingOffAnswersWithAMessageUpdatedInPlace(t *testing.T) {
 	if n := len(h.Slack.Streams()); n != 0 {
 		t.Errorf("%d streams with streaming off", n)
 	}
-	var answers []localslack.Message
+	var answers []fakeslack.Message
 	for _, m := range h.Slack.Messages("D0DM") {
 		if m.Bot {
 			answers = append(answers, m)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/infra/local/handlertest"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
@@ -31,7 +31,7 @@ func setup(t *testing.T) (*handlertest.Harness, *numbered) {
 }
 
 // button returns the action block element a post carries, if any.
-func button(t *testing.T, p localslack.Post) (actionID, value string) {
+func button(t *testing.T, p fakeslack.Post) (actionID, value string) {
 	t.Helper()
 	var blocks []struct {
 		Type     string `json:"type"`
@@ -131,7 +131,7 @@ func TestAskAnswersInTheChannel(t *testing.T) {
 	if got.Err != nil || len(got.Posts) != 1 {
 		t.Fatalf("err=%v posts=%d, want one response", got.Err, len(got.Posts))
 	}
-	if p := got.Posts[0]; p.Method != localslack.ResponseURLMethod || p.ResponseType != "in_channel" || p.Text != "answer 1 to: what is slackrelay?" {
+	if p := got.Posts[0]; p.Method != fakeslack.ResponseURLMethod || p.ResponseType != "in_channel" || p.Text != "answer 1 to: what is slackrelay?" {
 		t.Errorf("response = %+v, want the answer through response_url, in_channel", p)
 	}
 }
@@ -178,7 +178,7 @@ func TestAskModalTooLateFallsBackToAResponse(t *testing.T) {
 	if len(h.Slack.Views()) != 0 {
 		t.Error("a view opened with a trigger 4 s old")
 	}
-	if len(got.Posts) != 1 || got.Posts[0].Method != localslack.ResponseURLMethod || !strings.Contains(got.Posts[0].Text, "could not open in time") {
+	if len(got.Posts) != 1 || got.Posts[0].Method != fakeslack.ResponseURLMethod || !strings.Contains(got.Posts[0].Text, "could not open in time") {
 		t.Errorf("posts = %+v, want one response_url message saying the form could not open", got.Posts)
 	}
 }

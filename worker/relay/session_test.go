@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
 	"github.com/slackrelay/slackrelay/worker/internal/journal/journaltest"
 )
@@ -58,7 +58,7 @@ func (f *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 const testToken = "xoxb-relay-test"
 
 type fixture struct {
-	slack  *localslack.Server
+	slack  *fakeslack.Server
 	faults *faultTransport
 	rt     *Runtime
 	lease  *journaltest.Lease
@@ -71,7 +71,7 @@ const (
 
 func setup(t *testing.T) *fixture {
 	t.Helper()
-	srv := localslack.New(localslack.Options{Token: testToken})
+	srv := fakeslack.New(fakeslack.Options{Token: testToken})
 	if _, err := srv.Start(""); err != nil {
 		t.Fatal(err)
 	}
@@ -109,8 +109,8 @@ func threeParts(tag string) string {
 	return para(1) + "\n\n" + para(2) + "\n\n" + para(3)
 }
 
-func posts(s *localslack.Server, method string) []localslack.Post {
-	var out []localslack.Post
+func posts(s *fakeslack.Server, method string) []fakeslack.Post {
+	var out []fakeslack.Post
 	for _, p := range s.Posts() {
 		if p.Method == method {
 			out = append(out, p)
@@ -120,7 +120,7 @@ func posts(s *localslack.Server, method string) []localslack.Post {
 }
 
 // wantParts checks that exactly the three parts of tag's text were posted, once each, in order.
-func wantParts(t *testing.T, got []localslack.Post, tag string) {
+func wantParts(t *testing.T, got []fakeslack.Post, tag string) {
 	t.Helper()
 	if len(got) != 3 {
 		t.Fatalf("%d messages posted, want 3", len(got))
@@ -226,11 +226,11 @@ func TestThreadCheckPagesThroughLongThreads(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	// A busy thread: the user's message and 450 replies by other people before the bot answers.
-	if _, err := f.slack.AddUserMessage(localslack.UserMessage{Channel: testChannel, User: "U0USER", Text: "question", TS: testTS}); err != nil {
+	if _, err := f.slack.AddUserMessage(fakeslack.UserMessage{Channel: testChannel, User: "U0USER", Text: "question", TS: testTS}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 450 {
-		if _, err := f.slack.AddUserMessage(localslack.UserMessage{Channel: testChannel, User: "U0OTHER", Text: fmt.Sprint("chatter ", i), ThreadTS: testTS}); err != nil {
+		if _, err := f.slack.AddUserMessage(fakeslack.UserMessage{Channel: testChannel, User: "U0OTHER", Text: fmt.Sprint("chatter ", i), ThreadTS: testTS}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -263,7 +263,7 @@ func TestRespondCutShortIsFinishedNotRepeated(t *testing.T) {
 	if err := f.session().Respond(ctx, threeParts("second"), InChannel()); err != nil {
 		t.Fatal(err)
 	}
-	got := posts(f.slack, localslack.ResponseURLMethod)
+	got := posts(f.slack, fakeslack.ResponseURLMethod)
 	wantParts(t, got, "first")
 	for _, p := range got {
 		if p.ResponseType != "in_channel" {
@@ -301,7 +301,7 @@ func TestRespondKeepsWithinFiveMessages(t *testing.T) {
 	if err := s.Named("answer").Respond(ctx, long); err != nil {
 		t.Fatal(err)
 	}
-	got := posts(f.slack, localslack.ResponseURLMethod)
+	got := posts(f.slack, fakeslack.ResponseURLMethod)
 	if len(got) != MaxResponseURLPosts {
 		t.Fatalf("%d response_url posts, want %d", len(got), MaxResponseURLPosts)
 	}
@@ -393,7 +393,7 @@ func TestUnreadablePostsAreAtMostOnce(t *testing.T) {
 		if err := f.session().Respond(ctx, threeParts("second"), InChannel()); err != nil {
 			t.Fatal(err)
 		}
-		got := posts(f.slack, localslack.ResponseURLMethod)
+		got := posts(f.slack, fakeslack.ResponseURLMethod)
 		wantParts(t, got, "first")
 	})
 	t.Run("ephemeral", func(t *testing.T) {

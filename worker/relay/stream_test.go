@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
 )
 
@@ -29,9 +29,9 @@ func shown(t *testing.T, f *fixture) []string {
 }
 
 // answerOnce checks that the thread shows answer exactly once, in order, nothing streaming.
-func answerOnce(t *testing.T, f *fixture, answer string) []localslack.Rendered {
+func answerOnce(t *testing.T, f *fixture, answer string) []fakeslack.Rendered {
 	t.Helper()
-	var bot []localslack.Rendered
+	var bot []fakeslack.Rendered
 	var text strings.Builder
 	for _, r := range f.slack.RenderedThread(testChannel, testTS) {
 		if !r.Bot || r.TS == testTS {
@@ -100,7 +100,7 @@ func TestStreamAnswersInOneGrowingMessage(t *testing.T) {
 		t.Fatalf("%d streams, Finish returned %v; want one stream, its ts", len(streams), ts)
 	}
 	st := streams[0]
-	if st.State != localslack.StreamStopped || st.RecipientUserID != "U0USER" || st.RecipientTeamID != "T0001" {
+	if st.State != fakeslack.StreamStopped || st.RecipientUserID != "U0USER" || st.RecipientTeamID != "T0001" {
 		t.Errorf("stream state %s, recipients %s/%s; want stopped, U0USER/T0001", st.State, st.RecipientUserID, st.RecipientTeamID)
 	}
 	if appends := st.Count("chat.appendStream"); appends < 5 {

@@ -1,5 +1,5 @@
 // Package answercheck judges a bot's answer in a Slack thread by what a Slack client shows,
-// the rendering of the local Slack server (localslack.Rendered), not by the Web API's `text`:
+// the rendering of the local Slack server (fakeslack.Rendered), not by the Web API's `text`:
 // an answer streamed and then repeated in chat.stopStream's blocks is one message in the API's
 // view but the answer twice on the screen. It is the one place where the end-to-end suite, the
 // demo, `make bench` and the Lambda-mode tests decide that an event was answered exactly once:
@@ -22,7 +22,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/assistant"
 )
 
@@ -91,7 +91,7 @@ type Verdict struct {
 	Channel, Thread string
 	Outcome         Outcome
 	// Messages are the bot's messages in the thread (its parent left out), in thread order.
-	Messages []localslack.Rendered
+	Messages []fakeslack.Rendered
 	// Text is their texts concatenated: the answer as a reader reads it.
 	Text string
 	// Problems say what is wrong, one entry per finding (empty when Answered).
@@ -127,8 +127,8 @@ func (v Verdict) Err() error {
 }
 
 // Judge judges thread (the messages of the thread threadTS of channel as a client shows them,
-// localslack.Server.RenderedThread or localslack.Client.RenderedThread) against want.
-func Judge(channel, threadTS string, thread []localslack.Rendered, want Expect) Verdict {
+// fakeslack.Server.RenderedThread or fakeslack.Client.RenderedThread) against want.
+func Judge(channel, threadTS string, thread []fakeslack.Rendered, want Expect) Verdict {
 	v := Verdict{Channel: channel, Thread: threadTS}
 	var text strings.Builder
 	for _, m := range thread {
@@ -239,7 +239,7 @@ func wrong(v Verdict, want Expect) []string {
 // sameText reports whether msgs, read one after the other, show want: each message's text is
 // the next piece of want, white space at the joins aside (an answer posted in parts is cut
 // between messages at a space or a line break, and each part trimmed).
-func sameText(msgs []localslack.Rendered, want string) bool {
+func sameText(msgs []fakeslack.Rendered, want string) bool {
 	rest := want
 	for i, m := range msgs {
 		piece := m.Text
@@ -292,22 +292,22 @@ func Shorten(s string, n int) string {
 	return string(r[:n]) + "…" + string(r[len(r)-n:])
 }
 
-// Threads reads a thread as a Slack client shows it. *localslack.Client satisfies it (the
-// server in another process); InProcess adapts a *localslack.Server.
+// Threads reads a thread as a Slack client shows it. *fakeslack.Client satisfies it (the
+// server in another process); InProcess adapts a *fakeslack.Server.
 type Threads interface {
-	RenderedThread(ctx context.Context, channel, threadTS string) ([]localslack.Rendered, error)
+	RenderedThread(ctx context.Context, channel, threadTS string) ([]fakeslack.Rendered, error)
 }
 
 var (
-	_ Threads = (*localslack.Client)(nil)
+	_ Threads = (*fakeslack.Client)(nil)
 	_ Threads = InProcess{}
 )
 
 // InProcess reads threads from a local Slack server in this process.
-type InProcess struct{ Server *localslack.Server }
+type InProcess struct{ Server *fakeslack.Server }
 
 // RenderedThread is the server's RenderedThread; it never fails.
-func (p InProcess) RenderedThread(_ context.Context, channel, threadTS string) ([]localslack.Rendered, error) {
+func (p InProcess) RenderedThread(_ context.Context, channel, threadTS string) ([]fakeslack.Rendered, error) {
 	return p.Server.RenderedThread(channel, threadTS), nil
 }
 

@@ -7,51 +7,51 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/assistant"
 )
 
 const thread = "1700000000.000100"
 
 // msg is a finished message of the bot in the thread.
-func msg(ts, text string, actions ...string) localslack.Rendered {
-	return localslack.Rendered{Channel: "C1", TS: ts, ThreadTS: thread, User: "UBOT", Bot: true, Text: text, Actions: actions}
+func msg(ts, text string, actions ...string) fakeslack.Rendered {
+	return fakeslack.Rendered{Channel: "C1", TS: ts, ThreadTS: thread, User: "UBOT", Bot: true, Text: text, Actions: actions}
 }
 
 func TestJudge(t *testing.T) {
 	t.Parallel()
 	const answer = "Local answer to \"hello\" after 2 messages: the queue keeps every event"
 	buttons := AnswerActions
-	parent := localslack.Rendered{Channel: "C1", TS: thread, User: "U0USER", Text: "<@UBOT> hello"}
+	parent := fakeslack.Rendered{Channel: "C1", TS: thread, User: "U0USER", Text: "<@UBOT> hello"}
 	streaming := msg("1700000000.000200", answer[:20], assistant.ActionRegenerate)
 	streaming.Streaming = true
 	tests := []struct {
 		name    string
-		thread  []localslack.Rendered
+		thread  []fakeslack.Rendered
 		want    Expect
 		outcome Outcome
 		problem string // a part of one of the problems
 	}{
-		{"one message, its buttons", []localslack.Rendered{parent, msg("1700000000.000200", answer, buttons...)}, Answer(answer), Answered, ""},
-		{"split in two messages, buttons under the last", []localslack.Rendered{
+		{"one message, its buttons", []fakeslack.Rendered{parent, msg("1700000000.000200", answer, buttons...)}, Answer(answer), Answered, ""},
+		{"split in two messages, buttons under the last", []fakeslack.Rendered{
 			msg("1700000000.000200", answer[:30]), msg("1700000000.000300", answer[30:], buttons...)}, Answer(answer), Answered, ""},
-		{"the text unknown, shown once", []localslack.Rendered{msg("1700000000.000200", answer, buttons...)}, Expect{Actions: buttons}, Answered, ""},
-		{"no actions expected, none shown", []localslack.Rendered{msg("1700000000.000200", answer)}, Expect{Text: answer}, Answered, ""},
-		{"nothing in the thread", []localslack.Rendered{parent}, Answer(answer), Missing, "no message of the bot"},
-		{"a user's reply is not the bot's", []localslack.Rendered{parent, {Channel: "C1", TS: "1700000000.000200", ThreadTS: thread, User: "U2", Text: answer}}, Answer(answer), Missing, ""},
-		{"still streaming", []localslack.Rendered{streaming}, Answer(answer), Streaming, "still streaming"},
-		{"streamed, then repeated in the final blocks", []localslack.Rendered{msg("1700000000.000200", answer+"\n"+answer, buttons...)}, Answer(answer), Doubled, "shown 2 times"},
-		{"two messages with the answer", []localslack.Rendered{msg("1700000000.000200", answer, buttons...), msg("1700000000.000300", answer, buttons...)}, Answer(answer), Doubled, "shown 2 times"},
-		{"an orphan holding the answer's beginning", []localslack.Rendered{msg("1700000000.000200", answer[:len(answer)-5]), msg("1700000000.000300", answer, buttons...)}, Answer(answer), Doubled, "beginning"},
-		{"an orphan, the text unknown", []localslack.Rendered{msg("1700000000.000200", answer[:len(answer)-5]), msg("1700000000.000300", answer, buttons...)}, Expect{Actions: buttons}, Doubled, "beginning"},
-		{"a repeat beside one still streaming", []localslack.Rendered{msg("1700000000.000200", answer, buttons...), streaming}, Answer(answer), Doubled, "still streaming"},
-		{"buttons twice", []localslack.Rendered{msg("1700000000.000200", answer[:30], buttons...), msg("1700000000.000300", answer[30:], buttons...)}, Answer(answer), Doubled, "action slackrelay_regenerate is shown 2 times"},
-		{"incomplete", []localslack.Rendered{msg("1700000000.000200", answer[:30], buttons...)}, Answer(answer), Wrong, "incomplete: 30 of"},
-		{"another answer", []localslack.Rendered{msg("1700000000.000200", "You said: hello", buttons...)}, Answer(answer), Wrong, "not the answer"},
-		{"an empty message", []localslack.Rendered{msg("1700000000.000200", ""), msg("1700000000.000300", answer, buttons...)}, Answer(answer), Wrong, "shows no text"},
-		{"no buttons", []localslack.Rendered{msg("1700000000.000200", answer)}, Answer(answer), Wrong, "the last message shows actions []"},
-		{"buttons under the first message only", []localslack.Rendered{msg("1700000000.000200", answer[:30], buttons...), msg("1700000000.000300", answer[30:])}, Answer(answer), Wrong, "not the answer's last"},
-		{"regenerated: the feedback buttons are kept", []localslack.Rendered{msg("1700000000.000200", answer, assistant.ActionRegenerate)}, Regenerated(answer), Wrong, "want [slackrelay_regenerate slackrelay_feedback]"},
+		{"the text unknown, shown once", []fakeslack.Rendered{msg("1700000000.000200", answer, buttons...)}, Expect{Actions: buttons}, Answered, ""},
+		{"no actions expected, none shown", []fakeslack.Rendered{msg("1700000000.000200", answer)}, Expect{Text: answer}, Answered, ""},
+		{"nothing in the thread", []fakeslack.Rendered{parent}, Answer(answer), Missing, "no message of the bot"},
+		{"a user's reply is not the bot's", []fakeslack.Rendered{parent, {Channel: "C1", TS: "1700000000.000200", ThreadTS: thread, User: "U2", Text: answer}}, Answer(answer), Missing, ""},
+		{"still streaming", []fakeslack.Rendered{streaming}, Answer(answer), Streaming, "still streaming"},
+		{"streamed, then repeated in the final blocks", []fakeslack.Rendered{msg("1700000000.000200", answer+"\n"+answer, buttons...)}, Answer(answer), Doubled, "shown 2 times"},
+		{"two messages with the answer", []fakeslack.Rendered{msg("1700000000.000200", answer, buttons...), msg("1700000000.000300", answer, buttons...)}, Answer(answer), Doubled, "shown 2 times"},
+		{"an orphan holding the answer's beginning", []fakeslack.Rendered{msg("1700000000.000200", answer[:len(answer)-5]), msg("1700000000.000300", answer, buttons...)}, Answer(answer), Doubled, "beginning"},
+		{"an orphan, the text unknown", []fakeslack.Rendered{msg("1700000000.000200", answer[:len(answer)-5]), msg("1700000000.000300", answer, buttons...)}, Expect{Actions: buttons}, Doubled, "beginning"},
+		{"a repeat beside one still streaming", []fakeslack.Rendered{msg("1700000000.000200", answer, buttons...), streaming}, Answer(answer), Doubled, "still streaming"},
+		{"buttons twice", []fakeslack.Rendered{msg("1700000000.000200", answer[:30], buttons...), msg("1700000000.000300", answer[30:], buttons...)}, Answer(answer), Doubled, "action slackrelay_regenerate is shown 2 times"},
+		{"incomplete", []fakeslack.Rendered{msg("1700000000.000200", answer[:30], buttons...)}, Answer(answer), Wrong, "incomplete: 30 of"},
+		{"another answer", []fakeslack.Rendered{msg("1700000000.000200", "You said: hello", buttons...)}, Answer(answer), Wrong, "not the answer"},
+		{"an empty message", []fakeslack.Rendered{msg("1700000000.000200", ""), msg("1700000000.000300", answer, buttons...)}, Answer(answer), Wrong, "shows no text"},
+		{"no buttons", []fakeslack.Rendered{msg("1700000000.000200", answer)}, Answer(answer), Wrong, "the last message shows actions []"},
+		{"buttons under the first message only", []fakeslack.Rendered{msg("1700000000.000200", answer[:30], buttons...), msg("1700000000.000300", answer[30:])}, Answer(answer), Wrong, "not the answer's last"},
+		{"regenerated: the feedback buttons are kept", []fakeslack.Rendered{msg("1700000000.000200", answer, assistant.ActionRegenerate)}, Regenerated(answer), Wrong, "want [slackrelay_regenerate slackrelay_feedback]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -76,7 +76,7 @@ func TestJudge(t *testing.T) {
 func TestJudgeTheRendering(t *testing.T) {
 	t.Parallel()
 	// Thread timestamps before the server's own (it hands out 1700000000.000100 first).
-	srv := localslack.New(localslack.Options{Token: "xoxb-test"})
+	srv := fakeslack.New(fakeslack.Options{Token: "xoxb-test"})
 	base, err := srv.Start("")
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func TestJudgeTheRendering(t *testing.T) {
 	}
 	stream("1600000000.000100", buttons)
 	stream("1600000000.000200", append([]slack.Block{slack.NewMarkdownBlock("", answer)}, buttons...))
-	for _, th := range []Threads{InProcess{srv}, &localslack.Client{BaseURL: base}} {
+	for _, th := range []Threads{InProcess{srv}, &fakeslack.Client{BaseURL: base}} {
 		v, err := Check(ctx, th, "C1", "1600000000.000100", Answer(answer))
 		if err != nil || !v.OK() {
 			t.Errorf("%T: the answer stopped with its buttons: %v, %v", th, err, v.Err())

@@ -15,7 +15,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/worker/assistant"
@@ -120,7 +120,7 @@ func shipped(model llm.Responder) func(b *relay.Router) {
 // mention sets a user's message in a channel of the run's own and returns its mention.
 func mention(r *run) string {
 	channel, ts := fmt.Sprintf("C%d", r.n), "1700000000.000100"
-	if _, err := r.slack.AddUserMessage(localslack.UserMessage{Channel: channel, User: "U0USER", Text: "<@UBOT> question", TS: ts}); err != nil {
+	if _, err := r.slack.AddUserMessage(fakeslack.UserMessage{Channel: channel, User: "U0USER", Text: "<@UBOT> question", TS: ts}); err != nil {
 		r.t.Fatal(err)
 	}
 	r.vars["channel"], r.vars["thread"] = channel, ts
@@ -131,7 +131,7 @@ func mention(r *run) string {
 // thread of its own).
 func directMessage(r *run) string {
 	channel, ts := fmt.Sprintf("D%d", r.n), "1700000000.000100"
-	if _, err := r.slack.AddUserMessage(localslack.UserMessage{Channel: channel, User: "U0USER", Text: "question", TS: ts}); err != nil {
+	if _, err := r.slack.AddUserMessage(fakeslack.UserMessage{Channel: channel, User: "U0USER", Text: "question", TS: ts}); err != nil {
 		r.t.Fatal(err)
 	}
 	r.vars["channel"], r.vars["thread"] = channel, ts
@@ -288,7 +288,7 @@ func judgeModal(r *run) (outcome, error) {
 	}
 	var said []string
 	for _, p := range r.slack.Posts() {
-		if p.Method == localslack.ResponseURLMethod && p.ResponseID == r.vars["response"] {
+		if p.Method == fakeslack.ResponseURLMethod && p.ResponseID == r.vars["response"] {
 			said = append(said, p.Text)
 		}
 	}
@@ -306,7 +306,7 @@ func judgeModal(r *run) (outcome, error) {
 // click posts an answer of the bot's with the buttons and returns a click on action.
 func click(r *run, action string) string {
 	channel, thread := fmt.Sprintf("C%d", r.n), "1700000000.000100"
-	if _, err := r.slack.AddUserMessage(localslack.UserMessage{Channel: channel, User: "U0USER", Text: "question", TS: thread}); err != nil {
+	if _, err := r.slack.AddUserMessage(fakeslack.UserMessage{Channel: channel, User: "U0USER", Text: "question", TS: thread}); err != nil {
 		r.t.Fatal(err)
 	}
 	value, _ := json.Marshal(map[string]any{"p": "question", "c": channel, "ts": thread})

@@ -20,7 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/metrics"
@@ -77,7 +77,7 @@ type run struct {
 	w     *world
 	p     *path
 	n     int // the run's number, which makes its ids unique
-	slack *localslack.Server
+	slack *fakeslack.Server
 	clock *clock
 	bot   *relay.Router
 	logs  bytes.Buffer
@@ -96,7 +96,7 @@ var runs atomic.Int64
 func (w *world) newRun(t *testing.T, p *path) *run {
 	t.Helper()
 	clk := &clock{t: time.Now()}
-	srv := localslack.New(localslack.Options{Token: botToken, Now: clk.Now})
+	srv := fakeslack.New(fakeslack.Options{Token: botToken, Now: clk.Now})
 	if _, err := srv.Start(""); err != nil {
 		t.Fatal(err)
 	}

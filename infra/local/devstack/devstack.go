@@ -28,7 +28,7 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/shared/logging"
 	"github.com/slackrelay/slackrelay/shared/slackverify"
@@ -105,7 +105,7 @@ type Options struct {
 type Stack struct {
 	opts     Options
 	Local    *localaws.Stack
-	Slack    *localslack.Server
+	Slack    *fakeslack.Server
 	SlackURL string
 	// LLM is the local LLM server when Options.LocalLLM asked for one (nil otherwise).
 	LLM         *localllm.Server
@@ -197,7 +197,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if s.DynamoDBProxy, err = ddbfault.Start(ddbfault.Options{Upstream: s.Local.DynamoDBEndpoint}); err != nil {
 		return nil, err
 	}
-	s.Slack = localslack.New(localslack.Options{Token: opts.BotToken, Out: opts.SlackOut, BotName: "slackrelay"})
+	s.Slack = fakeslack.New(fakeslack.Options{Token: opts.BotToken, Out: opts.SlackOut, BotName: "slackrelay"})
 	if s.SlackURL, err = s.Slack.Start(opts.SlackAddr); err != nil {
 		return nil, fmt.Errorf("start the local Slack server: %w", err)
 	}

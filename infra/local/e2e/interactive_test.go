@@ -12,7 +12,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 )
 
 // regenerateValue returns the value of the Regenerate button the bot's message ts in the
@@ -97,7 +97,7 @@ func TestAskModalThroughTheQueue(t *testing.T) {
 	s := setup(t)
 	const n = 20
 	var lat []time.Duration
-	var last localslack.View
+	var last fakeslack.View
 	for i := range n {
 		trigger := s.Slack.NewTrigger()
 		sent := time.Now()

@@ -17,7 +17,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/infra/local/logbuf"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
@@ -124,7 +124,7 @@ func TestFiveMinuteAnswer(t *testing.T) {
 	within := 2*run.lifetime + time.Minute
 	err := waitEvery(time.Second, within, func() bool {
 		msgs := botMessages(s, "C1", ts)
-		return len(msgs) > 0 && !slices.ContainsFunc(msgs, func(m localslack.Rendered) bool { return m.Streaming }) &&
+		return len(msgs) > 0 && !slices.ContainsFunc(msgs, func(m fakeslack.Rendered) bool { return m.Streaming }) &&
 			len(msgs[len(msgs)-1].Actions) > 0
 	})
 	if err != nil {
@@ -230,8 +230,8 @@ func waitEvery(interval, timeout time.Duration, cond func() bool) error {
 }
 
 // botMessages is the bot's messages in the thread ts of channel, as a client shows them.
-func botMessages(s *devstack.Stack, channel, ts string) []localslack.Rendered {
-	var out []localslack.Rendered
+func botMessages(s *devstack.Stack, channel, ts string) []fakeslack.Rendered {
+	var out []fakeslack.Rendered
 	for _, m := range s.Slack.RenderedThread(channel, ts) {
 		if m.Bot && m.TS != ts {
 			out = append(out, m)
@@ -241,7 +241,7 @@ func botMessages(s *devstack.Stack, channel, ts string) []localslack.Rendered {
 }
 
 // summary describes rendered messages without their whole text.
-func summary(msgs []localslack.Rendered) string {
+func summary(msgs []fakeslack.Rendered) string {
 	parts := make([]string, len(msgs))
 	for i, m := range msgs {
 		parts[i] = fmt.Sprintf("{ts %s, %d chars, streaming %v, actions %q}", m.TS, utf8.RuneCountInString(m.Text), m.Streaming, m.Actions)

@@ -11,7 +11,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
@@ -77,7 +77,7 @@ func TestWorkerKilledMidStream(t *testing.T) {
 	if r := mention(t, s, fixture.AppMention(id, "C1", ts, "stream through a crash")); r.Status != 202 {
 		t.Fatalf("mention: status %d, want 202", r.Status)
 	}
-	var st localslack.Stream
+	var st fakeslack.Stream
 	err := devstack.WaitFor(10*time.Second, func() bool {
 		streams := s.Slack.Streams()
 		if len(streams) == 0 {
@@ -92,7 +92,7 @@ func TestWorkerKilledMidStream(t *testing.T) {
 	s.KillWorker()
 	killed := time.Since(sent)
 	st, _ = s.Slack.Stream("C1", st.TS)
-	if st.State != localslack.Streaming {
+	if st.State != fakeslack.Streaming {
 		t.Fatalf("the stream ended before the kill: %+v; the pace leaves it more than a second to go", st)
 	}
 	partial := st.Text
@@ -170,7 +170,7 @@ func TestAnswerWithoutStreaming(t *testing.T) {
 	}
 	want, _ := expectedAnswer(t, s)
 	a := settle(t, s, "C1", ts, answercheck.Answer(want), 10*time.Second).Messages[0]
-	var posts []localslack.Post
+	var posts []fakeslack.Post
 	for _, p := range s.Slack.PostsFor("C1") {
 		if p.ThreadTS == ts {
 			posts = append(posts, p)

@@ -8,12 +8,12 @@ import (
 	"unicode"
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 )
 
 // botMessages is the thread as a person reads it: the bot's messages, in order.
-func (s *schedule) botMessages() []localslack.Rendered {
-	var out []localslack.Rendered
+func (s *schedule) botMessages() []fakeslack.Rendered {
+	var out []fakeslack.Rendered
 	for _, r := range s.w.slack.RenderedThread(s.channel, s.thread) {
 		if r.Bot && r.TS != s.thread {
 			out = append(out, r)
@@ -34,7 +34,7 @@ func squeeze(s string) string {
 }
 
 // describe lists the bot's messages for a failure: each one's state, words, first and last.
-func describe(msgs []localslack.Rendered) string {
+func describe(msgs []fakeslack.Rendered) string {
 	var b strings.Builder
 	for i, m := range msgs {
 		fmt.Fprintf(&b, "\n      message %d (ts %s", i+1, m.TS)
@@ -102,7 +102,7 @@ func (s *schedule) answered(ctx context.Context, when string) error {
 }
 
 // joinTexts is the bot's messages' texts, one after the other.
-func joinTexts(msgs []localslack.Rendered) string {
+func joinTexts(msgs []fakeslack.Rendered) string {
 	var b strings.Builder
 	for _, m := range msgs {
 		b.WriteString(m.Text)

@@ -22,7 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
@@ -104,15 +104,15 @@ func (h *harness) envelope(ctx context.Context, rt *relay.Runtime, channel, thre
 }
 
 // userMessage is the mention that starts the thread: U0USER's message at ts in channel.
-func userMessage(channel, ts string) localslack.UserMessage {
-	return localslack.UserMessage{Channel: channel, User: "U0USER", Text: "<@UBOT> answer me", TS: ts}
+func userMessage(channel, ts string) fakeslack.UserMessage {
+	return fakeslack.UserMessage{Channel: channel, User: "U0USER", Text: "<@UBOT> answer me", TS: ts}
 }
 
 // worker runs schedules one after the other, with a local Slack of its own whose clock is
 // the current schedule's.
 type worker struct {
 	h     *harness
-	slack *localslack.Server
+	slack *fakeslack.Server
 	rt    *relay.Runtime
 	cur   atomic.Pointer[schedule]
 }
@@ -121,7 +121,7 @@ type worker struct {
 func newWorker(t *testing.T, h *harness) *worker {
 	t.Helper()
 	w := &worker{h: h}
-	w.slack = localslack.New(localslack.Options{Now: func() time.Time {
+	w.slack = fakeslack.New(fakeslack.Options{Now: func() time.Time {
 		if s := w.cur.Load(); s != nil {
 			return s.now()
 		}

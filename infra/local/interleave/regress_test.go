@@ -17,7 +17,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/envelope"
@@ -179,7 +179,7 @@ type bugFixture struct {
 	bot             *relay.Router
 	rt              *relay.Runtime
 	proc            *engine.Processor
-	slack           *localslack.Server
+	slack           *fakeslack.Server
 	channel, thread string
 	env             envelope.Envelope
 	posts           int
@@ -195,7 +195,7 @@ func newBugFixture(t *testing.T, channel string) *bugFixture {
 	if err := localaws.CreateTable(ctx, stack.DynamoDB(), table); err != nil {
 		t.Fatal(err)
 	}
-	f := &bugFixture{bot: relay.NewRouter(), slack: localslack.New(localslack.Options{}), channel: channel, thread: "1700000000.000100"}
+	f := &bugFixture{bot: relay.NewRouter(), slack: fakeslack.New(fakeslack.Options{}), channel: channel, thread: "1700000000.000100"}
 	if _, err := f.slack.Start(""); err != nil {
 		t.Fatal(err)
 	}

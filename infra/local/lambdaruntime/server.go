@@ -22,7 +22,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slackrelay/slackrelay/infra/local/loopback"
+	"github.com/slackrelay/slackrelay/shared/loopback"
 )
 
 // The Runtime API's paths and headers.

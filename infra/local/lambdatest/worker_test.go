@@ -14,7 +14,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/lambdaruntime"
 	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/infra/local/localssm"
 	"github.com/slackrelay/slackrelay/receiver/intake"
 	"github.com/slackrelay/slackrelay/worker/poller"
@@ -26,7 +26,7 @@ const botToken = "xoxb-lambda-test-token"
 // Slack server.
 type pipeline struct {
 	*world
-	slack      *localslack.Server
+	slack      *fakeslack.Server
 	receiver   *lambdaruntime.Function
 	worker     *lambdaruntime.Function
 	workerOpts lambdaruntime.FunctionOptions
@@ -36,7 +36,7 @@ type pipeline struct {
 func startPipeline(t *testing.T, prepare func(*world)) *pipeline {
 	t.Helper()
 	w := newWorld(t)
-	ls := localslack.New(localslack.Options{Token: botToken})
+	ls := fakeslack.New(fakeslack.Options{Token: botToken})
 	if _, err := ls.Start(""); err != nil {
 		t.Fatal(err)
 	}

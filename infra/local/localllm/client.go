@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/slackrelay/slackrelay/infra/local/loopback"
+	"github.com/slackrelay/slackrelay/shared/loopback"
 )
 
 // Client drives a Server in another process through its control API (control.go).

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slackrelay/slackrelay/infra/local/loopback"
+	"github.com/slackrelay/slackrelay/shared/loopback"
 )
 
 // maxRequestBytes bounds a request body.

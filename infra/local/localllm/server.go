@@ -32,7 +32,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slackrelay/slackrelay/infra/local/loopback"
+	"github.com/slackrelay/slackrelay/shared/loopback"
 )
 
 // DefaultAnswerTokens is the length of an answer when Pace.AnswerTokens is 0.

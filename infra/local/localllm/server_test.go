@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/slackrelay/slackrelay/infra/local/loopback"
+	"github.com/slackrelay/slackrelay/shared/loopback"
 )
 
 const testKey = "sk-local-test-key"

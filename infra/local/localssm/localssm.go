@@ -15,7 +15,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/slackrelay/slackrelay/infra/local/loopback"
+	"github.com/slackrelay/slackrelay/shared/loopback"
 )
 
 // Mode is how the server answers GetParameters.

@@ -13,7 +13,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/assistant"
 )
 
@@ -24,7 +24,7 @@ const journalHeading = "## The journal's cost per event"
 // textMethods are the Slack calls that carry an answer's text: each is one flush, and the
 // journal's budget is one write per flush plus two (the claim and the completion).
 var textMethods = []string{"chat.startStream", "chat.appendStream", "chat.stopStream", "chat.postMessage", "chat.update",
-	"chat.postEphemeral", localslack.ResponseURLMethod, "views.open", "views.update"}
+	"chat.postEphemeral", fakeslack.ResponseURLMethod, "views.open", "views.update"}
 
 // journalPath is one way an event goes through the worker, as the bench sends it.
 type journalPath struct {
@@ -104,7 +104,7 @@ var methods = append([]string{"auth.test", "reactions.add", "reactions.remove", 
 	"assistant.threads.setStatus", "assistant.threads.setTitle", "assistant.threads.setSuggestedPrompts"}, textMethods...)
 
 // callCounts is how many calls of each method the server has received.
-func callCounts(srv *localslack.Server) map[string]int {
+func callCounts(srv *fakeslack.Server) map[string]int {
 	out := map[string]int{}
 	for _, m := range methods {
 		out[m] = srv.Calls(m)
@@ -114,7 +114,7 @@ func callCounts(srv *localslack.Server) map[string]int {
 
 // slackCalls lists the Slack methods called since before (with counts) and how many carried
 // text.
-func slackCalls(srv *localslack.Server, before map[string]int) (string, int) {
+func slackCalls(srv *fakeslack.Server, before map[string]int) (string, int) {
 	var parts []string
 	flushes := 0
 	for _, m := range methods {

@@ -19,7 +19,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/lambdaruntime"
 	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/infra/local/localssm"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/worker/poller"
@@ -203,7 +203,7 @@ func lambdaOnly(ctx context.Context, root, out string, runs, warm int) error {
 		return err
 	}
 	defer local.Stop()
-	slack := localslack.New(localslack.Options{Token: devstack.LocalBotToken})
+	slack := fakeslack.New(fakeslack.Options{Token: devstack.LocalBotToken})
 	if _, err := slack.Start(""); err != nil {
 		return err
 	}

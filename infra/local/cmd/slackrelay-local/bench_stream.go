@@ -13,7 +13,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
@@ -70,7 +70,7 @@ func benchStream(ctx context.Context, bins devstack.Binaries, n, inflight int, p
 				errc <- err
 				return
 			}
-			var st localslack.Stream
+			var st fakeslack.Stream
 			err = devstack.WaitFor(30*time.Second, func() bool {
 				for _, x := range s.Slack.Streams() {
 					if x.Channel == channel && x.ThreadTS == ts && x.EndedBy == "chat.stopStream" {

@@ -15,7 +15,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/infra/local/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localllm"
-	"github.com/slackrelay/slackrelay/infra/local/localslack"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -184,8 +184,8 @@ func (t *demoTour) settled(ts string) (answercheck.Verdict, bool) {
 }
 
 // streamsIn returns the streams started in the thread ts.
-func (t *demoTour) streamsIn(ts string) []localslack.Stream {
-	var out []localslack.Stream
+func (t *demoTour) streamsIn(ts string) []fakeslack.Stream {
+	var out []fakeslack.Stream
 	for _, st := range t.s.Slack.Streams() {
 		if st.Channel == t.channel && st.ThreadTS == ts {
 			out = append(out, st)
@@ -195,7 +195,7 @@ func (t *demoTour) streamsIn(ts string) []localslack.Stream {
 }
 
 // firstText is when the stream first showed text: its first call that carried some.
-func firstText(st localslack.Stream) (time.Time, bool) {
+func firstText(st fakeslack.Stream) (time.Time, bool) {
 	for _, c := range st.Calls {
 		if c.MarkdownText != "" || len(c.Chunks) > 0 {
 			return c.At, true
@@ -261,7 +261,7 @@ func (t *demoTour) killMidStream(ts, eventID, question string, visibility time.D
 	if _, err := t.mention(eventID, ts, question); err != nil {
 		return err
 	}
-	var st localslack.Stream
+	var st fakeslack.Stream
 	err := devstack.WaitFor(t.answerWait, func() bool {
 		streams := t.streamsIn(ts)
 		if len(streams) == 0 {
@@ -277,7 +277,7 @@ func (t *demoTour) killMidStream(ts, eventID, question string, visibility time.D
 	s.KillWorker()
 	killedAt := time.Now()
 	st, _ = s.Slack.Stream(t.channel, st.TS)
-	c.check(st.State == localslack.Streaming, fmt.Sprintf("worker killed after %d appends: the thread shows %d characters of the answer, still streaming",
+	c.check(st.State == fakeslack.Streaming, fmt.Sprintf("worker killed after %d appends: the thread shows %d characters of the answer, still streaming",
 		st.Count("chat.appendStream"), len([]rune(st.Text))))
 	if err := s.StartWorker(t.ctx); err != nil {
 		return err
@@ -336,7 +336,7 @@ func (t *demoTour) deadLetter(ts, eventID, question string) error {
 func (t *demoTour) interactive(thread, question string) {
 	s, c, ctx := t.s, &t.c, t.ctx
 	step("6. the user clicks Regenerate on the first answer (Slack delivers the click twice)")
-	var reply localslack.Message // the button's value is in the API's view
+	var reply fakeslack.Message // the button's value is in the API's view
 	if a := s.Slack.BotReplies(t.channel, thread); len(a) == 1 {
 		reply = a[0]
 	}
@@ -371,7 +371,7 @@ func (t *demoTour) interactive(thread, question string) {
 		return
 	}
 	say("receiver answered %d in %.1f ms", r.Status, float64(r.Latency.Microseconds())/1000)
-	var view localslack.View
+	var view fakeslack.View
 	err = devstack.WaitFor(10*time.Second, func() bool {
 		var ok bool
 		view, ok = s.Slack.ViewByTrigger(trigger)

@@ -1,4 +1,4 @@
-package localslack
+package fakeslack
 
 import (
 	"encoding/json"
@@ -113,28 +113,28 @@ type UserMessage struct {
 func (s *Server) AddUserMessage(m UserMessage) (string, error) {
 	switch {
 	case m.Channel == "":
-		return "", errors.New("localslack: user message without a channel")
+		return "", errors.New("fakeslack: user message without a channel")
 	case s.missing[m.Channel]:
-		return "", fmt.Errorf("localslack: user message in channel %s, which Options.MissingChannels says does not exist", m.Channel)
+		return "", fmt.Errorf("fakeslack: user message in channel %s, which Options.MissingChannels says does not exist", m.Channel)
 	case m.User == "":
-		return "", errors.New("localslack: user message without a user")
+		return "", errors.New("fakeslack: user message without a user")
 	case m.Text == "":
-		return "", errors.New("localslack: user message without text")
+		return "", errors.New("fakeslack: user message without text")
 	}
 	var at, thread int64
 	if m.TS != "" {
 		var ok bool
 		if at, ok = parseTS(m.TS); !ok {
-			return "", fmt.Errorf("localslack: user message ts %q is not a Slack timestamp like 1700000000.000100", m.TS)
+			return "", fmt.Errorf("fakeslack: user message ts %q is not a Slack timestamp like 1700000000.000100", m.TS)
 		}
 	}
 	if m.ThreadTS != "" {
 		var ok bool
 		if thread, ok = parseTS(m.ThreadTS); !ok {
-			return "", fmt.Errorf("localslack: user message thread_ts %q is not a Slack timestamp like 1700000000.000100", m.ThreadTS)
+			return "", fmt.Errorf("fakeslack: user message thread_ts %q is not a Slack timestamp like 1700000000.000100", m.ThreadTS)
 		}
 		if m.TS != "" && at <= thread {
-			return "", fmt.Errorf("localslack: reply ts %s is not after its thread_ts %s", m.TS, m.ThreadTS)
+			return "", fmt.Errorf("fakeslack: reply ts %s is not after its thread_ts %s", m.TS, m.ThreadTS)
 		}
 	}
 	s.mu.Lock()
@@ -143,7 +143,7 @@ func (s *Server) AddUserMessage(m UserMessage) (string, error) {
 		m.TS, at = s.nextTSLocked()
 	} else if s.findLocked(m.Channel, m.TS) != nil {
 		s.mu.Unlock()
-		return "", fmt.Errorf("localslack: channel %s already has a message with ts %s", m.Channel, m.TS)
+		return "", fmt.Errorf("fakeslack: channel %s already has a message with ts %s", m.Channel, m.TS)
 	}
 	s.insertLocked(&message{channel: m.Channel, ts: m.TS, at: at, threadTS: m.ThreadTS, user: m.User, text: m.Text})
 	s.mu.Unlock()

@@ -24,7 +24,7 @@
 //
 // It is written here rather than taken from a library because no maintained Go library
 // serves the Slack Web API locally with recording, scopes and fault injection.
-package localslack
+package fakeslack
 
 import (
 	"encoding/json"
@@ -36,7 +36,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slackrelay/slackrelay/infra/local/loopback"
+	"github.com/slackrelay/slackrelay/shared/loopback"
 )
 
 // MaxTextLength is the longest message text, in characters, accepted before msg_too_long.
@@ -63,7 +63,7 @@ type Options struct {
 	BotID     string
 	TeamID    string
 	// TeamName and BotName are reported by auth.test; BotName also labels Out lines
-	// (defaults "localslack" and "bot").
+	// (defaults "fakeslack" and "bot").
 	TeamName string
 	BotName  string
 	// Out, when non-nil, gets one human-readable line per post, stream start, append and
@@ -171,7 +171,7 @@ func New(opts Options) *Server {
 		opts.TeamID = "T0001"
 	}
 	if opts.TeamName == "" {
-		opts.TeamName = "localslack"
+		opts.TeamName = "fakeslack"
 	}
 	if opts.BotName == "" {
 		opts.BotName = "bot"
@@ -222,12 +222,12 @@ func (s *Server) Start(addr string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.srv != nil {
-		return "", errors.New("localslack: already started")
+		return "", errors.New("fakeslack: already started")
 	}
 	if err := s.grantScopes(); err != nil {
 		return "", err
 	}
-	srv, err := loopback.Serve("localslack", addr, s.mux)
+	srv, err := loopback.Serve("fakeslack", addr, s.mux)
 	if err != nil {
 		return "", err
 	}

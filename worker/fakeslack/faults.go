@@ -1,4 +1,4 @@
-package localslack
+package fakeslack
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/slackrelay/slackrelay/infra/local/loopback"
+	"github.com/slackrelay/slackrelay/shared/loopback"
 )
 
 type faultKind int
@@ -120,7 +120,7 @@ func writeFault(w http.ResponseWriter, f *fault) {
 	case faultHTTP:
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(f.status)
-		fmt.Fprintf(w, "localslack: injected HTTP %d %s\n", f.status, http.StatusText(f.status))
+		fmt.Fprintf(w, "fakeslack: injected HTTP %d %s\n", f.status, http.StatusText(f.status))
 	default:
 		writeJSON(w, http.StatusOK, slackErr(f.slackError))
 	}

@@ -1,4 +1,4 @@
-package localslack
+package fakeslack
 
 import (
 	"context"
@@ -11,18 +11,19 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/slack-go/slack"
-
-	"github.com/slackrelay/slackrelay/infra/local/localaws"
 )
 
 // repoManifestScopes reads the repository's manifest by its explicit path.
 func repoManifestScopes(t *testing.T) []string {
 	t.Helper()
-	root, err := localaws.RepoRoot()
+	path, err := FindManifest()
 	if err != nil {
 		t.Fatal(err)
 	}
-	scopes, err := ManifestScopes(filepath.Join(root, "infra", "slack-app-manifest.yaml"))
+	if filepath.Base(path) != "slack-app-manifest.yaml" {
+		t.Fatalf("found %s, want the repository's infra/slack-app-manifest.yaml", path)
+	}
+	scopes, err := ManifestScopes(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package localslack
+package fakeslack
 
 import (
 	"crypto/rand"
@@ -59,7 +59,7 @@ func (s *Server) NewTrigger() string {
 // when the server has no such view.
 func (s *Server) NewViewTrigger(viewID string) (string, error) {
 	if viewID == "" {
-		return "", errors.New("localslack: view trigger without a view id")
+		return "", errors.New("fakeslack: view trigger without a view id")
 	}
 	return s.newTrigger(viewID)
 }
@@ -70,7 +70,7 @@ func (s *Server) newTrigger(viewID string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if viewID != "" && s.viewLocked(viewID) == nil {
-		return "", fmt.Errorf("localslack: no view %s to issue a trigger in", viewID)
+		return "", fmt.Errorf("fakeslack: no view %s to issue a trigger in", viewID)
 	}
 	now := s.opts.Now()
 	s.seq++

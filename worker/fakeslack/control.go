@@ -1,4 +1,4 @@
-package localslack
+package fakeslack
 
 import (
 	"encoding/json"

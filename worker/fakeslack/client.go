@@ -1,4 +1,4 @@
-package localslack
+package fakeslack
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/slackrelay/slackrelay/infra/local/loopback"
+	"github.com/slackrelay/slackrelay/shared/loopback"
 )
 
 // Client drives a Server in another process through its control API, the /_control/
