@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/slackrelay/slackrelay/infra/local/localssm"
+	"github.com/slackrelay/slackrelay/shared/fakessm"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/shared/secrets"
@@ -66,9 +66,9 @@ func TestUnreachableQueueAnswers503WithinTheBudget(t *testing.T) {
 }
 
 // ssmStore is the receiver's signing-secret store over the real SSM client and a local SSM.
-func ssmStore(t *testing.T, logs io.Writer) (*secrets.Store, *localssm.Server) {
+func ssmStore(t *testing.T, logs io.Writer) (*secrets.Store, *fakessm.Server) {
 	t.Helper()
-	srv, err := localssm.Start()
+	srv, err := fakessm.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestBadTrafficDuringAnSSMOutageMakesNoSSMCalls(t *testing.T) {
 				}
 			}
 			before := srv.Calls()
-			srv.SetMode(localssm.Fail)
+			srv.SetMode(fakessm.Fail)
 			statuses := map[int]int{}
 			for i := 0; i < 50; i++ {
 				for _, r := range []*Request{unsigned(), freshBadlySigned()} {

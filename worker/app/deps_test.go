@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/slackrelay/slackrelay/infra/local/configtest"
+	"github.com/slackrelay/slackrelay/shared/config/configtest"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/worker/relay"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/infra/local/localllm"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/assistant"
 	"github.com/slackrelay/slackrelay/worker/internal/journal"
@@ -272,7 +272,7 @@ type upgradeCase struct {
 // earlier release with.
 type upgrade struct {
 	h         *harness
-	llm       *localllm.Server
+	llm       *fakellm.Server
 	slack     *slack.Client
 	responded atomic.Int32 // calls of the fixed responder
 	// calls counts each of messageMethods as the earlier release left them, before the delivery.
@@ -281,7 +281,7 @@ type upgrade struct {
 
 func newUpgrade(t *testing.T, fixed, noStreaming bool) *upgrade {
 	t.Helper()
-	llm := localllm.New(localllm.Options{APIKey: "local-llm-key", Pace: localllm.Pace{AnswerTokens: 40}})
+	llm := fakellm.New(fakellm.Options{APIKey: "local-llm-key", Pace: fakellm.Pace{AnswerTokens: 40}})
 	if _, err := llm.Start(""); err != nil {
 		t.Fatal(err)
 	}

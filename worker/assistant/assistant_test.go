@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/slackrelay/slackrelay/infra/local/fixture"
+	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/handlertest"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/shared/metrics"

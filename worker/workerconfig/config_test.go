@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/slackrelay/slackrelay/infra/local/configtest"
+	"github.com/slackrelay/slackrelay/shared/config/configtest"
 	"github.com/slackrelay/slackrelay/shared/config"
 )
 

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slackrelay/slackrelay/infra/local/golden"
+	"github.com/slackrelay/slackrelay/shared/golden"
 	"github.com/slackrelay/slackrelay/shared/config"
 )
 

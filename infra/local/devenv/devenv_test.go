@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/slackrelay/slackrelay/infra/local/configtest"
+	"github.com/slackrelay/slackrelay/shared/config/configtest"
 )
 
 func TestLoadReadsTheTable(t *testing.T) {

@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
-	"github.com/slackrelay/slackrelay/infra/local/localllm"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/shared/logging"
@@ -98,7 +98,7 @@ type Options struct {
 	// loopback with these options (its pace, answers, Out) and points the worker at it:
 	// LLM_BASE_URL, LLM_API_KEY (LocalLLMKey unless LocalLLM.APIKey is set; the server checks
 	// it) and LLM_MODEL (LocalLLMModel). LLMBaseURL, LLMModel and LLMAPIKey are then ignored.
-	LocalLLM *localllm.Options
+	LocalLLM *fakellm.Options
 }
 
 // Stack is a running pipeline.
@@ -108,7 +108,7 @@ type Stack struct {
 	Slack    *fakeslack.Server
 	SlackURL string
 	// LLM is the local LLM server when Options.LocalLLM asked for one (nil otherwise).
-	LLM         *localllm.Server
+	LLM         *fakellm.Server
 	ReceiverURL string
 	// SQSProxy sits between the receiver and SQS (a TCP proxy); SetDown(true) simulates an
 	// outage.
@@ -219,7 +219,7 @@ func (s *Stack) startLLM() error {
 	if s.opts.LocalLLM == nil {
 		return nil
 	}
-	s.LLM = localllm.New(*s.opts.LocalLLM)
+	s.LLM = fakellm.New(*s.opts.LocalLLM)
 	if _, err := s.LLM.Start(""); err != nil {
 		return fmt.Errorf("start the local LLM server: %w", err)
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
-	"github.com/slackrelay/slackrelay/infra/local/localllm"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
@@ -120,7 +120,7 @@ func TestWorkerEnvLeavesStreamingToTheWorker(t *testing.T) {
 func TestWorkerEnvForTheLocalLLM(t *testing.T) {
 	t.Parallel()
 	s := &Stack{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/", LLMBaseURL: "http://127.0.0.1:3/v1", LLMAPIKey: "other",
-		LocalLLM: &localllm.Options{Pace: localllm.Pace{AnswerTokens: 5}}}.withDefaults(),
+		LocalLLM: &fakellm.Options{Pace: fakellm.Pace{AnswerTokens: 5}}}.withDefaults(),
 		Local: &localaws.Stack{QueueURL: "http://127.0.0.1:4/q", DLQURL: "http://127.0.0.1:4/d", TableName: "t"}, DynamoDBProxy: ddbProxy(t)}
 	if err := s.startLLM(); err != nil {
 		t.Fatal(err)

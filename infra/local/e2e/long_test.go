@@ -15,11 +15,11 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
-	"github.com/slackrelay/slackrelay/infra/local/fixture"
-	"github.com/slackrelay/slackrelay/infra/local/localllm"
+	"github.com/slackrelay/slackrelay/shared/fixture"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
-	"github.com/slackrelay/slackrelay/infra/local/logbuf"
+	"github.com/slackrelay/slackrelay/shared/logbuf"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
@@ -32,7 +32,7 @@ type longRun struct {
 	// invocation is the worker's HANDLER_TIMEOUT: the local poller's invocation deadline.
 	invocation time.Duration
 	// pace is the local LLM's: its answer spans about lifetime.
-	pace localllm.Pace
+	pace fakellm.Pace
 }
 
 // The two shapes of TestFiveMinuteAnswer. Both answer 1,500 tokens (about 8,000 characters:
@@ -42,11 +42,11 @@ var (
 	// fullLength is the case: a 5-minute answer, 60 s invocations, Slack's 5-minute
 	// stream window.
 	fullLength = longRun{name: "full length", lifetime: 5 * time.Minute, invocation: time.Minute,
-		pace: localllm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecond: 5, AnswerTokens: 1500}}
+		pace: fakellm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecond: 5, AnswerTokens: 1500}}
 	// timeScaled is fullLength at a fifth of the time: a 1-minute answer, 12 s invocations, a
 	// 1-minute stream window.
 	timeScaled = longRun{name: "time-scaled 1/5", lifetime: time.Minute, invocation: 12 * time.Second,
-		pace: localllm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecond: 25, AnswerTokens: 1500}}
+		pace: fakellm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecond: 25, AnswerTokens: 1500}}
 )
 
 // EnvLong chooses TestFiveMinuteAnswer's shape: the full length (the default, about 5 minutes,
@@ -74,7 +74,7 @@ func startLongAnswer(ctx context.Context) {
 	}
 	l.stack, l.err = devstack.Start(ctx, devstack.Options{
 		Bins: bins, HandlerTimeout: l.run.invocation, MaxReceiveCount: 4, BackoffBase: time.Second, LogOut: &l.logs,
-		LocalLLM: &localllm.Options{Pace: l.run.pace},
+		LocalLLM: &fakellm.Options{Pace: l.run.pace},
 		WorkerEnv: []string{
 			workerconfig.EnvStreamLifetime + "=" + l.run.lifetime.String(),
 			workerconfig.EnvLLMPrefill + "=continue",
@@ -185,7 +185,7 @@ func TestFiveMinuteAnswer(t *testing.T) {
 	regenerated := 0
 	for k, r := range reqs[1:] {
 		c := r.Continued
-		if c == nil || c.Via != localllm.ViaContinueFinalMessage || c.NotAPrefix {
+		if c == nil || c.Via != fakellm.ViaContinueFinalMessage || c.NotAPrefix {
 			t.Errorf("model request %d: continued %+v; want a continue_final_message prefill of the answer's beginning", k+2, c)
 			continue
 		}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
-	"github.com/slackrelay/slackrelay/infra/local/fixture"
+	"github.com/slackrelay/slackrelay/shared/fixture"
 )
 
 // The two tests below reproduce, with the real binaries, a bug the e2e soak found (as did the

@@ -18,10 +18,10 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
-	"github.com/slackrelay/slackrelay/infra/local/fixture"
-	"github.com/slackrelay/slackrelay/infra/local/localllm"
+	"github.com/slackrelay/slackrelay/shared/fixture"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
-	"github.com/slackrelay/slackrelay/infra/local/logbuf"
+	"github.com/slackrelay/slackrelay/shared/logbuf"
 	"github.com/slackrelay/slackrelay/worker/relay"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
@@ -52,7 +52,7 @@ const (
 )
 
 // soakPace is the local LLM's pace: 200 ms to the first token, then 300 words a second.
-var soakPace = localllm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecond: 300}
+var soakPace = fakellm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecond: 300}
 
 // soakShape is the kind of answer an event gets.
 type soakShape string
@@ -202,7 +202,7 @@ func TestSoak(t *testing.T) {
 	ctx := context.Background()
 	s, err := devstack.Start(ctx, devstack.Options{
 		Bins: bins, HandlerTimeout: soakHandlerTimeout, MaxReceiveCount: soakMaxReceive, BackoffBase: time.Second, LogOut: logOut,
-		LocalLLM: &localllm.Options{Pace: soakPace, Answer: func(msgs []localllm.Message) string {
+		LocalLLM: &fakellm.Options{Pace: soakPace, Answer: func(msgs []fakellm.Message) string {
 			if n := len(msgs); n > 0 {
 				return answers[msgs[n-1].Content]
 			}
@@ -462,7 +462,7 @@ func (r *soakReport) judge(t *testing.T, s *devstack.Stack, evs []*soakEvent) {
 	t.Helper()
 	r.outcomes, r.continuedShape = map[answercheck.Outcome]int{}, map[soakShape]int{}
 	for _, e := range evs {
-		want := s.LLM.AnswerText([]localllm.Message{{Role: "user", Content: e.prompt}}, 0)
+		want := s.LLM.AnswerText([]fakellm.Message{{Role: "user", Content: e.prompt}}, 0)
 		if want != e.answer {
 			t.Fatalf("the local LLM answers event %d with %q, not the planned %q", e.i, answercheck.Shorten(want, 40), answercheck.Shorten(e.answer, 40))
 		}

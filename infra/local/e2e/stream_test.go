@@ -9,8 +9,8 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
-	"github.com/slackrelay/slackrelay/infra/local/fixture"
-	"github.com/slackrelay/slackrelay/infra/local/localllm"
+	"github.com/slackrelay/slackrelay/shared/fixture"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
@@ -29,7 +29,7 @@ var (
 // streamPace is 80 tokens at 20 a second after 200 ms: the answer streams for 4 s, and the
 // worker, which flushes about once a second, starts the stream after about 1 s and appends
 // about every second after that.
-var streamPace = localllm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecond: 20, AnswerTokens: 80}
+var streamPace = fakellm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecond: 20, AnswerTokens: 80}
 
 // streamSetup gives a test the streaming stack, started on first use, with the Slack and LLM
 // servers' records and faults cleared and the LLM at streamPace.
@@ -44,7 +44,7 @@ func streamSetup(t *testing.T) *devstack.Stack {
 		// docs/worker.md advises for answers longer than an invocation.
 		streamStack, streamErr = devstack.Start(ctx, devstack.Options{
 			Bins: bins, HandlerTimeout: 8 * time.Second, MaxReceiveCount: 4, BackoffBase: time.Second, LogOut: &logs,
-			LocalLLM:  &localllm.Options{Pace: streamPace},
+			LocalLLM:  &fakellm.Options{Pace: streamPace},
 			WorkerEnv: []string{workerconfig.EnvLLMPrefill + "=continue"},
 		})
 	})
@@ -58,7 +58,7 @@ func streamSetup(t *testing.T) *devstack.Stack {
 }
 
 // expectedAnswer is what the local LLM answers the first request it recorded.
-func expectedAnswer(t *testing.T, s *devstack.Stack) (string, []localllm.Request) {
+func expectedAnswer(t *testing.T, s *devstack.Stack) (string, []fakellm.Request) {
 	t.Helper()
 	reqs := s.LLM.Requests()
 	if len(reqs) == 0 {
@@ -156,7 +156,7 @@ func TestAnswerWithoutStreaming(t *testing.T) {
 		}
 	})
 	// 60 tokens at 40 a second: the first text is posted after about a second, then updated.
-	s.LLM.SetPace(localllm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecond: 40, AnswerTokens: 60})
+	s.LLM.SetPace(fakellm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecond: 40, AnswerTokens: 60})
 	// The stopped worker's last long poll may still wait at the queue server (up to its 1 s
 	// POLL_WAIT); a message sent meanwhile would go to that process, which is gone, and come
 	// back only after the visibility timeout. Send once it has run out.

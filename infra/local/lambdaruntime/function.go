@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/slackrelay/slackrelay/infra/local/logbuf"
+	"github.com/slackrelay/slackrelay/shared/logbuf"
 	"io"
 	"os/exec"
 	"path/filepath"

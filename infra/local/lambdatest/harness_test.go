@@ -19,7 +19,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/cfnenv"
 	"github.com/slackrelay/slackrelay/infra/local/lambdaruntime"
 	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
-	"github.com/slackrelay/slackrelay/infra/local/localssm"
+	"github.com/slackrelay/slackrelay/shared/fakessm"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 )
@@ -60,7 +60,7 @@ func setup(dir string) error {
 type world struct {
 	t     *testing.T
 	stack *localaws.Stack
-	ssm   *localssm.Server
+	ssm   *fakessm.Server
 	local lambdastack.Local
 }
 
@@ -77,7 +77,7 @@ func newWorld(t *testing.T) *world {
 	if err := localaws.CreateTable(context.Background(), stack.DynamoDB(), name); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := localssm.Start()
+	srv, err := fakessm.Start()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,10 +6,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/slackrelay/slackrelay/infra/local/fixture"
+	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/lambdaruntime"
 	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
-	"github.com/slackrelay/slackrelay/infra/local/localssm"
+	"github.com/slackrelay/slackrelay/shared/fakessm"
 	"github.com/slackrelay/slackrelay/shared/loopback"
 	"github.com/slackrelay/slackrelay/receiver/intake"
 	"github.com/slackrelay/slackrelay/shared/envelope"
@@ -120,7 +120,7 @@ func TestReceiver(t *testing.T) {
 func TestReceiverSSMHangingAtColdStart(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	f, opts := w.startReceiver(lambdastack.Spec{}, func() { w.ssm.SetMode(localssm.Hang) })
+	f, opts := w.startReceiver(lambdastack.Spec{}, func() { w.ssm.SetMode(fakessm.Hang) })
 	init := f.Init()
 	if init.Failed() || init.Duration > intake.SecretsTimeout+500*time.Millisecond {
 		t.Fatalf("init %+v; want a start within the %s SSM bound", init, intake.SecretsTimeout)
@@ -138,7 +138,7 @@ func TestReceiverSSMHangingAtColdStart(t *testing.T) {
 	if w.ssm.Calls() == calls {
 		t.Fatal("after the backoff the store did not try SSM again")
 	}
-	w.ssm.SetMode(localssm.Answer)
+	w.ssm.SetMode(fakessm.Answer)
 	time.Sleep(secretsRetryMax(2))
 	ok := answeredInTime(t, "request once SSM answers", f, event(), 202, opts.Timeout)
 	t.Logf("SSM hanging at cold start: init %s; first request 503 after %s; after the backoff 503 after %s (SSM call bounded); SSM back: 202 after %s",
@@ -163,7 +163,7 @@ func TestReceiverSSMHangingAtRefresh(t *testing.T) {
 		return lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", fixture.AppMention(id, "CREFRESH", "1700000000.000500", "refresh"), signingSecret, false)
 	}
 	warm := answeredInTime(t, "with SSM answering", f, event("EvR1"), 202, opts.Timeout)
-	w.ssm.SetMode(localssm.Hang)
+	w.ssm.SetMode(fakessm.Hang)
 	time.Sleep(1100 * time.Millisecond)
 	calls := w.ssm.Calls()
 	refresh := answeredInTime(t, "refresh with SSM hanging", f, event("EvR2"), 202, opts.Timeout)
@@ -219,7 +219,7 @@ func TestReceiverSQSUnreachable(t *testing.T) {
 func TestReceiverBadTrafficDuringSSMOutage(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	f, _ := w.startReceiver(lambdastack.Spec{}, func() { w.ssm.SetMode(localssm.Fail) })
+	f, _ := w.startReceiver(lambdastack.Spec{}, func() { w.ssm.SetMode(fakessm.Fail) })
 	atInit := w.ssm.Calls()
 	start := time.Now()
 	statuses := map[int]int{}

@@ -11,11 +11,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
-	"github.com/slackrelay/slackrelay/infra/local/fixture"
+	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/lambdaruntime"
 	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
-	"github.com/slackrelay/slackrelay/infra/local/localssm"
+	"github.com/slackrelay/slackrelay/shared/fakessm"
 	"github.com/slackrelay/slackrelay/receiver/intake"
 	"github.com/slackrelay/slackrelay/worker/poller"
 )
@@ -188,7 +188,7 @@ func TestWorkerBatch(t *testing.T) {
 // comes meanwhile fails as retryable, item by item; once SSM answers, it is handled.
 func TestWorkerStartsWhileSSMIsDown(t *testing.T) {
 	t.Parallel()
-	p := startPipeline(t, func(w *world) { w.ssm.SetMode(localssm.Fail) })
+	p := startPipeline(t, func(w *world) { w.ssm.SetMode(fakessm.Fail) })
 	if init := p.worker.Init(); init.Failed() {
 		t.Fatalf("worker init %+v; want a start despite SSM", init)
 	}
@@ -201,7 +201,7 @@ func TestWorkerStartsWhileSSMIsDown(t *testing.T) {
 	if len(resp.BatchItemFailures) != 2 {
 		t.Fatalf("batch item failures %+v; want both messages back for a retry", resp.BatchItemFailures)
 	}
-	p.ssm.SetMode(localssm.Answer)
+	p.ssm.SetMode(fakessm.Answer)
 	time.Sleep(secretsRetryMax(2))
 	resp, _ = p.runBatch(t, event)
 	if len(resp.BatchItemFailures) != 0 {

@@ -8,19 +8,19 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/slackrelay/slackrelay/infra/local/localllm"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
 )
 
 func TestRespond(t *testing.T) {
 	t.Parallel()
-	srv, c, metricsOut := setup(t, localllm.Options{})
+	srv, c, metricsOut := setup(t, fakellm.Options{})
 	c.System = "be brief"
 	out, err := c.Respond(context.Background(), "what is 6 x 7?")
 	if err != nil {
 		t.Fatalf("Respond: %v", err)
 	}
-	sent := []localllm.Message{{Role: "system", Content: "be brief"}, {Role: "user", Content: "what is 6 x 7?"}}
+	sent := []fakellm.Message{{Role: "system", Content: "be brief"}, {Role: "user", Content: "what is 6 x 7?"}}
 	if want := srv.AnswerText(sent, 0); out != want {
 		t.Errorf("Respond = %q, want %q", out, want)
 	}
@@ -28,8 +28,8 @@ func TestRespond(t *testing.T) {
 	if len(reqs) != 1 || reqs[0].Stream || reqs[0].Model != "test-model" || !cmp.Equal(reqs[0].Messages, sent) {
 		t.Errorf("server saw %+v, want one unstreamed request with %v", reqs, sent)
 	}
-	if v := metricValues(t, metricsOut, "LLMTokens", map[string]string{"Kind": "completion"}); !cmp.Equal(v, []float64{localllm.DefaultAnswerTokens}) {
-		t.Errorf("LLMTokens completion = %v, want [%d]", v, localllm.DefaultAnswerTokens)
+	if v := metricValues(t, metricsOut, "LLMTokens", map[string]string{"Kind": "completion"}); !cmp.Equal(v, []float64{fakellm.DefaultAnswerTokens}) {
+		t.Errorf("LLMTokens completion = %v, want [%d]", v, fakellm.DefaultAnswerTokens)
 	}
 }
 
@@ -37,23 +37,23 @@ func TestRespondFailures(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
-		fault  func(*localllm.Server)
+		fault  func(*fakellm.Server)
 		key    string
 		class  failure.Class
 		after  time.Duration
 		status int
 	}{
-		{"429", func(s *localllm.Server) { s.RateLimitNext(1, 12*time.Second) }, testKey, failure.RateLimited, 12 * time.Second, 0},
-		{"500", func(s *localllm.Server) { s.FailHTTPNext(1, 500) }, testKey, failure.Transient, 0, 500},
-		{"400", func(s *localllm.Server) { s.FailHTTPNext(1, 400) }, testKey, failure.Permanent, 0, 400},
-		{"401", func(*localllm.Server) {}, "sk-wrong-key", failure.Permanent, 0, 401},
-		{"cut", func(s *localllm.Server) { s.DisconnectNext(1, 0) }, testKey, failure.Transient, 0, 0},
-		{"half an answer", func(s *localllm.Server) { s.TruncateNext(1, 0) }, testKey, failure.Transient, 0, 0},
+		{"429", func(s *fakellm.Server) { s.RateLimitNext(1, 12*time.Second) }, testKey, failure.RateLimited, 12 * time.Second, 0},
+		{"500", func(s *fakellm.Server) { s.FailHTTPNext(1, 500) }, testKey, failure.Transient, 0, 500},
+		{"400", func(s *fakellm.Server) { s.FailHTTPNext(1, 400) }, testKey, failure.Permanent, 0, 400},
+		{"401", func(*fakellm.Server) {}, "sk-wrong-key", failure.Permanent, 0, 401},
+		{"cut", func(s *fakellm.Server) { s.DisconnectNext(1, 0) }, testKey, failure.Transient, 0, 0},
+		{"half an answer", func(s *fakellm.Server) { s.TruncateNext(1, 0) }, testKey, failure.Transient, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv, c, _ := setup(t, localllm.Options{})
+			srv, c, _ := setup(t, fakellm.Options{})
 			tt.fault(srv)
 			c.APIKey = func(context.Context) (string, error) { return tt.key, nil }
 			_, err := c.Respond(context.Background(), "q")

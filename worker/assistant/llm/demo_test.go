@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slackrelay/slackrelay/infra/local/logbuf"
+	"github.com/slackrelay/slackrelay/shared/logbuf"
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
 )
 

@@ -4,11 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"github.com/slackrelay/slackrelay/infra/local/logbuf"
+	"github.com/slackrelay/slackrelay/shared/logbuf"
 	"strings"
 	"testing"
 
-	"github.com/slackrelay/slackrelay/infra/local/localllm"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 )
 
@@ -17,10 +17,10 @@ const testKey = "sk-test-7f3a9c-secret"
 // setup starts a local chat-completions server that checks testKey and returns it with a
 // client pointed at it, emitting metrics into the returned buffer. The test's cleanup stops
 // the server.
-func setup(t testing.TB, opts localllm.Options) (*localllm.Server, *Chat, *logbuf.Buffer) {
+func setup(t testing.TB, opts fakellm.Options) (*fakellm.Server, *Chat, *logbuf.Buffer) {
 	t.Helper()
 	opts.APIKey = testKey
-	srv := localllm.New(opts)
+	srv := fakellm.New(opts)
 	if _, err := srv.Start(""); err != nil {
 		t.Fatalf("start local llm: %v", err)
 	}
@@ -62,10 +62,10 @@ func metricValues(t testing.TB, out *logbuf.Buffer, name string, dims map[string
 }
 
 // toLocal converts messages for comparison with what the local server recorded.
-func toLocal(msgs []Message) []localllm.Message {
-	out := make([]localllm.Message, len(msgs))
+func toLocal(msgs []Message) []fakellm.Message {
+	out := make([]fakellm.Message, len(msgs))
 	for i, m := range msgs {
-		out[i] = localllm.Message{Role: m.Role, Content: m.Content}
+		out[i] = fakellm.Message{Role: m.Role, Content: m.Content}
 	}
 	return out
 }

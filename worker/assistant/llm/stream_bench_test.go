@@ -4,13 +4,13 @@ import (
 	"context"
 	"testing"
 
-	"github.com/slackrelay/slackrelay/infra/local/localllm"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 )
 
 // BenchmarkStreamLocal: one streamed answer of 1,000 tokens from the local server as fast
 // as it writes, through the real HTTP stack (the client's cost per token, plus the server's).
 func BenchmarkStreamLocal(b *testing.B) {
-	_, c, _ := setup(b, localllm.Options{Pace: localllm.Pace{AnswerTokens: 1000}})
+	_, c, _ := setup(b, fakellm.Options{Pace: fakellm.Pace{AnswerTokens: 1000}})
 	c.Metrics = nil
 	req := Request{Messages: []Message{{RoleUser, "benchmark"}}}
 	b.ReportAllocs()

@@ -11,8 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/slackrelay/slackrelay/infra/local/localllm"
-	"github.com/slackrelay/slackrelay/infra/local/logbuf"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
+	"github.com/slackrelay/slackrelay/shared/logbuf"
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
 )
 
@@ -26,12 +26,12 @@ var strategies = []struct {
 	name    string
 	prefill bool
 	style   PrefillStyle
-	via     string // localllm.Continuation.Via; "" for a new answer (regenerate)
+	via     string // fakellm.Continuation.Via; "" for a new answer (regenerate)
 }{
 	{"regenerate", false, "", ""},
-	{"prefill continue_final_message", true, "", localllm.ViaContinueFinalMessage},
-	{"prefill prefix", true, PrefillPrefix, localllm.ViaPrefix},
-	{"prefill plain", true, PrefillPlain, localllm.ViaTrailing},
+	{"prefill continue_final_message", true, "", fakellm.ViaContinueFinalMessage},
+	{"prefill prefix", true, PrefillPrefix, fakellm.ViaPrefix},
+	{"prefill plain", true, PrefillPlain, fakellm.ViaTrailing},
 }
 
 // resumeConversation is the conversation the resume tests answer.
@@ -40,9 +40,9 @@ var resumeConversation = []Message{{RoleUser, "how are events kept?"}}
 // resumeSetup starts a local server answering resumeScript (filled up to tokens words when
 // tokens is positive) and returns it, a Chat using strategy s, the uninterrupted answer, and
 // the buffer the request's logger writes to.
-func resumeSetup(t *testing.T, prefill bool, style PrefillStyle, tokens int) (*localllm.Server, *Chat, string, *logbuf.Buffer) {
+func resumeSetup(t *testing.T, prefill bool, style PrefillStyle, tokens int) (*fakellm.Server, *Chat, string, *logbuf.Buffer) {
 	t.Helper()
-	srv, c, _ := setup(t, localllm.Options{Pace: localllm.Pace{AnswerTokens: tokens}})
+	srv, c, _ := setup(t, fakellm.Options{Pace: fakellm.Pace{AnswerTokens: tokens}})
 	srv.SetScript(resumeScript)
 	c.Prefill, c.PrefillStyle = prefill, style
 	whole := srv.AnswerText(toLocal(resumeConversation), 0)
@@ -114,10 +114,10 @@ func TestStreamResumes(t *testing.T) {
 				if len(reqs) != 1 {
 					t.Fatalf("server saw %d requests, want 1", len(reqs))
 				}
-				wantMsgs, wantCont := toLocal(resumeConversation), (*localllm.Continuation)(nil)
+				wantMsgs, wantCont := toLocal(resumeConversation), (*fakellm.Continuation)(nil)
 				if _, sent := newResumer(partial, true); st.prefill && sent != "" {
-					wantMsgs = append(wantMsgs, localllm.Message{Role: RoleAssistant, Content: sent})
-					wantCont = &localllm.Continuation{Via: st.via, Chars: utf8.RuneCountInString(sent)}
+					wantMsgs = append(wantMsgs, fakellm.Message{Role: RoleAssistant, Content: sent})
+					wantCont = &fakellm.Continuation{Via: st.via, Chars: utf8.RuneCountInString(sent)}
 				}
 				if diff := cmp.Diff(wantMsgs, reqs[0].Messages); diff != "" {
 					t.Errorf("messages sent (-want +got):\n%s", diff)
@@ -204,7 +204,7 @@ func TestStreamResumesUnstreamed(t *testing.T) {
 	for _, st := range strategies {
 		t.Run(st.name, func(t *testing.T) {
 			t.Parallel()
-			srv, c, _ := setup(t, localllm.Options{NoStreaming: true})
+			srv, c, _ := setup(t, fakellm.Options{NoStreaming: true})
 			srv.SetScript(resumeScript)
 			c.Prefill, c.PrefillStyle = st.prefill, st.style
 			whole := srv.AnswerText(toLocal(resumeConversation), 0)
@@ -274,8 +274,8 @@ func TestStreamResumeTimeouts(t *testing.T) {
 	tests := []struct {
 		name     string
 		prefill  bool
-		pace     localllm.Pace
-		fault    func(*localllm.Server)
+		pace     fakellm.Pace
+		fault    func(*fakellm.Server)
 		chat     func(*Chat)
 		ctx      time.Duration
 		tokens   int // tokens of the answer in Partial
@@ -284,25 +284,25 @@ func TestStreamResumeTimeouts(t *testing.T) {
 		received bool // new text arrived before the error
 		dropped  bool // repeated text arrived (and was dropped) before it
 	}{
-		{name: "regenerate: first token timeout", fault: func(s *localllm.Server) { s.StallNext(1, 0, 3*time.Second) },
+		{name: "regenerate: first token timeout", fault: func(s *fakellm.Server) { s.StallNext(1, 0, 3*time.Second) },
 			chat: func(c *Chat) { c.FirstTokenTimeout = 100 * time.Millisecond }, tokens: 10, is: ErrFirstTokenTimeout, reason: "first_token_timeout"},
-		{name: "prefill: first token timeout", prefill: true, fault: func(s *localllm.Server) { s.StallNext(1, 0, 3*time.Second) },
+		{name: "prefill: first token timeout", prefill: true, fault: func(s *fakellm.Server) { s.StallNext(1, 0, 3*time.Second) },
 			chat: func(c *Chat) { c.FirstTokenTimeout = 100 * time.Millisecond }, tokens: 10, is: ErrFirstTokenTimeout, reason: "first_token_timeout"},
-		{name: "regenerate: idle while dropping the repeat", fault: func(s *localllm.Server) { s.StallNext(1, 5, 3*time.Second) },
+		{name: "regenerate: idle while dropping the repeat", fault: func(s *fakellm.Server) { s.StallNext(1, 5, 3*time.Second) },
 			chat: func(c *Chat) { c.IdleTimeout = 100 * time.Millisecond }, tokens: 10, is: ErrIdleTimeout, reason: "idle_timeout", dropped: true},
-		{name: "regenerate: idle after new text", fault: func(s *localllm.Server) { s.StallNext(1, 15, 3*time.Second) },
+		{name: "regenerate: idle after new text", fault: func(s *fakellm.Server) { s.StallNext(1, 15, 3*time.Second) },
 			chat: func(c *Chat) { c.IdleTimeout = 100 * time.Millisecond }, tokens: 10, is: ErrIdleTimeout, reason: "idle_timeout", dropped: true, received: true},
 		// Partial ends with a space, which a prefill does not send: the server's continuation
 		// starts with it, and it is dropped.
-		{name: "prefill: idle after new text", prefill: true, fault: func(s *localllm.Server) { s.StallNext(1, 3, 3*time.Second) },
+		{name: "prefill: idle after new text", prefill: true, fault: func(s *fakellm.Server) { s.StallNext(1, 3, 3*time.Second) },
 			chat: func(c *Chat) { c.IdleTimeout = 100 * time.Millisecond }, tokens: 10, is: ErrIdleTimeout, reason: "idle_timeout", received: true, dropped: true},
-		{name: "regenerate: deadline while dropping the repeat", pace: localllm.Pace{TokensPerSecond: 50, AnswerTokens: 100}, ctx: 200 * time.Millisecond,
+		{name: "regenerate: deadline while dropping the repeat", pace: fakellm.Pace{TokensPerSecond: 50, AnswerTokens: 100}, ctx: 200 * time.Millisecond,
 			tokens: 50, is: ErrDeadline, reason: "deadline", dropped: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv, c, metricsOut := setup(t, localllm.Options{Pace: tt.pace})
+			srv, c, metricsOut := setup(t, fakellm.Options{Pace: tt.pace})
 			c.Prefill = tt.prefill
 			if tt.chat != nil {
 				tt.chat(c)
@@ -349,7 +349,7 @@ func TestStreamResumeTimeouts(t *testing.T) {
 // measure the server.
 func TestStreamRegenerateFirstTokenIsTheServers(t *testing.T) {
 	t.Parallel()
-	srv, c, metricsOut := setup(t, localllm.Options{Pace: localllm.Pace{FirstToken: 20 * time.Millisecond, TokensPerSecond: 100, AnswerTokens: 40}})
+	srv, c, metricsOut := setup(t, fakellm.Options{Pace: fakellm.Pace{FirstToken: 20 * time.Millisecond, TokensPerSecond: 100, AnswerTokens: 40}})
 	c.FirstTokenTimeout = 150 * time.Millisecond
 	conv := toLocal(resumeConversation)
 	partial := srv.AnswerText(conv, 30) // 300 ms of regenerating before the first new text
@@ -382,7 +382,7 @@ func TestStreamRegenerateFirstTokenIsTheServers(t *testing.T) {
 // An unknown prefill style is refused before anything is sent (permanent: configuration).
 func TestStreamPrefillStyleUnknown(t *testing.T) {
 	t.Parallel()
-	srv, c, _ := setup(t, localllm.Options{})
+	srv, c, _ := setup(t, fakellm.Options{})
 	c.Prefill, c.PrefillStyle = true, "vllm"
 	res, err := c.Stream(context.Background(), Request{Messages: resumeConversation, Partial: "Local"}, func(string) error { return nil })
 	if class, _ := failure.Classify(err); err == nil || class != failure.Permanent || !strings.Contains(err.Error(), `"vllm"`) {

@@ -3,14 +3,14 @@ package llm
 import (
 	"context"
 	"errors"
-	"github.com/slackrelay/slackrelay/infra/local/logbuf"
+	"github.com/slackrelay/slackrelay/shared/logbuf"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/slackrelay/slackrelay/infra/local/localllm"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
 )
 
@@ -21,7 +21,7 @@ func (c *collect) add(s string) error { c.pieces = append(c.pieces, s); return n
 
 func TestStreamWholeAnswer(t *testing.T) {
 	t.Parallel()
-	srv, c, metricsOut := setup(t, localllm.Options{Pace: localllm.Pace{FirstToken: 20 * time.Millisecond, TokensPerSecond: 500, AnswerTokens: 40}})
+	srv, c, metricsOut := setup(t, fakellm.Options{Pace: fakellm.Pace{FirstToken: 20 * time.Millisecond, TokensPerSecond: 500, AnswerTokens: 40}})
 	c.System = "default system prompt"
 	var logs logbuf.Buffer
 	earlier := []Turn{{Text: "how do I deploy?"}, {Text: "Run make deploy.", FromBot: true}}
@@ -84,7 +84,7 @@ func TestStreamWholeAnswer(t *testing.T) {
 
 func TestStreamMaxTokens(t *testing.T) {
 	t.Parallel()
-	_, c, _ := setup(t, localllm.Options{})
+	_, c, _ := setup(t, fakellm.Options{})
 	res, err := c.Stream(context.Background(), Request{Messages: []Message{{RoleUser, "q"}}, MaxTokens: 4}, func(string) error { return nil })
 	if err != nil || res.FinishReason != "length" || res.Usage.CompletionTokens != 4 {
 		t.Errorf("got %+v, %v; want finish length after 4 tokens", res, err)
@@ -107,13 +107,13 @@ func TestStreamFailures(t *testing.T) {
 	t.Parallel()
 	// a token of the generated answer is a word with its space; 5 tokens are the answer's
 	// first 5 words.
-	firstTokens := func(srv *localllm.Server, n int) string {
-		return srv.AnswerText([]localllm.Message{{Role: "user", Content: "q"}}, n)
+	firstTokens := func(srv *fakellm.Server, n int) string {
+		return srv.AnswerText([]fakellm.Message{{Role: "user", Content: "q"}}, n)
 	}
 	tests := []struct {
 		name     string
-		pace     localllm.Pace
-		fault    func(*localllm.Server)
+		pace     fakellm.Pace
+		fault    func(*fakellm.Server)
 		chat     func(*Chat)
 		ctx      time.Duration
 		is       []error
@@ -122,23 +122,23 @@ func TestStreamFailures(t *testing.T) {
 		received int // tokens that arrive before the failure
 		reason   string
 	}{
-		{name: "first token timeout", fault: func(s *localllm.Server) { s.StallNext(1, 0, 3*time.Second) },
+		{name: "first token timeout", fault: func(s *fakellm.Server) { s.StallNext(1, 0, 3*time.Second) },
 			chat: func(c *Chat) { c.FirstTokenTimeout = 100 * time.Millisecond },
 			is:   []error{ErrFirstTokenTimeout}, class: failure.Transient, reason: "first_token_timeout"},
-		{name: "idle timeout", fault: func(s *localllm.Server) { s.StallNext(1, 5, 3*time.Second) },
+		{name: "idle timeout", fault: func(s *fakellm.Server) { s.StallNext(1, 5, 3*time.Second) },
 			chat: func(c *Chat) { c.IdleTimeout = 100 * time.Millisecond },
 			is:   []error{ErrIdleTimeout}, class: failure.Transient, received: 5, reason: "idle_timeout"},
-		{name: "deadline", pace: localllm.Pace{TokensPerSecond: 20, AnswerTokens: 100}, ctx: 300 * time.Millisecond,
+		{name: "deadline", pace: fakellm.Pace{TokensPerSecond: 20, AnswerTokens: 100}, ctx: 300 * time.Millisecond,
 			is: []error{ErrDeadline, context.DeadlineExceeded}, class: failure.Transient, received: -1, reason: "deadline"},
-		{name: "disconnect", fault: func(s *localllm.Server) { s.DisconnectNext(1, 7) },
+		{name: "disconnect", fault: func(s *fakellm.Server) { s.DisconnectNext(1, 7) },
 			is: []error{ErrStreamCut}, class: failure.Transient, received: 7, reason: "cut"},
-		{name: "disconnect before the first token", fault: func(s *localllm.Server) { s.DisconnectNext(1, 0) },
+		{name: "disconnect before the first token", fault: func(s *fakellm.Server) { s.DisconnectNext(1, 0) },
 			is: []error{ErrStreamCut}, class: failure.Transient, reason: "cut"},
-		{name: "end without done", fault: func(s *localllm.Server) { s.TruncateNext(1, 3) },
+		{name: "end without done", fault: func(s *fakellm.Server) { s.TruncateNext(1, 3) },
 			is: []error{ErrStreamCut}, class: failure.Transient, received: 3, reason: "cut"},
-		{name: "429", fault: func(s *localllm.Server) { s.RateLimitNext(1, 7*time.Second) },
+		{name: "429", fault: func(s *fakellm.Server) { s.RateLimitNext(1, 7*time.Second) },
 			class: failure.RateLimited, after: 7 * time.Second, reason: "rate_limited"},
-		{name: "500", fault: func(s *localllm.Server) { s.FailHTTPNext(1, 500) },
+		{name: "500", fault: func(s *fakellm.Server) { s.FailHTTPNext(1, 500) },
 			class: failure.Transient, reason: "http_500"},
 		{name: "401", chat: func(c *Chat) { c.APIKey = func(context.Context) (string, error) { return "sk-wrong-key", nil } },
 			class: failure.Permanent, reason: "http_401"},
@@ -146,7 +146,7 @@ func TestStreamFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv, c, metricsOut := setup(t, localllm.Options{Pace: tt.pace})
+			srv, c, metricsOut := setup(t, fakellm.Options{Pace: tt.pace})
 			if tt.fault != nil {
 				tt.fault(srv)
 			}
@@ -202,7 +202,7 @@ func TestStreamFailures(t *testing.T) {
 // A 401 names the API's error code, never the key or the API's message.
 func TestStreamRefusalNamesTheCode(t *testing.T) {
 	t.Parallel()
-	_, c, _ := setup(t, localllm.Options{})
+	_, c, _ := setup(t, fakellm.Options{})
 	c.APIKey = func(context.Context) (string, error) { return "sk-wrong-key", nil }
 	err, _, _ := streamFailure(t, c, context.Background())
 	var hs *failure.HTTPStatusError
@@ -214,7 +214,7 @@ func TestStreamRefusalNamesTheCode(t *testing.T) {
 // An error from onDelta stops the stream and keeps its own class.
 func TestStreamOnDeltaError(t *testing.T) {
 	t.Parallel()
-	srv, c, _ := setup(t, localllm.Options{})
+	srv, c, _ := setup(t, fakellm.Options{})
 	stop := failure.Permanentf("slack said no")
 	calls := 0
 	res, err := c.Stream(context.Background(), Request{Messages: []Message{{RoleUser, "q"}}}, func(string) error {
@@ -230,7 +230,7 @@ func TestStreamOnDeltaError(t *testing.T) {
 	if class, _ := failure.Classify(err); class != failure.Permanent {
 		t.Errorf("classified %v, want permanent (onDelta's own class)", class)
 	}
-	if want := srv.AnswerText([]localllm.Message{{Role: "user", Content: "q"}}, 3); res.Text != want {
+	if want := srv.AnswerText([]fakellm.Message{{Role: "user", Content: "q"}}, 3); res.Text != want {
 		t.Errorf("Result.Text %q, want the 3 pieces given to onDelta, %q", res.Text, want)
 	}
 }
@@ -239,7 +239,7 @@ func TestStreamOnDeltaError(t *testing.T) {
 // not trip it.
 func TestStreamIdleExcludesOnDelta(t *testing.T) {
 	t.Parallel()
-	_, c, _ := setup(t, localllm.Options{Pace: localllm.Pace{AnswerTokens: 4}})
+	_, c, _ := setup(t, fakellm.Options{Pace: fakellm.Pace{AnswerTokens: 4}})
 	c.IdleTimeout = 50 * time.Millisecond
 	res, err := c.Stream(context.Background(), Request{Messages: []Message{{RoleUser, "q"}}}, func(string) error {
 		time.Sleep(120 * time.Millisecond)
@@ -253,10 +253,10 @@ func TestStreamIdleExcludesOnDelta(t *testing.T) {
 // A server that does not stream answers JSON: the whole text reaches onDelta at once.
 func TestStreamFromAServerThatDoesNotStream(t *testing.T) {
 	t.Parallel()
-	srv, c, metricsOut := setup(t, localllm.Options{NoStreaming: true, Pace: localllm.Pace{AnswerTokens: 9}})
+	srv, c, metricsOut := setup(t, fakellm.Options{NoStreaming: true, Pace: fakellm.Pace{AnswerTokens: 9}})
 	var got collect
 	res, err := c.Stream(context.Background(), Request{Messages: []Message{{RoleUser, "q"}}}, got.add)
-	want := srv.AnswerText([]localllm.Message{{Role: "user", Content: "q"}}, 0)
+	want := srv.AnswerText([]fakellm.Message{{Role: "user", Content: "q"}}, 0)
 	if err != nil || res.Text != want || !cmp.Equal(got.pieces, []string{want}) || res.Usage.CompletionTokens != 9 {
 		t.Errorf("got %+v, pieces %q, %v; want %q in one piece with its usage", res, got.pieces, err, want)
 	}

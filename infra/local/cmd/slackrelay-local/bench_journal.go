@@ -11,8 +11,8 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
-	"github.com/slackrelay/slackrelay/infra/local/fixture"
-	"github.com/slackrelay/slackrelay/infra/local/localllm"
+	"github.com/slackrelay/slackrelay/shared/fixture"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/assistant"
 )
@@ -40,8 +40,8 @@ type journalPath struct {
 // the journal's writes and reads, the notes' (small values kept across events), the Slack
 // calls, and how many of those carried text.
 func benchJournal(ctx context.Context, bins devstack.Binaries) (string, error) {
-	pace := localllm.Pace{TokensPerSecond: 4000, AnswerTokens: 300}
-	s, err := devstack.Start(ctx, devstack.Options{Bins: bins, HandlerTimeout: 20 * time.Second, LocalLLM: &localllm.Options{Pace: pace}})
+	pace := fakellm.Pace{TokensPerSecond: 4000, AnswerTokens: 300}
+	s, err := devstack.Start(ctx, devstack.Options{Bins: bins, HandlerTimeout: 20 * time.Second, LocalLLM: &fakellm.Options{Pace: pace}})
 	if err != nil {
 		return "", err
 	}
@@ -66,7 +66,7 @@ func benchJournal(ctx context.Context, bins devstack.Binaries) (string, error) {
 		s.LLM.SetScript(p.script)
 		if p.script != "" {
 			// The script's own length: a token is a word with the space after it.
-			s.LLM.SetPace(localllm.Pace{TokensPerSecond: pace.TokensPerSecond, AnswerTokens: len(strings.SplitAfter(strings.TrimSpace(p.script), " "))})
+			s.LLM.SetPace(fakellm.Pace{TokensPerSecond: pace.TokensPerSecond, AnswerTokens: len(strings.SplitAfter(strings.TrimSpace(p.script), " "))})
 		} else {
 			s.LLM.SetPace(pace)
 		}

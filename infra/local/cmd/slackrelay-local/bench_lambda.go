@@ -16,11 +16,11 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slackrelay/slackrelay/infra/local/cfnenv"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
-	"github.com/slackrelay/slackrelay/infra/local/fixture"
+	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/lambdaruntime"
 	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
-	"github.com/slackrelay/slackrelay/infra/local/localssm"
+	"github.com/slackrelay/slackrelay/shared/fakessm"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/worker/poller"
 )
@@ -50,7 +50,7 @@ func benchLambda(ctx context.Context, root string, w lambdaWorld, runs, warm int
 	if err != nil {
 		return "", err
 	}
-	ssm, err := localssm.Start()
+	ssm, err := fakessm.Start()
 	if err != nil {
 		return "", err
 	}

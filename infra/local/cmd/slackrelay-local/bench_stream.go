@@ -11,8 +11,8 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
-	"github.com/slackrelay/slackrelay/infra/local/fixture"
-	"github.com/slackrelay/slackrelay/infra/local/localllm"
+	"github.com/slackrelay/slackrelay/shared/fixture"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
@@ -23,7 +23,7 @@ const streamHeading = "## Streamed answers (local LLM at a fixed pace)"
 
 // benchPace is the model the streamed answers are measured with: 200 ms to the first token,
 // then 50 tokens a second, 60-token answers (1.38 s from request to last token).
-var benchPace = localllm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecond: 50, AnswerTokens: 60}
+var benchPace = fakellm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecond: 50, AnswerTokens: 60}
 
 // streamInFlight is how many events the streamed-answers measurement keeps in flight.
 const streamInFlight = 10
@@ -38,10 +38,10 @@ type streamTimes struct {
 // model's request, to the first Slack call that carried text (the stream's start or its
 // first append) and to chat.stopStream, as the local servers recorded them. It returns the
 // report's section.
-func benchStream(ctx context.Context, bins devstack.Binaries, n, inflight int, pace localllm.Pace) (string, error) {
+func benchStream(ctx context.Context, bins devstack.Binaries, n, inflight int, pace fakellm.Pace) (string, error) {
 	// One poll loop per event in flight, each taking one message, as Lambda runs one
 	// invocation per batch: an event never waits for another's answer to be picked up.
-	s, err := devstack.Start(ctx, devstack.Options{Bins: bins, HandlerTimeout: 10 * time.Second, LocalLLM: &localllm.Options{Pace: pace},
+	s, err := devstack.Start(ctx, devstack.Options{Bins: bins, HandlerTimeout: 10 * time.Second, LocalLLM: &fakellm.Options{Pace: pace},
 		WorkerEnv: []string{workerconfig.EnvPollLoops + "=" + strconv.Itoa(inflight), workerconfig.EnvPollBatchSize + "=1"}})
 	if err != nil {
 		return "", err
@@ -143,13 +143,13 @@ func benchStream(ctx context.Context, bins devstack.Binaries, n, inflight int, p
 }
 
 // requestFor is the model's first request whose prompt (its last message) is prompt.
-func requestFor(reqs []localllm.Request, prompt string) (localllm.Request, bool) {
+func requestFor(reqs []fakellm.Request, prompt string) (fakellm.Request, bool) {
 	for _, r := range reqs {
 		if n := len(r.Messages); n > 0 && r.Messages[n-1].Content == prompt {
 			return r, true
 		}
 	}
-	return localllm.Request{}, false
+	return fakellm.Request{}, false
 }
 
 // streamOnly measures only the streamed-answers section and puts it into out (replacing the

@@ -13,14 +13,14 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
-	"github.com/slackrelay/slackrelay/infra/local/fixture"
-	"github.com/slackrelay/slackrelay/infra/local/localllm"
+	"github.com/slackrelay/slackrelay/shared/fixture"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
 // demoAnswer is what the demo's local LLM answers: it says what the reader is watching.
-func demoAnswer(msgs []localllm.Message) string {
+func demoAnswer(msgs []fakellm.Message) string {
 	q := ""
 	if n := len(msgs); n > 0 {
 		q = msgs[n-1].Content
@@ -82,18 +82,18 @@ func demo(args []string) error {
 	// The worker's invocation deadline leaves an answer a second to spare and no more, so the
 	// step that kills the worker does not wait longer than it must for the redelivery (the
 	// queue's visibility timeout is 2 s above it); see invocationFor.
-	words := len(strings.Fields(demoAnswer([]localllm.Message{{Content: "summarise yesterday's incidents"}})))
+	words := len(strings.Fields(demoAnswer([]fakellm.Message{{Content: "summarise yesterday's incidents"}})))
 	if *tokens > 0 {
 		words = *tokens
 	}
-	pace := localllm.Pace{FirstToken: *delay, TokensPerSecond: *rate, AnswerTokens: *tokens}
+	pace := fakellm.Pace{FirstToken: *delay, TokensPerSecond: *rate, AnswerTokens: *tokens}
 	answerTime := pace.Span(words + 1)
 	handlerTimeout := invocationFor(answerTime)
 	step("starting the local stack")
 	out := prefixWriter{os.Stdout, "   "}
 	s, err := devstack.Start(ctx, devstack.Options{
 		Bins: bins, HandlerTimeout: handlerTimeout, LogOut: logOut, SlackOut: out,
-		LocalLLM: &localllm.Options{Pace: pace, Answer: demoAnswer, Out: out},
+		LocalLLM: &fakellm.Options{Pace: pace, Answer: demoAnswer, Out: out},
 	})
 	if err != nil {
 		return err
@@ -160,7 +160,7 @@ func (t *demoTour) mention(eventID, ts, text string, headers ...string) (devstac
 // ask records that the thread ts should show the local LLM's answer to question (the demo's
 // answer is the same for every request with that question).
 func (t *demoTour) ask(ts, question string) {
-	t.want[ts] = answercheck.Answer(t.s.LLM.AnswerText([]localllm.Message{{Role: "user", Content: question}}, 0))
+	t.want[ts] = answercheck.Answer(t.s.LLM.AnswerText([]fakellm.Message{{Role: "user", Content: question}}, 0))
 }
 
 // verdict is the thread ts as a Slack client shows it, judged against its answer.
@@ -353,7 +353,7 @@ func (t *demoTour) interactive(thread, question string) {
 		say("click %d: receiver answered %d in %.1f ms", i+1, r.Status, float64(r.Latency.Microseconds())/1000)
 	}
 	// The model's new answer (not streamed) replaces the message, with Regenerate under it.
-	t.want[thread] = answercheck.Regenerated(s.LLM.AnswerText([]localllm.Message{{Role: "user", Content: question}}, 0))
+	t.want[thread] = answercheck.Regenerated(s.LLM.AnswerText([]fakellm.Message{{Role: "user", Content: question}}, 0))
 	err := devstack.WaitFor(t.answerWait, func() bool { return s.Slack.Calls("chat.update") > updates })
 	say("%s", paint(dim, "the click's second delivery waits until the first one's claim ends, then finds the click handled"))
 	v, one := t.settled(thread)

@@ -27,7 +27,7 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/devenv"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
-	"github.com/slackrelay/slackrelay/infra/local/localllm"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 )
@@ -157,7 +157,7 @@ func dev(args []string, settings devenv.Settings) error {
 		HandlerTimeout: 60 * time.Second, LogOut: os.Stderr, SlackOut: os.Stdout,
 		SlackAPIURL: settings.SlackAPIURL, LLMBaseURL: settings.LLMBaseURL, LLMModel: settings.LLMModel, LLMAPIKey: settings.LLMAPIKey}
 	if settings.LocalLLM {
-		opts.LocalLLM = &localllm.Options{Pace: localllm.Pace{FirstToken: *llmFirst, TokensPerSecond: *llmRate, AnswerTokens: *llmTokens}, Out: os.Stdout}
+		opts.LocalLLM = &fakellm.Options{Pace: fakellm.Pace{FirstToken: *llmFirst, TokensPerSecond: *llmRate, AnswerTokens: *llmTokens}, Out: os.Stdout}
 	}
 	if *quiet {
 		opts.LogOut = io.Discard
@@ -206,14 +206,14 @@ func dev(args []string, settings devenv.Settings) error {
 }
 
 // paceText describes a local LLM pace, e.g. "500 ms to the first token, 20 tokens/s, 60-token answers".
-func paceText(p localllm.Pace) string {
+func paceText(p fakellm.Pace) string {
 	rate := "as fast as it can"
 	if p.TokensPerSecond > 0 {
 		rate = fmt.Sprintf("%g tokens/s", p.TokensPerSecond)
 	}
 	n := p.AnswerTokens
 	if n == 0 {
-		n = localllm.DefaultAnswerTokens
+		n = fakellm.DefaultAnswerTokens
 	}
 	return fmt.Sprintf("%d ms to the first token, %s, %d-token answers", p.FirstToken.Milliseconds(), rate, n)
 }

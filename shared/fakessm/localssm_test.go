@@ -1,4 +1,4 @@
-package localssm
+package fakessm
 
 import (
 	"context"

@@ -20,7 +20,7 @@
 //
 // It is written here rather than taken from a library because no maintained Go library
 // serves the chat-completions API locally with pacing, recording and fault injection.
-package localllm
+package fakellm
 
 import (
 	"crypto/subtle"

@@ -1,4 +1,4 @@
-package localllm
+package fakellm
 
 import (
 	"encoding/json"

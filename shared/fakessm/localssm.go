@@ -5,7 +5,7 @@
 //
 // Written here because no SSM emulator installs on this machine; it implements only what
 // the binaries call.
-package localssm
+package fakessm
 
 import (
 	"encoding/json"
