@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/slackrelay/slackrelay/shared/fixture"
-	"github.com/slackrelay/slackrelay/infra/local/handlertest"
+	"github.com/slackrelay/slackrelay/worker/relay/relaytest"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm"
@@ -46,14 +46,14 @@ func (s *scripted) requests() []llm.Request {
 
 const scriptedAnswer = "Rivers are everything a river should be: wet, long, and on their way somewhere."
 
-func setupAssistant(t *testing.T, cfg Config) (*handlertest.Harness, *scripted) {
+func setupAssistant(t *testing.T, cfg Config) (*relaytest.Harness, *scripted) {
 	t.Helper()
 	s := &scripted{answer: scriptedAnswer}
 	if cfg.LLM == nil {
 		cfg.LLM = s
 	}
 	cfg.Model = "test-model"
-	return handlertest.New(t, func(b *relay.Router) { Register(b, cfg) }), s
+	return relaytest.New(t, func(b *relay.Router) { Register(b, cfg) }), s
 }
 
 // A DM is answered by a stream in its thread, with the thread's status while the bot works

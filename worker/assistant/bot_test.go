@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/infra/local/handlertest"
+	"github.com/slackrelay/slackrelay/worker/relay/relaytest"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/worker/relay"
@@ -24,10 +24,10 @@ func (n *numbered) Respond(_ context.Context, prompt string) (string, error) {
 	return fmt.Sprintf("answer %d to: %s", n.calls.Add(1), prompt), nil
 }
 
-func setup(t *testing.T) (*handlertest.Harness, *numbered) {
+func setup(t *testing.T) (*relaytest.Harness, *numbered) {
 	t.Helper()
 	llm := &numbered{}
-	return handlertest.New(t, func(b *relay.Router) { Register(b, Config{LLM: llm, Model: "test"}) }), llm
+	return relaytest.New(t, func(b *relay.Router) { Register(b, Config{LLM: llm, Model: "test"}) }), llm
 }
 
 // button returns the action block element a post carries, if any.
@@ -108,7 +108,7 @@ func TestRegenerateReplacesTheAnswerOncePerClick(t *testing.T) {
 	if n := llm.calls.Load(); n != 2 {
 		t.Errorf("the responder ran %d times, want 2 (the answer, then the click)", n)
 	}
-	msgs, _, _, err := slack.New(handlertest.Token, slack.OptionAPIURL(h.Slack.APIURL())).GetConversationReplies(
+	msgs, _, _, err := slack.New(relaytest.Token, slack.OptionAPIURL(h.Slack.APIURL())).GetConversationReplies(
 		&slack.GetConversationRepliesParameters{ChannelID: "C0CHAN", Timestamp: "1515449522.000016"})
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +170,7 @@ func TestAskWithoutAQuestionOpensAModalAnsweredInPlace(t *testing.T) {
 // user is told through the response_url.
 func TestAskModalTooLateFallsBackToAResponse(t *testing.T) {
 	t.Parallel()
-	h := handlertest.New(t, func(b *relay.Router) { Register(b, Config{LLM: &numbered{}, Model: "test"}) }, handlertest.QueueDelay(4*time.Second))
+	h := relaytest.New(t, func(b *relay.Router) { Register(b, Config{LLM: &numbered{}, Model: "test"}) }, relaytest.QueueDelay(4*time.Second))
 	got := h.Deliver(t, "testdata/ask_empty.form")
 	if got.Err != nil {
 		t.Fatalf("err = %v, want the user told instead of a failure", got.Err)
@@ -197,7 +197,7 @@ func TestAskModalAnswerFitsSlacksViewLimits(t *testing.T) {
 	if !strings.Contains(string(raw), "too long for this form") {
 		t.Error("the cut answer does not say it was cut")
 	}
-	h := handlertest.New(t, func(b *relay.Router) { Register(b, Config{LLM: &scripted{answer: long}, Model: "test"}) })
+	h := relaytest.New(t, func(b *relay.Router) { Register(b, Config{LLM: &scripted{answer: long}, Model: "test"}) })
 	if got := h.Deliver(t, "testdata/ask_empty.form"); got.Err != nil {
 		t.Fatal(got.Err)
 	}
