@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/slackrelay/slackrelay/worker/internal/core"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -44,8 +45,8 @@ func noop[T any](context.Context, *Request[T]) error { return nil }
 
 // shippedLike registers routes the way the shipped bot does: mentions, DMs (channel messages
 // declined), /ask, a button, a modal and a reaction.
-func shippedLike() *Bot {
-	b := New()
+func shippedLike() *Router {
+	b := NewRouter()
 	Event(b, "app_mention", noop[slackevents.AppMentionEvent], Name("reply"))
 	Event(b, "message", noop[slackevents.MessageEvent], Name("reply"), Skip(func(_ context.Context, ev *slackevents.MessageEvent) string {
 		if ev.ChannelType != "im" {
@@ -63,8 +64,8 @@ func shippedLike() *Bot {
 	return b
 }
 
-var testRuntime = &Runtime{
-	Identity: func(context.Context) (Identity, error) { return Identity{UserID: "UBOT", BotID: "BBOT"}, nil },
+var testRuntime = &core.Runtime{
+	Identity: func(context.Context) (core.Identity, error) { return core.Identity{UserID: "UBOT", BotID: "BBOT"}, nil },
 }
 
 func TestDispatchDecidesBeforeClaiming(t *testing.T) {
@@ -116,7 +117,7 @@ func TestDispatchDecidesBeforeClaiming(t *testing.T) {
 
 func TestDispatchSelfAndOtherBots(t *testing.T) {
 	t.Parallel()
-	b := New()
+	b := NewRouter()
 	Event(b, "message", noop[slackevents.MessageEvent], AllowBotMessages(), AllowSubtypes("bot_message"))
 	for file, want := range map[string]string{
 		"event_message_self.json": "message from the bot itself",
@@ -132,7 +133,7 @@ func TestDispatchSelfAndOtherBots(t *testing.T) {
 		}
 	}
 	// The identity lookup failing is transient, never a reason to drop or dead-letter.
-	failing := &Runtime{Identity: func(context.Context) (Identity, error) { return Identity{}, errors.New("auth.test: timeout") }}
+	failing := &core.Runtime{Identity: func(context.Context) (core.Identity, error) { return core.Identity{}, errors.New("auth.test: timeout") }}
 	_, err := b.Dispatch(context.Background(), failing, envelopeFor(t, "event_message_im.json"))
 	if c, _ := failure.Classify(err); err == nil || c != failure.Transient {
 		t.Errorf("identity lookup failure: err=%v class=%v, want a transient error", err, c)
@@ -163,7 +164,7 @@ func TestDispatchUnroutedAndMalformed(t *testing.T) {
 
 func TestRegistrationMistakesStopStartUp(t *testing.T) {
 	t.Parallel()
-	b := New()
+	b := NewRouter()
 	Event(b, "app_mention", noop[slackevents.AppMentionEvent])
 	Event(b, "app_mention", noop[slackevents.AppMentionEvent], Name("second"))
 	Command(b, "ask", noop[slack.SlashCommand])
@@ -181,7 +182,7 @@ func TestRegistrationMistakesStopStartUp(t *testing.T) {
 
 func TestDedupeByOverridesTheKey(t *testing.T) {
 	t.Parallel()
-	b := New()
+	b := NewRouter()
 	Event(b, "reaction_added", noop[slackevents.ReactionAddedEvent], DedupeBy(func(ev *slackevents.ReactionAddedEvent) string {
 		return "reaction:" + ev.Item.Channel + ":" + ev.Item.Timestamp + ":" + ev.Reaction
 	}))
@@ -212,7 +213,7 @@ func TestOneReading(t *testing.T) {
 				t.Fatal(err)
 			}
 			env := &envelope.Envelope{Kind: envelope.KindEvent, Body: strings.TrimSpace(string(body))}
-			d, err := b.Dispatch(context.Background(), testRuntime, env)
+			d, err := b.dispatch(context.Background(), testRuntime, env)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/slackrelay/slackrelay/worker/internal/core"
 	"io"
 	"log/slog"
 	"net/http"
@@ -60,7 +61,7 @@ const testToken = "xoxb-relay-test"
 type fixture struct {
 	slack  *fakeslack.Server
 	faults *faultTransport
-	rt     *Runtime
+	rt     *core.Runtime
 	lease  *journaltest.Lease
 }
 
@@ -78,19 +79,19 @@ func setup(t *testing.T) *fixture {
 	t.Cleanup(func() { srv.Close() })
 	faults := &faultTransport{calls: map[string]int{}, faults: map[string]map[int]string{}}
 	client := slack.New(testToken, slack.OptionAPIURL(srv.APIURL()), slack.OptionHTTPClient(&http.Client{Transport: faults}))
-	rt := &Runtime{
+	rt := &core.Runtime{
 		Slack:               func(context.Context) (*slack.Client, error) { return client, nil },
 		HTTP:                &http.Client{Transport: faults},
 		ResponseURLPrefixes: []string{strings.TrimSuffix(srv.ResponseURL("x"), "x")},
 	}
-	rt.Identity = func(context.Context) (Identity, error) { return Identity{UserID: "UBOT", BotID: "BBOT"}, nil }
+	rt.Identity = func(context.Context) (core.Identity, error) { return core.Identity{UserID: "UBOT", BotID: "BBOT"}, nil }
 	return &fixture{slack: srv, faults: faults, rt: rt, lease: journaltest.New("msg:T0001:" + testChannel + ":" + testTS)}
 }
 
 // session is one run of a handler: a fresh Session on the same record.
 func (f *fixture) session() *Session {
 	client, _ := f.rt.Slack(context.Background())
-	return &Session{Slack: client, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), run: &runState{rt: f.rt, lease: f.lease,
+	return &Session{Slack: client, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), run: &runState{rt: f.rt, lease: testLease{f.lease},
 		about: about{team: "T0001", channel: testChannel, ts: testTS, user: "U0USER", responseURL: f.slack.ResponseURL("r1"), triggerID: "1.2.abc"},
 		used:  map[string]bool{}, legacy: map[string]int{}}}
 }
@@ -522,3 +523,12 @@ func TestReplyWritesOncePerPart(t *testing.T) {
 		t.Errorf("%d writes for 3 parts, want 3", w)
 	}
 }
+
+// testLease is the in-memory test lease as a Session's lease; the fixture ends attempts itself
+// (retry, crash), so the engine's Complete and Release are not used here.
+type testLease struct{ *journaltest.Lease }
+
+func (testLease) LastError() string                       { return "" }
+func (l testLease) Progressed() bool                      { return l.Writes() > 0 }
+func (l testLease) Complete(context.Context) error        { l.Lease.Complete(); return nil }
+func (l testLease) Release(context.Context, string) error { l.Lease.Release(); return nil }
