@@ -13,18 +13,18 @@ import (
 // total, as developers measured it: Slack does not document that one). Every helper sizes
 // what it sends by these before sending, so a size error from Slack is a bug, not a retry.
 const (
-	// MaxTextChars is the most a message's text argument holds (chat.postMessage,
+	// maxTextChars is the most a message's text argument holds (chat.postMessage,
 	// chat.update, response_url).
-	MaxTextChars = 40000
-	// MaxMarkdownChars is the most markdown_text one chat.startStream, appendStream or
+	maxTextChars = 40000
+	// maxMarkdownChars is the most markdown_text one chat.startStream, appendStream or
 	// stopStream call carries, and the most all markdown blocks of one message hold.
-	MaxMarkdownChars = 12000
-	// MaxBlocksChars bounds a message's blocks. Slack answers msg_blocks_too_long at about
+	maxMarkdownChars = 12000
+	// maxBlocksChars bounds a message's blocks. Slack answers msg_blocks_too_long at about
 	// 13,200 characters of block text (bolt-js #2509); we count the characters of the blocks'
 	// JSON as slack-go sends it, which is never less, so a message we size fits.
-	MaxBlocksChars = 13200
-	// MaxBlocks is the most blocks a message (and, separately, chat.stopStream) holds.
-	MaxBlocks = 50
+	maxBlocksChars = 13200
+	// maxBlocks is the most blocks a message (and, separately, chat.stopStream) holds.
+	maxBlocks = 50
 	// MaxSectionChars is the most text a section block holds.
 	MaxSectionChars = 3000
 	// MaxViewBlocks is the most blocks a modal holds.
@@ -38,7 +38,7 @@ const (
 	// message, a stream Slack ended by itself). Longer answers continue in another message.
 	MaxAnswerMessageChars = 11000
 	// FinalBlocksChars is what the blocks under an answer (Finish's, WithBlocks') may take in
-	// JSON characters; the text's share of MaxBlocksChars is what is left.
+	// JSON characters; the text's share of maxBlocksChars is what is left.
 	FinalBlocksChars = 2000
 	// MaxPartRunes is the longest text posted in one message of a multi-part post: Slack
 	// renders long text best in pieces of a few thousand characters.
@@ -81,7 +81,7 @@ func blocksChars(blocks []slack.Block) int {
 	}
 	raw, err := json.Marshal(blocks)
 	if err != nil {
-		return MaxBlocksChars + 1
+		return maxBlocksChars + 1
 	}
 	return utf8.RuneCount(raw)
 }
@@ -91,11 +91,11 @@ func blocksChars(blocks []slack.Block) int {
 var markdownBlockOverhead = blocksChars([]slack.Block{slack.NewMarkdownBlock("", "")}) + 1
 
 // fitMarkdown returns how many leading runes of text fit in one markdown block next to
-// blocks of extraChars JSON characters: at most maxRunes runes and MaxMarkdownChars, and the
-// block's JSON within MaxBlocksChars.
+// blocks of extraChars JSON characters: at most maxRunes runes and maxMarkdownChars, and the
+// block's JSON within maxBlocksChars.
 func fitMarkdown(text string, maxRunes, extraChars int) int {
-	maxRunes = min(maxRunes, MaxMarkdownChars)
-	budget := MaxBlocksChars - extraChars - markdownBlockOverhead
+	maxRunes = min(maxRunes, maxMarkdownChars)
+	budget := maxBlocksChars - extraChars - markdownBlockOverhead
 	n, chars := 0, 0
 	for i, r := range text {
 		if n == maxRunes {

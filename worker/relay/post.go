@@ -112,8 +112,8 @@ func lastBlocksChars(blocks []slack.Block) (int, error) {
 	if len(blocks) == 0 {
 		return 0, nil
 	}
-	if len(blocks) >= MaxBlocks {
-		return 0, failure.Permanentf("%d blocks under the text; a message holds %d in all", len(blocks), MaxBlocks)
+	if len(blocks) >= maxBlocks {
+		return 0, failure.Permanentf("%d blocks under the text; a message holds %d in all", len(blocks), maxBlocks)
 	}
 	n := blocksChars(blocks)
 	if n > FinalBlocksChars {

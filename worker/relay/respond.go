@@ -15,8 +15,8 @@ import (
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
 )
 
-// MaxResponseURLPosts is how many messages one response_url accepts (within 30 minutes).
-const MaxResponseURLPosts = 5
+// maxResponseURLPosts is how many messages one response_url accepts (within 30 minutes).
+const maxResponseURLPosts = 5
 
 // DefaultResponseURLPrefix is where Slack's response_urls live.
 const DefaultResponseURLPrefix = "https://hooks.slack.com/"
@@ -73,9 +73,9 @@ func (s *Session) Respond(ctx context.Context, text string, opts ...RespondOptio
 		return nil
 	}
 	if !resumed || len(st.Parts) == 0 {
-		budget := MaxResponseURLPosts - s.responsesUsed(name)
+		budget := maxResponseURLPosts - s.responsesUsed(name)
 		if budget <= 0 {
-			return failure.Permanentf("respond: this response_url has taken its %d messages", MaxResponseURLPosts)
+			return failure.Permanentf("respond: this response_url has taken its %d messages", maxResponseURLPosts)
 		}
 		st = partsStep{Kind: "respond", Parts: plan(text, budget, extra)}
 	}
@@ -207,7 +207,7 @@ func (s *Session) Ephemeral(ctx context.Context, user, text string) error {
 	if err := s.save(ctx, name, st); err != nil {
 		return err
 	}
-	body := cutToFit(text, MaxTextChars, 0, "…")
+	body := cutToFit(text, maxTextChars, 0, "…")
 	opts := []slack.MsgOption{slack.MsgOptionText(body, false)}
 	if a.threadTS != "" {
 		opts = append(opts, slack.MsgOptionTS(a.threadTS))

@@ -303,8 +303,8 @@ func TestRespondKeepsWithinFiveMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := posts(f.slack, fakeslack.ResponseURLMethod)
-	if len(got) != MaxResponseURLPosts {
-		t.Fatalf("%d response_url posts, want %d", len(got), MaxResponseURLPosts)
+	if len(got) != maxResponseURLPosts {
+		t.Fatalf("%d response_url posts, want %d", len(got), maxResponseURLPosts)
 	}
 	if last := got[len(got)-1].Text; !strings.Contains(last, "cut here") {
 		t.Errorf("the last message does not say the answer was cut: ...%q", last[max(0, len(last)-60):])

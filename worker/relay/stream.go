@@ -18,9 +18,9 @@ import (
 const (
 	DefaultFlushEvery = time.Second
 	DefaultFlushChars = 1500
-	// DefaultStreamLifetime is how long Slack keeps a stream open (field reports put it at
+	// defaultStreamLifetime is how long Slack keeps a stream open (field reports put it at
 	// about 5 minutes; later calls get message_not_in_streaming_state).
-	DefaultStreamLifetime = 5 * time.Minute
+	defaultStreamLifetime = 5 * time.Minute
 	// DefaultYieldBefore is how close to the invocation's deadline Append stops and hands the
 	// answer to the next invocation.
 	DefaultYieldBefore = 3 * time.Second
@@ -35,7 +35,7 @@ type StreamOptions struct {
 	// Disabled answers with a message updated in place instead of chat.*Stream.
 	Disabled bool
 	// Lifetime is how long Slack keeps a stream open (default: the Runtime's, else
-	// DefaultStreamLifetime). A message is stopped before then and the answer continues in a
+	// defaultStreamLifetime). A message is stopped before then and the answer continues in a
 	// new message in the thread.
 	Lifetime time.Duration
 	// YieldBefore is how close to the invocation's deadline Append flushes and returns an
@@ -108,12 +108,12 @@ type Stream struct {
 	finishing       bool
 	finished        bool
 	textBytes       int  // bytes of the answer so far: in the journal, and appended since
-	cut             bool // the answer reached MaxAnswerBytes: the rest is dropped, a note added
+	cut             bool // the answer reached maxAnswerBytes: the rest is dropped, a note added
 }
 
-// MaxAnswerBytes bounds a streamed answer's text (its journal entry holds all of it, in one
+// maxAnswerBytes bounds a streamed answer's text (its journal entry holds all of it, in one
 // DynamoDB item): longer answers are cut with a note.
-const MaxAnswerBytes = 200 << 10
+const maxAnswerBytes = 200 << 10
 
 // Stream starts (or resumes) the answer streamed into the thread of the message the delivery
 // is about. Nothing is sent before the first Append or Finish. Its step is named after the
@@ -133,7 +133,7 @@ func (s *Session) Stream(ctx context.Context, opts StreamOptions) (*Stream, erro
 		opts.Lifetime = s.run.rt.StreamLifetime
 	}
 	if opts.Lifetime <= 0 {
-		opts.Lifetime = DefaultStreamLifetime
+		opts.Lifetime = defaultStreamLifetime
 	}
 	if opts.YieldBefore <= 0 {
 		opts.YieldBefore = DefaultYieldBefore
@@ -204,9 +204,9 @@ func (w *Stream) Append(ctx context.Context, text string) error {
 		text = text[byteOffset(text, w.skip):]
 		w.skip = 0
 	}
-	if w.textBytes+len(text) > MaxAnswerBytes {
+	if w.textBytes+len(text) > maxAnswerBytes {
 		// The journal keeps the whole answer: past its share of the item, the rest is cut.
-		text = txt.Truncate(text, max(MaxAnswerBytes-w.textBytes, 0))
+		text = txt.Truncate(text, max(maxAnswerBytes-w.textBytes, 0))
 		w.cut = true
 	}
 	w.textBytes += len(text)

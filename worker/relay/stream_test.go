@@ -442,7 +442,7 @@ func TestAnswerLongerThanTheJournalKeepsIsCut(t *testing.T) {
 	ctx := context.Background()
 	w, _ := f.session().Stream(ctx, StreamOptions{FlushEvery: time.Hour, FlushChars: 50000})
 	chunk := strings.Repeat("x", 10000)
-	for range MaxAnswerBytes/len(chunk) + 5 {
+	for range maxAnswerBytes/len(chunk) + 5 {
 		if err := w.Append(ctx, chunk); err != nil {
 			t.Fatal(err)
 		}
@@ -461,8 +461,8 @@ func TestAnswerLongerThanTheJournalKeepsIsCut(t *testing.T) {
 		}
 	}
 	last := msgs[len(msgs)-1]
-	if !strings.Contains(last.Text, "cut here") || total > MaxAnswerBytes+200 || len(last.Actions) != 1 {
-		t.Errorf("%d characters shown, last message ends %q; want at most %d and the cut note, the button under it", total, last.Text[max(0, len(last.Text)-60):], MaxAnswerBytes)
+	if !strings.Contains(last.Text, "cut here") || total > maxAnswerBytes+200 || len(last.Actions) != 1 {
+		t.Errorf("%d characters shown, last message ends %q; want at most %d and the cut note, the button under it", total, last.Text[max(0, len(last.Text)-60):], maxAnswerBytes)
 	}
 }
 

@@ -12,8 +12,8 @@ import (
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
 )
 
-// TriggerLifetime is how long Slack accepts a trigger_id for views.open.
-const TriggerLifetime = 3 * time.Second
+// triggerLifetime is how long Slack accepts a trigger_id for views.open.
+const triggerLifetime = 3 * time.Second
 
 // ErrTriggerExpired means views.open came too late (or the trigger was used already): no
 // modal can open from this delivery. Tell the user another way (Ephemeral, Respond).
@@ -81,7 +81,7 @@ func (s *Session) OpenView(ctx context.Context, view slack.ModalViewRequest, opt
 		s.Log.Warn("an earlier attempt handed views.open to Slack and lost the answer; asking again with the same trigger, which Slack accepts once", "step", name)
 	}
 	age := s.TriggerAge(time.Now())
-	if age > TriggerLifetime {
+	if age > triggerLifetime {
 		s.Log.Warn("views.open is late: the trigger is older than Slack accepts", "trigger_age_ms", age.Milliseconds())
 	} else {
 		s.Log.Info("opening a view", "trigger_age_ms", age.Milliseconds())
@@ -92,7 +92,7 @@ func (s *Session) OpenView(ctx context.Context, view slack.ModalViewRequest, opt
 		}
 	}
 	resp, err := s.Slack.OpenViewContext(ctx, a.triggerID, view)
-	if err != nil && !notSent(err) && s.TriggerAge(time.Now()) < TriggerLifetime {
+	if err != nil && !notSent(err) && s.TriggerAge(time.Now()) < triggerLifetime {
 		// The answer was lost (or Slack failed): while the trigger is young, asking again
 		// settles it at once, since Slack accepts a trigger once.
 		s.Log.Warn("views.open's answer was lost; asking again with the same trigger", "error", err.Error())
