@@ -36,6 +36,11 @@ func (e *NotFoundError) Error() string {
 // Is makes errors.Is(err, ErrNotFound) true.
 func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 
+// Misconfigured marks the error as a configuration problem for classifiers that do not
+// import this package (the worker's failure classes): retrying cannot fix it until an
+// operator does.
+func (e *NotFoundError) Misconfigured() bool { return true }
+
 // LoadError is what Get returns while the store holds no value: the parameters it could not
 // load, how many attempts in a row have failed and how long until the next one may be made.
 // It matches ErrUnavailable and wraps the last failure, so errors.Is(err, ErrNotFound) tells

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/shared/secrets"
 )
 
 // Class is how the worker treats an error.
@@ -121,12 +120,17 @@ var slackPermanent = map[string]bool{
 	"invalid_trigger_id": true, "expired_trigger_id": true, "exchanged_trigger_id": true,
 }
 
+// misconfigured is an error that says retrying cannot fix it until an operator changes the
+// configuration (a missing SSM parameter: shared/secrets.NotFoundError).
+type misconfigured interface{ Misconfigured() bool }
+
 // Classify returns the class of err and, for RateLimited, how long to wait.
 func Classify(err error) (Class, time.Duration) {
 	if errors.Is(err, ErrContinue) {
 		return Continue, 0
 	}
-	if errors.Is(err, secrets.ErrNotFound) {
+	var mis misconfigured
+	if errors.As(err, &mis) && mis.Misconfigured() {
 		return Config, 0
 	}
 	var retry *RetryableError
