@@ -1,5 +1,6 @@
-// Package dlqtool is what the operators' DLQ tool (slackrelay-dlq) does to the dead-letter
-// queue, without its command line: scan the DLQ while holding what it received (scan.go,
+// Package deadletter is the one home of dead-lettering: how the engine writes a dead letter
+// (send.go: the failure attributes, fitted to SQS's size limit), and what the operators' DLQ
+// tool (slackrelay-dlq) does to the dead-letter queue, without its command line: scan the DLQ while holding what it received (scan.go,
 // hold.go), compare what a scan saw with the queue's own counts (counts.go), read the
 // messages (message.go, filter.go, redact.go), put them back on the events queue
 // (replay.go), delete what a scan holds (hold.go), write and read export files
