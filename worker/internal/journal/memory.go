@@ -205,4 +205,3 @@ func (b memBackend) update(_ context.Context, u update) error {
 
 // ErrInjected is what a Fault may return for a plain store outage.
 var ErrInjected = errors.New("journal store unavailable (injected)")
-
