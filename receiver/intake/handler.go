@@ -1,4 +1,4 @@
-// Package receiver is the first stage of slackrelay: it verifies a Slack request, wraps it in
+// Package intake is the receiver, the first stage of slackrelay: it verifies a Slack request, wraps it in
 // an envelope, puts it on the events queue and answers within milliseconds. One handler core
 // serves both the Lambda adapter (API Gateway HTTP API payload v2, Function URLs) and the
 // local HTTP server.
@@ -6,7 +6,6 @@ package intake
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/logging"
 	"github.com/slackrelay/slackrelay/shared/metrics"
@@ -199,124 +197,6 @@ func (h *Handler) Handle(ctx context.Context, r *Request) Response {
 		return Response{Status: 200, ContentType: "application/json", Body: p.answer}
 	}
 	return resp
-}
-
-func (h *Handler) verify(ctx context.Context, r *Request, ts string) (int, string, error) {
-	sig := r.Header(slackverify.HeaderSignature)
-	// Unsigned, stale or malformed requests are refused before the secret is looked up, so
-	// they never cost an SSM call.
-	if err := h.Verifier.CheckHeaders(ts, sig); err != nil {
-		return 401, reasonSignature, err
-	}
-	secret, err := h.Secrets.Get(ctx, SecretKey)
-	if err != nil {
-		return 503, reasonSecret, err
-	}
-	err = h.Verifier.Verify([]byte(secret), ts, sig, r.Body)
-	if errors.Is(err, slackverify.ErrBadSignature) {
-		// The secret may have been rotated: reload it (at most once a minute) and try again.
-		if refreshed, rerr := h.Secrets.ForceRefresh(ctx); rerr == nil && refreshed {
-			if secret, err2 := h.Secrets.Get(ctx, SecretKey); err2 == nil {
-				err = h.Verifier.Verify([]byte(secret), ts, sig, r.Body)
-			}
-		}
-	}
-	if err != nil {
-		return 401, reasonSignature, err
-	}
-	return 0, "", nil
-}
-
-var (
-	dataTypeString = "String"
-	dataTypeNumber = "Number"
-)
-
-// messageAttributes are the SQS message attributes the receiver sets, for filtering and for
-// the operators' DLQ tool.
-func messageAttributes(e *envelope.Envelope) map[string]sqstypes.MessageAttributeValue {
-	attrs := make(map[string]sqstypes.MessageAttributeValue, 4)
-	attrs[envelope.AttrKind] = sqstypes.MessageAttributeValue{DataType: &dataTypeString, StringValue: (*string)(&e.Kind)}
-	if e.EventType != "" {
-		attrs[envelope.AttrEventType] = sqstypes.MessageAttributeValue{DataType: &dataTypeString, StringValue: &e.EventType}
-	}
-	if e.TeamID != "" {
-		attrs[envelope.AttrTeamID] = sqstypes.MessageAttributeValue{DataType: &dataTypeString, StringValue: &e.TeamID}
-	}
-	if e.RetryNum > 0 {
-		retry := strconv.Itoa(e.RetryNum)
-		attrs[envelope.AttrRetryNum] = sqstypes.MessageAttributeValue{DataType: &dataTypeNumber, StringValue: &retry}
-	}
-	return attrs
-}
-
-func (h *Handler) enqueue(ctx context.Context, r *Request, e *envelope.Envelope) Response {
-	ids := [...]slog.Attr{
-		slog.String(logging.KeyRequestID, r.RequestID),
-		slog.String(logging.KeyEnvelopeID, e.ID),
-		slog.String(logging.KeyEventID, e.EventID),
-		slog.String(logging.KeyKind, string(e.Kind)),
-		slog.String(logging.KeyTeamID, e.TeamID),
-	}
-	attrs := messageAttributes(e)
-	// SQS counts the attributes toward its limit too. Encode writes the body as a JSON
-	// string when that fits and in base64 otherwise: with MAX_BODY_BYTES at most
-	// receiverconfig.MaxBodyBytesLimit and the ids bounded (maxFieldBytes), every body
-	// accepted so far fits.
-	attrBytes := envelope.SQSMessageSize("", attrs)
-	limit := envelope.MaxSQSMessageBytes
-	if h.messageLimit > 0 {
-		limit = h.messageLimit
-	}
-	body, version, err := envelope.Encode(e, limit-attrBytes)
-	var tooLarge *envelope.TooLargeError
-	switch {
-	case errors.As(err, &tooLarge):
-		// Cannot happen with the configuration's limits: a handler built with a larger
-		// MaxBodyBytes. A retry would fail the same way.
-		h.Log.LogAttrs(ctx, slog.LevelError, "request rejected: MAX_BODY_BYTES is over the largest body that fits in an SQS message",
-			append(ids[:], slog.String("reason", reasonEnvelopeBig), slog.Int("request_bytes", len(r.Body)),
-				slog.Int("max_body_bytes", h.MaxBodyBytes), slog.Int("message_bytes", tooLarge.Bytes+attrBytes),
-				slog.Int("attribute_bytes", attrBytes), slog.Int("limit_bytes", limit))...)
-		h.Metrics.Count("Rejected", 1, metrics.Dim{Name: "Reason", Value: reasonEnvelopeBig})
-		return reject(413, "request body too large once wrapped", true)
-	case err != nil:
-		// Only a clock outside years 0-9999 gets here: a fault of this host, so Slack may retry.
-		return h.rejected(r, reasonEncode, err, reject(503, "could not enqueue, retry later", false))
-	}
-	if e.RetryNum > 0 {
-		h.Metrics.Count("SlackRetries", 1, metrics.Dim{Name: "Reason", Value: e.RetryReason})
-	}
-	start := h.now()
-	sendCtx, cancel := enqueueContext(ctx)
-	_, err = h.Sender.SendMessage(sendCtx, &sqs.SendMessageInput{QueueUrl: &h.QueueURL, MessageBody: &body, MessageAttributes: attrs})
-	cancel()
-	took := h.now().Sub(start)
-	h.Metrics.Milliseconds("EnqueueLatency", took)
-	if err != nil {
-		// Not enqueued, so not acknowledged: Slack retries the delivery.
-		level := slog.LevelError
-		if code, ok := configErrorCode(err); ok {
-			h.configError(code, err)
-			level = slog.LevelWarn
-		}
-		h.Log.LogAttrs(ctx, level, "enqueue failed; answering 503 so Slack retries",
-			append(ids[:], slog.String("error", err.Error()), slog.Int64("took_ms", took.Milliseconds()))...)
-		h.Metrics.Count("EnqueueFailures", 1)
-		return reject(503, "could not enqueue, retry later", false)
-	}
-	h.Metrics.Count("Requests", 1, metrics.Dim{Name: "Kind", Value: string(e.Kind)})
-	line := append(ids[:], slog.String("event_type", e.EventType), slog.Int("retry_num", e.RetryNum), slog.Int64("took_ms", took.Milliseconds()))
-	if version == envelope.VersionBodyBase64 {
-		// A worker older than the base64 form dead-letters this message as an unsupported
-		// version; replay it once the worker is updated.
-		line = append(line, slog.String("body_encoding", "base64"), slog.Int("request_bytes", len(r.Body)))
-	}
-	h.Log.LogAttrs(ctx, slog.LevelInfo, "enqueued", line...)
-	if e.Kind == envelope.KindEvent {
-		return respAccepted
-	}
-	return respOK
 }
 
 func (h *Handler) rejected(r *Request, reason string, err error, resp Response) Response {
