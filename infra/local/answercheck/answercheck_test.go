@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/assistant"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 )
 
 const thread = "1700000000.000100"

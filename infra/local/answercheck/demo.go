@@ -10,9 +10,9 @@ import (
 	"github.com/slackrelay/slackrelay/worker/assistant/llm"
 )
 
-// The demo responder's answers are asked of worker/llm.Demo itself, so they cannot drift from
-// what the worker says; each takes the responder's pretend work (DEMO_DELAY) once, then is
-// remembered.
+// The demo responder's answers are asked of worker/assistant/llm.Demo itself, so they cannot
+// drift from what the worker says; each takes the responder's pretend work (DEMO_DELAY)
+// once, then is remembered.
 var (
 	demoMu      sync.Mutex
 	demoAnswers = map[demoQuestion]*demoAnswer{}

@@ -1,7 +1,7 @@
 // Package configdoc writes the variable tables of docs/configuration.md from the code's
-// tables (receiver/receiverconfig, worker/workerconfig, shared/awsclient, the DLQ tool's
-// cli.Vars, infra/local/devenv),
-// so the documentation cannot drift from what the binaries read. Its test compares the file
+// tables (receiver/receiverconfig, worker/workerconfig, the shipped bot's assistant.Vars,
+// shared/awsclient, the DLQ tool's cli.Vars, infra/local/devenv), so the documentation
+// cannot drift from what the binaries read. Its test compares the file
 // with the tables and rewrites it under -update.
 //
 // A generated section sits between the lines
@@ -22,6 +22,7 @@ import (
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/config"
+	"github.com/slackrelay/slackrelay/worker/assistant"
 	dlqcli "github.com/slackrelay/slackrelay/worker/cmd/slackrelay-dlq/cli"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
@@ -40,6 +41,7 @@ func Sections() []Section {
 	return []Section{
 		{Name: "receiver", Vars: receiverconfig.Vars, Modes: true},
 		{Name: "worker", Vars: workerconfig.Vars, Modes: true},
+		{Name: "assistant", Vars: assistant.Vars, Modes: true},
 		{Name: "aws", Vars: awsclient.Vars},
 		{Name: "dlq", Vars: dlqcli.Vars},
 		{Name: "slackrelay-local", Vars: devenv.Vars},

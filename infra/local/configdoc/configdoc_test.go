@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slackrelay/slackrelay/shared/golden"
 	"github.com/slackrelay/slackrelay/shared/config"
+	"github.com/slackrelay/slackrelay/shared/golden"
 )
 
 const docPath = "../../../docs/configuration.md"
@@ -24,7 +24,7 @@ func TestConfigurationDocMatchesTheTables(t *testing.T) {
 	}
 	if err := golden.Check(docPath, []byte(want)); err != nil {
 		t.Fatalf("docs/configuration.md differs from the variable tables in the code; edit the tables "+
-			"(receiver/receiverconfig, worker/workerconfig, shared/awsclient, infra/local/devenv), then "+
+			"(receiver/receiverconfig, worker/workerconfig, worker/assistant, shared/awsclient, infra/local/devenv), then "+
 			"run `cd infra/local && go test ./configdoc -update`:\n%v", err)
 	}
 }

@@ -1,19 +1,19 @@
 // Package crashsweep proves the worker's exactly-once promise point by point. For each path
-// an event can take (a streamed mention, a long streamed answer, a multi-part posted answer,
-// /ask opening a modal, the modal's submission, a Regenerate click, a feedback click, an
-// assistant thread starting), a clean run lists every call to Slack and every DynamoDB write
-// the real engine makes (processor, journal, handler library, the shipped bot's handlers).
-// Then, for each of those points, a run injects one fault there — the worker dying before
-// the call, dying after it took effect and before its answer was read, the call failing,
-// the call's answer lost while the worker goes on — and redelivers the SQS message until the
-// event settles. Every run must end as a person reading Slack sees one finished answer
-// (nothing streaming, no second message, no repeated text, no error post), or, where a
-// point is at-most-once by Slack's design (a response_url or ephemeral post, a modal whose
-// answer was lost), nothing more than one.
+// an event can take (a streamed mention, a long streamed answer, a multi-part posted
+// answer, /ask opening a modal, the modal's submission, a Regenerate click, a feedback
+// click, an assistant thread starting), a clean run lists every call to Slack and every
+// DynamoDB write the real engine makes (engine.New with its DynamoDB journal, the handler
+// library, the shipped bot's handlers). Then, for each of those points, a run injects one
+// fault there — the worker dying before the call, dying after it took effect and before its
+// answer was read, the call failing, the call's answer lost while the worker goes on — and
+// redelivers the SQS message until the event settles. Every run must end as a person
+// reading Slack sees one finished answer (nothing streaming, no second message, no repeated
+// text, no error post), or, where a point is at-most-once by Slack's design (a response_url
+// or ephemeral post, a modal whose answer was lost), nothing more than one.
 //
 // It runs in process for speed: the engine's Slack and DynamoDB clients go through a
 // transport that can kill the invocation at a point (no further request of that invocation
-// reaches a server, as after a crash), and the queue the processor talks to is a recording
+// reaches a server, as after a crash), and the queue the engine talks to is a recording
 // stand-in, so a redelivery happens at once instead of after a visibility timeout. The
 // servers are real: dynalite for DynamoDB, the local Slack server for Slack, whose clock is
 // moved forward by the time SQS would take to deliver again (a trigger expires, a stream

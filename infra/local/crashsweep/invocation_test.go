@@ -179,7 +179,7 @@ func failure(svc service, req *http.Request) *http.Response {
 		ContentLength: int64(len(body)), Request: req}
 }
 
-// queue is the processor's SQS for one invocation: it records the dead letters and the
+// queue is the engine's SQS for one invocation: it records the dead letters and the
 // continuations sent, and, like every other client, refuses everything after a crash.
 type queue struct {
 	inv *invocation

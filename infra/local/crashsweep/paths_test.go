@@ -14,12 +14,12 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
-	"github.com/slackrelay/slackrelay/shared/fixture"
-	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/shared/envelope"
+	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/worker/assistant"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -258,7 +258,7 @@ func paths() []*path {
 		{
 			name: "assistant thread started", register: shipped(responder{brief}),
 			setup: func(r *run) string {
-				raw, err := os.ReadFile("../../../worker/bot/testdata/assistant_thread_started.json")
+				raw, err := os.ReadFile("../../../worker/assistant/testdata/assistant_thread_started.json")
 				if err != nil {
 					r.t.Fatal(err)
 				}

@@ -20,12 +20,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/metrics"
-	"github.com/slackrelay/slackrelay/worker/internal/journal"
 	"github.com/slackrelay/slackrelay/worker/engine"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -36,7 +35,7 @@ const (
 	// maxInvocations bounds one run: more is a livelock, not a slow answer.
 	maxInvocations = 30
 	// redelivery is how long SQS takes to deliver a message again after a crash (its
-	// visibility timeout: 6 x a 60 s function); backoff is the processor's first retry delay.
+	// visibility timeout: 6 x a 60 s function); backoff is the engine's first retry delay.
 	redelivery = 6 * time.Minute
 	backoff    = 10 * time.Second
 )
@@ -115,9 +114,9 @@ func (r *run) api() *slack.Client {
 	return slack.New(botToken, slack.OptionAPIURL(r.slack.APIURL()))
 }
 
-// engine is the worker as one invocation runs it: the real processor, journal and handler
-// library, with every client going through inv.
-func (r *run) engine(inv *invocation) (*engine.Processor, *queue) {
+// engine is the worker as one invocation runs it: the real engine (engine.New, with its
+// DynamoDB journal and the handler library), every client going through inv.
+func (r *run) engine(inv *invocation) (*engine.Engine, *queue) {
 	slackHTTP := &http.Client{Transport: inv.transport(slackService), Timeout: 10 * time.Second}
 	client := slack.New(botToken, slack.OptionAPIURL(r.slack.APIURL()), slack.OptionHTTPClient(slackHTTP))
 	db := dynamodb.New(dynamodb.Options{
@@ -130,24 +129,32 @@ func (r *run) engine(inv *invocation) (*engine.Processor, *queue) {
 			o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
 		}),
 	})
-	store := &journal.Store{DB: db, Table: r.w.table, TTL: time.Hour}
-	rt := &relay.Runtime{
-		Slack: func(context.Context) (*slack.Client, error) { return client, nil },
-		Identity: func(context.Context) (relay.Identity, error) {
-			return relay.Identity{UserID: "UBOT", BotID: "BBOT"}, nil
+	q := &queue{inv: inv}
+	e, err := engine.New(engine.Config{
+		Router: r.bot,
+		Slack:  func(context.Context) (*slack.Client, error) { return client, nil },
+		Identity: func(context.Context) (engine.Identity, error) {
+			return engine.Identity{UserID: "UBOT", BotID: "BBOT"}, nil
 		},
 		HTTP:                slackHTTP,
 		ResponseURLPrefixes: []string{strings.TrimSuffix(r.slack.ResponseURL("x"), "x")},
-		Notes:               store,
 		StreamLifetime:      5 * time.Minute,
+		DynamoDB:            db,
+		Table:               r.w.table,
+		TTL:                 time.Hour,
+		Queue:               q,
+		QueueURL:            eventsQueueURL,
+		DLQURL:              dlqURL,
+		MaxReceiveCount:     maxReceives,
+		BackoffBase:         backoff,
+		BackoffMax:          time.Minute,
+		Log:                 slog.New(slog.NewJSONHandler(&r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Metrics:             metrics.New(io.Discard, "crashsweep"),
+	})
+	if err != nil {
+		r.t.Fatal(err)
 	}
-	q := &queue{inv: inv}
-	return &engine.Processor{
-		Bot: r.bot, Runtime: rt, Store: store, Queue: q, QueueURL: eventsQueueURL, DLQURL: dlqURL,
-		MaxReceiveCount: maxReceives, BackoffBase: backoff, BackoffMax: time.Minute,
-		Log:     slog.New(slog.NewJSONHandler(&r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Metrics: metrics.New(io.Discard, "crashsweep"),
-	}, q
+	return e, q
 }
 
 // envelopeOf wraps a Slack request body as the receiver does.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/config"
+	"github.com/slackrelay/slackrelay/worker/assistant"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
@@ -25,10 +26,10 @@ var Vars = []config.Var{
 	{Name: workerconfig.EnvSlackBotToken, Doc: "`make dev`: with SLACK_SIGNING_SECRET, the bot token the worker posts with; unset: the local Slack server's token"},
 	{Name: workerconfig.EnvSlackAPIURL, Doc: "`make dev`: the Slack Web API the worker calls (GovSlack, a proxy, a test double); unset: the worker's default (" +
 		workerDefault(workerconfig.EnvSlackAPIURL) + ") when the two above are set, else the local Slack server"},
-	{Name: workerconfig.EnvLLMBaseURL, Doc: "`make dev`: passed to the worker: an OpenAI-compatible API instead of the demo responder"},
-	{Name: workerconfig.EnvLLMModel, Doc: "`make dev`: passed to the worker when set"},
-	{Name: workerconfig.EnvLLMAPIKey, Doc: "`make dev`: passed to the worker when set (needed with LLM_BASE_URL)"},
-	{Name: EnvLocalLLM, Doc: "`make dev`: `on` starts the local LLM server (infra/local/localllm) and runs the worker against it, answers streamed at the pace of `slackrelay-local dev`'s -llm-* flags; unset or `off`: the demo responder, or LLM_BASE_URL (not both)"},
+	{Name: assistant.EnvLLMBaseURL, Doc: "`make dev`: passed to the worker: an OpenAI-compatible API instead of the demo responder"},
+	{Name: assistant.EnvLLMModel, Doc: "`make dev`: passed to the worker when set"},
+	{Name: assistant.EnvLLMAPIKey, Doc: "`make dev`: passed to the worker when set (needed with LLM_BASE_URL)"},
+	{Name: EnvLocalLLM, Doc: "`make dev`: `on` starts the local LLM server (worker/assistant/llm/fakellm) and runs the worker against it, answers streamed at the pace of `slackrelay-local dev`'s -llm-* flags; unset or `off`: the demo responder, or LLM_BASE_URL (not both)"},
 	{Name: EnvNoColor, Doc: "set and not empty: no colours in the output"},
 	{Name: EnvTerm, Doc: "`dumb`: no colours in the output"},
 }
@@ -63,9 +64,9 @@ func Load(getenv func(string) string) (Settings, error) {
 		SigningSecret: l.String(receiverconfig.EnvSlackSigningSecret),
 		BotToken:      l.String(workerconfig.EnvSlackBotToken),
 		SlackAPIURL:   l.String(workerconfig.EnvSlackAPIURL),
-		LLMBaseURL:    l.String(workerconfig.EnvLLMBaseURL),
-		LLMModel:      l.String(workerconfig.EnvLLMModel),
-		LLMAPIKey:     l.String(workerconfig.EnvLLMAPIKey),
+		LLMBaseURL:    l.String(assistant.EnvLLMBaseURL),
+		LLMModel:      l.String(assistant.EnvLLMModel),
+		LLMAPIKey:     l.String(assistant.EnvLLMAPIKey),
 	}
 	switch v := l.String(EnvLocalLLM); v {
 	case "on":
@@ -85,7 +86,7 @@ func Load(getenv func(string) string) (Settings, error) {
 // CheckLLM returns an error when both the local LLM server and another API are asked for.
 func (s Settings) CheckLLM() error {
 	if s.LocalLLM && s.LLMBaseURL != "" {
-		return errors.New("set " + EnvLocalLLM + "=on or " + workerconfig.EnvLLMBaseURL + ", not both: the worker talks to one LLM")
+		return errors.New("set " + EnvLocalLLM + "=on or " + assistant.EnvLLMBaseURL + ", not both: the worker talks to one LLM")
 	}
 	return nil
 }

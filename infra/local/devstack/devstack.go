@@ -5,8 +5,9 @@
 // `make bench` are built on it. Everything binds 127.0.0.1 and Stop ends what Start started.
 //
 // The binaries' variable names come from their tables (receiver/receiverconfig,
-// worker/workerconfig, shared/awsclient), and a binary is ready when it prints the ready line
-// of shared/logging (docs/local.md), not when a log message reads a certain way.
+// worker/workerconfig, the shipped bot's worker/assistant, shared/awsclient), and a binary
+// is ready when it prints the ready line of shared/logging (docs/local.md), not when a log
+// message reads a certain way.
 package devstack
 
 import (
@@ -27,11 +28,11 @@ import (
 	"time"
 
 	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
-	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
-	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/shared/logging"
 	"github.com/slackrelay/slackrelay/shared/slackverify"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 )
 
 // Binaries are the built commands.
@@ -94,7 +95,7 @@ type Options struct {
 	// LLMBaseURL, LLMModel and LLMAPIKey, when set, are passed to the worker (an
 	// OpenAI-compatible API instead of the demo responder).
 	LLMBaseURL, LLMModel, LLMAPIKey string
-	// LocalLLM, when set, starts the local OpenAI-compatible server (package localllm) on
+	// LocalLLM, when set, starts the local OpenAI-compatible server (worker/assistant/llm/fakellm) on
 	// loopback with these options (its pace, answers, Out) and points the worker at it:
 	// LLM_BASE_URL, LLM_API_KEY (LocalLLMKey unless LocalLLM.APIKey is set; the server checks
 	// it) and LLM_MODEL (LocalLLMModel). LLMBaseURL, LLMModel and LLMAPIKey are then ignored.
@@ -252,7 +253,7 @@ func (s *Stack) StartReceiver(ctx context.Context) error {
 // StartWorker starts the worker binary with its poller (its DynamoDB goes through
 // DynamoDBProxy; Slack is the local server unless Options.SlackAPIURL says otherwise).
 // env are NAME=value entries put after WorkerEnv's, so they win: a test may start the
-// worker with one setting changed (e.g. workerconfig.EnvStreaming+"=off").
+// worker with one setting changed (e.g. assistant.EnvStreaming+"=off").
 func (s *Stack) StartWorker(ctx context.Context, env ...string) error {
 	p, _, err := s.spawn(ctx, "worker", s.opts.Bins.Worker, append(s.WorkerEnv(), env...))
 	if err != nil {

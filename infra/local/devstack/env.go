@@ -7,6 +7,7 @@ import (
 
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
+	"github.com/slackrelay/slackrelay/worker/assistant"
 	"github.com/slackrelay/slackrelay/worker/relay"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
@@ -58,7 +59,7 @@ func (s *Stack) WorkerEnv() []string {
 		kv(workerconfig.EnvSlackBotToken, s.opts.BotToken),
 		kv(workerconfig.EnvSlackAPIURL, s.slackAPIURL()),
 		kv(workerconfig.EnvResponseURLs, s.responseURLs()),
-		kv(workerconfig.EnvDemoDelay, s.opts.DemoDelay.String()),
+		kv(assistant.EnvDemoDelay, s.opts.DemoDelay.String()),
 		kv(workerconfig.EnvHandlerTimeout, s.opts.HandlerTimeout.String()),
 		kv(workerconfig.EnvMaxReceiveCount, strconv.Itoa(s.opts.MaxReceiveCount)),
 		kv(workerconfig.EnvBackoffBase, s.opts.BackoffBase.String()),
@@ -66,15 +67,15 @@ func (s *Stack) WorkerEnv() []string {
 		kv(workerconfig.EnvPollWait, "1s"),
 	)
 	if s.opts.DemoTokensPerSecond > 0 {
-		env = append(env, kv(workerconfig.EnvDemoTokenRate, strconv.Itoa(s.opts.DemoTokensPerSecond)))
+		env = append(env, kv(assistant.EnvDemoTokenRate, strconv.Itoa(s.opts.DemoTokensPerSecond)))
 	}
 	if s.opts.NoStreaming {
-		env = append(env, kv(workerconfig.EnvStreaming, "off"))
+		env = append(env, kv(assistant.EnvStreaming, "off"))
 	}
 	for _, v := range []struct{ name, value string }{
-		{workerconfig.EnvLLMBaseURL, s.opts.LLMBaseURL},
-		{workerconfig.EnvLLMModel, s.opts.LLMModel},
-		{workerconfig.EnvLLMAPIKey, s.opts.LLMAPIKey},
+		{assistant.EnvLLMBaseURL, s.opts.LLMBaseURL},
+		{assistant.EnvLLMModel, s.opts.LLMModel},
+		{assistant.EnvLLMAPIKey, s.opts.LLMAPIKey},
 	} {
 		if v.value != "" {
 			env = append(env, kv(v.name, v.value))

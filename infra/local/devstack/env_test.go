@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
-	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
+	"github.com/slackrelay/slackrelay/worker/assistant"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
@@ -74,15 +75,21 @@ func TestBinaryEnvironmentsLoad(t *testing.T) {
 		t.Fatalf("worker: %v", err)
 	}
 	want := workerconfig.Config{QueueURL: s.Local.QueueURL, DLQURL: s.Local.DLQURL, Table: "t", BotToken: LocalBotToken,
-		SlackAPIURL: "http://127.0.0.1:2/api/", LLMBaseURL: "http://127.0.0.1:3/v1", LLMModel: "m", LLMAPIKey: "k",
-		HandlerTimeout: 4 * time.Second, MaxReceiveCount: 3, BackoffBase: 2 * time.Second, BackoffMax: 8 * time.Second, PollWait: time.Second,
-		PollLoops: 7}
+		SlackAPIURL: "http://127.0.0.1:2/api/", HandlerTimeout: 4 * time.Second, MaxReceiveCount: 3, BackoffBase: 2 * time.Second,
+		BackoffMax: 8 * time.Second, PollWait: time.Second, PollLoops: 7}
 	if w.QueueURL != want.QueueURL || w.DLQURL != want.DLQURL || w.Table != want.Table || w.BotToken != want.BotToken ||
-		w.SlackAPIURL != want.SlackAPIURL || w.LLMBaseURL != want.LLMBaseURL || w.LLMModel != want.LLMModel || w.LLMAPIKey != want.LLMAPIKey ||
-		w.HandlerTimeout != want.HandlerTimeout || w.MaxReceiveCount != want.MaxReceiveCount || w.BackoffBase != want.BackoffBase ||
-		w.BackoffMax != want.BackoffMax || w.PollWait != want.PollWait || len(w.Deprecations) != 0 ||
-		w.DemoTokensPerSecond != 500 || w.Streaming || w.PollLoops != want.PollLoops {
-		t.Errorf("worker config = %+v\nwant (in these fields) %+v, DemoTokensPerSecond 500, Streaming false", w, want)
+		w.SlackAPIURL != want.SlackAPIURL || w.HandlerTimeout != want.HandlerTimeout || w.MaxReceiveCount != want.MaxReceiveCount ||
+		w.BackoffBase != want.BackoffBase || w.BackoffMax != want.BackoffMax || w.PollWait != want.PollWait || len(w.Deprecations) != 0 ||
+		w.PollLoops != want.PollLoops {
+		t.Errorf("worker config = %+v\nwant (in these fields) %+v", w, want)
+	}
+	// The shipped bot's own settings, through its own loader.
+	b, err := assistant.LoadSettings(wenv, false)
+	if err != nil {
+		t.Fatalf("the shipped bot: %v", err)
+	}
+	if b.LLMBaseURL != "http://127.0.0.1:3/v1" || b.LLMModel != "m" || b.LLMAPIKey != "k" || b.DemoTokensPerSecond != 500 || b.Streaming {
+		t.Errorf("the shipped bot's settings = %+v, want LLM http://127.0.0.1:3/v1, m, k, DemoTokensPerSecond 500, Streaming false", b)
 	}
 	if got := wenv(awsclient.EndpointVar("DYNAMODB")); got != s.DynamoDBProxy.URL() {
 		t.Errorf("worker DynamoDB endpoint = %q, want the proxy %q", got, s.DynamoDBProxy.URL())
@@ -94,7 +101,7 @@ func TestWorkerEnvLeavesUnsetLLMToTheWorker(t *testing.T) {
 	t.Parallel()
 	s := &Stack{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/"}.withDefaults(), Local: &localaws.Stack{}, DynamoDBProxy: ddbProxy(t)}
 	for _, e := range s.WorkerEnv() {
-		for _, name := range []string{workerconfig.EnvLLMBaseURL, workerconfig.EnvLLMModel, workerconfig.EnvLLMAPIKey} {
+		for _, name := range []string{assistant.EnvLLMBaseURL, assistant.EnvLLMModel, assistant.EnvLLMAPIKey} {
 			if strings.HasPrefix(e, name+"=") {
 				t.Errorf("WorkerEnv sets %s, want it unset", e)
 			}
@@ -107,7 +114,7 @@ func TestWorkerEnvLeavesStreamingToTheWorker(t *testing.T) {
 	t.Parallel()
 	s := &Stack{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/"}.withDefaults(), Local: &localaws.Stack{}, DynamoDBProxy: ddbProxy(t)}
 	for _, e := range s.WorkerEnv() {
-		for _, name := range []string{workerconfig.EnvStreaming, workerconfig.EnvDemoTokenRate} {
+		for _, name := range []string{assistant.EnvStreaming, assistant.EnvDemoTokenRate} {
 			if strings.HasPrefix(e, name+"=") {
 				t.Errorf("WorkerEnv sets %s, want it unset", e)
 			}
@@ -126,9 +133,9 @@ func TestWorkerEnvForTheLocalLLM(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.LLM.Close() })
-	w, err := workerconfig.Load(getenv(s.WorkerEnv()))
+	w, err := assistant.LoadSettings(getenv(s.WorkerEnv()), false)
 	if err != nil {
-		t.Fatalf("worker: %v", err)
+		t.Fatalf("the shipped bot: %v", err)
 	}
 	if w.LLMBaseURL != s.LLM.APIURL() || w.LLMModel != LocalLLMModel || w.LLMAPIKey != LocalLLMKey {
 		t.Fatalf("worker LLM = %q %q %q, want %q %q %q", w.LLMBaseURL, w.LLMModel, w.LLMAPIKey, s.LLM.APIURL(), LocalLLMModel, LocalLLMKey)

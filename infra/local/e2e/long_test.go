@@ -15,11 +15,12 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/fixture"
+	"github.com/slackrelay/slackrelay/shared/logbuf"
+	"github.com/slackrelay/slackrelay/worker/assistant"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
-	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
-	"github.com/slackrelay/slackrelay/shared/logbuf"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
@@ -77,7 +78,7 @@ func startLongAnswer(ctx context.Context) {
 		LocalLLM: &fakellm.Options{Pace: l.run.pace},
 		WorkerEnv: []string{
 			workerconfig.EnvStreamLifetime + "=" + l.run.lifetime.String(),
-			workerconfig.EnvLLMPrefill + "=continue",
+			assistant.EnvLLMPrefill + "=continue",
 		},
 	})
 	if l.err != nil {

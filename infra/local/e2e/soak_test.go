@@ -18,10 +18,11 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
-	"github.com/slackrelay/slackrelay/shared/fixture"
-	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
+	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/shared/logbuf"
+	"github.com/slackrelay/slackrelay/worker/assistant"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/relay"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
@@ -208,7 +209,7 @@ func TestSoak(t *testing.T) {
 			}
 			return ""
 		}},
-		WorkerEnv: []string{workerconfig.EnvLLMPrefill + "=continue", fmt.Sprintf("%s=%d", workerconfig.EnvPollLoops, soakPollLoops)},
+		WorkerEnv: []string{assistant.EnvLLMPrefill + "=continue", fmt.Sprintf("%s=%d", workerconfig.EnvPollLoops, soakPollLoops)},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -9,11 +9,11 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/fixture"
+	"github.com/slackrelay/slackrelay/worker/assistant"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
-	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
-	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
 // The streaming tests run the worker against the local LLM server at a pace slow enough to
@@ -45,7 +45,7 @@ func streamSetup(t *testing.T) *devstack.Stack {
 		streamStack, streamErr = devstack.Start(ctx, devstack.Options{
 			Bins: bins, HandlerTimeout: 8 * time.Second, MaxReceiveCount: 4, BackoffBase: time.Second, LogOut: &logs,
 			LocalLLM:  &fakellm.Options{Pace: streamPace},
-			WorkerEnv: []string{workerconfig.EnvLLMPrefill + "=continue"},
+			WorkerEnv: []string{assistant.EnvLLMPrefill + "=continue"},
 		})
 	})
 	if streamErr != nil {
@@ -146,7 +146,7 @@ func TestWorkerKilledMidStream(t *testing.T) {
 func TestAnswerWithoutStreaming(t *testing.T) {
 	s := streamSetup(t)
 	s.StopWorker()
-	if err := s.StartWorker(context.Background(), workerconfig.EnvStreaming+"=off"); err != nil {
+	if err := s.StartWorker(context.Background(), assistant.EnvStreaming+"=off"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

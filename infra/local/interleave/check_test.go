@@ -4,8 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
@@ -57,7 +62,7 @@ func describe(msgs []fakeslack.Rendered) string {
 // answer exactly once; an unanswered one has a copy in the DLQ and shows a beginning of the
 // answer at most (nothing repeated). It reports whether the event was answered.
 func (s *schedule) settled(ctx context.Context, when string) (bool, error) {
-	done, err := s.peek.Peek(ctx, s.key)
+	done, err := s.done(ctx)
 	if err != nil {
 		return false, fmt.Errorf("%w: read the journal: %v", errHarness, err)
 	}
@@ -85,7 +90,7 @@ func (s *schedule) settled(ctx context.Context, when string) (bool, error) {
 // answer exactly once: the bot's messages, concatenated, are the answer; none still
 // streaming; the button once, under the last one.
 func (s *schedule) answered(ctx context.Context, when string) error {
-	done, err := s.peek.Peek(ctx, s.key)
+	done, err := s.done(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: read the journal: %v", errHarness, err)
 	}
@@ -193,4 +198,21 @@ func messageOf(token string) string {
 		return token[:i]
 	}
 	return token
+}
+
+// done reads the event's record (ungated, with the client the checks use) and reports whether
+// it says the event was answered, as the journal decides it: completed and not expired.
+func (s *schedule) done(ctx context.Context) (bool, error) {
+	out, err := s.w.h.raw.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.w.h.table),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: s.key}}, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return false, fmt.Errorf("read the record of %s: %w", s.key, err)
+	}
+	status, _ := out.Item["status"].(*types.AttributeValueMemberS)
+	expires, _ := out.Item["expires_at"].(*types.AttributeValueMemberN)
+	if status == nil || status.Value != "completed" || expires == nil {
+		return false, nil
+	}
+	at, err := strconv.ParseInt(expires.Value, 10, 64)
+	return err == nil && at >= s.now().Unix(), nil
 }

@@ -21,12 +21,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/google/go-cmp/cmp"
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/shared/fixture"
-	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/envelope"
+	"github.com/slackrelay/slackrelay/shared/fixture"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -87,8 +87,9 @@ type noBackoff struct{}
 func (noBackoff) BackoffDelay(int, error) (time.Duration, error) { return 0, nil }
 
 // envelope is the queue message of a mention in channel's thread, as the receiver writes it,
-// and the dedupe key the worker gives it.
-func (h *harness) envelope(ctx context.Context, rt *relay.Runtime, channel, thread string, seed uint64) (string, string, error) {
+// and the dedupe key the worker gives it (the router's own decision, asked without a
+// runtime: only the key is wanted).
+func (h *harness) envelope(ctx context.Context, channel, thread string, seed uint64) (string, string, error) {
 	env := envelope.Envelope{Version: 1, ID: envelope.NewID(), Kind: envelope.KindEvent, EventType: "app_mention",
 		DedupeKey: "unused", ReceivedAt: time.Now().UTC(), ContentType: envelope.ContentTypeJSON,
 		Body: fixture.AppMention(fmt.Sprintf("EvIL%d", seed), channel, thread, "answer me")}
@@ -96,7 +97,7 @@ func (h *harness) envelope(ctx context.Context, rt *relay.Runtime, channel, thre
 	if err != nil {
 		return "", "", err
 	}
-	d, err := h.bot.Dispatch(ctx, rt, &env)
+	d, err := h.bot.Dispatch(ctx, nil, &env)
 	if err != nil || d.Route == "" || d.Skip != "" {
 		return "", "", fmt.Errorf("%w: the mention is not routed to the test handler: %v %+v", errHarness, err, d)
 	}
@@ -113,8 +114,9 @@ func userMessage(channel, ts string) fakeslack.UserMessage {
 type worker struct {
 	h     *harness
 	slack *fakeslack.Server
-	rt    *relay.Runtime
-	cur   atomic.Pointer[schedule]
+	// client is the engine's Slack client: every request through the scheduler.
+	client *slack.Client
+	cur    atomic.Pointer[schedule]
 }
 
 // newWorker starts the worker's local Slack (stopped when t ends) and its Slack client.
@@ -131,15 +133,8 @@ func newWorker(t *testing.T, h *harness) *worker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = w.slack.Close() })
-	client := slack.New("xoxb-interleave", slack.OptionAPIURL(w.slack.APIURL()),
+	w.client = slack.New("xoxb-interleave", slack.OptionAPIURL(w.slack.APIURL()),
 		slack.OptionHTTPClient(&gate{service: "slack", next: &http.Client{}}))
-	w.rt = &relay.Runtime{
-		Slack: func(context.Context) (*slack.Client, error) { return client, nil },
-		// The worker asks auth.test once per token and keeps the answer.
-		Identity: func(context.Context) (relay.Identity, error) {
-			return relay.Identity{UserID: "UBOT", BotID: "BBOT"}, nil
-		},
-	}
 	return w
 }
 
@@ -260,7 +255,7 @@ func TestInterleavings(t *testing.T) {
 		"  answers lost: %d (%s); calls refused: %d (%s)\n"+
 		"  takeovers: %d of the message's own claim, %d of another copy's after its lease; continuations asked: %d\n"+
 		"  calls that reached a server: %s\n"+
-		"  processor: %s",
+		"  engine: %s",
 		total.schedules, took.Round(time.Millisecond), float64(took.Milliseconds())/float64(max(total.schedules, 1)), workers,
 		total.answered, total.deadLettered, total.replayed, format(total.dlqClasses),
 		total.invocations, total.calls, total.redeliveries, total.timePasses,

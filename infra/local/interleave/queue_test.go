@@ -11,13 +11,13 @@ import (
 	"github.com/slackrelay/slackrelay/worker/engine"
 )
 
-// The queue URLs the processor is given; the schedule's queue tells them apart.
+// The queue URLs the engine is given; the schedule's queue tells them apart.
 const (
 	eventsQueueURL = "https://sqs.local/events"
 	dlqURL         = "https://sqs.local/events-dlq"
 )
 
-// queue is SQS as one schedule's processor sees it (engine.Queue): a continuation it sends
+// queue is SQS as one schedule's engine sees it (engine.Queue): a continuation it sends
 // to the events queue becomes a new message of the schedule, a dead letter is kept, a
 // visibility change is the delay of the message's next delivery. Its calls go through the
 // scheduler like the others.
@@ -65,7 +65,7 @@ func (q *queue) ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessa
 }
 
 // before asks the scheduler about c and applies it (apply) when it reaches SQS; the error is
-// what the processor sees.
+// what the engine sees.
 func (q *queue) before(inv *invocation, c call, apply func()) error {
 	if inv == nil {
 		return fmt.Errorf("interleave: an SQS call outside any invocation")

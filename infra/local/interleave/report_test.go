@@ -83,8 +83,8 @@ func format(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// metricCounter counts the processor's metrics by name (it reads the EMF lines the
-// processor's metrics.Emitter writes, one per metric).
+// metricCounter counts the engine's metrics by name (it reads the EMF lines the
+// engine's metrics.Emitter writes, one per metric).
 type metricCounter struct {
 	mu sync.Mutex
 	n  map[string]int

@@ -13,9 +13,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/metrics"
-	"github.com/slackrelay/slackrelay/worker/internal/journal"
 	"github.com/slackrelay/slackrelay/worker/engine"
 )
 
@@ -118,7 +118,7 @@ var profiles = []profile{
 }
 
 // message is one SQS message carrying the event: one of the two copies, a continuation the
-// processor queued, or a replayed dead letter.
+// engine queued, or a replayed dead letter.
 type message struct {
 	id       string
 	receives int
@@ -225,13 +225,12 @@ type schedule struct {
 	w       *worker
 
 	// The virtual clock: anchor (real time at the start, so contexts' real deadlines are in
-	// the future) plus offset, which only the scheduler moves. The journal, the processor and
+	// the future) plus offset, which only the scheduler moves. The journal, the engine and
 	// the local Slack read it.
 	anchor time.Time
 	offset time.Duration
 
-	proc       *engine.Processor
-	peek       *journal.Store // ungated, for the checks
+	proc       *engine.Engine
 	queue      *queue
 	channel    string
 	thread     string
@@ -271,14 +270,22 @@ func newSchedule(w *worker, seed uint64) *schedule {
 	}
 	s.queue = &queue{s: s}
 	log := slog.New(slog.NewTextHandler(&s.log, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	s.proc = &engine.Processor{
-		Bot: w.h.bot, Runtime: w.rt,
-		Store: &journal.Store{DB: w.h.ddb, Table: w.h.table, Now: s.now},
+	proc, err := engine.New(engine.Config{
+		Router: w.h.bot,
+		Slack:  func(context.Context) (*slack.Client, error) { return w.client, nil },
+		// The worker asks auth.test once per token and keeps the answer.
+		Identity: func(context.Context) (engine.Identity, error) {
+			return engine.Identity{UserID: "UBOT", BotID: "BBOT"}, nil
+		},
+		DynamoDB: w.h.ddb, Table: w.h.table, Now: s.now,
 		Queue: s.queue, QueueURL: eventsQueueURL, DLQURL: dlqURL, MaxReceiveCount: maxReceiveCount,
 		BackoffBase: 10 * time.Second, BackoffMax: 5 * time.Minute, Concurrency: 1,
-		Log: log, Metrics: metrics.New(&s.metrics, "interleave"), Now: s.now,
+		Log: log, Metrics: metrics.New(&s.metrics, "interleave"),
+	})
+	if err != nil {
+		panic(fmt.Sprintf("interleave: the engine's configuration: %v", err)) // a harness bug
 	}
-	s.peek = &journal.Store{DB: w.h.raw, Table: w.h.table, Now: s.now}
+	s.proc = proc
 	return s
 }
 
@@ -303,7 +310,7 @@ func (s *schedule) run(ctx context.Context) error {
 	if _, err := s.w.slack.AddUserMessage(userMessage(s.channel, s.thread)); err != nil {
 		return fmt.Errorf("%w: seed the thread: %v", errHarness, err)
 	}
-	body, key, err := s.w.h.envelope(ctx, s.w.rt, s.channel, s.thread, s.seed)
+	body, key, err := s.w.h.envelope(ctx, s.channel, s.thread, s.seed)
 	if err != nil {
 		return err
 	}

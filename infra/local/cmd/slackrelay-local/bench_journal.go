@@ -12,9 +12,9 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
 	"github.com/slackrelay/slackrelay/shared/fixture"
+	"github.com/slackrelay/slackrelay/worker/assistant"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
-	"github.com/slackrelay/slackrelay/worker/assistant"
 )
 
 // journalHeading opens the report's section on what one event costs in DynamoDB and Slack

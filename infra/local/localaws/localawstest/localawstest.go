@@ -1,4 +1,4 @@
-// Package localstacktest gives integration tests one local stack per test binary.
+// Package localawstest gives integration tests one local stack per test binary.
 //
 // Tests that need it call Stack(t). When the npm servers are not installed the tests are
 // skipped, unless SLACKRELAY_REQUIRE_LOCAL_STACK=1 (set by `make test` and CI), where a

@@ -1,4 +1,4 @@
-// Package localstack starts the local stand-ins for AWS that the tests, `make demo` and
+// Package localaws starts the local stand-ins for AWS that the tests, `make demo` and
 // `make dev` use: an SQS-protocol server (fauxqs, or local-aws-sqs where StartMessageMoveTask
 // is needed) and a DynamoDB-protocol server (dynalite). They are the npm packages pinned in
 // infra/local, started through its launchers, bound to 127.0.0.1 on free ports, each in its
@@ -151,19 +151,19 @@ func FindDir() (string, error) {
 	if dir == "" {
 		root, err := RepoRoot()
 		if err != nil {
-			return "", fmt.Errorf("localstack: %w (or set SLACKRELAY_LOCAL_DIR to infra/local)", err)
+			return "", fmt.Errorf("localaws: %w (or set SLACKRELAY_LOCAL_DIR to infra/local)", err)
 		}
 		dir = filepath.Join(root, "infra", "local")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "fauxqs")); err != nil {
-		return "", fmt.Errorf("localstack: the local servers are not installed in %s (run `make deps`)", dir)
+		return "", fmt.Errorf("localaws: the local servers are not installed in %s (run `make deps`)", dir)
 	}
 	return dir, nil
 }
 
 func (s *Stack) launch(ctx context.Context, dir string, stderr io.Writer, ready any, script string, args ...string) error {
 	if _, err := exec.LookPath("node"); err != nil {
-		return fmt.Errorf("localstack: node is not installed: %w", err)
+		return fmt.Errorf("localaws: node is not installed: %w", err)
 	}
 	cmd := exec.Command("node", append([]string{filepath.Join(dir, script)}, args...)...)
 	cmd.Dir = dir
@@ -182,7 +182,7 @@ func (s *Stack) launch(ctx context.Context, dir string, stderr io.Writer, ready 
 		return err
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("localstack: start %s: %w", script, err)
+		return fmt.Errorf("localaws: start %s: %w", script, err)
 	}
 	s.procs = append(s.procs, cmd)
 	line := make(chan string, 1)
@@ -197,11 +197,11 @@ func (s *Stack) launch(ctx context.Context, dir string, stderr io.Writer, ready 
 	select {
 	case l := <-line:
 		if err := json.Unmarshal([]byte(l), ready); err != nil || !strings.Contains(l, `"ready":true`) {
-			return fmt.Errorf("localstack: %s did not start (first line %q); see its stderr", script, strings.TrimSpace(l))
+			return fmt.Errorf("localaws: %s did not start (first line %q); see its stderr", script, strings.TrimSpace(l))
 		}
 		return nil
 	case <-timeout.C:
-		return fmt.Errorf("localstack: %s not ready after 30s", script)
+		return fmt.Errorf("localaws: %s not ready after 30s", script)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -251,13 +251,13 @@ func (s *Stack) Depth(ctx context.Context, queueURL string) (int, error) {
 			sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed,
 		}})
 	if err != nil {
-		return 0, fmt.Errorf("localstack: queue attributes of %s: %w", queueURL, err)
+		return 0, fmt.Errorf("localaws: queue attributes of %s: %w", queueURL, err)
 	}
 	n := 0
 	for _, v := range out.Attributes {
 		k, err := strconv.Atoi(v)
 		if err != nil {
-			return 0, fmt.Errorf("localstack: queue attribute %q is not a number", v)
+			return 0, fmt.Errorf("localaws: queue attribute %q is not a number", v)
 		}
 		n += k
 	}
@@ -291,7 +291,7 @@ func CreateTable(ctx context.Context, db *dynamodb.Client, name string) error {
 	})
 	var exists *ddbtypes.ResourceInUseException
 	if err != nil && !errors.As(err, &exists) {
-		return fmt.Errorf("localstack: create table %s: %w", name, err)
+		return fmt.Errorf("localaws: create table %s: %w", name, err)
 	}
 	// A new table answers ResourceNotFoundException until it is ACTIVE, as on AWS (dynalite
 	// turns it ACTIVE on its next tick): wait, polling quickly.
@@ -299,7 +299,7 @@ func CreateTable(ctx context.Context, db *dynamodb.Client, name string) error {
 		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 100*time.Millisecond
 	})
 	if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 10*time.Second); err != nil {
-		return fmt.Errorf("localstack: table %s did not become active: %w", name, err)
+		return fmt.Errorf("localaws: table %s did not become active: %w", name, err)
 	}
 	return nil
 }
