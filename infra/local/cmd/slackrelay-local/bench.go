@@ -19,10 +19,10 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
-	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
+	"github.com/slackrelay/slackrelay/shared/fixture"
 )
 
 // benchDemoDelay is the demo responder's pretend work in the end-to-end measurement.
@@ -166,8 +166,8 @@ func bench(args []string) error {
 	say("median %s", ms(colds[2]))
 
 	step("worker: one batch of 10 messages whose external call takes 2 s")
-	cmd = exec.Command("go", "test", "-run", "^$", "-bench", "BatchOfTenTwoSecondCalls", "-benchtime", "3x", "./app")
-	cmd.Dir = filepath.Join(root, "worker")
+	cmd = exec.Command("go", "test", "-run", "^$", "-bench", "BatchOfTenTwoSecondCalls", "-benchtime", "3x", "./pipeline")
+	cmd.Dir = filepath.Join(root, "infra", "local")
 	outp, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("worker batch benchmark: %w\n%s", err, outp)
@@ -176,7 +176,7 @@ func bench(args []string) error {
 	if m == nil {
 		return fmt.Errorf("worker batch benchmark: no result in\n%s", outp)
 	}
-	fmt.Fprintf(&r, "\n## Worker batch\n\n`BenchmarkBatchOfTenTwoSecondCalls` (worker/app): 10 messages, each handler waits 2 s on its external call, through the real processor, dynalite and the local Slack server. Slowest of 3 batches: **%s s** (the target is ≤ 2.5 s; run one by one it would be 20 s).\n", m[1])
+	fmt.Fprintf(&r, "\n## Worker batch\n\n`BenchmarkBatchOfTenTwoSecondCalls` (infra/local/pipeline): 10 messages, each handler waits 2 s on its external call, through the real engine, dynalite and the local Slack server. Slowest of 3 batches: **%s s** (the target is ≤ 2.5 s; run one by one it would be 20 s).\n", m[1])
 	say("worst batch %s s", m[1])
 
 	step("Lambda mode: %d cold starts of each function, %d warm invocations each", *lambdaRuns, *lambdaWarm)

@@ -1,4 +1,4 @@
-package app
+package pipeline
 
 import (
 	"bytes"
@@ -18,12 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/slack-go/slack"
+	"github.com/slackrelay/slackrelay/worker/assistant"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
-	"github.com/slackrelay/slackrelay/worker/assistant"
-	"github.com/slackrelay/slackrelay/worker/internal/journal"
 	"github.com/slackrelay/slackrelay/worker/relay"
-	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
 // Records of the release before the step journal, as that release wrote them, are in
@@ -39,8 +37,8 @@ import (
 // Each case recreates the Slack state the earlier release left with its record (a stream
 // started empty and appended to, then left open; posts carrying that release's metadata
 // {dedupe_key, step: "post#1", part, parts}; response_url posts), writes the item with the
-// real DynamoDB client, delivers the event again through the real worker (processor, journal,
-// relay, the shipped bot) and judges by what a Slack client shows that the event ends with
+// real DynamoDB client, delivers the event again through the real worker (worker.New: the
+// engine, its journal, relay, the shipped bot) and judges by what a Slack client shows that the event ends with
 // exactly one answer.
 func TestRecordsOfTheEarlierReleaseAreHonoured(t *testing.T) {
 	t.Parallel()
@@ -286,18 +284,22 @@ func newUpgrade(t *testing.T, fixed, noStreaming bool) *upgrade {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { llm.Close() })
-	h := newHarness(t, func(c *workerconfig.Config) {
-		c.LLMBaseURL, c.LLMModel, c.LLMAPIKey = llm.APIURL(), "local-model", "local-llm-key"
-		c.Streaming = !noStreaming
-	})
-	u := &upgrade{h: h, llm: llm, slack: slack.New(botToken, slack.OptionAPIURL(h.slack.APIURL()))}
+	streaming := "on"
+	if noStreaming {
+		streaming = "off"
+	}
+	u := &upgrade{llm: llm}
+	opts := []option{withEnv(assistant.EnvLLMBaseURL, llm.APIURL(), assistant.EnvLLMModel, "local-model",
+		assistant.EnvLLMAPIKey, "local-llm-key", assistant.EnvStreaming, streaming)}
 	if fixed {
 		// Its answer is not what the records planned: the plan must win.
-		h.app.Processor.Bot = botWith(t, responderFunc(func(context.Context, string) (string, error) {
+		opts = append(opts, withBot(botWith(responderFunc(func(context.Context, string) (string, error) {
 			u.responded.Add(1)
 			return "A different answer from the new release's model.", nil
-		}))
+		}))))
 	}
+	u.h = newHarness(t, opts...)
+	u.slack = slack.New(botToken, slack.OptionAPIURL(u.h.slack.APIURL()))
 	return u
 }
 
@@ -307,6 +309,9 @@ type responderFunc func(ctx context.Context, prompt string) (string, error)
 func (f responderFunc) Respond(ctx context.Context, prompt string) (string, error) {
 	return f(ctx, prompt)
 }
+
+// earlierTTL is how long the earlier release kept a record after its last write.
+const earlierTTL = 15 * 24 * time.Hour
 
 // putRecord writes the fixture item name with the real DynamoDB client, its placeholders
 // replaced by vars and its expires_at moved to 15 days from now (the earlier release's TTL
@@ -337,9 +342,8 @@ func (u *upgrade) putRecord(t *testing.T, name string, vars map[string]string) s
 	if _, ok := item["expires_at"]; !ok {
 		t.Fatalf("%s: no expires_at", name)
 	}
-	item["expires_at"] = &types.AttributeValueMemberN{Value: fmt.Sprint(time.Now().Add(journal.DefaultTTL).Unix())}
-	st := u.h.store()
-	if _, err := st.DB.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(st.Table), Item: item}); err != nil {
+	item["expires_at"] = &types.AttributeValueMemberN{Value: fmt.Sprint(time.Now().Add(earlierTTL).Unix())}
+	if _, err := u.h.ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(u.h.cfg.Table), Item: item}); err != nil {
 		t.Fatal(err)
 	}
 	return item["pk"].(*types.AttributeValueMemberS).Value
@@ -576,8 +580,7 @@ func (u *upgrade) threeResponses(t *testing.T, id string) {
 // completed checks that the record is completed with its steps (old and new) dropped.
 func (u *upgrade) completed(t *testing.T, key string) {
 	t.Helper()
-	st := u.h.store()
-	out, err := st.DB.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(st.Table),
+	out, err := u.h.ddb.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(u.h.cfg.Table),
 		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: key}}, ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,11 @@
-package app
+package pipeline
 
 import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"strings"
 	"sync"
@@ -14,18 +16,16 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/shared/envelope"
+	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/worker/assistant"
-	"github.com/slackrelay/slackrelay/worker/internal/journal"
-	"github.com/slackrelay/slackrelay/worker/assistant/llm"
 	"github.com/slackrelay/slackrelay/worker/relay"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
 func TestReplyInThreadWithWorkingReaction(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
+	h := newHarness(t)
 	h.send(h.mention("Ev1", "C1", "1700000000.000100", "what is up?"))
 	h.drain(10 * time.Second)
 	answers := h.answers()
@@ -48,7 +48,7 @@ func TestReplyInThreadWithWorkingReaction(t *testing.T) {
 // concurrently by separate invocations: one reply.
 func TestDuplicatesGiveOneReply(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *workerconfig.Config) { c.DemoDelay = 300 * time.Millisecond })
+	h := newHarness(t, withEnv(assistant.EnvDemoDelay, "300ms"))
 	ts := "1700000001.000200"
 	for range 4 {
 		h.send(h.mention("EvDup", "C1", ts, "once please"))
@@ -56,7 +56,7 @@ func TestDuplicatesGiveOneReply(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Add(1)
-		go func() { defer wg.Done(); h.app.Poller.PollOnce(context.Background()) }()
+		go func() { defer wg.Done(); h.poller.PollOnce(context.Background()) }()
 	}
 	wg.Wait()
 	h.drain(15 * time.Second)
@@ -76,7 +76,7 @@ func TestMentionAndItsMessageTwinInAnyOrder(t *testing.T) {
 	for _, order := range []string{"mention first", "twin first", "together"} {
 		t.Run(order, func(t *testing.T) {
 			t.Parallel()
-			h := newHarness(t, nil)
+			h := newHarness(t)
 			ts := fmt.Sprintf("1700000100.%06d", seq.Add(1))
 			m := h.mention("EvM"+ts, "C1", ts, "twins")
 			twin := eventEnvelope(t, fixture.MessageTwin("EvT"+ts, "C1", ts, "twins"))
@@ -103,7 +103,7 @@ func TestMentionAndItsMessageTwinInAnyOrder(t *testing.T) {
 
 func TestPermanentFailureGoesToDLQWithReasonAndReplayAnswers(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
+	h := newHarness(t)
 	h.slack.FailNext(answerMethod, 1, "channel_not_found")
 	body := h.mention("EvPerm", "C1", "1700000002.000100", "hi")
 	h.send(body)
@@ -133,7 +133,7 @@ func TestPermanentFailureGoesToDLQWithReasonAndReplayAnswers(t *testing.T) {
 
 func TestUndecodableMessageGoesToDLQ(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
+	h := newHarness(t)
 	h.send([]byte(`{"v":99,"id":"x"}`))
 	h.drain(10 * time.Second)
 	msgs := h.dlqMessages()
@@ -144,7 +144,7 @@ func TestUndecodableMessageGoesToDLQ(t *testing.T) {
 
 func TestTransientFailuresAreRetriedThenReplyOnce(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
+	h := newHarness(t)
 	h.slack.FailHTTPNext(answerMethod, 2, 503)
 	h.send(h.mention("EvFlaky", "C1", "1700000003.000100", "again"))
 	start := time.Now()
@@ -163,7 +163,7 @@ func TestTransientFailuresAreRetriedThenReplyOnce(t *testing.T) {
 
 func TestOutOfRetriesGoesToDLQAsExhausted(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
+	h := newHarness(t)
 	h.slack.FailHTTPNext(answerMethod, 10, 500)
 	h.send(h.mention("EvDoomed", "C1", "1700000004.000100", "x"))
 	h.drain(20 * time.Second)
@@ -178,7 +178,7 @@ func TestOutOfRetriesGoesToDLQAsExhausted(t *testing.T) {
 
 func TestRateLimitWaitsForRetryAfter(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
+	h := newHarness(t)
 	h.slack.RateLimitNext(answerMethod, 1, 3*time.Second)
 	h.send(h.mention("EvRL", "C1", "1700000005.000100", "slow down"))
 	start := time.Now()
@@ -207,21 +207,14 @@ func TestRateLimitWaitsForRetryAfter(t *testing.T) {
 // and does not post again.
 func TestCrashAfterPostIsNotRepeated(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
 	// A responder that does not stream: the bot answers with Reply (relay's post steps).
-	h.app.Processor.Bot = botWith(t, &fixedResponder{answer: "the reply from before the crash"})
+	h := newHarness(t, withBot(botWith(&fixedResponder{answer: "the reply from before the crash"})))
 	ts := "1700000006.000100"
 	key := "msg:T0001:C1:" + ts
 	step := "post:C1:" + ts
-	c, err := h.store().Claim(context.Background(), key, journal.NewOwner("dead-worker"), time.Now().Add(1500*time.Millisecond))
-	if err != nil || c.Outcome != journal.Claimed {
-		t.Fatalf("claim: %v %v", c.Outcome, err)
-	}
-	if err := c.Lease.Save(context.Background(), step, map[string]any{"kind": "post", "parts": []string{"the reply from before the crash"}, "pending": true}); err != nil {
-		t.Fatal(err)
-	}
+	h.deadClaim(key, 1500*time.Millisecond, map[string]any{step: map[string]any{"kind": "post", "parts": []string{"the reply from before the crash"}, "pending": true}})
 	api := slack.New(botToken, slack.OptionAPIURL(h.slack.APIURL()))
-	_, _, err = api.PostMessage("C1", slack.MsgOptionText("the reply from before the crash", false), slack.MsgOptionTS(ts),
+	_, _, err := api.PostMessage("C1", slack.MsgOptionText("the reply from before the crash", false), slack.MsgOptionTS(ts),
 		slack.MsgOptionMetadata(slack.SlackMetadata{EventType: relay.ReplyMetadataType, EventPayload: map[string]any{"dedupe_key": key, "step": step, "part": 1}}))
 	if err != nil {
 		t.Fatal(err)
@@ -239,11 +232,9 @@ func TestCrashAfterPostIsNotRepeated(t *testing.T) {
 // A worker that died before posting: the redelivery after the lease replies once.
 func TestCrashBeforeReplyIsRecovered(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
+	h := newHarness(t)
 	ts := "1700000007.000100"
-	if _, err := h.store().Claim(context.Background(), "msg:T0001:C1:"+ts, journal.NewOwner("dead-worker"), time.Now().Add(time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	h.deadClaim("msg:T0001:C1:"+ts, time.Second, nil)
 	h.send(h.mention("EvCrash2", "C1", ts, "hello"))
 	h.drain(15 * time.Second)
 	if n := len(h.answers()); n != 1 {
@@ -253,13 +244,13 @@ func TestCrashBeforeReplyIsRecovered(t *testing.T) {
 
 func TestStoreDownPostsNothingThenRecovers(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
+	h := newHarness(t)
 	h.ddbProxy.SetDown(true)
 	h.send(h.mention("EvStore", "C1", "1700000008.000100", "hi"))
 	// Poll for a while with a context that is never cancelled mid-receive (a cancelled
 	// receive would hide the message for the queue's visibility timeout).
 	for start := time.Now(); time.Since(start) < 3*time.Second; {
-		h.app.Poller.PollOnce(context.Background())
+		h.poller.PollOnce(context.Background())
 	}
 	if h.slack.Calls(answerMethod) != 0 || h.slack.Calls("reactions.add") != 0 {
 		t.Fatal("posted to Slack while the journal was down")
@@ -273,7 +264,7 @@ func TestStoreDownPostsNothingThenRecovers(t *testing.T) {
 
 func TestSkipsBotsEditsAndChannelMessages(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
+	h := newHarness(t)
 	for i, ev := range []string{
 		`{"type":"message","channel_type":"im","user":"UBOT","bot_id":"BBOT","text":"mine","ts":"1700000010.000001","channel":"D1"}`,
 		`{"type":"message","channel_type":"im","bot_id":"B9","text":"other bot","ts":"1700000010.000002","channel":"D1"}`,
@@ -303,7 +294,7 @@ func askEnvelope(t testing.TB, responseURL, text, trigger string) []byte {
 
 func TestSlashCommandAnsweredViaResponseURLOnce(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
+	h := newHarness(t)
 	e := askEnvelope(t, h.slack.ResponseURL("r1"), "what time is it", "tr1")
 	h.send(e)
 	h.send(e)
@@ -319,18 +310,30 @@ func TestSlashCommandAnsweredViaResponseURLOnce(t *testing.T) {
 func TestSlashCommandCutShortIsFinished(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat(strings.Repeat("lorem ", 600)+"\n\n", 3)
-	h := newHarness(t, func(c *workerconfig.Config) { c.DemoDelay = time.Millisecond })
-	h.app.Processor.Bot = botWith(t, &fixedResponder{answer: long})
-	// The first response_url post succeeds, the second fails: a fault on the second call.
+	// The first response_url post succeeds, the second fails: a fault on the second call, in
+	// front of the local Slack server's response URLs (the worker may post there too).
 	var calls atomic.Int32
-	h.app.Processor.Runtime.HTTP.Transport = roundTripFunc(func(req *http.Request) (*http.Response, error) {
+	var slackURL atomic.Pointer[url.URL]
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if calls.Add(1) == 2 {
-			return &http.Response{StatusCode: 500, Body: http.NoBody, Header: http.Header{}, Request: req}, nil
+			w.WriteHeader(http.StatusInternalServerError)
+			return
 		}
-		return http.DefaultTransport.RoundTrip(req)
-	})
-	h.send(askEnvelope(t, h.slack.ResponseURL("r2"), "tell me a lot", "tr2"))
+		httputil.NewSingleHostReverseProxy(slackURL.Load()).ServeHTTP(w, req)
+	}))
+	t.Cleanup(front.Close)
+	h := newHarness(t, withEnv(assistant.EnvDemoDelay, "1ms"), withBot(botWith(&fixedResponder{answer: long})),
+		withConfig(func(c *workerconfig.Config) { c.ResponseURLPrefixes = append(c.ResponseURLPrefixes, front.URL+"/") }))
+	u, err := url.Parse(h.slack.ResponseURL("r2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slackURL.Store(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	h.send(askEnvelope(t, front.URL+u.Path, "tell me a lot", "tr2"))
 	h.drain(20 * time.Second)
+	if n := calls.Load(); n != 4 {
+		t.Errorf("%d response_url calls, want 4 (the second refused, then sent again)", n)
+	}
 	posts := h.slack.Posts()
 	if len(posts) != 3 {
 		t.Fatalf("%d response_url posts, want 3", len(posts))
@@ -344,7 +347,7 @@ func TestSlashCommandCutShortIsFinished(t *testing.T) {
 
 func TestUnknownEventTypesAreAcknowledged(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
+	h := newHarness(t)
 	h.send(eventEnvelope(t, `{"type":"event_callback","team_id":"T1","event_id":"EvU","event":{"type":"team_join","user":{"id":"U9"}}}`))
 	h.drain(10 * time.Second)
 	if len(h.dlqMessages()) != 0 || len(h.answers()) != 0 {
@@ -379,20 +382,6 @@ type fixedResponder struct{ answer string }
 
 func (f *fixedResponder) Respond(context.Context, string) (string, error) { return f.answer, nil }
 
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// botWith is the shipped bot answering with r.
-func botWith(t testing.TB, r llm.Responder) *relay.Router {
-	b := relay.NewRouter()
-	assistant.Register(b, assistant.Config{LLM: r, Model: "test"})
-	if err := b.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func batchOf(t testing.TB, n int, prefix string) events.SQSEvent {
 	var ev events.SQSEvent
 	for i := range n {
@@ -408,10 +397,9 @@ func batchOf(t testing.TB, n int, prefix string) events.SQSEvent {
 
 func TestBatchRunsConcurrently(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
 	resp := &countingResponder{delay: 200 * time.Millisecond}
-	h.app.Processor.Bot = botWith(t, resp)
-	out, err := h.app.Processor.HandleSQS(context.Background(), batchOf(t, 10, "EvC"))
+	h := newHarness(t, withBot(botWith(resp)))
+	out, err := h.app.Engine.HandleSQS(context.Background(), batchOf(t, 10, "EvC"))
 	if err != nil || len(out.BatchItemFailures) != 0 {
 		t.Fatalf("%+v %v", out, err)
 	}
@@ -424,18 +412,17 @@ func TestBatchRunsConcurrently(t *testing.T) {
 }
 
 // BenchmarkBatchOfTenTwoSecondCalls: one SQS batch of 10 messages whose external call takes
-// 2 s each, through the real processor, DynamoDB (dynalite) and Slack (local server). The
+// 2 s each, through the real engine, DynamoDB (dynalite) and Slack (local server). The
 // batch should take about as long as one call, not ten.
 func BenchmarkBatchOfTenTwoSecondCalls(b *testing.B) {
-	h := newHarness(b, nil)
-	h.app.Processor.Bot = botWith(b, &countingResponder{delay: 2 * time.Second})
+	h := newHarness(b, withBot(botWith(&countingResponder{delay: 2 * time.Second})))
 	b.ReportAllocs()
 	i := 0
 	var worst time.Duration
 	for b.Loop() {
 		i++
 		start := time.Now()
-		out, _ := h.app.Processor.HandleSQS(context.Background(), batchOf(b, 10, fmt.Sprintf("EvB%d-", i)))
+		out, _ := h.app.Engine.HandleSQS(context.Background(), batchOf(b, 10, fmt.Sprintf("EvB%d-", i)))
 		if len(out.BatchItemFailures) != 0 {
 			b.Fatalf("failures: %+v", out.BatchItemFailures)
 		}
@@ -446,11 +433,11 @@ func BenchmarkBatchOfTenTwoSecondCalls(b *testing.B) {
 
 func TestPollerStopsGracefully(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *workerconfig.Config) { c.DemoDelay = time.Second })
+	h := newHarness(t, withEnv(assistant.EnvDemoDelay, "1s"))
 	h.send(h.mention("EvStop", "C1", "1700000009.000100", "finish me"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- h.app.Poller.Run(ctx) }()
+	go func() { done <- h.poller.Run(ctx) }()
 	// Cancel while the handler is working.
 	deadline := time.Now().Add(5 * time.Second)
 	for h.slack.Calls("reactions.add") == 0 && time.Now().Before(deadline) {

@@ -1,4 +1,4 @@
-package app
+package pipeline
 
 import (
 	"os"
@@ -37,6 +37,9 @@ var webAPIMethod = map[string]string{
 	"SetAssistantThreadsTitleContext":            "assistant.threads.setTitle",
 }
 
+// workerModule is the worker module's directory, whose code the scan reads.
+const workerModule = "../../../worker"
+
 // slackCalls returns the slack-go client methods called in the worker's production code
 // (every .go file that is not a test, under the worker module).
 func slackCalls(t *testing.T) []string {
@@ -48,7 +51,7 @@ func slackCalls(t *testing.T) []string {
 	}
 	call := regexp.MustCompile(`\.([A-Z]\w*)\(`)
 	found := map[string]bool{}
-	err := filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(workerModule, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 			return err
 		}
@@ -99,7 +102,7 @@ func TestManifestGrantsEveryScopeTheWorkerNeeds(t *testing.T) {
 		for _, kind := range kinds {
 			scope, known := fakeslack.RequiredScope(method, kind)
 			if !known {
-				t.Errorf("%s (%s): the local Slack server does not know its scope; add it to localslack's table", method, c)
+				t.Errorf("%s (%s): the local Slack server does not know its scope; add it to fakeslack's table", method, c)
 				break
 			}
 			// A method that takes either of two scopes names them comma-joined, as Slack's
