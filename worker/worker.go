@@ -50,8 +50,7 @@ type Setup struct {
 	Log     *slog.Logger
 	Metrics *metrics.Emitter
 
-	params map[string]string // secret key → SSM parameter (Lambda) …
-	values map[string]string // … or, locally without a parameter, the value itself
+	params map[string]string // secret key → SSM parameter
 	store  *secrets.Store
 }
 
@@ -62,6 +61,9 @@ type Setup struct {
 func (s *Setup) Secret(param, value string) func(ctx context.Context) (string, error) {
 	if param == "" {
 		return func(context.Context) (string, error) { return value, nil }
+	}
+	if s.params == nil {
+		s.params = map[string]string{}
 	}
 	key := fmt.Sprintf("bot_secret_%d", len(s.params))
 	s.params[key] = param
@@ -89,7 +91,7 @@ type App struct {
 func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string, log *slog.Logger, metricsOut io.Writer, bot Bot) (*App, error) {
 	sqsClient := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "SQS") })
 	emitter := metrics.New(metricsOut, "slackrelay/worker")
-	setup := &Setup{Getenv: getenv, Lambda: cfg.Lambda, Log: log, Metrics: emitter, params: map[string]string{}, values: map[string]string{}}
+	setup := &Setup{Getenv: getenv, Lambda: cfg.Lambda, Log: log, Metrics: emitter}
 	r := relay.NewRouter()
 	if err := bot(r, setup); err != nil {
 		return nil, fmt.Errorf("bot: %w", err)

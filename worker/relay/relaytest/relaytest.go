@@ -272,6 +272,21 @@ type Result struct {
 	DeadLetters []DeadLetter
 	// Posts are the messages and response_url posts made during this Deliver.
 	Posts []fakeslack.Post
+	// Message is the queue message's body (the envelope as the receiver wrote it): hand it to
+	// Redeliver to deliver the same message again, as SQS may or a DLQ replay does.
+	Message string
+}
+
+// Redeliver delivers the message of an earlier Deliver again, unchanged (the same envelope,
+// response_url and trigger_id): what reaches the worker when SQS delivers a message twice or
+// an operator replays a dead letter. Slack's own retries of an event are the same payload
+// delivered again with Deliver.
+func (h *Harness) Redeliver(t testing.TB, earlier Result) Result {
+	t.Helper()
+	if earlier.Message == "" {
+		t.Fatalf("relaytest: Redeliver needs a Result of Deliver")
+	}
+	return h.DeliverEnvelope(t, earlier.Message)
 }
 
 // Deliver sends the payload in file as the receiver would wrap it — an Events API body (JSON
@@ -314,7 +329,7 @@ func (h *Harness) DeliverEnvelope(t testing.TB, body string) Result {
 	h.mu.Unlock()
 	postsBefore := len(h.Slack.Posts())
 
-	var r Result
+	r := Result{Message: body}
 	for {
 		h.mu.Lock()
 		if len(h.pending) == 0 {

@@ -135,3 +135,13 @@ func (f *fakeT) Fatalf(format string, args ...any) {
 	f.msg = strings.TrimSpace(strings.ReplaceAll(format, "%v", "")) + ": " + errString(args)
 	runtimeGoexit()
 }
+
+func TestRedeliverIsTheSameMessageAgain(t *testing.T) {
+	var runs atomic.Int32
+	h := relaytest.New(t, echo(&runs, nil))
+	first := h.DeliverBody(t, "mention.json", mention("Ev9", "1700000000.000900"))
+	again := h.Redeliver(t, first)
+	if first.Message == "" || !again.Duplicate || again.Runs != 0 || len(again.Posts) != 0 || runs.Load() != 1 {
+		t.Fatalf("redelivery: %+v, want a duplicate of the answered message", again)
+	}
+}
