@@ -23,8 +23,14 @@ vet: deps ## gofmt, and go vet every module, each on its own (GOWORK=off) and in
 
 test: vet test-go test-infra ## vet + every module's tests (unit, integration, fuzz seeds) + the template checks (cfn-lint, infra/check)
 
+# The production modules' tests find the local SQS and DynamoDB servers in the environment
+# (shared/awstest), so they never import infra/local: `slackrelay-local with-aws` starts the
+# servers around each module's run. infra/local's own tests start what they need themselves.
 test-go: deps
-	@for m in $(MODULES); do echo "== test $$m"; (cd $$m && SLACKRELAY_REQUIRE_LOCAL_STACK=1 go test -count=1 ./...) || exit 1; done
+	@cd infra/local && go build -o ../../$(BUILD)/local/slackrelay-local ./cmd/slackrelay-local
+	@for m in shared receiver worker; do echo "== test $$m"; \
+	  (cd $$m && SLACKRELAY_REQUIRE_LOCAL_STACK=1 $(CURDIR)/$(BUILD)/local/slackrelay-local with-aws -- go test -count=1 ./...) || exit 1; done
+	@echo "== test infra/local"; cd infra/local && SLACKRELAY_REQUIRE_LOCAL_STACK=1 go test -count=1 ./...
 
 test-infra: deps ## cfn-lint on infra/template.yaml (any finding fails), then the project's own template rules and script tests
 	infra/check/cfn-lint.sh infra/template.yaml

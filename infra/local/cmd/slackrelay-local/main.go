@@ -8,6 +8,10 @@
 //	slackrelay-local dev    the long-running stack behind `make dev`, for a tunnel and a real
 //	                        Slack app, until Ctrl-C
 //	slackrelay-local bench  the measurements behind `make bench` (docs/benchmarks.md)
+//	slackrelay-local with-aws -- CMD [ARGS...]
+//	                        runs CMD with the local SQS and DynamoDB servers up and the AWS
+//	                        variables pointing at them (`make test` runs the Go tests so), then
+//	                        stops them and exits with CMD's status
 //
 // What it reads from the environment is infra/local/devenv's table (docs/configuration.md).
 package main
@@ -34,7 +38,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: slackrelay-local demo|dev|bench [flags]")
+		fmt.Fprintln(os.Stderr, "usage: slackrelay-local demo|dev|bench [flags], or slackrelay-local with-aws -- CMD [ARGS...]")
 		os.Exit(2)
 	}
 	settings, err := devenv.Load(os.Getenv)
@@ -50,8 +54,10 @@ func main() {
 		err = dev(os.Args[2:], settings)
 	case "bench":
 		err = bench(os.Args[2:])
+	case "with-aws":
+		os.Exit(withAWS(os.Args[2:]))
 	default:
-		fmt.Fprintf(os.Stderr, "unknown command %q: use demo, dev or bench\n", os.Args[1])
+		fmt.Fprintf(os.Stderr, "unknown command %q: use demo, dev, bench or with-aws\n", os.Args[1])
 		os.Exit(2)
 	}
 	if err != nil {
