@@ -22,11 +22,6 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/internal/endpoint-discovery v1.13.10 // indirect
 	github.com/aws/smithy-go v1.28.8
 	github.com/google/go-cmp v0.7.0
-	github.com/slackrelay/slackrelay/infra/local v0.0.0
 )
 
 replace github.com/slackrelay/slackrelay/shared => ../shared
-
-replace github.com/slackrelay/slackrelay/infra/local => ../infra/local
-
-replace github.com/slackrelay/slackrelay/worker => ../worker

@@ -32,13 +32,8 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sts v1.51.8 // indirect
 	github.com/aws/smithy-go v1.28.8 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
-	github.com/slackrelay/slackrelay/infra/local v0.0.0
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/sys v0.49.0 // indirect
 )
 
 replace github.com/slackrelay/slackrelay/shared => ../shared
-
-replace github.com/slackrelay/slackrelay/infra/local => ../infra/local
-
-replace github.com/slackrelay/slackrelay/receiver => ../receiver

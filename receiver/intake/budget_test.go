@@ -3,7 +3,6 @@ package intake
 import (
 	"bytes"
 	"context"
-	"github.com/slackrelay/slackrelay/shared/loopback"
 	"io"
 	"log/slog"
 	"strconv"
@@ -14,8 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/slackrelay/slackrelay/shared/fakessm"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
+	"github.com/slackrelay/slackrelay/shared/fakessm"
+	"github.com/slackrelay/slackrelay/shared/loopback"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/shared/secrets"
 	"github.com/slackrelay/slackrelay/shared/slackverify"

@@ -3,7 +3,6 @@ package intake
 import (
 	"context"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -11,26 +10,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/slackrelay/slackrelay/infra/local/localaws"
-	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
+	"github.com/slackrelay/slackrelay/shared/awstest"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 )
-
-func TestMain(m *testing.M) { os.Exit(localawstest.Run(m)) }
 
 // TestEnqueueToLocalSQS sends through the real SQS client to the local SQS server, and
 // through a proxy that can take SQS away, as an outage would.
 func TestEnqueueToLocalSQS(t *testing.T) {
 	t.Parallel()
-	stack := localawstest.Stack(t)
-	queueURL, _ := localawstest.QueueURLs(t, stack, "receiver-it", 5)
-	proxy, err := localaws.NewFaultProxy(strings.TrimPrefix(stack.SQSEndpoint, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	q := awstest.NewQueues(t)
+	queueURL := q.Queue
+	proxy := awstest.NewProxy(t, q.Endpoint)
 	client := sqs.NewFromConfig(awsclient.Local(), func(o *sqs.Options) {
 		o.BaseEndpoint = aws.String(proxy.URL())
 		o.RetryMaxAttempts = 1
@@ -47,7 +39,7 @@ func TestEnqueueToLocalSQS(t *testing.T) {
 	if resp := h.Handle(ctx, signed(PathEvents, mentionBody, HeaderRetryNum, "1", HeaderRetryReason, "http_error")); resp.Status != 202 {
 		t.Fatalf("after recovery: status %d", resp.Status)
 	}
-	out, err := stack.SQS().ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+	out, err := q.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
 		MessageAttributeNames: []string{"All"},
 	})
@@ -78,10 +70,10 @@ func TestEnqueueToLocalSQS(t *testing.T) {
 // whole, and stays under the limit when a DLQ replay adds its attribute.
 func TestSizeLimitAgainstLocalSQS(t *testing.T) {
 	t.Parallel()
-	stack := localawstest.Stack(t)
-	queueURL, _ := localawstest.QueueURLs(t, stack, "receiver-size", 5)
+	q := awstest.NewQueues(t)
+	queueURL := q.Queue
 	ctx := context.Background()
-	client := stack.SQS()
+	client := q.SQS
 
 	// The attributes the receiver sets on an app_mention with a retry: every one counts.
 	attrs := messageAttributes(&envelope.Envelope{Kind: envelope.KindEvent, EventType: "app_mention", TeamID: "T1", RetryNum: 1})

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/slackrelay/slackrelay/shared/config/configtest"
 	"github.com/slackrelay/slackrelay/shared/config"
+	"github.com/slackrelay/slackrelay/shared/config/configtest"
 )
 
 var env = configtest.Env

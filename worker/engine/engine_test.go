@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,19 +20,16 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
-	"github.com/slackrelay/slackrelay/shared/fixture"
-	"github.com/slackrelay/slackrelay/infra/local/localaws"
-	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
+	"github.com/slackrelay/slackrelay/shared/awstest"
 	"github.com/slackrelay/slackrelay/shared/envelope"
+	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/shared/secrets"
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
 	"github.com/slackrelay/slackrelay/worker/internal/journal"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
-func TestMain(m *testing.M) { os.Exit(localawstest.Run(m)) }
-
-// fakeQueue records what the processor asks of SQS (logic tests; the real queue is used by
+// fakeQueue records what the engine asks of SQS (logic tests; the real queue is used by
 // the worker's integration tests).
 type fakeQueue struct {
 	mu         sync.Mutex
@@ -59,26 +55,23 @@ func (q *fakeQueue) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMes
 	return &sqs.ChangeMessageVisibilityOutput{}, nil
 }
 
-var tables atomic.Int64
-
-// store is a journal on a fresh table of the local DynamoDB server.
-func store(t *testing.T) *journal.Store {
-	t.Helper()
-	stack := localawstest.Stack(t)
-	table := fmt.Sprintf("processor-%d", tables.Add(1))
-	if err := localaws.CreateTable(context.Background(), stack.DynamoDB(), table); err != nil {
-		t.Fatal(err)
-	}
-	return &journal.Store{DB: &faultyDB{DB: stack.DynamoDB()}, Table: table}
-}
-
-// faultyDB fails the UpdateItem calls failUpdate picks (an outage for those writes).
+// faultyDB is the journal's table: a fresh one on the local DynamoDB server, whose
+// UpdateItem calls fail when failUpdate picks them (an outage for those writes). The engine
+// builds its journal on it (Config.DynamoDB and Table), as the worker does.
 type faultyDB struct {
-	journal.DB
+	DynamoDB
+	table      string
 	mu         sync.Mutex
 	updates    int
 	failUpdate func(n int) bool
 }
+
+func store(t *testing.T) *faultyDB {
+	t.Helper()
+	return &faultyDB{DynamoDB: awstest.DynamoDB(t), table: awstest.NewTable(t)}
+}
+
+func (f *faultyDB) configure(c *Config) { c.DynamoDB, c.Table = f, f.table }
 
 func (f *faultyDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
 	f.mu.Lock()
@@ -88,11 +81,10 @@ func (f *faultyDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput,
 	if fail {
 		return nil, errors.New("dial tcp: connection refused")
 	}
-	return f.DB.UpdateItem(ctx, in, o...)
+	return f.DynamoDB.UpdateItem(ctx, in, o...)
 }
 
-func failUpdates(s *journal.Store, fail func(n int) bool) {
-	db := s.DB.(*faultyDB)
+func failUpdates(db *faultyDB, fail func(n int) bool) {
 	db.mu.Lock()
 	db.updates, db.failUpdate = 0, fail
 	db.mu.Unlock()
@@ -118,7 +110,15 @@ type handlerFunc struct {
 	fn    func(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent]) error
 }
 
-func newProc(t *testing.T, h *handlerFunc, q *fakeQueue, s Store) *Processor {
+// journalOf puts a journal in the engine's configuration: a table (*faultyDB) or a Store.
+type journalOf interface{ configure(c *Config) }
+
+// storeFunc's configure makes it the engine's Store.
+func (f storeFunc) configure(c *Config) { c.Store = f }
+
+// newEngine builds the engine as the worker does (engine.New) around one app_mention route
+// named "reply" that runs h; more adjusts the configuration first.
+func newEngine(t *testing.T, h *handlerFunc, q *fakeQueue, j journalOf, more ...func(c *Config)) *Engine {
 	t.Helper()
 	b := relay.NewRouter()
 	relay.Event(b, "app_mention", func(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent]) error {
@@ -132,9 +132,18 @@ func newProc(t *testing.T, h *handlerFunc, q *fakeQueue, s Store) *Processor {
 		t.Fatal(err)
 	}
 	client := slack.New("xoxb-unused", slack.OptionAPIURL("http://127.0.0.1:1/api/"))
-	rt := &relay.Runtime{Slack: func(context.Context) (*slack.Client, error) { return client, nil }}
-	return &Processor{Bot: b, Runtime: rt, Store: s, Queue: q, QueueURL: "q", DLQURL: "dlq", MaxReceiveCount: 5,
+	cfg := Config{Router: b, Slack: func(context.Context) (*slack.Client, error) { return client, nil },
+		Queue: q, QueueURL: "q", DLQURL: "dlq", MaxReceiveCount: 5,
 		BackoffBase: 10 * time.Second, BackoffMax: time.Minute, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	j.configure(&cfg)
+	for _, f := range more {
+		f(&cfg)
+	}
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 var ts atomic.Int64
@@ -178,7 +187,7 @@ func TestOutcomes(t *testing.T) {
 			t.Parallel()
 			q := &fakeQueue{}
 			h := &handlerFunc{fn: func(context.Context, *relay.Request[slackevents.AppMentionEvent]) error { return tc.herr }}
-			p := newProc(t, h, q, store(t))
+			p := newEngine(t, h, q, store(t))
 			out, _ := p.HandleSQS(context.Background(), mention(t, tc.receive))
 			if failed := len(out.BatchItemFailures) == 1; failed != tc.failed {
 				t.Fatalf("failed = %v, want %v", failed, tc.failed)
@@ -213,7 +222,7 @@ func TestDuplicatesAndBusy(t *testing.T) {
 	q := &fakeQueue{}
 	release := make(chan struct{})
 	h := &handlerFunc{fn: func(context.Context, *relay.Request[slackevents.AppMentionEvent]) error { <-release; return nil }}
-	p := newProc(t, h, q, s)
+	p := newEngine(t, h, q, s)
 	ev := mention(t, "1")
 	done := make(chan events.SQSEventResponse)
 	go func() { out, _ := p.HandleSQS(context.Background(), ev); done <- out }()
@@ -261,7 +270,7 @@ func TestAFailedAttemptIsRemembered(t *testing.T) {
 		}
 		return nil
 	}}
-	p := newProc(t, h, &fakeQueue{}, s)
+	p := newEngine(t, h, &fakeQueue{}, s)
 	ev := mention(t, "1")
 	p.HandleSQS(context.Background(), ev)
 	p.HandleSQS(context.Background(), copyOf(ev, "fresh", "1")) // a fresh copy: receive count 1 again
@@ -282,7 +291,7 @@ func TestStoreDown(t *testing.T) {
 	}{{"2", true, ""}, {"5", false, envelope.FailureClassExhausted}} {
 		q := &fakeQueue{}
 		h := &handlerFunc{}
-		p := newProc(t, h, q, broken)
+		p := newEngine(t, h, q, broken)
 		out, _ := p.HandleSQS(context.Background(), mention(t, tc.receive))
 		if failed := len(out.BatchItemFailures) == 1; failed != tc.failed {
 			t.Errorf("receive %s: failed = %v, want %v", tc.receive, failed, tc.failed)
@@ -306,13 +315,21 @@ func (f storeFunc) Peek(context.Context, string) (bool, error) {
 	return false, errors.New("unavailable")
 }
 
+func (f storeFunc) PutNote(context.Context, string, string, time.Duration) error {
+	return errors.New("unavailable")
+}
+
+func (f storeFunc) Note(context.Context, string) (string, error) {
+	return "", errors.New("unavailable")
+}
+
 func TestDLQSendFailureKeepsTheMessage(t *testing.T) {
 	t.Parallel()
 	q := &fakeQueue{sendErr: errors.New("throttled")}
 	h := &handlerFunc{fn: func(context.Context, *relay.Request[slackevents.AppMentionEvent]) error {
 		return relay.Permanent(errors.New("bad"))
 	}}
-	out, _ := newProc(t, h, q, store(t)).HandleSQS(context.Background(), mention(t, "1"))
+	out, _ := newEngine(t, h, q, store(t)).HandleSQS(context.Background(), mention(t, "1"))
 	if len(out.BatchItemFailures) != 1 {
 		t.Fatal("a message whose DLQ send failed was reported done (it would be lost)")
 	}
@@ -330,7 +347,7 @@ func TestDLQMessageNearTheSizeLimit(t *testing.T) {
 	// Pad the envelope (inside the JSON body, after the event) to just under the limit.
 	pad := envelope.MaxSQSMessageBytes - len(rec.Body) - 60
 	rec.Body = strings.Replace(rec.Body, `"content_type"`, `"pad":"`+strings.Repeat("x", pad)+`","content_type"`, 1)
-	newProc(t, h, q, store(t)).HandleSQS(context.Background(), ev)
+	newEngine(t, h, q, store(t)).HandleSQS(context.Background(), ev)
 	if len(q.sent) != 1 {
 		t.Fatalf("%d DLQ sends, want 1", len(q.sent))
 	}
@@ -347,7 +364,7 @@ func TestPanicIsATransientFailure(t *testing.T) {
 	t.Parallel()
 	q := &fakeQueue{}
 	h := &handlerFunc{fn: func(context.Context, *relay.Request[slackevents.AppMentionEvent]) error { panic("boom") }}
-	out, _ := newProc(t, h, q, store(t)).HandleSQS(context.Background(), mention(t, "1"))
+	out, _ := newEngine(t, h, q, store(t)).HandleSQS(context.Background(), mention(t, "1"))
 	if len(out.BatchItemFailures) != 1 || len(q.sent) != 0 {
 		t.Fatalf("failures=%v DLQ sends=%d, want a retry", out.BatchItemFailures, len(q.sent))
 	}
@@ -394,10 +411,11 @@ func TestMissingSecretIsAConfigurationFailure(t *testing.T) {
 	}{{"2", ""}, {"5", envelope.FailureClassConfig}} {
 		q := &fakeQueue{}
 		h := &handlerFunc{}
-		p := newProc(t, h, q, store(t))
-		p.Runtime.Slack = func(context.Context) (*slack.Client, error) {
-			return nil, fmt.Errorf("bot token: %w", &secrets.NotFoundError{Params: []string{"/slackrelay/prod/bot-token"}})
-		}
+		p := newEngine(t, h, q, store(t), func(c *Config) {
+			c.Slack = func(context.Context) (*slack.Client, error) {
+				return nil, fmt.Errorf("bot token: %w", &secrets.NotFoundError{Params: []string{"/slackrelay/prod/bot-token"}})
+			}
+		})
 		out, _ := p.HandleSQS(context.Background(), mention(t, tc.receive))
 		if h.calls.Load() != 0 {
 			t.Errorf("receive %s: the handler ran without the bot token", tc.receive)
@@ -436,8 +454,7 @@ func TestFailedReleaseIsTakenOverByTheSameMessage(t *testing.T) {
 		}
 		return nil
 	}
-	p := newProc(t, h, q, s)
-	p.MaxReceiveCount = 2
+	p := newEngine(t, h, q, s, func(c *Config) { c.MaxReceiveCount = 2 })
 	ev := mention(t, "1")
 	if out, _ := p.HandleSQS(context.Background(), ev); len(out.BatchItemFailures) != 1 {
 		t.Fatalf("first receive: %v, want a retry", out.BatchItemFailures)
@@ -476,7 +493,7 @@ func TestContinuationQueuesACopyThatResumes(t *testing.T) {
 				}
 				return nil
 			}}
-			p := newProc(t, h, q, store(t))
+			p := newEngine(t, h, q, store(t))
 			ev := mention(t, "1")
 			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 			defer cancel()
@@ -503,8 +520,7 @@ func TestContinuationStopsAfterMaxAnswerDuration(t *testing.T) {
 	h := &handlerFunc{fn: func(context.Context, *relay.Request[slackevents.AppMentionEvent]) error {
 		return fmt.Errorf("still going: %w", failure.ErrContinue)
 	}}
-	p := newProc(t, h, q, store(t))
-	p.MaxAnswerDuration = time.Nanosecond
+	p := newEngine(t, h, q, store(t), func(c *Config) { c.MaxAnswerDuration = time.Nanosecond })
 	out, _ := p.HandleSQS(context.Background(), mention(t, "1"))
 	if len(out.BatchItemFailures) != 1 || len(q.sent) != 0 || len(q.visibility) != 1 {
 		t.Fatalf("failures=%v sends=%d visibility=%v, want an ordinary retry", out.BatchItemFailures, len(q.sent), q.visibility)
@@ -518,8 +534,7 @@ func TestStaleEventsAreNotAnswered(t *testing.T) {
 	s := store(t)
 	q := &fakeQueue{}
 	h := &handlerFunc{}
-	p := newProc(t, h, q, s)
-	p.MaxEventAge = time.Hour
+	p := newEngine(t, h, q, s, func(c *Config) { c.MaxEventAge = time.Hour })
 	ev := mention(t, "1")
 	// Answered while fresh, replayed late: a duplicate.
 	if out, _ := p.HandleSQS(context.Background(), ev); len(out.BatchItemFailures) != 0 {
@@ -557,7 +572,7 @@ func TestCompletionFailureIsRetried(t *testing.T) {
 	s := store(t)
 	q := &fakeQueue{}
 	h := &handlerFunc{}
-	p := newProc(t, h, q, s)
+	p := newEngine(t, h, q, s)
 	h.fn = func(context.Context, *relay.Request[slackevents.AppMentionEvent]) error {
 		failUpdates(s, func(int) bool { return true })
 		return nil
@@ -573,5 +588,32 @@ func TestCompletionFailureIsRetried(t *testing.T) {
 	}
 	if out, _ := p.HandleSQS(context.Background(), copyOf(ev, "dup", "1")); len(out.BatchItemFailures) != 0 || h.calls.Load() != 2 {
 		t.Fatalf("duplicate after completion: failures=%v handler runs=%d, want 2", out.BatchItemFailures, h.calls.Load())
+	}
+}
+
+// New refuses a configuration the engine cannot run with, naming what is missing.
+func TestNewChecksTheConfig(t *testing.T) {
+	t.Parallel()
+	slackFn := func(context.Context) (*slack.Client, error) { return nil, nil }
+	full := func() Config {
+		return Config{Router: relay.NewRouter(), Slack: slackFn, Queue: &fakeQueue{}, QueueURL: "q", DLQURL: "d", Store: &journal.Memory{}}
+	}
+	for _, tc := range []struct {
+		want string
+		edit func(c *Config)
+	}{
+		{"Router", func(c *Config) { c.Router = nil }},
+		{"Slack", func(c *Config) { c.Slack = nil }},
+		{"DLQURL", func(c *Config) { c.DLQURL = "" }},
+		{"Table", func(c *Config) { c.Store = nil }},
+	} {
+		c := full()
+		tc.edit(&c)
+		if _, err := New(c); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New without %s: %v, want an error naming it", tc.want, err)
+		}
+	}
+	if _, err := New(full()); err != nil {
+		t.Errorf("New with a full configuration: %v", err)
 	}
 }

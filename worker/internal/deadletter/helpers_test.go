@@ -3,7 +3,6 @@ package deadletter
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -11,33 +10,31 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
+	"github.com/slackrelay/slackrelay/shared/awstest"
 )
 
-func TestMain(m *testing.M) { os.Exit(localawstest.Run(m)) }
-
-// queue is one test's DLQ (and events queue) on the shared local SQS server (fauxqs).
+// queue is one test's DLQ (and events queue) on the local SQS server (fauxqs).
 type queue struct {
-	*localawstest.Queues
+	*awstest.Queues
 	c           *sqs.Client
 	events, url string
 }
 
 func newQueue(t testing.TB) *queue {
 	t.Helper()
-	q := localawstest.NewQueues(t)
+	q := awstest.NewQueues(t)
 	return &queue{Queues: q, c: q.SQS, events: q.Queue, url: q.DLQ}
 }
 
 // seed sends n messages with bodies "<prefix> <i>" to the DLQ.
 func (q *queue) seed(t testing.TB, prefix string, n int) {
 	t.Helper()
-	localawstest.SendMany(t, q.c, q.url, n, func(i int) (string, map[string]types.MessageAttributeValue) {
+	awstest.SendMany(t, q.c, q.url, n, func(i int) (string, map[string]types.MessageAttributeValue) {
 		return fmt.Sprintf("%s %d", prefix, i), nil
 	})
 }
 
-var drain = localawstest.Drain
+var drain = awstest.Drain
 
 // counts reads the queue's counts.
 func (q *queue) counts(t *testing.T) Counts {

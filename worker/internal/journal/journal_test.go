@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,14 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/slackrelay/slackrelay/infra/local/localaws"
-	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
+	"github.com/slackrelay/slackrelay/shared/awstest"
 )
-
-func TestMain(m *testing.M) { os.Exit(localawstest.Run(m)) }
-
-var seq atomic.Int64
 
 // clock is a settable time shared by a test and its store.
 type clock struct {
@@ -89,17 +83,13 @@ func (c *countingDB) counts() (writes, reads int) {
 
 func setup(t *testing.T) (*Store, *clock, *countingDB) {
 	t.Helper()
-	stack := localawstest.Stack(t)
-	table := fmt.Sprintf("journal-%d", seq.Add(1))
-	if err := localaws.CreateTable(context.Background(), stack.DynamoDB(), table); err != nil {
-		t.Fatal(err)
-	}
+	table := awstest.NewTable(t)
 	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	db := &countingDB{DB: stack.DynamoDB()}
+	db := &countingDB{DB: awstest.DynamoDB(t)}
 	return &Store{DB: db, Table: table, TTL: time.Hour, Now: clk.Now}, clk, db
 }
 
-func claim(t *testing.T, s *Store, key string, owner Owner, lease time.Time, want Outcome) Claim {
+func claim(t *testing.T, s journalStore, key string, owner Owner, lease time.Time, want Outcome) Claim {
 	t.Helper()
 	c, err := s.Claim(context.Background(), key, owner, lease)
 	if err != nil {
@@ -357,20 +347,12 @@ func TestTooLargeIsRefusedBeforeWriting(t *testing.T) {
 
 func TestStoreUnreachable(t *testing.T) {
 	t.Parallel()
-	stack := localawstest.Stack(t)
-	proxy, err := localaws.NewFaultProxy(strings.TrimPrefix(stack.DynamoDBEndpoint, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
+	table := awstest.NewTable(t)
+	proxy := awstest.NewProxy(t, awstest.Endpoint(t, awstest.EnvDynamoDB))
 	db := dynamodb.NewFromConfig(awsclient.Local(), func(o *dynamodb.Options) {
 		o.BaseEndpoint = aws.String(proxy.URL())
 		o.RetryMaxAttempts = 1
 	})
-	table := fmt.Sprintf("journal-%d", seq.Add(1))
-	if err := localaws.CreateTable(context.Background(), db, table); err != nil {
-		t.Fatal(err)
-	}
 	s := &Store{DB: db, Table: table}
 	proxy.SetDown(true)
 	c, err := s.Claim(context.Background(), "evt:down", NewOwner("m1"), time.Now().Add(time.Minute))

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/slackrelay/slackrelay/shared/awsclient"
 )
 
 func TestVarsTable(t *testing.T) {

@@ -12,8 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/slackrelay/slackrelay/infra/local/localaws"
-	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
+	"github.com/slackrelay/slackrelay/shared/awstest"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
 )
@@ -206,13 +205,11 @@ func TestPurgeForceNeedsNoExport(t *testing.T) {
 	waitEmpty(t, e)
 }
 
-// TestRedriveMoveTask runs against local-aws-sqs: fauxqs has no StartMessageMoveTask /
-// ListMessageMoveTasks / CancelMessageMoveTask ("Unknown action").
+// TestRedriveMoveTask runs against local-aws-sqs (awstest.NewMoveTaskQueues): fauxqs has no
+// StartMessageMoveTask / ListMessageMoveTasks / CancelMessageMoveTask ("Unknown action").
 func TestRedriveMoveTask(t *testing.T) {
 	t.Parallel()
-	s := localawstest.Start(t, localaws.Options{SQSImpl: localaws.ImplLocalAWSSQS, NoDynamoDB: true, QueueName: "redrive"})
-	q := &localawstest.Queues{Stack: s, SQS: localawstest.SQSClient(s, nil), Queue: s.QueueURL, DLQ: s.DLQURL}
-	e := &env{Queues: q, c: q.SQS, queue: q.Queue, dlq: q.DLQ, stateDir: t.TempDir()}
+	e := envOf(t, awstest.NewMoveTaskQueues(t))
 	seedThree(t, e)
 
 	out, _, err := e.run(t, e.deps(), "redrive", "status")
@@ -253,7 +250,7 @@ func TestRedriveMoveTask(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	mustContain(t, out, "STATUS", "COMPLETED", "3/3", "100/s", "  redrive  ")
+	mustContain(t, out, "STATUS", "COMPLETED", "3/3", "100/s", "  "+deadletter.QueueName(e.queue)+"  ")
 	// local-aws-sqs can report COMPLETED a moment before the last message is countable in
 	// the destination: wait briefly rather than read the count once.
 	moved := 0

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,17 +12,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
+	"github.com/slackrelay/slackrelay/shared/awstest"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
 )
 
-func TestMain(m *testing.M) { os.Exit(localawstest.Run(m)) }
-
-// env is one test's queue pair on the shared local SQS server (fauxqs), and its own
-// directory for export records.
+// env is one test's queue pair on the local SQS server (fauxqs), and its own directory for
+// export records.
 type env struct {
-	*localawstest.Queues
+	*awstest.Queues
 	c          *sqs.Client
 	queue, dlq string
 	stateDir   string
@@ -31,7 +28,10 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	q := localawstest.NewQueues(t)
+	return envOf(t, awstest.NewQueues(t))
+}
+
+func envOf(t *testing.T, q *awstest.Queues) *env {
 	return &env{Queues: q, c: q.SQS, queue: q.Queue, dlq: q.DLQ, stateDir: t.TempDir()}
 }
 
@@ -43,13 +43,13 @@ func (e *env) seedMany(t *testing.T, prefix string, n int) map[string]bool {
 	for i := range n {
 		bodies[fmt.Sprintf("%s %d", prefix, i)] = true
 	}
-	localawstest.SendMany(t, e.c, e.dlq, n, func(i int) (string, map[string]types.MessageAttributeValue) {
+	awstest.SendMany(t, e.c, e.dlq, n, func(i int) (string, map[string]types.MessageAttributeValue) {
 		return fmt.Sprintf("%s %d", prefix, i), dlqMsg{eventType: "app_mention", team: "T1"}.attrs()
 	})
 	return bodies
 }
 
-var drain = localawstest.Drain
+var drain = awstest.Drain
 
 func (e *env) deps() Deps {
 	return Deps{SQS: e.c, Getenv: func(string) string { return "" }, StateDir: e.stateDir}
