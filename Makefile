@@ -1,6 +1,6 @@
 # slackrelay: the commands a newcomer and CI use. `make help` lists them.
 SHELL := /bin/bash
-MODULES := shared receiver worker infra/local
+MODULES := shared receiver worker infra/local examples
 BUILD := build
 GOFLAGS_LAMBDA := -trimpath -tags lambda.norpc -ldflags='-s -w -buildid=' -buildvcs=false
 export AWS_EC2_METADATA_DISABLED := true
@@ -30,6 +30,7 @@ test-go: deps
 	@cd infra/local && go build -o ../../$(BUILD)/local/slackrelay-local ./cmd/slackrelay-local
 	@for m in shared receiver worker; do echo "== test $$m"; \
 	  (cd $$m && SLACKRELAY_REQUIRE_LOCAL_STACK=1 $(CURDIR)/$(BUILD)/local/slackrelay-local with-aws -- go test -count=1 ./...) || exit 1; done
+	@echo "== test examples"; cd examples && go test -count=1 ./...
 	@echo "== test infra/local"; cd infra/local && SLACKRELAY_REQUIRE_LOCAL_STACK=1 go test -count=1 ./...
 
 test-infra: deps ## cfn-lint on infra/template.yaml (any finding fails), then the project's own template rules and script tests

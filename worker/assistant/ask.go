@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/worker/relay"
 	"github.com/slackrelay/slackrelay/worker/internal/text"
+	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
 // CallbackAsk is the callback_id of the /ask modal.

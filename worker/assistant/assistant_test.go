@@ -10,11 +10,11 @@ import (
 	"testing"
 
 	"github.com/slackrelay/slackrelay/shared/fixture"
-	"github.com/slackrelay/slackrelay/worker/relay/relaytest"
-	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/relay"
+	"github.com/slackrelay/slackrelay/worker/relay/relaytest"
 )
 
 // scripted streams a fixed answer a word at a time and keeps the requests it was given.

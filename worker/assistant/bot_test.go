@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/worker/relay/relaytest"
-	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/shared/envelope"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/relay"
+	"github.com/slackrelay/slackrelay/worker/relay/relaytest"
 )
 
 // numbered answers "answer N to: prompt", N counting calls, so a test sees which run wrote what.

@@ -8,8 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/worker/relay"
 	"github.com/slackrelay/slackrelay/worker/internal/text"
+	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
 // ActionRegenerate is the action_id of the button on every answer the bot posts.

@@ -93,15 +93,15 @@ type Config struct {
 	SlackAPIURL       string
 	// ResponseURLPrefixes are the only places response_url posts may go.
 	ResponseURLPrefixes []string
-	BatchConcurrency int
-	BackoffBase      time.Duration
-	BackoffMax       time.Duration
-	SecretsMaxAge    time.Duration
-	HandlerTimeout   time.Duration
-	PollBatchSize    int
-	PollWait         time.Duration
-	PollLoops        int
-	Lambda           bool
+	BatchConcurrency    int
+	BackoffBase         time.Duration
+	BackoffMax          time.Duration
+	SecretsMaxAge       time.Duration
+	HandlerTimeout      time.Duration
+	PollBatchSize       int
+	PollWait            time.Duration
+	PollLoops           int
+	Lambda              bool
 	// Deprecations are old variable names in use; the binary logs them at start-up.
 	Deprecations []config.Deprecation
 }
@@ -110,24 +110,24 @@ type Config struct {
 func Load(getenv func(string) string) (Config, error) {
 	l := config.NewLoader(Vars, getenv)
 	c := Config{
-		LogLevel:             l.String(EnvLogLevel),
-		QueueURL:             l.String(EnvEventsQueueURL),
-		DLQURL:               l.String(EnvDLQURL),
-		Table:                l.String(EnvIdempotencyTable),
-		IdempotencyTTL:       l.Duration(EnvIdempotencyTTL),
-		DLQRetention:         l.Duration(EnvDLQRetention),
-		ReplayWindow:         l.Duration(EnvReplayWindow),
-		StreamLifetime:       l.Duration(EnvStreamLifetime),
-		MaxAnswerDuration:    l.Duration(EnvMaxAnswerTime),
-		MaxReceiveCount:      l.Int(EnvMaxReceiveCount),
-		BotTokenParam:        l.String(EnvBotTokenParam),
-		SlackAPIURL:          l.String(EnvSlackAPIURL),
-		ResponseURLPrefixes:  splitList(l.String(EnvResponseURLs)),
-		BatchConcurrency:     l.Int(EnvBatchConcurrency),
-		BackoffBase:          l.Duration(EnvBackoffBase),
-		BackoffMax:           l.Duration(EnvBackoffMax),
-		SecretsMaxAge:        l.Duration(EnvSecretsMaxAge),
-		Lambda:               l.Lambda(),
+		LogLevel:            l.String(EnvLogLevel),
+		QueueURL:            l.String(EnvEventsQueueURL),
+		DLQURL:              l.String(EnvDLQURL),
+		Table:               l.String(EnvIdempotencyTable),
+		IdempotencyTTL:      l.Duration(EnvIdempotencyTTL),
+		DLQRetention:        l.Duration(EnvDLQRetention),
+		ReplayWindow:        l.Duration(EnvReplayWindow),
+		StreamLifetime:      l.Duration(EnvStreamLifetime),
+		MaxAnswerDuration:   l.Duration(EnvMaxAnswerTime),
+		MaxReceiveCount:     l.Int(EnvMaxReceiveCount),
+		BotTokenParam:       l.String(EnvBotTokenParam),
+		SlackAPIURL:         l.String(EnvSlackAPIURL),
+		ResponseURLPrefixes: splitList(l.String(EnvResponseURLs)),
+		BatchConcurrency:    l.Int(EnvBatchConcurrency),
+		BackoffBase:         l.Duration(EnvBackoffBase),
+		BackoffMax:          l.Duration(EnvBackoffMax),
+		SecretsMaxAge:       l.Duration(EnvSecretsMaxAge),
+		Lambda:              l.Lambda(),
 	}
 	if floor := c.DLQRetention + c.ReplayWindow; c.IdempotencyTTL < floor {
 		l.Fail(fmt.Errorf("%s=%s is shorter than %s (%s) + %s (%s) = %s: a replayed dead letter could outlive its record and be answered twice",

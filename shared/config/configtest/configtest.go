@@ -15,8 +15,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slackrelay/slackrelay/shared/golden"
 	"github.com/slackrelay/slackrelay/shared/config"
+	"github.com/slackrelay/slackrelay/shared/golden"
 )
 
 // Load is a binary's loader as the check calls it.

@@ -4,12 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"github.com/slackrelay/slackrelay/shared/logbuf"
 	"strings"
 	"testing"
 
-	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
+	"github.com/slackrelay/slackrelay/shared/logbuf"
+
 	"github.com/slackrelay/slackrelay/shared/metrics"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 )
 
 const testKey = "sk-test-7f3a9c-secret"
