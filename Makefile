@@ -21,7 +21,7 @@ vet: deps ## gofmt, and go vet every module, each on its own (GOWORK=off) and in
 	@unformatted=$$(gofmt -l $(MODULES)); if [ -n "$$unformatted" ]; then echo "gofmt -l finds unformatted files:"; echo "$$unformatted"; exit 1; fi
 	@for m in $(MODULES); do echo "== vet $$m"; (cd $$m && GOWORK=off go build ./... && GOWORK=off go vet ./...) || exit 1; done
 
-test: vet test-go test-infra ## vet + every module's tests (unit, integration, fuzz seeds) + the template checks (cfn-lint, infra/check)
+test: vet test-go test-infra ## vet + every module's tests (unit, integration, fuzz seeds) + the template checks (cfn-lint with the project's rules)
 
 # The production modules' tests find the local SQS and DynamoDB servers in the environment
 # (shared/awstest), so they never import infra/local: `slackrelay-local with-aws` starts the
@@ -33,8 +33,9 @@ test-go: deps
 	@echo "== test examples"; cd examples && go test -count=1 ./...
 	@echo "== test infra/local"; cd infra/local && SLACKRELAY_REQUIRE_LOCAL_STACK=1 go test -count=1 ./...
 
-test-infra: deps ## cfn-lint on infra/template.yaml (any finding fails), then the project's own template rules and script tests
+test-infra: deps ## cfn-lint with the project's rules (infra/check/rules) on infra/template.yaml (any finding fails), the rules' tests, the deploy script tests
 	infra/check/cfn-lint.sh infra/template.yaml
+	cd infra/check && python3 -m unittest
 	cd infra/check && node --test
 
 build: ## the two Lambda zips (linux/arm64, static, reproducible) under build/

@@ -97,13 +97,10 @@ fi
 
 command -v aws >/dev/null 2>&1 || die "the AWS CLI (aws) is not on PATH"
 
-# The template checks of `make test`, where their tools are installed: cfn-lint, and the
-# project's own rules (node, after make deps).
+# The template check of `make test`, where cfn-lint is installed: cfn-lint with the project's
+# own rules (infra/check/rules).
 if command -v cfn-lint >/dev/null 2>&1; then
   infra/check/cfn-lint.sh "$TEMPLATE" || die "cfn-lint found problems in $TEMPLATE"
-fi
-if command -v node >/dev/null 2>&1 && [[ -d infra/local/node_modules/yaml ]]; then
-  node infra/check/cli.mjs "$TEMPLATE" || die "infra/check found problems in $TEMPLATE"
 fi
 
 upload() { # file key

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Lints a CloudFormation template with cfn-lint, informational rules included; any finding
+# Lints a CloudFormation template with cfn-lint, informational rules included, and with the
+# project's own rules (infra/check/rules, ids E9xxx, loaded with --append-rules); any finding
 # (error, warning or informational) fails. To accept one rule for a reason, list it under
 # Metadata: cfn-lint: config: ignore_checks in the template (or the resource) and write the
-# reason under cfn-lint: ignore_reasons (infra/check enforces the reason).
+# reason under cfn-lint: ignore_reasons (rule E9080 enforces the reason).
 #
 #   infra/check/cfn-lint.sh [template ...]     (default infra/template.yaml)
 #
@@ -17,6 +18,7 @@ PINNED_VERSION=1.51.0
 
 die() { echo "cfn-lint.sh: $*" >&2; exit 2; }
 
+rules_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/rules"
 templates=("$@")
 if [[ ${#templates[@]} -eq 0 ]]; then
   templates=("$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/template.yaml")
@@ -55,9 +57,10 @@ if [[ "$(printf '%s\n%s\n' "$MIN_VERSION" "$version" | sort -V | head -n1)" != "
 fi
 
 status=0
-"${runner[@]}" --include-checks I --non-zero-exit-code informational -- "${templates[@]}" || status=$?
+PYTHONDONTWRITEBYTECODE=1 "${runner[@]}" --include-checks I --non-zero-exit-code informational \
+  --append-rules "$rules_dir" -- "${templates[@]}" || status=$?
 if [[ $status -ne 0 ]]; then
   echo "cfn-lint $version: findings in ${templates[*]} (exit $status); each one fails the check" >&2
   exit 1
 fi
-echo "cfn-lint $version: ${templates[*]}: no findings"
+echo "cfn-lint $version + infra/check/rules: ${templates[*]}: no findings"

@@ -1,9 +1,9 @@
 // Package configtest checks a binary's configuration loader against its variable table, for
 // the binaries' tests: the loader must read exactly the table's variables of each mode
 // (Lambda, local), whatever the values, and the names it reads in Lambda mode are the golden
-// testdata/lambda-env.json that the template checker (infra/check) compares with the
-// environment infra/template.yaml gives each function. It is test support (it uses golden,
-// which registers -update).
+// testdata/lambda-env.json that the cfn-lint rule E9070 (infra/check/rules/environment.py)
+// compares with the environment infra/template.yaml gives each function. It is test support
+// (it uses golden, which registers -update).
 package configtest
 
 import (
@@ -94,7 +94,7 @@ func Check(vars []config.Var, load Load, lambdaEnvPath string) error {
 			return err
 		}
 		if err := golden.Check(lambdaEnvPath, append(data, '\n')); err != nil {
-			errs = append(errs, fmt.Errorf("the loader now reads %s in Lambda; infra/check compares %s with infra/template.yaml, so update the template too: %w",
+			errs = append(errs, fmt.Errorf("the loader now reads %s in Lambda; cfn-lint rule E9070 (infra/check/rules) compares %s with infra/template.yaml, so update the template too: %w",
 				strings.Join(lambdaNames, ", "), lambdaEnvPath, err))
 		}
 	}
