@@ -54,6 +54,31 @@ var contractCases = []struct {
 	name string
 	run  func(t *testing.T, j journalStore, clk *clock)
 }{
+	{"a save supersedes the value deferred under its name", func(t *testing.T, j journalStore, clk *clock) {
+		// What a part's post settles (part 1 sent), then the intent to send part 2; part 2's
+		// answer is lost, the attempt releases, and the next receive must read the intent.
+		ctx := context.Background()
+		lease := clk.Now().Add(time.Minute)
+		l := claim(t, j, "msg:split", NewOwner("m1"), lease, Claimed).Lease
+		if err := l.Defer("post", "part 1 sent"); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Save(ctx, "post", "part 2 pending"); err != nil {
+			t.Fatal(err)
+		}
+		var now string
+		if _, err := l.Load("post", &now); err != nil || now != "part 2 pending" {
+			t.Errorf("after Save, Load = %q (%v), want what was saved", now, err)
+		}
+		if err := l.Release(ctx, "post part 2/2: connection reset"); err != nil {
+			t.Fatal(err)
+		}
+		again := claim(t, j, "msg:split", NewOwner("m1"), lease, Claimed).Lease
+		var got string
+		if _, err := again.Load("post", &got); err != nil || got != "part 2 pending" {
+			t.Errorf("the next receive reads %q (%v), want the intent %q", got, err, "part 2 pending")
+		}
+	}},
 	{"claim, busy, done", func(t *testing.T, j journalStore, clk *clock) {
 		ctx := context.Background()
 		lease := clk.Now().Add(time.Minute)

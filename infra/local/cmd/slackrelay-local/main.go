@@ -31,9 +31,9 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/devenv"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
-	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 )
 
 func main() {
