@@ -7,6 +7,7 @@ require (
 	github.com/aws/aws-sdk-go-v2 v1.47.8
 	github.com/aws/aws-sdk-go-v2/service/dynamodb v1.73.1
 	github.com/aws/aws-sdk-go-v2/service/sqs v1.52.10
+	github.com/awslabs/goformation/v7 v7.14.9
 	github.com/slackrelay/slackrelay/shared v0.0.0
 )
 
@@ -25,6 +26,7 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/term v0.47.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
 
 require (
@@ -38,7 +40,7 @@ require (
 	github.com/slack-go/slack v0.35.0
 	github.com/slackrelay/slackrelay/receiver v0.0.0
 	github.com/slackrelay/slackrelay/worker v0.0.0
-	go.yaml.in/yaml/v3 v3.0.6
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
 )
 
 replace github.com/slackrelay/slackrelay/shared => ../../shared

@@ -48,7 +48,7 @@ func HTTPEvent(stage, path, contentType, body, secret string, b64 bool) []byte {
 }
 
 // EnvValue is the value of name in a NAME=value environment such as
-// lambdaruntime.FunctionOptions.Env ("" when it is not there): where the template says a
+// FunctionOptions.Env ("" when it is not there): where the template says a
 // function reads its secrets from, for example.
 func EnvValue(env []string, name string) string {
 	for _, e := range env {

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/slackrelay/slackrelay/infra/local/cfnenv"
 )
 
 // BuildFlags must stay the Makefile's GOFLAGS_LAMBDA, or the tests run other binaries than
@@ -35,7 +33,7 @@ func TestBuildFlagsAreTheMakefiles(t *testing.T) {
 
 func TestOptionsFromTheTemplate(t *testing.T) {
 	t.Parallel()
-	tmpl, err := cfnenv.Load(filepath.Join("..", "..", "template.yaml"))
+	tmpl, err := LoadTemplate(filepath.Join("..", "..", "template.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

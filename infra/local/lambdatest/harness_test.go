@@ -16,8 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/slackrelay/slackrelay/infra/local/cfnenv"
-	"github.com/slackrelay/slackrelay/infra/local/lambdaruntime"
 	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
@@ -26,7 +24,7 @@ import (
 
 var (
 	bins     lambdastack.Bootstraps
-	tmpl     *cfnenv.Template
+	tmpl     *lambdastack.Template
 	setupErr error
 )
 
@@ -52,7 +50,7 @@ func setup(dir string) error {
 	if bins, err = lambdastack.Build(ctx, root, dir); err != nil {
 		return err
 	}
-	tmpl, err = cfnenv.Load(filepath.Join(root, "infra", "template.yaml"))
+	tmpl, err = lambdastack.LoadTemplate(filepath.Join(root, "infra", "template.yaml"))
 	return err
 }
 
@@ -88,11 +86,13 @@ func newWorld(t *testing.T) *world {
 	}}
 }
 
-// start runs a function of the template; spec's LogicalID, Set and Unset say which and how
-// it differs, the world fills in the rest. The function's output is shown when the test fails.
-func (w *world) start(spec lambdastack.Spec) (*lambdaruntime.Function, lambdaruntime.FunctionOptions) {
+// start runs a function of the template under RIE; spec's LogicalID, Set and Unset say which
+// and how it differs, the world fills in the rest. Its runtime starts (init) at the first
+// invocation. RIE's and the function's output is shown when the test fails.
+func (w *world) start(spec lambdastack.Spec) (*lambdastack.Function, lambdastack.FunctionOptions) {
 	w.t.Helper()
 	spec.Bin = map[string]string{lambdastack.ReceiverFunction: bins.Receiver, lambdastack.WorkerFunction: bins.Worker}[spec.LogicalID]
+	spec.RIE = bins.RIE
 	if spec.Local == (lambdastack.Local{}) {
 		spec.Local = w.local
 	}
@@ -100,7 +100,7 @@ func (w *world) start(spec lambdastack.Spec) (*lambdaruntime.Function, lambdarun
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	f, err := lambdaruntime.Start(context.Background(), opts)
+	f, err := lambdastack.Start(context.Background(), opts)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func (w *world) start(spec lambdastack.Spec) (*lambdaruntime.Function, lambdarun
 const signingSecret = "lambda-test-signing-secret"
 
 // call invokes the receiver with an HTTP event and decodes its answer.
-func call(t *testing.T, f *lambdaruntime.Function, event []byte) (events.APIGatewayV2HTTPResponse, lambdaruntime.Result) {
+func call(t *testing.T, f *lambdastack.Function, event []byte) (events.APIGatewayV2HTTPResponse, lambdastack.Result) {
 	t.Helper()
 	r, err := f.Invoke(context.Background(), event)
 	if err != nil {

@@ -1,12 +1,13 @@
 package lambdatest
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/slackrelay/slackrelay/infra/local/lambdaruntime"
 	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
 	"github.com/slackrelay/slackrelay/receiver/intake"
 	"github.com/slackrelay/slackrelay/shared/envelope"
@@ -17,7 +18,7 @@ import (
 
 // startReceiver runs the receiver with the template's environment, its signing secret in
 // the world's SSM; prepare runs before the start (to take SSM away at cold start).
-func (w *world) startReceiver(spec lambdastack.Spec, prepare func()) (*lambdaruntime.Function, lambdaruntime.FunctionOptions) {
+func (w *world) startReceiver(spec lambdastack.Spec, prepare func()) (*lambdastack.Function, lambdastack.FunctionOptions) {
 	w.t.Helper()
 	spec.LogicalID = lambdastack.ReceiverFunction
 	opts, err := lambdastack.Options(tmpl, lambdastack.Spec{LogicalID: spec.LogicalID, Local: w.local})
@@ -33,7 +34,7 @@ func (w *world) startReceiver(spec lambdastack.Spec, prepare func()) (*lambdarun
 
 // answeredInTime fails unless the invocation answered status within the deadline less the
 // receiver's answer reserve, and returns how long it took.
-func answeredInTime(t *testing.T, what string, f *lambdaruntime.Function, event []byte, status int, timeout time.Duration) time.Duration {
+func answeredInTime(t *testing.T, what string, f *lambdastack.Function, event []byte, status int, timeout time.Duration) time.Duration {
 	t.Helper()
 	resp, r := call(t, f, event)
 	if r.TimedOut || resp.StatusCode != status {
@@ -51,9 +52,6 @@ func TestReceiver(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	f, opts := w.startReceiver(lambdastack.Spec{}, nil)
-	if init := f.Init(); init.Failed() {
-		t.Fatalf("init failed: %+v", init)
-	}
 	if opts.Timeout != 2*time.Second {
 		t.Fatalf("the template's receiver timeout is %s; the deadline checks below assume 2s", opts.Timeout)
 	}
@@ -111,27 +109,40 @@ func TestReceiver(t *testing.T) {
 			t.Logf("%s: %s", tc.name, r.Duration.Round(time.Microsecond))
 		})
 	}
+	if init := f.Init(); init.Failed() || init.Duration <= 0 {
+		t.Fatalf("init %+v; want a measured start", init)
+	}
+	// RIE's REPORT lines give the memory it was handed: the template's.
+	if opts.MemoryMB != 256 || !strings.Contains(f.Logs(), "Memory Size: 256 MB") {
+		t.Fatalf("memory %d MB, and RIE reported it as:\n%s", opts.MemoryMB, f.Logs())
+	}
 }
 
 // A hanging SSM at cold start: init gives up within its bound and the function starts; the
 // first requests get a 503 (Slack retries) well before the deadline, without waiting on
 // SSM again until the store's backoff has passed; a call after it is bounded too; once SSM
-// answers, requests are accepted.
+// answers, requests are accepted. Init runs at the first request (RIE, like Lambda), and RIE
+// counts it against that request's 2 s: the request itself must not wait on SSM.
 func TestReceiverSSMHangingAtColdStart(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	f, opts := w.startReceiver(lambdastack.Spec{}, func() { w.ssm.SetMode(fakessm.Hang) })
-	init := f.Init()
-	if init.Failed() || init.Duration > intake.SecretsTimeout+500*time.Millisecond {
-		t.Fatalf("init %+v; want a start within the %s SSM bound", init, intake.SecretsTimeout)
-	}
 	event := func() []byte {
 		return lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", fixture.AppMention("EvCold", "CCOLD", "1700000000.000400", "cold"), signingSecret, false)
 	}
+	resp, r := call(t, f, event())
+	init := r.Init
+	if !r.Cold || init.Failed() || init.Duration > intake.SecretsTimeout+500*time.Millisecond {
+		t.Fatalf("init %+v; want a start within the %s SSM bound", init, intake.SecretsTimeout)
+	}
+	if r.TimedOut || resp.StatusCode != 503 || r.Duration > 100*time.Millisecond {
+		t.Fatalf("first request: status %d after %s (timed out: %v); want a 503 at once, no second wait on SSM", resp.StatusCode, r.Duration, r.TimedOut)
+	}
+	first := r.Duration
 	calls := w.ssm.Calls()
-	first := answeredInTime(t, "first request", f, event(), 503, opts.Timeout)
+	next := answeredInTime(t, "next request", f, event(), 503, opts.Timeout)
 	if w.ssm.Calls() != calls {
-		t.Fatalf("the first request called SSM again %s after a failed load; want the backoff to answer", init.Duration)
+		t.Fatalf("a request called SSM again %s after a failed load; want the backoff to answer", init.Duration)
 	}
 	time.Sleep(secretsRetryMax(1))
 	bounded := answeredInTime(t, "request after the backoff, SSM still hanging", f, event(), 503, opts.Timeout)
@@ -141,8 +152,8 @@ func TestReceiverSSMHangingAtColdStart(t *testing.T) {
 	w.ssm.SetMode(fakessm.Answer)
 	time.Sleep(secretsRetryMax(2))
 	ok := answeredInTime(t, "request once SSM answers", f, event(), 202, opts.Timeout)
-	t.Logf("SSM hanging at cold start: init %s; first request 503 after %s; after the backoff 503 after %s (SSM call bounded); SSM back: 202 after %s",
-		init.Duration.Round(time.Millisecond), first.Round(time.Millisecond), bounded.Round(time.Millisecond), ok.Round(time.Millisecond))
+	t.Logf("SSM hanging at cold start: init %s; first request 503 after %s, next 503 after %s; after the backoff 503 after %s (SSM call bounded); SSM back: 202 after %s",
+		init.Duration.Round(time.Millisecond), first.Round(time.Millisecond), next.Round(time.Millisecond), bounded.Round(time.Millisecond), ok.Round(time.Millisecond))
 }
 
 // secretsRetryMax is the longest backoff after failures failed loads in a row (the store's
@@ -220,11 +231,15 @@ func TestReceiverBadTrafficDuringSSMOutage(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	f, _ := w.startReceiver(lambdastack.Spec{}, func() { w.ssm.SetMode(fakessm.Fail) })
+	// The first request starts the function (init preloads the secret).
+	body := fixture.AppMention("EvBad", "CBAD", "1700000000.000700", "bad")
+	if resp, r := call(t, f, lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", body, "", false)); !r.Cold || resp.StatusCode != 401 {
+		t.Fatalf("first (unsigned) request: %d, cold %v; want the cold start's 401", resp.StatusCode, r.Cold)
+	}
 	atInit := w.ssm.Calls()
 	start := time.Now()
 	statuses := map[int]int{}
 	for i := 0; i < 50; i++ {
-		body := fixture.AppMention("EvBad", "CBAD", "1700000000.000700", "bad")
 		for _, secret := range []string{"", "wrong-secret"} {
 			resp, _ := call(t, f, lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", body, secret, false))
 			statuses[resp.StatusCode]++
@@ -244,15 +259,21 @@ func TestReceiverBadTrafficDuringSSMOutage(t *testing.T) {
 	}
 }
 
-// A configuration error at init goes to the Runtime API's init/error and is one JSON line.
+// A configuration error at init goes to the Runtime API's init/error and is one JSON line;
+// the request that started the function gets the error (RIE's 502), and so does the next,
+// which tries init again.
 func TestReceiverInitFailure(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	f, _ := w.startReceiver(lambdastack.Spec{Unset: []string{"EVENTS_QUEUE_URL"}}, nil)
-	init := f.Init()
-	if init.Error == nil || init.Error.HeaderType != "Runtime.ConfigError" || init.Error.Body.ErrorType != "Runtime.ConfigError" ||
-		!strings.Contains(init.Error.Body.ErrorMessage, "EVENTS_QUEUE_URL is required") || !init.Exited {
-		t.Fatalf("init %+v; want init/error Runtime.ConfigError naming EVENTS_QUEUE_URL, then an exit", init)
+	event := lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", fixture.AppMention("EvInit", "CINIT", "1700000000.000800", "init"), signingSecret, false)
+	for i := 0; i < 2; i++ {
+		r, err := f.Invoke(context.Background(), event)
+		init := r.Init
+		if !errors.Is(err, lambdastack.ErrInitFailed) || init.Error == nil || init.Error.ErrorType != "Runtime.ConfigError" ||
+			!strings.Contains(init.Error.ErrorMessage, "EVENTS_QUEUE_URL is required") || !init.Exited {
+			t.Fatalf("invocation %d: %+v, %v; want init/error Runtime.ConfigError naming EVENTS_QUEUE_URL, then an exit", i, r, err)
+		}
 	}
 	if !logged(f, map[string]string{"level": "ERROR", "msg": "init failed", "error_type": "Runtime.ConfigError"}) {
 		t.Fatalf("no JSON init failure line in:\n%s", f.Logs())

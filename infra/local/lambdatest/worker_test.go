@@ -3,6 +3,7 @@ package lambdatest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
-	"github.com/slackrelay/slackrelay/infra/local/lambdaruntime"
 	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
 	"github.com/slackrelay/slackrelay/receiver/intake"
 	"github.com/slackrelay/slackrelay/shared/fakessm"
@@ -27,9 +27,9 @@ const botToken = "xoxb-lambda-test-token"
 type pipeline struct {
 	*world
 	slack      *fakeslack.Server
-	receiver   *lambdaruntime.Function
-	worker     *lambdaruntime.Function
-	workerOpts lambdaruntime.FunctionOptions
+	receiver   *lambdastack.Function
+	worker     *lambdastack.Function
+	workerOpts lambdastack.FunctionOptions
 }
 
 // startPipeline starts both functions; prepare runs before the worker starts.
@@ -43,6 +43,11 @@ func startPipeline(t *testing.T, prepare func(*world)) *pipeline {
 	t.Cleanup(func() { ls.Close() })
 	p := &pipeline{world: w, slack: ls}
 	p.receiver, _ = w.startReceiver(lambdastack.Spec{}, nil)
+	// The receiver has been up a while: an unsigned request (401, nothing enqueued) starts it
+	// while SSM answers, before prepare.
+	if resp, _ := call(t, p.receiver, lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", "{}", "", false)); resp.StatusCode != 401 {
+		t.Fatalf("the receiver's first request: %d, want 401", resp.StatusCode)
+	}
 	// The template's worker talks to Slack's public hosts; here the local Slack server.
 	spec := lambdastack.Spec{LogicalID: lambdastack.WorkerFunction, Set: map[string]string{
 		"SLACK_API_URL":         ls.APIURL(),
@@ -100,7 +105,7 @@ func (p *pipeline) batch(t *testing.T) []byte {
 	return raw
 }
 
-func (p *pipeline) runBatch(t *testing.T, event []byte) (events.SQSEventResponse, lambdaruntime.Result) {
+func (p *pipeline) runBatch(t *testing.T, event []byte) (events.SQSEventResponse, lambdastack.Result) {
 	t.Helper()
 	r, err := p.worker.Invoke(context.Background(), event)
 	if err != nil || r.TimedOut || r.Error != nil {
@@ -139,9 +144,6 @@ func recordIDs(t *testing.T, event []byte) []string {
 func TestWorkerBatch(t *testing.T) {
 	t.Parallel()
 	p := startPipeline(t, nil)
-	if init := p.worker.Init(); init.Failed() {
-		t.Fatalf("worker init failed: %+v", init)
-	}
 	tss, want := p.enqueueMentions(t, 3, "BATCH")
 	event := p.batch(t)
 	ids := recordIDs(t, event)
@@ -150,6 +152,9 @@ func TestWorkerBatch(t *testing.T) {
 	}
 	p.slack.RateLimitNext("chat.stopStream", 1, 10*time.Minute)
 	resp, r := p.runBatch(t, event)
+	if init := p.worker.Init(); !r.Cold || init.Failed() || init.Duration <= 0 {
+		t.Fatalf("the batch started the worker: cold %v, init %+v; want a measured start", r.Cold, init)
+	}
 	if len(resp.BatchItemFailures) != 1 || !slices.Contains(ids, resp.BatchItemFailures[0].ItemIdentifier) {
 		t.Fatalf("batch item failures %+v; want the one rate-limited message of %v", resp.BatchItemFailures, ids)
 	}
@@ -189,15 +194,15 @@ func TestWorkerBatch(t *testing.T) {
 func TestWorkerStartsWhileSSMIsDown(t *testing.T) {
 	t.Parallel()
 	p := startPipeline(t, func(w *world) { w.ssm.SetMode(fakessm.Fail) })
-	if init := p.worker.Init(); init.Failed() {
-		t.Fatalf("worker init %+v; want a start despite SSM", init)
+	tss, want := p.enqueueMentions(t, 2, "NOSSM")
+	event := p.batch(t)
+	resp, r := p.runBatch(t, event) // the worker starts with this batch
+	if init := r.Init; !r.Cold || init.Failed() {
+		t.Fatalf("worker init %+v (cold %v); want a start despite SSM", init, r.Cold)
 	}
 	if !logged(p.worker, map[string]string{"level": "WARN", "msg": "starting without the secrets; messages fail as retryable until they load"}) {
 		t.Fatal("no WARN line about starting without the secrets")
 	}
-	tss, want := p.enqueueMentions(t, 2, "NOSSM")
-	event := p.batch(t)
-	resp, _ := p.runBatch(t, event)
 	if len(resp.BatchItemFailures) != 2 {
 		t.Fatalf("batch item failures %+v; want both messages back for a retry", resp.BatchItemFailures)
 	}
@@ -214,13 +219,16 @@ func TestWorkerStartsWhileSSMIsDown(t *testing.T) {
 	}
 }
 
+// A configuration error at init: init/error, one JSON line, and the batch that started the
+// worker fails as a whole (Lambda's trigger delivers it again).
 func TestWorkerInitFailure(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	f, _ := w.start(lambdastack.Spec{LogicalID: lambdastack.WorkerFunction, Unset: []string{"IDEMPOTENCY_TABLE"}})
-	init := f.Init()
-	if init.Error == nil || init.Error.Body.ErrorType != "Runtime.ConfigError" || !strings.Contains(init.Error.Body.ErrorMessage, "IDEMPOTENCY_TABLE is required") {
-		t.Fatalf("init %+v; want init/error Runtime.ConfigError naming IDEMPOTENCY_TABLE", init)
+	r, err := f.Invoke(context.Background(), []byte(`{"Records":[]}`))
+	init := r.Init
+	if !errors.Is(err, lambdastack.ErrInitFailed) || init.Error == nil || init.Error.ErrorType != "Runtime.ConfigError" || !strings.Contains(init.Error.ErrorMessage, "IDEMPOTENCY_TABLE is required") {
+		t.Fatalf("init %+v, %v; want init/error Runtime.ConfigError naming IDEMPOTENCY_TABLE", init, err)
 	}
 	if !logged(f, map[string]string{"level": "ERROR", "msg": "init failed", "binary": "worker"}) {
 		t.Fatalf("no JSON init failure line in:\n%s", f.Logs())

@@ -14,9 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/slackrelay/slackrelay/infra/local/cfnenv"
 	"github.com/slackrelay/slackrelay/infra/local/devstack"
-	"github.com/slackrelay/slackrelay/infra/local/lambdaruntime"
 	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/shared/fakessm"
@@ -27,7 +25,7 @@ import (
 
 // lambdaHeading opens the report's Lambda-mode section; `bench -lambda-only -out FILE`
 // replaces that section of FILE and leaves the rest as it is.
-const lambdaHeading = "## Lambda mode (Runtime API stand-in)"
+const lambdaHeading = "## Lambda mode (Runtime Interface Emulator)"
 
 // lambdaWorld is what the Lambda-mode measurement runs against.
 type lambdaWorld struct {
@@ -37,16 +35,17 @@ type lambdaWorld struct {
 }
 
 // benchLambda measures the functions in Lambda mode: the real bootstraps (built as `make
-// build` builds them, for this machine) under the Runtime API stand-in, with the template's
-// environment and timeouts, against the local servers. For each of runs cold starts: init
-// (process start to the runtime's first request for work, the secrets preload included),
-// the first invocation, then warm invocations. It returns the report's section.
+// build` builds them, for this machine) under AWS's Runtime Interface Emulator (RIE), with the
+// template's environment, timeouts and memory, against the local servers. For each of runs
+// cold starts: init (RIE's INIT REPORT: the runtime's start to its first request for work,
+// the secrets preload included), the first invocation, then warm invocations. It returns
+// the report's section.
 func benchLambda(ctx context.Context, root string, w lambdaWorld, runs, warm int) (string, error) {
 	bins, err := lambdastack.Build(ctx, root, filepath.Join(root, "build", "lambda-local"))
 	if err != nil {
 		return "", err
 	}
-	tmpl, err := cfnenv.Load(filepath.Join(root, "infra", "template.yaml"))
+	tmpl, err := lambdastack.LoadTemplate(filepath.Join(root, "infra", "template.yaml"))
 	if err != nil {
 		return "", err
 	}
@@ -62,14 +61,14 @@ func benchLambda(ctx context.Context, root string, w lambdaWorld, runs, warm int
 	local := lambdastack.Local{QueueURL: q, DLQURL: dlq, Table: w.local.TableName,
 		SQSEndpoint: w.local.SQSEndpoint, DynamoDBEndpoint: w.local.DynamoDBEndpoint, SSMEndpoint: ssm.URL()}
 	const secret = "bench-signing-secret"
-	rOpts, err := lambdastack.Options(tmpl, lambdastack.Spec{LogicalID: lambdastack.ReceiverFunction, Bin: bins.Receiver, Local: local})
+	rOpts, err := lambdastack.Options(tmpl, lambdastack.Spec{LogicalID: lambdastack.ReceiverFunction, Bin: bins.Receiver, RIE: bins.RIE, Local: local})
 	if err != nil {
 		return "", err
 	}
 	// The worker's demo responder waits 1 ms instead of the template's 2 s and streams its
 	// answer at once instead of 20 words a second, so the numbers are the code's, not the
 	// pretend work's.
-	wOpts, err := lambdastack.Options(tmpl, lambdastack.Spec{LogicalID: lambdastack.WorkerFunction, Bin: bins.Worker, Local: local,
+	wOpts, err := lambdastack.Options(tmpl, lambdastack.Spec{LogicalID: lambdastack.WorkerFunction, Bin: bins.Worker, RIE: bins.RIE, Local: local,
 		Set: map[string]string{"SLACK_API_URL": w.slackAPI, "DEMO_DELAY": "1ms", "DEMO_TOKENS_PER_SECOND": "10000"}})
 	if err != nil {
 		return "", err
@@ -86,11 +85,11 @@ func benchLambda(ctx context.Context, root string, w lambdaWorld, runs, warm int
 		return lambdastack.HTTPEvent("$default", "/slack/events", "application/json", body, secret, false)
 	}
 	for i := 0; i < runs; i++ {
-		rf, err := lambdaruntime.Start(ctx, rOpts)
+		rf, err := lambdastack.Start(ctx, rOpts)
 		if err != nil {
 			return "", err
 		}
-		wf, err := lambdaruntime.Start(ctx, wOpts)
+		wf, err := lambdastack.Start(ctx, wOpts)
 		if err != nil {
 			rf.Stop()
 			return "", err
@@ -98,26 +97,25 @@ func benchLambda(ctx context.Context, root string, w lambdaWorld, runs, warm int
 		err = func() error {
 			defer rf.Stop()
 			defer wf.Stop()
-			if rf.Init().Failed() || wf.Init().Failed() {
-				return fmt.Errorf("init failed: receiver %+v, worker %+v", rf.Init(), wf.Init())
-			}
-			rcv.init = append(rcv.init, rf.Init().Duration)
-			wrk.init = append(wrk.init, wf.Init().Duration)
+			// The first invocation of each starts its runtime (init), as in Lambda.
 			for j := 0; j <= warm; j++ {
-				d, err := invokeReceiver(ctx, rf, mentionEvent())
+				r, err := invokeReceiver(ctx, rf, mentionEvent())
 				if err != nil {
 					return err
 				}
-				rcv.add(j, d)
+				if err := rcv.add(j, r); err != nil {
+					return fmt.Errorf("receiver: %w", err)
+				}
 				batch, err := takeBatch(ctx, w.local, q)
 				if err != nil {
 					return err
 				}
-				d, err = invokeWorker(ctx, wf, batch)
-				if err != nil {
+				if r, err = invokeWorker(ctx, wf, batch); err != nil {
 					return err
 				}
-				wrk.add(j, d)
+				if err := wrk.add(j, r); err != nil {
+					return fmt.Errorf("worker: %w", err)
+				}
 			}
 			return nil
 		}()
@@ -126,7 +124,7 @@ func benchLambda(ctx context.Context, root string, w lambdaWorld, runs, warm int
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%s\n\nMeasured %s. The bootstraps `make build` makes, built for this machine, run by infra/local/lambdaruntime with the environment and timeouts of infra/template.yaml against the local servers (the SSM stand-in answers in about a millisecond; in AWS the secrets preload adds an SSM round trip to init). Init runs from the process start to the runtime's first request for work and includes reading the configuration and preloading the secrets. The receiver's invocation is one signed app_mention (verify, enqueue to the local SQS server); the worker's is a batch of that one message (DynamoDB claim, reaction, the answer streamed (chat.startStream, chat.stopStream), reaction on the local Slack server; demo responder set to 1 ms and to stream its answer at once). %d cold starts, each followed by %d warm invocations; durations as Lambda measures them (event handed over to result posted).\n\n", lambdaHeading, time.Now().UTC().Format("2006-01-02"), runs, warm)
+	fmt.Fprintf(&b, "\n%s\n\nMeasured %s. The bootstraps `make build` makes, built for this machine, run by AWS's Lambda Runtime Interface Emulator (RIE, built from infra/local/tools/rie) with the environment, timeouts and memory of infra/template.yaml against the local servers (the SSM stand-in answers in about a millisecond; in AWS the secrets preload adds an SSM round trip to init). Init is RIE's INIT REPORT: from the runtime's start to its first request for work, reading the configuration and preloading the secrets included; as in Lambda it runs when the first invocation arrives, and is not part of that invocation's duration. The receiver's invocation is one signed app_mention (verify, enqueue to the local SQS server); the worker's is a batch of that one message (DynamoDB claim, reaction, the answer streamed (chat.startStream, chat.stopStream), reaction on the local Slack server; demo responder set to 1 ms and to stream its answer at once). %d cold starts, each followed by %d warm invocations; durations as Lambda measures them (event handed over to result posted; RIE's INVOKE RTDONE).\n\n", lambdaHeading, time.Now().UTC().Format("2006-01-02"), runs, warm)
 	fmt.Fprintf(&b, "| function | init (median) | first invocation (median) | warm p50 | warm p99 |\n|---|---:|---:|---:|---:|\n")
 	for _, f := range []struct {
 		name string
@@ -140,12 +138,18 @@ func benchLambda(ctx context.Context, root string, w lambdaWorld, runs, warm int
 
 type samples struct{ init, first, warm []time.Duration }
 
-func (s *samples) add(i int, d time.Duration) {
-	if i == 0 {
-		s.first = append(s.first, d)
-		return
+// add takes the j-th invocation after a start: the first must be the cold one.
+func (s *samples) add(j int, r lambdastack.Result) error {
+	if (j == 0) != r.Cold {
+		return fmt.Errorf("invocation %d after the start: cold %v", j, r.Cold)
 	}
-	s.warm = append(s.warm, d)
+	if j == 0 {
+		s.init = append(s.init, r.Init.Duration)
+		s.first = append(s.first, r.Duration)
+		return nil
+	}
+	s.warm = append(s.warm, r.Duration)
+	return nil
 }
 
 func median(d []time.Duration) time.Duration { return pctOf(d, 50) }
@@ -156,16 +160,16 @@ func pctOf(d []time.Duration, p int) time.Duration {
 	return s[(len(s)-1)*p/100]
 }
 
-func invokeReceiver(ctx context.Context, f *lambdaruntime.Function, event []byte) (time.Duration, error) {
+func invokeReceiver(ctx context.Context, f *lambdastack.Function, event []byte) (lambdastack.Result, error) {
 	r, err := f.Invoke(ctx, event)
 	if err != nil {
-		return 0, err
+		return r, err
 	}
 	var resp events.APIGatewayV2HTTPResponse
 	if err := json.Unmarshal(r.Response, &resp); err != nil || resp.StatusCode != 202 {
-		return 0, fmt.Errorf("receiver answered %s (timed out %v)", r.Response, r.TimedOut)
+		return r, fmt.Errorf("receiver answered %s (timed out %v, error %+v)", r.Response, r.TimedOut, r.Error)
 	}
-	return r.Duration, nil
+	return r, nil
 }
 
 func takeBatch(ctx context.Context, local *localaws.Stack, queue string) ([]byte, error) {
@@ -182,16 +186,16 @@ func takeBatch(ctx context.Context, local *localaws.Stack, queue string) ([]byte
 	return nil, fmt.Errorf("nothing on %s", queue)
 }
 
-func invokeWorker(ctx context.Context, f *lambdaruntime.Function, batch []byte) (time.Duration, error) {
+func invokeWorker(ctx context.Context, f *lambdastack.Function, batch []byte) (lambdastack.Result, error) {
 	r, err := f.Invoke(ctx, batch)
 	if err != nil {
-		return 0, err
+		return r, err
 	}
 	var resp events.SQSEventResponse
 	if err := json.Unmarshal(r.Response, &resp); err != nil || len(resp.BatchItemFailures) != 0 {
-		return 0, fmt.Errorf("worker answered %s (timed out %v)", r.Response, r.TimedOut)
+		return r, fmt.Errorf("worker answered %s (timed out %v, error %+v)", r.Response, r.TimedOut, r.Error)
 	}
-	return r.Duration, nil
+	return r, nil
 }
 
 // lambdaOnly measures only the Lambda-mode section, against a local stack and Slack server
