@@ -2,7 +2,7 @@
 // Local DynamoDB-protocol server for slackrelay (dynalite, in memory), bound to 127.0.0.1.
 //   node dynamodb-server.mjs [--port 0]
 // Prints {"ready":true,"endpoint":"http://127.0.0.1:N"} when it accepts requests. The table
-// itself is created by the Go side (infra/local/localstack) or by `make dev`, through the same
+// itself is created by the Go side (infra/local/localaws) or by `make dev`, through the same
 // CreateTable call a deployment's template describes.
 import { createRequire } from "node:module";
 import { parseArgs, ready, stopOn, fail } from "./launch-util.mjs";

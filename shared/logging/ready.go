@@ -8,7 +8,7 @@ import (
 )
 
 // The ready line is the contract between a binary and whatever starts it locally
-// (infra/local/devstack, scripts): when the binary accepts work it writes one JSON line to
+// (infra/local/devworld, scripts): when the binary accepts work it writes one JSON line to
 // stdout whose field "ready" is the boolean true, whatever LOG_LEVEL says. Its "component"
 // names the binary; the receiver's local server adds "addr" (host:port it listens on) and
 // "url" (its events URL), the worker's poller "queue_url". The line's msg text is not part of

@@ -1,7 +1,7 @@
 // Package workerconfig is the worker's environment: the table of every variable it reads
 // (names, kinds, defaults, meaning), the loader that reads through that table, and the
 // validated Config. It imports only shared/config so that the local tools
-// (infra/local/devstack) and the documentation check can use the names without the handlers.
+// (infra/local/devworld) and the documentation check can use the names without the handlers.
 package workerconfig
 
 import (

@@ -55,13 +55,13 @@ func (c *clock) Add(d time.Duration) {
 
 // world is what a path's runs share: the DynamoDB server and a table.
 type world struct {
-	stack *localaws.Stack
+	stack *localaws.Servers
 	table string
 }
 
 var tables atomic.Int64
 
-func newWorld(t *testing.T, stack *localaws.Stack) *world {
+func newWorld(t *testing.T, stack *localaws.Servers) *world {
 	t.Helper()
 	table := fmt.Sprintf("crashsweep-%d", tables.Add(1))
 	if err := localaws.CreateTable(context.Background(), stack.DynamoDB(), table); err != nil {

@@ -17,7 +17,7 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
-	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/devworld"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/fixture"
@@ -27,8 +27,8 @@ import (
 
 var (
 	binDir   string
-	bins     devstack.Binaries
-	stack    *devstack.Stack
+	bins     devworld.Binaries
+	stack    *devworld.World
 	stackErr error
 	logs     logbuf.Buffer
 )
@@ -69,14 +69,14 @@ func start(ctx context.Context) error {
 		return err
 	}
 	binDir = dir
-	bins, err = devstack.Build(ctx, root, dir)
+	bins, err = devworld.Build(ctx, root, dir)
 	if err != nil {
 		return err
 	}
 	// The demo responder streams its answer (about 55 words) in about 50 ms after 300 ms of
 	// pretend work: one chat.startStream and one chat.stopStream per answer, so these tests
 	// are about the pipeline, not the pace (stream_test.go is about the pace).
-	stack, err = devstack.Start(ctx, devstack.Options{
+	stack, err = devworld.Start(ctx, devworld.Options{
 		Bins: bins, DemoDelay: demoDelay, DemoTokensPerSecond: 1000, HandlerTimeout: 4 * time.Second,
 		MaxReceiveCount: 4, BackoffBase: time.Second, LogOut: &logs,
 	})
@@ -85,7 +85,7 @@ func start(ctx context.Context) error {
 
 // setup gives a test the shared stack with the Slack server's and the DynamoDB proxy's
 // records and faults cleared.
-func setup(t *testing.T) *devstack.Stack {
+func setup(t *testing.T) *devworld.World {
 	t.Helper()
 	localawstest.Require(t, stackErr)
 	stack.Slack.Reset()
@@ -112,7 +112,7 @@ func event() (id, ts string) {
 	return fmt.Sprintf("Ev%d%06d", time.Now().Unix(), n), fmt.Sprintf("%d.%06d", time.Now().Unix(), n)
 }
 
-func mention(t *testing.T, s *devstack.Stack, body string, headers ...string) devstack.Reply {
+func mention(t *testing.T, s *devworld.World, body string, headers ...string) devworld.Reply {
 	t.Helper()
 	r, err := s.Send(context.Background(), "/slack/events", "application/json", body, headers...)
 	if err != nil {
@@ -139,13 +139,13 @@ func answerTo(t *testing.T, text string) answercheck.Expect {
 // settle waits until the thread ts of channel shows want exactly once, as a Slack client
 // renders it, then until the events queue is empty (every copy of the event handled, so a
 // duplicate would show by then), and judges the thread again.
-func settle(t *testing.T, s *devstack.Stack, channel, ts string, want answercheck.Expect, within time.Duration) answercheck.Verdict {
+func settle(t *testing.T, s *devworld.World, channel, ts string, want answercheck.Expect, within time.Duration) answercheck.Verdict {
 	t.Helper()
 	th := answercheck.InProcess{Server: s.Slack}
 	if _, err := answercheck.Await(context.Background(), th, channel, ts, want, within); err != nil {
 		t.Fatal(err)
 	}
-	if err := devstack.WaitFor(within, func() bool { return depth(t, s, s.Local.QueueURL) == 0 }); err != nil {
+	if err := devworld.WaitFor(within, func() bool { return depth(t, s, s.Local.QueueURL) == 0 }); err != nil {
 		t.Fatalf("the events queue still holds %d messages %v after the answer", depth(t, s, s.Local.QueueURL), within)
 	}
 	v, err := answercheck.Check(context.Background(), th, channel, ts, want)
@@ -159,7 +159,7 @@ func settle(t *testing.T, s *devstack.Stack, channel, ts string, want answerchec
 }
 
 // judge is the thread ts of channel as a client renders it, judged against want.
-func judge(t *testing.T, s *devstack.Stack, channel, ts string, want answercheck.Expect) answercheck.Verdict {
+func judge(t *testing.T, s *devworld.World, channel, ts string, want answercheck.Expect) answercheck.Verdict {
 	t.Helper()
 	v, err := answercheck.Check(context.Background(), answercheck.InProcess{Server: s.Slack}, channel, ts, want)
 	if err != nil {
@@ -168,7 +168,7 @@ func judge(t *testing.T, s *devstack.Stack, channel, ts string, want answercheck
 	return v
 }
 
-func depth(t *testing.T, s *devstack.Stack, queueURL string) int {
+func depth(t *testing.T, s *devworld.World, queueURL string) int {
 	t.Helper()
 	n, err := s.Local.Depth(context.Background(), queueURL)
 	if err != nil {
@@ -230,7 +230,7 @@ func TestWorkerKilledMidHandler(t *testing.T) {
 		t.Fatal(r.Status)
 	}
 	// The working reaction shows the handler has started; kill during the 300 ms of work.
-	if err := devstack.WaitFor(5*time.Second, func() bool { return s.Slack.Calls("reactions.add") > before }); err != nil {
+	if err := devworld.WaitFor(5*time.Second, func() bool { return s.Slack.Calls("reactions.add") > before }); err != nil {
 		t.Fatal("handler never started")
 	}
 	s.KillWorker()
@@ -284,7 +284,7 @@ func TestPermanentFailureReplay(t *testing.T) {
 	s.Slack.FailNext("chat.startStream", 1, "not_in_channel")
 	id, ts := event()
 	mention(t, s, fixture.AppMention(id, "C1", ts, "invite me"))
-	if err := devstack.WaitFor(10*time.Second, func() bool { return depth(t, s, s.Local.DLQURL) == 1 }); err != nil {
+	if err := devworld.WaitFor(10*time.Second, func() bool { return depth(t, s, s.Local.DLQURL) == 1 }); err != nil {
 		t.Fatal("the permanent failure did not reach the DLQ")
 	}
 	out, err := s.DLQ(context.Background(), "list")
@@ -393,7 +393,7 @@ func TestLoad(t *testing.T) {
 	}
 	// Every delivery handled (the queue empty, in flight and delayed included), then each
 	// thread as a client renders it: the answer, once.
-	if err := devstack.WaitFor(120*time.Second, func() bool { return depth(t, s, s.Local.QueueURL) == 0 }); err != nil {
+	if err := devworld.WaitFor(120*time.Second, func() bool { return depth(t, s, s.Local.QueueURL) == 0 }); err != nil {
 		t.Fatalf("the events queue still holds %d messages after 120 s", depth(t, s, s.Local.QueueURL))
 	}
 	drained := time.Since(start)
@@ -414,7 +414,7 @@ func TestBadInput(t *testing.T) {
 	s := setup(t)
 	before := depth(t, s, s.Local.QueueURL)
 	rng := rand.New(rand.NewPCG(1, 2))
-	secret := []byte(devstack.LocalSigningSecret)
+	secret := []byte(devworld.LocalSigningSecret)
 	paths := []string{"/slack/events", "/slack/commands", "/slack/interactivity", "/nope", "/"}
 	sent := 0
 	for i := 0; i < 400; i++ {

@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
-	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/devworld"
 	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
 )
 
 // regenerateValue returns the value of the Regenerate button the bot's message ts in the
 // thread threadTS of channel carries (the button's value is in the API's view only).
-func regenerateValue(t *testing.T, s *devstack.Stack, channel, threadTS, ts string) string {
+func regenerateValue(t *testing.T, s *devworld.World, channel, threadTS, ts string) string {
 	t.Helper()
 	for _, m := range s.Slack.BotReplies(channel, threadTS) {
 		if m.TS != ts {
@@ -106,7 +106,7 @@ func TestAskModalThroughTheQueue(t *testing.T) {
 		if err != nil || r.Status != 200 {
 			t.Fatalf("command %d: status %d, err %v", i, r.Status, err)
 		}
-		err = devstack.WaitFor(5*time.Second, func() bool {
+		err = devworld.WaitFor(5*time.Second, func() bool {
 			var ok bool
 			last, ok = s.Slack.ViewByTrigger(trigger)
 			return ok
@@ -125,7 +125,7 @@ func TestAskModalThroughTheQueue(t *testing.T) {
 	if err != nil || r.Status != 200 || !strings.Contains(r.Body, `"response_action":"update"`) {
 		t.Fatalf("submission: status %d, body %q, err %v; want 200 with response_action update", r.Status, r.Body, err)
 	}
-	err = devstack.WaitFor(10*time.Second, func() bool {
+	err = devworld.WaitFor(10*time.Second, func() bool {
 		v, _ := s.Slack.View(last.ID)
 		return len(v.History) >= 2 && strings.Contains(string(v.Payload), "how do retries work?")
 	})

@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
-	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/devworld"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/shared/logbuf"
@@ -59,7 +59,7 @@ const EnvLong = "SLACKRELAY_LONG"
 // that the model's minutes overlap the whole suite, and judged by the test.
 var longAnswer struct {
 	run   longRun
-	stack *devstack.Stack
+	stack *devworld.World
 	logs  logbuf.Buffer
 	ts    string
 	sent  time.Time
@@ -73,7 +73,7 @@ func startLongAnswer(ctx context.Context) {
 	if os.Getenv(EnvLong) == "0" {
 		l.run = timeScaled
 	}
-	l.stack, l.err = devstack.Start(ctx, devstack.Options{
+	l.stack, l.err = devworld.Start(ctx, devworld.Options{
 		Bins: bins, HandlerTimeout: l.run.invocation, MaxReceiveCount: 4, BackoffBase: time.Second, LogOut: &l.logs,
 		LocalLLM: &fakellm.Options{Pace: l.run.pace},
 		WorkerEnv: []string{
@@ -215,7 +215,7 @@ func TestFiveMinuteAnswer(t *testing.T) {
 		len(msgs), strings.Join(perMessage, "; "), regenerated)
 }
 
-// waitEvery polls cond every interval until it is true or timeout passes (devstack.WaitFor
+// waitEvery polls cond every interval until it is true or timeout passes (devworld.WaitFor
 // polls every 50 ms: too often for minutes of waiting beside the rest of the suite).
 func waitEvery(interval, timeout time.Duration, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
@@ -223,7 +223,7 @@ func waitEvery(interval, timeout time.Duration, cond func() bool) error {
 	defer t.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
-			return devstack.ErrTimeout
+			return devworld.ErrTimeout
 		}
 		<-t.C
 	}
@@ -231,7 +231,7 @@ func waitEvery(interval, timeout time.Duration, cond func() bool) error {
 }
 
 // botMessages is the bot's messages in the thread ts of channel, as a client shows them.
-func botMessages(s *devstack.Stack, channel, ts string) []fakeslack.Rendered {
+func botMessages(s *devworld.World, channel, ts string) []fakeslack.Rendered {
 	var out []fakeslack.Rendered
 	for _, m := range s.Slack.RenderedThread(channel, ts) {
 		if m.Bot && m.TS != ts {
@@ -261,7 +261,7 @@ func firstDifference(a, b string) int {
 	return min(len(ra), len(rb))
 }
 
-// workerLines are the worker's JSON log lines as devstack copies them to LogOut
+// workerLines are the worker's JSON log lines as devworld copies them to LogOut
 // ("worker   {…}").
 type workerLines []map[string]any
 

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
-	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/devworld"
 	"github.com/slackrelay/slackrelay/shared/fixture"
 )
 
@@ -42,7 +42,7 @@ func TestAppendStreamAnswerLost(t *testing.T) {
 	// Once the append whose answer is lost was sent, the model answers the retry at once:
 	// what is tested is how the retry takes up the stream, not the model's second run (at
 	// streamPace an answer outlasts this stack's invocation, see TestWorkerKilledMidStream).
-	err := devstack.WaitFor(10*time.Second, func() bool {
+	err := devworld.WaitFor(10*time.Second, func() bool {
 		streams := s.Slack.Streams()
 		return len(streams) > 0 && streams[0].Count("chat.appendStream") > 0
 	})

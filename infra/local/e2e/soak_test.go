@@ -17,7 +17,7 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
-	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/devworld"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/shared/logbuf"
@@ -201,7 +201,7 @@ func TestSoak(t *testing.T) {
 		answers[e.prompt] = e.answer
 	}
 	ctx := context.Background()
-	s, err := devstack.Start(ctx, devstack.Options{
+	s, err := devworld.Start(ctx, devworld.Options{
 		Bins: bins, HandlerTimeout: soakHandlerTimeout, MaxReceiveCount: soakMaxReceive, BackoffBase: time.Second, LogOut: logOut,
 		LocalLLM: &fakellm.Options{Pace: soakPace, Answer: func(msgs []fakellm.Message) string {
 			if n := len(msgs); n > 0 {
@@ -300,7 +300,7 @@ type soakReport struct {
 // runFaults starts the faults that run while the events are sent, until stop: the worker
 // killed every soakKillEvery, Slack's bursts of 429 and 5xx every 3 s, DynamoDB unreachable
 // for 3 s after 8 s.
-func (r *soakReport) runFaults(s *devstack.Stack, stop chan struct{}) *sync.WaitGroup {
+func (r *soakReport) runFaults(s *devworld.World, stop chan struct{}) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	wg.Go(func() { // the worker dies without warning and comes back
 		for {
@@ -358,7 +358,7 @@ func (r *soakReport) runFaults(s *devstack.Stack, stop chan struct{}) *sync.Wait
 
 // send arms each event's DynamoDB fault and sends the events at soakRate, with their retries
 // and twins.
-func (r *soakReport) send(t *testing.T, s *devstack.Stack, evs []*soakEvent) {
+func (r *soakReport) send(t *testing.T, s *devworld.World, evs []*soakEvent) {
 	t.Helper()
 	r.armed, r.shapes, r.eventsWithFault = map[ddbfault.Kind][]*ddbfault.Armed{}, map[soakShape]int{}, map[ddbfault.Kind]int{}
 	var wg sync.WaitGroup
@@ -417,9 +417,9 @@ func (r *soakReport) send(t *testing.T, s *devstack.Stack, evs []*soakEvent) {
 
 // drain waits until the events queue is empty (in flight and delayed included): every
 // delivery handled, continued or dead-lettered.
-func (r *soakReport) drain(t *testing.T, s *devstack.Stack, when string) {
+func (r *soakReport) drain(t *testing.T, s *devworld.World, when string) {
 	t.Helper()
-	if err := devstack.WaitFor(3*time.Minute, func() bool { return depth(t, s, s.Local.QueueURL) == 0 }); err != nil {
+	if err := devworld.WaitFor(3*time.Minute, func() bool { return depth(t, s, s.Local.QueueURL) == 0 }); err != nil {
 		t.Fatalf("%s: the events queue still holds %d messages after 3 minutes", when, depth(t, s, s.Local.QueueURL))
 	}
 	r.drains = append(r.drains, fmt.Sprintf("%s %v (DLQ %d)", when, time.Since(r.start).Round(100*time.Millisecond), depth(t, s, s.Local.DLQURL)))
@@ -427,7 +427,7 @@ func (r *soakReport) drain(t *testing.T, s *devstack.Stack, when string) {
 
 // replay counts the dead letters by class (slackrelay-dlq list --json) and replays them all
 // (slackrelay-dlq replay --all --yes).
-func (r *soakReport) replay(t *testing.T, s *devstack.Stack) {
+func (r *soakReport) replay(t *testing.T, s *devworld.World) {
 	t.Helper()
 	ctx := context.Background()
 	out, err := s.DLQ(ctx, "list", "--json")
@@ -459,7 +459,7 @@ func (r *soakReport) replay(t *testing.T, s *devstack.Stack) {
 
 // judge reads every event's thread as a client renders it and judges it against the event's
 // answer.
-func (r *soakReport) judge(t *testing.T, s *devstack.Stack, evs []*soakEvent) {
+func (r *soakReport) judge(t *testing.T, s *devworld.World, evs []*soakEvent) {
 	t.Helper()
 	r.outcomes, r.continuedShape = map[answercheck.Outcome]int{}, map[soakShape]int{}
 	for _, e := range evs {
@@ -551,7 +551,7 @@ func (r *soakReport) readLogs(logs string, evs []*soakEvent) {
 
 // readDynamoDB counts the DynamoDB faults that fired: by the proxy's record of each call
 // (attempts and operations) and by the rules' own counts.
-func (r *soakReport) readDynamoDB(s *devstack.Stack) {
+func (r *soakReport) readDynamoDB(s *devworld.World) {
 	snap := s.DynamoDBProxy.Snapshot()
 	r.snapshotUnkept = snap.Unkept
 	r.faultCalls, r.faultOps = map[ddbfault.Kind]int{}, map[ddbfault.Kind]int{}
@@ -569,7 +569,7 @@ func (r *soakReport) readDynamoDB(s *devstack.Stack) {
 }
 
 // readLLM counts the local LLM's requests and the continuations among them.
-func (r *soakReport) readLLM(s *devstack.Stack) {
+func (r *soakReport) readLLM(s *devworld.World) {
 	for _, q := range s.LLM.Requests() {
 		r.llmRequests++
 		if q.Continued != nil {

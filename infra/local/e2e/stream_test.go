@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
-	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/devworld"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/worker/assistant"
@@ -22,7 +22,7 @@ import (
 // redelivery there.
 var (
 	streamOnce  sync.Once
-	streamStack *devstack.Stack
+	streamStack *devworld.World
 	streamErr   error
 )
 
@@ -33,7 +33,7 @@ var streamPace = fakellm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecon
 
 // streamSetup gives a test the streaming stack, started on first use, with the Slack and LLM
 // servers' records and faults cleared and the LLM at streamPace.
-func streamSetup(t *testing.T) *devstack.Stack {
+func streamSetup(t *testing.T) *devworld.World {
 	t.Helper()
 	localawstest.Require(t, stackErr)
 	streamOnce.Do(func() {
@@ -42,7 +42,7 @@ func streamSetup(t *testing.T) *devstack.Stack {
 		// The answer may outlast an invocation's streaming window (the stream yields a fifth
 		// of the invocation before its end): the next delivery continues it by prefill, as
 		// docs/worker.md advises for answers longer than an invocation.
-		streamStack, streamErr = devstack.Start(ctx, devstack.Options{
+		streamStack, streamErr = devworld.Start(ctx, devworld.Options{
 			Bins: bins, HandlerTimeout: 8 * time.Second, MaxReceiveCount: 4, BackoffBase: time.Second, LogOut: &logs,
 			LocalLLM:  &fakellm.Options{Pace: streamPace},
 			WorkerEnv: []string{assistant.EnvLLMPrefill + "=continue"},
@@ -58,7 +58,7 @@ func streamSetup(t *testing.T) *devstack.Stack {
 }
 
 // expectedAnswer is what the local LLM answers the first request it recorded.
-func expectedAnswer(t *testing.T, s *devstack.Stack) (string, []fakellm.Request) {
+func expectedAnswer(t *testing.T, s *devworld.World) (string, []fakellm.Request) {
 	t.Helper()
 	reqs := s.LLM.Requests()
 	if len(reqs) == 0 {
@@ -78,7 +78,7 @@ func TestWorkerKilledMidStream(t *testing.T) {
 		t.Fatalf("mention: status %d, want 202", r.Status)
 	}
 	var st fakeslack.Stream
-	err := devstack.WaitFor(10*time.Second, func() bool {
+	err := devworld.WaitFor(10*time.Second, func() bool {
 		streams := s.Slack.Streams()
 		if len(streams) == 0 {
 			return false
@@ -165,7 +165,7 @@ func TestAnswerWithoutStreaming(t *testing.T) {
 	if r := mention(t, s, fixture.AppMention(id, "C1", ts, "no streaming please")); r.Status != 202 {
 		t.Fatalf("mention: status %d, want 202", r.Status)
 	}
-	if err := devstack.WaitFor(10*time.Second, func() bool { return len(s.LLM.Requests()) > 0 }); err != nil {
+	if err := devworld.WaitFor(10*time.Second, func() bool { return len(s.LLM.Requests()) > 0 }); err != nil {
 		t.Fatal("the local LLM was not asked within 10 s")
 	}
 	want, _ := expectedAnswer(t, s)

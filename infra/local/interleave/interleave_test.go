@@ -54,7 +54,7 @@ type harness struct {
 var tables atomic.Int64
 
 // newHarness makes a harness on stack's dynalite, with a fresh table.
-func newHarness(t *testing.T, stack *localaws.Stack) *harness {
+func newHarness(t *testing.T, stack *localaws.Servers) *harness {
 	t.Helper()
 	h := &harness{bot: relay.NewRouter(), raw: stack.DynamoDB(), table: fmt.Sprintf("interleave-%d", tables.Add(1))}
 	register(h.bot)

@@ -57,7 +57,7 @@ type Options struct {
 }
 
 // Stack is a running local stack.
-type Stack struct {
+type Servers struct {
 	SQSEndpoint      string
 	DynamoDBEndpoint string
 	QueueURL         string
@@ -75,7 +75,7 @@ type Stack struct {
 
 // Start launches the servers, creates the queues and the table and returns when all accept
 // requests. On error everything already started is stopped.
-func Start(ctx context.Context, opts Options) (*Stack, error) {
+func Start(ctx context.Context, opts Options) (*Servers, error) {
 	if opts.QueueName == "" {
 		opts.QueueName = "events"
 	}
@@ -98,7 +98,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 			return nil, err
 		}
 	}
-	s := &Stack{TableName: opts.TableName}
+	s := &Servers{TableName: opts.TableName}
 	var ready struct {
 		Endpoint string `json:"endpoint"`
 		QueueURL string `json:"queue_url"`
@@ -161,7 +161,7 @@ func FindDir() (string, error) {
 	return dir, nil
 }
 
-func (s *Stack) launch(ctx context.Context, dir string, stderr io.Writer, ready any, script string, args ...string) error {
+func (s *Servers) launch(ctx context.Context, dir string, stderr io.Writer, ready any, script string, args ...string) error {
 	if _, err := exec.LookPath("node"); err != nil {
 		return fmt.Errorf("localaws: node is not installed: %w", err)
 	}
@@ -208,7 +208,7 @@ func (s *Stack) launch(ctx context.Context, dir string, stderr io.Writer, ready 
 }
 
 // Stop ends every server this stack started (SIGTERM, then SIGKILL after 3 s) and waits.
-func (s *Stack) Stop() {
+func (s *Servers) Stop() {
 	for _, cmd := range s.procs {
 		if cmd.Process == nil {
 			continue
@@ -227,7 +227,7 @@ func (s *Stack) Stop() {
 }
 
 // SQS returns the stack's SQS client (safe for concurrent use).
-func (s *Stack) SQS() *sqs.Client {
+func (s *Servers) SQS() *sqs.Client {
 	s.sqsOnce.Do(func() {
 		s.sqsClient = sqs.NewFromConfig(awsclient.Local(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(s.SQSEndpoint) })
 	})
@@ -235,7 +235,7 @@ func (s *Stack) SQS() *sqs.Client {
 }
 
 // DynamoDB returns the stack's DynamoDB client (safe for concurrent use).
-func (s *Stack) DynamoDB() *dynamodb.Client {
+func (s *Servers) DynamoDB() *dynamodb.Client {
 	s.dynamoDBOnce.Do(func() {
 		s.dynamoDBClient = dynamodb.NewFromConfig(awsclient.Local(), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(s.DynamoDBEndpoint) })
 	})
@@ -243,7 +243,7 @@ func (s *Stack) DynamoDB() *dynamodb.Client {
 }
 
 // Depth returns the messages a queue holds: visible, in flight and delayed.
-func (s *Stack) Depth(ctx context.Context, queueURL string) (int, error) {
+func (s *Servers) Depth(ctx context.Context, queueURL string) (int, error) {
 	out, err := s.SQS().GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL),
 		AttributeNames: []sqstypes.QueueAttributeName{
 			sqstypes.QueueAttributeNameApproximateNumberOfMessages,
@@ -265,7 +265,7 @@ func (s *Stack) Depth(ctx context.Context, queueURL string) (int, error) {
 }
 
 // Env returns the variables that point a binary started with them at this stack.
-func (s *Stack) Env() []string {
+func (s *Servers) Env() []string {
 	env := []string{
 		"AWS_REGION=" + awsclient.DefaultRegion,
 		"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",

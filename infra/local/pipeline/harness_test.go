@@ -39,7 +39,7 @@ const botToken = "xoxb-test-token"
 // each test on its own queues and table.
 type harness struct {
 	t     testing.TB
-	stack *localaws.Stack
+	stack *localaws.Servers
 	sqs   *sqs.Client
 	// ddb reaches the local DynamoDB server directly (not through ddbProxy): the tests set
 	// records up and read them back with it.

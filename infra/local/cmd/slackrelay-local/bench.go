@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
-	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/devworld"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
@@ -119,7 +119,7 @@ func bench(args []string) error {
 	// The demo responder's work is 1 ms and it streams its answer at once: the end-to-end
 	// figure is the pipeline's, not the pretend work's (the streamed-answers section has a
 	// model at a realistic pace).
-	s, err := devstack.Start(ctx, devstack.Options{Bins: bins, DemoDelay: benchDemoDelay, DemoTokensPerSecond: 10000, HandlerTimeout: 10 * time.Second})
+	s, err := devworld.Start(ctx, devworld.Options{Bins: bins, DemoDelay: benchDemoDelay, DemoTokensPerSecond: 10000, HandlerTimeout: 10 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func bench(args []string) error {
 		}
 		fmt.Fprintf(&r, "| %d | %d | %s | %s | %s | %.0f |\n", conc, n, ms(pct(lat, 50)), ms(pct(lat, 99)), ms(lat[len(lat)-1]), float64(n)/took.Seconds())
 		say("%d client(s): p50 %s p99 %s, %.0f req/s", conc, ms(pct(lat, 50)), ms(pct(lat, 99)), float64(n)/took.Seconds())
-		_ = devstack.WaitFor(120*time.Second, func() bool { return depthZero(ctx, s) })
+		_ = devworld.WaitFor(120*time.Second, func() bool { return depthZero(ctx, s) })
 	}
 
 	step("end to end: request → answer complete, zero-delay handler (%d events, 10 at a time)", *e2e)
@@ -180,7 +180,7 @@ func bench(args []string) error {
 	say("worst batch %s s", m[1])
 
 	step("Lambda mode: %d cold starts of each function, %d warm invocations each", *lambdaRuns, *lambdaWarm)
-	section, err := benchLambda(ctx, root, lambdaWorld{local: s.Local, slackAPI: s.Slack.APIURL(), botToken: devstack.LocalBotToken}, *lambdaRuns, *lambdaWarm)
+	section, err := benchLambda(ctx, root, lambdaWorld{local: s.Local, slackAPI: s.Slack.APIURL(), botToken: devworld.LocalBotToken}, *lambdaRuns, *lambdaWarm)
 	if err != nil {
 		return err
 	}
@@ -248,7 +248,7 @@ func parseBench(out string) [][4]string {
 	return rows
 }
 
-func ackRun(ctx context.Context, s *devstack.Stack, n, conc int, channel string) ([]time.Duration, time.Duration, error) {
+func ackRun(ctx context.Context, s *devworld.World, n, conc int, channel string) ([]time.Duration, time.Duration, error) {
 	lat := make([]time.Duration, n)
 	var mu sync.Mutex
 	var firstErr error
@@ -288,7 +288,7 @@ func ackRun(ctx context.Context, s *devstack.Stack, n, conc int, channel string)
 // endToEnd measures n events, inflight at a time, from the signed request until the thread
 // shows the answer exactly once as a Slack client renders it (answercheck): the demo
 // responder's answer to "e2e", its buttons under it.
-func endToEnd(ctx context.Context, s *devstack.Stack, n, inflight int) ([]time.Duration, error) {
+func endToEnd(ctx context.Context, s *devworld.World, n, inflight int) ([]time.Duration, error) {
 	text, err := answercheck.DemoStreamed(ctx, benchDemoDelay, "e2e")
 	if err != nil {
 		return nil, err
@@ -312,7 +312,7 @@ func endToEnd(ctx context.Context, s *devstack.Stack, n, inflight int) ([]time.D
 				errc <- err
 				return
 			}
-			if err := devstack.WaitFor(30*time.Second, func() bool { return answered(s, "CE2E", ts, want) }); err != nil {
+			if err := devworld.WaitFor(30*time.Second, func() bool { return answered(s, "CE2E", ts, want) }); err != nil {
 				errc <- fmt.Errorf("not answered once within 30 s: %w", answercheck.Judge("CE2E", ts, s.Slack.RenderedThread("CE2E", ts), want).Err())
 				return
 			}
@@ -332,11 +332,11 @@ func endToEnd(ctx context.Context, s *devstack.Stack, n, inflight int) ([]time.D
 
 // answered reports whether the thread ts of channel shows want exactly once, as a Slack
 // client renders it.
-func answered(s *devstack.Stack, channel, ts string, want answercheck.Expect) bool {
+func answered(s *devworld.World, channel, ts string, want answercheck.Expect) bool {
 	return answercheck.Judge(channel, ts, s.Slack.RenderedThread(channel, ts), want).OK()
 }
 
-func coldStart(ctx context.Context, s *devstack.Stack, bin string) (time.Duration, error) {
+func coldStart(ctx context.Context, s *devworld.World, bin string) (time.Duration, error) {
 	// The receiver as StartReceiver runs it, but quiet and with SQS direct (no fault proxy).
 	env := append(s.ReceiverEnv("127.0.0.1:39871"), receiverconfig.EnvLogLevel+"=error", awsclient.EndpointVar("SQS")+"="+s.Local.SQSEndpoint)
 	cmd := exec.Command(bin)
@@ -358,7 +358,7 @@ func coldStart(ctx context.Context, s *devstack.Stack, bin string) (time.Duratio
 }
 
 // depthZero reports whether the worker has drained the events queue.
-func depthZero(ctx context.Context, s *devstack.Stack) bool {
+func depthZero(ctx context.Context, s *devworld.World) bool {
 	n, err := s.Local.Depth(ctx, s.Local.QueueURL)
 	return err == nil && n == 0
 }

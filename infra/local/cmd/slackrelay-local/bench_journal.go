@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/devworld"
 	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/worker/assistant"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
@@ -32,16 +32,16 @@ type journalPath struct {
 	script string // the local model's answer (empty: its own)
 	// request sets the scene (not counted) and returns the request to send: its path on the
 	// receiver, content type and body.
-	request func(ctx context.Context, s *devstack.Stack, n int) (path, contentType, body string, err error)
+	request func(ctx context.Context, s *devworld.World, n int) (path, contentType, body string, err error)
 }
 
 // benchJournal sends one event down each path through the real binaries (the worker's
 // DynamoDB behind the ddbfault proxy, which counts its operations) and reports, per event,
 // the journal's writes and reads, the notes' (small values kept across events), the Slack
 // calls, and how many of those carried text.
-func benchJournal(ctx context.Context, bins devstack.Binaries) (string, error) {
+func benchJournal(ctx context.Context, bins devworld.Binaries) (string, error) {
 	pace := fakellm.Pace{TokensPerSecond: 4000, AnswerTokens: 300}
-	s, err := devstack.Start(ctx, devstack.Options{Bins: bins, HandlerTimeout: 20 * time.Second, LocalLLM: &fakellm.Options{Pace: pace}})
+	s, err := devworld.Start(ctx, devworld.Options{Bins: bins, HandlerTimeout: 20 * time.Second, LocalLLM: &fakellm.Options{Pace: pace}})
 	if err != nil {
 		return "", err
 	}
@@ -80,7 +80,7 @@ func benchJournal(ctx context.Context, bins devstack.Binaries) (string, error) {
 		if err := sent(s.Send(ctx, path, ct, body)); err != nil {
 			return "", fmt.Errorf("%s: %w", p.name, err)
 		}
-		if err := devstack.WaitFor(60*time.Second, func() bool { return depthZero(ctx, s) }); err != nil {
+		if err := devworld.WaitFor(60*time.Second, func() bool { return depthZero(ctx, s) }); err != nil {
 			return "", fmt.Errorf("%s: the event did not settle: %w", p.name, err)
 		}
 		time.Sleep(300 * time.Millisecond) // the completion write follows the last Slack call
@@ -133,14 +133,14 @@ func slackCalls(srv *fakeslack.Server, before map[string]int) (string, int) {
 	return strings.Join(parts, ", "), flushes
 }
 
-func sent(r devstack.Reply, err error) error {
+func sent(r devworld.Reply, err error) error {
 	if err == nil && r.Status/100 != 2 {
 		err = fmt.Errorf("the receiver answered %d", r.Status)
 	}
 	return err
 }
 
-type request = func(context.Context, *devstack.Stack, int) (string, string, string, error)
+type request = func(context.Context, *devworld.World, int) (string, string, string, error)
 
 const (
 	jsonType = "application/json"
@@ -148,14 +148,14 @@ const (
 )
 
 func mentionIn(channel string) request {
-	return func(_ context.Context, _ *devstack.Stack, n int) (string, string, string, error) {
+	return func(_ context.Context, _ *devworld.World, n int) (string, string, string, error) {
 		ts := fmt.Sprintf("%d.%06d", time.Now().Unix(), 800000+n)
 		return "/slack/events", jsonType, fixture.AppMention(fmt.Sprintf("EvJ%d-%d", time.Now().UnixNano(), n), channel, ts, "how does it work?"), nil
 	}
 }
 
 func directMessageIn(channel string) request {
-	return func(_ context.Context, _ *devstack.Stack, n int) (string, string, string, error) {
+	return func(_ context.Context, _ *devworld.World, n int) (string, string, string, error) {
 		ts := fmt.Sprintf("%d.%06d", time.Now().Unix(), 800000+n)
 		var body map[string]any
 		_ = json.Unmarshal([]byte(fixture.MessageTwin(fmt.Sprintf("EvJDM%d", time.Now().UnixNano()), channel, ts, "")), &body)
@@ -167,13 +167,13 @@ func directMessageIn(channel string) request {
 }
 
 func askWith(text string) request {
-	return func(_ context.Context, s *devstack.Stack, n int) (string, string, string, error) {
+	return func(_ context.Context, s *devworld.World, n int) (string, string, string, error) {
 		return "/slack/commands", formType, fixture.SlashCommand("/ask", text, s.Slack.NewTrigger(), s.Slack.ResponseURL(fmt.Sprint("bench", n))), nil
 	}
 }
 
-func submitModal(_ context.Context, s *devstack.Stack, _ int) (string, string, string, error) {
-	api := slack.New(devstack.LocalBotToken, slack.OptionAPIURL(s.Slack.APIURL()))
+func submitModal(_ context.Context, s *devworld.World, _ int) (string, string, string, error) {
+	api := slack.New(devworld.LocalBotToken, slack.OptionAPIURL(s.Slack.APIURL()))
 	v, err := api.OpenView(s.Slack.NewTrigger(), slack.ModalViewRequest{Type: slack.VTModal, CallbackID: assistant.CallbackAsk,
 		Title:  slack.NewTextBlockObject(slack.PlainTextType, "Ask", false, false),
 		Blocks: slack.Blocks{BlockSet: []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.PlainTextType, "…", false, false), nil, nil)}}})
@@ -190,8 +190,8 @@ func submitModal(_ context.Context, s *devstack.Stack, _ int) (string, string, s
 }
 
 func clickOn(action string) request {
-	return func(_ context.Context, s *devstack.Stack, n int) (string, string, string, error) {
-		api := slack.New(devstack.LocalBotToken, slack.OptionAPIURL(s.Slack.APIURL()))
+	return func(_ context.Context, s *devworld.World, n int) (string, string, string, error) {
+		api := slack.New(devworld.LocalBotToken, slack.OptionAPIURL(s.Slack.APIURL()))
 		thread := fmt.Sprintf("%d.%06d", time.Now().Unix(), 900000+n)
 		value, _ := json.Marshal(map[string]any{"p": "how does it work?", "c": "CJCLICK", "ts": thread})
 		_, ts, err := api.PostMessage("CJCLICK", slack.MsgOptionTS(thread), slack.MsgOptionText("an earlier answer", false))
@@ -206,7 +206,7 @@ func clickOn(action string) request {
 	}
 }
 
-func threadStarted(_ context.Context, _ *devstack.Stack, n int) (string, string, string, error) {
+func threadStarted(_ context.Context, _ *devworld.World, n int) (string, string, string, error) {
 	now := time.Now()
 	body := fmt.Sprintf(`{"token":"XXYYZZ","team_id":"T0001","api_app_id":"A0001","type":"event_callback","event_id":"EvJAT%d","event_time":%d,`+
 		`"event":{"type":"assistant_thread_started","assistant_thread":{"user_id":"U0USER","context":{"channel_id":"C0LOOKING","team_id":"T0001"},`+

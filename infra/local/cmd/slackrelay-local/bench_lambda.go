@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/slackrelay/slackrelay/infra/local/devstack"
-	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
+	"github.com/slackrelay/slackrelay/infra/local/devworld"
+	"github.com/slackrelay/slackrelay/infra/local/lambdaworld"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/shared/fakessm"
 	"github.com/slackrelay/slackrelay/shared/fixture"
@@ -29,7 +29,7 @@ const lambdaHeading = "## Lambda mode (Runtime Interface Emulator)"
 
 // lambdaWorld is what the Lambda-mode measurement runs against.
 type lambdaWorld struct {
-	local    *localaws.Stack
+	local    *localaws.Servers
 	slackAPI string
 	botToken string
 }
@@ -41,11 +41,11 @@ type lambdaWorld struct {
 // the secrets preload included), the first invocation, then warm invocations. It returns
 // the report's section.
 func benchLambda(ctx context.Context, root string, w lambdaWorld, runs, warm int) (string, error) {
-	bins, err := lambdastack.Build(ctx, root, filepath.Join(root, "build", "lambda-local"))
+	bins, err := lambdaworld.Build(ctx, root, filepath.Join(root, "build", "lambda-local"))
 	if err != nil {
 		return "", err
 	}
-	tmpl, err := lambdastack.LoadTemplate(filepath.Join(root, "infra", "template.yaml"))
+	tmpl, err := lambdaworld.LoadTemplate(filepath.Join(root, "infra", "template.yaml"))
 	if err != nil {
 		return "", err
 	}
@@ -58,23 +58,23 @@ func benchLambda(ctx context.Context, root string, w lambdaWorld, runs, warm int
 	if err != nil {
 		return "", err
 	}
-	local := lambdastack.Local{QueueURL: q, DLQURL: dlq, Table: w.local.TableName,
+	local := lambdaworld.Local{QueueURL: q, DLQURL: dlq, Table: w.local.TableName,
 		SQSEndpoint: w.local.SQSEndpoint, DynamoDBEndpoint: w.local.DynamoDBEndpoint, SSMEndpoint: ssm.URL()}
 	const secret = "bench-signing-secret"
-	rOpts, err := lambdastack.Options(tmpl, lambdastack.Spec{LogicalID: lambdastack.ReceiverFunction, Bin: bins.Receiver, RIE: bins.RIE, Local: local})
+	rOpts, err := lambdaworld.Options(tmpl, lambdaworld.Spec{LogicalID: lambdaworld.ReceiverFunction, Bin: bins.Receiver, RIE: bins.RIE, Local: local})
 	if err != nil {
 		return "", err
 	}
 	// The worker's demo responder waits 1 ms instead of the template's 2 s and streams its
 	// answer at once instead of 20 words a second, so the numbers are the code's, not the
 	// pretend work's.
-	wOpts, err := lambdastack.Options(tmpl, lambdastack.Spec{LogicalID: lambdastack.WorkerFunction, Bin: bins.Worker, RIE: bins.RIE, Local: local,
+	wOpts, err := lambdaworld.Options(tmpl, lambdaworld.Spec{LogicalID: lambdaworld.WorkerFunction, Bin: bins.Worker, RIE: bins.RIE, Local: local,
 		Set: map[string]string{"SLACK_API_URL": w.slackAPI, "DEMO_DELAY": "1ms", "DEMO_TOKENS_PER_SECOND": "10000"}})
 	if err != nil {
 		return "", err
 	}
-	ssm.Put(lambdastack.EnvValue(rOpts.Env, "SIGNING_SECRET_PARAM"), secret)
-	ssm.Put(lambdastack.EnvValue(wOpts.Env, "BOT_TOKEN_PARAM"), w.botToken)
+	ssm.Put(lambdaworld.EnvValue(rOpts.Env, "SIGNING_SECRET_PARAM"), secret)
+	ssm.Put(lambdaworld.EnvValue(wOpts.Env, "BOT_TOKEN_PARAM"), w.botToken)
 
 	var rcv, wrk samples
 	seq := 0
@@ -82,14 +82,14 @@ func benchLambda(ctx context.Context, root string, w lambdaWorld, runs, warm int
 		seq++
 		ts := fmt.Sprintf("%d.%06d", time.Now().Unix(), seq)
 		body := fixture.AppMention(fmt.Sprintf("EvLambdaBench%d-%d", time.Now().UnixNano(), seq), "CLAMBDABENCH", ts, "bench")
-		return lambdastack.HTTPEvent("$default", "/slack/events", "application/json", body, secret, false)
+		return lambdaworld.HTTPEvent("$default", "/slack/events", "application/json", body, secret, false)
 	}
 	for i := 0; i < runs; i++ {
-		rf, err := lambdastack.Start(ctx, rOpts)
+		rf, err := lambdaworld.Start(ctx, rOpts)
 		if err != nil {
 			return "", err
 		}
-		wf, err := lambdastack.Start(ctx, wOpts)
+		wf, err := lambdaworld.Start(ctx, wOpts)
 		if err != nil {
 			rf.Stop()
 			return "", err
@@ -139,7 +139,7 @@ func benchLambda(ctx context.Context, root string, w lambdaWorld, runs, warm int
 type samples struct{ init, first, warm []time.Duration }
 
 // add takes the j-th invocation after a start: the first must be the cold one.
-func (s *samples) add(j int, r lambdastack.Result) error {
+func (s *samples) add(j int, r lambdaworld.Result) error {
 	if (j == 0) != r.Cold {
 		return fmt.Errorf("invocation %d after the start: cold %v", j, r.Cold)
 	}
@@ -160,7 +160,7 @@ func pctOf(d []time.Duration, p int) time.Duration {
 	return s[(len(s)-1)*p/100]
 }
 
-func invokeReceiver(ctx context.Context, f *lambdastack.Function, event []byte) (lambdastack.Result, error) {
+func invokeReceiver(ctx context.Context, f *lambdaworld.Function, event []byte) (lambdaworld.Result, error) {
 	r, err := f.Invoke(ctx, event)
 	if err != nil {
 		return r, err
@@ -172,7 +172,7 @@ func invokeReceiver(ctx context.Context, f *lambdastack.Function, event []byte) 
 	return r, nil
 }
 
-func takeBatch(ctx context.Context, local *localaws.Stack, queue string) ([]byte, error) {
+func takeBatch(ctx context.Context, local *localaws.Servers, queue string) ([]byte, error) {
 	for start := time.Now(); time.Since(start) < 5*time.Second; {
 		out, err := local.SQS().ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queue), MaxNumberOfMessages: 1, WaitTimeSeconds: 1,
 			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll}, MessageAttributeNames: []string{"All"}})
@@ -186,7 +186,7 @@ func takeBatch(ctx context.Context, local *localaws.Stack, queue string) ([]byte
 	return nil, fmt.Errorf("nothing on %s", queue)
 }
 
-func invokeWorker(ctx context.Context, f *lambdastack.Function, batch []byte) (lambdastack.Result, error) {
+func invokeWorker(ctx context.Context, f *lambdaworld.Function, batch []byte) (lambdaworld.Result, error) {
 	r, err := f.Invoke(ctx, batch)
 	if err != nil {
 		return r, err
@@ -207,12 +207,12 @@ func lambdaOnly(ctx context.Context, root, out string, runs, warm int) error {
 		return err
 	}
 	defer local.Stop()
-	slack := fakeslack.New(fakeslack.Options{Token: devstack.LocalBotToken})
+	slack := fakeslack.New(fakeslack.Options{Token: devworld.LocalBotToken})
 	if _, err := slack.Start(""); err != nil {
 		return err
 	}
 	defer slack.Close()
-	section, err := benchLambda(ctx, root, lambdaWorld{local: local, slackAPI: slack.APIURL(), botToken: devstack.LocalBotToken}, runs, warm)
+	section, err := benchLambda(ctx, root, lambdaWorld{local: local, slackAPI: slack.APIURL(), botToken: devworld.LocalBotToken}, runs, warm)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
-	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/devworld"
 	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
@@ -38,10 +38,10 @@ type streamTimes struct {
 // model's request, to the first Slack call that carried text (the stream's start or its
 // first append) and to chat.stopStream, as the local servers recorded them. It returns the
 // report's section.
-func benchStream(ctx context.Context, bins devstack.Binaries, n, inflight int, pace fakellm.Pace) (string, error) {
+func benchStream(ctx context.Context, bins devworld.Binaries, n, inflight int, pace fakellm.Pace) (string, error) {
 	// One poll loop per event in flight, each taking one message, as Lambda runs one
 	// invocation per batch: an event never waits for another's answer to be picked up.
-	s, err := devstack.Start(ctx, devstack.Options{Bins: bins, HandlerTimeout: 10 * time.Second, LocalLLM: &fakellm.Options{Pace: pace},
+	s, err := devworld.Start(ctx, devworld.Options{Bins: bins, HandlerTimeout: 10 * time.Second, LocalLLM: &fakellm.Options{Pace: pace},
 		WorkerEnv: []string{workerconfig.EnvPollLoops + "=" + strconv.Itoa(inflight), workerconfig.EnvPollBatchSize + "=1"}})
 	if err != nil {
 		return "", err
@@ -71,7 +71,7 @@ func benchStream(ctx context.Context, bins devstack.Binaries, n, inflight int, p
 				return
 			}
 			var st fakeslack.Stream
-			err = devstack.WaitFor(30*time.Second, func() bool {
+			err = devworld.WaitFor(30*time.Second, func() bool {
 				for _, x := range s.Slack.Streams() {
 					if x.Channel == channel && x.ThreadTS == ts && x.EndedBy == "chat.stopStream" {
 						st = x

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
-	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/devworld"
 	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
@@ -46,7 +46,7 @@ func invocationFor(answerTime time.Duration) time.Duration {
 // demoTour is the state the demo's steps share.
 type demoTour struct {
 	ctx     context.Context
-	s       *devstack.Stack
+	s       *devworld.World
 	c       checker
 	channel string
 	// answerWait is how long an answer may take to be complete once its event is handled.
@@ -91,7 +91,7 @@ func demo(args []string) error {
 	handlerTimeout := invocationFor(answerTime)
 	step("starting the local stack")
 	out := prefixWriter{os.Stdout, "   "}
-	s, err := devstack.Start(ctx, devstack.Options{
+	s, err := devworld.Start(ctx, devworld.Options{
 		Bins: bins, HandlerTimeout: handlerTimeout, LogOut: logOut, SlackOut: out,
 		LocalLLM: &fakellm.Options{Pace: pace, Answer: demoAnswer, Out: out},
 	})
@@ -148,7 +148,7 @@ func demo(args []string) error {
 }
 
 // mention sends an app_mention of text at ts and says how fast the receiver answered.
-func (t *demoTour) mention(eventID, ts, text string, headers ...string) (devstack.Reply, error) {
+func (t *demoTour) mention(eventID, ts, text string, headers ...string) (devworld.Reply, error) {
 	r, err := t.s.Send(t.ctx, "/slack/events", "application/json", fixture.AppMention(eventID, t.channel, ts, text), headers...)
 	if err != nil {
 		return r, err
@@ -175,7 +175,7 @@ func (t *demoTour) answered(ts string) bool { return t.verdict(ts).OK() }
 // so that a duplicate answer would show by then, and reports whether the thread ts still
 // shows its answer exactly once.
 func (t *demoTour) settled(ts string) (answercheck.Verdict, bool) {
-	err := devstack.WaitFor(t.answerWait, func() bool {
+	err := devworld.WaitFor(t.answerWait, func() bool {
 		n, err := t.s.Local.Depth(t.ctx, t.s.Local.QueueURL)
 		return err == nil && n == 0
 	})
@@ -218,7 +218,7 @@ func (t *demoTour) streamedAnswer(ts, eventID, question string) error {
 	}
 	c.check(r.Status == 202, "acknowledged at once, before any work")
 	say("%s", paint(dim, "the answer as it grows: ▶ starts the stream, + is an append, ■ stops it"))
-	err = devstack.WaitFor(t.answerWait, func() bool { return t.answered(ts) })
+	err = devworld.WaitFor(t.answerWait, func() bool { return t.answered(ts) })
 	streams := t.streamsIn(ts)
 	if err != nil || len(streams) != 1 {
 		c.check(false, fmt.Sprintf("one answer, streamed, within %s", t.answerWait))
@@ -236,7 +236,7 @@ func (t *demoTour) streamedAnswer(ts, eventID, question string) error {
 		}
 		return true
 	}
-	err = devstack.WaitFor(2*time.Second, noReaction)
+	err = devworld.WaitFor(2*time.Second, noReaction)
 	c.check(s.Slack.Calls("reactions.add") >= 1 && err == nil, ":hourglass_flowing_sand: on the question while the bot worked, removed with the answer")
 
 	step("2. Slack retries the same event (as it does when an ack is slow or lost)")
@@ -262,7 +262,7 @@ func (t *demoTour) killMidStream(ts, eventID, question string, visibility time.D
 		return err
 	}
 	var st fakeslack.Stream
-	err := devstack.WaitFor(t.answerWait, func() bool {
+	err := devworld.WaitFor(t.answerWait, func() bool {
 		streams := t.streamsIn(ts)
 		if len(streams) == 0 {
 			return false
@@ -290,7 +290,7 @@ func (t *demoTour) killMidStream(ts, eventID, question string, visibility time.D
 		return nil
 	}
 	t.want[ts] = answercheck.Answer(s.LLM.AnswerText(reqs[asked].Messages, 0))
-	err = devstack.WaitFor(visibility+t.answerWait, func() bool { return t.answered(ts) })
+	err = devworld.WaitFor(visibility+t.answerWait, func() bool { return t.answered(ts) })
 	if err != nil {
 		c.check(false, "the redelivery finished the answer: "+t.verdict(ts).Err().Error())
 		return nil
@@ -312,7 +312,7 @@ func (t *demoTour) deadLetter(ts, eventID, question string) error {
 	if _, err := t.mention(eventID, ts, question); err != nil {
 		return err
 	}
-	err := devstack.WaitFor(t.answerWait, func() bool { return dlqDepth(ctx, s) == 1 })
+	err := devworld.WaitFor(t.answerWait, func() bool { return dlqDepth(ctx, s) == 1 })
 	c.check(err == nil, "the event is in the dead-letter queue, not lost and not retried in vain")
 	out, _ := s.DLQ(ctx, "list")
 	say("%s", paint(dim, "$ slackrelay-dlq list"))
@@ -323,7 +323,7 @@ func (t *demoTour) deadLetter(ts, eventID, question string) error {
 	out, err = s.DLQ(ctx, "replay", "--all", "--yes")
 	fmt.Print(indent(out))
 	c.check(err == nil, "replayed")
-	err = devstack.WaitFor(t.answerWait, func() bool { return t.answered(ts) })
+	err = devworld.WaitFor(t.answerWait, func() bool { return t.answered(ts) })
 	c.check(err == nil, "the replayed event got its answer")
 	_, one := t.settled(ts)
 	c.check(dlqDepth(ctx, s) == 0 && one, "DLQ empty, exactly one answer")
@@ -354,7 +354,7 @@ func (t *demoTour) interactive(thread, question string) {
 	}
 	// The model's new answer (not streamed) replaces the message, with Regenerate under it.
 	t.want[thread] = answercheck.Regenerated(s.LLM.AnswerText([]fakellm.Message{{Role: "user", Content: question}}, 0))
-	err := devstack.WaitFor(t.answerWait, func() bool { return s.Slack.Calls("chat.update") > updates })
+	err := devworld.WaitFor(t.answerWait, func() bool { return s.Slack.Calls("chat.update") > updates })
 	say("%s", paint(dim, "the click's second delivery waits until the first one's claim ends, then finds the click handled"))
 	v, one := t.settled(thread)
 	c.check(err == nil && s.Slack.Calls("chat.update") == updates+1 && one && v.Messages[0].TS == reply.TS,
@@ -372,7 +372,7 @@ func (t *demoTour) interactive(thread, question string) {
 	}
 	say("receiver answered %d in %.1f ms", r.Status, float64(r.Latency.Microseconds())/1000)
 	var view fakeslack.View
-	err = devstack.WaitFor(10*time.Second, func() bool {
+	err = devworld.WaitFor(10*time.Second, func() bool {
 		var ok bool
 		view, ok = s.Slack.ViewByTrigger(trigger)
 		return ok
@@ -391,14 +391,14 @@ func (t *demoTour) interactive(thread, question string) {
 	}
 	say("receiver answered %d in %.1f ms: %s", r.Status, float64(r.Latency.Microseconds())/1000, paint(dim, strings.TrimSpace(r.Body)))
 	c.check(strings.Contains(r.Body, `"response_action":"update"`), "the modal stays open with a \"working on it\" view")
-	err = devstack.WaitFor(t.answerWait, func() bool {
+	err = devworld.WaitFor(t.answerWait, func() bool {
 		v, _ := s.Slack.View(view.ID)
 		return len(v.History) >= 2
 	})
 	c.check(err == nil, "the worker answered in the modal itself (views.update by its id)")
 }
 
-func dlqDepth(ctx context.Context, s *devstack.Stack) int {
+func dlqDepth(ctx context.Context, s *devworld.World) int {
 	n, err := s.Local.Depth(ctx, s.Local.DLQURL)
 	if err != nil {
 		return -1

@@ -30,7 +30,7 @@ import (
 	"time"
 
 	"github.com/slackrelay/slackrelay/infra/local/devenv"
-	"github.com/slackrelay/slackrelay/infra/local/devstack"
+	"github.com/slackrelay/slackrelay/infra/local/devworld"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
@@ -66,14 +66,14 @@ func main() {
 	}
 }
 
-func build(ctx context.Context) (devstack.Binaries, error) {
+func build(ctx context.Context) (devworld.Binaries, error) {
 	root, err := localaws.RepoRoot()
 	if err != nil {
-		return devstack.Binaries{}, err
+		return devworld.Binaries{}, err
 	}
 	dir := filepath.Join(root, "build", "local")
 	say("building the receiver, the worker and slackrelay-dlq into %s", dir)
-	return devstack.Build(ctx, root, dir)
+	return devworld.Build(ctx, root, dir)
 }
 
 const (
@@ -159,7 +159,7 @@ func dev(args []string, settings devenv.Settings) error {
 	if err != nil {
 		return err
 	}
-	opts := devstack.Options{Bins: bins, ReceiverAddr: *addr, SlackAddr: *slackAddr, DemoDelay: *delay,
+	opts := devworld.Options{Bins: bins, ReceiverAddr: *addr, SlackAddr: *slackAddr, DemoDelay: *delay,
 		HandlerTimeout: 60 * time.Second, LogOut: os.Stderr, SlackOut: os.Stdout,
 		SlackAPIURL: settings.SlackAPIURL, LLMBaseURL: settings.LLMBaseURL, LLMModel: settings.LLMModel, LLMAPIKey: settings.LLMAPIKey}
 	if settings.LocalLLM {
@@ -172,7 +172,7 @@ func dev(args []string, settings devenv.Settings) error {
 	if real {
 		opts.SigningSecret, opts.BotToken = settings.SigningSecret, settings.BotToken
 	}
-	s, err := devstack.Start(ctx, opts)
+	s, err := devworld.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -189,11 +189,11 @@ func dev(args []string, settings devenv.Settings) error {
 		fmt.Printf("Expose the receiver with a tunnel (e.g. `cloudflared tunnel --url %s` or `ngrok http %s`)\n", s.ReceiverURL, strings.TrimPrefix(*addr, "127.0.0.1:"))
 		fmt.Printf("and set your Slack app's Request URLs to https://<tunnel>/slack/events, …/slack/commands, …/slack/interactivity.\n")
 	case settings.SlackAPIURL != "":
-		fmt.Printf("  Slack      %s (SLACK_API_URL), with the local bot token %q\n\n", settings.SlackAPIURL, devstack.LocalBotToken)
-		fmt.Printf("Signing secret for hand-made requests: %q (local only).\n", devstack.LocalSigningSecret)
+		fmt.Printf("  Slack      %s (SLACK_API_URL), with the local bot token %q\n\n", settings.SlackAPIURL, devworld.LocalBotToken)
+		fmt.Printf("Signing secret for hand-made requests: %q (local only).\n", devworld.LocalSigningSecret)
 	default:
 		fmt.Printf("  Slack      local fake at %s (set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN to use a real app)\n\n", s.SlackURL)
-		fmt.Printf("Signing secret for hand-made requests: %q (local only).\n", devstack.LocalSigningSecret)
+		fmt.Printf("Signing secret for hand-made requests: %q (local only).\n", devworld.LocalSigningSecret)
 	}
 	switch {
 	case s.LLM != nil:

@@ -53,7 +53,7 @@ func withAWS(args []string) int {
 
 	// Both SQS servers and dynalite start at once (each takes about a second).
 	var mu sync.Mutex
-	var stacks []*localaws.Stack
+	var stacks []*localaws.Servers
 	var errs []error
 	var wg sync.WaitGroup
 	for _, opts := range []localaws.Options{

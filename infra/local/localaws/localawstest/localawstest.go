@@ -18,12 +18,12 @@ import (
 
 var (
 	once   sync.Once
-	shared *localaws.Stack
+	shared *localaws.Servers
 	err    error
 )
 
 // Stack returns the package's shared stack, started on first use. Run stops it.
-func Stack(t testing.TB) *localaws.Stack {
+func Stack(t testing.TB) *localaws.Servers {
 	t.Helper()
 	once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -35,7 +35,7 @@ func Stack(t testing.TB) *localaws.Stack {
 }
 
 // Start starts a stack of its own for one test (stopped by t.Cleanup).
-func Start(t testing.TB, opts localaws.Options) *localaws.Stack {
+func Start(t testing.TB, opts localaws.Options) *localaws.Servers {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -71,7 +71,7 @@ func Run(m *testing.M) int {
 
 // QueueURLs creates a fresh queue pair on the shared stack's server, so tests do not see each
 // other's messages. It returns the queue and DLQ URLs.
-func QueueURLs(t testing.TB, s *localaws.Stack, name string, maxReceive int) (string, string) {
+func QueueURLs(t testing.TB, s *localaws.Servers, name string, maxReceive int) (string, string) {
 	t.Helper()
 	q, dlq, err := localaws.CreateQueuePair(context.Background(), s.SQS(), name, maxReceive)
 	if err != nil {

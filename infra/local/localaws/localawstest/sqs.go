@@ -22,7 +22,7 @@ import (
 // Queues is one test's events queue and DLQ on the shared local SQS server, with a client
 // that sends through the project's HTTP client as the binaries do.
 type Queues struct {
-	Stack      *localaws.Stack
+	Stack      *localaws.Servers
 	SQS        *sqs.Client
 	Queue, DLQ string
 }
@@ -44,7 +44,7 @@ func NewQueues(t testing.TB) *Queues {
 
 // SQSClient returns an SQS client of s's server that sends through awsclient's HTTP client
 // around next (nil: the SDK's default), as the binaries build theirs.
-func SQSClient(s *localaws.Stack, next aws.HTTPClient) *sqs.Client {
+func SQSClient(s *localaws.Servers, next aws.HTTPClient) *sqs.Client {
 	return sqs.NewFromConfig(awsclient.Local(), func(o *sqs.Options) {
 		o.BaseEndpoint = aws.String(s.SQSEndpoint)
 		o.HTTPClient = awsclient.NewHTTPClient(next)

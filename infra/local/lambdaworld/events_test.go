@@ -1,4 +1,4 @@
-package lambdastack
+package lambdaworld
 
 import (
 	"encoding/base64"

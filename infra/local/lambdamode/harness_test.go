@@ -1,4 +1,4 @@
-package lambdatest
+package lambdamode
 
 import (
 	"context"
@@ -16,20 +16,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
+	"github.com/slackrelay/slackrelay/infra/local/lambdaworld"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/fakessm"
 )
 
 var (
-	bins     lambdastack.Bootstraps
-	tmpl     *lambdastack.Template
+	bins     lambdaworld.Bootstraps
+	tmpl     *lambdaworld.Template
 	setupErr error
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "slackrelay-lambdatest-")
+	dir, err := os.MkdirTemp("", "slackrelay-lambdamode-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -47,19 +47,19 @@ func setup(dir string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if bins, err = lambdastack.Build(ctx, root, dir); err != nil {
+	if bins, err = lambdaworld.Build(ctx, root, dir); err != nil {
 		return err
 	}
-	tmpl, err = lambdastack.LoadTemplate(filepath.Join(root, "infra", "template.yaml"))
+	tmpl, err = lambdaworld.LoadTemplate(filepath.Join(root, "infra", "template.yaml"))
 	return err
 }
 
 // world is one test's share of the local stack: its own queues, table and SSM server.
 type world struct {
 	t     *testing.T
-	stack *localaws.Stack
+	stack *localaws.Servers
 	ssm   *fakessm.Server
-	local lambdastack.Local
+	local lambdaworld.Local
 }
 
 var seq atomic.Int64
@@ -80,7 +80,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return &world{t: t, stack: stack, ssm: srv, local: lambdastack.Local{
+	return &world{t: t, stack: stack, ssm: srv, local: lambdaworld.Local{
 		QueueURL: q, DLQURL: dlq, Table: name,
 		SQSEndpoint: stack.SQSEndpoint, DynamoDBEndpoint: stack.DynamoDBEndpoint, SSMEndpoint: srv.URL(),
 	}}
@@ -89,18 +89,18 @@ func newWorld(t *testing.T) *world {
 // start runs a function of the template under RIE; spec's LogicalID, Set and Unset say which
 // and how it differs, the world fills in the rest. Its runtime starts (init) at the first
 // invocation. RIE's and the function's output is shown when the test fails.
-func (w *world) start(spec lambdastack.Spec) (*lambdastack.Function, lambdastack.FunctionOptions) {
+func (w *world) start(spec lambdaworld.Spec) (*lambdaworld.Function, lambdaworld.FunctionOptions) {
 	w.t.Helper()
-	spec.Bin = map[string]string{lambdastack.ReceiverFunction: bins.Receiver, lambdastack.WorkerFunction: bins.Worker}[spec.LogicalID]
+	spec.Bin = map[string]string{lambdaworld.ReceiverFunction: bins.Receiver, lambdaworld.WorkerFunction: bins.Worker}[spec.LogicalID]
 	spec.RIE = bins.RIE
-	if spec.Local == (lambdastack.Local{}) {
+	if spec.Local == (lambdaworld.Local{}) {
 		spec.Local = w.local
 	}
-	opts, err := lambdastack.Options(tmpl, spec)
+	opts, err := lambdaworld.Options(tmpl, spec)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	f, err := lambdastack.Start(context.Background(), opts)
+	f, err := lambdaworld.Start(context.Background(), opts)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func (w *world) start(spec lambdastack.Spec) (*lambdastack.Function, lambdastack
 const signingSecret = "lambda-test-signing-secret"
 
 // call invokes the receiver with an HTTP event and decodes its answer.
-func call(t *testing.T, f *lambdastack.Function, event []byte) (events.APIGatewayV2HTTPResponse, lambdastack.Result) {
+func call(t *testing.T, f *lambdaworld.Function, event []byte) (events.APIGatewayV2HTTPResponse, lambdaworld.Result) {
 	t.Helper()
 	r, err := f.Invoke(context.Background(), event)
 	if err != nil {

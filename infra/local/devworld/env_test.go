@@ -1,4 +1,4 @@
-package devstack
+package devworld
 
 import (
 	"net/http"
@@ -45,15 +45,15 @@ func ddbProxy(t *testing.T) *ddbfault.Proxy {
 	return p
 }
 
-// The environments devstack gives the binaries load through the binaries' own loaders,
+// The environments devworld gives the binaries load through the binaries' own loaders,
 // without errors or deprecated names, and say what Options asked for.
 func TestBinaryEnvironmentsLoad(t *testing.T) {
 	t.Parallel()
-	s := &Stack{
+	s := &World{
 		opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/", LLMBaseURL: "http://127.0.0.1:3/v1", LLMModel: "m", LLMAPIKey: "k",
 			HandlerTimeout: 4 * time.Second, MaxReceiveCount: 3, DemoTokensPerSecond: 500, NoStreaming: true,
 			WorkerEnv: []string{workerconfig.EnvPollLoops + "=7", workerconfig.EnvBackoffBase + "=2s"}}.withDefaults(),
-		Local:    &localaws.Stack{SQSEndpoint: "http://127.0.0.1:4", QueueURL: "http://127.0.0.1:4/q", DLQURL: "http://127.0.0.1:4/d", TableName: "t"},
+		Local:    &localaws.Servers{SQSEndpoint: "http://127.0.0.1:4", QueueURL: "http://127.0.0.1:4/q", DLQURL: "http://127.0.0.1:4/d", TableName: "t"},
 		SQSProxy: proxy(t), DynamoDBProxy: ddbProxy(t),
 	}
 
@@ -99,7 +99,7 @@ func TestBinaryEnvironmentsLoad(t *testing.T) {
 // Without LLM options the worker keeps its demo responder and its own model default.
 func TestWorkerEnvLeavesUnsetLLMToTheWorker(t *testing.T) {
 	t.Parallel()
-	s := &Stack{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/"}.withDefaults(), Local: &localaws.Stack{}, DynamoDBProxy: ddbProxy(t)}
+	s := &World{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/"}.withDefaults(), Local: &localaws.Servers{}, DynamoDBProxy: ddbProxy(t)}
 	for _, e := range s.WorkerEnv() {
 		for _, name := range []string{assistant.EnvLLMBaseURL, assistant.EnvLLMModel, assistant.EnvLLMAPIKey} {
 			if strings.HasPrefix(e, name+"=") {
@@ -112,7 +112,7 @@ func TestWorkerEnvLeavesUnsetLLMToTheWorker(t *testing.T) {
 // Without the settings the worker keeps its own defaults: streaming on, its demo rate.
 func TestWorkerEnvLeavesStreamingToTheWorker(t *testing.T) {
 	t.Parallel()
-	s := &Stack{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/"}.withDefaults(), Local: &localaws.Stack{}, DynamoDBProxy: ddbProxy(t)}
+	s := &World{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/"}.withDefaults(), Local: &localaws.Servers{}, DynamoDBProxy: ddbProxy(t)}
 	for _, e := range s.WorkerEnv() {
 		for _, name := range []string{assistant.EnvStreaming, assistant.EnvDemoTokenRate} {
 			if strings.HasPrefix(e, name+"=") {
@@ -126,9 +126,9 @@ func TestWorkerEnvLeavesStreamingToTheWorker(t *testing.T) {
 // key the server accepts (it checks it), whatever LLM settings Options also carry.
 func TestWorkerEnvForTheLocalLLM(t *testing.T) {
 	t.Parallel()
-	s := &Stack{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/", LLMBaseURL: "http://127.0.0.1:3/v1", LLMAPIKey: "other",
+	s := &World{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/", LLMBaseURL: "http://127.0.0.1:3/v1", LLMAPIKey: "other",
 		LocalLLM: &fakellm.Options{Pace: fakellm.Pace{AnswerTokens: 5}}}.withDefaults(),
-		Local: &localaws.Stack{QueueURL: "http://127.0.0.1:4/q", DLQURL: "http://127.0.0.1:4/d", TableName: "t"}, DynamoDBProxy: ddbProxy(t)}
+		Local: &localaws.Servers{QueueURL: "http://127.0.0.1:4/q", DLQURL: "http://127.0.0.1:4/d", TableName: "t"}, DynamoDBProxy: ddbProxy(t)}
 	if err := s.startLLM(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-// Package devstack runs the whole pipeline on one machine from the real binaries: the local
+// Package devworld runs the whole pipeline on one machine from the real binaries: the local
 // SQS and DynamoDB servers, a local Slack Web API server, optionally the local
 // OpenAI-compatible LLM server, the receiver in local HTTP mode and the worker with its
 // poller. `make demo`, `make dev`, the end-to-end reliability suite and
@@ -8,7 +8,7 @@
 // worker/workerconfig, the shipped bot's worker/assistant, shared/awsclient), and a binary
 // is ready when it prints the ready line of shared/logging (docs/local.md), not when a log
 // message reads a certain way.
-package devstack
+package devworld
 
 import (
 	"bufio"
@@ -102,10 +102,10 @@ type Options struct {
 	LocalLLM *fakellm.Options
 }
 
-// Stack is a running pipeline.
-type Stack struct {
+// World is a running pipeline.
+type World struct {
 	opts     Options
-	Local    *localaws.Stack
+	Local    *localaws.Servers
 	Slack    *fakeslack.Server
 	SlackURL string
 	// LLM is the local LLM server when Options.LocalLLM asked for one (nil otherwise).
@@ -179,9 +179,9 @@ func (opts Options) withDefaults() Options {
 }
 
 // Start brings the whole pipeline up.
-func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+func Start(ctx context.Context, opts Options) (_ *World, err error) {
 	opts = opts.withDefaults()
-	s := &Stack{opts: opts}
+	s := &World{opts: opts}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -216,7 +216,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 
 // startLLM starts the local LLM server when Options.LocalLLM asks for one and points the
 // worker's LLM_BASE_URL at it.
-func (s *Stack) startLLM() error {
+func (s *World) startLLM() error {
 	if s.opts.LocalLLM == nil {
 		return nil
 	}
@@ -229,7 +229,7 @@ func (s *Stack) startLLM() error {
 }
 
 // StartReceiver starts the receiver binary in local mode (its SQS goes through SQSProxy).
-func (s *Stack) StartReceiver(ctx context.Context) error {
+func (s *World) StartReceiver(ctx context.Context) error {
 	addr := s.opts.ReceiverAddr
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -254,7 +254,7 @@ func (s *Stack) StartReceiver(ctx context.Context) error {
 // DynamoDBProxy; Slack is the local server unless Options.SlackAPIURL says otherwise).
 // env are NAME=value entries put after WorkerEnv's, so they win: a test may start the
 // worker with one setting changed (e.g. assistant.EnvStreaming+"=off").
-func (s *Stack) StartWorker(ctx context.Context, env ...string) error {
+func (s *World) StartWorker(ctx context.Context, env ...string) error {
 	p, _, err := s.spawn(ctx, "worker", s.opts.Bins.Worker, append(s.WorkerEnv(), env...))
 	if err != nil {
 		return err
@@ -266,7 +266,7 @@ func (s *Stack) StartWorker(ctx context.Context, env ...string) error {
 }
 
 // KillWorker ends the worker with SIGKILL, as a crash would: no cleanup, no deletes.
-func (s *Stack) KillWorker() {
+func (s *World) KillWorker() {
 	s.mu.Lock()
 	p := s.worker
 	s.worker = nil
@@ -278,7 +278,7 @@ func (s *Stack) KillWorker() {
 }
 
 // StopWorker stops the worker as Stop does (SIGTERM: it finishes the batches in flight).
-func (s *Stack) StopWorker() {
+func (s *World) StopWorker() {
 	s.mu.Lock()
 	p := s.worker
 	s.worker = nil
@@ -288,7 +288,7 @@ func (s *Stack) StopWorker() {
 
 // spawn starts a binary in its own process group, copies its log lines to LogOut and waits
 // for its ready line (shared/logging.Ready), whose fields it returns.
-func (s *Stack) spawn(ctx context.Context, name, bin string, env []string) (*process, map[string]any, error) {
+func (s *World) spawn(ctx context.Context, name, bin string, env []string) (*process, map[string]any, error) {
 	if bin == "" {
 		return nil, nil, fmt.Errorf("no %s binary: Build first", name)
 	}
@@ -354,7 +354,7 @@ func stopProcess(p *process) {
 
 // Stop ends everything Start started: the worker first (it finishes its batch), then the
 // receiver, the Slack and LLM servers, the proxies and the local AWS servers.
-func (s *Stack) Stop() {
+func (s *World) Stop() {
 	s.mu.Lock()
 	w, r := s.worker, s.receiver
 	s.worker, s.receiver = nil, nil
@@ -387,12 +387,12 @@ type Reply struct {
 
 // Send signs body as Slack would (timestamp now) and posts it to path on the receiver.
 // headers are extra header name/value pairs (X-Slack-Retry-Num …).
-func (s *Stack) Send(ctx context.Context, path, contentType, body string, headers ...string) (Reply, error) {
+func (s *World) Send(ctx context.Context, path, contentType, body string, headers ...string) (Reply, error) {
 	return s.SendTo(ctx, s.ReceiverURL, path, contentType, body, headers...)
 }
 
 // SendTo is Send to another receiver (for example one started by hand for a cold start).
-func (s *Stack) SendTo(ctx context.Context, receiverURL, path, contentType, body string, headers ...string) (Reply, error) {
+func (s *World) SendTo(ctx context.Context, receiverURL, path, contentType, body string, headers ...string) (Reply, error) {
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	h := http.Header{}
 	h.Set("Content-Type", contentType)
@@ -407,7 +407,7 @@ func (s *Stack) SendTo(ctx context.Context, receiverURL, path, contentType, body
 var httpClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
 // SendRaw posts exactly what it is given (for bad-input tests).
-func (s *Stack) SendRaw(ctx context.Context, method, path string, h http.Header, body []byte) (Reply, error) {
+func (s *World) SendRaw(ctx context.Context, method, path string, h http.Header, body []byte) (Reply, error) {
 	return sendRaw(ctx, s.ReceiverURL, method, path, h, body)
 }
 
@@ -443,11 +443,11 @@ func WaitFor(timeout time.Duration, cond func() bool) error {
 }
 
 // DLQ runs the DLQ tool against this stack's queues and returns its combined output.
-func (s *Stack) DLQ(ctx context.Context, args ...string) (string, error) {
+func (s *World) DLQ(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, s.opts.Bins.DLQ, args...)
 	// The DLQ tool's table (worker/cmd/slackrelay-dlq/cli.Vars) keeps its names unexported,
 	// so its two queue variables are spelled here; its AWS clients use the SDK's default
-	// chain, which localstack's environment feeds.
+	// chain, which localaws's environment feeds.
 	cmd.Env = append([]string{kv("PATH", os.Getenv("PATH")), kv("HOME", os.Getenv("HOME"))}, s.Local.Env()...)
 	cmd.Env = append(cmd.Env, "SLACKRELAY_QUEUE_URL="+s.Local.QueueURL, "SLACKRELAY_DLQ_URL="+s.Local.DLQURL)
 	out, err := cmd.CombinedOutput()

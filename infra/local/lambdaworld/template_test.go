@@ -1,4 +1,4 @@
-package lambdastack
+package lambdaworld
 
 import (
 	"path/filepath"
@@ -24,7 +24,7 @@ var localRefs = map[string]string{"EventsQueue": "http://sqs/q", "DeadLetterQueu
 func TestFunctionsOfTheRealTemplate(t *testing.T) {
 	t.Parallel()
 	tmpl := realTemplate(t)
-	r, err := tmpl.Function(ReceiverFunction, Stack{Refs: localRefs})
+	r, err := tmpl.Function(ReceiverFunction, Values{Refs: localRefs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestFunctionsOfTheRealTemplate(t *testing.T) {
 		r.Env["MAX_BODY_BYTES"] != "780288" || r.Env["SECRETS_MAX_AGE"] != "5m" || len(r.Env) != 5 {
 		t.Fatalf("receiver %+v", r)
 	}
-	w, err := tmpl.Function(WorkerFunction, Stack{Refs: localRefs})
+	w, err := tmpl.Function(WorkerFunction, Values{Refs: localRefs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestFunctionsOfTheRealTemplate(t *testing.T) {
 func TestParams(t *testing.T) {
 	t.Parallel()
 	tmpl := realTemplate(t)
-	w, err := tmpl.Function(WorkerFunction, Stack{Refs: localRefs, Params: map[string]string{
+	w, err := tmpl.Function(WorkerFunction, Values{Refs: localRefs, Params: map[string]string{
 		"WorkerTimeoutSeconds": "60", "LlmBaseUrl": "http://llm/v1", "MaxReceiveCount": "7", "BotTokenParam": "/x/bot",
 	}})
 	if err != nil {
@@ -64,11 +64,11 @@ func TestParams(t *testing.T) {
 		w.Env["MAX_RECEIVE_COUNT"] != "7" || w.Env["BOT_TOKEN_PARAM"] != "/x/bot" {
 		t.Fatalf("worker %+v", w)
 	}
-	if _, err := tmpl.Function(WorkerFunction, Stack{Refs: localRefs, Params: map[string]string{"WorkerTimeoutSeconds": "61"}}); err == nil ||
+	if _, err := tmpl.Function(WorkerFunction, Values{Refs: localRefs, Params: map[string]string{"WorkerTimeoutSeconds": "61"}}); err == nil ||
 		!strings.Contains(err.Error(), "AllowedValues") {
 		t.Fatalf("a timeout outside AllowedValues: %v; want an error", err)
 	}
-	if _, err := tmpl.Function(WorkerFunction, Stack{Refs: localRefs, Params: map[string]string{"NoSuchParam": "1"}}); err == nil {
+	if _, err := tmpl.Function(WorkerFunction, Values{Refs: localRefs, Params: map[string]string{"NoSuchParam": "1"}}); err == nil {
 		t.Fatal("an unknown parameter: no error")
 	}
 }
@@ -77,12 +77,12 @@ func TestParams(t *testing.T) {
 func TestUnresolvedIsAnError(t *testing.T) {
 	t.Parallel()
 	tmpl := realTemplate(t)
-	_, err := tmpl.Function(WorkerFunction, Stack{Refs: map[string]string{"EventsQueue": "q", "DeadLetterQueue": "d"}})
+	_, err := tmpl.Function(WorkerFunction, Values{Refs: map[string]string{"EventsQueue": "q", "DeadLetterQueue": "d"}})
 	if err == nil || !strings.Contains(err.Error(), "IDEMPOTENCY_TABLE") || !strings.Contains(err.Error(), "Ref IdempotencyTable") {
 		t.Fatalf("err = %v; want one naming IDEMPOTENCY_TABLE and Ref IdempotencyTable", err)
 	}
 	for _, id := range []string{"NoSuchFunction", "EventsQueue"} {
-		if _, err := tmpl.Function(id, Stack{Refs: localRefs}); err == nil {
+		if _, err := tmpl.Function(id, Values{Refs: localRefs}); err == nil {
 			t.Errorf("Function(%s): no error", id)
 		}
 	}
@@ -138,7 +138,7 @@ func TestIntrinsics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := tmpl.Function("Fn", Stack{Refs: map[string]string{"Queue": "http://q"}, Attrs: map[string]string{"Queue.Arn": "arn:q"}})
+	f, err := tmpl.Function("Fn", Values{Refs: map[string]string{"Queue": "http://q"}, Attrs: map[string]string{"Queue.Arn": "arn:q"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,14 +154,14 @@ func TestIntrinsics(t *testing.T) {
 	if f.Name != "slackrelay-fn" || f.MemoryMB != 512 || f.Timeout != 3*time.Second {
 		t.Errorf("%+v; want the name from !Sub, 512 MB from a Number parameter, Lambda's default 3 s", f)
 	}
-	if _, err := tmpl.Function("Fn", Stack{Refs: map[string]string{"Queue": "http://q"}}); err == nil || !strings.Contains(err.Error(), "GetAtt Queue.Arn") {
+	if _, err := tmpl.Function("Fn", Values{Refs: map[string]string{"Queue": "http://q"}}); err == nil || !strings.Contains(err.Error(), "GetAtt Queue.Arn") {
 		t.Errorf("without the queue's ARN: %v; want an error naming GetAtt Queue.Arn", err)
 	}
-	if _, err := tmpl.Function("Off", Stack{}); err == nil || !strings.Contains(err.Error(), "IsOff") {
+	if _, err := tmpl.Function("Off", Values{}); err == nil || !strings.Contains(err.Error(), "IsOff") {
 		t.Errorf("a function whose condition is false: %v; want an error naming it", err)
 	}
 	// goformation evaluates no condition that names another (Condition): an error, not a guess.
-	if _, err := tmpl.Function("UsesNested", Stack{}); err == nil || !strings.Contains(err.Error(), "condition Nested") {
+	if _, err := tmpl.Function("UsesNested", Values{}); err == nil || !strings.Contains(err.Error(), "condition Nested") {
 		t.Errorf("!If on a condition naming another: %v; want an error naming it", err)
 	}
 }
@@ -186,7 +186,7 @@ func TestUnknownPropertyIsAnError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tmpl.Function("Fn", Stack{}); err == nil || !strings.Contains(err.Error(), "NewSetting") {
+	if _, err := tmpl.Function("Fn", Values{}); err == nil || !strings.Contains(err.Error(), "NewSetting") {
 		t.Fatalf("err = %v; want one naming NewSetting", err)
 	}
 }

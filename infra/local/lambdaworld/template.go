@@ -1,4 +1,4 @@
-package lambdastack
+package lambdaworld
 
 // Why this file is hand-written around goformation rather than goformation alone: goformation
 // (github.com/awslabs/goformation/v7) parses the template, its short tags and most intrinsic
@@ -80,7 +80,7 @@ func ParseTemplate(data []byte) (*Template, error) {
 }
 
 // Stack is what the template's references resolve to here.
-type Stack struct {
+type Values struct {
 	// Params replace parameters' defaults, by name.
 	Params map[string]string
 	// Refs are the values of Ref of resources (a queue's URL, a table's name); Attrs those of
@@ -111,7 +111,7 @@ type FunctionConfig struct {
 const unresolved = "\x00unresolved "
 
 // Function resolves the AWS::Lambda::Function logicalID against s.
-func (t *Template) Function(logicalID string, s Stack) (FunctionConfig, error) {
+func (t *Template) Function(logicalID string, s Values) (FunctionConfig, error) {
 	var raw map[string]any
 	if err := json.Unmarshal(t.doc, &raw); err != nil {
 		return FunctionConfig{}, err
@@ -204,7 +204,7 @@ func why(v string) string {
 }
 
 type resolver struct {
-	s          Stack
+	s          Values
 	params     map[string]any
 	conditions map[string]any
 }

@@ -1,4 +1,4 @@
-package lambdastack
+package lambdaworld
 
 import (
 	"os"

@@ -1,4 +1,4 @@
-package lambdastack
+package lambdaworld
 
 import (
 	"encoding/base64"
@@ -42,7 +42,7 @@ func HTTPEvent(stage, path, contentType, body, secret string, b64 bool) []byte {
 	ev.RequestContext.HTTP.Path = ev.RawPath
 	raw, err := json.Marshal(ev)
 	if err != nil {
-		panic(fmt.Sprintf("lambdastack: %v", err)) // strings and maps of strings only: cannot happen
+		panic(fmt.Sprintf("lambdaworld: %v", err)) // strings and maps of strings only: cannot happen
 	}
 	return raw
 }

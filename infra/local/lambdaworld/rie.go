@@ -1,4 +1,4 @@
-package lambdastack
+package lambdaworld
 
 // A Function runs a bootstrap under AWS's Lambda Runtime Interface Emulator (RIE, built from
 // infra/local/tools/rie by BuildRIE): RIE is the Runtime API, the init phase, the deadline,
@@ -103,7 +103,7 @@ type Result struct {
 }
 
 // ErrInitFailed is returned by Invoke when the runtime it started did not become ready.
-var ErrInitFailed = errors.New("lambdastack: init failed")
+var ErrInitFailed = errors.New("lambdaworld: init failed")
 
 // Function is one RIE process running one bootstrap.
 type Function struct {
@@ -141,10 +141,10 @@ type observed struct {
 // Start starts RIE for opts; the runtime itself starts at the first invocation.
 func Start(ctx context.Context, opts FunctionOptions) (*Function, error) {
 	if opts.Timeout < time.Second || opts.Timeout%time.Second != 0 {
-		return nil, fmt.Errorf("lambdastack: timeout %s; RIE takes whole seconds", opts.Timeout)
+		return nil, fmt.Errorf("lambdaworld: timeout %s; RIE takes whole seconds", opts.Timeout)
 	}
 	if opts.RIE == "" || opts.Bin == "" {
-		return nil, errors.New("lambdastack: FunctionOptions.RIE and Bin are required")
+		return nil, errors.New("lambdaworld: FunctionOptions.RIE and Bin are required")
 	}
 	if opts.Name == "" {
 		opts.Name = "function"
@@ -214,7 +214,7 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) (Result, error) {
 			return Result{RequestID: id}, ctx.Err()
 		default:
 		}
-		return Result{RequestID: id}, fmt.Errorf("lambdastack: invoke %s: %w\n%s", f.opts.Name, err, tail(f.Logs(), 20))
+		return Result{RequestID: id}, fmt.Errorf("lambdaworld: invoke %s: %w\n%s", f.opts.Name, err, tail(f.Logs(), 20))
 	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -353,7 +353,7 @@ func (f *Function) startLocked(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	return fmt.Errorf("lambdastack: RIE for %s did not start: %w\n%s", f.opts.Name, lastErr, tail(f.Logs(), 20))
+	return fmt.Errorf("lambdaworld: RIE for %s did not start: %w\n%s", f.opts.Name, lastErr, tail(f.Logs(), 20))
 }
 
 func (f *Function) spawn() (*rieProcess, error) {

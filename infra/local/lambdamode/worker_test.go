@@ -1,4 +1,4 @@
-package lambdatest
+package lambdamode
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
-	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
+	"github.com/slackrelay/slackrelay/infra/local/lambdaworld"
 	"github.com/slackrelay/slackrelay/receiver/intake"
 	"github.com/slackrelay/slackrelay/shared/fakessm"
 	"github.com/slackrelay/slackrelay/shared/fixture"
@@ -27,9 +27,9 @@ const botToken = "xoxb-lambda-test-token"
 type pipeline struct {
 	*world
 	slack      *fakeslack.Server
-	receiver   *lambdastack.Function
-	worker     *lambdastack.Function
-	workerOpts lambdastack.FunctionOptions
+	receiver   *lambdaworld.Function
+	worker     *lambdaworld.Function
+	workerOpts lambdaworld.FunctionOptions
 }
 
 // startPipeline starts both functions; prepare runs before the worker starts.
@@ -42,22 +42,22 @@ func startPipeline(t *testing.T, prepare func(*world)) *pipeline {
 	}
 	t.Cleanup(func() { ls.Close() })
 	p := &pipeline{world: w, slack: ls}
-	p.receiver, _ = w.startReceiver(lambdastack.Spec{}, nil)
+	p.receiver, _ = w.startReceiver(lambdaworld.Spec{}, nil)
 	// The receiver has been up a while: an unsigned request (401, nothing enqueued) starts it
 	// while SSM answers, before prepare.
-	if resp, _ := call(t, p.receiver, lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", "{}", "", false)); resp.StatusCode != 401 {
+	if resp, _ := call(t, p.receiver, lambdaworld.HTTPEvent("$default", intake.PathEvents, "application/json", "{}", "", false)); resp.StatusCode != 401 {
 		t.Fatalf("the receiver's first request: %d, want 401", resp.StatusCode)
 	}
 	// The template's worker talks to Slack's public hosts; here the local Slack server.
-	spec := lambdastack.Spec{LogicalID: lambdastack.WorkerFunction, Set: map[string]string{
+	spec := lambdaworld.Spec{LogicalID: lambdaworld.WorkerFunction, Set: map[string]string{
 		"SLACK_API_URL":         ls.APIURL(),
 		"RESPONSE_URL_PREFIXES": strings.TrimSuffix(ls.ResponseURL("x"), "x"),
 	}}
-	opts, err := lambdastack.Options(tmpl, lambdastack.Spec{LogicalID: lambdastack.WorkerFunction, Local: w.local})
+	opts, err := lambdaworld.Options(tmpl, lambdaworld.Spec{LogicalID: lambdaworld.WorkerFunction, Local: w.local})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.ssm.Put(lambdastack.EnvValue(opts.Env, "BOT_TOKEN_PARAM"), botToken)
+	w.ssm.Put(lambdaworld.EnvValue(opts.Env, "BOT_TOKEN_PARAM"), botToken)
 	if prepare != nil {
 		prepare(w)
 	}
@@ -74,12 +74,12 @@ func (p *pipeline) enqueueMentions(t *testing.T, n int, prefix string) ([]string
 	for i := 0; i < n; i++ {
 		ts, question := fmt.Sprintf("%d.%06d", time.Now().Unix(), 100+i), fmt.Sprintf("question %d", i)
 		body := fixture.AppMention(fmt.Sprintf("Ev%s%d", prefix, i), "C"+prefix, ts, question)
-		if resp, _ := call(t, p.receiver, lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", body, signingSecret, false)); resp.StatusCode != 202 {
+		if resp, _ := call(t, p.receiver, lambdaworld.HTTPEvent("$default", intake.PathEvents, "application/json", body, signingSecret, false)); resp.StatusCode != 202 {
 			t.Fatalf("receiver answered %d, want 202", resp.StatusCode)
 		}
 		tss, questions = append(tss, ts), append(questions, question)
 	}
-	delay, err := time.ParseDuration(lambdastack.EnvValue(p.workerOpts.Env, "DEMO_DELAY"))
+	delay, err := time.ParseDuration(lambdaworld.EnvValue(p.workerOpts.Env, "DEMO_DELAY"))
 	if err != nil {
 		t.Fatalf("the worker's DEMO_DELAY: %v", err)
 	}
@@ -105,7 +105,7 @@ func (p *pipeline) batch(t *testing.T) []byte {
 	return raw
 }
 
-func (p *pipeline) runBatch(t *testing.T, event []byte) (events.SQSEventResponse, lambdastack.Result) {
+func (p *pipeline) runBatch(t *testing.T, event []byte) (events.SQSEventResponse, lambdaworld.Result) {
 	t.Helper()
 	r, err := p.worker.Invoke(context.Background(), event)
 	if err != nil || r.TimedOut || r.Error != nil {
@@ -186,7 +186,7 @@ func TestWorkerBatch(t *testing.T) {
 		t.Fatalf("%d streams after the retry, want still %d: the retry finishes the rate-limited one", n, streams)
 	}
 	t.Logf("worker: init %s; batch of 3 (demo responder %s) %s; retried message %s",
-		p.worker.Init().Duration.Round(time.Millisecond), lambdastack.EnvValue(p.workerOpts.Env, "DEMO_DELAY"), r.Duration.Round(time.Millisecond), r2.Duration.Round(time.Millisecond))
+		p.worker.Init().Duration.Round(time.Millisecond), lambdaworld.EnvValue(p.workerOpts.Env, "DEMO_DELAY"), r.Duration.Round(time.Millisecond), r2.Duration.Round(time.Millisecond))
 }
 
 // SSM down while the worker starts: the start does not fail (no init/error); the batch that
@@ -224,10 +224,10 @@ func TestWorkerStartsWhileSSMIsDown(t *testing.T) {
 func TestWorkerInitFailure(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	f, _ := w.start(lambdastack.Spec{LogicalID: lambdastack.WorkerFunction, Unset: []string{"IDEMPOTENCY_TABLE"}})
+	f, _ := w.start(lambdaworld.Spec{LogicalID: lambdaworld.WorkerFunction, Unset: []string{"IDEMPOTENCY_TABLE"}})
 	r, err := f.Invoke(context.Background(), []byte(`{"Records":[]}`))
 	init := r.Init
-	if !errors.Is(err, lambdastack.ErrInitFailed) || init.Error == nil || init.Error.ErrorType != "Runtime.ConfigError" || !strings.Contains(init.Error.ErrorMessage, "IDEMPOTENCY_TABLE is required") {
+	if !errors.Is(err, lambdaworld.ErrInitFailed) || init.Error == nil || init.Error.ErrorType != "Runtime.ConfigError" || !strings.Contains(init.Error.ErrorMessage, "IDEMPOTENCY_TABLE is required") {
 		t.Fatalf("init %+v, %v; want init/error Runtime.ConfigError naming IDEMPOTENCY_TABLE", init, err)
 	}
 	if !logged(f, map[string]string{"level": "ERROR", "msg": "init failed", "binary": "worker"}) {

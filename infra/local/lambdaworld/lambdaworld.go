@@ -1,11 +1,11 @@
-// Package lambdastack runs the project's Lambda functions on this machine as Lambda would:
+// Package lambdaworld runs the project's Lambda functions on this machine as Lambda would:
 // the real bootstrap binaries, built as `make build` builds them (for this machine's OS and
 // architecture), under AWS's Lambda Runtime Interface Emulator (RIE, rie.go; built from
 // infra/local/tools/rie), with the environment, timeout and memory infra/template.yaml gives
 // them (read by goformation, template.go) and the template's resources standing for the
 // local stack's queues, table, SSM and Slack servers. The Lambda-mode tests
-// (infra/local/lambdatest) and `make bench` use it.
-package lambdastack
+// (infra/local/lambdamode) and `make bench` use it.
+package lambdaworld
 
 import (
 	"context"
@@ -81,7 +81,7 @@ func RIEVersion(root string) (string, error) {
 // BuildRIE returns the emulator's binary, build/rie/VERSION-GOOS-GOARCH/aws-lambda-rie under
 // root, building it first when it is not there (go build in infra/local/tools/rie, outside
 // the workspace: about 16 s on 2 idle cores with a cold Go build cache, 0.4 s with a warm
-// one). Test processes that need it at once (lambdastack's, lambdatest's) take turns
+// one). Test processes that need it at once (lambdaworld's, lambdamode's) take turns
 // on a lock file, so it is built once.
 func BuildRIE(ctx context.Context, root string) (string, error) {
 	if runtime.GOOS != "linux" {
@@ -149,7 +149,7 @@ type Spec struct {
 // and memory as the template gives them, placeholder credentials (Lambda's come from the
 // role), the local endpoints, then Set and Unset.
 func Options(t *Template, spec Spec) (FunctionOptions, error) {
-	f, err := t.Function(spec.LogicalID, Stack{
+	f, err := t.Function(spec.LogicalID, Values{
 		Params: spec.Params,
 		Refs: map[string]string{
 			"EventsQueue": spec.Local.QueueURL, "DeadLetterQueue": spec.Local.DLQURL, "IdempotencyTable": spec.Local.Table,

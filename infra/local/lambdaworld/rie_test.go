@@ -1,4 +1,4 @@
-package lambdastack
+package lambdaworld
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 
 // The test binary doubles as a runtime: run with helperEnv set, it is a Lambda function built
 // on aws-lambda-go, whose init and handler do what its environment and events say.
-const helperEnv = "LAMBDASTACK_TEST_RUNTIME"
+const helperEnv = "LAMBDAWORLD_TEST_RUNTIME"
 
 var (
 	rieBin   string

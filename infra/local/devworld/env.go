@@ -1,4 +1,4 @@
-package devstack
+package devworld
 
 import (
 	"os"
@@ -21,7 +21,7 @@ func kv(name, value string) string { return name + "=" + value }
 
 // baseEnv is what every binary gets: PATH, HOME, the log level under logLevelVar and the
 // AWS region and placeholder credentials of the local servers.
-func (s *Stack) baseEnv(logLevelVar string) []string {
+func (s *World) baseEnv(logLevelVar string) []string {
 	level := "info"
 	if s.opts.Debug {
 		level = "debug"
@@ -36,7 +36,7 @@ func (s *Stack) baseEnv(logLevelVar string) []string {
 // ReceiverEnv is the environment StartReceiver gives the receiver, listening on addr, its
 // SQS client going through SQSProxy. Later entries of an environment win, so a caller may
 // append overrides.
-func (s *Stack) ReceiverEnv(addr string) []string {
+func (s *World) ReceiverEnv(addr string) []string {
 	return append(s.baseEnv(receiverconfig.EnvLogLevel),
 		kv(awsclient.EndpointVar("SQS"), s.SQSProxy.URL()),
 		kv(receiverconfig.EnvEventsQueueURL, s.Local.QueueURL),
@@ -49,7 +49,7 @@ func (s *Stack) ReceiverEnv(addr string) []string {
 // DynamoDB client going through DynamoDBProxy), Slack, the LLM (the local LLM server when
 // Options.LocalLLM asked for one), the timings and settings of Options, then
 // Options.WorkerEnv.
-func (s *Stack) WorkerEnv() []string {
+func (s *World) WorkerEnv() []string {
 	env := append(s.baseEnv(workerconfig.EnvLogLevel),
 		kv(awsclient.EndpointVar("SQS"), s.Local.SQSEndpoint),
 		kv(awsclient.EndpointVar("DYNAMODB"), s.DynamoDBProxy.URL()),
@@ -86,14 +86,14 @@ func (s *Stack) WorkerEnv() []string {
 
 // responseURLs are where the worker may post response_url messages: Slack's host, and the
 // local Slack server's (the slash commands sent to it carry its response URLs).
-func (s *Stack) responseURLs() string {
+func (s *World) responseURLs() string {
 	if s.Slack == nil {
 		return relay.DefaultResponseURLPrefix
 	}
 	return relay.DefaultResponseURLPrefix + "," + strings.TrimSuffix(s.Slack.ResponseURL("x"), "x")
 }
 
-func (s *Stack) slackAPIURL() string {
+func (s *World) slackAPIURL() string {
 	if s.opts.SlackAPIURL != "" {
 		return s.opts.SlackAPIURL
 	}

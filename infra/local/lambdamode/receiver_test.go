@@ -1,4 +1,4 @@
-package lambdatest
+package lambdamode
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/slackrelay/slackrelay/infra/local/lambdastack"
+	"github.com/slackrelay/slackrelay/infra/local/lambdaworld"
 	"github.com/slackrelay/slackrelay/receiver/intake"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/fakessm"
@@ -18,14 +18,14 @@ import (
 
 // startReceiver runs the receiver with the template's environment, its signing secret in
 // the world's SSM; prepare runs before the start (to take SSM away at cold start).
-func (w *world) startReceiver(spec lambdastack.Spec, prepare func()) (*lambdastack.Function, lambdastack.FunctionOptions) {
+func (w *world) startReceiver(spec lambdaworld.Spec, prepare func()) (*lambdaworld.Function, lambdaworld.FunctionOptions) {
 	w.t.Helper()
-	spec.LogicalID = lambdastack.ReceiverFunction
-	opts, err := lambdastack.Options(tmpl, lambdastack.Spec{LogicalID: spec.LogicalID, Local: w.local})
+	spec.LogicalID = lambdaworld.ReceiverFunction
+	opts, err := lambdaworld.Options(tmpl, lambdaworld.Spec{LogicalID: spec.LogicalID, Local: w.local})
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	w.ssm.Put(lambdastack.EnvValue(opts.Env, "SIGNING_SECRET_PARAM"), signingSecret)
+	w.ssm.Put(lambdaworld.EnvValue(opts.Env, "SIGNING_SECRET_PARAM"), signingSecret)
 	if prepare != nil {
 		prepare()
 	}
@@ -34,7 +34,7 @@ func (w *world) startReceiver(spec lambdastack.Spec, prepare func()) (*lambdasta
 
 // answeredInTime fails unless the invocation answered status within the deadline less the
 // receiver's answer reserve, and returns how long it took.
-func answeredInTime(t *testing.T, what string, f *lambdastack.Function, event []byte, status int, timeout time.Duration) time.Duration {
+func answeredInTime(t *testing.T, what string, f *lambdaworld.Function, event []byte, status int, timeout time.Duration) time.Duration {
 	t.Helper()
 	resp, r := call(t, f, event)
 	if r.TimedOut || resp.StatusCode != status {
@@ -51,7 +51,7 @@ func answeredInTime(t *testing.T, what string, f *lambdastack.Function, event []
 func TestReceiver(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	f, opts := w.startReceiver(lambdastack.Spec{}, nil)
+	f, opts := w.startReceiver(lambdaworld.Spec{}, nil)
 	if opts.Timeout != 2*time.Second {
 		t.Fatalf("the template's receiver timeout is %s; the deadline checks below assume 2s", opts.Timeout)
 	}
@@ -68,15 +68,15 @@ func TestReceiver(t *testing.T) {
 		event []byte
 		want  want
 	}{
-		{"signed event", lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", fixture.AppMention("EvLambda2", "CLAMBDA", "1700000000.000200", "hi"), signingSecret, false), want{status: 202, enqueued: envelope.KindEvent}},
-		{"base64 body", lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", fixture.AppMention("EvLambda3", "CLAMBDA", "1700000000.000300", "héllo ✓"), signingSecret, true), want{status: 202, enqueued: envelope.KindEvent}},
-		{"slash command", lambdastack.HTTPEvent("$default", intake.PathCommands, "application/x-www-form-urlencoded", slash, signingSecret, false), want{status: 200, enqueued: envelope.KindSlashCommand}},
-		{"url_verification", lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", `{"token":"x","challenge":"ch4ll3nge-lambda","type":"url_verification"}`, signingSecret, false), want{status: 200, body: "ch4ll3nge-lambda"}},
-		{"bad signature", lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", mentionBody, "wrong-secret", false), want{status: 401}},
-		{"unsigned", lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", mentionBody, "", false), want{status: 401}},
-		{"named stage", lambdastack.HTTPEvent("prod", intake.PathEvents, "application/json", mentionBody, signingSecret, false), want{status: 202, enqueued: envelope.KindEvent}},
-		{"unknown route under /slack/", lambdastack.HTTPEvent("$default", "/slack/event", "application/json", mentionBody, signingSecret, false), want{status: 404}},
-		{"unknown path", lambdastack.HTTPEvent("$default", "/wp-login.php", "application/json", mentionBody, signingSecret, false), want{status: 404, noRetry: true}},
+		{"signed event", lambdaworld.HTTPEvent("$default", intake.PathEvents, "application/json", fixture.AppMention("EvLambda2", "CLAMBDA", "1700000000.000200", "hi"), signingSecret, false), want{status: 202, enqueued: envelope.KindEvent}},
+		{"base64 body", lambdaworld.HTTPEvent("$default", intake.PathEvents, "application/json", fixture.AppMention("EvLambda3", "CLAMBDA", "1700000000.000300", "héllo ✓"), signingSecret, true), want{status: 202, enqueued: envelope.KindEvent}},
+		{"slash command", lambdaworld.HTTPEvent("$default", intake.PathCommands, "application/x-www-form-urlencoded", slash, signingSecret, false), want{status: 200, enqueued: envelope.KindSlashCommand}},
+		{"url_verification", lambdaworld.HTTPEvent("$default", intake.PathEvents, "application/json", `{"token":"x","challenge":"ch4ll3nge-lambda","type":"url_verification"}`, signingSecret, false), want{status: 200, body: "ch4ll3nge-lambda"}},
+		{"bad signature", lambdaworld.HTTPEvent("$default", intake.PathEvents, "application/json", mentionBody, "wrong-secret", false), want{status: 401}},
+		{"unsigned", lambdaworld.HTTPEvent("$default", intake.PathEvents, "application/json", mentionBody, "", false), want{status: 401}},
+		{"named stage", lambdaworld.HTTPEvent("prod", intake.PathEvents, "application/json", mentionBody, signingSecret, false), want{status: 202, enqueued: envelope.KindEvent}},
+		{"unknown route under /slack/", lambdaworld.HTTPEvent("$default", "/slack/event", "application/json", mentionBody, signingSecret, false), want{status: 404}},
+		{"unknown path", lambdaworld.HTTPEvent("$default", "/wp-login.php", "application/json", mentionBody, signingSecret, false), want{status: 404, noRetry: true}},
 	}
 	sqsClient := w.stack.SQS()
 	for _, tc := range cases {
@@ -126,9 +126,9 @@ func TestReceiver(t *testing.T) {
 func TestReceiverSSMHangingAtColdStart(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	f, opts := w.startReceiver(lambdastack.Spec{}, func() { w.ssm.SetMode(fakessm.Hang) })
+	f, opts := w.startReceiver(lambdaworld.Spec{}, func() { w.ssm.SetMode(fakessm.Hang) })
 	event := func() []byte {
-		return lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", fixture.AppMention("EvCold", "CCOLD", "1700000000.000400", "cold"), signingSecret, false)
+		return lambdaworld.HTTPEvent("$default", intake.PathEvents, "application/json", fixture.AppMention("EvCold", "CCOLD", "1700000000.000400", "cold"), signingSecret, false)
 	}
 	resp, r := call(t, f, event())
 	init := r.Init
@@ -169,9 +169,9 @@ func TestReceiverSSMHangingAtRefresh(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	// A 1s cache instead of the template's 5m, to reach a refresh.
-	f, opts := w.startReceiver(lambdastack.Spec{Set: map[string]string{"SECRETS_MAX_AGE": "1s"}}, nil)
+	f, opts := w.startReceiver(lambdaworld.Spec{Set: map[string]string{"SECRETS_MAX_AGE": "1s"}}, nil)
 	event := func(id string) []byte {
-		return lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", fixture.AppMention(id, "CREFRESH", "1700000000.000500", "refresh"), signingSecret, false)
+		return lambdaworld.HTTPEvent("$default", intake.PathEvents, "application/json", fixture.AppMention(id, "CREFRESH", "1700000000.000500", "refresh"), signingSecret, false)
 	}
 	warm := answeredInTime(t, "with SSM answering", f, event("EvR1"), 202, opts.Timeout)
 	w.ssm.SetMode(fakessm.Hang)
@@ -213,8 +213,8 @@ func TestReceiverSQSUnreachable(t *testing.T) {
 			w := newWorld(t)
 			local := w.local
 			local.SQSEndpoint = tc.endpoint(t)
-			f, opts := w.startReceiver(lambdastack.Spec{Local: local}, nil)
-			took := answeredInTime(t, "enqueue", f, lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json",
+			f, opts := w.startReceiver(lambdaworld.Spec{Local: local}, nil)
+			took := answeredInTime(t, "enqueue", f, lambdaworld.HTTPEvent("$default", intake.PathEvents, "application/json",
 				fixture.AppMention("EvSQS", "CSQS", "1700000000.000600", "sqs"), signingSecret, false), 503, opts.Timeout)
 			if !logged(f, map[string]string{"msg": "enqueue failed; answering 503 so Slack retries"}) ||
 				!strings.Contains(f.Logs(), "exceeded maximum number of attempts") {
@@ -230,10 +230,10 @@ func TestReceiverSQSUnreachable(t *testing.T) {
 func TestReceiverBadTrafficDuringSSMOutage(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	f, _ := w.startReceiver(lambdastack.Spec{}, func() { w.ssm.SetMode(fakessm.Fail) })
+	f, _ := w.startReceiver(lambdaworld.Spec{}, func() { w.ssm.SetMode(fakessm.Fail) })
 	// The first request starts the function (init preloads the secret).
 	body := fixture.AppMention("EvBad", "CBAD", "1700000000.000700", "bad")
-	if resp, r := call(t, f, lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", body, "", false)); !r.Cold || resp.StatusCode != 401 {
+	if resp, r := call(t, f, lambdaworld.HTTPEvent("$default", intake.PathEvents, "application/json", body, "", false)); !r.Cold || resp.StatusCode != 401 {
 		t.Fatalf("first (unsigned) request: %d, cold %v; want the cold start's 401", resp.StatusCode, r.Cold)
 	}
 	atInit := w.ssm.Calls()
@@ -241,7 +241,7 @@ func TestReceiverBadTrafficDuringSSMOutage(t *testing.T) {
 	statuses := map[int]int{}
 	for i := 0; i < 50; i++ {
 		for _, secret := range []string{"", "wrong-secret"} {
-			resp, _ := call(t, f, lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", body, secret, false))
+			resp, _ := call(t, f, lambdaworld.HTTPEvent("$default", intake.PathEvents, "application/json", body, secret, false))
 			statuses[resp.StatusCode]++
 		}
 	}
@@ -265,12 +265,12 @@ func TestReceiverBadTrafficDuringSSMOutage(t *testing.T) {
 func TestReceiverInitFailure(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	f, _ := w.startReceiver(lambdastack.Spec{Unset: []string{"EVENTS_QUEUE_URL"}}, nil)
-	event := lambdastack.HTTPEvent("$default", intake.PathEvents, "application/json", fixture.AppMention("EvInit", "CINIT", "1700000000.000800", "init"), signingSecret, false)
+	f, _ := w.startReceiver(lambdaworld.Spec{Unset: []string{"EVENTS_QUEUE_URL"}}, nil)
+	event := lambdaworld.HTTPEvent("$default", intake.PathEvents, "application/json", fixture.AppMention("EvInit", "CINIT", "1700000000.000800", "init"), signingSecret, false)
 	for i := 0; i < 2; i++ {
 		r, err := f.Invoke(context.Background(), event)
 		init := r.Init
-		if !errors.Is(err, lambdastack.ErrInitFailed) || init.Error == nil || init.Error.ErrorType != "Runtime.ConfigError" ||
+		if !errors.Is(err, lambdaworld.ErrInitFailed) || init.Error == nil || init.Error.ErrorType != "Runtime.ConfigError" ||
 			!strings.Contains(init.Error.ErrorMessage, "EVENTS_QUEUE_URL is required") || !init.Exited {
 			t.Fatalf("invocation %d: %+v, %v; want init/error Runtime.ConfigError naming EVENTS_QUEUE_URL, then an exit", i, r, err)
 		}
