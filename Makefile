@@ -21,17 +21,23 @@ vet: deps ## gofmt, and go vet every module, each on its own (GOWORK=off) and in
 	@unformatted=$$(gofmt -l $(MODULES)); if [ -n "$$unformatted" ]; then echo "gofmt -l finds unformatted files:"; echo "$$unformatted"; exit 1; fi
 	@for m in $(MODULES); do echo "== vet $$m"; (cd $$m && GOWORK=off go build ./... && GOWORK=off go vet ./...) || exit 1; done
 
-test: vet test-go test-infra ## vet + every module's tests (unit, integration, fuzz seeds) + the template checks (cfn-lint with the project's rules)
+test: vet ## vet + every module's tests (unit, integration, fuzz seeds) + the template checks (cfn-lint with the project's rules)
+	@$(MAKE) --no-print-directory -j2 test-go test-infra
 
 # The production modules' tests find the local SQS and DynamoDB servers in the environment
-# (shared/awstest), so they never import infra/local: `slackrelay-local with-aws` starts the
-# servers around each module's run. infra/local's own tests start what they need themselves.
+# (shared/awstest), so they never import infra/local: one `slackrelay-local with-aws` starts
+# the servers around their runs. infra/local's own tests start what they need themselves; they
+# run alongside (the 5-minute answer in its e2e suite is mostly waiting), their output kept in
+# build/test-infra-local.log and shown when they end.
 test-go: deps
 	@cd infra/local && go build -o ../../$(BUILD)/local/slackrelay-local ./cmd/slackrelay-local
-	@for m in shared receiver worker; do echo "== test $$m"; \
-	  (cd $$m && SLACKRELAY_REQUIRE_LOCAL_STACK=1 $(CURDIR)/$(BUILD)/local/slackrelay-local with-aws -- go test -count=1 ./...) || exit 1; done
-	@echo "== test examples"; cd examples && go test -count=1 ./...
-	@echo "== test infra/local"; cd infra/local && SLACKRELAY_REQUIRE_LOCAL_STACK=1 go test -count=1 ./...
+	@echo "== test infra/local (alongside the other modules; its output follows theirs)"; \
+	(cd infra/local && SLACKRELAY_REQUIRE_LOCAL_STACK=1 go test -count=1 ./... > ../../$(BUILD)/test-infra-local.log 2>&1) & local=$$!; \
+	trap 'pkill -INT -P $$local 2>/dev/null; kill $$local 2>/dev/null' EXIT; \
+	SLACKRELAY_REQUIRE_LOCAL_STACK=1 $(BUILD)/local/slackrelay-local with-aws -- sh -c '\
+	  for m in shared receiver worker; do echo "== test $$m"; (cd $$m && go test -count=1 ./...) || exit 1; done' || exit 1; \
+	echo "== test examples"; (cd examples && go test -count=1 ./...) || exit 1; \
+	wait $$local; rc=$$?; trap - EXIT; echo "== test infra/local"; cat $(BUILD)/test-infra-local.log; exit $$rc
 
 test-infra: deps ## cfn-lint with the project's rules (infra/check/rules) on infra/template.yaml (any finding fails), the rules' tests, the deploy script tests
 	infra/check/cfn-lint.sh infra/template.yaml
