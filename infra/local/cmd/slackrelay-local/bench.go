@@ -70,7 +70,7 @@ func bench(args []string) error {
 	fmt.Fprintf(&r, "\n## In-process (go test -bench, -benchtime 2s)\n\n| benchmark | ns/op | B/op | allocs/op |\n|---|---:|---:|---:|\n")
 	nsPerOp := map[string]float64{}
 	for _, b := range []struct{ module, pkg, pattern string }{
-		{"receiver", "./receiver", "."},
+		{"receiver", "./intake", "."},
 		{"shared", "./envelope", "."},
 		{"shared", "./slackverify", "."},
 	} {
