@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slackrelay/slackrelay/shared/awstest"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -64,7 +66,7 @@ var tables atomic.Int64
 func newWorld(t *testing.T, stack *localaws.Servers) *world {
 	t.Helper()
 	table := fmt.Sprintf("crashsweep-%d", tables.Add(1))
-	if err := localaws.CreateTable(context.Background(), stack.DynamoDB(), table); err != nil {
+	if err := awstest.CreateTable(context.Background(), stack.DynamoDB(), table); err != nil {
 		t.Fatal(err)
 	}
 	return &world{stack: stack, table: table}

@@ -10,7 +10,7 @@
 // amz-sdk-request. It counts reads and writes per key, as operations and as attempts
 // (Snapshot), and applies the armed rules (Arm): answer an error without forwarding, delay,
 // close the connection before or after DynamoDB applied the request, or call a hook.
-// SetDown(true) closes every DynamoDB request's connection, like localaws.FaultProxy.
+// SetDown(true) closes every DynamoDB request's connection, like loopback.Proxy.
 // Another process drives it over HTTP through the /_control/ endpoints on the same
 // listener (control.go, Client).
 //

@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/slackrelay/slackrelay/shared/loopback"
+
 	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/shared/logging"
@@ -113,7 +115,7 @@ type World struct {
 	ReceiverURL string
 	// SQSProxy sits between the receiver and SQS (a TCP proxy); SetDown(true) simulates an
 	// outage.
-	SQSProxy *localaws.FaultProxy
+	SQSProxy *loopback.Proxy
 	// DynamoDBProxy sits between the worker and DynamoDB (the worker's
 	// AWS_ENDPOINT_URL_DYNAMODB is its URL). SetDown(true) simulates an outage; Arm injects
 	// faults by operation and order (fail, delay, reset, drop the answer of an applied
@@ -192,7 +194,7 @@ func Start(ctx context.Context, opts Options) (_ *World, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.SQSProxy, err = localaws.NewFaultProxy(strings.TrimPrefix(s.Local.SQSEndpoint, "http://")); err != nil {
+	if s.SQSProxy, err = loopback.StartProxy(strings.TrimPrefix(s.Local.SQSEndpoint, "http://")); err != nil {
 		return nil, err
 	}
 	if s.DynamoDBProxy, err = ddbfault.Start(ddbfault.Options{Upstream: s.Local.DynamoDBEndpoint}); err != nil {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slackrelay/slackrelay/shared/loopback"
+
 	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
@@ -25,9 +27,9 @@ func getenv(env []string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-func proxy(t *testing.T) *localaws.FaultProxy {
+func proxy(t *testing.T) *loopback.Proxy {
 	t.Helper()
-	p, err := localaws.NewFaultProxy("127.0.0.1:1")
+	p, err := loopback.StartProxy("127.0.0.1:1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slackrelay/slackrelay/shared/awstest"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -61,7 +63,7 @@ func newHarness(t *testing.T, stack *localaws.Servers) *harness {
 	if err := h.bot.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := localaws.CreateTable(context.Background(), h.raw, h.table); err != nil {
+	if err := awstest.CreateTable(context.Background(), h.raw, h.table); err != nil {
 		t.Fatal(err)
 	}
 	// The worker's client as awsclient builds it (three attempts), with the SDK's backoff and

@@ -11,12 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slackrelay/slackrelay/shared/awstest"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
-	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/fixture"
@@ -142,7 +143,7 @@ func newBugFixture(t *testing.T, channel string) *bugFixture {
 	ctx := context.Background()
 	stack := localawstest.Stack(t)
 	table := fmt.Sprintf("interleave-bug-%d", tables.Add(1))
-	if err := localaws.CreateTable(ctx, stack.DynamoDB(), table); err != nil {
+	if err := awstest.CreateTable(ctx, stack.DynamoDB(), table); err != nil {
 		t.Fatal(err)
 	}
 	f := &bugFixture{bot: relay.NewRouter(), slack: fakeslack.New(fakeslack.Options{}), channel: channel, thread: "1700000000.000100"}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slackrelay/slackrelay/shared/awstest"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -72,7 +74,7 @@ func newWorld(t *testing.T) *world {
 	stack := localawstest.Stack(t)
 	name := fmt.Sprintf("lambda-%d", seq.Add(1))
 	q, dlq := localawstest.QueueURLs(t, stack, name, 5)
-	if err := localaws.CreateTable(context.Background(), stack.DynamoDB(), name); err != nil {
+	if err := awstest.CreateTable(context.Background(), stack.DynamoDB(), name); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := fakessm.Start()

@@ -9,7 +9,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,9 +20,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/slackrelay/slackrelay/shared/awstest"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
@@ -119,7 +119,7 @@ func Start(ctx context.Context, opts Options) (*Servers, error) {
 			return nil, err
 		}
 		s.DynamoDBEndpoint = ready.Endpoint
-		if err := CreateTable(ctx, s.DynamoDB(), opts.TableName); err != nil {
+		if err := awstest.CreateTable(ctx, s.DynamoDB(), opts.TableName); err != nil {
 			s.Stop()
 			return nil, err
 		}
@@ -278,49 +278,4 @@ func (s *Servers) Env() []string {
 		env = append(env, "AWS_ENDPOINT_URL_DYNAMODB="+s.DynamoDBEndpoint, "IDEMPOTENCY_TABLE="+s.TableName)
 	}
 	return env
-}
-
-// CreateTable creates the idempotency table as the stack's template does: key pk (S),
-// on-demand. (dynalite has no TTL; expired items are treated as absent by the code.)
-func CreateTable(ctx context.Context, db *dynamodb.Client, name string) error {
-	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(name),
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash}},
-		BillingMode:          ddbtypes.BillingModePayPerRequest,
-	})
-	var exists *ddbtypes.ResourceInUseException
-	if err != nil && !errors.As(err, &exists) {
-		return fmt.Errorf("localaws: create table %s: %w", name, err)
-	}
-	// A new table answers ResourceNotFoundException until it is ACTIVE, as on AWS (dynalite
-	// turns it ACTIVE on its next tick): wait, polling quickly.
-	waiter := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) {
-		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 100*time.Millisecond
-	})
-	if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 10*time.Second); err != nil {
-		return fmt.Errorf("localaws: table %s did not become active: %w", name, err)
-	}
-	return nil
-}
-
-// CreateQueuePair creates name-dlq and name with a RedrivePolicy to it (maxReceive
-// receives), as the stack's template does, and returns their URLs.
-func CreateQueuePair(ctx context.Context, c *sqs.Client, name string, maxReceive int) (queueURL, dlqURL string, err error) {
-	dlq, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dlq"),
-		Attributes: map[string]string{"MessageRetentionPeriod": "1209600"}})
-	if err != nil {
-		return "", "", fmt.Errorf("create %s-dlq: %w", name, err)
-	}
-	attrs, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		return "", "", fmt.Errorf("read %s-dlq arn: %w", name, err)
-	}
-	policy := fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":%d}`, attrs.Attributes["QueueArn"], maxReceive)
-	q, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name),
-		Attributes: map[string]string{"RedrivePolicy": policy, "VisibilityTimeout": "30"}})
-	if err != nil {
-		return "", "", fmt.Errorf("create %s: %w", name, err)
-	}
-	return aws.ToString(q.QueueUrl), aws.ToString(dlq.QueueUrl), nil
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slackrelay/slackrelay/shared/loopback"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -92,7 +94,7 @@ func TestStopEndsTheServers(t *testing.T) {
 func TestFaultProxy(t *testing.T) {
 	t.Parallel()
 	s := localawstest.Stack(t)
-	p, err := localaws.NewFaultProxy(strings.TrimPrefix(s.SQSEndpoint, "http://"))
+	p, err := loopback.StartProxy(strings.TrimPrefix(s.SQSEndpoint, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slackrelay/slackrelay/shared/awstest"
+
+	"github.com/slackrelay/slackrelay/shared/loopback"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -51,7 +55,7 @@ type harness struct {
 	poller   *poller.Poller
 	cfg      workerconfig.Config
 	logs     *logbuf.Buffer
-	ddbProxy *localaws.FaultProxy
+	ddbProxy *loopback.Proxy
 }
 
 // options are what a test changes of the harness's worker.
@@ -94,7 +98,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	name := fmt.Sprintf("worker-%d", n)
 	q, dlq := localawstest.QueueURLs(t, stack, name, 3)
 	table := "progress-" + name
-	if err := localaws.CreateTable(context.Background(), stack.DynamoDB(), table); err != nil {
+	if err := awstest.CreateTable(context.Background(), stack.DynamoDB(), table); err != nil {
 		t.Fatal(err)
 	}
 	ls := fakeslack.New(fakeslack.Options{Token: botToken})
@@ -102,7 +106,7 @@ func newHarness(t testing.TB, opts ...option) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ls.Close() })
-	proxy, err := localaws.NewFaultProxy(strings.TrimPrefix(stack.DynamoDBEndpoint, "http://"))
+	proxy, err := loopback.StartProxy(strings.TrimPrefix(stack.DynamoDBEndpoint, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slackrelay/slackrelay/shared/awstest"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -54,7 +56,7 @@ func benchLambda(ctx context.Context, root string, w lambdaWorld, runs, warm int
 		return "", err
 	}
 	defer ssm.Close()
-	q, dlq, err := localaws.CreateQueuePair(ctx, w.local.SQS(), fmt.Sprintf("bench-lambda-%d", time.Now().Unix()), 5)
+	q, dlq, err := awstest.CreateQueuePair(ctx, w.local.SQS(), fmt.Sprintf("bench-lambda-%d", time.Now().Unix()), 5)
 	if err != nil {
 		return "", err
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slackrelay/slackrelay/shared/awstest"
+
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 )
 
@@ -73,7 +75,7 @@ func Run(m *testing.M) int {
 // other's messages. It returns the queue and DLQ URLs.
 func QueueURLs(t testing.TB, s *localaws.Servers, name string, maxReceive int) (string, string) {
 	t.Helper()
-	q, dlq, err := localaws.CreateQueuePair(context.Background(), s.SQS(), name, maxReceive)
+	q, dlq, err := awstest.CreateQueuePair(context.Background(), s.SQS(), name, maxReceive)
 	if err != nil {
 		t.Fatal(fmt.Errorf("create queue pair %s: %w", name, err))
 	}

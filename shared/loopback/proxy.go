@@ -1,4 +1,4 @@
-package localaws
+package loopback
 
 import (
 	"errors"
@@ -8,10 +8,10 @@ import (
 	"sync/atomic"
 )
 
-// FaultProxy is a TCP proxy on 127.0.0.1 in front of a local server. SetDown(true) closes
+// Proxy is a TCP proxy on 127.0.0.1 in front of a local server (the SQS or DynamoDB stand-in). SetDown(true) closes
 // open connections and refuses new ones, which is how the tests make SQS or DynamoDB
 // "unavailable" without losing the server's state.
-type FaultProxy struct {
+type Proxy struct {
 	ln     net.Listener
 	target string
 	down   atomic.Bool
@@ -21,23 +21,23 @@ type FaultProxy struct {
 	wg    sync.WaitGroup
 }
 
-// NewFaultProxy listens on a free loopback port and forwards to target ("127.0.0.1:N").
-func NewFaultProxy(target string) (*FaultProxy, error) {
+// StartProxy listens on a free loopback port and forwards to target ("127.0.0.1:N").
+func StartProxy(target string) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &FaultProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go p.serve()
 	return p, nil
 }
 
 // URL is the proxy's http:// address.
-func (p *FaultProxy) URL() string { return "http://" + p.ln.Addr().String() }
+func (p *Proxy) URL() string { return "http://" + p.ln.Addr().String() }
 
 // SetDown makes the upstream unreachable (true) or reachable again (false).
-func (p *FaultProxy) SetDown(down bool) {
+func (p *Proxy) SetDown(down bool) {
 	p.down.Store(down)
 	if down {
 		p.mu.Lock()
@@ -49,14 +49,14 @@ func (p *FaultProxy) SetDown(down bool) {
 }
 
 // Close stops the proxy and its connections.
-func (p *FaultProxy) Close() error {
+func (p *Proxy) Close() error {
 	err := p.ln.Close()
 	p.SetDown(true)
 	p.wg.Wait()
 	return err
 }
 
-func (p *FaultProxy) track(c net.Conn, add bool) {
+func (p *Proxy) track(c net.Conn, add bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if add {
@@ -66,7 +66,7 @@ func (p *FaultProxy) track(c net.Conn, add bool) {
 	}
 }
 
-func (p *FaultProxy) serve() {
+func (p *Proxy) serve() {
 	defer p.wg.Done()
 	for {
 		c, err := p.ln.Accept()
@@ -88,7 +88,7 @@ func (p *FaultProxy) serve() {
 	}
 }
 
-func (p *FaultProxy) pipe(c net.Conn) {
+func (p *Proxy) pipe(c net.Conn) {
 	up, err := net.Dial("tcp", p.target)
 	if err != nil {
 		_ = c.Close()
