@@ -4,18 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/slackrelay/slackrelay/worker/internal/core"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/slackrelay/slackrelay/worker/internal/core"
 
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
-	"github.com/slackrelay/slackrelay/worker/internal/journal/journaltest"
+	"github.com/slackrelay/slackrelay/worker/internal/journal"
 )
 
 // faultTransport sits between slack-go and the local Slack server. For the n-th call of a
@@ -62,7 +64,15 @@ type fixture struct {
 	slack  *fakeslack.Server
 	faults *faultTransport
 	rt     *core.Runtime
-	lease  *journaltest.Lease
+	// The event's journal is the in-memory one the test helper uses: each attempt claims it as
+	// a new receive of the same SQS message would.
+	mem   *journal.Memory
+	key   string
+	lease *journal.Lease
+
+	mu        sync.Mutex
+	saves     int              // step writes attempted over the event's life
+	failWrite func(n int) bool // fails the n-th step write (1-based, over the event's life); reset by the next attempt
 }
 
 const (
@@ -85,24 +95,84 @@ func setup(t *testing.T) *fixture {
 		ResponseURLPrefixes: []string{strings.TrimSuffix(srv.ResponseURL("x"), "x")},
 	}
 	rt.Identity = func(context.Context) (core.Identity, error) { return core.Identity{UserID: "UBOT", BotID: "BBOT"}, nil }
-	return &fixture{slack: srv, faults: faults, rt: rt, lease: journaltest.New("msg:T0001:" + testChannel + ":" + testTS)}
+	f := &fixture{slack: srv, faults: faults, rt: rt, key: "msg:T0001:" + testChannel + ":" + testTS}
+	f.mem = &journal.Memory{Fault: f.fault}
+	f.claim(t)
+	return f
+}
+
+// claim starts an attempt: a receive of the event's SQS message claims its journal.
+func (f *fixture) claim(t testing.TB) {
+	t.Helper()
+	c, err := f.mem.Claim(context.Background(), f.key, journal.NewOwner("m1"), time.Now().Add(time.Minute))
+	if err != nil || c.Outcome != journal.Claimed {
+		t.Fatalf("claim: %+v, %v", c, err)
+	}
+	f.lease = c.Lease
+}
+
+// fault counts the journal's step writes and fails the one failWrite picks, as a store outage
+// would (nothing written).
+func (f *fixture) fault(_, op string, _ []string) error {
+	if op != "save" {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.saves++
+	if f.failWrite != nil && f.failWrite(f.saves) {
+		return journal.ErrInjected
+	}
+	return nil
+}
+
+// writes is how many step writes were attempted.
+func (f *fixture) writes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.saves
+}
+
+// setLegacy writes a step as the earlier release recorded it ("post#1"); the next attempt
+// (the one the test then runs) reads it.
+func (f *fixture) setLegacy(t testing.TB, id, raw string) {
+	t.Helper()
+	if err := f.mem.SetLegacy(f.key, id, raw); err != nil {
+		t.Fatal(err)
+	}
+	f.claim(t)
 }
 
 // session is one run of a handler: a fresh Session on the same record.
 func (f *fixture) session() *Session {
 	client, _ := f.rt.Slack(context.Background())
-	return &Session{Slack: client, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), run: &runState{rt: f.rt, lease: testLease{f.lease},
+	return &Session{Slack: client, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), run: &runState{rt: f.rt, lease: f.lease,
 		about: about{team: "T0001", channel: testChannel, ts: testTS, user: "U0USER", responseURL: f.slack.ResponseURL("r1"), triggerID: "1.2.abc"},
 		used:  map[string]bool{}, legacy: map[string]int{}}}
 }
 
 // retry is the next delivery after an attempt that failed: its results were written with the
 // release.
-func (f *fixture) retry() { f.lease.Release(); f.lease.NextAttempt() }
+func (f *fixture) retry() {
+	_ = f.lease.Release(context.Background(), "retry") // a lease the attempt ended already refuses
+	f.next()
+}
 
 // crash is the next delivery after an attempt that died: what it learned after its last write
-// is lost.
-func (f *fixture) crash() { f.lease.Crash(); f.lease.NextAttempt() }
+// is lost (the same message takes its own claim over at once).
+func (f *fixture) crash() { f.next() }
+
+// next claims the event for the next attempt, with the write faults of the last one cleared.
+func (f *fixture) next() {
+	f.mu.Lock()
+	f.failWrite = nil
+	f.mu.Unlock()
+	c, err := f.mem.Claim(context.Background(), f.key, journal.NewOwner("m1"), time.Now().Add(time.Minute))
+	if err != nil || c.Outcome != journal.Claimed {
+		panic(fmt.Sprintf("claim for the next attempt: %+v, %v", c, err))
+	}
+	f.lease = c.Lease
+}
 
 // threeParts is text that splits into exactly three messages, each starting with tag+n.
 func threeParts(tag string) string {
@@ -181,7 +251,7 @@ func TestStoreFailureAfterPostFallsBackToTheThread(t *testing.T) {
 	ctx := context.Background()
 	// Writes: 1 plan with part 1's intent, 2 part 2's intent, 3 part 3's intent ← fails, and
 	// the worker dies: what Slack answered for part 2 is lost with it.
-	f.lease.FailWrite = func(n int) bool { return n == 3 }
+	f.failWrite = func(n int) bool { return n == 3 }
 	if _, err := f.session().Reply(ctx, threeParts("a")); err == nil {
 		t.Fatal("no error although the store failed")
 	}
@@ -502,7 +572,7 @@ func TestPostRecordOfTheEarlierRelease(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	f.lease.SetLegacy("post#1", `{"kind":"post","parts":["part one","part two"],"sent":["1515449522.000099"]}`)
+	f.setLegacy(t, "post#1", `{"kind":"post","parts":["part one","part two"],"sent":["1515449522.000099"]}`)
 	if _, err := f.session().Reply(ctx, "a different answer"); err != nil {
 		t.Fatal(err)
 	}
@@ -519,16 +589,7 @@ func TestReplyWritesOncePerPart(t *testing.T) {
 	if _, err := f.session().Reply(context.Background(), threeParts("w"), WithBlocks(slack.NewDividerBlock())); err != nil {
 		t.Fatal(err)
 	}
-	if w := f.lease.Writes(); w != 3 {
+	if w := f.writes(); w != 3 {
 		t.Errorf("%d writes for 3 parts, want 3", w)
 	}
 }
-
-// testLease is the in-memory test lease as a Session's lease; the fixture ends attempts itself
-// (retry, crash), so the engine's Complete and Release are not used here.
-type testLease struct{ *journaltest.Lease }
-
-func (testLease) LastError() string                       { return "" }
-func (l testLease) Progressed() bool                      { return l.Writes() > 0 }
-func (l testLease) Complete(context.Context) error        { l.Lease.Complete(); return nil }
-func (l testLease) Release(context.Context, string) error { l.Lease.Release(); return nil }

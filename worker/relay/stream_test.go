@@ -119,7 +119,7 @@ func TestStreamAnswersInOneGrowingMessage(t *testing.T) {
 		t.Errorf("messages %+v, want one with the button under it", msgs)
 	}
 	// One journal write per call that carried text.
-	if w, c := f.lease.Writes(), textCalls(f); w != c {
+	if w, c := f.writes(), textCalls(f); w != c {
 		t.Errorf("%d journal writes for %d calls carrying text, want one each", w, c)
 	}
 	// A redelivery after the answer was finished does nothing.
@@ -414,7 +414,7 @@ func TestStreamRecordOfTheEarlierRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.lease.SetLegacy("stream#1/1", `{"kind":"stream","value":"`+ts+`"}`)
+	f.setLegacy(t, "stream#1/1", `{"kind":"stream","value":"`+ts+`"}`)
 	w, _ := f.session().Stream(ctx, StreamOptions{FlushChars: 10, FlushEvery: time.Hour})
 	if w.Text() != "" || w.Done() {
 		t.Fatalf("Text() = %q, Done() = %v for a legacy record mid-answer; want the answer regenerated", w.Text(), w.Done())
@@ -428,8 +428,8 @@ func TestStreamRecordOfTheEarlierRelease(t *testing.T) {
 		t.Errorf("%d messages, want the old stream's message set whole with the new answer", len(msgs))
 	}
 	g := setup(t)
-	g.lease.SetLegacy("stream#1/1", `{"kind":"stream","value":"1.1","done":true,"chars":10}`)
-	g.lease.SetLegacy("stream#1/done", `{"kind":"stream","done":true}`)
+	g.setLegacy(t, "stream#1/1", `{"kind":"stream","value":"1.1","done":true,"chars":10}`)
+	g.setLegacy(t, "stream#1/done", `{"kind":"stream","done":true}`)
 	if w, _ := g.session().Stream(ctx, StreamOptions{}); !w.Done() {
 		t.Error("a finished answer of the earlier release is not Done")
 	}
