@@ -10,7 +10,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm"
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
-	"github.com/slackrelay/slackrelay/worker/internal/text"
+	"github.com/slackrelay/slackrelay/worker/internal/textcut"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -194,7 +194,7 @@ func (h *handlers) setStatus(ctx context.Context, s *relay.Session, st string, l
 // setTitle names a new thread after its first question (idempotent). A failure a retry
 // can fix is returned; one it cannot is logged.
 func (h *handlers) setTitle(ctx context.Context, s *relay.Session, q string) error {
-	title := strings.Join(strings.Fields(text.Truncate(q, 200)), " ")
+	title := strings.Join(strings.Fields(textcut.Truncate(q, 200)), " ")
 	if r := []rune(title); len(r) > 60 {
 		title = string(r[:59]) + "…"
 	}

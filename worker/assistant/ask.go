@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/worker/internal/text"
+	"github.com/slackrelay/slackrelay/worker/internal/textcut"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -87,11 +87,11 @@ func (h *handlers) askSubmitted(ctx context.Context, req *relay.Request[slack.In
 
 // answerModal shows the question and the answer; a section block holds 3,000 characters.
 func answerModal(question, answer string) slack.ModalViewRequest {
-	blocks := []slack.Block{slack.NewContextBlock("q", slack.NewTextBlockObject(slack.PlainTextType, text.Truncate(question, 2000), false, false))}
-	parts := text.Split(answer, relay.MaxSectionChars-100)
+	blocks := []slack.Block{slack.NewContextBlock("q", slack.NewTextBlockObject(slack.PlainTextType, textcut.Truncate(question, 2000), false, false))}
+	parts := textcut.Split(answer, relay.MaxSectionChars-100)
 	if room := relay.MaxViewBlocks - len(blocks); len(parts) > room {
 		parts = parts[:room]
-		parts[room-1] = text.Truncate(parts[room-1], relay.MaxSectionChars-200) + "\n\n_(The answer was too long for this form and has been cut here.)_"
+		parts[room-1] = textcut.Truncate(parts[room-1], relay.MaxSectionChars-200) + "\n\n_(The answer was too long for this form and has been cut here.)_"
 	}
 	for _, part := range parts {
 		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, part, false, false), nil, nil))

@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/worker/internal/text"
+	"github.com/slackrelay/slackrelay/worker/internal/textcut"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -32,7 +32,7 @@ type regenerateValue struct {
 
 func regenerateButton(prompt string, source relay.MessageRef) slack.Block {
 	for limit := maxPromptInButton; ; limit /= 2 {
-		v := regenerateValue{Prompt: text.Truncate(prompt, limit), Channel: source.Channel, TS: source.TS}
+		v := regenerateValue{Prompt: textcut.Truncate(prompt, limit), Channel: source.Channel, TS: source.TS}
 		v.Cut = len(v.Prompt) < len(prompt)
 		raw, _ := json.Marshal(v) // strings only: cannot fail
 		btn := slack.NewButtonBlockElement(ActionRegenerate, string(raw), slack.NewTextBlockObject(slack.PlainTextType, "Regenerate", false, false))

@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
-	"github.com/slackrelay/slackrelay/worker/internal/text"
+	"github.com/slackrelay/slackrelay/worker/internal/textcut"
 )
 
 // Slack's size limits, as its method and Block Kit pages give them (and, for the blocks'
@@ -112,9 +112,9 @@ func fitMarkdown(text string, maxRunes, extraChars int) int {
 }
 
 // splitMarkdown cuts text into pieces that each fit fitMarkdown(maxRunes, extraChars),
-// preferring paragraph, line, then word boundaries (text.SplitFit).
+// preferring paragraph, line, then word boundaries (textcut.SplitFit).
 func splitMarkdown(body string, maxRunes, extraChars int) []string {
-	return text.SplitFit(body, func(rest string) int { return fitMarkdown(rest, maxRunes, extraChars) })
+	return textcut.SplitFit(body, func(rest string) int { return fitMarkdown(rest, maxRunes, extraChars) })
 }
 
 // byteOffset is the byte offset of rune n of s (len(s) when s is shorter).

@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
-	"github.com/slackrelay/slackrelay/worker/internal/text"
+	"github.com/slackrelay/slackrelay/worker/internal/textcut"
 )
 
 // partsStep is the journal entry of a reply sent in planned parts (Post, Respond) or of a
@@ -107,9 +107,9 @@ func (s *Session) sendParts(ctx context.Context, name string, st partsStep, sink
 func plan(body string, maxParts, lastBlocksChars int) []string {
 	cut := false
 	if len(body) > maxPlannedBytes {
-		body, cut = text.Truncate(body, maxPlannedBytes), true
+		body, cut = textcut.Truncate(body, maxPlannedBytes), true
 	}
-	parts := text.Split(body, MaxPartRunes)
+	parts := textcut.Split(body, MaxPartRunes)
 	if len(parts) == 0 {
 		parts = []string{"(no answer)"}
 	}

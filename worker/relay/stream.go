@@ -10,7 +10,7 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
-	txt "github.com/slackrelay/slackrelay/worker/internal/text"
+	txt "github.com/slackrelay/slackrelay/worker/internal/textcut"
 )
 
 // Streaming defaults. chat.appendStream is rate tier 4 (about 100 calls a minute): buffering

@@ -7,7 +7,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/slackrelay/slackrelay/shared/envelope"
-	"github.com/slackrelay/slackrelay/worker/internal/text"
+	"github.com/slackrelay/slackrelay/worker/internal/textcut"
 )
 
 // MaxReasonBytes bounds the FailureReason attribute.
@@ -32,13 +32,13 @@ func Attributes(body string, attrs map[string]sqstypes.MessageAttributeValue, f 
 	attrs[envelope.AttrFailureClass] = str(f.Class)
 	attrs[envelope.AttrFailedHandler] = str(f.Stage)
 	attrs[envelope.AttrFailedAt] = str(f.At.UTC().Format(time.RFC3339))
-	reason := text.Truncate(f.Cause.Error(), MaxReasonBytes)
+	reason := textcut.Truncate(f.Cause.Error(), MaxReasonBytes)
 	attrs[envelope.AttrFailureReason] = str(reason)
 	over := envelope.SQSMessageSize(body, attrs) - envelope.MaxSQSMessageBytes
 	if over <= 0 {
 		return attrs, false
 	}
-	reason = text.Truncate(reason, max(len(reason)-over, 0))
+	reason = textcut.Truncate(reason, max(len(reason)-over, 0))
 	attrs[envelope.AttrFailureReason] = str(reason)
 	// Still too big: drop the receiver's informational attributes, keep the class.
 	for _, optional := range []string{envelope.AttrFailureReason, envelope.AttrRetryNum, envelope.AttrTeamID, envelope.AttrEventType, envelope.AttrFailedAt, envelope.AttrFailedHandler} {

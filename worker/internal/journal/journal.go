@@ -37,7 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/slackrelay/slackrelay/worker/internal/text"
+	"github.com/slackrelay/slackrelay/worker/internal/textcut"
 )
 
 // DB is the part of the DynamoDB API the store uses; *dynamodb.Client satisfies it.
@@ -577,7 +577,7 @@ func (b dynamoBackend) update(ctx context.Context, u update) error {
 	switch u.kind {
 	case writeRelease:
 		names["#lease"], names["#err"] = attrLease, attrLastError
-		values[":zero"], values[":reason"] = num(0), str(text.Truncate(u.reason, maxErrorBytes))
+		values[":zero"], values[":reason"] = num(0), str(textcut.Truncate(u.reason, maxErrorBytes))
 		set = append(set, "#lease = :zero", "#err = :reason")
 		remove = append(remove, "#owner")
 	case writeComplete:

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slackrelay/slackrelay/worker/internal/text"
+	"github.com/slackrelay/slackrelay/worker/internal/textcut"
 )
 
 // Memory is the journal in memory: the same claims, leases and notes as Store, with a map in
@@ -195,7 +195,7 @@ func (b memBackend) update(_ context.Context, u update) error {
 		r.steps, r.legacy = map[string]json.RawMessage{}, map[string]json.RawMessage{}
 		return nil
 	case writeRelease:
-		r.owner, r.leaseUntil, r.lastError = "", time.Time{}, text.Truncate(u.reason, maxErrorBytes)
+		r.owner, r.leaseUntil, r.lastError = "", time.Time{}, textcut.Truncate(u.reason, maxErrorBytes)
 	}
 	for k, v := range u.steps {
 		r.steps[k] = v

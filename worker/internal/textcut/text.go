@@ -1,6 +1,6 @@
-// Package text cuts text for Slack and for the fields that hold it: at paragraph, line and
+// Package textcut cuts text for Slack and for the fields that hold it: at paragraph, line and
 // word boundaries, and never inside a UTF-8 sequence.
-package text
+package textcut
 
 import (
 	"strings"
