@@ -38,7 +38,7 @@ func TestDemo(t *testing.T) {
 	first := queueMessage(t, h, "testdata/quote.form")
 	d.step("/quote acme", "the answer goes through the command's response_url, in the channel, under a Refresh button",
 		func() relaytest.Result { return h.DeliverEnvelope(t, first) }, 1)
-	quoteMsg := len(d.screen) - 1
+	quoteMsg := answerTS(t, h)
 
 	d.step("the same request reaches the worker again", "SQS delivers at least once; the journal knows this command was answered",
 		func() relaytest.Result { return h.DeliverEnvelope(t, first) }, 0)
@@ -55,9 +55,8 @@ func TestDemo(t *testing.T) {
 	d.step("/quote acme, and the worker is killed right after the answer went out", "the message comes back after its lease; the handler runs again, the answer is not sent again",
 		func() relaytest.Result { return h.Deliver(t, "testdata/quote.form") }, 1)
 
-	d.target = quoteMsg
 	d.step("a click on Refresh under the first answer", "the price is fetched again and replaces that message (replace_original); nothing new is posted",
-		func() relaytest.Result { return h.Deliver(t, "testdata/refresh_click.json") }, 1)
+		func() relaytest.Result { return h.DeliverBody(t, "refresh_click.json", clickOn(t, quoteMsg)) }, 1)
 
 	raw, err := os.ReadFile("testdata/quote.form")
 	if err != nil {
@@ -69,29 +68,27 @@ func TestDemo(t *testing.T) {
 		}, 1)
 	fmt.Fprintf(out, "\nThe price service was called %d times; Slack got %d response_url posts, %d chat.postMessage.\n\n",
 		api.Calls(), h.Slack.Calls(fakeslack.ResponseURLMethod), h.Slack.Calls("chat.postMessage"))
+
+	// Four quotes (the first refreshed in place) and the unknown symbol, told to the user alone.
+	want := []string{quoteLine("105.00"), quoteLine("101.00"), quoteLine("102.00"), quoteLine("103.00"),
+		"I don't know the symbol *ZZZZ*. (only visible to " + user + ")"}
+	if got := screen(h); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("#general at the end of the tour:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
 }
 
 type demo struct {
-	t      *testing.T
-	h      *relaytest.Harness
-	out    io.Writer
-	start  time.Time
-	n      int
-	logs   int // how much of the harness's log was printed
-	screen []shown
-	target int // the message a replace_original replaces (the one clicked)
+	t     *testing.T
+	h     *relaytest.Harness
+	out   io.Writer
+	start time.Time
+	n     int
+	logs  int // how much of the harness's log was printed
 }
 
-// shown is one message as the channel shows it. Response_url messages are not in the
-// recording Slack's conversations (it keeps them as posts only), so the demo keeps the
-// channel itself: in_channel posts are added, ephemeral ones shown to the user, and
-// replace_original replaces the clicked message.
-type shown struct {
-	text      string
-	refresh   bool
-	ephemeral bool
-}
-
+// step delivers one request and prints what the worker logged, what reached Slack, and the
+// channel as the recording Slack shows it to the user who ran /quote (its messages and the
+// ephemeral ones shown to that user): what a person would see, replaced messages and all.
 func (d *demo) step(title, what string, deliver func() relaytest.Result, wantPosts int) {
 	d.t.Helper()
 	d.n++
@@ -102,24 +99,19 @@ func (d *demo) step(title, what string, deliver func() relaytest.Result, wantPos
 	}
 	d.logs = len(d.h.Logs())
 	for _, p := range got.Posts {
-		id, _ := button(d.t, p)
-		s := shown{text: p.Text, refresh: id == quote.ActionRefresh, ephemeral: p.ResponseType == "ephemeral"}
-		replace := ""
-		if p.ReplaceOriginal && d.target < len(d.screen) {
-			d.screen[d.target] = s
-			replace = ", replace_original"
-		} else {
-			d.screen = append(d.screen, s)
+		how := p.ResponseType
+		if p.ReplaceOriginal {
+			how += ", replace_original of " + p.TS
 		}
-		fmt.Fprintf(d.out, "   slack  ▸ %s (%s%s) at +%s: %s\n", p.Method, p.ResponseType, replace, p.At.Sub(d.start).Round(100*time.Millisecond), s)
+		fmt.Fprintf(d.out, "   slack  ▸ %s (%s) at +%s: %s\n", p.Method, how, p.At.Sub(d.start).Round(100*time.Millisecond), p.Text)
 	}
 	verdict := plural(got.Deliveries, "delivery", "deliveries") + ", " + plural(got.Runs, "run", "runs")
 	if got.Duplicate {
 		verdict += ", a duplicate: nothing to do"
 	}
-	fmt.Fprintf(d.out, "   engine ▸ %s, %s\n   #general now shows:\n", verdict, plural(len(got.Posts), "answer", "answers"))
-	for i, s := range d.screen {
-		fmt.Fprintf(d.out, "     [%d] quote: %s\n", i+1, s)
+	fmt.Fprintf(d.out, "   engine ▸ %s, %s\n   #general as %s sees it now:\n", verdict, plural(len(got.Posts), "answer", "answers"), user)
+	for i, m := range d.h.Slack.RenderedChannel(channel, user) {
+		fmt.Fprintf(d.out, "     [%d] %s %s\n", i+1, m.TS, shown(m))
 	}
 	if len(got.Posts) != wantPosts || got.Err != nil || len(got.DeadLetters) != 0 {
 		d.t.Errorf("step %d (%s): %d posts, err %v, dead letters %v; want %d posts", d.n, title, len(got.Posts), got.Err, got.DeadLetters, wantPosts)
@@ -133,12 +125,17 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-func (s shown) String() string {
-	text := s.text
-	if s.refresh {
-		text += "  [Refresh]"
+// shown is a rendered message as a line: its text, its buttons, and whether it is shown to
+// the user alone.
+func shown(m fakeslack.Rendered) string {
+	text := strings.ReplaceAll(m.Text, "\n", " ")
+	for _, a := range m.Actions {
+		if a == quote.ActionRefresh {
+			a = "Refresh"
+		}
+		text += "  [" + a + "]"
 	}
-	if s.ephemeral {
+	if m.VisibleTo != "" {
 		text += "  (only visible to you)"
 	}
 	return text

@@ -161,6 +161,79 @@ func wantOneQuote(t *testing.T, got relaytest.Result, price string) fakeslack.Po
 	return p
 }
 
+// The channel and the user of testdata/quote.form and testdata/refresh_click.json.
+const (
+	channel = "C0CHAN"
+	user    = "U0USER"
+)
+
+// screen is the channel as the user who ran /quote sees it now, each message as one line:
+// its text, its buttons, and whether it is shown to the user alone. This is what the tests
+// judge the bot by, not the posts it made.
+func screen(h *relaytest.Harness) []string {
+	var lines []string
+	for _, m := range h.Slack.RenderedChannel(channel, user) {
+		lines = append(lines, line(m))
+	}
+	return lines
+}
+
+func line(m fakeslack.Rendered) string {
+	s := m.Text
+	for _, a := range m.Actions {
+		s += " [" + a + "]"
+	}
+	if m.VisibleTo != "" {
+		s += " (only visible to " + m.VisibleTo + ")"
+	}
+	return s
+}
+
+// quoteLine is how a quote at price shows, under its Refresh button.
+func quoteLine(price string) string {
+	return "*ACME* (Acme Corp): " + price + " USD [" + quote.ActionRefresh + "]"
+}
+
+// wantScreen checks what the channel shows.
+func wantScreen(t *testing.T, h *relaytest.Harness, want ...string) {
+	t.Helper()
+	got := screen(h)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") || len(got) != len(want) {
+		t.Errorf("#%s as %s sees it:\n  %s\nwant:\n  %s", channel, user, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// clickOn is testdata/refresh_click.json as Slack sends it for a click on the message ts:
+// the click names the message its button is on.
+func clickOn(t *testing.T, ts string) string {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/refresh_click.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p map[string]any
+	if err := json.Unmarshal(raw, &p); err != nil {
+		t.Fatal(err)
+	}
+	p["container"].(map[string]any)["message_ts"] = ts
+	p["message"].(map[string]any)["ts"] = ts
+	out, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+// answerTS is the ts of the one message the channel holds.
+func answerTS(t *testing.T, h *relaytest.Harness) string {
+	t.Helper()
+	msgs := h.Slack.Messages(channel)
+	if len(msgs) != 1 {
+		t.Fatalf("#%s holds %d messages, want the one answer", channel, len(msgs))
+	}
+	return msgs[0].TS
+}
+
 func TestQuoteAnswersOnceWithARefreshButton(t *testing.T) {
 	t.Parallel()
 	api := newPriceAPI(t)
@@ -170,38 +243,71 @@ func TestQuoteAnswersOnceWithARefreshButton(t *testing.T) {
 		t.Errorf("route %q runs %d deliveries %d, want quote once", got.Route, got.Runs, got.Deliveries)
 	}
 	wantOneQuote(t, got, "100.00")
+	wantScreen(t, h, quoteLine("100.00"))
 	if n := h.Slack.Calls("chat.postMessage"); n != 0 {
 		t.Errorf("chat.postMessage called %d times; the answer goes through response_url", n)
 	}
 }
 
 // The click fetches the price again and replaces the message it was on (replace_original
-// through the click's response_url), under the same button; it posts no new message, and
-// Slack's retry of the click (the same payload) changes nothing more.
+// through the click's response_url), under the same button: the channel still shows one
+// quote, the same message (its ts), at the new price. Slack's retry of the click (the same
+// payload) changes nothing more.
 func TestRefreshReplacesTheAnswerAndPostsNothingNew(t *testing.T) {
 	t.Parallel()
 	api := newPriceAPI(t)
 	h := setup(t, api)
 	wantOneQuote(t, h.Deliver(t, "testdata/quote.form"), "100.00")
+	ts := answerTS(t, h)
 
-	click := h.Deliver(t, "testdata/refresh_click.json")
+	click := h.DeliverBody(t, "refresh_click.json", clickOn(t, ts))
 	if click.Route != "quote-refresh" {
 		t.Fatalf("click went to route %q", click.Route)
 	}
-	p := wantOneQuote(t, click, "101.00")
-	if !p.ReplaceOriginal {
-		t.Error("the refreshed quote does not replace the clicked message")
+	wantOneQuote(t, click, "101.00")
+	wantScreen(t, h, quoteLine("101.00"))
+	if got := answerTS(t, h); got != ts {
+		t.Errorf("the refreshed quote is message %s, want the clicked one, %s, replaced in place", got, ts)
 	}
-	if n := h.Slack.Calls("chat.postMessage"); n != 0 || len(h.Slack.Messages("")) != 0 {
-		t.Errorf("chat.postMessage called %d times, %d messages in conversations; want none", n, len(h.Slack.Messages("")))
+	if n := h.Slack.Calls("chat.postMessage"); n != 0 {
+		t.Errorf("chat.postMessage called %d times; want none", n)
 	}
-	again := h.Deliver(t, "testdata/refresh_click.json")
+	again := h.Redeliver(t, click)
 	if !again.Duplicate || again.Runs != 0 || len(again.Posts) != 0 {
 		t.Errorf("the click's retry: duplicate=%v runs=%d posts=%d, want a duplicate that does nothing", again.Duplicate, again.Runs, len(again.Posts))
 	}
+	wantScreen(t, h, quoteLine("101.00"))
 	if n := api.Calls(); n != 2 {
 		t.Errorf("price service called %d times, want 2 (the command, the click)", n)
 	}
+}
+
+// Two quotes in the channel: a click on the first refreshes the first only.
+func TestRefreshReplacesOnlyTheClickedQuote(t *testing.T) {
+	t.Parallel()
+	api := newPriceAPI(t)
+	h := setup(t, api)
+	h.Deliver(t, "testdata/quote.form")
+	first := answerTS(t, h)
+	h.Deliver(t, "testdata/quote.form")
+	wantScreen(t, h, quoteLine("100.00"), quoteLine("101.00"))
+	h.DeliverBody(t, "refresh_click.json", clickOn(t, first))
+	wantScreen(t, h, quoteLine("102.00"), quoteLine("101.00"))
+}
+
+// A symbol the service stopped quoting replaces the clicked quote with a line saying so,
+// without a button to click again.
+func TestRefreshOfASymbolNoLongerQuoted(t *testing.T) {
+	t.Parallel()
+	api := newPriceAPI(t)
+	h := setup(t, api)
+	h.Deliver(t, "testdata/quote.form")
+	api.then(failing(http.StatusNotFound))
+	got := h.DeliverBody(t, "refresh_click.json", clickOn(t, answerTS(t, h)))
+	if got.Err != nil || len(got.DeadLetters) != 0 {
+		t.Fatalf("err=%v dead letters=%v, want answered", got.Err, got.DeadLetters)
+	}
+	wantScreen(t, h, "*ACME* is no longer quoted.")
 }
 
 // Slack does not retry a slash command, but its one request can reach the worker twice: SQS
@@ -217,6 +323,7 @@ func TestRedeliveredCommandIsADuplicate(t *testing.T) {
 	if !again.Duplicate || again.Runs != 0 || len(again.Posts) != 0 {
 		t.Errorf("the same command again: duplicate=%v runs=%d posts=%d, want a duplicate", again.Duplicate, again.Runs, len(again.Posts))
 	}
+	wantScreen(t, h, quoteLine("100.00"))
 	if n := api.Calls(); n != 1 {
 		t.Errorf("price service called %d times, want 1", n)
 	}
@@ -237,7 +344,7 @@ func queueMessage(t *testing.T, h *relaytest.Harness, file string) string {
 	now := time.Now()
 	env := &envelope.Envelope{Version: envelope.Version, ID: envelope.NewID(), Kind: envelope.KindSlashCommand,
 		ContentType: envelope.ContentTypeForm, EventType: form.Get("command"), ReceivedAt: now.UTC(), EventTime: now.Unix()}
-	form.Set("response_url", h.Slack.ResponseURL(env.ID))
+	form.Set("response_url", h.Slack.ResponseURLFrom(env.ID, fakeslack.Origin{Channel: form.Get("channel_id"), User: form.Get("user_id")}))
 	form.Set("trigger_id", h.Slack.NewTrigger())
 	env.Body = form.Encode()
 	body, _, err := envelope.Encode(env, envelope.MaxSQSMessageBytes)
@@ -308,6 +415,7 @@ func TestCrashAfterTheResponseAnswersOnce(t *testing.T) {
 		t.Errorf("deliveries %d, want 2: the crashed one and the one after its lease", got.Deliveries)
 	}
 	wantOneQuote(t, got, "100.00")
+	wantScreen(t, h, quoteLine("100.00"))
 	if got.Runs != 2 || api.Calls() != 2 {
 		t.Errorf("runs %d, service calls %d, want 2: the handler ran again after the crash", got.Runs, api.Calls())
 	}
@@ -332,6 +440,10 @@ func TestUnknownSymbolIsToldToTheUserAlone(t *testing.T) {
 	if id, _ := button(t, p); id != "" {
 		t.Errorf("an unknown symbol's answer has a %q button", id)
 	}
+	wantScreen(t, h, "I don't know the symbol *ZZZZ*. (only visible to "+user+")")
+	if others := h.Slack.RenderedChannel(channel, "U0OTHER"); len(others) != 0 {
+		t.Errorf("another user sees %+v, want nothing", others)
+	}
 }
 
 func TestNoSymbolGetsTheUsage(t *testing.T) {
@@ -341,6 +453,9 @@ func TestNoSymbolGetsTheUsage(t *testing.T) {
 	got := h.DeliverBody(t, "empty.form", "command=%2Fquote&text=&team_id=T0001&channel_id=C0CHAN&user_id=U0USER&trigger_id=1.2.3")
 	if len(got.Posts) != 1 || !strings.HasPrefix(got.Posts[0].Text, "Usage: `/quote SYMBOL`") || api.Calls() != 0 {
 		t.Errorf("posts %+v, service calls %d; want the usage and no call", got.Posts, api.Calls())
+	}
+	if eph := h.Slack.Ephemerals(channel, user); len(eph) != 1 || !strings.HasPrefix(eph[0].Text, "Usage:") || len(h.Slack.Messages(channel)) != 0 {
+		t.Errorf("%s is shown %+v, the channel holds %d messages; want the usage shown to %s alone", user, eph, len(h.Slack.Messages(channel)), user)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -86,7 +87,9 @@ func sendBlocks(t *testing.T, s *Server, base, method, blocks string) (string, s
 		chunks := `[{"type":"blocks","blocks":` + blocks + `}]`
 		return answer(form(t, base, method, vals("channel", "D1", "ts", ts, "chunks", chunks)))
 	case ResponseURLMethod:
-		resp, err := http.Post(s.ResponseURL("cmd"), "application/json", strings.NewReader(`{"text":"fallback","blocks":`+blocks+`}`))
+		// A response_url takes 5 posts: each call gets its own.
+		u := s.ResponseURL("cmd-" + strconv.Itoa(s.Calls(ResponseURLMethod)))
+		resp, err := http.Post(u, "application/json", strings.NewReader(`{"text":"fallback","blocks":`+blocks+`}`))
 		if err != nil {
 			t.Fatal(err)
 		}

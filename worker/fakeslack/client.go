@@ -132,6 +132,33 @@ func (c *Client) RenderedThread(ctx context.Context, channel, threadTS string) (
 	return ms, err
 }
 
+// RenderedChannel is Server.RenderedChannel over HTTP.
+func (c *Client) RenderedChannel(ctx context.Context, channel, user string) ([]Rendered, error) {
+	var ms []Rendered
+	q := url.Values{"channel": {channel}, "user": {user}}
+	err := c.do(ctx, http.MethodGet, "/_control/rendered/channel?"+q.Encode(), nil, &ms)
+	return ms, err
+}
+
+// Ephemerals is Server.Ephemerals over HTTP.
+func (c *Client) Ephemerals(ctx context.Context, channel, user string) ([]Rendered, error) {
+	var ms []Rendered
+	q := url.Values{"channel": {channel}, "user": {user}}
+	err := c.do(ctx, http.MethodGet, "/_control/ephemerals?"+q.Encode(), nil, &ms)
+	return ms, err
+}
+
+// ResponseURLFrom is Server.ResponseURLFrom over HTTP (Server.ResponseURL when o has no
+// channel): it returns the response_url.
+func (c *Client) ResponseURLFrom(ctx context.Context, id string, o Origin) (string, error) {
+	var out struct {
+		URL string `json:"response_url"`
+	}
+	err := c.do(ctx, http.MethodPost, "/_control/responseurls", obj{"id": id, "channel": o.Channel, "user": o.User,
+		"message_ts": o.MessageTS, "is_ephemeral": o.Ephemeral}, &out)
+	return out.URL, err
+}
+
 // AssistantThreads is Server.AssistantThreads over HTTP.
 func (c *Client) AssistantThreads(ctx context.Context) ([]AssistantThread, error) {
 	var ts []AssistantThread

@@ -28,6 +28,13 @@ import (
 //	                               {"ok":false,"error":"message_not_found"}
 //	GET  /_control/rendered/thread?channel=C&thread_ts=T
 //	                               a thread as a client shows it (RenderedThread)
+//	GET  /_control/rendered/channel?channel=C&user=U
+//	                               a channel as user U sees it (RenderedChannel)
+//	GET  /_control/ephemerals?channel=C&user=U
+//	                               ephemeral messages shown to U (Ephemerals)
+//	POST /_control/responseurls    {"id", "channel", "user", "message_ts", "is_ephemeral"}:
+//	                               ResponseURLFrom (ResponseURL without a channel); answers
+//	                               {"ok":true,"response_url"}
 //	GET  /_control/assistant       assistant threads (AssistantThreads)
 //	POST /_control/streamlifetime  {"seconds"}: SetStreamLifetime (0 restores the default)
 //	POST /_control/reset           Reset
@@ -48,6 +55,9 @@ func (s *Server) routeControl(mux *http.ServeMux) {
 	mux.HandleFunc("GET /_control/streams", s.ctlStreams)
 	mux.HandleFunc("GET /_control/rendered", s.ctlRendered)
 	mux.HandleFunc("GET /_control/rendered/thread", s.ctlRenderedThread)
+	mux.HandleFunc("GET /_control/rendered/channel", s.ctlRenderedChannel)
+	mux.HandleFunc("GET /_control/ephemerals", s.ctlEphemerals)
+	mux.HandleFunc("POST /_control/responseurls", s.ctlResponseURL)
 	mux.HandleFunc("GET /_control/assistant", s.ctlAssistant)
 	mux.HandleFunc("POST /_control/streamlifetime", s.ctlStreamLifetime)
 	mux.HandleFunc("POST /_control/reset", s.ctlReset)
@@ -210,6 +220,43 @@ func (s *Server) ctlRendered(w http.ResponseWriter, r *http.Request) {
 func (s *Server) ctlRenderedThread(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	writeJSON(w, http.StatusOK, s.RenderedThread(q.Get("channel"), q.Get("thread_ts")))
+}
+
+func (s *Server) ctlRenderedChannel(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	writeJSON(w, http.StatusOK, orEmpty(s.RenderedChannel(q.Get("channel"), q.Get("user"))))
+}
+
+func (s *Server) ctlEphemerals(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	writeJSON(w, http.StatusOK, orEmpty(s.Ephemerals(q.Get("channel"), q.Get("user"))))
+}
+
+func orEmpty(rs []Rendered) []Rendered {
+	if rs == nil {
+		return []Rendered{}
+	}
+	return rs
+}
+
+func (s *Server) ctlResponseURL(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		ID string `json:"id"`
+		Origin
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, controlBodyLimit)).Decode(&in); err != nil {
+		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
+		return
+	}
+	if in.ID == "" {
+		writeJSON(w, http.StatusBadRequest, slackErr("id_required"))
+		return
+	}
+	u := s.ResponseURL(in.ID)
+	if in.Channel != "" {
+		u = s.ResponseURLFrom(in.ID, in.Origin)
+	}
+	writeJSON(w, http.StatusOK, obj{"ok": true, "response_url": u})
 }
 
 func (s *Server) ctlAssistant(w http.ResponseWriter, _ *http.Request) {

@@ -16,8 +16,10 @@ const firstTS = 1_700_000_000_000_000
 // tsStep is how far apart, in microseconds, consecutive server timestamps are.
 const tsStep = 100
 
-// message is one message in a conversation: the bot's (chat.postMessage) or a user's
-// (AddUserMessage).
+// message is one message in a conversation: the bot's (chat.postMessage, an in_channel
+// response_url post) or a user's (AddUserMessage), or an ephemeral message the bot showed
+// one user (chat.postEphemeral, an ephemeral response_url post), kept apart in
+// Server.ephemerals.
 type message struct {
 	channel  string
 	ts       string
@@ -32,9 +34,11 @@ type message struct {
 	// editedShown is whether a client shows "(edited)": the last chat.update had no blocks.
 	editedShown bool
 	stream      *stream // set for a message started with chat.startStream
-	// replaced is set once chat.update replaced the message: a streamed message then no
-	// longer shows what it streamed.
+	// replaced is set once chat.update or a response_url's replace_original replaced the
+	// message: a streamed message then no longer shows what it streamed.
 	replaced bool
+	// to is the one user an ephemeral message is shown to; empty for other messages.
+	to string
 }
 
 // parseTS reads a Slack message timestamp ("1700000000.000100": seconds, a dot, six digits)
@@ -89,6 +93,37 @@ func (s *Server) deleteLocked(m *message) {
 	for i, x := range list {
 		if x == m {
 			s.messages[m.channel] = append(list[:i:i], list[i+1:]...)
+			return
+		}
+	}
+}
+
+// insertEphemeralLocked adds the ephemeral message m to its channel's, ordered by timestamp.
+func (s *Server) insertEphemeralLocked(m *message) {
+	list := s.ephemerals[m.channel]
+	i := sort.Search(len(list), func(i int) bool { return list[i].at > m.at })
+	list = append(list, nil)
+	copy(list[i+1:], list[i:])
+	list[i] = m
+	s.ephemerals[m.channel] = list
+}
+
+// findEphemeralLocked returns the ephemeral message ts of ch shown to user (to anyone when
+// user is empty).
+func (s *Server) findEphemeralLocked(ch, ts, user string) *message {
+	for _, m := range s.ephemerals[ch] {
+		if m.ts == ts && (user == "" || m.to == user) {
+			return m
+		}
+	}
+	return nil
+}
+
+func (s *Server) deleteEphemeralLocked(m *message) {
+	list := s.ephemerals[m.channel]
+	for i, x := range list {
+		if x == m {
+			s.ephemerals[m.channel] = append(list[:i:i], list[i+1:]...)
 			return
 		}
 	}

@@ -1,6 +1,9 @@
 package fakeslack
 
-import "strings"
+import (
+	"sort"
+	"strings"
+)
 
 // Rendered is a message as a Slack client shows it now, which is what a test should judge
 // a bot by: conversations.replies (and Message) give the API's view, in which `text` is
@@ -16,11 +19,19 @@ import "strings"
 //     twice;
 //   - chat.update replaces the whole message (its blocks, else its text): a streamed
 //     message updated no longer shows what it streamed;
-//   - a user's message (AddUserMessage) shows its text.
+//   - a user's message (AddUserMessage) shows its text;
+//   - a response_url post whose origin the server knows (ResponseURLFrom) is a message like
+//     any other: in_channel in the conversation, ephemeral shown to one user (VisibleTo),
+//     and replace_original replaces the clicked message in place (same ts) as chat.update
+//     does, without "(edited)";
+//   - an ephemeral message (chat.postEphemeral, an ephemeral response_url post) shows only
+//     to its user, in the channel as it is open on that user's screen (RenderedChannel,
+//     Ephemerals), never in the conversation's history (Messages, RenderedThread).
 //
 // Block text and actions follow shown.showBlocks: markdown, section text and fields,
 // header, context, rich_text… joined by "\n" between blocks; interactive elements give
-// Actions. Ephemeral and response_url posts are not in the conversation: see Posts.
+// Actions. Posts to a response_url whose origin is unknown (ResponseURL) show nowhere: see
+// Posts.
 type Rendered struct {
 	Channel  string `json:"channel"`
 	TS       string `json:"ts"`
@@ -40,13 +51,19 @@ type Rendered struct {
 	Actions []string `json:"actions,omitempty"`
 	// Metadata is the message's metadata: not shown, but there for the app to read back.
 	Metadata *Metadata `json:"metadata,omitempty"`
+	// VisibleTo is set for an ephemeral message: the one user who sees it, marked "Only
+	// visible to you" (it is not in the conversation's history).
+	VisibleTo string `json:"visible_to,omitempty"`
 }
 
-// Rendered returns the message ts of channel as a client shows it now, and false when the
-// channel has no such message.
+// Rendered returns the message ts of channel as a client shows it now (an ephemeral one with
+// VisibleTo set), and false when the channel has no such message.
 func (s *Server) Rendered(channel, ts string) (Rendered, bool) {
 	s.mu.Lock()
 	m := s.findLocked(channel, ts)
+	if m == nil {
+		m = s.findEphemeralLocked(channel, ts, "")
+	}
 	if m == nil {
 		s.mu.Unlock()
 		return Rendered{}, false
@@ -75,6 +92,51 @@ func (s *Server) RenderedThread(channel, threadTS string) []Rendered {
 	return out
 }
 
+// Ephemerals returns the ephemeral messages of channel shown to user (to anyone when user is
+// empty) as a client shows them now, oldest first, each with VisibleTo. Like Slack's, they are
+// not in the conversation (Messages, conversations.history): only their user sees them.
+func (s *Server) Ephemerals(channel, user string) []Rendered {
+	s.mu.Lock()
+	var out []Rendered
+	for _, m := range s.ephemerals[channel] {
+		if user == "" || m.to == user {
+			r, _ := s.renderLocked(m)
+			out = append(out, r)
+		}
+	}
+	s.mu.Unlock()
+	return out
+}
+
+// RenderedChannel returns channel as user sees it open now: its messages outside threads (a
+// thread's parent, not its replies: see RenderedThread) and the ephemeral messages shown to
+// user outside threads, in ts order. An empty user sees no ephemeral messages.
+func (s *Server) RenderedChannel(channel, user string) []Rendered {
+	s.mu.Lock()
+	var msgs []*message
+	for _, m := range s.messages[channel] {
+		if m.threadTS == "" || m.threadTS == m.ts {
+			msgs = append(msgs, m)
+		}
+	}
+	for _, m := range s.ephemerals[channel] {
+		if user != "" && m.to == user && m.threadTS == "" {
+			msgs = append(msgs, m)
+		}
+	}
+	sort.SliceStable(msgs, func(i, j int) bool { return msgs[i].at < msgs[j].at })
+	out := make([]Rendered, 0, len(msgs))
+	var lines []string
+	for _, m := range msgs {
+		r, line := s.renderLocked(m)
+		out = append(out, r)
+		lines = appendLine(lines, line)
+	}
+	s.mu.Unlock()
+	s.printLines(lines)
+	return out
+}
+
 // renderLocked is m as a client shows it, ending its stream first when that has run out
 // of time (the line to print says so).
 func (s *Server) renderLocked(m *message) (Rendered, string) {
@@ -84,7 +146,7 @@ func (s *Server) renderLocked(m *message) (Rendered, string) {
 	}
 	r := Rendered{Channel: m.channel, TS: m.ts, ThreadTS: m.threadTS, User: m.user, Bot: m.bot,
 		Streaming: m.stream != nil && m.stream.State == Streaming, Edited: m.edited && m.editedShown,
-		Metadata: m.metadata}
+		Metadata: m.metadata, VisibleTo: m.to}
 	var sh shown
 	switch {
 	case m.stream != nil && !m.replaced:

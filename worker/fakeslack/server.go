@@ -5,9 +5,12 @@
 // conversations.history), modals (views.open, views.push, views.update, with triggers that
 // expire and views with hashes, see NewTrigger), streamed messages (chat.startStream,
 // chat.appendStream, chat.stopStream) and assistant threads (assistant.threads.setStatus,
-// setSuggestedPrompts, setTitle), plus slash-command response_url posts. It records what
-// the app did (Posts, Views, Streams, AssistantThreads), shows each message as a Slack
-// client would (Rendered, RenderedThread: what tests should judge a bot by), holds content
+// setSuggestedPrompts, setTitle), plus response_url posts (slash commands, interactions),
+// which become messages as in Slack when the server knows where the response_url comes from
+// (ResponseURLFrom): in the channel or shown to one user, replacing or deleting the clicked
+// message, 5 posts within 30 minutes. It records what the app did (Posts, Views, Streams,
+// AssistantThreads), shows each message as a Slack client would (Rendered, RenderedThread,
+// RenderedChannel, Ephemerals: what tests should judge a bot by), holds content
 // to Slack's limits (MaxBlocks, MaxBlocksChars, …) and can inject faults: Slack errors,
 // HTTP 429 rate limits, plain HTTP failures and answers lost after the call took effect
 // (LoseResponseNext), and optionally enforce rate limits (Options.RateLimits).
@@ -31,7 +34,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"sort"
 	"sync"
 	"time"
@@ -108,17 +110,23 @@ type Post struct {
 	// MarkdownText is the markdown_text argument (chat.postMessage, chat.postEphemeral).
 	MarkdownText string `json:"markdown_text,omitempty"`
 	ThreadTS     string `json:"thread_ts,omitempty"`
-	// TS is the message timestamp assigned by the server (message_ts for ephemeral posts,
-	// empty for response_url posts).
+	// TS is the message timestamp assigned by the server (message_ts for ephemeral posts).
+	// For a response_url post whose origin the server knows (ResponseURLFrom) it is the
+	// message the post made or replaced (or, for a delete_original carrying nothing, the
+	// one it deleted); it is empty for one whose origin is unknown.
 	TS       string          `json:"ts,omitempty"`
 	Blocks   json.RawMessage `json:"blocks,omitempty"`
 	Metadata *Metadata       `json:"metadata,omitempty"`
-	// User is the recipient of an ephemeral post.
+	// User is the recipient of an ephemeral post (chat.postEphemeral, or an ephemeral
+	// response_url post whose origin the server knows).
 	User string `json:"user,omitempty"`
-	// ResponseID, ResponseType and ReplaceOriginal are set for response_url posts.
+	// ResponseID, ResponseType (as sent: empty means ephemeral), ReplaceOriginal and
+	// DeleteOriginal are set for response_url posts; Channel is set for those whose origin
+	// the server knows.
 	ResponseID      string    `json:"response_id,omitempty"`
 	ResponseType    string    `json:"response_type,omitempty"`
 	ReplaceOriginal bool      `json:"replace_original,omitempty"`
+	DeleteOriginal  bool      `json:"delete_original,omitempty"`
 	At              time.Time `json:"at"`
 }
 
@@ -139,14 +147,17 @@ type Server struct {
 	scopes  []string
 	granted map[string]bool
 
-	mu        sync.Mutex
-	srv       *loopback.Server // set by Start
-	lastTS    int64            // microseconds of the newest timestamp handed out or seeded
-	posts     []Post
-	messages  map[string][]*message // by channel, oldest first
-	reactions map[Reaction]bool
-	calls     map[string]int
-	faults    map[string][]*fault
+	mu       sync.Mutex
+	srv      *loopback.Server // set by Start
+	lastTS   int64            // microseconds of the newest timestamp handed out or seeded
+	posts    []Post
+	messages map[string][]*message // by channel, oldest first
+	// ephemerals are the ephemeral messages shown now, by channel, oldest first.
+	ephemerals map[string][]*message
+	hooks      map[string]*responseHook // response_urls, by id
+	reactions  map[Reaction]bool
+	calls      map[string]int
+	faults     map[string][]*fault
 	// seq numbers triggers, views and hashes; it survives Reset so ids stay unique.
 	seq       int64
 	triggers  map[string]*trigger
@@ -180,16 +191,18 @@ func New(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	s := &Server{
-		opts:      opts,
-		missing:   toSet(opts.MissingChannels),
-		archived:  toSet(opts.ArchivedChannels),
-		lastTS:    firstTS,
-		messages:  map[string][]*message{},
-		reactions: map[Reaction]bool{},
-		calls:     map[string]int{},
-		faults:    map[string][]*fault{},
-		triggers:  map[string]*trigger{},
-		rateCalls: map[string][]time.Time{},
+		opts:       opts,
+		missing:    toSet(opts.MissingChannels),
+		archived:   toSet(opts.ArchivedChannels),
+		lastTS:     firstTS,
+		messages:   map[string][]*message{},
+		ephemerals: map[string][]*message{},
+		hooks:      map[string]*responseHook{},
+		reactions:  map[Reaction]bool{},
+		calls:      map[string]int{},
+		faults:     map[string][]*fault{},
+		triggers:   map[string]*trigger{},
+		rateCalls:  map[string][]time.Time{},
 	}
 	if s.opts.StreamIdleTimeout <= 0 {
 		s.opts.StreamIdleTimeout = DefaultStreamIdleTimeout
@@ -246,16 +259,6 @@ func (s *Server) url() string {
 
 // APIURL is the Web API base for slack.OptionAPIURL, e.g. "http://127.0.0.1:PORT/api/".
 func (s *Server) APIURL() string { return s.url() + "api/" }
-
-// ResponseURL is a slash-command response_url that records posts under id. It is relative
-// ("/response/id") until Start.
-func (s *Server) ResponseURL(id string) string {
-	base := s.url()
-	if base == "" {
-		base = "/"
-	}
-	return base + "response/" + url.PathEscape(id)
-}
 
 // Close stops a server started with Start, letting requests in flight finish for up to 2 s.
 func (s *Server) Close() error {
@@ -317,8 +320,9 @@ func (s *Server) Calls(method string) int {
 	return s.calls[method]
 }
 
-// Reset forgets posts, messages (seeded ones too), reactions, call counts, pending faults,
-// triggers, views, streams, assistant threads and rate windows, and gives streams their
+// Reset forgets posts, messages (seeded ones too), ephemeral messages, response_urls (their
+// origins and uses), reactions, call counts, pending faults, triggers, views, streams,
+// assistant threads and rate windows, and gives streams their
 // Options.StreamLifetime again. Timestamps and ids keep increasing across resets.
 func (s *Server) Reset() {
 	s.mu.Lock()
@@ -326,6 +330,8 @@ func (s *Server) Reset() {
 	s.lifetime = s.opts.StreamLifetime
 	s.posts = nil
 	s.messages = map[string][]*message{}
+	s.ephemerals = map[string][]*message{}
+	s.hooks = map[string]*responseHook{}
 	s.reactions = map[Reaction]bool{}
 	s.calls = map[string]int{}
 	s.faults = map[string][]*fault{}

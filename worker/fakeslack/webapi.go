@@ -357,10 +357,13 @@ func (s *Server) postEphemeral(p params) obj {
 	if bad != nil {
 		return bad
 	}
+	threadTS := p.get("thread_ts")
 	s.mu.Lock()
-	ts, _ := s.nextTSLocked()
+	ts, at := s.nextTSLocked()
+	s.insertEphemeralLocked(&message{channel: ch, ts: ts, at: at, threadTS: threadTS, user: s.opts.BotUserID, bot: true,
+		text: c.body(), blocks: c.blocks, to: user})
 	post := Post{Method: "chat.postEphemeral", Channel: ch, Text: c.text, MarkdownText: c.markdown,
-		ThreadTS: p.get("thread_ts"), TS: ts, Blocks: c.blocks, User: user}
+		ThreadTS: threadTS, TS: ts, Blocks: c.blocks, User: user}
 	s.recordLocked(post)
 	s.mu.Unlock()
 	s.printPost(post)

@@ -293,7 +293,12 @@ func (h *Harness) Redeliver(t testing.TB, earlier Result) Result {
 // with "type":"event_callback"), a slash command (a .form file of form fields), or an
 // interaction payload (any other JSON) — and runs it through the engine until it settles.
 // Slash commands and interactions get the recording Slack's response_url and a fresh
-// trigger_id. It fails the test only when the payload cannot be read or never settles.
+// trigger_id. The response_url knows where the payload comes from (its channel, its user and,
+// for a click on a message, container.message_ts or message.ts), so what the handler answers
+// through it shows as in Slack (fakeslack.Server.ResponseURLFrom): in the channel or to the
+// user alone, and replace_original replaces the clicked message, which the recording Slack
+// must then have (give the click the ts of the message it is on). It fails the test only when
+// the payload cannot be read or never settles.
 func (h *Harness) Deliver(t testing.TB, file string) Result {
 	t.Helper()
 	raw, err := os.ReadFile(file)
@@ -524,14 +529,13 @@ func deref(s *string) string {
 func (h *Harness) wrap(file, body string) (*envelope.Envelope, error) {
 	now := h.now()
 	env := &envelope.Envelope{Version: envelope.Version, ID: envelope.NewID(), ReceivedAt: now.UTC(), EventTime: now.Unix()}
-	responseURL := h.Slack.ResponseURL(env.ID)
 	switch {
 	case strings.HasSuffix(file, ".form"):
 		form, err := url.ParseQuery(body)
 		if err != nil {
 			return nil, err
 		}
-		form.Set("response_url", responseURL)
+		form.Set("response_url", h.Slack.ResponseURLFrom(env.ID, fakeslack.Origin{Channel: form.Get("channel_id"), User: form.Get("user_id")}))
 		if form.Get("trigger_id") != "" {
 			form.Set("trigger_id", h.Slack.NewTrigger()) // valid for 3 s from now, as Slack's
 		}
@@ -551,7 +555,7 @@ func (h *Harness) wrap(file, body string) (*envelope.Envelope, error) {
 			break
 		}
 		if _, ok := probe["response_url"]; ok {
-			probe["response_url"] = responseURL
+			probe["response_url"] = h.Slack.ResponseURLFrom(env.ID, interactionOrigin(probe))
 		}
 		if _, ok := probe["trigger_id"]; ok {
 			probe["trigger_id"] = h.Slack.NewTrigger()
@@ -564,6 +568,36 @@ func (h *Harness) wrap(file, body string) (*envelope.Envelope, error) {
 		env.EventType, _ = probe["type"].(string)
 	}
 	return env, nil
+}
+
+// interactionOrigin is where an interaction payload comes from, for its response_url: its
+// channel, the user who acted and, for a click on a message, that message (the one
+// replace_original replaces).
+func interactionOrigin(p map[string]any) fakeslack.Origin {
+	str := func(v any, key string) string {
+		m, _ := v.(map[string]any)
+		s, _ := m[key].(string)
+		return s
+	}
+	c, _ := p["container"].(map[string]any)
+	o := fakeslack.Origin{Channel: str(p["channel"], "id"), User: str(p["user"], "id")}
+	if o.Channel == "" {
+		o.Channel = str(c, "channel_id")
+	}
+	switch str(p, "type") {
+	case "block_actions", "interactive_message":
+		if kind := str(c, "type"); kind != "" && kind != "message" && kind != "message_attachment" {
+			break // a click in a view or elsewhere: no message to replace
+		}
+		for _, ts := range []string{str(c, "message_ts"), str(p["message"], "ts"), str(p, "message_ts"), str(p["original_message"], "ts")} {
+			if ts != "" {
+				o.MessageTS = ts
+				break
+			}
+		}
+		o.Ephemeral, _ = c["is_ephemeral"].(bool)
+	}
+	return o
 }
 
 // syncBuffer is a bytes.Buffer safe for the engine's concurrent log writes.
