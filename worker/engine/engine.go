@@ -47,7 +47,7 @@ type DynamoDB interface {
 
 // Router is what the engine needs of the routes: *relay.Router satisfies it.
 type Router interface {
-	Dispatch(ctx context.Context, rt *core.Runtime, env *envelope.Envelope) (*core.Delivery, error)
+	Dispatch(ctx context.Context, rt *core.Services, env *envelope.Envelope) (*core.Delivery, error)
 }
 
 // Identity is the bot's own user and bot ids (auth.test), so it never answers itself.
@@ -122,7 +122,7 @@ type Config struct {
 // then complete, release, retry later, continue or dead-letter. Build it with New.
 type Engine struct {
 	c     Config
-	rt    *core.Runtime
+	rt    *core.Services
 	store Store
 }
 
@@ -148,7 +148,7 @@ func New(cfg Config) (*Engine, error) {
 	if e.store == nil {
 		e.store = &journal.Store{DB: cfg.DynamoDB, Table: cfg.Table, TTL: cfg.TTL, Now: cfg.Now}
 	}
-	e.rt = &core.Runtime{Slack: cfg.Slack, Identity: cfg.Identity, HTTP: cfg.HTTP, ResponseURLPrefixes: cfg.ResponseURLPrefixes,
+	e.rt = &core.Services{Slack: cfg.Slack, Identity: cfg.Identity, HTTP: cfg.HTTP, ResponseURLPrefixes: cfg.ResponseURLPrefixes,
 		Notes: e.store, StreamLifetime: cfg.StreamLifetime}
 	return e, nil
 }

@@ -49,7 +49,7 @@ func (a about) replyThread() string {
 // message; bot code does not): it decodes env's body once and decides which route runs it,
 // under which dedupe key, or why none does. A body that cannot be decoded is a permanent
 // error; a failed lookup of the bot's identity is transient.
-func (r *Router) Dispatch(ctx context.Context, rt *core.Runtime, env *envelope.Envelope) (*core.Delivery, error) {
+func (r *Router) Dispatch(ctx context.Context, rt *core.Services, env *envelope.Envelope) (*core.Delivery, error) {
 	d, err := r.dispatch(ctx, rt, env)
 	if err != nil {
 		return nil, err
@@ -60,7 +60,7 @@ func (r *Router) Dispatch(ctx context.Context, rt *core.Runtime, env *envelope.E
 	return &d.Delivery, nil
 }
 
-func (b *Router) dispatch(ctx context.Context, rt *core.Runtime, env *envelope.Envelope) (*delivery, error) {
+func (b *Router) dispatch(ctx context.Context, rt *core.Services, env *envelope.Envelope) (*delivery, error) {
 	d := &delivery{env: env}
 	var key routeKey
 	var err error
@@ -220,7 +220,7 @@ func (a *about) fromEvent(payload any, raw json.RawMessage) {
 	}
 }
 
-func (d *delivery) skipReason(ctx context.Context, rt *core.Runtime) (string, error) {
+func (d *delivery) skipReason(ctx context.Context, rt *core.Services) (string, error) {
 	a, opts := d.about, d.route.opts
 	if a.messageLike {
 		if a.subtype != "" && !opts.allowSubtypes[a.subtype] {

@@ -64,7 +64,7 @@ func shippedLike() *Router {
 	return b
 }
 
-var testRuntime = &core.Runtime{
+var testServices = &core.Services{
 	Identity: func(context.Context) (core.Identity, error) { return core.Identity{UserID: "UBOT", BotID: "BBOT"}, nil },
 }
 
@@ -100,7 +100,7 @@ func TestDispatchDecidesBeforeClaiming(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
 			t.Parallel()
-			d, err := b.Dispatch(context.Background(), testRuntime, envelopeFor(t, tc.file))
+			d, err := b.Dispatch(context.Background(), testServices, envelopeFor(t, tc.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +124,7 @@ func TestDispatchSelfAndOtherBots(t *testing.T) {
 		"event_message_bot.json":  "",
 		"event_message_im.json":   "",
 	} {
-		d, err := b.Dispatch(context.Background(), testRuntime, envelopeFor(t, file))
+		d, err := b.Dispatch(context.Background(), testServices, envelopeFor(t, file))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +133,7 @@ func TestDispatchSelfAndOtherBots(t *testing.T) {
 		}
 	}
 	// The identity lookup failing is transient, never a reason to drop or dead-letter.
-	failing := &core.Runtime{Identity: func(context.Context) (core.Identity, error) { return core.Identity{}, errors.New("auth.test: timeout") }}
+	failing := &core.Services{Identity: func(context.Context) (core.Identity, error) { return core.Identity{}, errors.New("auth.test: timeout") }}
 	_, err := b.Dispatch(context.Background(), failing, envelopeFor(t, "event_message_im.json"))
 	if c, _ := failure.Classify(err); err == nil || c != failure.Transient {
 		t.Errorf("identity lookup failure: err=%v class=%v, want a transient error", err, c)
@@ -143,7 +143,7 @@ func TestDispatchSelfAndOtherBots(t *testing.T) {
 func TestDispatchUnroutedAndMalformed(t *testing.T) {
 	t.Parallel()
 	b := shippedLike()
-	d, err := b.Dispatch(context.Background(), testRuntime, &envelope.Envelope{Kind: envelope.KindEvent,
+	d, err := b.Dispatch(context.Background(), testServices, &envelope.Envelope{Kind: envelope.KindEvent,
 		Body: `{"type":"event_callback","team_id":"T1","event_id":"Ev9","event":{"type":"team_join","user":{"id":"U2"}}}`})
 	if err != nil || d.Route != "" || d.Type != "team_join" {
 		t.Errorf("unrouted event: got route=%q type=%q err=%v, want no route, type team_join", d.Route, d.Type, err)
@@ -155,7 +155,7 @@ func TestDispatchUnroutedAndMalformed(t *testing.T) {
 		"no payload":        {Kind: envelope.KindInteraction, Body: `foo=bar`},
 		"no command":        {Kind: envelope.KindSlashCommand, Body: `text=hi`},
 	} {
-		_, err := b.Dispatch(context.Background(), testRuntime, env)
+		_, err := b.Dispatch(context.Background(), testServices, env)
 		if c, _ := failure.Classify(err); err == nil || c != failure.Permanent {
 			t.Errorf("%s: err=%v class=%v, want a permanent error", name, err, c)
 		}
@@ -186,7 +186,7 @@ func TestDedupeByOverridesTheKey(t *testing.T) {
 	Event(b, "reaction_added", noop[slackevents.ReactionAddedEvent], DedupeBy(func(ev *slackevents.ReactionAddedEvent) string {
 		return "reaction:" + ev.Item.Channel + ":" + ev.Item.Timestamp + ":" + ev.Reaction
 	}))
-	d, err := b.Dispatch(context.Background(), testRuntime, envelopeFor(t, "event_reaction_added.json"))
+	d, err := b.Dispatch(context.Background(), testServices, envelopeFor(t, "event_reaction_added.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestOneReading(t *testing.T) {
 				t.Fatal(err)
 			}
 			env := &envelope.Envelope{Kind: envelope.KindEvent, Body: strings.TrimSpace(string(body))}
-			d, err := b.dispatch(context.Background(), testRuntime, env)
+			d, err := b.dispatch(context.Background(), testServices, env)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -48,7 +48,7 @@ type Session struct {
 
 // runState is what the copies Named makes share: the delivery and the names taken.
 type runState struct {
-	rt    *core.Runtime
+	rt    *core.Services
 	lease core.Lease
 	about about
 
@@ -59,7 +59,7 @@ type runState struct {
 
 // run runs the delivery's handler under lease. The Slack client (the bot token) is resolved
 // first, so a missing token fails before any slow work starts.
-func (d *delivery) run(ctx context.Context, rt *core.Runtime, lease core.Lease, log *slog.Logger) error {
+func (d *delivery) run(ctx context.Context, rt *core.Services, lease core.Lease, log *slog.Logger) error {
 	if d.route == nil {
 		return errors.New("relay: run of an unrouted delivery")
 	}

@@ -63,7 +63,7 @@ const testToken = "xoxb-relay-test"
 type fixture struct {
 	slack  *fakeslack.Server
 	faults *faultTransport
-	rt     *core.Runtime
+	rt     *core.Services
 	// The event's journal is the in-memory one the test helper uses: each attempt claims it as
 	// a new receive of the same SQS message would.
 	mem   *journal.Memory
@@ -89,7 +89,7 @@ func setup(t *testing.T) *fixture {
 	t.Cleanup(func() { srv.Close() })
 	faults := &faultTransport{calls: map[string]int{}, faults: map[string]map[int]string{}}
 	client := slack.New(testToken, slack.OptionAPIURL(srv.APIURL()), slack.OptionHTTPClient(&http.Client{Transport: faults}))
-	rt := &core.Runtime{
+	rt := &core.Services{
 		Slack:               func(context.Context) (*slack.Client, error) { return client, nil },
 		HTTP:                &http.Client{Transport: faults},
 		ResponseURLPrefixes: []string{strings.TrimSuffix(srv.ResponseURL("x"), "x")},

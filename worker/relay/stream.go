@@ -34,7 +34,7 @@ type StreamOptions struct {
 	FlushChars int
 	// Disabled answers with a message updated in place instead of chat.*Stream.
 	Disabled bool
-	// Lifetime is how long Slack keeps a stream open (default: the Runtime's, else
+	// Lifetime is how long Slack keeps a stream open (default: the engine's, else
 	// defaultStreamLifetime). A message is stopped before then and the answer continues in a
 	// new message in the thread.
 	Lifetime time.Duration

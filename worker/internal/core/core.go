@@ -1,6 +1,6 @@
 // Package core is the vocabulary the engine (package engine) and the handler library
 // (package relay) share without either importing the other: a routed delivery, the lease on
-// its event's journal it runs under, and the runtime through which handlers reach Slack.
+// its event's journal it runs under, and the services through which handlers reach Slack.
 // Bot code never imports it; relay's Router satisfies the engine's Router interface.
 package core
 
@@ -21,8 +21,9 @@ type Identity struct {
 	BotID  string
 }
 
-// Runtime is how handlers reach the outside world; the engine's configuration fills it.
-type Runtime struct {
+// Services are how handlers reach the outside world (Slack, response_url, notes); the engine's
+// configuration fills them.
+type Services struct {
 	// Slack returns a client carrying the bot token (read from SSM and cached).
 	Slack func(ctx context.Context) (*slack.Client, error)
 	// Identity returns the bot's ids (auth.test, cached).
@@ -39,9 +40,9 @@ type Runtime struct {
 }
 
 // BotIdentity is the bot's own ids, or an error when they cannot be looked up.
-func (rt *Runtime) BotIdentity(ctx context.Context) (Identity, error) {
+func (rt *Services) BotIdentity(ctx context.Context) (Identity, error) {
 	if rt == nil || rt.Identity == nil {
-		return Identity{}, errors.New("the runtime cannot tell the bot's own ids")
+		return Identity{}, errors.New("the services cannot tell the bot's own ids")
 	}
 	return rt.Identity(ctx)
 }

@@ -437,7 +437,7 @@ type observer struct {
 	h *Harness
 }
 
-func (o observer) Dispatch(ctx context.Context, rt *core.Runtime, env *envelope.Envelope) (*core.Delivery, error) {
+func (o observer) Dispatch(ctx context.Context, rt *core.Services, env *envelope.Envelope) (*core.Delivery, error) {
 	d, err := o.r.Dispatch(ctx, rt, env)
 	if err != nil || d == nil {
 		return d, err
