@@ -1,4 +1,4 @@
-// Package localssm is a local SSM Parameter Store server for the project's tests: it answers
+// Package fakessm is a local SSM Parameter Store server for the project's tests: it answers
 // GetParameters, the one call the binaries make, in the AWS JSON 1.1 protocol the real
 // aws-sdk-go-v2 SSM client speaks (docs: shared/reference/local-stack.md), and can be told to
 // hang or fail, which is how tests take SSM away. It binds 127.0.0.1.
@@ -54,7 +54,7 @@ type Server struct {
 // Start listens on a free loopback port.
 func Start() (*Server, error) {
 	s := &Server{closing: make(chan struct{}), params: map[string]string{}, changed: make(chan struct{})}
-	srv, err := loopback.Serve("localssm", "", s)
+	srv, err := loopback.Serve("fakessm", "", s)
 	if err != nil {
 		return nil, err
 	}
