@@ -49,9 +49,21 @@ type Setup struct {
 	// Log carries the worker's structured logger; Metrics its EMF emitter.
 	Log     *slog.Logger
 	Metrics *metrics.Emitter
+	// AWS is the worker's AWS configuration (region, credentials), for the bot's own clients
+	// (with Endpoint for a local endpoint).
+	AWS aws.Config
 
 	params map[string]string // secret key → SSM parameter
 	store  *secrets.Store
+}
+
+// Endpoint is the local endpoint override of an AWS service for the bot's own clients
+// (AWS_ENDPOINT_URL_<SERVICE>, service as "BEDROCK_RUNTIME"), nil when none is set.
+func (s *Setup) Endpoint(service string) *string {
+	if s.Getenv == nil {
+		return nil
+	}
+	return awsclient.Endpoint(s.Getenv, service)
 }
 
 // Secret declares a secret the bot reads at run time: the SSM SecureString parameter named
@@ -91,7 +103,7 @@ type App struct {
 func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string, log *slog.Logger, metricsOut io.Writer, bot Bot) (*App, error) {
 	sqsClient := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "SQS") })
 	emitter := metrics.New(metricsOut, "slackrelay/worker")
-	setup := &Setup{Getenv: getenv, Lambda: cfg.Lambda, Log: log, Metrics: emitter}
+	setup := &Setup{Getenv: getenv, Lambda: cfg.Lambda, Log: log, Metrics: emitter, AWS: awsCfg}
 	r := relay.NewRouter()
 	if err := bot(r, setup); err != nil {
 		return nil, fmt.Errorf("bot: %w", err)
