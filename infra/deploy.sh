@@ -11,7 +11,14 @@
 #   STACK_NAME               default slackrelay (at most 55 characters)
 #   STAGE                    default prod
 #   PARAM_PREFIX             default /slackrelay/$STAGE (same as infra/put-secrets.sh)
-#   LLM_BASE_URL, LLM_MODEL  optional; empty LLM_BASE_URL = demo responder
+#   LLM_PROVIDER             demo | openai | bedrock (default: openai when LLM_BASE_URL is set,
+#                            else demo)
+#   LLM_BASE_URL, LLM_MODEL  openai: the OpenAI-compatible API and its model
+#   BEDROCK_MODEL_ID         bedrock: model id, inference profile id or ARN (docs/deploy.md)
+#   BEDROCK_MODEL_ARNS       bedrock: comma-separated foundation-model/inference-profile ARNs the
+#                            worker may invoke, exactly (no wildcards)
+#   BEDROCK_REGION           default empty = the stack's region
+#   LLM_MAX_TOKENS, LLM_TEMPERATURE  optional; empty = the worker's and model's defaults
 #   ALARM_EMAIL              optional; subscribed to the alarm topic
 #   WORKER_MAX_CONCURRENCY   default 10
 #   MAX_RECEIVE_COUNT        default 5
@@ -32,6 +39,12 @@ STAGE="${STAGE:-prod}"
 PARAM_PREFIX="${PARAM_PREFIX:-/slackrelay/$STAGE}"
 LLM_BASE_URL="${LLM_BASE_URL:-}"
 LLM_MODEL="${LLM_MODEL:-gpt-4o-mini}"
+if [[ -n "$LLM_BASE_URL" ]]; then LLM_PROVIDER="${LLM_PROVIDER:-openai}"; else LLM_PROVIDER="${LLM_PROVIDER:-demo}"; fi
+BEDROCK_MODEL_ID="${BEDROCK_MODEL_ID:-}"
+BEDROCK_MODEL_ARNS="${BEDROCK_MODEL_ARNS:-}"
+BEDROCK_REGION="${BEDROCK_REGION:-}"
+LLM_MAX_TOKENS="${LLM_MAX_TOKENS:-}"
+LLM_TEMPERATURE="${LLM_TEMPERATURE:-}"
 ALARM_EMAIL="${ALARM_EMAIL:-}"
 WORKER_MAX_CONCURRENCY="${WORKER_MAX_CONCURRENCY:-10}"
 MAX_RECEIVE_COUNT="${MAX_RECEIVE_COUNT:-5}"
@@ -53,6 +66,19 @@ fi
 # The template's AllowedValues for WorkerTimeoutSeconds (a test keeps the two equal).
 [[ "$WORKER_TIMEOUT_SECONDS" =~ ^(30|60|120|300|600|900)$ ]] ||
   die "WORKER_TIMEOUT_SECONDS must be one of 30, 60, 120, 300, 600, 900 (docs/deploy.md)"
+# The template's LLMProvider AllowedValues and Rules (a test keeps the providers equal).
+[[ "$LLM_PROVIDER" =~ ^(demo|openai|bedrock)$ ]] || die "LLM_PROVIDER must be demo, openai or bedrock"
+if [[ "$LLM_PROVIDER" == openai ]]; then
+  [[ -n "$LLM_BASE_URL" ]] || die "LLM_PROVIDER=openai needs LLM_BASE_URL"
+else
+  [[ -z "$LLM_BASE_URL" ]] || die "LLM_BASE_URL is only for LLM_PROVIDER=openai (it is $LLM_PROVIDER)"
+fi
+if [[ "$LLM_PROVIDER" == bedrock ]]; then
+  [[ -n "$BEDROCK_MODEL_ID" ]] || die "LLM_PROVIDER=bedrock needs BEDROCK_MODEL_ID (a model id, inference profile id or ARN)"
+  [[ -n "$BEDROCK_MODEL_ARNS" ]] ||
+    die "LLM_PROVIDER=bedrock needs BEDROCK_MODEL_ARNS, the model and inference-profile ARNs the worker may invoke (docs/deploy.md)"
+fi
+[[ "$BEDROCK_MODEL_ARNS" != *"*"* ]] || die "BEDROCK_MODEL_ARNS takes exact ARNs, no wildcards"
 for f in build/receiver.zip build/worker.zip; do
   [[ -f "$f" ]] || die "$f is missing: run 'make build' first"
 done
@@ -71,6 +97,12 @@ params=(
   "LlmApiKeyParam=$PARAM_PREFIX/llm-api-key"
   "LlmBaseUrl=$LLM_BASE_URL"
   "LlmModel=$LLM_MODEL"
+  "LLMProvider=$LLM_PROVIDER"
+  "BedrockModelId=$BEDROCK_MODEL_ID"
+  "BedrockModelArns=$BEDROCK_MODEL_ARNS"
+  "BedrockRegion=$BEDROCK_REGION"
+  "LLMMaxTokens=$LLM_MAX_TOKENS"
+  "LLMTemperature=$LLM_TEMPERATURE"
   "AlarmEmail=$ALARM_EMAIL"
   "WorkerMaxConcurrency=$WORKER_MAX_CONCURRENCY"
   "MaxReceiveCount=$MAX_RECEIVE_COUNT"

@@ -137,6 +137,69 @@ describe('shell scripts', () => {
     }
   });
 
+  const BEDROCK = {
+    LLM_PROVIDER: 'bedrock',
+    BEDROCK_MODEL_ID: 'us.anthropic.claude-3-5-haiku-20241022-v1:0',
+    BEDROCK_MODEL_ARNS: [
+      'arn:aws:bedrock:eu-west-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0',
+      'arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0',
+    ].join(','),
+  };
+
+  test('deploy.sh takes exactly the providers the template allows', () => {
+    const tpl = parseYaml(readFileSync(path.join(infra, 'template.yaml'), 'utf8'));
+    const allowed = tpl.Parameters.LLMProvider.AllowedValues.map(String);
+    assert.deepEqual([...allowed].sort(), ['bedrock', 'demo', 'openai']);
+    const needs = { openai: { LLM_BASE_URL: 'https://llm.example/v1' }, bedrock: BEDROCK };
+    for (const value of [...allowed, 'anthropic', 'Bedrock']) {
+      const r = run('deploy.sh', { ARTIFACT_BUCKET: 'bkt', DRY_RUN: '1', ...needs[value], LLM_PROVIDER: value });
+      if (allowed.includes(value)) {
+        assert.equal(r.status, 0, `LLM_PROVIDER=${value}: ${r.stderr}`);
+        assert.match(r.stdout, new RegExp(`LLMProvider=${value}\n`));
+      } else {
+        assert.notEqual(r.status, 0, `LLM_PROVIDER=${value}: got exit 0`);
+        assert.match(r.stderr, /LLM_PROVIDER must be demo, openai or bedrock/);
+      }
+    }
+  });
+
+  test('deploy.sh picks the provider from LLM_BASE_URL when LLM_PROVIDER is unset', () => {
+    let r = run('deploy.sh', { ARTIFACT_BUCKET: 'bkt', DRY_RUN: '1' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /LLMProvider=demo\n/);
+    assert.match(r.stdout, /BedrockModelArns=\n/);
+    r = run('deploy.sh', { ARTIFACT_BUCKET: 'bkt', DRY_RUN: '1', LLM_BASE_URL: 'https://llm.example/v1' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /LLMProvider=openai\n/);
+  });
+
+  test('deploy.sh refuses a provider without what it needs, and wildcard model ARNs', () => {
+    const cases = [
+      [{ LLM_PROVIDER: 'openai' }, /LLM_PROVIDER=openai needs LLM_BASE_URL/],
+      [{ LLM_PROVIDER: 'demo', LLM_BASE_URL: 'https://llm.example/v1' }, /LLM_BASE_URL is only for LLM_PROVIDER=openai/],
+      [{ ...BEDROCK, BEDROCK_MODEL_ID: '' }, /needs BEDROCK_MODEL_ID/],
+      [{ ...BEDROCK, BEDROCK_MODEL_ARNS: '' }, /needs BEDROCK_MODEL_ARNS/],
+      [{ ...BEDROCK, BEDROCK_MODEL_ARNS: 'arn:aws:bedrock:*::foundation-model/*' }, /no wildcards/],
+    ];
+    for (const [env, want] of cases) {
+      const r = run('deploy.sh', { ARTIFACT_BUCKET: 'bkt', ...env });
+      assert.notEqual(r.status, 0, `${JSON.stringify(env)}: got exit 0`);
+      assert.match(r.stderr, want);
+      assert.deepEqual(calls(), [], 'nothing uploaded or deployed');
+    }
+  });
+
+  test('deploy.sh passes the Bedrock parameters', () => {
+    const r = run('deploy.sh', { ARTIFACT_BUCKET: 'bkt', ...BEDROCK, BEDROCK_REGION: 'us-east-1', LLM_MAX_TOKENS: '2048', LLM_TEMPERATURE: '0.2' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const deploy = calls().find((a) => a[0] === 'cloudformation' && a[1] === 'deploy');
+    assert.ok(deploy, 'cloudformation deploy called');
+    for (const want of ['LLMProvider=bedrock', `BedrockModelId=${BEDROCK.BEDROCK_MODEL_ID}`, `BedrockModelArns=${BEDROCK.BEDROCK_MODEL_ARNS}`,
+      'BedrockRegion=us-east-1', 'LLMMaxTokens=2048', 'LLMTemperature=0.2', 'LlmBaseUrl=']) {
+      assert.ok(deploy.includes(want), `want ${want}, got ${deploy.join(' ')}`);
+    }
+  });
+
   test('deploy.sh refuses to run without a bucket', () => {
     const r = run('deploy.sh', {});
     assert.notEqual(r.status, 0);

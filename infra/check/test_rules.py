@@ -380,6 +380,80 @@ class Iam(Case):
         self.assertHas(mutated(m), "E9044", "WorkerRole", 'sqs:Send* on {"Fn::Sub"')
 
 
+MODEL = "WorkerModelPolicy/Properties/PolicyDocument/Statement/0"
+
+
+def model(t):
+    return R(t, "WorkerModelPolicy")["PolicyDocument"]["Statement"][0]
+
+
+class Bedrock(Case):
+    def test_E9045_a_wildcard_model_arn(self):
+        f = mutated(lambda t: model(t).update(Resource="arn:aws:bedrock:*::foundation-model/*"))
+        self.assertOnly(f, "E9045", MODEL, 'on "arn:aws:bedrock:*::foundation-model/*": want exactly !Ref BedrockModelArns')
+
+    def test_bedrock_on_star(self):
+        f = lint(mutated(lambda t: model(t).update(Resource="*")), ours_only=True)
+        self.assertHas(f, "E9045", MODEL, 'on "*": want exactly !Ref BedrockModelArns')
+        self.assertHas(f, "E9041", MODEL, 'Resource "*" is not allowed for bedrock:InvokeModelWithResponseStream')
+
+    def test_another_bedrock_action(self):
+        f = mutated(lambda t: model(t).update(Action=["bedrock:InvokeModelWithResponseStream", "bedrock:InvokeModel"]))
+        self.assertOnly(f, "E9045", MODEL, "bedrock:InvokeModel: the worker calls ConverseStream only")
+        for action in ("bedrock:Invoke*", "bedrock:ListFoundationModels"):
+            self.assertHas(mutated(lambda t: model(t).update(Action=action)), "E9045", MODEL, f"{action}: the worker calls ConverseStream only")
+
+    def test_an_unconditional_grant(self):
+        # (cfn-lint's W1030 then checks BedrockModelArns's empty default as an ARN, too.)
+        f = mutated(lambda t: t["Resources"]["WorkerModelPolicy"].pop("Condition"))
+        self.assertHas(f, "E9045", MODEL, "Bedrock actions without a condition: granted with LLMProvider=demo/openai too")
+
+    def test_a_condition_not_tied_to_bedrock(self):
+        def m(t):
+            t["Conditions"]["NotDemo"] = {"Fn::Not": [{"Fn::Equals": [{"Ref": "LLMProvider"}, "demo"]}]}
+            t["Resources"]["WorkerModelPolicy"]["Condition"] = "NotDemo"
+        f = self.assertHas(mutated(m), "E9045", MODEL, "Bedrock actions granted with LLMProvider=openai (conditions NotDemo=True)")
+        self.assertEqual(len(f), 1, f)
+        f = mutated(lambda t: t["Resources"]["WorkerModelPolicy"].update(Condition="HasLlm"))
+        f = lint(f, ours_only=True)
+        self.assertHas(f, "E9045", MODEL, "cannot tell when the Bedrock actions are granted (conditions HasLlm=True): no value for LlmBaseUrl")
+        self.assertHas(f, "E9045", "Resources/WorkerRole", "has no bedrock:InvokeModelWithResponseStream granted with LLMProvider=bedrock")
+
+    def test_the_grant_missing(self):
+        f = mutated(lambda t: t["Resources"].pop("WorkerModelPolicy"))
+        self.assertHas(f, "E9045", "Resources/WorkerRole", "the worker could not call its model")
+
+    def test_a_grant_in_the_role_under_fn_if(self):
+        def inline(resource):
+            def m(t):
+                s = copy.deepcopy(model(t))
+                s["Resource"] = resource
+                R(t, "WorkerRole")["Policies"][0]["PolicyDocument"]["Statement"].append(
+                    {"Fn::If": ["InvokesBedrock", s, {"Ref": "AWS::NoValue"}]})
+                t["Resources"].pop("WorkerModelPolicy")
+            return mutated(m)
+        self.assertClean(inline({"Ref": "BedrockModelArns"}))
+        f = lint(inline("*"), ours_only=True)
+        path = "WorkerRole/Properties/Policies/0/PolicyDocument/Statement/7/Fn::If/1"
+        self.assertHas(f, "E9045", path, 'on "*"')
+        self.assertHas(f, "E9041", path, 'Resource "*" is not allowed')
+
+    def test_another_role_invokes_a_model(self):
+        f = mutated(lambda t: R(t, "ReceiverRole")["Policies"][0]["PolicyDocument"]["Statement"].append(
+            {"Effect": "Allow", "Action": "bedrock:InvokeModelWithResponseStream", "Resource": {"Ref": "BedrockModelArns"}}))
+        self.assertHas(f, "E9045", "ReceiverRole/Properties/Policies/0/PolicyDocument/Statement/4", "ReceiverRole gets Bedrock actions")
+
+    def test_model_arns_that_admit_a_wildcard(self):
+        f = mutated(lambda t: t["Parameters"]["BedrockModelArns"].update(AllowedPattern="^(arn:aws:bedrock:[^,]+)?$"))
+        self.assertOnly(f, "E9045", "Parameters/BedrockModelArns/AllowedPattern", "admits 'arn:aws:bedrock:*::foundation-model/*'")
+        f = mutated(lambda t: t["Parameters"]["BedrockModelArns"].pop("AllowedPattern"))
+        self.assertHas(f, "E9045", "Parameters/BedrockModelArns", 'no AllowedPattern: a deployer could grant "*"')
+
+    def test_a_provider_the_grant_does_not_follow(self):
+        f = mutated(set_env(LLM_PROVIDER="bedrock"))
+        self.assertHas(f, "E9045", "Variables/LLM_PROVIDER", 'LLM_PROVIDER is "bedrock"; want !Ref LLMProvider')
+
+
 class Storage(Case):
     def test_E9050_queue_not_encrypted(self):
         f = mutated(lambda t: R(t, "DeadLetterQueue").update(SqsManagedSseEnabled=False))
@@ -449,8 +523,11 @@ class Evaluation(Case):
         lookups = []
         self.assertEqual(sr.evaluate({"Fn::FindInMap": ["M", {"Ref": "X"}, "k"]}, tpl, {"X": "a"}, lookups), 1)
         self.assertEqual(lookups, [["Mappings", "M", "a", "k"]])
+        self.assertEqual(sr.evaluate({"Fn::Join": [",", {"Ref": "L"}]}, tpl, {"L": ["a", "b"]}), "a,b")
+        self.assertEqual(sr.evaluate({"Fn::Join": ["-", ["x", {"Ref": "X"}]]}, tpl, {"X": "a"}), "x-a")
         for bad, err in (({"Fn::If": ["Nope", 1, 2]}, "unknown condition Nope"), ({"Ref": "Z"}, "no value for Z"),
-                         ({"Fn::FindInMap": ["M", "b", "k"]}, 'Mappings.M has no key "b"'), ({"Fn::Sub": "x"}, "cannot evaluate")):
+                         ({"Fn::FindInMap": ["M", "b", "k"]}, 'Mappings.M has no key "b"'), ({"Fn::Sub": "x"}, "cannot evaluate"),
+                         ({"Fn::Join": [",", [1, 2]]}, "cannot join")):
             with self.assertRaisesRegex(sr.EvalError, re.escape(err)):
                 sr.evaluate(bad, tpl, {})
 

@@ -145,10 +145,11 @@ def parameter_refs(v: Any, params: dict, out: set | None = None) -> set:
 
 
 def evaluate(v: Any, tpl: dict, values: dict, lookups: list | None = None) -> Any:
-    """v for the given parameter values ({name: string}): Ref to a parameter, Fn::FindInMap,
-    Fn::If through Conditions (Equals, Not, And, Or, Condition) and AWS::NoValue (NO_VALUE).
-    Raises EvalError on anything else. Appends each mapping entry read to lookups as a cfn-lint
-    path (["Mappings", map, key, key])."""
+    """v for the given parameter values ({name: string, or a list of strings for a list
+    parameter}): Ref to a parameter, Fn::FindInMap, Fn::Join, Fn::If through Conditions
+    (Equals, Not, And, Or, Condition) and AWS::NoValue (NO_VALUE). Raises EvalError on
+    anything else. Appends each mapping entry read to lookups as a cfn-lint path
+    (["Mappings", map, key, key])."""
     conditions = tpl.get("Conditions") if isinstance(tpl.get("Conditions"), dict) else {}
     mappings = tpl.get("Mappings") if isinstance(tpl.get("Mappings"), dict) else {}
     lookups = [] if lookups is None else lookups
@@ -206,6 +207,11 @@ def evaluate(v: Any, tpl: dict, values: dict, lookups: list | None = None) -> An
                 return val(arg[1] if cond(arg[0]) else arg[2])
             if op == "Fn::FindInMap":
                 return find_in_map(arg)
+            if op == "Fn::Join" and isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str):
+                items = val(arg[1]) if isinstance(arg[1], dict) else [val(x) for x in as_list(arg[1])]
+                if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+                    raise EvalError(f"cannot join {short(arg[1])}")
+                return arg[0].join(items)
         if isinstance(x, (dict, list)):
             raise EvalError(f"cannot evaluate {short(x)}")
         return x
@@ -273,10 +279,13 @@ _RESOURCE_POLICIES = ("AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy", "AWS::S3
 
 
 class Statement:
-    """An Allow statement of a policy in the template."""
+    """An Allow statement of a policy in the template. when lists the template conditions it
+    exists under, as (condition name, True or False): its policy resource's Condition, and
+    the Fn::If it is a branch of."""
 
-    def __init__(self, s: dict, path: list, identity: bool, roles: list):
+    def __init__(self, s: dict, path: list, identity: bool, roles: list, when: list | None = None):
         self.s, self.path, self.identity, self.roles = s, path, identity, roles
+        self.when = list(when or [])
 
     @property
     def actions(self) -> list:
@@ -297,30 +306,40 @@ class Statement:
 
 
 def allow_statements(cfn) -> list[Statement]:
-    """The Allow statements of every policy in the template; identity ones know their roles."""
+    """The Allow statements of every policy in the template, those in a branch of an Fn::If
+    included; identity ones know their roles, each knows the conditions it exists under."""
     docs = []
     for rid, r in (cfn.template.get("Resources") or {}).items():
         p, rtype = props(r), r.get("Type") if isinstance(r, dict) else None
         base = ["Resources", rid, "Properties"]
+        when = [(r["Condition"], True)] if isinstance(r, dict) and isinstance(r.get("Condition"), str) else []
         if rtype in _IDENTITY_WITH_POLICIES:
             for i, pol in enumerate(as_list(p.get("Policies"))):
                 if isinstance(pol, dict):
                     roles = [rid] if rtype == "AWS::IAM::Role" else []
-                    docs.append((pol.get("PolicyDocument"), base + ["Policies", i, "PolicyDocument"], True, roles))
+                    docs.append((pol.get("PolicyDocument"), base + ["Policies", i, "PolicyDocument"], True, roles, when))
         elif rtype in _IDENTITY_POLICIES:
             roles = [ref_target(x) for x in as_list(p.get("Roles")) + as_list(p.get("RoleName"))]
-            docs.append((p.get("PolicyDocument"), base + ["PolicyDocument"], True, [x for x in roles if x]))
+            docs.append((p.get("PolicyDocument"), base + ["PolicyDocument"], True, [x for x in roles if x], when))
         elif rtype in _RESOURCE_POLICIES:
-            docs.append((p.get("PolicyDocument"), base + ["PolicyDocument"], False, []))
+            docs.append((p.get("PolicyDocument"), base + ["PolicyDocument"], False, [], when))
     out = []
-    for doc, path, identity, roles in docs:
+
+    def add(s, path, identity, roles, when):
+        iff = s.get("Fn::If") if isinstance(s, dict) and len(s) == 1 else None
+        if isinstance(iff, list) and len(iff) == 3 and isinstance(iff[0], str):
+            for branch, holds in ((1, True), (2, False)):
+                add(iff[branch], path + ["Fn::If", branch], identity, roles, when + [(iff[0], holds)])
+        elif isinstance(s, dict) and s.get("Effect") == "Allow":
+            out.append(Statement(s, path, identity, roles, when))
+
+    for doc, path, identity, roles, when in docs:
         if not isinstance(doc, dict):
             continue
         stmts = doc.get("Statement")
         listed = isinstance(stmts, list)
         for i, s in enumerate(as_list(stmts)):
-            if isinstance(s, dict) and s.get("Effect") == "Allow":
-                out.append(Statement(s, path + (["Statement", i] if listed else ["Statement"]), identity, roles))
+            add(s, path + (["Statement", i] if listed else ["Statement"]), identity, roles, when)
     return out
 
 
