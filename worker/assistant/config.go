@@ -3,6 +3,8 @@ package assistant
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 // The names of the shipped bot's own variables (the framework's are in worker/workerconfig).
 const (
+	EnvLLMProvider     = "LLM_PROVIDER"
 	EnvLLMBaseURL      = "LLM_BASE_URL"
 	EnvLLMModel        = "LLM_MODEL"
 	EnvLLMAPIKeyParam  = "LLM_API_KEY_PARAM"
@@ -21,6 +24,10 @@ const (
 	EnvLLMIdleTimeout  = "LLM_IDLE_TIMEOUT"
 	EnvLLMHistoryChars = "LLM_HISTORY_CHARS"
 	EnvLLMPrefill      = "LLM_PREFILL"
+	EnvLLMMaxTokens    = "LLM_MAX_TOKENS"
+	EnvLLMTemperature  = "LLM_TEMPERATURE"
+	EnvBedrockModelID  = "BEDROCK_MODEL_ID"
+	EnvBedrockRegion   = "BEDROCK_REGION"
 	EnvStreaming       = "STREAMING"
 	EnvDemoDelay       = "DEMO_DELAY"
 	EnvDemoTokenRate   = "DEMO_TOKENS_PER_SECOND"
@@ -30,9 +37,15 @@ const (
 // Vars is every environment variable the shipped bot reads, beside the framework's
 // (workerconfig.Vars); LoadSettings reads exactly these.
 var Vars = []config.Var{
-	{Name: EnvLLMBaseURL, Doc: "OpenAI-compatible API base URL; unset: the demo responder"},
-	{Name: EnvLLMModel, Default: "gpt-4o-mini", Doc: "chat-completions model"},
-	{Name: EnvLLMAPIKeyParam, Doc: "SSM SecureString parameter holding the LLM API key (required in Lambda when LLM_BASE_URL is set)"},
+	{Name: EnvLLMProvider, Doc: "the model client: demo (the demo responder), openai (an OpenAI-compatible API at LLM_BASE_URL) or bedrock (Amazon Bedrock's ConverseStream, BEDROCK_MODEL_ID); unset: openai when LLM_BASE_URL is set, else demo"},
+	{Name: EnvLLMBaseURL, Doc: "OpenAI-compatible API base URL (LLM_PROVIDER=openai, which it selects when LLM_PROVIDER is unset); unset: the demo responder"},
+	{Name: EnvLLMModel, Default: "gpt-4o-mini", Doc: "chat-completions model (LLM_PROVIDER=openai; bedrock's is BEDROCK_MODEL_ID)"},
+	{Name: EnvLLMAPIKeyParam, Doc: "SSM SecureString parameter holding the LLM API key (required in Lambda with LLM_PROVIDER=openai; bedrock signs with the worker's role instead)"},
+	{Name: EnvBedrockModelID, Doc: "the Bedrock model: a model id (anthropic.claude-…), an inference profile id (us.anthropic.claude-…) or an ARN (required with LLM_PROVIDER=bedrock)"},
+	{Name: EnvBedrockRegion, Doc: "the region of Bedrock calls; unset: the worker's AWS region (AWS_REGION)"},
+	{Name: EnvLLMMaxTokens, Kind: config.KindInt, Default: "4096", Min: 1, Max: 1000000,
+		Doc: "longest answer in tokens (bedrock: inferenceConfig.maxTokens; the openai provider sends none and the server's default applies)"},
+	{Name: EnvLLMTemperature, Doc: "sampling temperature from 0 to 1 (bedrock: inferenceConfig.temperature); unset: the model's default"},
 	{Name: EnvLLMFirstToken, Kind: config.KindDuration, Default: "30s",
 		Doc: "longest wait from sending a streamed LLM request to the first text of the answer; then the attempt fails and is retried"},
 	{Name: EnvLLMIdleTimeout, Kind: config.KindDuration, Default: "20s",
@@ -40,7 +53,7 @@ var Vars = []config.Var{
 	{Name: EnvLLMHistoryChars, Kind: config.KindInt, Default: "24000", Min: 0, Max: 1000000,
 		Doc: "character budget of a prompt with its thread's earlier messages (the newest kept first, older ones dropped; the prompt is always sent); 0 sends no history"},
 	{Name: EnvLLMPrefill, Default: "off",
-		Doc: "how an answer cut short (a crash, the end of an invocation) is continued: off asks the model again and skips what was shown (exact for deterministic models, but each continuation regenerates the shown text); continue, prefix or plain send the shown text as the start of the assistant's answer for servers that continue it (vLLM continue_final_message, DeepSeek/Mistral prefix, llama.cpp), which long answers need; never with OpenAI's own API"},
+		Doc: "how an answer cut short (a crash, the end of an invocation) is continued: off asks the model again and skips what was shown (exact for deterministic models, but each continuation regenerates the shown text); continue, prefix or plain send the shown text as the start of the assistant's answer for servers that continue it (vLLM continue_final_message, DeepSeek/Mistral prefix, llama.cpp), which long answers need; never with OpenAI's own API. With bedrock any value but off sends it as a final assistant message, which Anthropic's models continue"},
 	{Name: EnvStreaming, Default: "on",
 		Doc: "on: answers stream into the thread (chat.startStream/appendStream/stopStream); off: a message updated in place as the answer grows"},
 	{Name: EnvDemoDelay, Kind: config.KindDuration, Default: "2s", Doc: "the demo responder's pretend work (streamed: before its first word)"},
@@ -48,8 +61,17 @@ var Vars = []config.Var{
 	{Name: EnvLLMAPIKey, LocalOnly: true, Doc: "the LLM API key itself (with LLM_BASE_URL, unless LLM_API_KEY_PARAM is set)"},
 }
 
+// The model clients LLM_PROVIDER chooses.
+const (
+	ProviderDemo    = "demo"
+	ProviderOpenAI  = "openai"
+	ProviderBedrock = "bedrock"
+)
+
 // Settings is the shipped bot's validated configuration.
 type Settings struct {
+	// LLMProvider is ProviderDemo, ProviderOpenAI or ProviderBedrock.
+	LLMProvider    string
 	LLMBaseURL     string
 	LLMModel       string
 	LLMAPIKeyParam string
@@ -61,7 +83,13 @@ type Settings struct {
 	LLMHistoryChars int
 	// LLMPrefill is how a cut answer is continued: "" (regenerate and skip) or a prefill
 	// style (llm.PrefillStyle: continue, prefix, plain).
-	LLMPrefill          string
+	LLMPrefill string
+	// LLMMaxTokens caps an answer (Bedrock); LLMTemperature is nil when unset.
+	LLMMaxTokens   int
+	LLMTemperature *float64
+	// BedrockModelID is the Bedrock model; BedrockRegion its region ("": the worker's).
+	BedrockModelID      string
+	BedrockRegion       string
 	DemoDelay           time.Duration
 	DemoTokensPerSecond int
 	// Streaming says whether answers stream (STREAMING=on) or grow in a posted message.
@@ -73,6 +101,7 @@ type Settings struct {
 func LoadSettings(getenv func(string) string, lambda bool) (Settings, error) {
 	l := config.NewLoader(Vars, getenv)
 	c := Settings{
+		LLMProvider:          strings.ToLower(strings.TrimSpace(l.String(EnvLLMProvider))),
 		LLMBaseURL:           l.String(EnvLLMBaseURL),
 		LLMModel:             l.String(EnvLLMModel),
 		LLMAPIKeyParam:       l.String(EnvLLMAPIKeyParam),
@@ -80,17 +109,40 @@ func LoadSettings(getenv func(string) string, lambda bool) (Settings, error) {
 		LLMIdleTimeout:       l.Duration(EnvLLMIdleTimeout),
 		LLMHistoryChars:      l.Int(EnvLLMHistoryChars),
 		LLMPrefill:           prefill(l),
+		LLMMaxTokens:         l.Int(EnvLLMMaxTokens),
+		LLMTemperature:       temperature(l),
+		BedrockModelID:       strings.TrimSpace(l.String(EnvBedrockModelID)),
+		BedrockRegion:        strings.TrimSpace(l.String(EnvBedrockRegion)),
 		DemoDelay:            l.Duration(EnvDemoDelay),
 		DemoTokensPerSecond:  l.Int(EnvDemoTokenRate),
 		Streaming:            streaming(l),
 	}
+	switch c.LLMProvider {
+	case "":
+		c.LLMProvider = ProviderDemo
+		if c.LLMBaseURL != "" {
+			c.LLMProvider = ProviderOpenAI
+		}
+	case ProviderDemo:
+	case ProviderOpenAI:
+		if c.LLMBaseURL == "" {
+			l.Fail(errors.New(EnvLLMBaseURL + " is required when " + EnvLLMProvider + "=openai"))
+		}
+	case ProviderBedrock:
+		if c.BedrockModelID == "" {
+			l.Fail(errors.New(EnvBedrockModelID + " is required when " + EnvLLMProvider + "=bedrock"))
+		}
+	default:
+		l.Fail(errors.New(EnvLLMProvider + "=" + c.LLMProvider + " is not demo, openai or bedrock"))
+	}
+	openAI := c.LLMProvider == ProviderOpenAI && c.LLMBaseURL != ""
 	if lambda {
-		if c.LLMBaseURL != "" && c.LLMAPIKeyParam == "" {
+		if openAI && c.LLMAPIKeyParam == "" {
 			l.Fail(errors.New(EnvLLMAPIKeyParam + " is required when " + EnvLLMBaseURL + " is set"))
 		}
 	} else {
 		c.LLMAPIKey = l.String(EnvLLMAPIKey)
-		if c.LLMBaseURL != "" && c.LLMAPIKey == "" && c.LLMAPIKeyParam == "" {
+		if openAI && c.LLMAPIKey == "" && c.LLMAPIKeyParam == "" {
 			l.Fail(errors.New(EnvLLMAPIKey + " (or " + EnvLLMAPIKeyParam + ") is required when " + EnvLLMBaseURL + " is set"))
 		}
 	}
@@ -98,8 +150,9 @@ func LoadSettings(getenv func(string) string, lambda bool) (Settings, error) {
 }
 
 // New is the shipped bot as a worker.Bot: it reads its settings from the environment, builds
-// its model client (an OpenAI-compatible API, or the demo responder when LLM_BASE_URL is
-// unset) and registers its routes. worker/cmd/worker runs it: worker.Main(assistant.New).
+// its model client as LLM_PROVIDER says (an OpenAI-compatible API, Amazon Bedrock through the
+// worker's AWS configuration, or the demo responder) and registers its routes.
+// worker/cmd/worker runs it: worker.Main(assistant.New).
 func New(r *relay.Router, s *worker.Setup) error {
 	st, err := LoadSettings(s.Getenv, s.Lambda)
 	if err != nil {
@@ -111,7 +164,21 @@ func New(r *relay.Router, s *worker.Setup) error {
 	}
 	cfg := Config{LLM: llm.Demo{Delay: st.DemoDelay, TokensPerSecond: float64(st.DemoTokensPerSecond)}, Model: "demo",
 		HistoryChars: historyChars, NoStreaming: !st.Streaming, Metrics: s.Metrics}
-	if st.LLMBaseURL != "" {
+	switch st.LLMProvider {
+	case ProviderBedrock:
+		region := st.BedrockRegion
+		if region == "" {
+			region = s.AWS.Region
+		}
+		cfg.LLM = &llm.Bedrock{
+			Client:  llm.NewBedrockClient(s.AWS, region, s.Endpoint("BEDROCK_RUNTIME")),
+			ModelID: st.BedrockModelID, MaxTokens: st.LLMMaxTokens, Temperature: st.LLMTemperature,
+			System:            llm.SlackSystemPrompt,
+			FirstTokenTimeout: st.LLMFirstTokenTimeout, IdleTimeout: st.LLMIdleTimeout, Metrics: s.Metrics,
+			Prefill: st.LLMPrefill != "",
+		}
+		cfg.Model = st.BedrockModelID
+	case ProviderOpenAI:
 		key := s.Secret(st.LLMAPIKeyParam, st.LLMAPIKey)
 		cfg.LLM = &llm.Chat{
 			BaseURL: st.LLMBaseURL, Model: st.LLMModel,
@@ -124,6 +191,20 @@ func New(r *relay.Router, s *worker.Setup) error {
 	}
 	Register(r, cfg)
 	return nil
+}
+
+// temperature reads LLM_TEMPERATURE: unset, or a number from 0 to 1.
+func temperature(l *config.Loader) *float64 {
+	v := strings.TrimSpace(l.String(EnvLLMTemperature))
+	if v == "" {
+		return nil
+	}
+	t, err := strconv.ParseFloat(v, 64)
+	if err != nil || t < 0 || t > 1 {
+		l.Fail(fmt.Errorf("%s=%s is not a number from 0 to 1", EnvLLMTemperature, v))
+		return nil
+	}
+	return &t
 }
 
 // streaming reads STREAMING: on or off.

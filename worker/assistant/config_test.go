@@ -48,14 +48,47 @@ func TestLoadSettingsDefaultsComeFromTheTable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("LoadSettings: %v", err)
 	}
-	want := Settings{LLMModel: "gpt-4o-mini", DemoDelay: 2 * time.Second, LLMFirstTokenTimeout: 30 * time.Second, LLMIdleTimeout: 20 * time.Second,
-		LLMHistoryChars: 24000, DemoTokensPerSecond: 20, Streaming: true}
+	want := Settings{LLMProvider: ProviderDemo, LLMModel: "gpt-4o-mini", DemoDelay: 2 * time.Second, LLMFirstTokenTimeout: 30 * time.Second, LLMIdleTimeout: 20 * time.Second,
+		LLMHistoryChars: 24000, LLMMaxTokens: 4096, DemoTokensPerSecond: 20, Streaming: true}
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("LoadSettings (-want +got):\n%s", diff)
 	}
 	s, err = LoadSettings(configtest.Env(EnvStreaming, "off", EnvLLMPrefill, "Continue", EnvLLMBaseURL, "http://x", EnvLLMAPIKey, "k"), false)
-	if err != nil || s.Streaming || s.LLMPrefill != "continue" || s.LLMAPIKey != "k" {
+	if err != nil || s.Streaming || s.LLMPrefill != "continue" || s.LLMAPIKey != "k" || s.LLMProvider != ProviderOpenAI {
 		t.Errorf("LoadSettings with STREAMING=off, LLM_PREFILL=Continue and a key: %+v, %v", s, err)
+	}
+}
+
+// LLM_PROVIDER chooses the model client; unset, LLM_BASE_URL chooses as it always did. Bedrock
+// needs no API key, in Lambda either.
+func TestLoadSettingsChoosesTheProvider(t *testing.T) {
+	t.Parallel()
+	env := configtest.Env
+	lambda := config.EnvLambdaRuntimeAPI
+	half := 0.5
+	tests := []struct {
+		name   string
+		getenv func(string) string
+		lambda bool
+		want   func(Settings) bool
+	}{
+		{"unset: demo", env(), false, func(s Settings) bool { return s.LLMProvider == ProviderDemo }},
+		{"unset with a base URL: openai", env(EnvLLMBaseURL, "http://x", EnvLLMAPIKey, "k"), false,
+			func(s Settings) bool { return s.LLMProvider == ProviderOpenAI }},
+		{"demo despite a base URL", env(EnvLLMProvider, "demo", EnvLLMBaseURL, "http://x"), false,
+			func(s Settings) bool { return s.LLMProvider == ProviderDemo }},
+		{"bedrock", env(EnvLLMProvider, " Bedrock ", EnvBedrockModelID, "anthropic.claude-x", EnvBedrockRegion, "eu-west-1",
+			EnvLLMMaxTokens, "1000", EnvLLMTemperature, "0.5", lambda, "x"), true,
+			func(s Settings) bool {
+				return s.LLMProvider == ProviderBedrock && s.BedrockModelID == "anthropic.claude-x" && s.BedrockRegion == "eu-west-1" &&
+					s.LLMMaxTokens == 1000 && cmp.Equal(s.LLMTemperature, &half)
+			}},
+	}
+	for _, tt := range tests {
+		s, err := LoadSettings(tt.getenv, tt.lambda)
+		if err != nil || !tt.want(s) {
+			t.Errorf("%s: %+v, %v", tt.name, s, err)
+		}
 	}
 }
 
@@ -68,5 +101,12 @@ func TestLoadSettingsReportsEveryProblem(t *testing.T) {
 		{Name: "local", Env: env(EnvLLMBaseURL, "http://x", EnvStreaming, "maybe", EnvLLMPrefill, "sideways", EnvDemoTokenRate, "0"),
 			Want: []string{"LLM_API_KEY (or LLM_API_KEY_PARAM) is required when LLM_BASE_URL is set", "STREAMING=maybe is not on or off",
 				"LLM_PREFILL=sideways is not off, continue, prefix or plain", "DEMO_TOKENS_PER_SECOND=0 is outside [1, 10000]"}},
+		{Name: "bedrock", Env: env(config.EnvLambdaRuntimeAPI, "x", EnvLLMProvider, "bedrock", EnvLLMTemperature, "1.5", EnvLLMMaxTokens, "0"),
+			Want: []string{"BEDROCK_MODEL_ID is required when LLM_PROVIDER=bedrock", "LLM_TEMPERATURE=1.5 is not a number from 0 to 1",
+				"LLM_MAX_TOKENS=0 is outside [1, 1000000]"}},
+		{Name: "provider", Env: env(EnvLLMProvider, "gemini", EnvLLMTemperature, "warm"),
+			Want: []string{"LLM_PROVIDER=gemini is not demo, openai or bedrock", "LLM_TEMPERATURE=warm is not a number from 0 to 1"}},
+		{Name: "openai", Env: env(EnvLLMProvider, "openai"),
+			Want: []string{"LLM_BASE_URL is required when LLM_PROVIDER=openai"}},
 	})
 }

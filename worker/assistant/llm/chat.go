@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/aws/smithy-go"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
 )
@@ -320,6 +321,7 @@ func errorReason(err error) string {
 	var hs *failure.HTTPStatusError
 	var se *StreamError
 	var ue *url.Error
+	var apiErr smithy.APIError
 	switch {
 	case errors.As(err, &rl):
 		return "rate_limited"
@@ -327,6 +329,8 @@ func errorReason(err error) string {
 		return "http_" + strconv.Itoa(hs.Status)
 	case errors.As(err, &se):
 		return se.reason()
+	case errors.As(err, &apiErr):
+		return apiErr.ErrorCode() // Bedrock's exception: ThrottlingException, AccessDeniedException, …
 	case errors.Is(err, context.DeadlineExceeded):
 		return "deadline"
 	case errors.Is(err, context.Canceled):

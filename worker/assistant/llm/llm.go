@@ -1,12 +1,14 @@
 // Package llm is the slow external call the shipped handlers make: an OpenAI-compatible
 // chat-completions client (Chat: one answer with Respond, or the answer as it is written with
-// Stream), or, when none is configured, a demo responder that waits a while and answers (or
-// streams its answer in pieces), so the long-work path can be shown and tested without a
-// network. History turns a thread's earlier messages into the messages of a request.
+// Stream), a client of Amazon Bedrock's ConverseStream API (Bedrock, the same two), or, when
+// none is configured, a demo responder that waits a while and answers (or streams its answer
+// in pieces), so the long-work path can be shown and tested without a network. History turns
+// a thread's earlier messages into the messages of a request.
 package llm
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"time"
 )
@@ -29,6 +31,8 @@ type Streamer interface {
 var (
 	_ Responder = (*Chat)(nil)
 	_ Streamer  = (*Chat)(nil)
+	_ Responder = (*Bedrock)(nil)
+	_ Streamer  = (*Bedrock)(nil)
 	_ Responder = Demo{}
 	_ Streamer  = Demo{}
 )
@@ -71,11 +75,40 @@ type Request struct {
 	Log *slog.Logger
 }
 
-// Usage is the token count the server reported for one answer (zero when it sent none).
+// Usage is the token count the server reported for one answer (zero when it sent none). It is
+// plain data, ready to be kept with the answer's record.
 type Usage struct {
+	// PromptTokens are the tokens read (Bedrock: inputTokens, which leaves out the cached
+	// ones below); CompletionTokens the tokens written (outputTokens); TotalTokens their sum
+	// as the server counts it (Bedrock: the cached tokens included).
 	PromptTokens     int `json:"prompt_tokens"`
 	CompletionTokens int `json:"completion_tokens"`
 	TotalTokens      int `json:"total_tokens"`
+	// CacheReadTokens and CacheWriteTokens are the prompt tokens read from and written to the
+	// server's prompt cache, where it reports them (Bedrock's cacheReadInputTokens and
+	// cacheWriteInputTokens); zero otherwise.
+	CacheReadTokens  int `json:"cache_read_tokens,omitempty"`
+	CacheWriteTokens int `json:"cache_write_tokens,omitempty"`
+}
+
+// ToolUse is a tool the model asked to call in its answer (Bedrock: a toolUse content block,
+// its input streamed in pieces and put together). Nothing calls tools yet; a caller that
+// offers tools (Bedrock.Tools) finds the model's requests here.
+type ToolUse struct {
+	// ID is the model's id of this call (toolUseId), to be echoed with the result.
+	ID string `json:"id"`
+	// Name is the tool's name, as offered.
+	Name string `json:"name"`
+	// Input is the tool's input, a JSON value (an empty input is {}).
+	Input json.RawMessage `json:"input"`
+}
+
+// Tool is a tool offered to the model (Bedrock: toolConfig.tools[].toolSpec).
+type Tool struct {
+	Name        string
+	Description string
+	// Schema is the JSON Schema of the tool's input (a JSON object).
+	Schema json.RawMessage
 }
 
 // Result is one answer.
@@ -83,13 +116,17 @@ type Result struct {
 	// Text is the whole answer, Request.Partial included (on an error, Partial and the part
 	// that had arrived).
 	Text string
-	// FinishReason is why the answer ended: "stop", "length" (MaxTokens reached),
-	// "content_filter", … as the server said.
+	// FinishReason is why the answer ended, as the server said: for Chat "stop", "length"
+	// (MaxTokens reached), "content_filter", …; for Bedrock its stopReason: "end_turn",
+	// "max_tokens", "tool_use", "stop_sequence", "guardrail_intervened", "content_filtered", ….
 	FinishReason string
 	// Model is the model the server says answered.
 	Model string
 	// Usage is the server's token count; zero when it sent none.
 	Usage Usage
+	// ToolUses are the tools the model asked to call, in the order of the answer (Bedrock; a
+	// FinishReason of "tool_use" says the model waits for their results).
+	ToolUses []ToolUse
 	// FirstToken is the time from sending the request to the first text (0 before it): the
 	// first the server sent, also when it was a regenerated repeat of Request.Partial and
 	// dropped.

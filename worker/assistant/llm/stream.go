@@ -260,13 +260,19 @@ func (c *Chat) unstreamed(ctx context.Context, req Request, rs *resumer, resp *h
 // called only once the stream has started or ctx has ended: a status error of the request
 // itself, with ctx alive, is returned by Stream as it is.
 func (c *Chat) streamError(ctx context.Context, err error, received, dropped int, elapsed time.Duration) *StreamError {
+	return newStreamError(ctx, err, c.firstTokenTimeout(), c.idleTimeout(), received, dropped, elapsed)
+}
+
+// newStreamError is Chat.streamError for any client: firstLimit and idleLimit are the
+// timeouts it set.
+func newStreamError(ctx context.Context, err error, firstLimit, idleLimit time.Duration, received, dropped int, elapsed time.Duration) *StreamError {
 	se := &StreamError{Received: received, Dropped: dropped, Elapsed: elapsed}
 	cause := context.Cause(ctx)
 	switch {
 	case errors.Is(cause, ErrFirstTokenTimeout):
-		se.Err, se.Limit = ErrFirstTokenTimeout, c.firstTokenTimeout()
+		se.Err, se.Limit = ErrFirstTokenTimeout, firstLimit
 	case errors.Is(cause, ErrIdleTimeout):
-		se.Err, se.Limit = ErrIdleTimeout, c.idleTimeout()
+		se.Err, se.Limit = ErrIdleTimeout, idleLimit
 	case errors.Is(cause, context.DeadlineExceeded):
 		se.Err = fmt.Errorf("%w: %w", ErrDeadline, cause)
 	case cause != nil:

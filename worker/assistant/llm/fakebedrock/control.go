@@ -1,0 +1,161 @@
+package fakebedrock
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"time"
+)
+
+// The control API lets another process drive a Server over HTTP (see Client). Durations are
+// seconds (fractions allowed); n defaults to 1.
+//
+//	GET  /_control/requests        recorded requests (Requests)
+//	POST /_control/pace            {"first_token_seconds","tokens_per_second","answer_tokens"}: SetPace
+//	                               (fields left out keep their value)
+//	POST /_control/throttle        {"n","retry_after_seconds"}: ThrottleNext
+//	POST /_control/fail            {"n","status","exception"}: FailNext
+//	POST /_control/streamexception {"n","after_chunks","exception"}: StreamExceptionNext
+//	POST /_control/cut             {"n","after_chunks"}: CutNext
+//	POST /_control/stall           {"n","after_chunks","seconds"}: StallNext
+//	POST /_control/tooluse         {"n","tools":[{"id","name","input"}]}: ToolUseNext
+//	POST /_control/script          {"text"}: SetScript
+//	POST /_control/allowed         {"models":[…]}: SetAllowedModels
+//	POST /_control/reset           Reset
+//
+// Bad requests answer HTTP 400 {"ok":false,"error":...}.
+func (s *Server) routeControl(mux *http.ServeMux) {
+	mux.HandleFunc("GET /_control/requests", func(w http.ResponseWriter, _ *http.Request) {
+		reqs := s.Requests()
+		if reqs == nil {
+			reqs = []Request{}
+		}
+		writeJSON(w, http.StatusOK, reqs)
+	})
+	mux.HandleFunc("POST /_control/pace", s.ctlPace)
+	mux.HandleFunc("POST /_control/throttle", s.ctlFault(FaultThrottle))
+	mux.HandleFunc("POST /_control/fail", s.ctlFault(FaultHTTP))
+	mux.HandleFunc("POST /_control/streamexception", s.ctlFault(FaultStreamException))
+	mux.HandleFunc("POST /_control/cut", s.ctlFault(FaultCut))
+	mux.HandleFunc("POST /_control/stall", s.ctlFault(FaultStall))
+	mux.HandleFunc("POST /_control/tooluse", s.ctlFault(FaultToolUse))
+	mux.HandleFunc("POST /_control/script", func(w http.ResponseWriter, r *http.Request) {
+		var in scriptJSON
+		if readControl(w, r, &in) {
+			s.SetScript(in.Text)
+			writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+		}
+	})
+	mux.HandleFunc("POST /_control/allowed", func(w http.ResponseWriter, r *http.Request) {
+		var in allowedJSON
+		if readControl(w, r, &in) {
+			s.SetAllowedModels(in.Models...)
+			writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+		}
+	})
+	mux.HandleFunc("POST /_control/reset", func(w http.ResponseWriter, _ *http.Request) {
+		s.Reset()
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	})
+}
+
+// controlBodyLimit bounds a control request body.
+const controlBodyLimit = 1 << 20
+
+// paceJSON is a Pace on the control API; nil fields are left as they are.
+type paceJSON struct {
+	FirstTokenSeconds *float64 `json:"first_token_seconds,omitempty"`
+	TokensPerSecond   *float64 `json:"tokens_per_second,omitempty"`
+	AnswerTokens      *int     `json:"answer_tokens,omitempty"`
+}
+
+// faultJSON is a fault on the control API.
+type faultJSON struct {
+	N                 *int       `json:"n,omitempty"`
+	AfterChunks       int        `json:"after_chunks,omitempty"`
+	Seconds           float64    `json:"seconds,omitempty"`
+	RetryAfterSeconds float64    `json:"retry_after_seconds,omitempty"`
+	Status            int        `json:"status,omitempty"`
+	Exception         string     `json:"exception,omitempty"`
+	Tools             []ToolCall `json:"tools,omitempty"`
+}
+
+type scriptJSON struct {
+	Text string `json:"text"`
+}
+
+type allowedJSON struct {
+	Models []string `json:"models"`
+}
+
+func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+
+func readControl(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(io.LimitReader(r.Body, controlBodyLimit)).Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "invalid_json"})
+		return false
+	}
+	return true
+}
+
+func (s *Server) ctlPace(w http.ResponseWriter, r *http.Request) {
+	var in paceJSON
+	if !readControl(w, r, &in) {
+		return
+	}
+	if in.FirstTokenSeconds != nil && *in.FirstTokenSeconds < 0 || in.TokensPerSecond != nil && *in.TokensPerSecond < 0 ||
+		in.AnswerTokens != nil && *in.AnswerTokens < 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "negative_value"})
+		return
+	}
+	s.mu.Lock()
+	if in.FirstTokenSeconds != nil {
+		s.pace.FirstToken = seconds(*in.FirstTokenSeconds)
+	}
+	if in.TokensPerSecond != nil {
+		s.pace.TokensPerSecond = *in.TokensPerSecond
+	}
+	if in.AnswerTokens != nil {
+		s.pace.AnswerTokens = *in.AnswerTokens
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+}
+
+func (s *Server) ctlFault(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var in faultJSON
+		if !readControl(w, r, &in) {
+			return
+		}
+		n := 1
+		if in.N != nil {
+			n = *in.N
+		}
+		switch kind {
+		case FaultThrottle:
+			s.ThrottleNext(n, seconds(in.RetryAfterSeconds))
+		case FaultHTTP:
+			if in.Status < 400 || in.Status > 599 {
+				writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "status_must_be_4xx_or_5xx"})
+				return
+			}
+			s.FailNext(n, in.Status, in.Exception)
+		case FaultStreamException:
+			s.StreamExceptionNext(n, in.AfterChunks, in.Exception)
+		case FaultCut:
+			s.CutNext(n, in.AfterChunks)
+		case FaultStall:
+			s.StallNext(n, in.AfterChunks, seconds(in.Seconds))
+		case FaultToolUse:
+			s.ToolUseNext(n, in.Tools...)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
