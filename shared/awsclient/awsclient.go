@@ -41,7 +41,7 @@ var Vars = []config.Var{
 	{Name: EnvAccessKeyID, Doc: "credentials, with AWS_SECRET_ACCESS_KEY (set by Lambda from the execution role; required there). Unset locally: placeholder credentials for the local servers"},
 	{Name: EnvSecretAccessKey, Doc: "see AWS_ACCESS_KEY_ID"},
 	{Name: EnvSessionToken, Doc: "the session token of temporary credentials (set by Lambda)"},
-	{Name: EnvEndpointURLService, Doc: "the endpoint of one service's client, for local servers: SERVICE is SQS (both binaries), DYNAMODB (worker) or SSM (when a secret is read from SSM); unset: the regional AWS endpoint"},
+	{Name: EnvEndpointURLService, Doc: "the endpoint of one service's client, for local servers: SERVICE is SQS (both binaries), DYNAMODB (worker), SSM (when a secret is read from SSM) or BEDROCK_RUNTIME (the shipped bot with LLM_PROVIDER=bedrock); unset: the regional AWS endpoint"},
 	{Name: EnvEndpointURL, Doc: "the endpoint of every client without its own AWS_ENDPOINT_URL_<SERVICE>"},
 	{Name: config.EnvLambdaRuntimeAPI, Doc: "set by Lambda in every function: selects Lambda mode (the Lambda runtime API, SSM secrets, no local servers); unset: local mode"},
 }
@@ -89,7 +89,7 @@ func Local() aws.Config {
 
 // Endpoint returns AWS_ENDPOINT_URL_<SERVICE> (or AWS_ENDPOINT_URL) for a client's
 // BaseEndpoint, or nil to use the service's regional endpoint. service is the SDK's
-// upper-case service id: "SQS", "DYNAMODB", "SSM".
+// upper-case service id: "SQS", "DYNAMODB", "SSM", "BEDROCK_RUNTIME".
 func Endpoint(getenv func(string) string, service string) *string {
 	if u := getenv(EndpointVar(service)); u != "" {
 		return aws.String(u)
