@@ -236,6 +236,16 @@ func (w *Stream) yieldDue(ctx context.Context, now time.Time) bool {
 	return ok && d.Sub(now) < w.opts.YieldBefore
 }
 
+// Flush sends what is buffered now (its text written to the journal first, as every send),
+// waiting out a rate limit while the context allows: before a slow step or an effect outside
+// Slack, so what the answer showed so far is on record.
+func (w *Stream) Flush(ctx context.Context) error {
+	if w.finished || w.st.Done || w.st.Complete {
+		return nil
+	}
+	return w.flushAll(ctx)
+}
+
 // flushAll sends everything buffered, waiting out rate limits while the context allows.
 func (w *Stream) flushAll(ctx context.Context) error {
 	for {

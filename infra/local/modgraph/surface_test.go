@@ -17,7 +17,7 @@ import (
 // authorFacing are the packages a bot author uses: their exported identifiers are the
 // framework's public surface, written to testdata/surface.txt so that a change to it is a
 // deliberate one (run the test with -update and review the diff).
-var authorFacing = []string{"worker", "worker/relay", "worker/relay/relaytest", "worker/engine"}
+var authorFacing = []string{"worker", "worker/relay", "worker/relay/relaytest", "worker/agent", "worker/engine"}
 
 // exported lists a package's exported identifiers: top-level names, exported methods of
 // exported types, exported fields of exported structs and methods of exported interfaces.

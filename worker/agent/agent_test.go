@@ -1,0 +1,194 @@
+package agent_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/slack-go/slack/slackevents"
+
+	"github.com/slackrelay/slackrelay/shared/fixture"
+	"github.com/slackrelay/slackrelay/worker/agent"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
+	"github.com/slackrelay/slackrelay/worker/relay"
+	"github.com/slackrelay/slackrelay/worker/relay/relaytest"
+)
+
+const channel, ts = "C0AGENT", "1700000002.000100"
+
+// scripted is a model that asks for a ticket, then answers with what the tool said.
+type scripted struct {
+	mu     sync.Mutex
+	calls  []agent.TurnRequest
+	always bool // always ask for another tool call
+	tool   string
+}
+
+func (m *scripted) Turn(_ context.Context, req agent.TurnRequest, onText func(string) error) (agent.Turn, error) {
+	m.mu.Lock()
+	m.calls = append(m.calls, req)
+	m.mu.Unlock()
+	var results []agent.ToolResult
+	for _, msg := range req.Messages {
+		results = append(results, msg.ToolResults...)
+	}
+	name := m.tool
+	if name == "" {
+		name = "open_ticket"
+	}
+	var t agent.Turn
+	if len(results) == 0 || m.always {
+		t = agent.Turn{Text: "Let me open a ticket.", ToolCalls: []agent.ToolCall{{ID: fmt.Sprintf("call-%d", len(m.calls)), Name: name, Input: json.RawMessage(`{"title":"printer on fire"}`)}}}
+	} else {
+		last := results[len(results)-1]
+		if last.IsError {
+			t = agent.Turn{Text: "I could not be sure: " + last.Content}
+		} else {
+			t = agent.Turn{Text: "Done: " + last.Content + "."}
+		}
+	}
+	text := t.Text
+	if req.Partial != "" {
+		text = strings.TrimPrefix(text, req.Partial)
+	}
+	if err := onText(text); err != nil {
+		return agent.Turn{}, err
+	}
+	return t, nil
+}
+
+func (m *scripted) turns() int { m.mu.Lock(); defer m.mu.Unlock(); return len(m.calls) }
+
+type ticketIn struct {
+	Title string `json:"title" jsonschema:"description=what the ticket is about"`
+}
+
+type bot struct {
+	model   *scripted
+	opened  atomic.Int32
+	opts    agent.Options
+	results []agent.Result
+}
+
+func (b *bot) register(r *relay.Router) {
+	open := agent.NewTool("open_ticket", "opens a ticket", func(_ context.Context, in ticketIn, key string) (string, error) {
+		n := b.opened.Add(1)
+		return fmt.Sprintf("ticket T-%d %q", n, in.Title), nil
+	}, agent.SideEffects())
+	relay.Event(r, "app_mention", func(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent]) error {
+		w, err := req.Stream(ctx, relay.StreamOptions{})
+		if err != nil || w.Done() {
+			return err
+		}
+		res, err := agent.Run(ctx, req.Session, w, b.model, []agent.Message{{Role: "user", Text: req.Payload.Text}}, []agent.Tool{open}, b.opts)
+		if err != nil {
+			return err
+		}
+		b.results = append(b.results, res)
+		_, err = w.Finish(ctx)
+		return err
+	})
+}
+
+func answer(t *testing.T, s *fakeslack.Server) string {
+	t.Helper()
+	var texts []string
+	for _, m := range s.RenderedThread(channel, ts) {
+		if m.Bot {
+			texts = append(texts, m.Text)
+		}
+	}
+	return strings.Join(texts, "|")
+}
+
+func mention(id string) string { return fixture.AppMention(id, channel, ts, "my printer is on fire") }
+
+func TestAToolIsCalledOnceAndTheAnswerUsesIt(t *testing.T) {
+	b := &bot{model: &scripted{}}
+	h := relaytest.New(t, b.register)
+	got := h.DeliverBody(t, "mention.json", mention("EvA1"))
+	if got.Err != nil || b.opened.Load() != 1 || b.model.turns() != 2 {
+		t.Fatalf("got %+v, opened %d, turns %d; want one ticket and two turns", got, b.opened.Load(), b.model.turns())
+	}
+	want := `Let me open a ticket.` + "\n\n" + `Done: ticket T-1 "printer on fire".`
+	if a := answer(t, h.Slack); a != want {
+		t.Fatalf("the thread shows %q, want %q", a, want)
+	}
+	spec := b.model.calls[0].Tools
+	if len(spec) != 1 || !strings.Contains(string(spec[0].Schema), `"title"`) || !strings.Contains(string(spec[0].Schema), "what the ticket is about") {
+		t.Errorf("the model was offered %+v, want open_ticket with a schema of its input", spec)
+	}
+}
+
+func TestACrashBetweenTheToolAndItsRecordIsNotCalledAgain(t *testing.T) {
+	b := &bot{model: &scripted{}}
+	h := relaytest.New(t, b.register)
+	h.CrashAfter("once:agent:tool:0:0") // the ticket is opened, then the worker dies
+	got := h.DeliverBody(t, "mention.json", mention("EvA2"))
+	if b.opened.Load() != 1 {
+		t.Fatalf("the ticket was opened %d times, want once", b.opened.Load())
+	}
+	a := answer(t, h.Slack)
+	if got.Deliveries != 2 || !strings.Contains(a, "I could not be sure: the outcome of this call is unknown") || strings.Count(a, "Let me open a ticket.") != 1 {
+		t.Fatalf("got %+v, thread %q; want one answer saying the outcome is unknown", got, a)
+	}
+	if b.model.turns() != 2 {
+		t.Errorf("the model was asked %d times; want 2 (the first turn is replayed from the journal)", b.model.turns())
+	}
+}
+
+func TestASlackFailureAfterTheToolReplaysItsResult(t *testing.T) {
+	b := &bot{model: &scripted{}}
+	h := relaytest.New(t, b.register)
+	h.Slack.FailNext("chat.stopStream", 1, "internal_error")
+	got := h.DeliverBody(t, "mention.json", mention("EvA3"))
+	want := `Let me open a ticket.` + "\n\n" + `Done: ticket T-1 "printer on fire".`
+	if got.Err != nil || got.Runs < 2 || b.opened.Load() != 1 || answer(t, h.Slack) != want {
+		t.Fatalf("got %+v, opened %d, thread %q; want one ticket and the answer once", got, b.opened.Load(), answer(t, h.Slack))
+	}
+}
+
+func TestToolRoundsAreBounded(t *testing.T) {
+	b := &bot{model: &scripted{always: true}, opts: agent.Options{MaxRounds: 3}}
+	h := relaytest.New(t, b.register)
+	got := h.DeliverBody(t, "mention.json", mention("EvA4"))
+	if got.Err != nil || b.opened.Load() != 2 || len(b.results) != 1 || b.results[0].Stopped == "" {
+		t.Fatalf("got %+v, opened %d, results %+v; want 2 tool rounds then a stop note", got, b.opened.Load(), b.results)
+	}
+	if a := answer(t, h.Slack); !strings.Contains(a, "I stopped after 3 rounds") {
+		t.Errorf("thread %q lacks the stop note", a)
+	}
+}
+
+func TestAnUnknownToolIsToldToTheModel(t *testing.T) {
+	b := &bot{model: &scripted{tool: "delete_everything"}}
+	h := relaytest.New(t, b.register)
+	got := h.DeliverBody(t, "mention.json", mention("EvA5"))
+	if got.Err != nil || b.opened.Load() != 0 || !strings.Contains(answer(t, h.Slack), "there is no tool named delete_everything") {
+		t.Fatalf("got %+v, thread %q", got, answer(t, h.Slack))
+	}
+}
+
+func TestABadToolIsAPermanentFailure(t *testing.T) {
+	bad := agent.NewTool("no spaces allowed", "x", func(context.Context, ticketIn, string) (string, error) { return "", nil })
+	h := relaytest.New(t, func(r *relay.Router) {
+		relay.Event(r, "app_mention", func(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent]) error {
+			w, err := req.Stream(ctx, relay.StreamOptions{})
+			if err != nil {
+				return err
+			}
+			_, err = agent.Run(ctx, req.Session, w, &scripted{}, nil, []agent.Tool{bad}, agent.Options{})
+			return err
+		})
+	})
+	got := h.DeliverBody(t, "mention.json", mention("EvA6"))
+	if len(got.DeadLetters) != 1 || !strings.Contains(got.DeadLetters[0].Reason, "tool name") {
+		t.Fatalf("got %+v; want a permanent failure naming the tool", got)
+	}
+	_ = errors.New
+}
