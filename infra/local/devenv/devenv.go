@@ -29,7 +29,7 @@ var Vars = []config.Var{
 	{Name: assistant.EnvLLMBaseURL, Doc: "`make dev`: passed to the worker: an OpenAI-compatible API instead of the demo responder"},
 	{Name: assistant.EnvLLMModel, Doc: "`make dev`: passed to the worker when set"},
 	{Name: assistant.EnvLLMAPIKey, Doc: "`make dev`: passed to the worker when set (needed with LLM_BASE_URL)"},
-	{Name: EnvLocalLLM, Doc: "`make dev`: `on` starts the local LLM server (worker/assistant/llm/fakellm) and runs the worker against it, answers streamed at the pace of `slackrelay-local dev`'s -llm-* flags; unset or `off`: the demo responder, or LLM_BASE_URL (not both)"},
+	{Name: EnvLocalLLM, Doc: "`make dev`: `on` starts the local OpenAI-compatible LLM server (worker/assistant/llm/fakellm) and runs the worker against it, `bedrock` the local Bedrock ConverseStream stand-in (worker/assistant/llm/fakebedrock) with the worker on LLM_PROVIDER=bedrock, answers streamed at the pace of `slackrelay-local dev`'s -llm-* flags; unset or `off`: the demo responder, or LLM_BASE_URL (not with `on` or `bedrock`). `make demo` always answers from a local model: the OpenAI-compatible one, or with `bedrock` the Bedrock stand-in"},
 	{Name: EnvNoColor, Doc: "set and not empty: no colours in the output"},
 	{Name: EnvTerm, Doc: "`dumb`: no colours in the output"},
 }
@@ -47,8 +47,12 @@ type Settings struct {
 	// default; "" means the local Slack server.
 	SlackAPIURL                     string
 	LLMBaseURL, LLMModel, LLMAPIKey string
-	// LocalLLM is LOCAL_LLM=on: the worker answers from the local LLM server.
+	// LocalLLM is LOCAL_LLM=on: the worker answers from the local OpenAI-compatible LLM
+	// server.
 	LocalLLM bool
+	// LocalBedrock is LOCAL_LLM=bedrock: the worker answers through its Bedrock client from
+	// the local ConverseStream stand-in.
+	LocalBedrock bool
 	// Color is false when NO_COLOR is set or TERM is dumb.
 	Color bool
 }
@@ -71,9 +75,11 @@ func Load(getenv func(string) string) (Settings, error) {
 	switch v := l.String(EnvLocalLLM); v {
 	case "on":
 		s.LocalLLM = true
+	case "bedrock":
+		s.LocalBedrock = true
 	case "off", "":
 	default:
-		l.Fail(errors.New(EnvLocalLLM + "=" + v + " is not on or off"))
+		l.Fail(errors.New(EnvLocalLLM + "=" + v + " is not on, bedrock or off"))
 	}
 	noColor, term := l.String(EnvNoColor), l.String(EnvTerm)
 	s.Color = noColor == "" && term != "dumb"
@@ -83,10 +89,14 @@ func Load(getenv func(string) string) (Settings, error) {
 	return s, l.Err()
 }
 
-// CheckLLM returns an error when both the local LLM server and another API are asked for.
+// CheckLLM returns an error when both a local LLM server and another API are asked for.
 func (s Settings) CheckLLM() error {
-	if s.LocalLLM && s.LLMBaseURL != "" {
-		return errors.New("set " + EnvLocalLLM + "=on or " + assistant.EnvLLMBaseURL + ", not both: the worker talks to one LLM")
+	if (s.LocalLLM || s.LocalBedrock) && s.LLMBaseURL != "" {
+		v := "on"
+		if s.LocalBedrock {
+			v = "bedrock"
+		}
+		return errors.New("set " + EnvLocalLLM + "=" + v + " or " + assistant.EnvLLMBaseURL + ", not both: the worker talks to one LLM")
 	}
 	return nil
 }

@@ -38,6 +38,9 @@ func TestLoad(t *testing.T) {
 		{"dumb terminal", map[string]string{"TERM": "dumb"}, Settings{}, false, false},
 		{"only the secret", map[string]string{"SLACK_SIGNING_SECRET": "sekrit-value"}, Settings{SigningSecret: "sekrit-value", Color: true}, true, false},
 		{"the local LLM", map[string]string{"LOCAL_LLM": "on"}, Settings{LocalLLM: true, Color: true}, false, false},
+		{"the local Bedrock stand-in", map[string]string{"LOCAL_LLM": "bedrock"}, Settings{LocalBedrock: true, Color: true}, false, false},
+		{"the local Bedrock stand-in and another", map[string]string{"LOCAL_LLM": "bedrock", "LLM_BASE_URL": "http://127.0.0.1:8/v1"},
+			Settings{LocalBedrock: true, LLMBaseURL: "http://127.0.0.1:8/v1", Color: true}, false, true},
 		{"the local LLM off", map[string]string{"LOCAL_LLM": "off"}, Settings{Color: true}, false, false},
 		{"the local LLM and another", map[string]string{"LOCAL_LLM": "on", "LLM_BASE_URL": "http://127.0.0.1:8/v1"},
 			Settings{LocalLLM: true, LLMBaseURL: "http://127.0.0.1:8/v1", Color: true}, false, true},
@@ -69,7 +72,7 @@ func TestLoad(t *testing.T) {
 func TestLoadRefusesABadLocalLLM(t *testing.T) {
 	t.Parallel()
 	_, err := Load(func(k string) string { return map[string]string{"LOCAL_LLM": "yes"}[k] })
-	if err == nil || !strings.Contains(err.Error(), "LOCAL_LLM=yes is not on or off") {
-		t.Fatalf("Load with LOCAL_LLM=yes: %v, want an error saying it is not on or off", err)
+	if err == nil || !strings.Contains(err.Error(), "LOCAL_LLM=yes is not on, bedrock or off") {
+		t.Fatalf("Load with LOCAL_LLM=yes: %v, want an error saying it is not on, bedrock or off", err)
 	}
 }

@@ -1,8 +1,8 @@
 // Package devworld runs the whole pipeline on one machine from the real binaries: the local
-// SQS and DynamoDB servers, a local Slack Web API server, optionally the local
-// OpenAI-compatible LLM server, the receiver in local HTTP mode and the worker with its
-// poller. `make demo`, `make dev`, the end-to-end reliability suite and
-// `make bench` are built on it. Everything binds 127.0.0.1 and Stop ends what Start started.
+// SQS and DynamoDB servers, a local Slack Web API server, optionally a local model (the
+// OpenAI-compatible LLM server, or the Bedrock ConverseStream stand-in), the receiver in local
+// HTTP mode and the worker with its poller. `make demo`, `make dev`, the end-to-end
+// reliability suite and `make bench` are built on it. Everything binds 127.0.0.1 and Stop ends what Start started.
 //
 // The binaries' variable names come from their tables (receiver/receiverconfig,
 // worker/workerconfig, the shipped bot's worker/assistant, shared/awsclient), and a binary
@@ -33,6 +33,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/shared/logging"
 	"github.com/slackrelay/slackrelay/shared/slackverify"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakebedrock"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
 )
@@ -102,6 +103,15 @@ type Options struct {
 	// LLM_BASE_URL, LLM_API_KEY (LocalLLMKey unless LocalLLM.APIKey is set; the server checks
 	// it) and LLM_MODEL (LocalLLMModel). LLMBaseURL, LLMModel and LLMAPIKey are then ignored.
 	LocalLLM *fakellm.Options
+	// LocalBedrock, when set, starts the local Bedrock ConverseStream stand-in
+	// (worker/assistant/llm/fakebedrock) on loopback with these options and runs the worker's
+	// Bedrock client against it: LLM_PROVIDER=bedrock, BEDROCK_MODEL_ID (LocalBedrockModel,
+	// the only model the stand-in then lets it invoke unless AllowedModels says otherwise, as
+	// the worker's role allows exactly its model), BEDROCK_REGION (LocalBedrockRegion) and
+	// AWS_ENDPOINT_URL_BEDROCK_RUNTIME (the stand-in's URL); it signs with the local
+	// placeholder credentials every binary gets. LLMBaseURL, LLMModel and LLMAPIKey are then
+	// ignored. Not with LocalLLM: the worker talks to one model.
+	LocalBedrock *fakebedrock.Options
 }
 
 // World is a running pipeline.
@@ -111,7 +121,10 @@ type World struct {
 	Slack    *fakeslack.Server
 	SlackURL string
 	// LLM is the local LLM server when Options.LocalLLM asked for one (nil otherwise).
-	LLM         *fakellm.Server
+	LLM *fakellm.Server
+	// Bedrock is the local Bedrock stand-in when Options.LocalBedrock asked for one (nil
+	// otherwise). Another process drives it with fakebedrock.Client at Bedrock.URL().
+	Bedrock     *fakebedrock.Server
 	ReceiverURL string
 	// SQSProxy sits between the receiver and SQS (a TCP proxy); SetDown(true) simulates an
 	// outage.
@@ -146,6 +159,14 @@ const (
 	LocalLLMKey   = "local-llm-key"
 )
 
+// The model and region the worker is given for the local Bedrock stand-in
+// (Options.LocalBedrock). The region is not the local servers' (AWS_REGION), so a Bedrock
+// client that ignored BEDROCK_REGION would show in the region the stand-in records.
+const (
+	LocalBedrockModel  = "anthropic.claude-3-5-haiku-20241022-v1:0"
+	LocalBedrockRegion = "us-west-2"
+)
+
 // withDefaults fills what Options leave empty.
 func (opts Options) withDefaults() Options {
 	if opts.SigningSecret == "" {
@@ -177,11 +198,22 @@ func (opts Options) withDefaults() Options {
 		opts.LocalLLM = &llm
 		opts.LLMModel, opts.LLMAPIKey = LocalLLMModel, llm.APIKey
 	}
+	if opts.LocalBedrock != nil {
+		br := *opts.LocalBedrock
+		if br.AllowedModels == nil {
+			br.AllowedModels = []string{LocalBedrockModel}
+		}
+		opts.LocalBedrock = &br
+		opts.LLMBaseURL, opts.LLMModel, opts.LLMAPIKey = "", "", ""
+	}
 	return opts
 }
 
 // Start brings the whole pipeline up.
 func Start(ctx context.Context, opts Options) (_ *World, err error) {
+	if opts.LocalLLM != nil && opts.LocalBedrock != nil {
+		return nil, errors.New("devworld: Options.LocalLLM and Options.LocalBedrock together: the worker talks to one model")
+	}
 	opts = opts.withDefaults()
 	s := &World{opts: opts}
 	defer func() {
@@ -217,8 +249,16 @@ func Start(ctx context.Context, opts Options) (_ *World, err error) {
 }
 
 // startLLM starts the local LLM server when Options.LocalLLM asks for one and points the
-// worker's LLM_BASE_URL at it.
+// worker's LLM_BASE_URL at it, or the local Bedrock stand-in when Options.LocalBedrock does
+// (WorkerEnv then points the worker's Bedrock client at it).
 func (s *World) startLLM() error {
+	if s.opts.LocalBedrock != nil {
+		s.Bedrock = fakebedrock.New(*s.opts.LocalBedrock)
+		if _, err := s.Bedrock.Start(""); err != nil {
+			return fmt.Errorf("start the local Bedrock stand-in: %w", err)
+		}
+		return nil
+	}
 	if s.opts.LocalLLM == nil {
 		return nil
 	}
@@ -355,7 +395,7 @@ func stopProcess(p *process) {
 }
 
 // Stop ends everything Start started: the worker first (it finishes its batch), then the
-// receiver, the Slack and LLM servers, the proxies and the local AWS servers.
+// receiver, the Slack server and the local model, the proxies and the local AWS servers.
 func (s *World) Stop() {
 	s.mu.Lock()
 	w, r := s.worker, s.receiver
@@ -368,6 +408,9 @@ func (s *World) Stop() {
 	}
 	if s.LLM != nil {
 		_ = s.LLM.Close()
+	}
+	if s.Bedrock != nil {
+		_ = s.Bedrock.Close()
 	}
 	if s.SQSProxy != nil {
 		_ = s.SQSProxy.Close()

@@ -47,8 +47,8 @@ func (s *World) ReceiverEnv(addr string) []string {
 
 // WorkerEnv is the environment StartWorker gives the worker: the local queues and table (its
 // DynamoDB client going through DynamoDBProxy), Slack, the LLM (the local LLM server when
-// Options.LocalLLM asked for one), the timings and settings of Options, then
-// Options.WorkerEnv.
+// Options.LocalLLM asked for one, the local Bedrock stand-in when Options.LocalBedrock did),
+// the timings and settings of Options, then Options.WorkerEnv.
 func (s *World) WorkerEnv() []string {
 	env := append(s.baseEnv(workerconfig.EnvLogLevel),
 		kv(awsclient.EndpointVar("SQS"), s.Local.SQSEndpoint),
@@ -80,6 +80,14 @@ func (s *World) WorkerEnv() []string {
 		if v.value != "" {
 			env = append(env, kv(v.name, v.value))
 		}
+	}
+	if s.Bedrock != nil {
+		env = append(env,
+			kv(assistant.EnvLLMProvider, assistant.ProviderBedrock),
+			kv(assistant.EnvBedrockModelID, LocalBedrockModel),
+			kv(assistant.EnvBedrockRegion, LocalBedrockRegion),
+			kv(awsclient.EndpointVar("BEDROCK_RUNTIME"), s.Bedrock.URL()),
+		)
 	}
 	return append(env, s.opts.WorkerEnv...)
 }

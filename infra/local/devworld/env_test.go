@@ -1,6 +1,8 @@
 package devworld
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +15,8 @@ import (
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/worker/assistant"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakebedrock"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
@@ -154,5 +158,68 @@ func TestWorkerEnvForTheLocalLLM(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("a request with key %q: status %d, want %d", key, resp.StatusCode, want)
 		}
+	}
+}
+
+// Options.LocalBedrock starts the local Bedrock stand-in and gives the worker the Bedrock
+// provider, the model, the region and the stand-in's endpoint, whatever OpenAI-compatible
+// settings Options also carry; the worker's own AWS configuration, built from that
+// environment as the worker builds it, reaches the stand-in with a request signed for the
+// region, and the stand-in refuses other models as the worker's role does.
+func TestWorkerEnvForTheLocalBedrock(t *testing.T) {
+	t.Parallel()
+	s := &World{opts: Options{SlackAPIURL: "http://127.0.0.1:2/api/", LLMBaseURL: "http://127.0.0.1:3/v1", LLMModel: "m", LLMAPIKey: "other",
+		LocalBedrock: &fakebedrock.Options{Pace: fakebedrock.Pace{AnswerTokens: 5}}}.withDefaults(),
+		Local: &localaws.Servers{QueueURL: "http://127.0.0.1:4/q", DLQURL: "http://127.0.0.1:4/d", TableName: "t"}, DynamoDBProxy: ddbProxy(t)}
+	if err := s.startLLM(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Bedrock.Close() })
+	if s.LLM != nil {
+		t.Fatal("the local OpenAI-compatible server was started too")
+	}
+	wenv := getenv(s.WorkerEnv())
+	w, err := assistant.LoadSettings(wenv, false)
+	if err != nil {
+		t.Fatalf("the shipped bot: %v", err)
+	}
+	if w.LLMProvider != assistant.ProviderBedrock || w.BedrockModelID != LocalBedrockModel || w.BedrockRegion != LocalBedrockRegion || w.LLMBaseURL != "" {
+		t.Fatalf("worker LLM = provider %q, model %q, region %q, base URL %q; want bedrock, %q, %q, none",
+			w.LLMProvider, w.BedrockModelID, w.BedrockRegion, w.LLMBaseURL, LocalBedrockModel, LocalBedrockRegion)
+	}
+	if _, err := workerconfig.Load(wenv); err != nil {
+		t.Fatalf("worker: %v", err)
+	}
+	endpoint := awsclient.Endpoint(wenv, "BEDROCK_RUNTIME")
+	if endpoint == nil || *endpoint != s.Bedrock.URL() {
+		t.Fatalf("worker Bedrock endpoint = %v, want the stand-in %q", endpoint, s.Bedrock.URL())
+	}
+	cfg, err := awsclient.Load(context.Background(), wenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for model, wantErr := range map[string]bool{w.BedrockModelID: false, "anthropic.claude-other-v1:0": true} {
+		b := &llm.Bedrock{Client: llm.NewBedrockClient(cfg, w.BedrockRegion, endpoint), ModelID: model, MaxTokens: w.LLMMaxTokens}
+		text, err := b.Respond(context.Background(), "hi")
+		if wantErr != (err != nil) || !wantErr && text == "" {
+			t.Errorf("model %s: %q, %v; want an answer: %v", model, text, err, !wantErr)
+		}
+		var api interface{ ErrorCode() string }
+		if wantErr && (!errors.As(err, &api) || api.ErrorCode() != fakebedrock.AccessDeniedException) {
+			t.Errorf("model %s: %v, want %s", model, err, fakebedrock.AccessDeniedException)
+		}
+	}
+	reqs := s.Bedrock.Requests()
+	if len(reqs) != 2 || reqs[0].Region != LocalBedrockRegion {
+		t.Fatalf("the stand-in's requests: %+v; want 2, signed for %s", reqs, LocalBedrockRegion)
+	}
+}
+
+// The worker talks to one model: both local ones together are refused before anything starts.
+func TestStartRefusesTwoLocalModels(t *testing.T) {
+	t.Parallel()
+	_, err := Start(context.Background(), Options{LocalLLM: &fakellm.Options{}, LocalBedrock: &fakebedrock.Options{}})
+	if err == nil {
+		t.Fatal("Start with LocalLLM and LocalBedrock: no error")
 	}
 }

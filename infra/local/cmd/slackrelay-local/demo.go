@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
+	"github.com/slackrelay/slackrelay/infra/local/devenv"
 	"github.com/slackrelay/slackrelay/infra/local/devworld"
 	"github.com/slackrelay/slackrelay/shared/fixture"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakebedrock"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/relay"
@@ -29,6 +31,57 @@ func demoAnswer(msgs []fakellm.Message) string {
 		"The worker gathers the words and appends them to one Slack message about once a second, so the thread shows it growing. "+
 		"The message's timestamp was saved before the first append: if the worker dies now, the redelivery finishes this same message "+
 		"instead of posting a second one.", q)
+}
+
+// demoModel is the local model the tour's worker answers from: the OpenAI-compatible LLM
+// server (the default), or with LOCAL_LLM=bedrock the Bedrock ConverseStream stand-in, which
+// the worker reaches through its Bedrock client (LLM_PROVIDER=bedrock).
+type demoModel interface {
+	// name is how the tour calls it ("the local LLM").
+	name() string
+	// answerTo is its answer to a conversation of the one question.
+	answerTo(question string) string
+	// asked is the number of requests it has received.
+	asked() int
+	// answerToRequest is its answer to its request i (false when it has received no such).
+	answerToRequest(i int) (string, bool)
+}
+
+// openAIModel is the local OpenAI-compatible LLM server.
+type openAIModel struct{ s *fakellm.Server }
+
+func (openAIModel) name() string { return "the local LLM" }
+func (m openAIModel) answerTo(question string) string {
+	return m.s.AnswerText([]fakellm.Message{{Role: "user", Content: question}}, 0)
+}
+func (m openAIModel) asked() int { return len(m.s.Requests()) }
+func (m openAIModel) answerToRequest(i int) (string, bool) {
+	reqs := m.s.Requests()
+	if i >= len(reqs) {
+		return "", false
+	}
+	return m.s.AnswerText(reqs[i].Messages, reqs[i].MaxTokens), true
+}
+
+// bedrockModel is the local Bedrock stand-in. It has no demo text of its own: its answers
+// name the question, then go on with generated words, as long as the demo's text.
+type bedrockModel struct{ s *fakebedrock.Server }
+
+func (bedrockModel) name() string { return "the local Bedrock stand-in" }
+func (m bedrockModel) answerTo(question string) string {
+	return m.s.AnswerText([]fakebedrock.Message{{Role: "user", Texts: []string{question}}}, 0)
+}
+func (m bedrockModel) asked() int { return len(m.s.Requests()) }
+func (m bedrockModel) answerToRequest(i int) (string, bool) {
+	reqs := m.s.Requests()
+	if i >= len(reqs) {
+		return "", false
+	}
+	maxTokens := 0
+	if reqs[i].MaxTokens != nil {
+		maxTokens = *reqs[i].MaxTokens
+	}
+	return m.s.AnswerText(reqs[i].Messages, maxTokens), true
 }
 
 // invocationFor is the invocation deadline (at least 8 s, whole seconds) in which the worker
@@ -47,6 +100,7 @@ func invocationFor(answerTime time.Duration) time.Duration {
 type demoTour struct {
 	ctx     context.Context
 	s       *devworld.World
+	llm     demoModel
 	c       checker
 	channel string
 	// answerWait is how long an answer may take to be complete once its event is handled.
@@ -55,7 +109,10 @@ type demoTour struct {
 	want map[string]answercheck.Expect
 }
 
-func demo(args []string) error {
+// demo is the tour. It answers from the local OpenAI-compatible LLM server, or with
+// LOCAL_LLM=bedrock from the local Bedrock stand-in through the worker's Bedrock client: the
+// same steps, at the same pace, with answers as long.
+func demo(args []string, settings devenv.Settings) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	delay := fs.Duration("delay", 800*time.Millisecond, "the local LLM's time to the first token")
 	rate := fs.Float64("rate", 15, "the local LLM's tokens (words) a second")
@@ -91,10 +148,14 @@ func demo(args []string) error {
 	handlerTimeout := invocationFor(answerTime)
 	step("starting the local stack")
 	out := prefixWriter{os.Stdout, "   "}
-	s, err := devworld.Start(ctx, devworld.Options{
-		Bins: bins, HandlerTimeout: handlerTimeout, LogOut: logOut, SlackOut: out,
-		LocalLLM: &fakellm.Options{Pace: pace, Answer: demoAnswer, Out: out},
-	})
+	opts := devworld.Options{Bins: bins, HandlerTimeout: handlerTimeout, LogOut: logOut, SlackOut: out}
+	if settings.LocalBedrock {
+		// The stand-in's answers are as long as the demo's text, so the tour takes as long.
+		opts.LocalBedrock = &fakebedrock.Options{Pace: fakebedrock.Pace{FirstToken: *delay, TokensPerSecond: *rate, AnswerTokens: words}, Out: out}
+	} else {
+		opts.LocalLLM = &fakellm.Options{Pace: pace, Answer: demoAnswer, Out: out}
+	}
+	s, err := devworld.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -106,12 +167,21 @@ func demo(args []string) error {
 	say("SQS (fauxqs)         %s", s.Local.SQSEndpoint)
 	say("DynamoDB (dynalite)  %s", s.Local.DynamoDBEndpoint)
 	say("Slack Web API (fake) %s", s.SlackURL)
-	say("LLM (local, OpenAI-compatible) %s: %d ms to the first token, then %g words a second (answers of about %d words)",
-		s.LLM.APIURL(), delay.Milliseconds(), *rate, words)
+	var model demoModel
+	if s.Bedrock != nil {
+		model = bedrockModel{s.Bedrock}
+		say("LLM: Bedrock (LLM_PROVIDER=bedrock), model %s in %s", devworld.LocalBedrockModel, devworld.LocalBedrockRegion)
+		say("     ConverseStream (local stand-in) %s: %d ms to the first token, then %g words a second (answers of %d words)",
+			s.Bedrock.URL(), delay.Milliseconds(), *rate, words)
+	} else {
+		model = openAIModel{s.LLM}
+		say("LLM (local, OpenAI-compatible) %s: %d ms to the first token, then %g words a second (answers of about %d words)",
+			s.LLM.APIURL(), delay.Milliseconds(), *rate, words)
+	}
 	say("receiver             %s/slack/events", s.ReceiverURL)
 	say("worker               polling %s (invocation deadline %s)", s.Local.QueueURL, handlerTimeout)
 
-	t := &demoTour{ctx: ctx, s: s, channel: "C0DEMO", answerWait: answerTime + 15*time.Second, want: map[string]answercheck.Expect{}}
+	t := &demoTour{ctx: ctx, s: s, llm: model, channel: "C0DEMO", answerWait: answerTime + 15*time.Second, want: map[string]answercheck.Expect{}}
 	now := time.Now()
 	threads := map[string]string{"first": fmt.Sprintf("%d.000100", now.Unix()), "crash": fmt.Sprintf("%d.000300", now.Unix()),
 		"dlq": fmt.Sprintf("%d.000200", now.Unix())}
@@ -157,10 +227,10 @@ func (t *demoTour) mention(eventID, ts, text string, headers ...string) (devworl
 	return r, nil
 }
 
-// ask records that the thread ts should show the local LLM's answer to question (the demo's
+// ask records that the thread ts should show the local model's answer to question (its
 // answer is the same for every request with that question).
 func (t *demoTour) ask(ts, question string) {
-	t.want[ts] = answercheck.Answer(t.s.LLM.AnswerText([]fakellm.Message{{Role: "user", Content: question}}, 0))
+	t.want[ts] = answercheck.Answer(t.llm.answerTo(question))
 }
 
 // verdict is the thread ts as a Slack client shows it, judged against its answer.
@@ -209,7 +279,7 @@ func seconds(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds())
 // streamedAnswer is steps 1 and 2: a mention answered by a stream, then Slack's retry of it.
 func (t *demoTour) streamedAnswer(ts, eventID, question string) error {
 	s, c := t.s, &t.c
-	step("1. a user mentions the bot; the answer streams into the thread from the local LLM")
+	step("1. a user mentions the bot; the answer streams into the thread from %s", t.llm.name())
 	sent := time.Now()
 	t.ask(ts, question)
 	r, err := t.mention(eventID, ts, question)
@@ -256,7 +326,7 @@ func (t *demoTour) streamedAnswer(ts, eventID, question string) error {
 func (t *demoTour) killMidStream(ts, eventID, question string, visibility time.Duration) error {
 	s, c := t.s, &t.c
 	step("3. the worker is killed (SIGKILL) while an answer streams")
-	asked := len(s.LLM.Requests())
+	asked := t.llm.asked()
 	t.ask(ts, question)
 	if _, err := t.mention(eventID, ts, question); err != nil {
 		return err
@@ -284,12 +354,12 @@ func (t *demoTour) killMidStream(ts, eventID, question string, visibility time.D
 	}
 	say("worker restarted; SQS hands the event out again when its visibility timeout (%s) runs out,", visibility)
 	say("the model answers again, and its whole answer finishes the same message (chat.stopStream, then chat.update):")
-	reqs := s.LLM.Requests()
-	if len(reqs) <= asked {
-		c.check(false, "the local LLM was asked")
+	answer, ok := t.llm.answerToRequest(asked)
+	if !ok {
+		c.check(false, t.llm.name()+" was asked")
 		return nil
 	}
-	t.want[ts] = answercheck.Answer(s.LLM.AnswerText(reqs[asked].Messages, 0))
+	t.want[ts] = answercheck.Answer(answer)
 	err = devworld.WaitFor(visibility+t.answerWait, func() bool { return t.answered(ts) })
 	if err != nil {
 		c.check(false, "the redelivery finished the answer: "+t.verdict(ts).Err().Error())
@@ -353,13 +423,13 @@ func (t *demoTour) interactive(thread, question string) {
 		say("click %d: receiver answered %d in %.1f ms", i+1, r.Status, float64(r.Latency.Microseconds())/1000)
 	}
 	// The model's new answer (not streamed) replaces the message, with Regenerate under it.
-	t.want[thread] = answercheck.Regenerated(s.LLM.AnswerText([]fakellm.Message{{Role: "user", Content: question}}, 0))
+	t.want[thread] = answercheck.Regenerated(t.llm.answerTo(question))
 	err := devworld.WaitFor(t.answerWait, func() bool { return s.Slack.Calls("chat.update") > updates })
 	say("%s", paint(dim, "the click's second delivery waits until the first one's claim ends, then finds the click handled"))
 	v, one := t.settled(thread)
 	c.check(err == nil && s.Slack.Calls("chat.update") == updates+1 && one && v.Messages[0].TS == reply.TS,
 		"the answer was regenerated and replaced in place, once for the click")
-	say("%s", paint(dim, "(the local LLM answers a question the same way every time; a real model's second answer differs)"))
+	say("%s", paint(dim, "("+t.llm.name()+" answers a question the same way every time; a real model's second answer differs)"))
 
 	step("7. /ask without a question opens a modal; the user types a question and submits it")
 	trigger := s.Slack.NewTrigger()

@@ -1,10 +1,12 @@
 // Command slackrelay-local runs slackrelay on one machine.
 //
 //	slackrelay-local demo   the guided tour behind `make demo`: starts everything (the worker
-//	                        against the local LLM server), shows a fast ack, an answer streaming
-//	                        in, a deduplicated retry, a worker killed mid-stream whose answer is
-//	                        finished once, a DLQ failure and its replay, a Regenerate click and a
-//	                        modal, then stops everything and exits 0 (1 if anything misbehaved)
+//	                        against the local LLM server, or with LOCAL_LLM=bedrock through
+//	                        its Bedrock client against the local Bedrock stand-in), shows a
+//	                        fast ack, an answer streaming in, a deduplicated retry, a worker
+//	                        killed mid-stream whose answer is finished once, a DLQ failure and
+//	                        its replay, a Regenerate click and a modal, then stops everything
+//	                        and exits 0 (1 if anything misbehaved)
 //	slackrelay-local dev    the long-running stack behind `make dev`, for a tunnel and a real
 //	                        Slack app, until Ctrl-C
 //	slackrelay-local bench  the measurements behind `make bench` (docs/benchmarks.md)
@@ -33,6 +35,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/devworld"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakebedrock"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 )
 
@@ -49,7 +52,7 @@ func main() {
 	color = settings.Color
 	switch os.Args[1] {
 	case "demo":
-		err = demo(os.Args[2:])
+		err = demo(os.Args[2:], settings)
 	case "dev":
 		err = dev(os.Args[2:], settings)
 	case "bench":
@@ -138,9 +141,9 @@ func dev(args []string, settings devenv.Settings) error {
 	slackAddr := fs.String("slack-addr", "127.0.0.1:3001", "local Slack Web API server address")
 	delay := fs.Duration("delay", 2*time.Second, "the demo responder's pretend work")
 	quiet := fs.Bool("q", false, "do not print the binaries' logs")
-	llmFirst := fs.Duration("llm-first-token", 500*time.Millisecond, "with LOCAL_LLM=on: the local LLM's time to first token")
-	llmRate := fs.Float64("llm-rate", 20, "with LOCAL_LLM=on: the local LLM's tokens a second (0: as fast as it can)")
-	llmTokens := fs.Int("llm-tokens", 60, "with LOCAL_LLM=on: the local LLM's answer length in tokens")
+	llmFirst := fs.Duration("llm-first-token", 500*time.Millisecond, "with LOCAL_LLM=on or bedrock: the local model's time to first token")
+	llmRate := fs.Float64("llm-rate", 20, "with LOCAL_LLM=on or bedrock: the local model's tokens a second (0: as fast as it can)")
+	llmTokens := fs.Int("llm-tokens", 60, "with LOCAL_LLM=on or bedrock: the local model's answer length in tokens")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -162,8 +165,11 @@ func dev(args []string, settings devenv.Settings) error {
 	opts := devworld.Options{Bins: bins, ReceiverAddr: *addr, SlackAddr: *slackAddr, DemoDelay: *delay,
 		HandlerTimeout: 60 * time.Second, LogOut: os.Stderr, SlackOut: os.Stdout,
 		SlackAPIURL: settings.SlackAPIURL, LLMBaseURL: settings.LLMBaseURL, LLMModel: settings.LLMModel, LLMAPIKey: settings.LLMAPIKey}
-	if settings.LocalLLM {
+	switch {
+	case settings.LocalLLM:
 		opts.LocalLLM = &fakellm.Options{Pace: fakellm.Pace{FirstToken: *llmFirst, TokensPerSecond: *llmRate, AnswerTokens: *llmTokens}, Out: os.Stdout}
+	case settings.LocalBedrock:
+		opts.LocalBedrock = &fakebedrock.Options{Pace: fakebedrock.Pace{FirstToken: *llmFirst, TokensPerSecond: *llmRate, AnswerTokens: *llmTokens}, Out: os.Stdout}
 	}
 	if *quiet {
 		opts.LogOut = io.Discard
@@ -197,11 +203,18 @@ func dev(args []string, settings devenv.Settings) error {
 	}
 	switch {
 	case s.LLM != nil:
-		fmt.Printf("LLM: the local server at %s (%s), answers streamed into the thread.\n", s.LLM.APIURL(), paceText(s.LLM.Pace()))
+		p := s.LLM.Pace()
+		fmt.Printf("LLM: the local server at %s (%s), answers streamed into the thread.\n", s.LLM.APIURL(),
+			paceText(p.FirstToken, p.TokensPerSecond, p.AnswerTokens, fakellm.DefaultAnswerTokens))
+	case s.Bedrock != nil:
+		p := s.Bedrock.Pace()
+		fmt.Printf("LLM: Bedrock (LLM_PROVIDER=bedrock), model %s in %s, served by the local ConverseStream stand-in at %s (%s; driven under /_control/, fakebedrock.Client), answers streamed into the thread.\n",
+			devworld.LocalBedrockModel, devworld.LocalBedrockRegion, s.Bedrock.URL(),
+			paceText(p.FirstToken, p.TokensPerSecond, p.AnswerTokens, fakebedrock.DefaultAnswerTokens))
 	case settings.LLMBaseURL != "":
 		fmt.Printf("LLM: %s (LLM_BASE_URL), answers streamed into the thread.\n", settings.LLMBaseURL)
 	default:
-		fmt.Printf("LLM: none; the demo responder answers after %s (-delay; LOCAL_LLM=on for the local LLM server, LLM_BASE_URL for a real one).\n", *delay)
+		fmt.Printf("LLM: none; the demo responder answers after %s (-delay; LOCAL_LLM=on for the local LLM server, LOCAL_LLM=bedrock for the local Bedrock stand-in, LLM_BASE_URL for a real one).\n", *delay)
 	}
 	fmt.Printf("DLQ tool: %s=%s %s=local %s=local SLACKRELAY_QUEUE_URL=%s SLACKRELAY_DLQ_URL=%s %s=%s %s list\n",
 		awsclient.EnvRegion, awsclient.DefaultRegion, awsclient.EnvAccessKeyID, awsclient.EnvSecretAccessKey,
@@ -211,15 +224,16 @@ func dev(args []string, settings devenv.Settings) error {
 	return nil
 }
 
-// paceText describes a local LLM pace, e.g. "500 ms to the first token, 20 tokens/s, 60-token answers".
-func paceText(p fakellm.Pace) string {
+// paceText describes a local model's pace, e.g. "500 ms to the first token, 20 tokens/s,
+// 60-token answers"; answerTokens 0 means the server's default length def.
+func paceText(first time.Duration, tokensPerSecond float64, answerTokens, def int) string {
 	rate := "as fast as it can"
-	if p.TokensPerSecond > 0 {
-		rate = fmt.Sprintf("%g tokens/s", p.TokensPerSecond)
+	if tokensPerSecond > 0 {
+		rate = fmt.Sprintf("%g tokens/s", tokensPerSecond)
 	}
-	n := p.AnswerTokens
+	n := answerTokens
 	if n == 0 {
-		n = fakellm.DefaultAnswerTokens
+		n = def
 	}
-	return fmt.Sprintf("%d ms to the first token, %s, %d-token answers", p.FirstToken.Milliseconds(), rate, n)
+	return fmt.Sprintf("%d ms to the first token, %s, %d-token answers", first.Milliseconds(), rate, n)
 }
