@@ -48,7 +48,9 @@ func (b *ticketBot) register(r *relay.Router) {
 	})
 }
 
-func mentionOf(id string) string { return fixture.AppMention(id, "C0ONCE", "1700000001.000100", "open a ticket") }
+func mentionOf(id string) string {
+	return fixture.AppMention(id, "C0ONCE", "1700000001.000100", "open a ticket")
+}
 
 func TestOnceRunsTheEffectOnceAcrossASlackFailure(t *testing.T) {
 	b := &ticketBot{}
