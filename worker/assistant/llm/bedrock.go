@@ -122,6 +122,19 @@ func (b *Bedrock) Respond(ctx context.Context, prompt string) (string, error) {
 // which is permanent; the timeouts, the deadline and a cut are transient *StreamErrors as for
 // Chat.
 func (b *Bedrock) Stream(ctx context.Context, req Request, onDelta func(text string) error) (Result, error) {
+	return b.stream(ctx, req, nil, onDelta)
+}
+
+// converseOverride, when set, replaces what Stream builds from its Request: the conversation
+// (Messages, as Converse wants it, without the prefill, which is added after them) and the
+// tools offered. BedrockAgent uses it for conversations with toolUse and toolResult blocks.
+type converseOverride struct {
+	messages []types.Message
+	system   []string
+	tools    []Tool
+}
+
+func (b *Bedrock) stream(ctx context.Context, req Request, ov *converseOverride, onDelta func(text string) error) (Result, error) {
 	start := time.Now()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -156,7 +169,7 @@ func (b *Bedrock) Stream(ctx context.Context, req Request, onDelta func(text str
 	}
 	fail := func(err error) (Result, error) { return failAs(err, false) }
 
-	in, err := b.input(req, prefill)
+	in, err := b.input(req, prefill, ov)
 	if err != nil {
 		err = failure.AsPermanent(b.named(err))
 		b.countError(err)
@@ -313,14 +326,24 @@ func (b *Bedrock) refusal(err error) error {
 	return failure.AsPermanent(named)
 }
 
-// input is the ConverseStream request for req, with prefill as a final assistant message
-// when it is not empty.
-func (b *Bedrock) input(req Request, prefill string) (*bedrockruntime.ConverseStreamInput, error) {
+// input is the ConverseStream request for req (or ov, when set), with prefill as a final
+// assistant message when it is not empty.
+func (b *Bedrock) input(req Request, prefill string, ov *converseOverride) (*bedrockruntime.ConverseStreamInput, error) {
 	system := req.System
 	if system == "" {
 		system = b.System
 	}
-	msgs, extra := converseMessages(req.Messages, prefill)
+	tools := b.Tools
+	var msgs []types.Message
+	var extra []string
+	if ov != nil {
+		msgs, extra, tools = ov.messages, ov.system, ov.tools
+		if prefill != "" {
+			msgs = append(msgs, types.Message{Role: types.ConversationRoleAssistant, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: prefill}}})
+		}
+	} else {
+		msgs, extra = converseMessages(req.Messages, prefill)
+	}
 	var sys []types.SystemContentBlock
 	for _, s := range append([]string{system}, extra...) {
 		if strings.TrimSpace(s) != "" {
@@ -342,9 +365,9 @@ func (b *Bedrock) input(req Request, prefill string) (*bedrockruntime.ConverseSt
 	if ic.MaxTokens != nil || ic.Temperature != nil {
 		in.InferenceConfig = &ic
 	}
-	if len(b.Tools) > 0 {
+	if len(tools) > 0 {
 		tc := &types.ToolConfiguration{}
-		for _, t := range b.Tools {
+		for _, t := range tools {
 			var schema any
 			if err := json.Unmarshal(t.Schema, &schema); err != nil {
 				return nil, fmt.Errorf("tool %s: input schema: %w", t.Name, err)

@@ -125,6 +125,9 @@ func inputTokens(system []string, msgs []Message) int {
 		for _, t := range m.Texts {
 			n += len(strings.Fields(t))
 		}
+		for _, r := range m.ToolResults {
+			n += len(strings.Fields(r.Text()))
+		}
 	}
 	return n
 }

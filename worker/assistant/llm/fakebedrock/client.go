@@ -73,6 +73,11 @@ func (c *Client) SetScript(ctx context.Context, text string) error {
 	return c.call(ctx, http.MethodPost, "/_control/script", scriptJSON{Text: text}, nil)
 }
 
+// SetTurns is Server.SetTurns over HTTP.
+func (c *Client) SetTurns(ctx context.Context, turns ...Turn) error {
+	return c.call(ctx, http.MethodPost, "/_control/turns", turnsJSON{Turns: turns}, nil)
+}
+
 // SetAllowedModels is Server.SetAllowedModels over HTTP.
 func (c *Client) SetAllowedModels(ctx context.Context, ids ...string) error {
 	return c.call(ctx, http.MethodPost, "/_control/allowed", allowedJSON{Models: ids}, nil)

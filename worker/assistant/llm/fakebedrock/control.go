@@ -20,6 +20,7 @@ import (
 //	POST /_control/stall           {"n","after_chunks","seconds"}: StallNext
 //	POST /_control/tooluse         {"n","tools":[{"id","name","input"}]}: ToolUseNext
 //	POST /_control/script          {"text"}: SetScript
+//	POST /_control/turns           {"turns":[{"text","tools":[{"id","name","input"}]}]}: SetTurns
 //	POST /_control/allowed         {"models":[…]}: SetAllowedModels
 //	POST /_control/reset           Reset
 //
@@ -43,6 +44,13 @@ func (s *Server) routeControl(mux *http.ServeMux) {
 		var in scriptJSON
 		if readControl(w, r, &in) {
 			s.SetScript(in.Text)
+			writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+		}
+	})
+	mux.HandleFunc("POST /_control/turns", func(w http.ResponseWriter, r *http.Request) {
+		var in turnsJSON
+		if readControl(w, r, &in) {
+			s.SetTurns(in.Turns...)
 			writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 		}
 	})
@@ -82,6 +90,10 @@ type faultJSON struct {
 
 type scriptJSON struct {
 	Text string `json:"text"`
+}
+
+type turnsJSON struct {
+	Turns []Turn `json:"turns"`
 }
 
 type allowedJSON struct {

@@ -86,7 +86,7 @@ func (s *Server) handleConverseStream(w http.ResponseWriter, r *http.Request) {
 	if allowed {
 		f = s.popFaultLocked()
 	}
-	pace, script := s.pace, s.script
+	pace, script, turns := s.pace, s.script, s.turns
 	s.seq++
 	id := "fakebedrock-" + strconv.Itoa(s.seq)
 	s.mu.Unlock()
@@ -121,7 +121,17 @@ func (s *Server) handleConverseStream(w http.ResponseWriter, r *http.Request) {
 
 	a := &answer{id: id, pace: pace, fault: f, stop: "end_turn", received: received,
 		cacheR: s.opts.CacheReadTokens, cacheW: s.opts.CacheWriteTokens}
+	turn, scripted := plannedTurn(turns, rec.Messages)
+	if scripted {
+		script = turn.Text
+	}
 	a.tokens, rec.Prefill = reply(rec.Messages, pace.AnswerTokens, script)
+	if scripted && strings.TrimSpace(turn.Text) == "" {
+		a.tokens = nil
+	}
+	if scripted && len(turn.Tools) > 0 {
+		a.tools, a.stop = turn.Tools, "tool_use"
+	}
 	if rec.MaxTokens != nil && *rec.MaxTokens < len(a.tokens) {
 		a.tokens, a.stop = a.tokens[:*rec.MaxTokens], "max_tokens"
 	}
@@ -174,8 +184,11 @@ func (rec *Request) read(req wireRequest) error {
 		for j, blk := range m.Content {
 			raw, ok := blk["text"]
 			if !ok {
-				for k := range blk {
+				for k, v := range blk {
 					msg.Others = append(msg.Others, k)
+					if err := msg.readTool(k, v, i, j); err != nil {
+						return err
+					}
 				}
 				continue
 			}
@@ -189,6 +202,9 @@ func (rec *Request) read(req wireRequest) error {
 			msg.Texts = append(msg.Texts, t)
 		}
 		rec.Messages = append(rec.Messages, msg)
+	}
+	if err := checkToolBlocks(rec.Messages, req.ToolConfig != nil); err != nil {
+		return err
 	}
 	if last := rec.Messages[len(rec.Messages)-1]; last.Role == "assistant" && len(last.Texts) > 0 {
 		if t := last.Texts[len(last.Texts)-1]; strings.TrimRightFunc(t, unicode.IsSpace) != t {

@@ -22,7 +22,9 @@
 // configuration, tools) and injects faults on command for the next N calls: throttling (HTTP
 // 429 ThrottlingException), any HTTP exception, an exception in the stream after K chunks
 // (modelStreamErrorException, throttlingException, …), a cut connection, a stall, and a
-// tool-use answer; models outside an allowed list are refused with AccessDeniedException.
+// tool-use answer; it checks the toolUse and toolResult blocks of a conversation as Bedrock
+// does and records them, and SetTurns scripts a conversation with tools (a turn's text can
+// quote the last tool result); models outside an allowed list are refused with AccessDeniedException.
 // Usage metadata is sent with every answer, cache tokens included when configured.
 //
 // Other processes drive it over HTTP through the /_control/ endpoints (control.go), see Client.
@@ -92,6 +94,9 @@ type Message struct {
 	Texts []string `json:"texts,omitempty"`
 	// Others names its other blocks (toolUse, toolResult, image, …), in order.
 	Others []string `json:"others,omitempty"`
+	// ToolUses and ToolResults are its toolUse and toolResult blocks, in order.
+	ToolUses    []ToolUseBlock    `json:"tool_uses,omitempty"`
+	ToolResults []ToolResultBlock `json:"tool_results,omitempty"`
 }
 
 // ToolSpec is a tool a request offered (toolConfig.tools[].toolSpec).
@@ -149,6 +154,7 @@ type Server struct {
 	mu       sync.Mutex
 	pace     Pace
 	script   string
+	turns    []Turn
 	allowed  []string
 	faults   []*fault
 	requests []Request
@@ -248,12 +254,13 @@ func (s *Server) Requests() []Request {
 	return slices.Clone(s.requests)
 }
 
-// Reset forgets recorded requests, pending faults and the script, and restores the pace and
-// the allowed models of Options.
+// Reset forgets recorded requests, pending faults, the script and the scripted turns, and
+// restores the pace and the allowed models of Options.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests, s.faults, s.pace, s.script, s.allowed = nil, nil, s.opts.Pace, "", slices.Clone(s.opts.AllowedModels)
+	s.turns = nil
 }
 
 func (s *Server) record(r Request) int {

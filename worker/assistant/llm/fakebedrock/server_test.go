@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakebedrock"
@@ -163,5 +164,67 @@ func TestUnsignedRequestsAreRefused(t *testing.T) {
 	}
 	if err := srv.Close(); err != nil || srv.Close() != nil {
 		t.Errorf("Close: %v", err)
+	}
+}
+
+// Tool blocks are checked as Bedrock checks them; scripted turns answer by the rounds of tool
+// results in the conversation and quote the last result; the control API sets them.
+func TestToolBlocksAndTurns(t *testing.T) {
+	t.Parallel()
+	srv, client := start(t, fakebedrock.Options{})
+	ctx := context.Background()
+	user, assistant := types.ConversationRoleUser, types.ConversationRoleAssistant
+	use := func(id string) types.Message {
+		return types.Message{Role: assistant, Content: []types.ContentBlock{&types.ContentBlockMemberToolUse{Value: types.ToolUseBlock{
+			ToolUseId: aws.String(id), Name: aws.String("lookup"), Input: document.NewLazyDocument(map[string]any{"q": "x"})}}}}
+	}
+	result := func(id, text string) types.Message {
+		return types.Message{Role: user, Content: []types.ContentBlock{&types.ContentBlockMemberToolResult{Value: types.ToolResultBlock{
+			ToolUseId: aws.String(id), Status: types.ToolResultStatusError, Content: []types.ToolResultContentBlock{&types.ToolResultContentBlockMemberText{Value: text}}}}}}
+	}
+	tools := &types.ToolConfiguration{Tools: []types.Tool{&types.ToolMemberToolSpec{Value: types.ToolSpecification{
+		Name: aws.String("lookup"), InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(map[string]any{"type": "object"})}}}}}
+	conv := []types.Message{text(user, "q"), use("t1"), result("t1", "forty two")}
+	bad := []struct {
+		name  string
+		msgs  []types.Message
+		tools *types.ToolConfiguration
+		want  string
+	}{
+		{"no toolConfig", conv, nil, "toolConfig field must be defined"},
+		{"another id", []types.Message{text(user, "q"), use("t1"), result("t2", "r")}, tools, "does not match a toolUse"},
+		{"no result", []types.Message{text(user, "q"), use("t1"), text(user, "and?")}, tools, "Expected toolResult blocks at messages.2.content for the following Ids: t1"},
+	}
+	for _, tt := range bad {
+		_, err := client.ConverseStream(ctx, &bedrockruntime.ConverseStreamInput{ModelId: aws.String("m"), Messages: tt.msgs, ToolConfig: tt.tools})
+		var ve *types.ValidationException
+		if !errors.As(err, &ve) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want a ValidationException saying %q", tt.name, err, tt.want)
+		}
+	}
+
+	ctl := &fakebedrock.Client{BaseURL: srv.URL()}
+	if err := ctl.SetTurns(ctx, fakebedrock.Turn{Text: "first", Tools: []fakebedrock.ToolCall{{ID: "t1", Name: "lookup"}}},
+		fakebedrock.Turn{Text: "It said " + fakebedrock.ToolResultPlaceholder}); err != nil {
+		t.Fatal(err)
+	}
+	for i, tt := range []struct {
+		msgs       []types.Message
+		text, stop string
+	}{{conv[:1], "first", "tool_use"}, {conv, "It said forty two", "end_turn"}} {
+		out, err := client.ConverseStream(ctx, &bedrockruntime.ConverseStreamInput{ModelId: aws.String("m"), Messages: tt.msgs, ToolConfig: tools})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, stop, err := read(out); got != tt.text || stop != tt.stop || err != nil {
+			t.Errorf("turn %d: %q %s %v; want %q %s", i, got, stop, err, tt.text, tt.stop)
+		}
+	}
+	reqs := srv.Requests()
+	last := reqs[len(reqs)-1].Messages
+	want := fakebedrock.ToolResultBlock{ToolUseID: "t1", Status: "error", Texts: []string{"forty two"}}
+	if len(last) != 3 || len(last[1].ToolUses) != 1 || last[1].ToolUses[0].Name != "lookup" || string(last[1].ToolUses[0].Input) != `{"q":"x"}` ||
+		len(last[2].ToolResults) != 1 || last[2].ToolResults[0].Text() != "forty two" || last[2].ToolResults[0].Status != want.Status {
+		t.Errorf("recorded %+v", last)
 	}
 }
