@@ -83,6 +83,8 @@ type wireRequest struct {
 	// the final message rather than start a new one after it.
 	ContinueFinalMessage bool  `json:"continue_final_message,omitempty"`
 	AddGenerationPrompt  *bool `json:"add_generation_prompt,omitempty"`
+	// Tools are the functions offered to the model (ChatAgent).
+	Tools []wireTool `json:"tools,omitempty"`
 }
 
 // wireMessage is a Message as sent.
@@ -91,6 +93,10 @@ type wireMessage struct {
 	Content string `json:"content"`
 	// Prefix marks the final assistant message as one to continue (PrefillPrefix).
 	Prefix bool `json:"prefix,omitempty"`
+	// ToolCalls are the calls an assistant message made; ToolCallID is the call a "tool"
+	// message answers (ChatAgent).
+	ToolCalls  []wireToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string         `json:"tool_call_id,omitempty"`
 }
 
 type streamOptions struct {
@@ -108,8 +114,11 @@ type apiError struct {
 type completion struct {
 	Model   string `json:"model"`
 	Choices []struct {
-		Message      Message `json:"message"`
-		FinishReason string  `json:"finish_reason"`
+		Message struct {
+			Message
+			ToolCalls []wireToolCall `json:"tool_calls"`
+		} `json:"message"`
+		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
 	Usage *Usage `json:"usage"`
 }
@@ -120,7 +129,7 @@ type completion struct {
 func (c *Chat) Respond(ctx context.Context, prompt string) (string, error) {
 	req := Request{Messages: []Message{{Role: RoleUser, Content: prompt}}}
 	start := time.Now()
-	resp, err := c.post(ctx, req, "", false)
+	resp, err := c.post(ctx, req, nil, "", false)
 	if err != nil {
 		c.countError(err)
 		return "", err
@@ -149,14 +158,26 @@ func readCompletion(resp *http.Response, start time.Time) (Result, bool, error) 
 	if out.Usage != nil {
 		res.Usage = *out.Usage
 	}
+	if calls := out.Choices[0].Message.ToolCalls; len(calls) > 0 {
+		var acc chatToolCalls
+		for i, tc := range calls {
+			acc.add(toolCallDelta{Index: &i, ID: tc.ID, Function: tc.Function})
+		}
+		uses, err := acc.done()
+		if err != nil {
+			return res, out.Usage != nil, err
+		}
+		res.ToolUses = uses
+	}
 	return res, out.Usage != nil, nil
 }
 
-// post sends req, with prefill as a final assistant message to continue when it is not
-// empty, and returns the response of a 2xx answer; any other answer is read (a little),
-// closed and returned as a classified error.
-func (c *Chat) post(ctx context.Context, req Request, prefill string, stream bool) (*http.Response, error) {
-	body, err := c.body(req, prefill, stream)
+// post sends req (with extra's messages and tools instead of req.Messages when extra is not
+// nil), with prefill as a final assistant message to continue when it is not empty, and
+// returns the response of a 2xx answer; any other answer is read (a little), closed and
+// returned as a classified error.
+func (c *Chat) post(ctx context.Context, req Request, extra *wireExtra, prefill string, stream bool) (*http.Response, error) {
+	body, err := c.body(req, extra, prefill, stream)
 	if err != nil {
 		return nil, failure.AsPermanent(err)
 	}
@@ -188,9 +209,10 @@ func (c *Chat) post(ctx context.Context, req Request, prefill string, stream boo
 	return nil, statusError(resp)
 }
 
-// body is the request body: the system prompt, req.Messages, then prefill as a final
-// assistant message marked as PrefillStyle says, when it is not empty.
-func (c *Chat) body(req Request, prefill string, stream bool) (wireRequest, error) {
+// body is the request body: the system prompt, req.Messages (extra's messages when extra is
+// not nil, and its tools), then prefill as a final assistant message marked as PrefillStyle
+// says, when it is not empty.
+func (c *Chat) body(req Request, extra *wireExtra, prefill string, stream bool) (wireRequest, error) {
 	system := req.System
 	if system == "" {
 		system = c.System
@@ -199,10 +221,17 @@ func (c *Chat) body(req Request, prefill string, stream bool) (wireRequest, erro
 	if system != "" {
 		msgs = append(msgs, wireMessage{Role: RoleSystem, Content: system})
 	}
-	for _, m := range req.Messages {
-		msgs = append(msgs, wireMessage{Role: m.Role, Content: m.Content})
+	if extra != nil {
+		msgs = append(msgs, extra.messages...)
+	} else {
+		for _, m := range req.Messages {
+			msgs = append(msgs, wireMessage{Role: m.Role, Content: m.Content})
+		}
 	}
 	body := wireRequest{Model: c.Model, MaxTokens: req.MaxTokens, Stream: stream}
+	if extra != nil {
+		body.Tools = extra.tools
+	}
 	if stream {
 		body.StreamOptions = &streamOptions{IncludeUsage: true}
 	}

@@ -92,6 +92,8 @@ type chunk struct {
 	Choices []struct {
 		Delta struct {
 			Content string `json:"content"`
+			// ToolCalls are pieces of the calls the model makes (ChatAgent).
+			ToolCalls []toolCallDelta `json:"tool_calls"`
 		} `json:"delta"`
 		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
@@ -126,6 +128,12 @@ type chunk struct {
 // timeout, the idle timeout, ctx's deadline, a cut or an error event, with the partial text
 // in the Result; an error from onDelta is returned as it is (its own class).
 func (c *Chat) Stream(ctx context.Context, req Request, onDelta func(text string) error) (Result, error) {
+	return c.stream(ctx, req, nil, onDelta)
+}
+
+// stream is Stream, with extra's messages and tools sent instead of req.Messages when extra
+// is not nil (ChatAgent); the tool calls the model makes come back in Result.ToolUses.
+func (c *Chat) stream(ctx context.Context, req Request, extra *wireExtra, onDelta func(text string) error) (Result, error) {
 	start := time.Now()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -149,7 +157,7 @@ func (c *Chat) Stream(ctx context.Context, req Request, onDelta func(text string
 		return res, err
 	}
 
-	resp, err := c.post(ctx, req, prefill, true)
+	resp, err := c.post(ctx, req, extra, prefill, true)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.countError(err)
@@ -165,6 +173,7 @@ func (c *Chat) Stream(ctx context.Context, req Request, onDelta func(text string
 
 	sse := newSSEReader(resp.Body)
 	var ch chunk
+	var calls chatToolCalls
 	usageReported := false
 	for {
 		if arrived {
@@ -198,13 +207,18 @@ func (c *Chat) Stream(ctx context.Context, req Request, onDelta func(text string
 			res.FinishReason = fr
 		}
 		piece := ch.Choices[0].Delta.Content
-		if piece == "" {
+		if tc := ch.Choices[0].Delta.ToolCalls; len(tc) > 0 {
+			calls.add(tc...)
+		} else if piece == "" {
 			continue
 		}
-		if !arrived {
+		if !arrived { // text or a piece of a tool call: the model has started
 			arrived = true
 			firstTimer.Stop()
 			res.FirstToken = time.Since(start)
+		}
+		if piece == "" {
+			continue
 		}
 		if piece = rs.take(piece); piece == "" {
 			continue
@@ -219,6 +233,9 @@ func (c *Chat) Stream(ctx context.Context, req Request, onDelta func(text string
 			res.Text, res.Duration = text.String(), time.Since(start)
 			return res, fmt.Errorf("llm stream: %w", err)
 		}
+	}
+	if res.ToolUses, err = calls.done(); err != nil {
+		return fail(err)
 	}
 	rs.finish(true, req.Log, c.Model)
 	res.Text, res.Duration = text.String(), time.Since(start)

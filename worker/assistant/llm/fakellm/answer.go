@@ -45,15 +45,26 @@ type Continuation struct {
 // default) is the length in tokens: a generated answer is n tokens long (DefaultAnswerTokens
 // when n is 0); a script's or Options.Answer's text is cut to n tokens, or filled up to n
 // with words chosen by the prompt, when n is positive, and kept as it is when n is 0.
-func (s *Server) answerTokens(messages []Message, n int, script string) []string {
+func (s *Server) answerTokens(messages []Message, n int, script string) ([]string, []ToolCall) {
 	prompt := ""
 	if len(messages) > 0 {
 		prompt = messages[len(messages)-1].Content
 	}
+	var r *Reply
+	if script == "" && s.opts.Reply != nil {
+		r = s.opts.Reply(messages)
+	}
 	var toks []string
+	var calls []ToolCall
 	switch {
 	case script != "":
 		toks = words(script)
+	case r != nil:
+		calls = r.ToolCalls
+		if r.Text == "" {
+			return nil, calls
+		}
+		toks = words(r.Text)
 	case s.opts.Answer != nil:
 		toks = words(s.opts.Answer(messages))
 	default:
@@ -67,7 +78,7 @@ func (s *Server) answerTokens(messages []Message, n int, script string) []string
 		toks = words(fmt.Sprintf("Local answer to %q after %d messages: ", strings.Join(head, " "), len(messages)))
 	}
 	if n <= 0 {
-		return toks
+		return toks, calls
 	}
 	if k := len(toks); k > 0 && k < n && !strings.HasSuffix(toks[k-1], " ") {
 		toks[k-1] += " " // a custom text without a space at its end, filled up
@@ -81,19 +92,22 @@ func (s *Server) answerTokens(messages []Message, n int, script string) []string
 	}
 	toks = toks[:n]
 	toks[n-1] = strings.TrimRight(toks[n-1], " ")
-	return toks
+	return toks, calls
 }
 
-// reply returns the tokens answering msgs: the scripted answer, or, when via names how the
-// request asked to continue its last message, the scripted answer to the messages before
-// it from where that message's text ends (its Continuation recorded).
-func (s *Server) reply(msgs []Message, via string, n int, script string) ([]string, *Continuation) {
+// reply returns the tokens answering msgs, and the tool calls after them: the scripted
+// answer, or, when via names how the request asked to continue its last message, the
+// scripted answer to the messages before it from where that message's text ends (its
+// Continuation recorded).
+func (s *Server) reply(msgs []Message, via string, n int, script string) ([]string, []ToolCall, *Continuation) {
 	if via == "" {
-		return s.answerTokens(msgs, n, script), nil
+		toks, calls := s.answerTokens(msgs, n, script)
+		return toks, calls, nil
 	}
 	given := msgs[len(msgs)-1].Content
-	rest, prefix := after(s.answerTokens(msgs[:len(msgs)-1], n, script), given)
-	return rest, &Continuation{Via: via, Chars: utf8.RuneCountInString(given), NotAPrefix: !prefix}
+	toks, calls := s.answerTokens(msgs[:len(msgs)-1], n, script)
+	rest, prefix := after(toks, given)
+	return rest, calls, &Continuation{Via: via, Chars: utf8.RuneCountInString(given), NotAPrefix: !prefix}
 }
 
 // after returns the tokens of the answer toks that follow the text given, the first one
@@ -159,7 +173,7 @@ func (s *Server) AnswerText(messages []Message, maxTokens int) string {
 	s.mu.Lock()
 	n, script := s.pace.AnswerTokens, s.script
 	s.mu.Unlock()
-	toks, _ := s.reply(messages, via, n, script)
+	toks, _, _ := s.reply(messages, via, n, script)
 	if maxTokens > 0 && maxTokens < len(toks) {
 		toks = toks[:maxTokens]
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slackrelay/slackrelay/shared/loopback"
 )
@@ -25,8 +26,18 @@ type wireRequest struct {
 		Content json.RawMessage `json:"content"`
 		// Prefix marks the last message, the assistant's, as one to continue (DeepSeek,
 		// Mistral).
-		Prefix bool `json:"prefix"`
+		Prefix     bool           `json:"prefix"`
+		ToolCalls  []wireToolCall `json:"tool_calls"`
+		ToolCallID string         `json:"tool_call_id"`
 	} `json:"messages"`
+	Tools []struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name        string          `json:"name"`
+			Description string          `json:"description"`
+			Parameters  json.RawMessage `json:"parameters"`
+		} `json:"function"`
+	} `json:"tools"`
 	Stream        bool `json:"stream"`
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
@@ -63,8 +74,47 @@ type chunkChoice struct {
 }
 
 type delta struct {
-	Role    string `json:"role,omitempty"`
-	Content string `json:"content,omitempty"`
+	Role      string         `json:"role,omitempty"`
+	Content   string         `json:"content,omitempty"`
+	ToolCalls []wireToolCall `json:"tool_calls,omitempty"`
+}
+
+// wireToolCall is a tool call as chat completions send it: whole in a message, in pieces in
+// a stream (Index set, the first piece with the id, type and name, the next ones with more
+// of the arguments).
+type wireToolCall struct {
+	Index    *int   `json:"index,omitempty"`
+	ID       string `json:"id,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Function struct {
+		Name      string `json:"name,omitempty"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// argumentPiece is the most bytes of a call's arguments one chunk carries.
+const argumentPiece = 6
+
+// toolChunks are the deltas streaming calls: for each, its id and name, then its arguments
+// in pieces of at most argumentPiece bytes (whole characters).
+func toolChunks(calls []ToolCall) []delta {
+	var out []delta
+	for i, c := range calls {
+		first := wireToolCall{Index: &i, ID: c.ID, Type: "function"}
+		first.Function.Name = c.Name
+		out = append(out, delta{ToolCalls: []wireToolCall{first}})
+		for rest := c.Arguments; rest != ""; {
+			n := min(argumentPiece, len(rest))
+			for n < len(rest) && !utf8.RuneStart(rest[n]) {
+				n++
+			}
+			piece := wireToolCall{Index: &i}
+			piece.Function.Arguments = rest[:n]
+			out = append(out, delta{ToolCalls: []wireToolCall{piece}})
+			rest = rest[n:]
+		}
+	}
+	return out
 }
 
 // answer is one planned answer.
@@ -72,6 +122,7 @@ type answer struct {
 	id, model    string
 	created      int64
 	tokens       []string
+	calls        []ToolCall
 	finish       string
 	usage        usage
 	includeUsage bool
@@ -126,7 +177,13 @@ func decodeRequest(w http.ResponseWriter, r *http.Request) (wireRequest, []Messa
 	if len(req.Messages) == 0 {
 		return req, nil, errors.New("messages must not be empty")
 	}
+	for i, t := range req.Tools {
+		if t.Type != "function" || t.Function.Name == "" {
+			return req, nil, fmt.Errorf("tools[%d]: want {type: function, function: {name, ...}}", i)
+		}
+	}
 	msgs := make([]Message, len(req.Messages))
+	pending := map[string]bool{} // calls of the last assistant message not yet answered
 	for i, m := range req.Messages {
 		switch m.Role {
 		case "system", "developer", "user", "assistant", "tool":
@@ -138,6 +195,30 @@ func decodeRequest(w http.ResponseWriter, r *http.Request) (wireRequest, []Messa
 			return req, nil, fmt.Errorf("messages[%d].content: %w", i, err)
 		}
 		msgs[i] = Message{Role: m.Role, Content: text}
+		if m.Role == "tool" {
+			if !pending[m.ToolCallID] {
+				return req, nil, fmt.Errorf("messages[%d]: a tool message must answer a tool_call_id of the assistant message before it (got %q)", i, m.ToolCallID)
+			}
+			delete(pending, m.ToolCallID)
+			msgs[i].ToolCallID = m.ToolCallID
+			continue
+		}
+		if len(pending) > 0 {
+			return req, nil, fmt.Errorf("messages[%d]: the tool calls before it were not all answered by tool messages", i)
+		}
+		if len(m.ToolCalls) > 0 && m.Role != "assistant" {
+			return req, nil, fmt.Errorf("messages[%d]: only an assistant message has tool_calls", i)
+		}
+		for j, c := range m.ToolCalls {
+			if c.ID == "" || c.Type != "function" || c.Function.Name == "" || !json.Valid([]byte(c.Function.Arguments)) {
+				return req, nil, fmt.Errorf("messages[%d].tool_calls[%d]: want {id, type: function, function: {name, arguments: JSON text}}", i, j)
+			}
+			pending[c.ID] = true
+			msgs[i].ToolCalls = append(msgs[i].ToolCalls, ToolCall{ID: c.ID, Name: c.Function.Name, Arguments: c.Function.Arguments})
+		}
+	}
+	if len(pending) > 0 {
+		return req, nil, errors.New("the last tool calls were not all answered by tool messages")
 	}
 	return req, msgs, nil
 }
@@ -211,23 +292,33 @@ func (s *Server) plan(req wireRequest, msgs []Message, via string) *answer {
 	s.mu.Unlock()
 
 	var cont *Continuation
-	a.tokens, cont = s.reply(msgs, via, a.pace.AnswerTokens, script)
+	a.tokens, a.calls, cont = s.reply(msgs, via, a.pace.AnswerTokens, script)
 	limit := req.MaxTokens
 	if req.MaxCompletionTokens > 0 {
 		limit = req.MaxCompletionTokens
 	}
 	if limit > 0 && limit < len(a.tokens) {
-		a.tokens, a.finish = a.tokens[:limit], "length"
+		a.tokens, a.finish, a.calls = a.tokens[:limit], "length", nil
+	}
+	if len(a.calls) > 0 {
+		a.finish = "tool_calls"
 	}
 	a.usage.PromptTokens = promptTokens(msgs)
-	a.usage.CompletionTokens = len(a.tokens)
+	a.usage.CompletionTokens = len(a.tokens) + len(toolChunks(a.calls))
 	a.usage.TotalTokens = a.usage.PromptTokens + a.usage.CompletionTokens
 	a.includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 
-	rec := Request{Model: req.Model, Messages: msgs, Stream: req.Stream, IncludeUsage: a.includeUsage, MaxTokens: limit, Status: http.StatusOK, Continued: cont}
+	var tools []ToolSpec
+	for _, t := range req.Tools {
+		tools = append(tools, ToolSpec{Name: t.Function.Name, Description: t.Function.Description, Parameters: t.Function.Parameters})
+	}
+	rec := Request{Model: req.Model, Messages: msgs, Tools: tools, Stream: req.Stream, IncludeUsage: a.includeUsage, MaxTokens: limit, Status: http.StatusOK, Continued: cont}
 	what := fmt.Sprintf("answer of %d tokens", len(a.tokens))
 	if req.Stream && !s.opts.NoStreaming {
 		what = fmt.Sprintf("stream of %d tokens", len(a.tokens))
+	}
+	if len(a.calls) > 0 {
+		what += fmt.Sprintf(" and %d tool calls", len(a.calls))
 	}
 	if cont != nil {
 		what += fmt.Sprintf(" continuing %d characters (%s)", cont.Chars, cont.Via)
@@ -303,6 +394,10 @@ func (s *Server) stream(w http.ResponseWriter, ctx context.Context, a *answer) {
 			_ = rc.Flush() // flush unless the next token is already due
 		}
 	}
+	for _, d := range toolChunks(a.calls) {
+		chunk.Choices[0].Delta = d
+		send()
+	}
 	chunk.Choices[0] = chunkChoice{FinishReason: &a.finish}
 	send()
 	if a.includeUsage {
@@ -325,9 +420,18 @@ func (s *Server) complete(w http.ResponseWriter, ctx context.Context, a *answer)
 	if f := a.fault; f != nil && f.kind == FaultDisconnect {
 		panic(http.ErrAbortHandler)
 	}
+	msg := map[string]any{"role": "assistant", "content": strings.Join(a.tokens, "")}
+	if len(a.calls) > 0 {
+		calls := make([]wireToolCall, len(a.calls))
+		for i, c := range a.calls {
+			calls[i] = wireToolCall{ID: c.ID, Type: "function"}
+			calls[i].Function.Name, calls[i].Function.Arguments = c.Name, c.Arguments
+		}
+		msg["tool_calls"] = calls
+	}
 	body, _ := json.Marshal(map[string]any{
 		"id": a.id, "object": "chat.completion", "created": a.created, "model": a.model,
-		"choices": []any{map[string]any{"index": 0, "message": Message{Role: "assistant", Content: strings.Join(a.tokens, "")}, "finish_reason": a.finish}},
+		"choices": []any{map[string]any{"index": 0, "message": msg, "finish_reason": a.finish}},
 		"usage":   a.usage,
 	})
 	w.Header().Set("Content-Type", "application/json")

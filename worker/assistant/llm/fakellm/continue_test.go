@@ -40,7 +40,7 @@ func continueBody(t *testing.T, msgs []Message, prefix bool, extra map[string]an
 // asks for a new turn.
 func TestContinuation(t *testing.T) {
 	t.Parallel()
-	conv := []Message{{"system", "be brief"}, {"user", "how are events kept?"}}
+	conv := []Message{{Role: "system", Content: "be brief"}, {Role: "user", Content: "how are events kept?"}}
 	const script = "Grüße aus 東京: the queue keeps every event ✓ until a worker answers it."
 	tests := []struct {
 		name     string
@@ -83,7 +83,7 @@ func TestContinuation(t *testing.T) {
 					given = whole
 				}
 			}
-			msgs := append(append([]Message(nil), conv...), Message{"assistant", given})
+			msgs := append(append([]Message(nil), conv...), Message{Role: "assistant", Content: given})
 			got := readStream(t, post(t, base+"v1/chat/completions", continueBody(t, msgs, tt.prefix, tt.extra)), time.Now())
 			if !got.done {
 				t.Fatalf("the stream did not end with [DONE]: %+v", got)
@@ -119,7 +119,8 @@ func TestContinuation(t *testing.T) {
 // answerTextFresh is the answer to msgs taken as they are, a trailing assistant message
 // included: what a request asking for a new turn gets.
 func (s *Server) answerTextFresh(msgs []Message) string {
-	return strings.Join(s.answerTokens(msgs, s.Pace().AnswerTokens, s.Script()), "")
+	toks, _ := s.answerTokens(msgs, s.Pace().AnswerTokens, s.Script())
+	return strings.Join(toks, "")
 }
 
 // Continued answers keep the pace, max_tokens and usage of any answer: the first token of
@@ -127,10 +128,10 @@ func (s *Server) answerTextFresh(msgs []Message) string {
 func TestContinuationPaceAndUsage(t *testing.T) {
 	t.Parallel()
 	s, base := newTest(t, Options{Pace: Pace{FirstToken: 80 * time.Millisecond, TokensPerSecond: 100, AnswerTokens: 40}})
-	conv := []Message{{"user", "q"}}
+	conv := []Message{{Role: "user", Content: "q"}}
 	whole := s.AnswerText(conv, 0)
 	given := strings.Join(words(whole)[:30], "")
-	msgs := append(conv, Message{"assistant", given})
+	msgs := append(conv, Message{Role: "assistant", Content: given})
 	body := continueBody(t, msgs, false, map[string]any{"stream_options": map[string]bool{"include_usage": true}, "max_tokens": 6})
 	sent := time.Now()
 	got := readStream(t, post(t, base+"v1/chat/completions", body), sent)
@@ -154,7 +155,7 @@ func TestContinuationPaceAndUsage(t *testing.T) {
 func TestContinuationRefusals(t *testing.T) {
 	t.Parallel()
 	_, base := newTest(t, Options{})
-	ask := []Message{{"user", "q"}, {"assistant", "Local"}}
+	ask := []Message{{Role: "user", Content: "q"}, {Role: "assistant", Content: "Local"}}
 	tests := []struct {
 		name   string
 		msgs   []Message
@@ -184,7 +185,7 @@ func TestContinuationRefusals(t *testing.T) {
 func TestCustomAnswerLength(t *testing.T) {
 	t.Parallel()
 	s, _ := newTest(t, Options{Answer: func([]Message) string { return "one two three" }})
-	conv := []Message{{"user", "q"}}
+	conv := []Message{{Role: "user", Content: "q"}}
 	tests := []struct {
 		script string
 		tokens int
@@ -221,14 +222,14 @@ func TestLongSlowAnswer(t *testing.T) {
 	s, base := newTest(t, Options{Pace: pace})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"v1/chat/completions", strings.NewReader(chatBody(t, true, false, 0, Message{"user", "long"})))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"v1/chat/completions", strings.NewReader(chatBody(t, true, false, 0, Message{Role: "user", Content: "long"})))
 	sent := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	whole := s.AnswerText([]Message{{"user", "long"}}, 0)
+	whole := s.AnswerText([]Message{{Role: "user", Content: "long"}}, 0)
 	if len(whole) < 20000 {
 		t.Fatalf("a 6000-token answer has %d bytes, want over 20000", len(whole))
 	}

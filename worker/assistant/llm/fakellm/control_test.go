@@ -45,7 +45,7 @@ func TestClientDrivesTheServer(t *testing.T) {
 		if err := st.call(); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		resp := post(t, base+"v1/chat/completions", chatBody(t, true, false, 0, Message{"user", st.name}))
+		resp := post(t, base+"v1/chat/completions", chatBody(t, true, false, 0, Message{Role: "user", Content: st.name}))
 		_, _ = io.Copy(io.Discard, resp.Body)
 		if resp.StatusCode != st.want {
 			t.Errorf("%s: status %d, want %d", st.name, resp.StatusCode, st.want)
@@ -65,7 +65,7 @@ func TestClientDrivesTheServer(t *testing.T) {
 	if want := []string{FaultRateLimit, FaultHTTP, FaultDisconnect, FaultTruncate, FaultStall}; !cmp.Equal(faults, want) {
 		t.Errorf("recorded faults %v, want %v", faults, want)
 	}
-	if diff := cmp.Diff([]Message{{"user", "ratelimit"}}, reqs[0].Messages); diff != "" {
+	if diff := cmp.Diff([]Message{{Role: "user", Content: "ratelimit"}}, reqs[0].Messages); diff != "" {
 		t.Errorf("recorded messages over HTTP (-want +got):\n%s", diff)
 	}
 
@@ -75,7 +75,7 @@ func TestClientDrivesTheServer(t *testing.T) {
 	if err := c.Reset(ctx); err != nil {
 		t.Fatal(err)
 	}
-	resp := post(t, base+"v1/chat/completions", chatBody(t, false, false, 0, Message{"user", "after reset"}))
+	resp := post(t, base+"v1/chat/completions", chatBody(t, false, false, 0, Message{Role: "user", Content: "after reset"}))
 	if reqs, _ := c.Requests(ctx); resp.StatusCode != 200 || len(reqs) != 1 {
 		t.Errorf("after Reset: status %d with %d requests recorded, want 200 (no fault left) and 1", resp.StatusCode, len(reqs))
 	}
@@ -98,13 +98,13 @@ func TestClientScriptAndAnswer(t *testing.T) {
 	if got, err := c.Script(ctx); err != nil || got != script || s.Script() != script {
 		t.Errorf("script over HTTP %q (%v), in the server %q; want %q", got, err, s.Script(), script)
 	}
-	conv := []Message{{"user", "q"}}
+	conv := []Message{{Role: "user", Content: "q"}}
 	whole, err := c.AnswerText(ctx, conv, 0)
 	if err != nil || whole != s.AnswerText(conv, 0) || !strings.HasPrefix(whole, script+" ") || len(whole) < 20000 {
 		t.Fatalf("AnswerText over HTTP = %.60q… (%d bytes, %v), want the server's: the script filled up to 5000 tokens", whole, len(whole), err)
 	}
 	given := whole[:len("Ünïcödé ✓ 東")]
-	rest, err := c.AnswerText(ctx, append(conv, Message{"assistant", given}), 3)
+	rest, err := c.AnswerText(ctx, append(conv, Message{Role: "assistant", Content: given}), 3)
 	if want := strings.Join(words(whole[len(given):])[:3], ""); err != nil || rest != want {
 		t.Errorf("AnswerText of a continuation over HTTP = %q (%v), want the 3 tokens after %q: %q", rest, err, given, want)
 	}

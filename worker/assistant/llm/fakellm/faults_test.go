@@ -15,7 +15,7 @@ import (
 func TestFaults(t *testing.T) {
 	t.Parallel()
 	stream := func(t *testing.T, base string) (received, *http.Response) {
-		resp := post(t, base+"v1/chat/completions", chatBody(t, true, true, 0, Message{"user", "q"}))
+		resp := post(t, base+"v1/chat/completions", chatBody(t, true, true, 0, Message{Role: "user", Content: "q"}))
 		if resp.StatusCode != 200 {
 			return received{}, resp
 		}
@@ -40,7 +40,7 @@ func TestFaults(t *testing.T) {
 		t.Parallel()
 		s, base := newTest(t, Options{})
 		s.DisconnectNext(1, 0)
-		req, _ := http.NewRequest(http.MethodPost, base+"v1/chat/completions", strings.NewReader(chatBody(t, false, false, 0, Message{"user", "q"})))
+		req, _ := http.NewRequest(http.MethodPost, base+"v1/chat/completions", strings.NewReader(chatBody(t, false, false, 0, Message{Role: "user", Content: "q"})))
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 			t.Errorf("got HTTP %d, want the connection closed", resp.StatusCode)
@@ -60,7 +60,7 @@ func TestFaults(t *testing.T) {
 			}
 		}
 		s.TruncateNext(1, 0)
-		resp := post(t, base+"v1/chat/completions", chatBody(t, false, false, 0, Message{"user", "q"}))
+		resp := post(t, base+"v1/chat/completions", chatBody(t, false, false, 0, Message{Role: "user", Content: "q"}))
 		raw, _ := io.ReadAll(resp.Body)
 		if json.Valid(raw) || len(raw) == 0 {
 			t.Errorf("truncated answer %q is valid JSON or empty, want half a JSON body", raw)

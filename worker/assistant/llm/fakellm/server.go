@@ -9,7 +9,9 @@
 // on every request, so a client can ask again and find the text it was given before. A
 // request whose last message is the assistant's continues the answer from where that
 // message ends (a prefill, as vLLM's `continue_final_message`, DeepSeek's `prefix` and
-// llama.cpp's server offer). It records every request (the messages it
+// llama.cpp's server offer). Options.Reply scripts answers that call tools (`tools`
+// offered as functions, `delta.tool_calls` streamed in pieces, assistant `tool_calls` and
+// `tool` messages checked as OpenAI checks them). It records every request (the messages it
 // was sent, so tests can check a thread's history reached the prompt), checks the API key
 // when one is configured, and injects faults on command for the next N requests: a
 // connection cut after K tokens, a stream that ends without [DONE], a stall, HTTP 429 with
@@ -24,6 +26,7 @@ package fakellm
 
 import (
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +69,13 @@ type Options struct {
 	APIKey string
 	// Pace is the initial pace (see SetPace).
 	Pace Pace
+	// Reply, when set, scripts answers that call tools: the reply to a conversation (the
+	// messages before the one continued, for a prefill), when it gives one, is its text
+	// followed by its tool calls, each call's arguments streamed in pieces of a few bytes as
+	// servers stream them (finish_reason "tool_calls"); nil goes on to Answer or the
+	// generated answer. It must give the same reply to the same messages. A script
+	// (SetScript) takes precedence.
+	Reply func(messages []Message) *Reply
 	// Answer, when set, gives the text of the answer to a conversation instead of the
 	// generated one; it is cut into words, and cut or filled up to Pace.AnswerTokens when
 	// that is set. It must give the same text for the same messages (a resumed answer is
@@ -85,13 +95,39 @@ type Options struct {
 type Message struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
+	// ToolCalls are the calls an assistant message made (its tool_calls).
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	// ToolCallID is the call a "tool" message answers (its tool_call_id).
+	ToolCallID string `json:"tool_call_id,omitempty"`
+}
+
+// ToolCall is a function call: one a request's assistant message made, or one a Reply makes.
+type ToolCall struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
+}
+
+// Reply is a scripted answer (Options.Reply): Text, then ToolCalls (none: a plain answer).
+type Reply struct {
+	Text      string
+	ToolCalls []ToolCall
+}
+
+// ToolSpec is a function a request offered (its tools).
+type ToolSpec struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Parameters  json.RawMessage `json:"parameters,omitempty"`
 }
 
 // Request is one recorded request.
 type Request struct {
 	Model    string    `json:"model,omitempty"`
 	Messages []Message `json:"messages,omitempty"`
-	Stream   bool      `json:"stream"`
+	// Tools are the functions offered.
+	Tools  []ToolSpec `json:"tools,omitempty"`
+	Stream bool       `json:"stream"`
 	// IncludeUsage is stream_options.include_usage.
 	IncludeUsage bool `json:"include_usage,omitempty"`
 	MaxTokens    int  `json:"max_tokens,omitempty"`

@@ -122,10 +122,10 @@ func TestStreamWithUsage(t *testing.T) {
 	}
 	got := readStream(t, resp, time.Now())
 	wantMsgs := []Message{
-		{"system", "You are a helpful assistant answering in Slack. Be concise."},
-		{"user", "What does the events queue do?"},
-		{"assistant", "It holds each Slack event until a worker has handled it."},
-		{"user", "And when the worker crashes?"},
+		{Role: "system", Content: "You are a helpful assistant answering in Slack. Be concise."},
+		{Role: "user", Content: "What does the events queue do?"},
+		{Role: "assistant", Content: "It holds each Slack event until a worker has handled it."},
+		{Role: "user", Content: "And when the worker crashes?"},
 	}
 	if want := s.AnswerText(wantMsgs, 0); got.text != want || got.tokens != 12 {
 		t.Errorf("streamed %d tokens %q, want 12 tokens %q", got.tokens, got.text, want)
@@ -161,7 +161,7 @@ func TestAnswers(t *testing.T) {
 	t.Parallel()
 	s, base := newTest(t, Options{})
 	ask := func(prompt string, stream bool, maxTokens int) (string, string) {
-		resp := post(t, base+"chat/completions", chatBody(t, stream, false, maxTokens, Message{"user", prompt}))
+		resp := post(t, base+"chat/completions", chatBody(t, stream, false, maxTokens, Message{Role: "user", Content: prompt}))
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
@@ -194,7 +194,7 @@ func TestAnswers(t *testing.T) {
 	a3, _ := ask("another question", true, 0)
 	short, fin4 := ask("first question", true, 5)
 	shortPlain, fin5 := ask("first question", false, 5)
-	if a1 != a2 || a1 != s.AnswerText([]Message{{"user", "first question"}}, 0) {
+	if a1 != a2 || a1 != s.AnswerText([]Message{{Role: "user", Content: "first question"}}, 0) {
 		t.Errorf("one prompt answered %q streamed and %q not; want the same deterministic text", a1, a2)
 	}
 	if a1 == a3 {
@@ -211,7 +211,7 @@ func TestAnswers(t *testing.T) {
 func TestNoStreaming(t *testing.T) {
 	t.Parallel()
 	s, base := newTest(t, Options{NoStreaming: true})
-	resp := post(t, base+"v1/chat/completions", chatBody(t, true, true, 0, Message{"user", "q"}))
+	resp := post(t, base+"v1/chat/completions", chatBody(t, true, true, 0, Message{Role: "user", Content: "q"}))
 	var out struct {
 		Choices []struct {
 			Message Message `json:"message"`
@@ -220,7 +220,7 @@ func TestNoStreaming(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.Header.Get("Content-Type") != "application/json" || len(out.Choices) != 1 {
 		t.Fatalf("a stream request got %s %+v (%v), want one JSON answer", resp.Header.Get("Content-Type"), out, err)
 	}
-	if want := s.AnswerText([]Message{{"user", "q"}}, 0); out.Choices[0].Message.Content != want {
+	if want := s.AnswerText([]Message{{Role: "user", Content: "q"}}, 0); out.Choices[0].Message.Content != want {
 		t.Errorf("answer %q, want %q", out.Choices[0].Message.Content, want)
 	}
 }
@@ -228,8 +228,8 @@ func TestNoStreaming(t *testing.T) {
 func TestLongAnswer(t *testing.T) {
 	t.Parallel()
 	s, base := newTest(t, Options{Pace: Pace{AnswerTokens: 5000}})
-	got := readStream(t, post(t, base+"v1/chat/completions", chatBody(t, true, true, 0, Message{"user", "long"})), time.Now())
-	if got.tokens != 5000 || len(got.text) < 20000 || got.text != s.AnswerText([]Message{{"user", "long"}}, 0) {
+	got := readStream(t, post(t, base+"v1/chat/completions", chatBody(t, true, true, 0, Message{Role: "user", Content: "long"})), time.Now())
+	if got.tokens != 5000 || len(got.text) < 20000 || got.text != s.AnswerText([]Message{{Role: "user", Content: "long"}}, 0) {
 		t.Errorf("got %d tokens, %d bytes; want 5000 tokens of the server's answer", got.tokens, len(got.text))
 	}
 }
@@ -237,7 +237,7 @@ func TestLongAnswer(t *testing.T) {
 func TestCustomAnswer(t *testing.T) {
 	t.Parallel()
 	_, base := newTest(t, Options{Answer: func(m []Message) string { return "echo " + m[len(m)-1].Content }})
-	got := readStream(t, post(t, base+"v1/chat/completions", chatBody(t, true, false, 0, Message{"user", "two words"})), time.Now())
+	got := readStream(t, post(t, base+"v1/chat/completions", chatBody(t, true, false, 0, Message{Role: "user", Content: "two words"})), time.Now())
 	if got.text != "echo two words" || got.tokens != 3 {
 		t.Errorf("got %d tokens %q, want 3 tokens %q", got.tokens, got.text, "echo two words")
 	}
@@ -249,7 +249,7 @@ func TestPace(t *testing.T) {
 	t.Parallel()
 	s, base := newTest(t, Options{Pace: Pace{FirstToken: 150 * time.Millisecond, TokensPerSecond: 50, AnswerTokens: 6}})
 	sent := time.Now()
-	got := readStream(t, post(t, base+"v1/chat/completions", chatBody(t, true, false, 0, Message{"user", "q"})), sent)
+	got := readStream(t, post(t, base+"v1/chat/completions", chatBody(t, true, false, 0, Message{Role: "user", Content: "q"})), sent)
 	for i, at := range got.gaps {
 		if want := s.Pace().due(i); at < want {
 			t.Errorf("token %d arrived after %v, before it was due (%v)", i, at, want)
@@ -260,7 +260,7 @@ func TestPace(t *testing.T) {
 	}
 	s.SetPace(Pace{FirstToken: 100 * time.Millisecond})
 	start := time.Now()
-	resp := post(t, base+"v1/chat/completions", chatBody(t, false, false, 0, Message{"user", "q"}))
+	resp := post(t, base+"v1/chat/completions", chatBody(t, false, false, 0, Message{Role: "user", Content: "q"}))
 	_, _ = io.Copy(io.Discard, resp.Body)
 	if took := time.Since(start); took < 100*time.Millisecond {
 		t.Errorf("non-streamed answer after %v, before its first token was due (100ms)", took)
@@ -270,7 +270,7 @@ func TestPace(t *testing.T) {
 func TestAPIKey(t *testing.T) {
 	t.Parallel()
 	s, base := newTest(t, Options{APIKey: testKey})
-	body := chatBody(t, false, false, 0, Message{"user", "q"})
+	body := chatBody(t, false, false, 0, Message{Role: "user", Content: "q"})
 	for _, tt := range []struct {
 		name, auth string
 		want       int
@@ -340,7 +340,7 @@ func TestResetAndOut(t *testing.T) {
 	s.FailHTTPNext(1, 500)
 	s.SetPace(Pace{AnswerTokens: 7})
 	s.Reset()
-	got := readStream(t, post(t, base+"v1/chat/completions", chatBody(t, true, false, 0, Message{"user", "q"})), time.Now())
+	got := readStream(t, post(t, base+"v1/chat/completions", chatBody(t, true, false, 0, Message{Role: "user", Content: "q"})), time.Now())
 	if got.tokens != 3 || len(s.Requests()) != 1 {
 		t.Errorf("after Reset got %d tokens and %d requests, want 3 (the Options pace), no fault, 1 request", got.tokens, len(s.Requests()))
 	}
