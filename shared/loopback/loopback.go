@@ -211,3 +211,23 @@ func RefusedEndpoint(t testing.TB) string {
 	}
 	return fmt.Sprintf("http://127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }
+
+// ControlBodyLimit bounds a control request's body.
+const ControlBodyLimit = 1 << 20
+
+// ReadControl decodes a control request's JSON body into v; on a bad body it answers 400
+// {"ok":false,"error":"invalid_json"} itself and reports false.
+func ReadControl(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(io.LimitReader(r.Body, ControlBodyLimit)).Decode(v); err != nil {
+		WriteJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "invalid_json"})
+		return false
+	}
+	return true
+}
+
+// WriteJSON answers status with v as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

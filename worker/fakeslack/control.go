@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/slackrelay/slackrelay/shared/loopback"
 )
 
 // The control API lets another process drive a Server over HTTP (see Client):
@@ -63,9 +65,6 @@ func (s *Server) routeControl(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_control/reset", s.ctlReset)
 }
 
-// controlBodyLimit bounds a control request body.
-const controlBodyLimit = 1 << 20
-
 type controlFault struct {
 	Method            string  `json:"method"`
 	N                 *int    `json:"n"`
@@ -76,7 +75,7 @@ type controlFault struct {
 
 func readControl(w http.ResponseWriter, r *http.Request) (controlFault, int, bool) {
 	var c controlFault
-	if err := json.NewDecoder(io.LimitReader(r.Body, controlBodyLimit)).Decode(&c); err != nil {
+	if err := json.NewDecoder(io.LimitReader(r.Body, loopback.ControlBodyLimit)).Decode(&c); err != nil {
 		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
 		return c, 0, false
 	}
@@ -153,7 +152,7 @@ func (s *Server) ctlLoseResponse(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) ctlAddUserMessage(w http.ResponseWriter, r *http.Request) {
 	var m UserMessage
-	if err := json.NewDecoder(io.LimitReader(r.Body, controlBodyLimit)).Decode(&m); err != nil {
+	if err := json.NewDecoder(io.LimitReader(r.Body, loopback.ControlBodyLimit)).Decode(&m); err != nil {
 		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
 		return
 	}
@@ -174,7 +173,7 @@ func (s *Server) ctlNewTrigger(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		ViewID string `json:"view_id"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, controlBodyLimit)).Decode(&in); err != nil && !errors.Is(err, io.EOF) {
+	if err := json.NewDecoder(io.LimitReader(r.Body, loopback.ControlBodyLimit)).Decode(&in); err != nil && !errors.Is(err, io.EOF) {
 		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
 		return
 	}
@@ -244,7 +243,7 @@ func (s *Server) ctlResponseURL(w http.ResponseWriter, r *http.Request) {
 		ID string `json:"id"`
 		Origin
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, controlBodyLimit)).Decode(&in); err != nil {
+	if err := json.NewDecoder(io.LimitReader(r.Body, loopback.ControlBodyLimit)).Decode(&in); err != nil {
 		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
 		return
 	}
@@ -267,7 +266,7 @@ func (s *Server) ctlStreamLifetime(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Seconds *float64 `json:"seconds"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, controlBodyLimit)).Decode(&in); err != nil {
+	if err := json.NewDecoder(io.LimitReader(r.Body, loopback.ControlBodyLimit)).Decode(&in); err != nil {
 		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
 		return
 	}

@@ -1,12 +1,12 @@
 package ddbfault
 
 import (
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/slackrelay/slackrelay/shared/loopback"
 )
 
 // The control API lets another process drive a Proxy over HTTP, on the proxy's own
@@ -35,9 +35,6 @@ func (p *Proxy) routeControl(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_control/rules", p.ctlArm)
 	mux.HandleFunc("DELETE /_control/rules/{id}", p.ctlDisarm)
 }
-
-// controlBodyLimit bounds a control request body.
-const controlBodyLimit = 1 << 20
 
 // ruleJSON is a Rule on the control API.
 type ruleJSON struct {
@@ -99,64 +96,50 @@ func fromJSON(j ruleJSON) (Rule, string) {
 	}, ""
 }
 
-func readControl(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(io.LimitReader(r.Body, controlBodyLimit)).Decode(v); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "invalid_json"})
-		return false
-	}
-	return true
-}
-
 func (p *Proxy) ctlSnapshot(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, p.Snapshot())
+	loopback.WriteJSON(w, http.StatusOK, p.Snapshot())
 }
 
 func (p *Proxy) ctlReset(w http.ResponseWriter, _ *http.Request) {
 	p.Reset()
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	loopback.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 }
 
 func (p *Proxy) ctlGetDown(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, downJSON{Down: p.Down()})
+	loopback.WriteJSON(w, http.StatusOK, downJSON{Down: p.Down()})
 }
 
 func (p *Proxy) ctlSetDown(w http.ResponseWriter, r *http.Request) {
 	var in downJSON
-	if !readControl(w, r, &in) {
+	if !loopback.ReadControl(w, r, &in) {
 		return
 	}
 	p.SetDown(in.Down)
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	loopback.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 }
 
 func (p *Proxy) ctlRules(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, p.Rules())
+	loopback.WriteJSON(w, http.StatusOK, p.Rules())
 }
 
 func (p *Proxy) ctlArm(w http.ResponseWriter, r *http.Request) {
 	var in ruleJSON
-	if !readControl(w, r, &in) {
+	if !loopback.ReadControl(w, r, &in) {
 		return
 	}
 	rule, bad := fromJSON(in)
 	if bad != "" {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": bad})
+		loopback.WriteJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": bad})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "id": p.Arm(rule).ID()})
+	loopback.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "id": p.Arm(rule).ID()})
 }
 
 func (p *Proxy) ctlDisarm(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.Atoi(r.PathValue("id"))
 	if err != nil || !p.Disarm(id) {
-		writeJSON(w, http.StatusNotFound, map[string]any{"ok": false, "error": "not_found"})
+		loopback.WriteJSON(w, http.StatusNotFound, map[string]any{"ok": false, "error": "not_found"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	loopback.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 }

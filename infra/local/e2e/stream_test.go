@@ -67,16 +67,10 @@ func expectedAnswer(t *testing.T, s *devworld.World) (string, []fakellm.Request)
 	return s.LLM.AnswerText(reqs[0].Messages, reqs[0].MaxTokens), reqs
 }
 
-// 12. The worker SIGKILLed mid-stream, after the stream started and a few appends landed: the
-// redelivery runs the model again and finishes that same message with the whole answer. One
-// message in the thread, finished, complete; no second stream; nothing dead-lettered.
-func TestWorkerKilledMidStream(t *testing.T) {
-	s := streamSetup(t)
-	id, ts := event()
-	sent := time.Now()
-	if r := mention(t, s, fixture.AppMention(id, "C1", ts, "stream through a crash")); r.Status != 202 {
-		t.Fatalf("mention: status %d, want 202", r.Status)
-	}
+// killMidStream waits for the first stream in channel to have 2 appends, SIGKILLs the worker
+// and returns the stream as the kill left it (still streaming).
+func killMidStream(t *testing.T, s *devworld.World, channel string) fakeslack.Stream {
+	t.Helper()
 	var st fakeslack.Stream
 	err := devworld.WaitFor(10*time.Second, func() bool {
 		streams := s.Slack.Streams()
@@ -90,11 +84,25 @@ func TestWorkerKilledMidStream(t *testing.T) {
 		t.Fatalf("no stream with 2 appends within 10 s; streams: %+v", s.Slack.Streams())
 	}
 	s.KillWorker()
-	killed := time.Since(sent)
-	st, _ = s.Slack.Stream("C1", st.TS)
+	st, _ = s.Slack.Stream(channel, st.TS)
 	if st.State != fakeslack.Streaming {
 		t.Fatalf("the stream ended before the kill: %+v; the pace leaves it more than a second to go", st)
 	}
+	return st
+}
+
+// 12. The worker SIGKILLed mid-stream, after the stream started and a few appends landed: the
+// redelivery runs the model again and finishes that same message with the whole answer. One
+// message in the thread, finished, complete; no second stream; nothing dead-lettered.
+func TestWorkerKilledMidStream(t *testing.T) {
+	s := streamSetup(t)
+	id, ts := event()
+	sent := time.Now()
+	if r := mention(t, s, fixture.AppMention(id, "C1", ts, "stream through a crash")); r.Status != 202 {
+		t.Fatalf("mention: status %d, want 202", r.Status)
+	}
+	st := killMidStream(t, s, "C1")
+	killed := time.Since(sent)
 	partial := st.Text
 	// What is tested is the redelivery finishing the message, not the model's second run:
 	// let the model give the same answer at once.
@@ -111,7 +119,7 @@ func TestWorkerKilledMidStream(t *testing.T) {
 	// Redelivery after the visibility timeout (handler timeout + 2 s) and the killed
 	// attempt's lease; then the thread as a client renders it: the whole answer, once, its
 	// buttons under it.
-	_, err = answercheck.Await(context.Background(), answercheck.InProcess{Server: s.Slack}, "C1", ts, answercheck.Answer(want), 20*time.Second)
+	_, err := answercheck.Await(context.Background(), answercheck.InProcess{Server: s.Slack}, "C1", ts, answercheck.Answer(want), 20*time.Second)
 	if err != nil {
 		t.Fatalf("within 20 s of the kill: %v", err)
 	}

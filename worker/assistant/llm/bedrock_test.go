@@ -257,44 +257,11 @@ func TestBedrockStreamFailures(t *testing.T) {
 			if !strings.Contains(err.Error(), testModelID) {
 				t.Errorf("error %q does not name the model", err)
 			}
-			for _, target := range tt.is {
-				if !errors.Is(err, target) {
-					t.Errorf("error %q is not %q", err, target)
-				}
-			}
 			if tt.as != nil && !errors.As(err, tt.as) {
 				t.Errorf("error %q (%T) is not the SDK's %T", err, errors.Unwrap(err), tt.as)
 			}
-			if class, after := failure.Classify(err); class != tt.class || after != tt.after {
-				t.Errorf("error %q classified %v (after %v), want %v (after %v)", err, class, after, tt.class, tt.after)
-			}
-			if v := metricValues(t, metricsOut, "LLMErrors", map[string]string{"Model": testModelID, "Reason": tt.reason}); !cmp.Equal(v, []float64{1}) {
-				t.Errorf("LLMErrors{Reason=%s} = %v, want [1]; metrics:\n%s", tt.reason, v, metricsOut)
-			}
-			if strings.Join(got.pieces, "") != res.Text {
-				t.Errorf("Result.Text %q is not what onDelta got, %q", res.Text, strings.Join(got.pieces, ""))
-			}
-			var se *StreamError
-			if len(tt.is) == 0 {
-				if errors.As(err, &se) {
-					t.Errorf("a refused request gave a StreamError: %v", err)
-				}
-				return
-			}
-			if !errors.As(err, &se) {
-				t.Fatalf("error %q is not a *StreamError", err)
-			}
-			switch {
-			case tt.received >= 0:
-				if want := firstTokens(srv, tt.received); tt.received == 0 && res.Text != "" || tt.received > 0 && res.Text != want {
-					t.Errorf("partial text %q, want the first %d tokens %q", res.Text, tt.received, want)
-				}
-			case res.Text == "":
-				t.Errorf("no text arrived before the deadline, want some (the answer streams at 20 tokens/s)")
-			}
-			if se.Received != len([]rune(res.Text)) {
-				t.Errorf("StreamError.Received = %d, want %d", se.Received, len([]rune(res.Text)))
-			}
+			checkFailedStream(t, failedStream{model: testModelID, is: tt.is, class: tt.class, after: tt.after, received: tt.received, reason: tt.reason},
+				err, res, got.pieces, metricsOut, func(n int) string { return firstTokens(srv, n) })
 		})
 	}
 }

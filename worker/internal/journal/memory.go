@@ -141,32 +141,6 @@ func (m *Memory) SetLegacy(key, id, rawJSON string) error {
 	return nil
 }
 
-// Steps returns the steps recorded for key (nil when none), for tests that look inside.
-func (m *Memory) Steps(key string) map[string]json.RawMessage {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r := m.records[key]
-	if r == nil {
-		return nil
-	}
-	out := make(map[string]json.RawMessage, len(r.steps))
-	for k, v := range r.steps {
-		out[k] = v
-	}
-	return out
-}
-
-// Keys lists the keys with a record, and whether each is done.
-func (m *Memory) Keys() map[string]bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make(map[string]bool, len(m.records))
-	for k, r := range m.records {
-		out[k] = r.done
-	}
-	return out
-}
-
 // memBackend applies a lease's updates to the map under the same condition as DynamoDB's.
 type memBackend struct{ m *Memory }
 

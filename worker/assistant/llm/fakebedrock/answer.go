@@ -1,10 +1,10 @@
 package fakebedrock
 
 import (
-	"fmt"
-	"hash/fnv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakemodel"
 )
 
 // vocabulary fills generated answers: the words are picked by a hash of the prompt, so one
@@ -29,35 +29,13 @@ func prompt(msgs []Message) string {
 // tokens, as Pace.AnswerTokens says.
 func answerTokens(msgs []Message, n int, script string) []string {
 	p := prompt(msgs)
-	var toks []string
 	if script != "" {
-		toks = words(script)
-	} else {
-		if n <= 0 {
-			n = DefaultAnswerTokens
-		}
-		head := strings.Fields(p)
-		if len(head) > 8 {
-			head = append(head[:8], "…")
-		}
-		toks = words(fmt.Sprintf("Bedrock answer to %q after %d messages: ", strings.Join(head, " "), len(msgs)))
+		return fakemodel.Fill(fakemodel.Words(script), n, p, vocabulary)
 	}
 	if n <= 0 {
-		return toks
+		n = DefaultAnswerTokens
 	}
-	if k := len(toks); k > 0 && k < n && !strings.HasSuffix(toks[k-1], " ") {
-		toks[k-1] += " "
-	}
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(p))
-	x := h.Sum64()
-	for len(toks) < n {
-		x = x*6364136223846793005 + 1442695040888963407 // one step of a linear congruential generator
-		toks = append(toks, vocabulary[(x>>33)%uint64(len(vocabulary))]+" ")
-	}
-	toks = toks[:n]
-	toks[n-1] = strings.TrimRight(toks[n-1], " ")
-	return toks
+	return fakemodel.Fill(fakemodel.Generated("Bedrock", p, len(msgs)), n, p, vocabulary)
 }
 
 // reply returns the tokens answering msgs: the answer, or, when the last message is the
@@ -69,48 +47,8 @@ func reply(msgs []Message, n int, script string) ([]string, *Prefill) {
 		return answerTokens(msgs, n, script), nil
 	}
 	given := strings.Join(msgs[last].Texts, "")
-	rest, prefix := after(answerTokens(msgs[:last], n, script), given)
+	rest, prefix := fakemodel.After(answerTokens(msgs[:last], n, script), given)
 	return rest, &Prefill{Chars: utf8.RuneCountInString(given), NotAPrefix: !prefix}
-}
-
-// after returns the tokens of the answer toks that follow the text given, the first one cut
-// where given ends, and whether given is a beginning of the answer. When it is not, the
-// answer goes on from given's length in characters.
-func after(toks []string, given string) (rest []string, prefix bool) {
-	text := strings.Join(toks, "")
-	if !strings.HasPrefix(text, given) {
-		off, n := len(text), utf8.RuneCountInString(given)
-		for i := range text {
-			if n == 0 {
-				off = i
-				break
-			}
-			n--
-		}
-		rest, _ = after(toks, text[:off])
-		return rest, false
-	}
-	off, pos := len(given), 0
-	for _, t := range toks {
-		switch end := pos + len(t); {
-		case end <= off:
-		case pos >= off:
-			rest = append(rest, t)
-		default:
-			rest = append(rest, t[off-pos:])
-		}
-		pos += len(t)
-	}
-	return rest, true
-}
-
-// words cuts text after each space, so the pieces join back to text.
-func words(text string) []string {
-	out := strings.SplitAfter(text, " ")
-	if out[len(out)-1] == "" {
-		out = out[:len(out)-1]
-	}
-	return out
 }
 
 // inputTokens approximates a request's input tokens: its words, plus 3 per message and per

@@ -29,8 +29,7 @@ func (c *Client) Requests(ctx context.Context) ([]Request, error) {
 
 // SetPace is Server.SetPace over HTTP.
 func (c *Client) SetPace(ctx context.Context, p Pace) error {
-	first := p.FirstToken.Seconds()
-	return c.call(ctx, http.MethodPost, "/_control/pace", paceJSON{FirstTokenSeconds: &first, TokensPerSecond: &p.TokensPerSecond, AnswerTokens: &p.AnswerTokens}, nil)
+	return c.call(ctx, http.MethodPost, "/_control/pace", p.JSON(), nil)
 }
 
 func (c *Client) fault(ctx context.Context, path string, n int, f faultJSON) error {

@@ -1,10 +1,11 @@
 package fakebedrock
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
-	"time"
+
+	"github.com/slackrelay/slackrelay/shared/loopback"
+
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakemodel"
 )
 
 // The control API lets another process drive a Server over HTTP (see Client). Durations are
@@ -31,7 +32,7 @@ func (s *Server) routeControl(mux *http.ServeMux) {
 		if reqs == nil {
 			reqs = []Request{}
 		}
-		writeJSON(w, http.StatusOK, reqs)
+		loopback.WriteJSON(w, http.StatusOK, reqs)
 	})
 	mux.HandleFunc("POST /_control/pace", s.ctlPace)
 	mux.HandleFunc("POST /_control/throttle", s.ctlFault(FaultThrottle))
@@ -42,39 +43,29 @@ func (s *Server) routeControl(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_control/tooluse", s.ctlFault(FaultToolUse))
 	mux.HandleFunc("POST /_control/script", func(w http.ResponseWriter, r *http.Request) {
 		var in scriptJSON
-		if readControl(w, r, &in) {
+		if loopback.ReadControl(w, r, &in) {
 			s.SetScript(in.Text)
-			writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+			loopback.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 		}
 	})
 	mux.HandleFunc("POST /_control/turns", func(w http.ResponseWriter, r *http.Request) {
 		var in turnsJSON
-		if readControl(w, r, &in) {
+		if loopback.ReadControl(w, r, &in) {
 			s.SetTurns(in.Turns...)
-			writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+			loopback.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 		}
 	})
 	mux.HandleFunc("POST /_control/allowed", func(w http.ResponseWriter, r *http.Request) {
 		var in allowedJSON
-		if readControl(w, r, &in) {
+		if loopback.ReadControl(w, r, &in) {
 			s.SetAllowedModels(in.Models...)
-			writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+			loopback.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 		}
 	})
 	mux.HandleFunc("POST /_control/reset", func(w http.ResponseWriter, _ *http.Request) {
 		s.Reset()
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+		loopback.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 	})
-}
-
-// controlBodyLimit bounds a control request body.
-const controlBodyLimit = 1 << 20
-
-// paceJSON is a Pace on the control API; nil fields are left as they are.
-type paceJSON struct {
-	FirstTokenSeconds *float64 `json:"first_token_seconds,omitempty"`
-	TokensPerSecond   *float64 `json:"tokens_per_second,omitempty"`
-	AnswerTokens      *int     `json:"answer_tokens,omitempty"`
 }
 
 // faultJSON is a fault on the control API.
@@ -100,44 +91,25 @@ type allowedJSON struct {
 	Models []string `json:"models"`
 }
 
-func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
-
-func readControl(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(io.LimitReader(r.Body, controlBodyLimit)).Decode(v); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "invalid_json"})
-		return false
-	}
-	return true
-}
-
 func (s *Server) ctlPace(w http.ResponseWriter, r *http.Request) {
-	var in paceJSON
-	if !readControl(w, r, &in) {
-		return
-	}
-	if in.FirstTokenSeconds != nil && *in.FirstTokenSeconds < 0 || in.TokensPerSecond != nil && *in.TokensPerSecond < 0 ||
-		in.AnswerTokens != nil && *in.AnswerTokens < 0 {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "negative_value"})
+	var in fakemodel.PaceJSON
+	if !loopback.ReadControl(w, r, &in) {
 		return
 	}
 	s.mu.Lock()
-	if in.FirstTokenSeconds != nil {
-		s.pace.FirstToken = seconds(*in.FirstTokenSeconds)
-	}
-	if in.TokensPerSecond != nil {
-		s.pace.TokensPerSecond = *in.TokensPerSecond
-	}
-	if in.AnswerTokens != nil {
-		s.pace.AnswerTokens = *in.AnswerTokens
-	}
+	err := in.Apply(&s.pace)
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	if err != nil {
+		loopback.WriteJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": err.Error()})
+		return
+	}
+	loopback.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 }
 
 func (s *Server) ctlFault(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var in faultJSON
-		if !readControl(w, r, &in) {
+		if !loopback.ReadControl(w, r, &in) {
 			return
 		}
 		n := 1
@@ -146,10 +118,10 @@ func (s *Server) ctlFault(kind string) http.HandlerFunc {
 		}
 		switch kind {
 		case FaultThrottle:
-			s.ThrottleNext(n, seconds(in.RetryAfterSeconds))
+			s.ThrottleNext(n, fakemodel.Seconds(in.RetryAfterSeconds))
 		case FaultHTTP:
 			if in.Status < 400 || in.Status > 599 {
-				writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "status_must_be_4xx_or_5xx"})
+				loopback.WriteJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "status_must_be_4xx_or_5xx"})
 				return
 			}
 			s.FailNext(n, in.Status, in.Exception)
@@ -158,16 +130,10 @@ func (s *Server) ctlFault(kind string) http.HandlerFunc {
 		case FaultCut:
 			s.CutNext(n, in.AfterChunks)
 		case FaultStall:
-			s.StallNext(n, in.AfterChunks, seconds(in.Seconds))
+			s.StallNext(n, in.AfterChunks, fakemodel.Seconds(in.Seconds))
 		case FaultToolUse:
 			s.ToolUseNext(n, in.Tools...)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+		loopback.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

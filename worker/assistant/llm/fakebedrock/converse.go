@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakemodel"
+
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 	"github.com/slackrelay/slackrelay/shared/loopback"
 )
@@ -290,7 +292,7 @@ func (s *Server) stream(w http.ResponseWriter, ctx context.Context, a *answer) {
 		_ = rc.Flush()
 	}
 
-	start, pace := a.received, newPacer(ctx)
+	start, pace := a.received, fakemodel.NewPacer(ctx)
 	started := false
 	begin := func() {
 		if !started {
@@ -310,7 +312,7 @@ func (s *Server) stream(w http.ResponseWriter, ctx context.Context, a *answer) {
 				panic(http.ErrAbortHandler) // closes the connection without ending the response
 			case FaultStall:
 				_ = rc.Flush()
-				if pace.wait(f.pause) != nil {
+				if pace.Wait(f.pause) != nil {
 					return
 				}
 				start = start.Add(f.pause)
@@ -319,12 +321,12 @@ func (s *Server) stream(w http.ResponseWriter, ctx context.Context, a *answer) {
 		if i == len(a.tokens) {
 			break
 		}
-		if pace.wait(time.Until(start.Add(a.pace.due(i)))) != nil {
+		if pace.Wait(time.Until(start.Add(a.pace.Due(i)))) != nil {
 			return
 		}
 		begin()
 		send("contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"text": a.tokens[i]}, "p": padding[:1+i%len(padding)]})
-		if i+1 == len(a.tokens) || a.pace.due(i+1) > time.Since(start) {
+		if i+1 == len(a.tokens) || a.pace.Due(i+1) > time.Since(start) {
 			_ = rc.Flush() // flush unless the next token is already due
 		}
 	}
@@ -333,7 +335,7 @@ func (s *Server) stream(w http.ResponseWriter, ctx context.Context, a *answer) {
 		send("contentBlockStop", map[string]any{"contentBlockIndex": 0, "p": padding[:3]})
 		index++
 	}
-	if len(a.tools) > 0 && pace.wait(time.Until(start.Add(a.pace.due(len(a.tokens))))) != nil {
+	if len(a.tools) > 0 && pace.Wait(time.Until(start.Add(a.pace.Due(len(a.tokens))))) != nil {
 		return
 	}
 	toolTokens := 0
@@ -375,33 +377,6 @@ func writeException(w http.ResponseWriter, status int, typ, message string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"message": message})
-}
-
-// pacer waits for the moments tokens are due, on one timer for the whole answer.
-type pacer struct {
-	ctx   context.Context
-	timer *time.Timer
-}
-
-func newPacer(ctx context.Context) *pacer {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return &pacer{ctx: ctx, timer: t}
-}
-
-// wait returns after d, or with ctx's error when the client goes away first.
-func (p *pacer) wait(d time.Duration) error {
-	if d <= 0 {
-		return p.ctx.Err()
-	}
-	p.timer.Reset(d)
-	select {
-	case <-p.timer.C:
-		return nil
-	case <-p.ctx.Done():
-		p.timer.Stop()
-		return p.ctx.Err()
-	}
 }
 
 func orString(s, def string) string {

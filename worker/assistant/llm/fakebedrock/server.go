@@ -40,34 +40,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakemodel"
+
 	"github.com/slackrelay/slackrelay/shared/loopback"
 )
 
+// Pace is how fast the server answers (fakemodel.Pace, shared with the other model stand-in).
+type Pace = fakemodel.Pace
+
+// DefaultAnswerTokens is a generated answer's length when Pace.AnswerTokens is 0.
+const DefaultAnswerTokens = fakemodel.DefaultAnswerTokens
+
 // DefaultAnswerTokens is the length of a generated answer when Pace.AnswerTokens is 0.
-const DefaultAnswerTokens = 30
-
-// Pace is how answers are written.
-type Pace struct {
-	// FirstToken is the wait between a request and the first text.
-	FirstToken time.Duration
-	// TokensPerSecond is the rate of the tokens after the first (0: as fast as possible).
-	TokensPerSecond float64
-	// AnswerTokens is the answer's length in tokens (words). 0: DefaultAnswerTokens for a
-	// generated answer, a script's text as it is; a positive value also cuts a script, or
-	// fills it up with generated words. inferenceConfig.maxTokens cuts the answer shorter
-	// (stopReason max_tokens).
-	AnswerTokens int
-}
-
-// due is when token i is due after the request: the first after FirstToken, each further one
-// 1/TokensPerSecond later.
-func (p Pace) due(i int) time.Duration {
-	d := p.FirstToken
-	if p.TokensPerSecond > 0 && i > 0 {
-		d += time.Duration(float64(i) / p.TokensPerSecond * float64(time.Second))
-	}
-	return d
-}
 
 // Options configure a Server. The zero value works: every model is allowed, answers come at
 // once.

@@ -1,10 +1,10 @@
 package fakellm
 
 import (
-	"fmt"
-	"hash/fnv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakemodel"
 )
 
 // vocabulary fills generated answers: the words are picked by a hash of the prompt, so one
@@ -58,41 +58,22 @@ func (s *Server) answerTokens(messages []Message, n int, script string) ([]strin
 	var calls []ToolCall
 	switch {
 	case script != "":
-		toks = words(script)
+		toks = fakemodel.Words(script)
 	case r != nil:
 		calls = r.ToolCalls
 		if r.Text == "" {
 			return nil, calls
 		}
-		toks = words(r.Text)
+		toks = fakemodel.Words(r.Text)
 	case s.opts.Answer != nil:
-		toks = words(s.opts.Answer(messages))
+		toks = fakemodel.Words(s.opts.Answer(messages))
 	default:
 		if n <= 0 {
 			n = DefaultAnswerTokens
 		}
-		head := strings.Fields(prompt)
-		if len(head) > 8 {
-			head = append(head[:8], "…")
-		}
-		toks = words(fmt.Sprintf("Local answer to %q after %d messages: ", strings.Join(head, " "), len(messages)))
+		toks = fakemodel.Generated("Local", prompt, len(messages))
 	}
-	if n <= 0 {
-		return toks, calls
-	}
-	if k := len(toks); k > 0 && k < n && !strings.HasSuffix(toks[k-1], " ") {
-		toks[k-1] += " " // a custom text without a space at its end, filled up
-	}
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(prompt))
-	x := h.Sum64()
-	for len(toks) < n {
-		x = x*6364136223846793005 + 1442695040888963407 // one step of a linear congruential generator
-		toks = append(toks, vocabulary[(x>>33)%uint64(len(vocabulary))]+" ")
-	}
-	toks = toks[:n]
-	toks[n-1] = strings.TrimRight(toks[n-1], " ")
-	return toks, calls
+	return fakemodel.Fill(toks, n, prompt, vocabulary), calls
 }
 
 // reply returns the tokens answering msgs, and the tool calls after them: the scripted
@@ -106,48 +87,8 @@ func (s *Server) reply(msgs []Message, via string, n int, script string) ([]stri
 	}
 	given := msgs[len(msgs)-1].Content
 	toks, calls := s.answerTokens(msgs[:len(msgs)-1], n, script)
-	rest, prefix := after(toks, given)
+	rest, prefix := fakemodel.After(toks, given)
 	return rest, calls, &Continuation{Via: via, Chars: utf8.RuneCountInString(given), NotAPrefix: !prefix}
-}
-
-// after returns the tokens of the answer toks that follow the text given, the first one
-// cut where given ends, and whether given is a beginning of the answer. When it is not, the
-// answer goes on from given's length in characters (nothing when given is as long).
-func after(toks []string, given string) (rest []string, prefix bool) {
-	text := strings.Join(toks, "")
-	if !strings.HasPrefix(text, given) {
-		off, n := len(text), utf8.RuneCountInString(given)
-		for i := range text {
-			if n == 0 {
-				off = i
-				break
-			}
-			n--
-		}
-		rest, _ = after(toks, text[:off])
-		return rest, false
-	}
-	off, pos := len(given), 0
-	for _, t := range toks {
-		switch end := pos + len(t); {
-		case end <= off:
-		case pos >= off:
-			rest = append(rest, t)
-		default:
-			rest = append(rest, t[off-pos:])
-		}
-		pos += len(t)
-	}
-	return rest, true
-}
-
-// words cuts text after each space, so the pieces join back to text.
-func words(text string) []string {
-	out := strings.SplitAfter(text, " ")
-	if out[len(out)-1] == "" {
-		out = out[:len(out)-1]
-	}
-	return out
 }
 
 // promptTokens approximates a request's prompt tokens: its words, plus 3 per message for

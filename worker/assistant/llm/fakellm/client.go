@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakemodel"
+
 	"github.com/slackrelay/slackrelay/shared/loopback"
 )
 
@@ -29,27 +31,18 @@ func (c *Client) Requests(ctx context.Context) ([]Request, error) {
 
 // SetPace is Server.SetPace over HTTP.
 func (c *Client) SetPace(ctx context.Context, p Pace) error {
-	first := p.FirstToken.Seconds()
-	return c.call(ctx, http.MethodPost, "/_control/pace", paceJSON{FirstTokenSeconds: &first, TokensPerSecond: &p.TokensPerSecond, AnswerTokens: &p.AnswerTokens}, nil)
+	return c.call(ctx, http.MethodPost, "/_control/pace", p.JSON(), nil)
 }
 
 // Pace is Server.Pace over HTTP.
 func (c *Client) Pace(ctx context.Context) (Pace, error) {
-	var in paceJSON
+	var in fakemodel.PaceJSON
 	if err := c.call(ctx, http.MethodGet, "/_control/pace", nil, &in); err != nil {
 		return Pace{}, err
 	}
 	var p Pace
-	if in.FirstTokenSeconds != nil {
-		p.FirstToken = seconds(*in.FirstTokenSeconds)
-	}
-	if in.TokensPerSecond != nil {
-		p.TokensPerSecond = *in.TokensPerSecond
-	}
-	if in.AnswerTokens != nil {
-		p.AnswerTokens = *in.AnswerTokens
-	}
-	return p, nil
+	err := in.Apply(&p)
+	return p, err
 }
 
 func (c *Client) fault(ctx context.Context, kind string, n int, f faultJSON) error {

@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakemodel"
+
 	"github.com/slackrelay/slackrelay/shared/loopback"
 )
 
@@ -362,7 +364,7 @@ func (s *Server) stream(w http.ResponseWriter, ctx context.Context, a *answer) {
 		b, _ := json.Marshal(chunk)
 		_, _ = fmt.Fprintf(w, "data: %s\n\n", b)
 	}
-	start, pace := time.Now(), newPacer(ctx)
+	start, pace := time.Now(), fakemodel.NewPacer(ctx)
 	for i := 0; i <= len(a.tokens); i++ {
 		if f := a.fault; f != nil && f.afterTokens == i {
 			switch f.kind {
@@ -373,7 +375,7 @@ func (s *Server) stream(w http.ResponseWriter, ctx context.Context, a *answer) {
 				return
 			case FaultStall:
 				_ = rc.Flush()
-				if pace.wait(f.pause) != nil {
+				if pace.Wait(f.pause) != nil {
 					return
 				}
 				start = start.Add(f.pause)
@@ -382,7 +384,7 @@ func (s *Server) stream(w http.ResponseWriter, ctx context.Context, a *answer) {
 		if i == len(a.tokens) {
 			break
 		}
-		if pace.wait(time.Until(start.Add(a.pace.due(i)))) != nil {
+		if pace.Wait(time.Until(start.Add(a.pace.Due(i)))) != nil {
 			return
 		}
 		chunk.Choices[0].Delta = delta{Content: a.tokens[i]}
@@ -390,7 +392,7 @@ func (s *Server) stream(w http.ResponseWriter, ctx context.Context, a *answer) {
 			chunk.Choices[0].Delta.Role = "assistant"
 		}
 		send()
-		if i+1 == len(a.tokens) || a.pace.due(i+1) > time.Since(start) {
+		if i+1 == len(a.tokens) || a.pace.Due(i+1) > time.Since(start) {
 			_ = rc.Flush() // flush unless the next token is already due
 		}
 	}
@@ -410,11 +412,11 @@ func (s *Server) stream(w http.ResponseWriter, ctx context.Context, a *answer) {
 
 // complete writes a non-streamed answer once all its tokens are due, applying its fault.
 func (s *Server) complete(w http.ResponseWriter, ctx context.Context, a *answer) {
-	pause := a.pace.due(max(len(a.tokens)-1, 0))
+	pause := a.pace.Due(max(len(a.tokens)-1, 0))
 	if f := a.fault; f != nil && f.kind == FaultStall {
 		pause += f.pause
 	}
-	if newPacer(ctx).wait(pause) != nil {
+	if fakemodel.NewPacer(ctx).Wait(pause) != nil {
 		return
 	}
 	if f := a.fault; f != nil && f.kind == FaultDisconnect {
@@ -439,43 +441,6 @@ func (s *Server) complete(w http.ResponseWriter, ctx context.Context, a *answer)
 		body = body[:len(body)/2]
 	}
 	_, _ = w.Write(body)
-}
-
-// due is when token i is due after the request: the first after FirstToken, each further
-// one 1/TokensPerSecond later.
-func (p Pace) due(i int) time.Duration {
-	d := p.FirstToken
-	if p.TokensPerSecond > 0 && i > 0 {
-		d += time.Duration(float64(i) / p.TokensPerSecond * float64(time.Second))
-	}
-	return d
-}
-
-// pacer waits for the moments tokens are due, on one timer for the whole answer.
-type pacer struct {
-	ctx   context.Context
-	timer *time.Timer
-}
-
-func newPacer(ctx context.Context) *pacer {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return &pacer{ctx: ctx, timer: t}
-}
-
-// wait returns after d, or with ctx's error when the client goes away first.
-func (p *pacer) wait(d time.Duration) error {
-	if d <= 0 {
-		return p.ctx.Err()
-	}
-	p.timer.Reset(d)
-	select {
-	case <-p.timer.C:
-		return nil
-	case <-p.ctx.Done():
-		p.timer.Stop()
-		return p.ctx.Err()
-	}
 }
 
 // writeAPIError writes an OpenAI-style error body.

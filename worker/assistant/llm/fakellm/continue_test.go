@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakemodel"
 )
 
 // continueBody is a streamed request for msgs with the extra top-level fields given, the
@@ -130,16 +131,16 @@ func TestContinuationPaceAndUsage(t *testing.T) {
 	s, base := newTest(t, Options{Pace: Pace{FirstToken: 80 * time.Millisecond, TokensPerSecond: 100, AnswerTokens: 40}})
 	conv := []Message{{Role: "user", Content: "q"}}
 	whole := s.AnswerText(conv, 0)
-	given := strings.Join(words(whole)[:30], "")
+	given := strings.Join(fakemodel.Words(whole)[:30], "")
 	msgs := append(conv, Message{Role: "assistant", Content: given})
 	body := continueBody(t, msgs, false, map[string]any{"stream_options": map[string]bool{"include_usage": true}, "max_tokens": 6})
 	sent := time.Now()
 	got := readStream(t, post(t, base+"v1/chat/completions", body), sent)
-	if want := strings.Join(words(whole)[30:36], ""); got.text != want || got.tokens != 6 {
+	if want := strings.Join(fakemodel.Words(whole)[30:36], ""); got.text != want || got.tokens != 6 {
 		t.Errorf("continued with %d tokens %q, want the 6 after the given 30: %q", got.tokens, got.text, want)
 	}
 	for i, at := range got.gaps {
-		if want := s.Pace().due(i); at < want {
+		if want := s.Pace().Due(i); at < want {
 			t.Errorf("token %d of the continuation after %v, before it was due (%v)", i, at, want)
 		}
 	}
@@ -194,11 +195,11 @@ func TestCustomAnswerLength(t *testing.T) {
 		{"", 0, func(a string) bool { return a == "one two three" }},
 		{"", 2, func(a string) bool { return a == "one two" }},
 		{"", 10, func(a string) bool {
-			return strings.HasPrefix(a, "one two three ") && len(words(a)) == 10 && !strings.HasSuffix(a, " ")
+			return strings.HasPrefix(a, "one two three ") && len(fakemodel.Words(a)) == 10 && !strings.HasSuffix(a, " ")
 		}},
 		{"ünïcödé ✓", 0, func(a string) bool { return a == "ünïcödé ✓" }},
 		{"ünïcödé ✓", 5000, func(a string) bool {
-			return strings.HasPrefix(a, "ünïcödé ✓ ") && len(words(a)) == 5000 && len(a) > 20000
+			return strings.HasPrefix(a, "ünïcödé ✓ ") && len(fakemodel.Words(a)) == 5000 && len(a) > 20000
 		}},
 	}
 	for _, tt := range tests {
@@ -206,7 +207,7 @@ func TestCustomAnswerLength(t *testing.T) {
 		s.SetPace(Pace{AnswerTokens: tt.tokens})
 		a := s.AnswerText(conv, 0)
 		if !tt.want(a) || s.AnswerText(conv, 0) != a {
-			t.Errorf("script %q, %d tokens: answer %.80q (%d tokens) is not as wanted, or not the same twice", tt.script, tt.tokens, a, len(words(a)))
+			t.Errorf("script %q, %d tokens: answer %.80q (%d tokens) is not as wanted, or not the same twice", tt.script, tt.tokens, a, len(fakemodel.Words(a)))
 		}
 	}
 }
@@ -238,7 +239,7 @@ func TestLongSlowAnswer(t *testing.T) {
 	for i := range 5 {
 		c := dec.chunk(t)
 		text += c.Choices[0].Delta.Content
-		if at, due := time.Since(sent), pace.due(i); at < due || at > due+time.Second {
+		if at, due := time.Since(sent), pace.Due(i); at < due || at > due+time.Second {
 			t.Errorf("token %d after %v, want soon after %v", i, at, due)
 		}
 	}

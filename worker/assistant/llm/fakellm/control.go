@@ -1,10 +1,11 @@
 package fakellm
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
-	"time"
+
+	"github.com/slackrelay/slackrelay/shared/loopback"
+
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakemodel"
 )
 
 // The control API lets another process drive a Server over HTTP (see Client). Durations
@@ -40,16 +41,6 @@ func (s *Server) routeControl(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_control/reset", s.ctlReset)
 }
 
-// controlBodyLimit bounds a control request body.
-const controlBodyLimit = 1 << 20
-
-// paceJSON is a Pace on the control API; nil fields are left as they are.
-type paceJSON struct {
-	FirstTokenSeconds *float64 `json:"first_token_seconds,omitempty"`
-	TokensPerSecond   *float64 `json:"tokens_per_second,omitempty"`
-	AnswerTokens      *int     `json:"answer_tokens,omitempty"`
-}
-
 // faultJSON is a fault on the control API.
 type faultJSON struct {
 	N                 *int    `json:"n,omitempty"`
@@ -70,59 +61,37 @@ type answerJSON struct {
 	MaxTokens int       `json:"max_tokens,omitempty"`
 }
 
-func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
-
-func readControl(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(io.LimitReader(r.Body, controlBodyLimit)).Decode(v); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "invalid_json"})
-		return false
-	}
-	return true
-}
-
 func (s *Server) ctlRequests(w http.ResponseWriter, _ *http.Request) {
 	reqs := s.Requests()
 	if reqs == nil {
 		reqs = []Request{}
 	}
-	writeJSON(w, http.StatusOK, reqs)
+	loopback.WriteJSON(w, http.StatusOK, reqs)
 }
 
 func (s *Server) ctlGetPace(w http.ResponseWriter, _ *http.Request) {
-	p := s.Pace()
-	first := p.FirstToken.Seconds()
-	writeJSON(w, http.StatusOK, paceJSON{FirstTokenSeconds: &first, TokensPerSecond: &p.TokensPerSecond, AnswerTokens: &p.AnswerTokens})
+	loopback.WriteJSON(w, http.StatusOK, s.Pace().JSON())
 }
 
 func (s *Server) ctlSetPace(w http.ResponseWriter, r *http.Request) {
-	var in paceJSON
-	if !readControl(w, r, &in) {
-		return
-	}
-	bad := in.FirstTokenSeconds != nil && *in.FirstTokenSeconds < 0 ||
-		in.TokensPerSecond != nil && *in.TokensPerSecond < 0 || in.AnswerTokens != nil && *in.AnswerTokens < 0
-	if bad {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "negative_value"})
+	var in fakemodel.PaceJSON
+	if !loopback.ReadControl(w, r, &in) {
 		return
 	}
 	s.mu.Lock()
-	if in.FirstTokenSeconds != nil {
-		s.pace.FirstToken = seconds(*in.FirstTokenSeconds)
-	}
-	if in.TokensPerSecond != nil {
-		s.pace.TokensPerSecond = *in.TokensPerSecond
-	}
-	if in.AnswerTokens != nil {
-		s.pace.AnswerTokens = *in.AnswerTokens
-	}
+	err := in.Apply(&s.pace)
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	if err != nil {
+		loopback.WriteJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": err.Error()})
+		return
+	}
+	loopback.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 }
 
 func (s *Server) ctlFault(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var in faultJSON
-		if !readControl(w, r, &in) {
+		if !loopback.ReadControl(w, r, &in) {
 			return
 		}
 		n := 1
@@ -135,48 +104,42 @@ func (s *Server) ctlFault(kind string) http.HandlerFunc {
 		case FaultTruncate:
 			s.TruncateNext(n, in.AfterTokens)
 		case FaultStall:
-			s.StallNext(n, in.AfterTokens, seconds(in.Seconds))
+			s.StallNext(n, in.AfterTokens, fakemodel.Seconds(in.Seconds))
 		case FaultRateLimit:
-			s.RateLimitNext(n, seconds(in.RetryAfterSeconds))
+			s.RateLimitNext(n, fakemodel.Seconds(in.RetryAfterSeconds))
 		case FaultHTTP:
 			if in.Status < 400 || in.Status > 599 {
-				writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "status_must_be_4xx_or_5xx"})
+				loopback.WriteJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "status_must_be_4xx_or_5xx"})
 				return
 			}
 			s.FailHTTPNext(n, in.Status)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+		loopback.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 	}
 }
 
 func (s *Server) ctlGetScript(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, scriptJSON{Text: s.Script()})
+	loopback.WriteJSON(w, http.StatusOK, scriptJSON{Text: s.Script()})
 }
 
 func (s *Server) ctlSetScript(w http.ResponseWriter, r *http.Request) {
 	var in scriptJSON
-	if !readControl(w, r, &in) {
+	if !loopback.ReadControl(w, r, &in) {
 		return
 	}
 	s.SetScript(in.Text)
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	loopback.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 }
 
 func (s *Server) ctlAnswer(w http.ResponseWriter, r *http.Request) {
 	var in answerJSON
-	if !readControl(w, r, &in) {
+	if !loopback.ReadControl(w, r, &in) {
 		return
 	}
-	writeJSON(w, http.StatusOK, scriptJSON{Text: s.AnswerText(in.Messages, in.MaxTokens)})
+	loopback.WriteJSON(w, http.StatusOK, scriptJSON{Text: s.AnswerText(in.Messages, in.MaxTokens)})
 }
 
 func (s *Server) ctlReset(w http.ResponseWriter, _ *http.Request) {
 	s.Reset()
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	loopback.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 }

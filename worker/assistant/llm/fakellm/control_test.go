@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakemodel"
 )
 
 // Every control call changes the server as its Go counterpart does.
@@ -105,7 +106,7 @@ func TestClientScriptAndAnswer(t *testing.T) {
 	}
 	given := whole[:len("Ünïcödé ✓ 東")]
 	rest, err := c.AnswerText(ctx, append(conv, Message{Role: "assistant", Content: given}), 3)
-	if want := strings.Join(words(whole[len(given):])[:3], ""); err != nil || rest != want {
+	if want := strings.Join(fakemodel.Words(whole[len(given):])[:3], ""); err != nil || rest != want {
 		t.Errorf("AnswerText of a continuation over HTTP = %q (%v), want the 3 tokens after %q: %q", rest, err, given, want)
 	}
 	if err := c.Reset(ctx); err != nil {

@@ -35,31 +35,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakemodel"
+
 	"github.com/slackrelay/slackrelay/shared/loopback"
 )
 
+// Pace is how fast the server answers (fakemodel.Pace, shared with the other model stand-in).
+type Pace = fakemodel.Pace
+
+// DefaultAnswerTokens is a generated answer's length when Pace.AnswerTokens is 0.
+const DefaultAnswerTokens = fakemodel.DefaultAnswerTokens
+
 // DefaultAnswerTokens is the length of an answer when Pace.AnswerTokens is 0.
-const DefaultAnswerTokens = 30
-
-// Pace is how answers are written.
-type Pace struct {
-	// FirstToken is the wait between a request and the first token.
-	FirstToken time.Duration
-	// TokensPerSecond is the rate of the tokens after the first (0: as fast as possible).
-	TokensPerSecond float64
-	// AnswerTokens is the answer's length in tokens (words). 0: DefaultAnswerTokens for a
-	// generated answer, and a script's or Options.Answer's text as it is; a positive value
-	// also cuts such a text, or fills it up with generated words. A request's max_tokens cuts
-	// the answer shorter (finish_reason "length").
-	AnswerTokens int
-}
-
-// Span is the time from a request to the last token of an answer of tokens tokens at this
-// pace (stalls aside): FirstToken, then tokens-1 tokens at TokensPerSecond. Tokens are
-// written on a timer, so an answer spanning minutes costs a goroutine and a timer, no CPU.
-func (p Pace) Span(tokens int) time.Duration {
-	return p.due(max(tokens-1, 0))
-}
 
 // Options configure a Server. The zero value works: any key (or none) is accepted and
 // answers come at once.

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/slackrelay/slackrelay/shared/loopback"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakemodel"
 )
 
 const testKey = "sk-local-test-key"
@@ -184,7 +185,7 @@ func TestAnswers(t *testing.T) {
 		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Object != "chat.completion" || len(out.Choices) != 1 {
 			t.Fatalf("answer %+v: %v", out, err)
 		}
-		if out.Usage.CompletionTokens != len(words(out.Choices[0].Message.Content)) {
+		if out.Usage.CompletionTokens != len(fakemodel.Words(out.Choices[0].Message.Content)) {
 			t.Errorf("usage %+v for %q", out.Usage, out.Choices[0].Message.Content)
 		}
 		return out.Choices[0].Message.Content, out.Choices[0].FinishReason
@@ -200,10 +201,10 @@ func TestAnswers(t *testing.T) {
 	if a1 == a3 {
 		t.Errorf("two prompts got the same answer %q", a1)
 	}
-	if len(words(a1)) != DefaultAnswerTokens || fin1 != "stop" {
-		t.Errorf("answer has %d tokens (%s), want %d (stop)", len(words(a1)), fin1, DefaultAnswerTokens)
+	if len(fakemodel.Words(a1)) != DefaultAnswerTokens || fin1 != "stop" {
+		t.Errorf("answer has %d tokens (%s), want %d (stop)", len(fakemodel.Words(a1)), fin1, DefaultAnswerTokens)
 	}
-	if len(words(short)) != 5 || !strings.HasPrefix(a1, short) || fin4 != "length" || shortPlain != short || fin5 != "length" {
+	if len(fakemodel.Words(short)) != 5 || !strings.HasPrefix(a1, short) || fin4 != "length" || shortPlain != short || fin5 != "length" {
 		t.Errorf("max_tokens 5 gave %q (%s) and %q (%s), want the first 5 tokens of %q, finish length", short, fin4, shortPlain, fin5, a1)
 	}
 }
@@ -251,7 +252,7 @@ func TestPace(t *testing.T) {
 	sent := time.Now()
 	got := readStream(t, post(t, base+"v1/chat/completions", chatBody(t, true, false, 0, Message{Role: "user", Content: "q"})), sent)
 	for i, at := range got.gaps {
-		if want := s.Pace().due(i); at < want {
+		if want := s.Pace().Due(i); at < want {
 			t.Errorf("token %d arrived after %v, before it was due (%v)", i, at, want)
 		}
 	}
