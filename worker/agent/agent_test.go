@@ -192,3 +192,42 @@ func TestABadToolIsAPermanentFailure(t *testing.T) {
 	}
 	_ = errors.New
 }
+
+// plain answers at once, without tools.
+type plain struct{}
+
+func (plain) Turn(_ context.Context, req agent.TurnRequest, onText func(string) error) (agent.Turn, error) {
+	text := strings.TrimPrefix("The printer is fine.", req.Partial)
+	return agent.Turn{Text: "The printer is fine."}, onText(text)
+}
+
+// The journal's cost of a tool round, against the same answer without tools: the side-effecting
+// tool's intent and its result. The turns' own records ride on the stream's writes, and the
+// flush before the tool is the stream's start, which the answer without tools writes too.
+func TestTheJournalWritesOfAToolRound(t *testing.T) {
+	none := relaytest.New(t, func(r *relay.Router) {
+		relay.Event(r, "app_mention", func(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent]) error {
+			w, err := req.Stream(ctx, relay.StreamOptions{})
+			if err != nil {
+				return err
+			}
+			if _, err := agent.Run(ctx, req.Session, w, plain{}, nil, nil, agent.Options{}); err != nil {
+				return err
+			}
+			_, err = w.Finish(ctx)
+			return err
+		})
+	})
+	base := none.DeliverBody(t, "mention.json", mention("EvW0"))
+	b := &bot{model: &scripted{}}
+	h := relaytest.New(t, b.register)
+	round := h.DeliverBody(t, "mention.json", mention("EvW1"))
+	if base.Err != nil || round.Err != nil || b.opened.Load() != 1 {
+		t.Fatalf("base %+v, round %+v", base, round)
+	}
+	if extra := round.JournalWrites - base.JournalWrites; extra != 2 {
+		t.Errorf("a side-effecting tool round adds %d journal writes (%d against %d), want 2: the tool's intent and its result",
+			extra, round.JournalWrites, base.JournalWrites)
+	}
+	t.Logf("journal writes: an answer without tools %d, with one side-effecting tool round %d", base.JournalWrites, round.JournalWrites)
+}

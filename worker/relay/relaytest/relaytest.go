@@ -84,6 +84,7 @@ type Harness struct {
 	crashed bool               // the running invocation died
 	running *message           // the message being delivered
 	seq     int
+	writes  int // journal writes after claims (steps, releases, completions)
 
 	maxReceive int
 }
@@ -226,6 +227,7 @@ func (h *Harness) fault(_ string, _ string, steps []string) error {
 	if h.crashed {
 		return errCrashed
 	}
+	h.writes++
 	c := h.crash
 	if c == nil {
 		return nil
@@ -266,6 +268,10 @@ type Result struct {
 	// Deliveries is how many times the engine was handed the message (retries, crashes and
 	// continuations included).
 	Deliveries int
+	// JournalWrites is how many writes the event's journal took after its claims (steps,
+	// releases, the completion; a write a crash cut off included): what the handler's
+	// exactly-once bookkeeping costs in DynamoDB writes, beside one claim per delivery.
+	JournalWrites int
 	// Duplicate is set when the event had been answered before this Deliver.
 	Duplicate bool
 	// DeadLetters are the messages this Deliver dead-lettered.
@@ -330,7 +336,7 @@ func (h *Harness) DeliverEnvelope(t testing.TB, body string) Result {
 	h.mu.Lock()
 	h.seen = nil
 	h.pending = append(h.pending, h.newMessageLocked(body))
-	deadBefore := len(h.dead)
+	deadBefore, writesBefore := len(h.dead), h.writes
 	h.mu.Unlock()
 	postsBefore := len(h.Slack.Posts())
 
@@ -356,6 +362,7 @@ func (h *Harness) DeliverEnvelope(t testing.TB, body string) Result {
 
 	h.mu.Lock()
 	r.DeadLetters = append([]DeadLetter(nil), h.dead[deadBefore:]...)
+	r.JournalWrites = h.writes - writesBefore
 	for i, o := range h.seen {
 		if i == 0 {
 			r.Type, r.Route, r.Skip, r.Key = o.typ, o.route, o.skip, o.key

@@ -145,3 +145,16 @@ func TestRedeliverIsTheSameMessageAgain(t *testing.T) {
 		t.Fatalf("redelivery: %+v, want a duplicate of the answered message", again)
 	}
 }
+
+func TestJournalWritesAreCounted(t *testing.T) {
+	var runs atomic.Int32
+	h := relaytest.New(t, echo(&runs, nil))
+	got := h.DeliverBody(t, "mention.json", mention("EvW1", "1700000000.001100"))
+	// The reply's intent before chat.postMessage, then the completion (its ts goes with it).
+	if got.JournalWrites != 2 {
+		t.Fatalf("JournalWrites = %d, want 2 (the post's intent, the completion)", got.JournalWrites)
+	}
+	if again := h.Redeliver(t, got); again.JournalWrites != 0 {
+		t.Fatalf("a duplicate wrote %d times, want 0", again.JournalWrites)
+	}
+}
