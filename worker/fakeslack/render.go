@@ -54,6 +54,12 @@ type Rendered struct {
 	// VisibleTo is set for an ephemeral message: the one user who sees it, marked "Only
 	// visible to you" (it is not in the conversation's history).
 	VisibleTo string `json:"visible_to,omitempty"`
+	// Tasks are the task cards a streamed message shows (task_update chunks, each card once
+	// in its latest state, in the order they appeared), as a timeline or, when TaskDisplay is
+	// "plan", grouped under Plan. A chat.update replaces them with the rest of the message.
+	Tasks       []Task `json:"tasks,omitempty"`
+	Plan        string `json:"plan,omitempty"`
+	TaskDisplay string `json:"task_display,omitempty"`
 }
 
 // Rendered returns the message ts of channel as a client shows it now (an ephemeral one with
@@ -166,6 +172,9 @@ func (s *Server) renderLocked(m *message) (Rendered, string) {
 			sh.showBlocks(p.blocks)
 		}
 		flush()
+		if len(m.stream.Tasks) > 0 || m.stream.Plan != "" {
+			r.Tasks, r.Plan, r.TaskDisplay = append([]Task(nil), m.stream.Tasks...), m.stream.Plan, m.stream.TaskDisplay
+		}
 		if m.stream.Blocks != nil {
 			sh.showBlocks(m.stream.Blocks)
 		}

@@ -3,6 +3,7 @@ package fakeslack
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -68,6 +69,13 @@ type Stream struct {
 	// chunks), in order. It is what was streamed: a chat.update after the stream ended
 	// changes the message (conversations.replies shows it) but not this record.
 	Text string `json:"text"`
+	// Tasks are the task cards the stream's task_update chunks drew, in the order they first
+	// appeared, each in its latest state (a task_update with a known id updates its card);
+	// Plan is the plan's title (plan_update) and TaskDisplay the start's task_display_mode
+	// ("timeline" when none was given).
+	Tasks       []Task `json:"tasks,omitempty"`
+	Plan        string `json:"plan,omitempty"`
+	TaskDisplay string `json:"task_display,omitempty"`
 	// Blocks and Metadata are what chat.stopStream set.
 	Blocks   json.RawMessage `json:"blocks,omitempty"`
 	Metadata *Metadata       `json:"metadata,omitempty"`
@@ -103,12 +111,75 @@ type streamPiece struct {
 	blocks json.RawMessage
 }
 
+// Task is a task card as a streamed message shows it: what task_update chunks with its id
+// said last (a chunk leaving a field out keeps what the card showed).
+type Task struct {
+	ID      string   `json:"id"`
+	Title   string   `json:"title"`
+	Status  string   `json:"status,omitempty"`
+	Details string   `json:"details,omitempty"`
+	Output  string   `json:"output,omitempty"`
+	Sources []string `json:"sources,omitempty"`
+}
+
+// The statuses a task card takes (task_update's status).
+var taskStatuses = map[string]bool{"": true, "pending": true, "in_progress": true, "complete": true, "error": true}
+
 // streamCall is what one streaming call carries.
 type streamCall struct {
 	text   string          // its markdown: markdown_text, or the markdown_text chunks together
 	chunks json.RawMessage // the chunks argument as sent
 	mode   string          // "markdown_text", "chunks" or "" for neither
 	pieces []streamPiece
+	tasks  []Task  // task_update chunks, in order
+	plan   *string // the last plan_update chunk's title
+}
+
+// cardsLine is what the server prints for c's cards and plan title.
+func cardsLine(c streamCall) string {
+	var b strings.Builder
+	if c.plan != nil {
+		fmt.Fprintf(&b, " [plan %q]", *c.plan)
+	}
+	for _, t := range c.tasks {
+		fmt.Fprintf(&b, " [task %s %q", t.ID, t.Title)
+		if t.Status != "" {
+			b.WriteString(" " + t.Status)
+		}
+		if t.Output != "" {
+			b.WriteString(": " + preview(t.Output, nil))
+		}
+		b.WriteString("]")
+	}
+	return b.String()
+}
+
+// applyTasks draws c's task cards and plan title on st.
+func (st *stream) applyTasks(c streamCall) {
+	for _, t := range c.tasks {
+		i := slices.IndexFunc(st.Tasks, func(x Task) bool { return x.ID == t.ID })
+		if i < 0 {
+			st.Tasks = append(st.Tasks, t)
+			continue
+		}
+		cur := &st.Tasks[i]
+		cur.Title = t.Title
+		if t.Status != "" {
+			cur.Status = t.Status
+		}
+		if t.Details != "" {
+			cur.Details = t.Details
+		}
+		if t.Output != "" {
+			cur.Output = t.Output
+		}
+		if len(t.Sources) > 0 {
+			cur.Sources = t.Sources
+		}
+	}
+	if c.plan != nil {
+		st.Plan = *c.plan
+	}
 }
 
 // Streams returns every stream the app started, in that order, each as it is now.
@@ -138,6 +209,7 @@ func (s *Server) Stream(channel, ts string) (Stream, bool) {
 func (st *stream) snapshot() Stream {
 	out := st.Stream
 	out.Calls = append([]StreamCall(nil), st.Calls...)
+	out.Tasks = append([]Task(nil), st.Tasks...)
 	return out
 }
 
@@ -188,9 +260,19 @@ func streamContent(p params) (streamCall, obj) {
 		c.pieces = []streamPiece{{text: c.text}}
 	case raw != "":
 		var parsed []struct {
-			Type   string          `json:"type"`
-			Text   string          `json:"text"`
-			Blocks json.RawMessage `json:"blocks"`
+			Type    string          `json:"type"`
+			Text    string          `json:"text"`
+			Blocks  json.RawMessage `json:"blocks"`
+			ID      string          `json:"id"`
+			Title   *string         `json:"title"`
+			Status  string          `json:"status"`
+			Details string          `json:"details"`
+			Output  string          `json:"output"`
+			Sources []struct {
+				Type string `json:"type"`
+				URL  string `json:"url"`
+				Text string `json:"text"`
+			} `json:"sources"`
 		}
 		if err := json.Unmarshal([]byte(raw), &parsed); err != nil || len(parsed) == 0 {
 			return c, slackErr("invalid_chunks")
@@ -210,6 +292,26 @@ func streamContent(p params) (streamCall, obj) {
 					return c, bad
 				}
 				c.pieces = append(c.pieces, streamPiece{blocks: blocks})
+			case "task_update":
+				// A card needs its id and title; its status is one of the four.
+				if ch.ID == "" || ch.Title == nil || *ch.Title == "" || !taskStatuses[ch.Status] {
+					return c, slackErr("invalid_chunks")
+				}
+				t := Task{ID: ch.ID, Title: *ch.Title, Status: ch.Status, Details: ch.Details, Output: ch.Output}
+				for _, src := range ch.Sources {
+					if src.URL == "" {
+						return c, slackErr("invalid_chunks")
+					}
+					t.Sources = append(t.Sources, src.URL)
+				}
+				c.tasks = append(c.tasks, t)
+			case "plan_update":
+				if ch.Title == nil || *ch.Title == "" {
+					return c, slackErr("invalid_chunks")
+				}
+				c.plan = ch.Title
+			default:
+				return c, slackErr("invalid_chunks")
 			}
 		}
 		c.chunks, c.mode = json.RawMessage(raw), "chunks"
@@ -239,15 +341,24 @@ func (s *Server) startStream(p params) obj {
 	if bad != nil {
 		return bad
 	}
+	display := p.get("task_display_mode")
+	switch display {
+	case "":
+		display = "timeline"
+	case "timeline", "plan":
+	default:
+		return slackErr("invalid_arguments")
+	}
 	text := c.text
 	s.mu.Lock()
 	ts, at := s.nextTSLocked()
 	now := s.opts.Now()
 	m := &message{channel: ch, ts: ts, at: at, threadTS: threadTS, user: s.opts.BotUserID, bot: true, text: text}
 	st := &stream{Stream: Stream{Channel: ch, TS: ts, ThreadTS: threadTS, RecipientUserID: userID,
-		RecipientTeamID: teamID, State: Streaming, Text: text, StartedAt: now,
+		RecipientTeamID: teamID, State: Streaming, Text: text, StartedAt: now, TaskDisplay: display,
 		Calls: []StreamCall{{Method: "chat.startStream", MarkdownText: p.get("markdown_text"), Chunks: c.chunks, At: now}}},
 		msg: m, mode: c.mode, lastActivity: now, pieces: c.pieces}
+	st.applyTasks(c)
 	m.stream = st
 	s.insertLocked(m)
 	s.streams = append(s.streams, st)
@@ -261,6 +372,7 @@ func (s *Server) startStream(p params) obj {
 	if text != "" {
 		line += ": " + preview(text, nil)
 	}
+	line += cardsLine(c)
 	s.printLines(appendLine([]string{line}, cleared))
 	return obj{"ok": true, "channel": ch, "ts": ts}
 }
@@ -298,6 +410,7 @@ func (s *Server) growLocked(st *stream, method string, c streamCall, p params) s
 	st.Text += c.text
 	st.msg.text = st.Text
 	st.pieces = append(st.pieces, c.pieces...)
+	st.applyTasks(c)
 	st.lastActivity = now
 	st.Calls = append(st.Calls, StreamCall{Method: method, MarkdownText: p.get("markdown_text"), Chunks: c.chunks, At: now})
 	return ""
@@ -327,10 +440,11 @@ func (s *Server) appendStream(p params) obj {
 	if code != "" {
 		return slackErr(code)
 	}
-	line := fmt.Sprintf("#%s (stream %s) + %s", ch, ts, preview(text, nil))
-	if text == "" {
-		line = fmt.Sprintf("#%s (stream %s) + [chunks]", ch, ts)
+	line := fmt.Sprintf("#%s (stream %s) +", ch, ts)
+	if text != "" {
+		line += " " + preview(text, nil)
 	}
+	line += cardsLine(c)
 	s.printLines([]string{line})
 	return obj{"ok": true, "channel": ch, "ts": ts}
 }
@@ -376,8 +490,8 @@ func (s *Server) stopStream(p params) obj {
 	line := fmt.Sprintf("#%s (stream %s) ■ stopped, %d chars in %d calls", ch, ts,
 		utf8.RuneCountInString(st.Text), len(st.Calls))
 	s.mu.Unlock()
-	if text != "" {
-		s.printLines([]string{fmt.Sprintf("#%s (stream %s) + %s", ch, ts, preview(text, nil))})
+	if text != "" || len(c.tasks) > 0 || c.plan != nil {
+		s.printLines([]string{strings.TrimRight(fmt.Sprintf("#%s (stream %s) + %s", ch, ts, preview(text, nil)), " ") + cardsLine(c)})
 	}
 	if blocks != nil {
 		line += " [blocks]"
