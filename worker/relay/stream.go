@@ -38,6 +38,11 @@ type StreamOptions struct {
 	// defaultStreamLifetime). A message is stopped before then and the answer continues in a
 	// new message in the thread.
 	Lifetime time.Duration
+	// Tasks shows task cards (Stream.Task, Stream.Plan) beside the text, as a timeline or a
+	// plan. A stream with cards sends its text as markdown_text chunks (Slack's streams take
+	// text one way or the other, not both); where streaming is off or refused, a message's
+	// cards show as a summary under its text.
+	Tasks TaskDisplay
 	// YieldBefore is how close to the invocation's deadline Append flushes and returns an
 	// error wrapping failure.ErrContinue, so the answer goes on in the next invocation from
 	// what was shown (default DefaultYieldBefore, or a fifth of the time left when the stream
@@ -59,6 +64,10 @@ type streamStep struct {
 	// Skip is, in a record of an earlier release, how many characters of the answer finished
 	// messages hold whose text was not recorded: the regenerated answer skips them.
 	Skip int `json:"skip,omitempty"`
+	// Tasks are the answer's task cards, each in its last state; Plan the title over them.
+	Tasks    []streamTask `json:"tasks,omitempty"`
+	Plan     string       `json:"plan,omitempty"`
+	PlanSent bool         `json:"plan_sent,omitempty"`
 }
 
 // streamMsg is one message of a streamed answer.
@@ -384,12 +393,20 @@ func (w *Stream) flush(ctx context.Context) error {
 				continue
 			}
 		}
+		if m == nil && w.cardsDue() && !w.refused && !w.opts.Disabled {
+			// Cards before any text (a first step that calls a tool): the stream starts with
+			// them. A message set whole waits for text and shows them under it.
+			w.st.Msgs = append(w.st.Msgs, streamMsg{})
+			m = &w.st.Msgs[len(w.st.Msgs)-1]
+		}
 		last := w.buf.Len() == 0
 		switch {
 		case w.finishing && last && !w.st.Done:
 			return w.finishAnswer(ctx)
-		case m == nil || m.tail() == "" && m.TS != "":
+		case m == nil || m.tail() == "" && m.TS != "" && !w.cardsDue():
 			return nil
+		case m.TS == "" && m.Text == "" && (m.Update || !w.cardsDue()):
+			return nil // nothing to show yet
 		}
 		if err := w.send(ctx, m); err != nil {
 			return err
@@ -400,11 +417,20 @@ func (w *Stream) flush(ctx context.Context) error {
 	}
 }
 
+// blocksReserve is what a message's blocks other than its text may take: the final blocks,
+// and the cards summary of a stream with cards.
+func (w *Stream) blocksReserve() int {
+	if w.opts.Tasks != "" {
+		return FinalBlocksChars + tasksReserve
+	}
+	return FinalBlocksChars
+}
+
 // fill moves as much of the buffer into m as fits in one message; false when nothing fits.
 func (w *Stream) fill(m *streamMsg) bool {
 	buf := w.buf.String()
 	have := utf8.RuneCountInString(m.Text)
-	n := fitMarkdown(m.Text+buf, MaxAnswerMessageChars, FinalBlocksChars) - have
+	n := fitMarkdown(m.Text+buf, MaxAnswerMessageChars, w.blocksReserve()) - have
 	if n <= 0 {
 		if m.Text != "" {
 			return false
@@ -444,7 +470,7 @@ func (w *Stream) send(ctx context.Context, m *streamMsg) error {
 	case m.Update:
 		err = w.update(ctx, m, nil)
 	default:
-		_, _, err = s.Slack.AppendStreamContext(ctx, w.channel, m.TS, slack.MsgOptionMarkdownText(m.tail()))
+		_, _, err = s.Slack.AppendStreamContext(ctx, w.channel, m.TS, w.content(m.tail()))
 		if ended(err) {
 			// The stream ended by itself (Slack's window) or cannot grow: the message keeps
 			// what it shows and the rest continues in a new one.
@@ -475,8 +501,21 @@ func (w *Stream) sent(m *streamMsg, err error) error {
 		return err
 	}
 	m.Shown, m.Pending = utf8.RuneCountInString(m.Text), false
+	if m.TS != "" {
+		// Every call that sends a message's text carries every card not known to be shown
+		// (chunks), or the summary of all of them (a message set whole).
+		w.cardsShown()
+	}
 	w.s.settle(w.name, w.st)
 	return nil
+}
+
+// content is what a streaming call carries: text as markdown_text, or with cards as chunks.
+func (w *Stream) content(text string) slack.MsgOption {
+	if w.opts.Tasks == "" {
+		return slack.MsgOptionMarkdownText(text)
+	}
+	return slack.MsgOptionChunks(w.chunks(text)...)
 }
 
 // requeueTail gives m's unsent text back to the buffer, ahead of what is there.
@@ -499,7 +538,10 @@ func ended(err error) bool {
 func (w *Stream) start(ctx context.Context, m *streamMsg) (string, error) {
 	s := w.s
 	a := s.run.about
-	opts := []slack.MsgOption{slack.MsgOptionTS(w.thread), slack.MsgOptionMarkdownText(m.Text)}
+	opts := []slack.MsgOption{slack.MsgOptionTS(w.thread), w.content(m.Text)}
+	if w.opts.Tasks != "" {
+		opts = append(opts, slack.MsgOptionTaskDisplayMode(slack.TaskDisplayMode(w.opts.Tasks)))
+	}
 	if a.user != "" && a.team != "" {
 		opts = append(opts, slack.MsgOptionRecipientUserID(a.user), slack.MsgOptionRecipientTeamID(a.team))
 	}
@@ -533,7 +575,7 @@ func body(text string, blocks []slack.Block) []slack.MsgOption {
 
 // post posts m whole (when streaming is refused or disabled).
 func (w *Stream) post(ctx context.Context, m *streamMsg, blocks []slack.Block) (string, error) {
-	opts := append(body(m.Text, blocks), slack.MsgOptionTS(w.thread), w.metadata(w.part(m)))
+	opts := append(body(m.Text, append(w.cardsSummary(), blocks...)), slack.MsgOptionTS(w.thread), w.metadata(w.part(m)))
 	_, ts, err := w.s.Slack.PostMessageContext(ctx, w.channel, opts...)
 	if err != nil {
 		return "", fmt.Errorf("post answer: %w", err)
@@ -543,7 +585,7 @@ func (w *Stream) post(ctx context.Context, m *streamMsg, blocks []slack.Block) (
 
 // update sets m whole with chat.update.
 func (w *Stream) update(ctx context.Context, m *streamMsg, blocks []slack.Block) error {
-	opts := append(body(m.Text, blocks), w.metadata(w.part(m)))
+	opts := append(body(m.Text, append(w.cardsSummary(), blocks...)), w.metadata(w.part(m)))
 	_, _, _, err := w.s.Slack.UpdateMessageContext(ctx, w.channel, m.TS, opts...)
 	if isSlackError(err, "streaming_state_conflict") {
 		// Still streaming (a message resumed before Slack ended it): stop it, then set it.
@@ -619,8 +661,8 @@ func (w *Stream) finishAnswer(ctx context.Context) error {
 		err = w.update(ctx, m, w.final)
 	default:
 		var opts []slack.MsgOption
-		if t := m.tail(); t != "" {
-			opts = append(opts, slack.MsgOptionMarkdownText(t))
+		if t := m.tail(); t != "" || w.cardsDue() {
+			opts = append(opts, w.content(t))
 		}
 		if len(w.final) > 0 {
 			opts = append(opts, slack.MsgOptionBlocks(w.final...))
@@ -668,6 +710,11 @@ func (w *Stream) recover(ctx context.Context) error {
 			} else {
 				m.Started = 0
 			}
+			m.Pending = false
+			changed = true
+		case m.TS != "" && m.Pending && !m.Update && m.tail() == "" && !w.st.Complete && len(w.st.Tasks) > 0:
+			// The last call carried cards only: sending their recorded state again draws
+			// each card once (a task_update updates the card with its id).
 			m.Pending = false
 			changed = true
 		case m.TS != "" && m.Pending && !m.Update:
