@@ -7,10 +7,17 @@
 // earlier attempt could not record is not called again: the model is told the outcome is
 // unknown (with the call's idempotency key), so the answer says so rather than guess.
 //
+// On a stream opened with relay.StreamOptions.Tasks, each tool call shows as a task card:
+// pending when the model asks for it, in progress while it runs, then complete (its result,
+// summarized) or error (a failure, an unknown outcome); as a plan, titled "Working on it"
+// and then "Done in N steps". A replayed step shows its card in its recorded state, never in
+// progress again and never as a second card.
+//
 // It uses only relay's public API; the model is anything with one streamed turn (Model).
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -145,6 +153,11 @@ func Run(ctx context.Context, s *relay.Session, w *relay.Stream, model Model, ms
 		}
 		res.Turns = append(res.Turns, turn)
 		if len(turn.ToolCalls) == 0 {
+			if res.ToolCalls > 0 {
+				if err := w.Plan(fmt.Sprintf("Done in %d %s", res.ToolCalls, plural(res.ToolCalls, "step", "steps"))); err != nil {
+					return res, err
+				}
+			}
 			return res, nil
 		}
 		if round+1 >= opts.MaxRounds {
@@ -155,13 +168,32 @@ func Run(ctx context.Context, s *relay.Session, w *relay.Stream, model Model, ms
 			res.Stopped = "I ran out of time working on this answer."
 			return res, w.Append(ctx, "\n\n_"+res.Stopped+"_")
 		}
-		// What the turn showed is on record before any tool runs.
-		if err := w.Flush(ctx); err != nil {
+		// Each call shows as a card, pending until it runs. What the turn showed, and the
+		// cards, are on record (and in Slack) before any tool runs.
+		if err := w.Plan("Working on it"); err != nil {
 			return res, err
+		}
+		if ran {
+			// A turn replayed from the record showed its cards already: they are not set back
+			// to pending (a call that runs now shows in progress before it runs, below).
+			for i, call := range turn.ToolCalls {
+				if err := w.Task(card(round, i, call, slack.TaskCardStatusPending, "")); err != nil {
+					return res, err
+				}
+			}
+			if err := w.Task(card(round, 0, turn.ToolCalls[0], slack.TaskCardStatusInProgress, "")); err != nil {
+				return res, err
+			}
+			if err := w.Flush(ctx); err != nil {
+				return res, err
+			}
 		}
 		results := make([]ToolResult, 0, len(turn.ToolCalls))
 		for i, call := range turn.ToolCalls {
-			r, unknown, err := callTool(ctx, s, byName, round, i, call)
+			if err := w.Task(card(round, i, call, slack.TaskCardStatusInProgress, "")); err != nil {
+				return res, err
+			}
+			r, unknown, err := callTool(ctx, s, w, byName, round, i, call)
 			if err != nil {
 				return res, err
 			}
@@ -169,7 +201,18 @@ func Run(ctx context.Context, s *relay.Session, w *relay.Stream, model Model, ms
 			if unknown {
 				res.Unknown++
 			}
+			status := slack.TaskCardStatusComplete
+			if r.IsError {
+				status = slack.TaskCardStatusError
+			}
+			if err := w.Task(card(round, i, call, status, r.Content)); err != nil {
+				return res, err
+			}
 			results = append(results, r)
+		}
+		// The last card's outcome shows while the model writes its next turn.
+		if err := w.Flush(ctx); err != nil {
+			return res, err
 		}
 		conv = append(conv, Message{Role: "assistant", Text: turn.Text, ToolCalls: turn.ToolCalls},
 			Message{Role: "tool", ToolResults: results})
@@ -206,14 +249,38 @@ func appendShown(ctx context.Context, w *relay.Stream, shown string, used *int, 
 	return nil
 }
 
+// card is the task card of call i of a round: the tool's name, its input, and once it has run
+// a summary of its result.
+func card(round, i int, call ToolCall, status slack.TaskCardStatus, output string) relay.Task {
+	return relay.Task{ID: fmt.Sprintf("tool-%d-%d", round, i), Title: call.Name, Status: status,
+		Details: compactInput(call.Input), Output: output}
+}
+
+// compactInput is a call's input on one line, for its card.
+func compactInput(in json.RawMessage) string {
+	var b bytes.Buffer
+	if json.Compact(&b, in) != nil || b.String() == "{}" || b.String() == "null" {
+		return ""
+	}
+	return b.String()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // callTool runs one call once for the event (relay.Once, named by round and position: the
 // model's own call ids change when a turn is generated again).
-func callTool(ctx context.Context, s *relay.Session, byName map[string]*Tool, round, i int, call ToolCall) (ToolResult, bool, error) {
+func callTool(ctx context.Context, s *relay.Session, w *relay.Stream, byName map[string]*Tool, round, i int, call ToolCall) (ToolResult, bool, error) {
 	t, ok := byName[call.Name]
 	if !ok {
 		return ToolResult{CallID: call.ID, Content: "there is no tool named " + call.Name, IsError: true}, false, nil
 	}
-	var opts []relay.OnceOption
+	// A call that runs now shows its card in progress first; a recorded one is not shown again.
+	opts := []relay.OnceOption{relay.BeforeRun(w.Flush)}
 	if !t.sideEffects {
 		opts = append(opts, relay.Repeatable())
 	}

@@ -27,6 +27,8 @@ type scripted struct {
 	calls  []agent.TurnRequest
 	always bool // always ask for another tool call
 	tool   string
+	// failAfterTools fails the first turn that has tool results to read (once).
+	failAfterTools bool
 }
 
 func (m *scripted) Turn(_ context.Context, req agent.TurnRequest, onText func(string) error) (agent.Turn, error) {
@@ -36,6 +38,10 @@ func (m *scripted) Turn(_ context.Context, req agent.TurnRequest, onText func(st
 	var results []agent.ToolResult
 	for _, msg := range req.Messages {
 		results = append(results, msg.ToolResults...)
+	}
+	if m.failAfterTools && len(results) > 0 {
+		m.failAfterTools = false
+		return agent.Turn{}, errors.New("model unavailable")
 	}
 	name := m.tool
 	if name == "" {
@@ -72,6 +78,7 @@ type bot struct {
 	model   *scripted
 	opened  atomic.Int32
 	opts    agent.Options
+	tasks   relay.TaskDisplay // the stream's cards (none when empty)
 	results []agent.Result
 }
 
@@ -81,7 +88,7 @@ func (b *bot) register(r *relay.Router) {
 		return fmt.Sprintf("ticket T-%d %q", n, in.Title), nil
 	}, agent.SideEffects())
 	relay.Event(r, "app_mention", func(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent]) error {
-		w, err := req.Stream(ctx, relay.StreamOptions{})
+		w, err := req.Stream(ctx, relay.StreamOptions{Tasks: b.tasks})
 		if err != nil || w.Done() {
 			return err
 		}
@@ -230,4 +237,95 @@ func TestTheJournalWritesOfAToolRound(t *testing.T) {
 			extra, round.JournalWrites, base.JournalWrites)
 	}
 	t.Logf("journal writes: an answer without tools %d, with one side-effecting tool round %d", base.JournalWrites, round.JournalWrites)
+
+	// With cards, the round's card is shown pending/in progress before the tool runs and
+	// complete after it (one write each, with the call that carries it).
+	c := &bot{model: &scripted{}, tasks: relay.TasksTimeline}
+	hc := relaytest.New(t, c.register)
+	carded := hc.DeliverBody(t, "mention.json", mention("EvW2"))
+	if carded.Err != nil {
+		t.Fatal(carded.Err)
+	}
+	if extra := carded.JournalWrites - round.JournalWrites; extra != 2 {
+		t.Errorf("cards add %d journal writes to a tool round (%d against %d), want 2: the card in progress, then complete",
+			extra, carded.JournalWrites, round.JournalWrites)
+	}
+	t.Logf("journal writes: with one side-effecting tool round and its card %d", carded.JournalWrites)
+}
+
+// cards is the task cards the thread's answer shows.
+func cards(s *fakeslack.Server) ([]fakeslack.Task, string) {
+	var out []fakeslack.Task
+	plan := ""
+	for _, m := range s.RenderedThread(channel, ts) {
+		if m.Bot {
+			out = append(out, m.Tasks...)
+			plan += m.Plan
+		}
+	}
+	return out, plan
+}
+
+// Each tool call shows as a card that ends complete with what the tool said; as a plan, the
+// plan's title counts the steps.
+func TestEachToolCallShowsAsACard(t *testing.T) {
+	for _, display := range []relay.TaskDisplay{relay.TasksTimeline, relay.TasksPlan} {
+		t.Run(string(display), func(t *testing.T) {
+			b := &bot{model: &scripted{}, tasks: display}
+			h := relaytest.New(t, b.register)
+			got := h.DeliverBody(t, "mention.json", mention("EvC1"))
+			c, plan := cards(h.Slack)
+			want := []fakeslack.Task{{ID: "tool-0-0", Title: "open_ticket", Status: "complete",
+				Details: `{"title":"printer on fire"}`, Output: `ticket T-1 "printer on fire"`}}
+			if got.Err != nil || fmt.Sprint(c) != fmt.Sprint(want) {
+				t.Fatalf("got %+v, cards %+v; want %+v", got, c, want)
+			}
+			if wantPlan := map[relay.TaskDisplay]string{relay.TasksPlan: "Done in 1 step"}[display]; plan != wantPlan {
+				t.Errorf("plan title %q, want %q", plan, wantPlan)
+			}
+			want2 := `Let me open a ticket.` + "\n\n" + `Done: ticket T-1 "printer on fire".`
+			if a := answer(t, h.Slack); a != want2 {
+				t.Errorf("the thread shows %q, want %q", a, want2)
+			}
+		})
+	}
+}
+
+// A redelivery replays the recorded steps: each card is drawn once, in its last state, and a
+// recorded call's card is not shown in progress again.
+func TestCardsAfterACrashShowOnceInTheirLastState(t *testing.T) {
+	for _, fault := range []string{"once:agent:tool:0:0", "stream:", "the second turn fails"} {
+		t.Run(fault, func(t *testing.T) {
+			b := &bot{model: &scripted{}, tasks: relay.TasksTimeline}
+			h := relaytest.New(t, b.register)
+			if fault == "the second turn fails" {
+				// The first turn, the tool's result and its card are recorded; the retry
+				// replays them and asks the model again.
+				b.model.failAfterTools = true
+			} else {
+				h.CrashAfter(fault)
+			}
+			got := h.DeliverBody(t, "mention.json", mention("EvC2"))
+			c, _ := cards(h.Slack)
+			if got.Deliveries < 2 || len(c) != 1 || c[0].ID != "tool-0-0" || b.opened.Load() != 1 {
+				t.Fatalf("got %+v, cards %+v, opened %d; want a redelivery, one card, one ticket", got, c, b.opened.Load())
+			}
+			a := answer(t, h.Slack)
+			unknown := strings.Contains(a, "outcome of this call is unknown")
+			if st := map[bool]string{true: "error", false: "complete"}[unknown]; c[0].Status != st {
+				t.Errorf("card %+v, want status %s (answer %q)", c[0], st, a)
+			}
+			// After the card showed complete (or error), no call sent it in progress again.
+			for _, st := range h.Slack.Streams() {
+				final := false
+				for _, call := range st.Calls {
+					if strings.Contains(string(call.Chunks), `"status":"complete"`) || strings.Contains(string(call.Chunks), `"status":"error"`) {
+						final = true
+					} else if final && strings.Contains(string(call.Chunks), `"status":"in_progress"`) {
+						t.Errorf("%s sent the card in progress after it was finished: %s", call.Method, call.Chunks)
+					}
+				}
+			}
+		})
+	}
 }

@@ -20,7 +20,17 @@ var ErrOutcomeUnknown = errors.New("relay: an earlier attempt started this effec
 // OnceOption tunes Once.
 type OnceOption func(*onceOptions)
 
-type onceOptions struct{ repeatable bool }
+type onceOptions struct {
+	repeatable bool
+	before     func(ctx context.Context) error
+}
+
+// BeforeRun gives Once something to do when, and only when, the effect is about to run:
+// before its intent is written, not on an attempt that finds its result recorded (showing
+// the effect's progress, say). Its error is returned as it is and the effect is not run.
+func BeforeRun(f func(ctx context.Context) error) OnceOption {
+	return func(o *onceOptions) { o.before = f }
+}
 
 // Repeatable marks an effect as safe to run again — a read, a search, a computation — so no
 // intent is written before it: an attempt that stopped before recording its result runs it
@@ -87,6 +97,11 @@ func Once[T any](ctx context.Context, s *Session, name string, run func(ctx cont
 			if !o.repeatable {
 				return zero, fmt.Errorf("%s (key %s): %w", name, key, ErrOutcomeUnknown)
 			}
+		}
+	}
+	if o.before != nil {
+		if err := o.before(ctx); err != nil {
+			return zero, err
 		}
 	}
 	if !o.repeatable {

@@ -65,9 +65,9 @@ type streamStep struct {
 	// messages hold whose text was not recorded: the regenerated answer skips them.
 	Skip int `json:"skip,omitempty"`
 	// Tasks are the answer's task cards, each in its last state; Plan the title over them.
-	Tasks    []streamTask `json:"tasks,omitempty"`
-	Plan     string       `json:"plan,omitempty"`
-	PlanSent bool         `json:"plan_sent,omitempty"`
+	Tasks     []streamTask `json:"tasks,omitempty"`
+	Plan      string       `json:"plan,omitempty"`
+	PlanShown string       `json:"plan_shown,omitempty"`
 }
 
 // streamMsg is one message of a streamed answer.

@@ -42,18 +42,26 @@ const (
 	tasksReserve = 1000
 )
 
-// streamTask is a card in the stream's journal entry: its last state, and whether Slack is
-// known to show that state.
-type streamTask struct {
-	ID      string `json:"id"`
+// cardState is what a card shows.
+type cardState struct {
 	Title   string `json:"title"`
 	Status  string `json:"status,omitempty"`
 	Details string `json:"details,omitempty"`
 	Output  string `json:"output,omitempty"`
-	// Sent says Slack acknowledged a call carrying this state; until then every send carries
-	// it again (a task_update with the same id updates the card: sending twice draws once).
-	Sent bool `json:"sent,omitempty"`
 }
+
+// streamTask is a card in the stream's journal entry: its last state, and the state Slack is
+// known to show. Until the two agree every send carries the last state again (a task_update
+// with the same id updates the card: sending twice draws once). A handler that replays its
+// steps on a resumed attempt passes through earlier states and ends at the one shown: nothing
+// is sent again.
+type streamTask struct {
+	ID string `json:"id"`
+	cardState
+	Shown *cardState `json:"shown,omitempty"`
+}
+
+func (t *streamTask) due() bool { return t.Shown == nil || *t.Shown != t.cardState }
 
 // Task records a card's new state; it is sent with the next flush (Flush, Append's, Finish),
 // written to the journal first like the text. A resumed answer sends the recorded state of
@@ -70,41 +78,33 @@ func (w *Stream) Task(t Task) error {
 		t.Status != slack.TaskCardStatusComplete && t.Status != slack.TaskCardStatusError:
 		return Permanent(fmt.Errorf("stream %s: task card %s: status %q is none of pending, in_progress, complete, error", w.name, t.ID, t.Status))
 	}
-	next := streamTask{ID: t.ID, Title: clip(t.Title, maxTaskTitleRunes), Status: string(t.Status),
+	next := cardState{Title: clip(t.Title, maxTaskTitleRunes), Status: string(t.Status),
 		Details: clip(t.Details, maxTaskTextRunes), Output: clip(t.Output, maxTaskTextRunes)}
 	for i := range w.st.Tasks {
-		cur := &w.st.Tasks[i]
-		if cur.ID != t.ID {
-			continue
+		if w.st.Tasks[i].ID == t.ID {
+			w.st.Tasks[i].cardState = next
+			return nil
 		}
-		next.Sent = cur.Sent
-		if *cur != next {
-			next.Sent = false
-			*cur = next
-		}
-		return nil
 	}
 	if len(w.st.Tasks) >= maxTasks {
 		w.s.Log.Warn("task card not shown: the answer has the most cards it may show", "step", w.name, "task", t.ID, "max", maxTasks)
 		return nil
 	}
-	w.st.Tasks = append(w.st.Tasks, next)
+	w.st.Tasks = append(w.st.Tasks, streamTask{ID: t.ID, cardState: next})
 	return nil
 }
 
-// Plan sets the title over the answer's cards (shown with StreamOptions.Tasks TasksPlan);
-// sent with the next flush.
+// Plan sets the title over the answer's cards, sent with the next flush; it does nothing
+// unless the stream shows its cards as a plan (StreamOptions.Tasks TasksPlan).
 func (w *Stream) Plan(title string) error {
-	if w.opts.Tasks == "" || w.finished || w.st.Done {
+	if w.opts.Tasks != TasksPlan || w.finished || w.st.Done {
 		return nil
 	}
 	title = clip(strings.TrimSpace(title), maxTaskTitleRunes)
 	if title == "" {
 		return Permanent(fmt.Errorf("stream %s: a plan needs a title", w.name))
 	}
-	if title != w.st.Plan {
-		w.st.Plan, w.st.PlanSent = title, false
-	}
+	w.st.Plan = title
 	return nil
 }
 
@@ -118,11 +118,11 @@ func clip(s string, n int) string {
 
 // cardsDue reports cards or a plan title Slack is not known to show.
 func (w *Stream) cardsDue() bool {
-	if w.st.Plan != "" && !w.st.PlanSent {
+	if w.st.Plan != w.st.PlanShown {
 		return true
 	}
-	for _, t := range w.st.Tasks {
-		if !t.Sent {
+	for i := range w.st.Tasks {
+		if w.st.Tasks[i].due() {
 			return true
 		}
 	}
@@ -136,11 +136,11 @@ func (w *Stream) chunks(text string) []slack.StreamChunk {
 	if text != "" {
 		out = append(out, slack.NewMarkdownTextChunk(text))
 	}
-	if w.st.Plan != "" && !w.st.PlanSent {
+	if w.st.Plan != w.st.PlanShown {
 		out = append(out, slack.NewPlanUpdateChunk(w.st.Plan))
 	}
 	for _, t := range w.st.Tasks {
-		if t.Sent {
+		if !t.due() {
 			continue
 		}
 		c := slack.NewTaskUpdateChunk(t.ID, t.Title)
@@ -153,9 +153,10 @@ func (w *Stream) chunks(text string) []slack.StreamChunk {
 // cardsShown marks every card and the plan title as shown (a call carrying them all was
 // acknowledged).
 func (w *Stream) cardsShown() {
-	w.st.PlanSent = w.st.Plan != ""
+	w.st.PlanShown = w.st.Plan
 	for i := range w.st.Tasks {
-		w.st.Tasks[i].Sent = true
+		shown := w.st.Tasks[i].cardState
+		w.st.Tasks[i].Shown = &shown
 	}
 }
 
