@@ -24,8 +24,13 @@ type Router struct {
 	errs   []error
 }
 
-// NewRouter returns a Router with no routes.
-func NewRouter() *Router { return &Router{routes: map[routeKey]*route{}} }
+// NewRouter returns a Router with one route: the clicks of the Stop button a streamed answer
+// shows (StreamOptions.Stop).
+func NewRouter() *Router {
+	r := &Router{routes: map[routeKey]*route{}}
+	Action(r, StopActionID, stopClicked, Name("stop")) // the Stop button of streamed answers
+	return r
+}
 
 // Err reports every registration mistake (duplicate routes, empty names, options that do
 // not fit the route's payload), or nil. A worker must not start when it is not nil.

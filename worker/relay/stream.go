@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -43,6 +44,11 @@ type StreamOptions struct {
 	// text one way or the other, not both); where streaming is off or refused, a message's
 	// cards show as a summary under its text.
 	Tasks TaskDisplay
+	// Stop shows a Stop button with the answer while it is written (above the streamed
+	// text; under a message set whole, until the final blocks replace it). Only the person
+	// the answer is for may click it; the stream then ends with what was shown and a note
+	// (see StopActionID, Watch, ErrStopped). It sends the text as chunks, as Tasks does.
+	Stop bool
 	// YieldBefore is how close to the invocation's deadline Append flushes and returns an
 	// error wrapping failure.ErrContinue, so the answer goes on in the next invocation from
 	// what was shown (default DefaultYieldBefore, or a fifth of the time left when the stream
@@ -68,6 +74,8 @@ type streamStep struct {
 	Tasks     []streamTask `json:"tasks,omitempty"`
 	Plan      string       `json:"plan,omitempty"`
 	PlanShown string       `json:"plan_shown,omitempty"`
+	// Stopped says a person stopped the answer with its Stop button.
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // streamMsg is one message of a streamed answer.
@@ -116,8 +124,9 @@ type Stream struct {
 	final           []slack.Block
 	finishing       bool
 	finished        bool
-	textBytes       int  // bytes of the answer so far: in the journal, and appended since
-	cut             bool // the answer reached maxAnswerBytes: the rest is dropped, a note added
+	textBytes       int         // bytes of the answer so far: in the journal, and appended since
+	cut             bool        // the answer reached maxAnswerBytes: the rest is dropped, a note added
+	stopped         atomic.Bool // a Stop click was seen (Watch's goroutine sets it too)
 }
 
 // maxAnswerBytes bounds a streamed answer's text (its journal entry holds all of it, in one
@@ -166,6 +175,10 @@ func (s *Session) Stream(ctx context.Context, opts StreamOptions) (*Stream, erro
 	}
 	w.skip = w.st.Skip
 	w.textBytes = len(w.Text())
+	w.stopped.Store(w.st.Stopped)
+	if len(w.st.Msgs) > 0 && !w.st.Done && !w.st.Complete {
+		w.checkStop(ctx) // a click while no attempt was running
+	}
 	if len(w.st.Msgs) > 0 && !w.st.Done {
 		s.Log.Info("resuming an answer an earlier attempt began", "step", name, "messages", len(w.st.Msgs),
 			"chars", utf8.RuneCountInString(w.Text()), "complete", w.st.Complete)
@@ -203,6 +216,9 @@ func (w *Stream) Text() string {
 func (w *Stream) Append(ctx context.Context, text string) error {
 	if w.finished || w.st.Done || w.st.Complete || w.cut {
 		return nil
+	}
+	if w.stopped.Load() {
+		return ErrStopped
 	}
 	if w.skip > 0 {
 		n := utf8.RuneCountInString(text)
@@ -286,6 +302,16 @@ func (w *Stream) Finish(ctx context.Context, blocks ...slack.Block) ([]string, e
 	if w.cut {
 		w.buf.WriteString(cutNote)
 	}
+	if w.stopped.Load() && !w.st.Complete {
+		// What was shown stays; what was not yet sent is dropped.
+		w.buf.Reset()
+		note := stoppedNote
+		if len(w.st.Msgs) == 0 || w.Text() == "" {
+			note = strings.TrimSpace(note)
+		}
+		w.buf.WriteString(note)
+		w.st.Stopped = true
+	}
 	// The answer is marked complete by the write before the call that ends it, once all of
 	// its text is in messages (finishAnswer): marked earlier, an attempt that ended between
 	// would leave a record saying complete without the rest of the text.
@@ -366,6 +392,13 @@ func (w *Stream) expiring(m *streamMsg, now time.Time) bool {
 // write (the intent) per call to Slack. While finishing, the call that sends the last text
 // also ends the answer with the final blocks.
 func (w *Stream) flush(ctx context.Context) error {
+	if !w.finishing {
+		w.checkStop(ctx)
+		if w.stopped.Load() {
+			w.buf.Reset()
+			return ErrStopped
+		}
+	}
 	if !w.recovered {
 		if err := w.recover(ctx); err != nil {
 			return err
@@ -459,7 +492,7 @@ func (w *Stream) send(ctx context.Context, m *streamMsg) error {
 	var err error
 	switch {
 	case m.TS == "" && m.Update:
-		m.TS, err = w.post(ctx, m, nil)
+		m.TS, err = w.post(ctx, m, w.progressBlocks())
 	case m.TS == "":
 		m.TS, err = w.start(ctx, m)
 		if streamingRefused(err) {
@@ -468,7 +501,7 @@ func (w *Stream) send(ctx context.Context, m *streamMsg) error {
 			return w.send(ctx, m)
 		}
 	case m.Update:
-		err = w.update(ctx, m, nil)
+		err = w.update(ctx, m, w.progressBlocks())
 	default:
 		_, _, err = s.Slack.AppendStreamContext(ctx, w.channel, m.TS, w.content(m.tail()))
 		if ended(err) {
@@ -510,12 +543,21 @@ func (w *Stream) sent(m *streamMsg, err error) error {
 	return nil
 }
 
-// content is what a streaming call carries: text as markdown_text, or with cards as chunks.
+// content is what a streaming call carries: text as markdown_text, or (with cards or a Stop
+// button) as chunks.
 func (w *Stream) content(text string) slack.MsgOption {
-	if w.opts.Tasks == "" {
+	if w.opts.Tasks == "" && !w.opts.Stop {
 		return slack.MsgOptionMarkdownText(text)
 	}
 	return slack.MsgOptionChunks(w.chunks(text)...)
+}
+
+// progressBlocks go under a message set whole while the answer is written: the Stop button.
+func (w *Stream) progressBlocks() []slack.Block {
+	if !w.opts.Stop || w.stopped.Load() || w.s.run.about.user == "" {
+		return nil
+	}
+	return []slack.Block{stopButton(w.stopID(), w.s.run.about.user)}
 }
 
 // requeueTail gives m's unsent text back to the buffer, ahead of what is there.
@@ -538,7 +580,12 @@ func ended(err error) bool {
 func (w *Stream) start(ctx context.Context, m *streamMsg) (string, error) {
 	s := w.s
 	a := s.run.about
-	opts := []slack.MsgOption{slack.MsgOptionTS(w.thread), w.content(m.Text)}
+	content := w.content(m.Text)
+	if w.opts.Stop && a.user != "" {
+		// The Stop button comes first: chunks show in order and the text grows below it.
+		content = slack.MsgOptionChunks(append([]slack.StreamChunk{slack.NewBlocksChunk(stopButton(w.stopID(), a.user))}, w.chunks(m.Text)...)...)
+	}
+	opts := []slack.MsgOption{slack.MsgOptionTS(w.thread), content}
 	if w.opts.Tasks != "" {
 		opts = append(opts, slack.MsgOptionTaskDisplayMode(slack.TaskDisplayMode(w.opts.Tasks)))
 	}
