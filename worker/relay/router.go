@@ -36,14 +36,20 @@ func NewRouter() *Router {
 // not fit the route's payload), or nil. A worker must not start when it is not nil.
 func (b *Router) Err() error { return errors.Join(b.errs...) }
 
-// Routes lists the registered route names, for logs at start-up.
+// Routes lists the names of the routes the bot registered, for logs at start-up (the Stop
+// button's route, which every Router has, is not listed).
 func (b *Router) Routes() []string {
 	var out []string
-	for _, r := range b.routes {
-		out = append(out, r.name)
+	for k, r := range b.routes {
+		if k != stopRouteKey {
+			out = append(out, r.name)
+		}
 	}
 	return out
 }
+
+// stopRouteKey is the route NewRouter adds for Stop clicks.
+var stopRouteKey = routeKey{envelope.KindInteraction, typeBlockActions, StopActionID}
 
 // Interaction types routed by Action, ViewSubmission, ViewClosed, Shortcut, MessageShortcut.
 const (
