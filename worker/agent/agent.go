@@ -94,7 +94,8 @@ type Result struct {
 	// ToolCalls is how many tools were called over the event (recorded ones included);
 	// Unknown how many side-effecting calls had an outcome no attempt recorded.
 	ToolCalls, Unknown int
-	// Stopped says a bound ended the answer (its note was appended).
+	// Stopped says a bound ended the answer (its note was appended), or the answer's Stop
+	// button did (Finish adds its note).
 	Stopped string
 }
 
@@ -126,9 +127,12 @@ func Run(ctx context.Context, s *relay.Session, w *relay.Stream, model Model, ms
 	start := time.Now()
 	conv := append([]Message(nil), msgs...)
 	for round := 0; ; round++ {
+		if w.Stopped() {
+			return stopped(res), nil
+		}
 		if sep := separator(res.Turns); sep != "" {
 			if err := appendShown(ctx, w, shown, &used, sep); err != nil {
-				return res, err
+				return stoppedOr(res, w, err)
 			}
 		}
 		ran := false
@@ -138,12 +142,16 @@ func Run(ctx context.Context, s *relay.Session, w *relay.Stream, model Model, ms
 			if used < len(shown) {
 				partial = shown[used:]
 			}
-			return model.Turn(ctx, TurnRequest{Messages: conv, Tools: specs, Partial: partial}, func(text string) error {
+			// The model's request is cancelled when the answer's Stop button is clicked; the
+			// stream itself is written with the handler's context.
+			mctx, done := w.Watch(ctx)
+			defer done()
+			return model.Turn(mctx, TurnRequest{Messages: conv, Tools: specs, Partial: partial}, func(text string) error {
 				return w.Append(ctx, text)
 			})
 		}, relay.Repeatable())
 		if err != nil {
-			return res, err
+			return stoppedOr(res, w, err)
 		}
 		if ran {
 			used += len(turn.Text) // streamed as it came (after what was shown of it)
@@ -185,15 +193,34 @@ func Run(ctx context.Context, s *relay.Session, w *relay.Stream, model Model, ms
 				return res, err
 			}
 			if err := w.Flush(ctx); err != nil {
-				return res, err
+				return stoppedOr(res, w, err)
 			}
 		}
 		results := make([]ToolResult, 0, len(turn.ToolCalls))
 		for i, call := range turn.ToolCalls {
+			if w.Stopped() {
+				// Stopped: no further tool runs (one running finishes: its effect may be
+				// under way); the cards of those not run say so.
+				for j := i; j < len(turn.ToolCalls); j++ {
+					if err := w.Task(card(round, j, turn.ToolCalls[j], slack.TaskCardStatusError, "not run: the answer was stopped")); err != nil {
+						return res, err
+					}
+				}
+				return stopped(res), nil
+			}
 			if err := w.Task(card(round, i, call, slack.TaskCardStatusInProgress, "")); err != nil {
 				return res, err
 			}
 			r, unknown, err := callTool(ctx, s, w, byName, round, i, call)
+			if errors.Is(err, relay.ErrStopped) {
+				// Noticed before the call ran (its flush): it did not run.
+				for j := i; j < len(turn.ToolCalls); j++ {
+					if err := w.Task(card(round, j, turn.ToolCalls[j], slack.TaskCardStatusError, "not run: the answer was stopped")); err != nil {
+						return res, err
+					}
+				}
+				return stopped(res), nil
+			}
 			if err != nil {
 				return res, err
 			}
@@ -212,11 +239,29 @@ func Run(ctx context.Context, s *relay.Session, w *relay.Stream, model Model, ms
 		}
 		// The last card's outcome shows while the model writes its next turn.
 		if err := w.Flush(ctx); err != nil {
-			return res, err
+			return stoppedOr(res, w, err)
 		}
 		conv = append(conv, Message{Role: "assistant", Text: turn.Text, ToolCalls: turn.ToolCalls},
 			Message{Role: "tool", ToolResults: results})
 	}
+}
+
+// stoppedNote is Result.Stopped for an answer stopped with its Stop button.
+const stoppedNote = "stopped with its Stop button"
+
+func stopped(res Result) Result {
+	res.Stopped = stoppedNote
+	return res
+}
+
+// stoppedOr is err, unless the answer was stopped with its Stop button (which ended the model's
+// request, or the stream's flush): then the run ends without an error, and the caller's
+// Finish ends the answer with what was shown and a note.
+func stoppedOr(res Result, w *relay.Stream, err error) (Result, error) {
+	if w.Stopped() || errors.Is(err, relay.ErrStopped) {
+		return stopped(res), nil
+	}
+	return res, err
 }
 
 // separator goes between one turn's text and the next's, so they do not run together.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/slack-go/slack/slackevents"
 
@@ -327,5 +328,93 @@ func TestCardsAfterACrashShowOnceInTheirLastState(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// slow streams its answer a word every 50 ms until its context ends or the stream refuses
+// more, and says which stopped it.
+type slow struct {
+	mu    sync.Mutex
+	cause error
+}
+
+func (m *slow) Turn(ctx context.Context, req agent.TurnRequest, onText func(string) error) (agent.Turn, error) {
+	var text strings.Builder
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			m.mu.Lock()
+			m.cause = context.Cause(ctx)
+			m.mu.Unlock()
+			return agent.Turn{Text: text.String()}, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		w := fmt.Sprintf("w%d ", i)
+		text.WriteString(w)
+		if err := onText(w); err != nil {
+			m.mu.Lock()
+			m.cause = err // the stream noticed the stop at a flush
+			m.mu.Unlock()
+			return agent.Turn{Text: text.String()}, err
+		}
+		if i > 400 {
+			return agent.Turn{Text: text.String()}, nil
+		}
+	}
+}
+
+// A Stop click while the model writes: its request ends (its context cancelled with cause
+// relay.ErrStopped, or the stream refusing the next piece at a flush), the answer ends with
+// what was shown and a note, and a second click changes nothing.
+func TestStopMidAnswer(t *testing.T) {
+	m := &slow{}
+	var res agent.Result
+	h := relaytest.New(t, func(r *relay.Router) {
+		relay.Event(r, "app_mention", func(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent]) error {
+			w, err := req.Stream(ctx, relay.StreamOptions{Stop: true, Tasks: relay.TasksTimeline, FlushEvery: 100 * time.Millisecond})
+			if err != nil || w.Done() {
+				return err
+			}
+			if res, err = agent.Run(ctx, req.Session, w, m, nil, nil, agent.Options{}); err != nil {
+				return err
+			}
+			_, err = w.Finish(ctx)
+			return err
+		})
+	})
+	done := make(chan relaytest.Result)
+	go func() { done <- h.DeliverBody(t, "mention.json", mention("EvS1")) }()
+	if !h.WaitForStream(channel, ts, 5*time.Second) {
+		t.Fatal("the answer did not start streaming")
+	}
+	time.Sleep(300 * time.Millisecond)
+	clicked := time.Now()
+	if c := h.ClickStop(t, channel, ts); c.Err != nil || c.Route != "stop" {
+		t.Fatalf("the click: %+v", c)
+	}
+	got := <-done
+	took := time.Since(clicked)
+	m.mu.Lock()
+	cause := m.cause
+	m.mu.Unlock()
+	if got.Err != nil || !errors.Is(cause, relay.ErrStopped) || res.Stopped == "" {
+		t.Fatalf("answer %+v, model's end %v, result %+v; want the model cancelled by the stop", got, cause, res)
+	}
+	a := answer(t, h.Slack)
+	if !strings.HasSuffix(a, "_Stopped._") || strings.Count(a, "Stopped") != 1 || !strings.HasPrefix(a, "w0 w1 ") {
+		t.Fatalf("the thread shows %q, want what was shown then the note", a)
+	}
+	st := h.Slack.Streams()
+	if len(st) != 1 || st[0].State != fakeslack.StreamStopped {
+		t.Fatalf("streams %+v, want one, stopped", st)
+	}
+	t.Logf("Stop click → answer finished: %v", took)
+	// A second click on the finished answer: nothing changes.
+	calls := len(st[0].Calls)
+	if c := h.ClickStop(t, channel, ts); c.Err != nil {
+		t.Fatal(c.Err)
+	}
+	if a2 := answer(t, h.Slack); a2 != a || len(h.Slack.Streams()[0].Calls) != calls {
+		t.Errorf("a click on the finished answer changed it: %q", a2)
 	}
 }

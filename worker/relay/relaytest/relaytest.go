@@ -74,15 +74,13 @@ type Harness struct {
 	logs    *syncBuffer
 
 	mu      sync.Mutex
-	skew    time.Duration // how far the clock has been moved on
-	delay   time.Duration // QueueDelay
-	pending []*message    // messages on the events queue
+	skew    time.Duration  // how far the clock has been moved on
+	delay   time.Duration  // QueueDelay
+	calls   map[*call]bool // the Delivers under way
 	dead    []DeadLetter
-	seen    []observed // dispatches of the current Deliver
 	crash   *crashPlan
 	cancel  context.CancelFunc // the running invocation's
 	crashed bool               // the running invocation died
-	running *message           // the message being delivered
 	seq     int
 	writes  int // journal writes after claims (steps, releases, completions)
 
@@ -138,7 +136,7 @@ func New(t testing.TB, register func(r *relay.Router), opts ...Option) *Harness 
 	for _, o := range opts {
 		o(&s)
 	}
-	h := &Harness{logs: &syncBuffer{}, delay: s.delay, maxReceive: s.maxReceive}
+	h := &Harness{logs: &syncBuffer{}, delay: s.delay, maxReceive: s.maxReceive, calls: map[*call]bool{}}
 	var out io.Writer = h.logs
 	if s.logTo != nil {
 		out = io.MultiWriter(h.logs, s.logTo)
@@ -329,26 +327,47 @@ func (h *Harness) DeliverBody(t testing.TB, name, body string) Result {
 	return h.DeliverEnvelope(t, raw)
 }
 
+// call is one Deliver under way: its message and the continuations it sent, and what the
+// engine did with them.
+type call struct {
+	pending []*message // its messages on the events queue
+	running *message   // the one being delivered
+	seen    []observed // its dispatches
+}
+
+type callKey struct{}
+
 // DeliverEnvelope runs a queue message body as the receiver wrote it (an encoded envelope):
 // for replaying what a test captured, or a dead letter.
+//
+// Deliveries may run at once from several goroutines, as a worker runs several invocations:
+// a click on an answer that is still being written, say. Each Deliver settles its own
+// message; JournalWrites, DeadLetters and Posts then count what the others did meanwhile too,
+// and CrashAfter is for one Deliver at a time.
 func (h *Harness) DeliverEnvelope(t testing.TB, body string) Result {
 	t.Helper()
+	c := &call{}
 	h.mu.Lock()
-	h.seen = nil
-	h.pending = append(h.pending, h.newMessageLocked(body))
+	c.pending = append(c.pending, h.newMessageLocked(body))
+	h.calls[c] = true
 	deadBefore, writesBefore := len(h.dead), h.writes
 	h.mu.Unlock()
 	postsBefore := len(h.Slack.Posts())
+	defer func() {
+		h.mu.Lock()
+		delete(h.calls, c)
+		h.mu.Unlock()
+	}()
 
 	r := Result{Message: body}
 	for {
 		h.mu.Lock()
-		if len(h.pending) == 0 {
+		if len(c.pending) == 0 {
 			h.mu.Unlock()
 			break
 		}
-		m := h.pending[0]
-		h.pending = h.pending[1:]
+		m := c.pending[0]
+		c.pending = c.pending[1:]
 		h.skew += h.delay
 		if wait := m.visibleAt.Sub(time.Now().Add(h.skew)); wait > 0 {
 			h.skew += wait // SQS brings it back after its delay: the clock moves on to it
@@ -357,13 +376,13 @@ func (h *Harness) DeliverEnvelope(t testing.TB, body string) Result {
 		if r.Deliveries++; r.Deliveries > maxDeliveries {
 			t.Fatalf("relaytest: the message did not settle in %d deliveries; logs:\n%s", maxDeliveries, h.Logs())
 		}
-		h.deliverOnce(m)
+		h.deliverOnce(c, m)
 	}
 
 	h.mu.Lock()
 	r.DeadLetters = append([]DeadLetter(nil), h.dead[deadBefore:]...)
 	r.JournalWrites = h.writes - writesBefore
-	for i, o := range h.seen {
+	for i, o := range c.seen {
 		if i == 0 {
 			r.Type, r.Route, r.Skip, r.Key = o.typ, o.route, o.skip, o.key
 			r.Duplicate = o.doneBefore
@@ -392,12 +411,12 @@ func (h *Harness) newMessageLocked(body string) *message {
 }
 
 // deliverOnce hands m to the engine as one invocation of a one-message batch.
-func (h *Harness) deliverOnce(m *message) {
+func (h *Harness) deliverOnce(c *call, m *message) {
 	m.receives++
-	ctx, cancel := context.WithTimeout(context.Background(), invocation)
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), callKey{}, c), invocation)
 	defer cancel()
 	h.mu.Lock()
-	h.cancel, h.crashed, h.running = cancel, false, m
+	h.cancel, h.crashed, c.running = cancel, false, m
 	h.mu.Unlock()
 	ev := events.SQSEvent{Records: []events.SQSMessage{{
 		MessageId: m.id, ReceiptHandle: m.id + "#" + strconv.Itoa(m.receives), Body: m.body,
@@ -406,11 +425,11 @@ func (h *Harness) deliverOnce(m *message) {
 	resp, _ := h.eng.HandleSQS(ctx, ev)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.cancel, h.running = nil, nil
+	c.running = nil
 	if h.crashed {
 		// The process died: nothing was settled; the message comes back after its lease.
 		m.visibleAt = time.Now().Add(h.skew + invocation + 10*time.Second)
-		h.pending = append(h.pending, m)
+		c.pending = append(c.pending, m)
 		return
 	}
 	for _, f := range resp.BatchItemFailures {
@@ -423,7 +442,7 @@ func (h *Harness) deliverOnce(m *message) {
 				h.dead = append(h.dead, DeadLetter{Class: "redrive", Reason: "received MaxReceiveCount times without settling"})
 				return
 			}
-			h.pending = append(h.pending, m)
+			c.pending = append(c.pending, m)
 		}
 	}
 }
@@ -450,9 +469,13 @@ func (o observer) Dispatch(ctx context.Context, rt *core.Services, env *envelope
 		return d, err
 	}
 	done, _ := o.h.journal.Peek(ctx, d.Key)
+	dc, _ := ctx.Value(callKey{}).(*call)
+	if dc == nil {
+		return nil, errors.New("relaytest: a dispatch outside a Deliver")
+	}
 	o.h.mu.Lock()
-	o.h.seen = append(o.h.seen, observed{typ: d.Type, route: d.Route, skip: d.Skip, key: d.Key, doneBefore: done})
-	i := len(o.h.seen) - 1
+	dc.seen = append(dc.seen, observed{typ: d.Type, route: d.Route, skip: d.Skip, key: d.Key, doneBefore: done})
+	i := len(dc.seen) - 1
 	o.h.mu.Unlock()
 	if d.Run == nil {
 		return d, nil
@@ -466,7 +489,7 @@ func (o observer) Dispatch(ctx context.Context, rt *core.Services, env *envelope
 				err = fmt.Errorf("handler panicked: %v", p)
 			}
 			o.h.mu.Lock()
-			o.h.seen[i].ran, o.h.seen[i].attempt, o.h.seen[i].err = true, lease.Attempt(), err
+			dc.seen[i].ran, dc.seen[i].attempt, dc.seen[i].err = true, lease.Attempt(), err
 			o.h.mu.Unlock()
 			if p != nil {
 				panic(p) // the engine's own recovery classifies it
@@ -480,8 +503,9 @@ func (o observer) Dispatch(ctx context.Context, rt *core.Services, env *envelope
 // queue is the events queue and the DLQ as the engine sees them.
 type queue struct{ h *Harness }
 
-func (q queue) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+func (q queue) SendMessage(ctx context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 	h := q.h
+	c, _ := ctx.Value(callKey{}).(*call)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.crashed {
@@ -489,8 +513,11 @@ func (q queue) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...fun
 	}
 	switch url := deref(in.QueueUrl); url {
 	case eventsQueue:
+		if c == nil {
+			return nil, errors.New("relaytest: a message sent outside a Deliver")
+		}
 		m := h.newMessageLocked(deref(in.MessageBody))
-		h.pending = append(h.pending, m)
+		c.pending = append(c.pending, m) // a continuation: settled by the same Deliver
 		return &sqs.SendMessageOutput{MessageId: &m.id}, nil
 	case deadLetters:
 		attr := func(name string) string {
@@ -515,12 +542,11 @@ func (q queue) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessageV
 		return nil, errCrashed
 	}
 	handle := deref(in.ReceiptHandle)
-	for _, m := range append(h.pending, h.running) {
-		if m == nil {
-			continue
-		}
-		if strings.HasPrefix(handle, m.id+"#") {
-			m.visibleAt = time.Now().Add(h.skew + time.Duration(in.VisibilityTimeout)*time.Second)
+	for c := range h.calls {
+		for _, m := range append(c.pending, c.running) {
+			if m != nil && strings.HasPrefix(handle, m.id+"#") {
+				m.visibleAt = time.Now().Add(h.skew + time.Duration(in.VisibilityTimeout)*time.Second)
+			}
 		}
 	}
 	return &sqs.ChangeMessageVisibilityOutput{}, nil
