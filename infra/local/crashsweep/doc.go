@@ -1,11 +1,11 @@
 // Package crashsweep proves the worker's exactly-once promise point by point. For each path
 // an event can take (a streamed mention, a long streamed answer, a multi-part posted
 // answer, /ask opening a modal, the modal's submission, a Regenerate click, a feedback
-// click, an assistant thread starting, an agent's tool loop), a clean run lists every call to
-// Slack and every DynamoDB write the real engine makes (engine.New with its DynamoDB journal,
-// the handler library, the shipped bot's handlers or, for the tool loop, agent.Run with the
-// chat-completions client against the model stand-in), and every request of the bot's own
-// clients (the model's turns, the calls its tools make). Then, for each of those points, a
+// click, an assistant thread starting, an agent's tool loop on either model API), a clean run
+// lists every call to Slack and every DynamoDB write the real engine makes (engine.New with
+// its DynamoDB journal, the handler library, the shipped bot's handlers or, for the tool loop,
+// agent.Run with the chat-completions or the Bedrock client against its stand-in), and every
+// request of the bot's own clients (the model's turns, the calls its tools make). Then, for each of those points, a
 // run injects one fault there — the worker dying before the call, dying after it took
 // effect and before its answer was read, the call failing, the call's answer lost while the
 // worker goes on, and, at a model's turn, the worker dying mid-stream — and redelivers the

@@ -2,6 +2,7 @@ package crashsweep
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net/http"
@@ -104,12 +105,15 @@ const (
 )
 
 // point is the label of req when it is a point of the path ("slack:chat.startStream",
-// "response_url", "ddb:UpdateItem", "model:chat.completions", "helpdesk:POST /tickets"), and
+// "response_url", "ddb:UpdateItem", "model:chat.completions", "model:ConverseStream", "helpdesk:POST /tickets"), and
 // whether it is one. A DynamoDB read is not a point, nor is an SDK retry of an operation
 // already counted; every request to the model and the help desk is.
 func point(svc service, req *http.Request) (string, bool) {
 	switch svc {
 	case modelService:
+		if strings.HasSuffix(req.URL.Path, "/converse-stream") {
+			return string(svc) + ":ConverseStream", true
+		}
 		return string(svc) + ":chat.completions", true
 	case helpdeskService:
 		return string(svc) + ":" + req.Method + " " + req.URL.Path, true
@@ -195,7 +199,8 @@ func (inv *invocation) transport(svc service) http.RoundTripper {
 				inv.kill()
 				return nil, errCrashed
 			}
-			resp.Body = &cutBody{inv: inv, body: resp.Body, events: cutAfterEvents}
+			resp.Body = &cutBody{inv: inv, body: resp.Body, events: cutAfterEvents,
+				framed: resp.Header.Get("Content-Type") == "application/vnd.amazon.eventstream"}
 			return resp, nil
 		}
 		return base.RoundTrip(req)
@@ -203,12 +208,18 @@ func (inv *invocation) transport(svc service) http.RoundTripper {
 }
 
 // cutBody is a streamed answer read by a worker that dies after the first events of it: the
-// reader gets those whole, then the invocation is killed and the next read fails.
+// reader gets those whole, then the invocation is killed and the next read fails. Events are
+// Server-Sent Events (each ends with a blank line) or, framed, AWS event-stream messages
+// (each starts with its total length, 4 bytes big-endian).
 type cutBody struct {
 	inv    *invocation
 	body   io.ReadCloser
-	events int  // still to let through
-	last   byte // the last byte let through
+	events int // still to let through
+	framed bool
+
+	last    byte   // SSE: the last byte let through
+	prelude []byte // event stream: the length of the message begun, as read so far
+	left    int    // event stream: the bytes of the message begun still to come
 }
 
 func (b *cutBody) Read(p []byte) (int, error) {
@@ -218,17 +229,35 @@ func (b *cutBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.body.Read(p)
 	for i := 0; i < n; i++ {
-		end := p[i] == '\n' && b.last == '\n' // a blank line ends an event
-		b.last = p[i]
-		if !end {
+		if !b.endsEvent(p[i]) {
 			continue
 		}
-		b.last = 0
 		if b.events--; b.events == 0 {
 			return i + 1, nil
 		}
 	}
 	return n, err
+}
+
+// endsEvent takes the next byte of the answer and reports whether it ends an event.
+func (b *cutBody) endsEvent(c byte) bool {
+	if !b.framed {
+		end := c == '\n' && b.last == '\n'
+		b.last = c
+		if end {
+			b.last = 0
+		}
+		return end
+	}
+	if b.left == 0 {
+		if b.prelude = append(b.prelude, c); len(b.prelude) == 4 {
+			b.left = int(binary.BigEndian.Uint32(b.prelude)) - 4
+			b.prelude = b.prelude[:0]
+		}
+		return false
+	}
+	b.left--
+	return b.left == 0
 }
 
 func (b *cutBody) Close() error { return b.body.Close() }

@@ -170,7 +170,7 @@ func paths() []*path {
 		return &path{name: name, register: shipped(m), setup: mention,
 			judge: func(r *run) (outcome, error) { return oneAnswer(r, m.text, answerActions) }}
 	}
-	return []*path{
+	return append([]*path{
 		streamed("streamed mention", short),
 		streamed("long streamed answer (two messages)", long),
 		{
@@ -255,7 +255,6 @@ func paths() []*path {
 				return "", fmt.Errorf("%d ephemeral thanks", n)
 			},
 		},
-		toolLoopPath(),
 		{
 			name: "assistant thread started", register: shipped(responder{brief}),
 			setup: func(r *run) string {
@@ -274,7 +273,7 @@ func paths() []*path {
 				return answered, nil
 			},
 		},
-	}
+	}, toolLoopPaths()...)
 }
 
 // judgeModal: one modal open and no failure reported, or (the trigger expired before any

@@ -1,6 +1,7 @@
 package crashsweep
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,22 +15,26 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/slack-go/slack/slackevents"
 
 	"github.com/slackrelay/slackrelay/worker/agent"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm"
+	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakebedrock"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
-// The tool-loop path: a mention answered by agent.Run with the chat-completions client
-// (llm.Chat.Agent) against the model stand-in (fakellm), which asks in its first turn for two
-// tools — lookup, a read of the help desk's knowledge base, and open_ticket, which opens a
-// ticket there (a side effect) — and in its second answers quoting their results. The model's
-// requests and the help desk's are points like Slack's calls and DynamoDB's writes: a crash
-// before, during (mid-stream, for the model) and after each model turn and each tool call.
-// The help desk, like many ticket systems, does not deduplicate: every POST opens a ticket,
-// so a tool run twice would show as two.
+// The tool-loop paths: a mention answered by agent.Run with one of the shipped model clients
+// against its stand-in — the chat-completions client (llm.Chat.Agent, fakellm) or the Bedrock
+// one (llm.Bedrock.Agent, fakebedrock, ConverseStream's event stream) — which asks in its
+// first turn for two tools, lookup, a read of the help desk's knowledge base, and
+// open_ticket, which opens a ticket there (a side effect), and in its second answers quoting
+// what they said. The model's requests and the help desk's are points like Slack's calls and
+// DynamoDB's writes: a crash before, during (mid-stream, for the model) and after each model
+// turn and each tool call. The help desk, like many ticket systems, does not deduplicate:
+// every POST opens a ticket, so a tool run twice would show as two.
 
 // toldUnknown: one answer, saying the ticket's outcome is unknown (with the call's key),
 // because an attempt died between opening it and recording that it did.
@@ -40,6 +45,8 @@ const (
 	kbArticle       = "KB-7 Printer fires: unplug the printer, leave the room and call facilities on extension 5555."
 	lookupCallID    = "call_kb"
 	openTicketID    = "call_ticket"
+	lookupInput     = `{"query":"printer on fire"}`
+	ticketInput     = `{"title":"printer on fire"}`
 	openTicketTitle = "printer on fire"
 	// ticketStep is agent.Run's name for the second tool call of its first round (its
 	// relay.Once step), whose key open_ticket is given.
@@ -57,8 +64,8 @@ func toolScript(msgs []fakellm.Message) *fakellm.Reply {
 	}
 	if len(results) == 0 {
 		return &fakellm.Reply{Text: toolIntro, ToolCalls: []fakellm.ToolCall{
-			{ID: lookupCallID, Name: "lookup", Arguments: `{"query":"printer on fire"}`},
-			{ID: openTicketID, Name: "open_ticket", Arguments: `{"title":"` + openTicketTitle + `"}`},
+			{ID: lookupCallID, Name: "lookup", Arguments: lookupInput},
+			{ID: openTicketID, Name: "open_ticket", Arguments: ticketInput},
 		}}
 	}
 	return &fakellm.Reply{Text: "The knowledge base says: " + results[lookupCallID] + "\n\nAbout the ticket: " + results[openTicketID]}
@@ -117,7 +124,7 @@ func (h *helpdesk) all() []ticket {
 // toolRun is what a run of the path keeps for its judge.
 type toolRun struct {
 	desk  *helpdesk
-	model *fakellm.Server
+	model toolModel
 
 	mu   sync.Mutex
 	key  string   // OnceKey of the open_ticket call, as the handler saw it
@@ -132,19 +139,131 @@ type ticketIn struct {
 	Title string `json:"title" jsonschema:"description=what the ticket is about"`
 }
 
-// toolLoop registers the path's bot: a mention answered by agent.Run with the model on the
-// run's stand-in and the two tools, every request of theirs through the run's invocation.
-func toolLoop(r *run, b *relay.Router) {
-	st := &toolRun{desk: newHelpdesk(), model: fakellm.New(fakellm.Options{Reply: toolScript})}
-	r.t.Cleanup(st.desk.srv.Close)
-	if _, err := st.model.Start(""); err != nil {
+// toolModel is the path's model: a client of the shipped ones on its stand-in.
+type toolModel interface {
+	// client is the model as agent.Run calls it, its requests going through rt.
+	client(rt http.RoundTripper) agent.Model
+	// final is the text of the model's last turn: its answer to the conversation that brought
+	// the tools' results, which must be the same on every attempt that asked.
+	final() (string, error)
+}
+
+// chatModel is the chat-completions client on fakellm, scripted by toolScript.
+type chatModel struct{ srv *fakellm.Server }
+
+func newChatModel(r *run) toolModel {
+	srv := fakellm.New(fakellm.Options{Reply: toolScript})
+	if _, err := srv.Start(""); err != nil {
 		r.t.Fatal(err)
 	}
-	r.t.Cleanup(func() { _ = st.model.Close() })
-	r.state = st
+	r.t.Cleanup(func() { _ = srv.Close() })
+	return chatModel{srv}
+}
 
-	chat := &llm.Chat{BaseURL: st.model.APIURL(), Model: "sweep", HTTP: &http.Client{Transport: r.via(modelService)},
-		APIKey: func(context.Context) (string, error) { return "sk-sweep", nil }}
+func (m chatModel) client(rt http.RoundTripper) agent.Model {
+	return (&llm.Chat{BaseURL: m.srv.APIURL(), Model: "sweep", HTTP: &http.Client{Transport: rt},
+		APIKey: func(context.Context) (string, error) { return "sk-sweep", nil }}).Agent()
+}
+
+func (m chatModel) final() (string, error) {
+	var final []fakellm.Message
+	for _, req := range m.srv.Requests() {
+		if req.Messages[len(req.Messages)-1].Role != "tool" {
+			continue
+		}
+		if final != nil && !reflect.DeepEqual(final, req.Messages) {
+			return "", fmt.Errorf("the model was given different tool results on different attempts:\n%+v\n%+v", final, req.Messages)
+		}
+		final = req.Messages
+	}
+	if final == nil {
+		return "", errors.New("the model was never given the tools' results")
+	}
+	return toolScript(final).Text, nil
+}
+
+// bedrockModel is the Bedrock client on fakebedrock, scripted by bedrockTurns.
+type bedrockModel struct{ srv *fakebedrock.Server }
+
+const bedrockModelID = "anthropic.claude-sweep"
+
+// bedrockTurns are toolScript's turns as fakebedrock scripts them: its second turn can quote
+// the last tool result only, open_ticket's.
+var bedrockTurns = []fakebedrock.Turn{
+	{Text: toolIntro, Tools: []fakebedrock.ToolCall{
+		{ID: "tooluse_kb", Name: "lookup", Input: json.RawMessage(lookupInput)},
+		{ID: "tooluse_ticket", Name: "open_ticket", Input: json.RawMessage(ticketInput)},
+	}},
+	{Text: "I searched the knowledge base.\n\nAbout the ticket: " + fakebedrock.ToolResultPlaceholder},
+}
+
+func newBedrockModel(r *run) toolModel {
+	srv := fakebedrock.New(fakebedrock.Options{AllowedModels: []string{bedrockModelID}})
+	srv.SetTurns(bedrockTurns...)
+	if _, err := srv.Start(""); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { _ = srv.Close() })
+	return bedrockModel{srv}
+}
+
+func (m bedrockModel) client(rt http.RoundTripper) agent.Model {
+	cfg := aws.Config{Region: "us-west-2", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+		HTTPClient: &http.Client{Transport: ownBody(rt)}}
+	return (&llm.Bedrock{Client: llm.NewBedrockClient(cfg, "", aws.String(m.srv.URL())), ModelID: bedrockModelID}).Agent()
+}
+
+func (m bedrockModel) final() (string, error) {
+	var final []fakebedrock.Message
+	for _, req := range m.srv.Requests() {
+		if len(req.Messages) == 0 || len(req.Messages[len(req.Messages)-1].ToolResults) == 0 {
+			continue
+		}
+		if final != nil && !reflect.DeepEqual(final, req.Messages) {
+			return "", fmt.Errorf("the model was given different tool results on different attempts:\n%+v\n%+v", final, req.Messages)
+		}
+		final = req.Messages
+	}
+	if final == nil {
+		return "", errors.New("the model was never given the tools' results")
+	}
+	results := final[len(final)-1].ToolResults
+	return strings.ReplaceAll(bedrockTurns[1].Text, fakebedrock.ToolResultPlaceholder, results[len(results)-1].Text()), nil
+}
+
+// ownBody sends a copy of each request's body. The SDK closes the body it gave the transport
+// as soon as the response arrives, and its body, closed, answers the transport's last read
+// (after the bytes, to see that nothing follows them) with io.EOF as an error, so a stand-in
+// that answers before that read tears the connection down and cuts the answer's stream. That
+// race needs a server answering within microseconds of the request's last byte, which Bedrock
+// does not; fakebedrock under the sweep's load sometimes does, and a clean run cut that way
+// would list the path's points short.
+func ownBody(rt http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if req.Body != nil && req.Body != http.NoBody {
+			raw, err := io.ReadAll(req.Body)
+			req.Body.Close()
+			if err != nil {
+				return nil, fmt.Errorf("crashsweep: read the request body: %w", err)
+			}
+			req = req.Clone(req.Context())
+			req.Body = io.NopCloser(bytes.NewReader(raw))
+		}
+		return rt.RoundTrip(req)
+	})
+}
+
+// toolLoop registers a path's bot: a mention answered by agent.Run with the model on the
+// run's stand-in and the two tools, every request of theirs through the run's invocation.
+func toolLoop(model func(r *run) toolModel) func(r *run, b *relay.Router) {
+	return func(r *run, b *relay.Router) { registerToolLoop(r, b, model(r)) }
+}
+
+func registerToolLoop(r *run, b *relay.Router, model toolModel) {
+	st := &toolRun{desk: newHelpdesk(), model: model}
+	r.t.Cleanup(st.desk.srv.Close)
+	r.state = st
+	chat := model.client(r.via(modelService))
 	desk := &http.Client{Transport: r.via(helpdeskService), Timeout: 5 * time.Second}
 	base := st.desk.srv.URL
 
@@ -210,7 +329,7 @@ func toolLoop(r *run, b *relay.Router) {
 			return err
 		}
 		msgs := []agent.Message{{Role: "user", Text: req.Payload.Text}}
-		if _, err := agent.Run(ctx, req.Session, w, chat.Agent(), msgs, []agent.Tool{lookup, open}, agent.Options{}); err != nil {
+		if _, err := agent.Run(ctx, req.Session, w, chat, msgs, []agent.Tool{lookup, open}, agent.Options{}); err != nil {
 			return err
 		}
 		_, err = w.Finish(ctx)
@@ -224,20 +343,11 @@ func toolLoop(r *run, b *relay.Router) {
 // names the one ticket there is, and one that does carries the call's key.
 func judgeToolLoop(r *run) (outcome, error) {
 	st := r.state.(*toolRun)
-	var final []fakellm.Message
-	for _, req := range st.model.Requests() {
-		if req.Messages[len(req.Messages)-1].Role != "tool" {
-			continue
-		}
-		if final != nil && !reflect.DeepEqual(final, req.Messages) {
-			return "", fmt.Errorf("the model was given different tool results on different attempts:\n%+v\n%+v", final, req.Messages)
-		}
-		final = req.Messages
+	final, err := st.model.final()
+	if err != nil {
+		return "", err
 	}
-	if final == nil {
-		return "", errors.New("the model was never given the tools' results")
-	}
-	if _, err := oneAnswer(r, toolIntro+"\n\n"+toolScript(final).Text, nil); err != nil {
+	if _, err := oneAnswer(r, toolIntro+"\n\n"+final, nil); err != nil {
 		return "", err
 	}
 	var text strings.Builder
@@ -279,7 +389,9 @@ func judgeToolLoop(r *run) (outcome, error) {
 	return answered, nil
 }
 
-func toolLoopPath() *path {
-	return &path{name: "agent tool loop (lookup, open_ticket)", register: toolLoop, setup: mention, judge: judgeToolLoop,
-		allowed: []outcome{toldUnknown}}
+func toolLoopPaths() []*path {
+	return []*path{
+		{name: "tool loop, chat completions", register: toolLoop(newChatModel), setup: mention, judge: judgeToolLoop, allowed: []outcome{toldUnknown}},
+		{name: "tool loop, Bedrock ConverseStream", register: toolLoop(newBedrockModel), setup: mention, judge: judgeToolLoop, allowed: []outcome{toldUnknown}},
+	}
 }
