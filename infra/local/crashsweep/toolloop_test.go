@@ -53,7 +53,7 @@ const (
 	ticketStep = "agent:tool:0:1"
 )
 
-// toolScript is the model: a first turn that calls both tools, then an answer quoting their
+// toolScript is the chat-completions model's script: a first turn that calls both tools, then an answer quoting their
 // results.
 func toolScript(msgs []fakellm.Message) *fakellm.Reply {
 	results := map[string]string{}
@@ -343,6 +343,10 @@ func registerToolLoop(r *run, b *relay.Router, model toolModel) {
 // names the one ticket there is, and one that does carries the call's key.
 func judgeToolLoop(r *run) (outcome, error) {
 	st := r.state.(*toolRun)
+	tickets := st.desk.all()
+	if len(tickets) > 1 {
+		return "", fmt.Errorf("the help desk opened %d tickets (%+v): open_ticket ran more than once", len(tickets), tickets)
+	}
 	final, err := st.model.final()
 	if err != nil {
 		return "", err
@@ -360,10 +364,6 @@ func judgeToolLoop(r *run) (outcome, error) {
 	st.mu.Lock()
 	key, keys := st.key, st.keys
 	st.mu.Unlock()
-	tickets := st.desk.all()
-	if len(tickets) > 1 {
-		return "", fmt.Errorf("the help desk opened %d tickets (%+v): open_ticket ran more than once", len(tickets), tickets)
-	}
 	for _, k := range keys {
 		if k != key {
 			return "", fmt.Errorf("open_ticket was given the key %s; the call's key is %s", k, key)
