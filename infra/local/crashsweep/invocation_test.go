@@ -2,6 +2,7 @@ package crashsweep
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net/http"
@@ -25,13 +26,29 @@ const (
 	fail
 	// lost: the call takes effect and its answer is lost; the worker goes on.
 	lost
+	// crashDuring: the worker dies while it reads a streamed answer (a model's turn), after
+	// the first cutAfterEvents events of it.
+	crashDuring
 )
 
 var modes = []mode{crashBefore, crashAfter, fail, lost}
 
 func (m mode) String() string {
-	return [...]string{"", "crash before", "crash after", "fail", "lost"}[m]
+	return [...]string{"", "crash before", "crash after", "fail", "lost", "crash mid-stream"}[m]
 }
+
+// modesAt are the faults tried at a point: every mode, and a crash mid-stream at a model's
+// streamed turn.
+func modesAt(label string) []mode {
+	if strings.HasPrefix(label, string(modelService)+":") {
+		return append(modes[:len(modes):len(modes)], crashDuring)
+	}
+	return modes
+}
+
+// cutAfterEvents is how many Server-Sent Events of a model's answer a crash mid-stream lets
+// through: the first words of its text.
+const cutAfterEvents = 3
 
 // injection is one fault at the at-th point of an invocation (1-based).
 type injection struct {
@@ -75,18 +92,32 @@ func (inv *invocation) kill() {
 	inv.cancel()
 }
 
-// service names what a client talks to: "slack" (the Web API and response_url) or "ddb".
+// service names what a client talks to: "slack" (the Web API and response_url), "ddb", or,
+// for a bot's own clients, "model" (a chat-completions API) and "helpdesk" (a service a tool
+// calls).
 type service string
 
 const (
-	slackService service = "slack"
-	ddbService   service = "ddb"
+	slackService    service = "slack"
+	ddbService      service = "ddb"
+	modelService    service = "model"
+	helpdeskService service = "helpdesk"
 )
 
 // point is the label of req when it is a point of the path ("slack:chat.startStream",
-// "response_url", "ddb:UpdateItem"), and whether it is one. A DynamoDB read is not a point,
-// nor is an SDK retry of an operation already counted.
+// "response_url", "ddb:UpdateItem", "model:chat.completions", "model:ConverseStream", "helpdesk:POST /tickets"), and
+// whether it is one. A DynamoDB read is not a point, nor is an SDK retry of an operation
+// already counted; every request to the model and the help desk is.
 func point(svc service, req *http.Request) (string, bool) {
+	switch svc {
+	case modelService:
+		if strings.HasSuffix(req.URL.Path, "/converse-stream") {
+			return string(svc) + ":ConverseStream", true
+		}
+		return string(svc) + ":chat.completions", true
+	case helpdeskService:
+		return string(svc) + ":" + req.Method + " " + req.URL.Path, true
+	}
 	if svc == slackService {
 		if strings.Contains(req.URL.Path, "/response/") {
 			return "response_url", true
@@ -162,18 +193,87 @@ func (inv *invocation) transport(svc service) http.RoundTripper {
 			return nil, errLost
 		case fail:
 			return failure(svc, req), nil
+		case crashDuring:
+			resp, err := base.RoundTrip(req)
+			if err != nil {
+				inv.kill()
+				return nil, errCrashed
+			}
+			resp.Body = &cutBody{inv: inv, body: resp.Body, events: cutAfterEvents,
+				framed: resp.Header.Get("Content-Type") == "application/vnd.amazon.eventstream"}
+			return resp, nil
 		}
 		return base.RoundTrip(req)
 	})
 }
 
-// failure is the answer of a failing call: Slack's 503, DynamoDB's 500 InternalServerError.
+// cutBody is a streamed answer read by a worker that dies after the first events of it: the
+// reader gets those whole, then the invocation is killed and the next read fails. Events are
+// Server-Sent Events (each ends with a blank line) or, framed, AWS event-stream messages
+// (each starts with its total length, 4 bytes big-endian).
+type cutBody struct {
+	inv    *invocation
+	body   io.ReadCloser
+	events int // still to let through
+	framed bool
+
+	last    byte   // SSE: the last byte let through
+	prelude []byte // event stream: the length of the message begun, as read so far
+	left    int    // event stream: the bytes of the message begun still to come
+}
+
+func (b *cutBody) Read(p []byte) (int, error) {
+	if b.events == 0 {
+		b.inv.kill()
+		return 0, errCrashed
+	}
+	n, err := b.body.Read(p)
+	for i := 0; i < n; i++ {
+		if !b.endsEvent(p[i]) {
+			continue
+		}
+		if b.events--; b.events == 0 {
+			return i + 1, nil
+		}
+	}
+	return n, err
+}
+
+// endsEvent takes the next byte of the answer and reports whether it ends an event.
+func (b *cutBody) endsEvent(c byte) bool {
+	if !b.framed {
+		end := c == '\n' && b.last == '\n'
+		b.last = c
+		if end {
+			b.last = 0
+		}
+		return end
+	}
+	if b.left == 0 {
+		if b.prelude = append(b.prelude, c); len(b.prelude) == 4 {
+			b.left = int(binary.BigEndian.Uint32(b.prelude)) - 4
+			b.prelude = b.prelude[:0]
+		}
+		return false
+	}
+	b.left--
+	return b.left == 0
+}
+
+func (b *cutBody) Close() error { return b.body.Close() }
+
+// failure is the answer of a failing call: Slack's and the help desk's 503, DynamoDB's 500
+// InternalServerError, the model's 503 with an OpenAI-style error.
 func failure(svc service, req *http.Request) *http.Response {
 	h := http.Header{}
 	status, body := http.StatusServiceUnavailable, "service unavailable"
-	if svc == ddbService {
+	switch svc {
+	case ddbService:
 		status, body = http.StatusInternalServerError, `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected"}`
 		h.Set("Content-Type", "application/x-amz-json-1.0")
+	case modelService:
+		body = `{"error":{"message":"injected","type":"server_error","code":"service_unavailable"}}`
+		h.Set("Content-Type", "application/json")
 	}
 	return &http.Response{StatusCode: status, Status: http.StatusText(status), Header: h, Body: io.NopCloser(strings.NewReader(body)),
 		ContentLength: int64(len(body)), Request: req}

@@ -90,8 +90,8 @@ const (
 // path is one way an event goes through the worker.
 type path struct {
 	name string
-	// register adds the shipped bot's routes, with the model the path needs.
-	register func(b *relay.Router)
+	// register adds the routes (the shipped bot's, with the model the path needs) for a run.
+	register func(r *run, b *relay.Router)
 	// setup sets the scene in Slack and returns the queue message.
 	setup func(r *run) string
 	// judge says what a person sees, or why it is not one answer.
@@ -111,8 +111,8 @@ func (p *path) deadline() time.Duration {
 	return 30 * time.Second
 }
 
-func shipped(model llm.Responder) func(b *relay.Router) {
-	return func(b *relay.Router) {
+func shipped(model llm.Responder) func(r *run, b *relay.Router) {
+	return func(_ *run, b *relay.Router) {
 		assistant.Register(b, assistant.Config{LLM: model, Model: "sweep", Metrics: metrics.New(io.Discard, "crashsweep")})
 	}
 }
@@ -170,7 +170,7 @@ func paths() []*path {
 		return &path{name: name, register: shipped(m), setup: mention,
 			judge: func(r *run) (outcome, error) { return oneAnswer(r, m.text, answerActions) }}
 	}
-	return []*path{
+	return append([]*path{
 		streamed("streamed mention", short),
 		streamed("long streamed answer (two messages)", long),
 		{
@@ -273,7 +273,7 @@ func paths() []*path {
 				return answered, nil
 			},
 		},
-	}
+	}, toolLoopPaths()...)
 }
 
 // judgeModal: one modal open and no failure reported, or (the trigger expired before any

@@ -90,6 +90,10 @@ type run struct {
 	deadLetters   []string // classes
 	fired         *injection
 	vars          map[string]string // what the path's setup left for its judge
+	state         any               // what the path's register left for its setup and judge
+
+	mu      sync.Mutex
+	current *invocation // the invocation running now
 }
 
 var runs atomic.Int64
@@ -104,11 +108,25 @@ func (w *world) newRun(t *testing.T, p *path) *run {
 	t.Cleanup(func() { srv.Close() })
 	r := &run{t: t, w: w, p: p, n: int(runs.Add(1)), slack: srv, clock: clk, vars: map[string]string{}}
 	r.bot = relay.NewRouter()
-	p.register(r.bot)
+	p.register(r, r.bot)
 	if err := r.bot.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// via is the way of a bot's own client to svc: through the transport of the invocation
+// running at the time of each request, so its requests are points and die with it.
+func (r *run) via(svc service) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		r.mu.Lock()
+		inv := r.current
+		r.mu.Unlock()
+		if inv == nil {
+			return nil, fmt.Errorf("crashsweep: a request to %s outside any invocation", svc)
+		}
+		return inv.transport(svc).RoundTrip(req)
+	})
 }
 
 // api is a Slack client for the test itself (setting the scene, reading it back).
@@ -196,6 +214,9 @@ func (r *run) deliver(body string, inj *injection) {
 			this = inj
 		}
 		inv := newInvocation(this, cancel)
+		r.mu.Lock()
+		r.current = inv
+		r.mu.Unlock()
 		p, q := r.engine(inv)
 		ev := events.SQSEvent{Records: []events.SQSMessage{{MessageId: d.id, ReceiptHandle: "rh", Body: body,
 			Attributes: map[string]string{"ApproximateReceiveCount": fmt.Sprint(d.receive)}}}}

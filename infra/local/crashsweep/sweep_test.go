@@ -44,11 +44,12 @@ func TestSweep(t *testing.T) {
 		fmt.Sscanf(l[strings.LastIndex(l, "|")+1:], " %d points, %d runs", &p, &r)
 		points, total = points+p, total+r
 	}
-	t.Logf("crash-point sweep: %d paths, %d points, %d runs (4 faults a point, plus a clean run a path) in %s\n%s",
+	t.Logf("crash-point sweep: %d paths, %d points, %d runs (4 faults a point, a fifth mid-stream at a model's turn, plus a clean run a path) in %s\n%s",
 		len(summary.lines), points, total, time.Since(start).Round(time.Second), strings.Join(summary.lines, "\n"))
 }
 
 func sweep(t *testing.T, w *world, p *path) {
+	start := time.Now()
 	clean := w.newRun(t, p)
 	clean.deliver(p.setup(clean), nil)
 	if got, err := p.judge(clean); err != nil || got != answered || len(clean.deadLetters) != 0 {
@@ -60,11 +61,12 @@ func sweep(t *testing.T, w *world, p *path) {
 	points := clean.points
 	var mu sync.Mutex
 	outcomes := map[outcome]int{}
-	invocations, notReached := 0, 0
+	invocations, notReached, runs := 0, 0, 1
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4) // runs are independent: each its own Slack, its own key
 	for i, label := range points {
-		for _, m := range modes {
+		for _, m := range modesAt(label) {
+			runs++
 			wg.Add(1)
 			sem <- struct{}{}
 			go func() {
@@ -93,6 +95,9 @@ func sweep(t *testing.T, w *world, p *path) {
 					return
 				}
 				outcomes[got]++
+				if got != answered {
+					t.Logf("%s: %s", where, got)
+				}
 			}()
 		}
 	}
@@ -102,7 +107,8 @@ func sweep(t *testing.T, w *world, p *path) {
 		seen = append(seen, fmt.Sprintf("%s %d", o, n))
 	}
 	sort.Strings(seen)
-	line := fmt.Sprintf("%-38s | %s; %d invocations | %d points, %d runs", p.name, strings.Join(seen, ", "), invocations, len(points), len(points)*len(modes)+1)
+	line := fmt.Sprintf("%-38s | %s; %d invocations | %d points, %d runs in %s", p.name, strings.Join(seen, ", "), invocations, len(points), runs,
+		time.Since(start).Round(100*time.Millisecond))
 	if notReached > 0 {
 		line += fmt.Sprintf(" (%d runs took another way)", notReached)
 	}
