@@ -106,6 +106,9 @@ func Once[T any](ctx context.Context, s *Session, name string, run func(ctx cont
 	}
 	if !o.repeatable {
 		if err := s.save(ctx, step, onceStep{State: "started", Key: key}); err != nil {
+			// The intent may not be on record, and the effect was not run: the attempt's
+			// release says so, or the next attempt would call its outcome unknown.
+			s.settle(step, onceStep{State: "retry", Key: key})
 			return zero, err
 		}
 	}

@@ -32,3 +32,23 @@ func TestOnceBeforeRun(t *testing.T) {
 		t.Fatalf("after a failed hook and a crash: %v %v, want the effect run (no intent was written)", v, err)
 	}
 }
+
+// An intent the journal refused to write: the effect did not run, and the next attempt runs
+// it rather than call its outcome unknown.
+func TestOnceIntentWriteFailedIsNotUnknown(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	f.mu.Lock()
+	f.failWrite = func(n int) bool { return n == 1 }
+	f.mu.Unlock()
+	runs := 0
+	run := func(context.Context, string) (int, error) { runs++; return 7, nil }
+	if _, err := Once(ctx, f.session(), "fx", run); err == nil || runs != 0 {
+		t.Fatalf("first attempt: err %v, runs %d; want the write's error and no run", err, runs)
+	}
+	f.retry()
+	if v, err := Once(ctx, f.session(), "fx", run); err != nil || v != 7 || runs != 1 {
+		t.Fatalf("next attempt: %v %v runs %d; want the effect run once", v, err, runs)
+	}
+}
