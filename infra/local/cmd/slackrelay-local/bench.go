@@ -40,6 +40,8 @@ func bench(args []string) error {
 	streamEvents := fs.Int("stream-events", 100, "events for the streamed-answers measurement")
 	onlyStream := fs.Bool("stream-only", false, "measure only the streamed-answers section and replace it in -out (the rest of the file is kept)")
 	onlyJournal := fs.Bool("journal-only", false, "measure only the journal's cost per event and replace that section in -out (the rest of the file is kept)")
+	stopAnswers := fs.Int("stop-answers", 20, "answers stopped per provider for the Stop measurement")
+	onlyStop := fs.Bool("stop-only", false, "measure only the Stop section and replace it in -out (the rest of the file is kept)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,6 +61,12 @@ func bench(args []string) error {
 	}
 	if *onlyJournal {
 		return journalOnly(ctx, *out)
+	}
+	if *stopAnswers < 1 {
+		return errors.New("-stop-answers must be at least 1")
+	}
+	if *onlyStop {
+		return stopOnly(ctx, *out, *stopAnswers)
 	}
 	var r strings.Builder
 	host, _ := os.Hostname()
@@ -188,6 +196,13 @@ func bench(args []string) error {
 
 	step("streamed answers: the worker against the local LLM at a fixed pace (%d events)", *streamEvents)
 	section, err = benchStream(ctx, bins, *streamEvents, streamInFlight, benchPace)
+	if err != nil {
+		return err
+	}
+	r.WriteString(section)
+
+	step("the Stop button: click → answer stopped (%d answers per provider)", *stopAnswers)
+	section, err = benchStop(ctx, bins, *stopAnswers)
 	if err != nil {
 		return err
 	}
