@@ -49,13 +49,16 @@ func calculateTool() agent.Tool {
 	return agent.NewTool(ToolCalculate,
 		"Evaluates an arithmetic expression exactly as written and returns its value. Use it for any arithmetic whose result matters "+
 			"(sums, percentages, unit conversions, money) instead of working it out yourself; write percentages as a division by 100.",
-		func(_ context.Context, in calculateIn, _ string) (string, error) {
-			v, err := calculate(in.Expression)
-			if err != nil {
-				return "", err
-			}
-			return formatNumber(v), nil
-		}, agent.Timeout(time.Second))
+		runCalculate, agent.Timeout(time.Second))
+}
+
+// runCalculate is calculate's handler: the expression's value, or what is wrong with it.
+func runCalculate(_ context.Context, in calculateIn, _ string) (string, error) {
+	v, err := calculate(in.Expression)
+	if err != nil {
+		return "", err
+	}
+	return formatNumber(v), nil
 }
 
 // calculate evaluates an arithmetic expression: numbers, + - * / % ^, unary minus and plus,
@@ -266,14 +269,15 @@ func (p *parser) operand(depth int) (float64, error) {
 	return v, nil
 }
 
-// formatNumber writes v with 15 significant digits at most, so 0.1+0.2 reads 0.3, without an
-// exponent for the magnitudes people write out (below 10^21).
+// formatNumber writes v with 15 significant digits at most (what a float64 holds exactly), so
+// 0.1+0.2 reads 0.3; without an exponent from 10^-6 to below 10^15, where those digits are
+// all written out, and with one beyond, so no digit shown is made up.
 func formatNumber(v float64) string {
 	if v == 0 {
 		return "0" // not -0
 	}
 	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 15, 64), 64)
-	if a := math.Abs(r); a >= 1e-6 && a < 1e21 {
+	if a := math.Abs(r); a >= 1e-6 && a < 1e15 {
 		return strconv.FormatFloat(r, 'f', -1, 64)
 	}
 	return strconv.FormatFloat(r, 'g', -1, 64)
@@ -297,22 +301,27 @@ func currentTimeTool(now func() time.Time) agent.Tool {
 	return agent.NewTool(ToolCurrentTime,
 		"Returns the current date and time, with the weekday, in an IANA time zone (UTC when none is given). Use it whenever the answer "+
 			"depends on today's date, the time, or a weekday; do not guess them.",
-		func(_ context.Context, in currentTimeIn, _ string) (currentTime, error) {
-			name := strings.TrimSpace(in.TimeZone)
-			if name == "" {
-				name = "UTC"
-			}
-			if len(name) > 64 || name == "Local" {
-				return currentTime{}, fmt.Errorf("%q is not an IANA time zone name such as Europe/Paris", name)
-			}
-			loc, err := time.LoadLocation(name)
-			if err != nil {
-				return currentTime{}, fmt.Errorf("%q is not an IANA time zone name such as Europe/Paris", name)
-			}
-			t := now().In(loc).Truncate(time.Second)
-			abbr, _ := t.Zone()
-			return currentTime{Time: t.Format(time.RFC3339), Weekday: t.Weekday().String(), TimeZone: loc.String(), Abbreviation: abbr}, nil
-		}, agent.Timeout(time.Second))
+		currentTimeAt(now), agent.Timeout(time.Second))
+}
+
+// currentTimeAt is current_time's handler, reading the clock now.
+func currentTimeAt(now func() time.Time) func(context.Context, currentTimeIn, string) (currentTime, error) {
+	return func(_ context.Context, in currentTimeIn, _ string) (currentTime, error) {
+		name := strings.TrimSpace(in.TimeZone)
+		if name == "" {
+			name = "UTC"
+		}
+		if len(name) > 64 || name == "Local" {
+			return currentTime{}, fmt.Errorf("%q is not an IANA time zone name such as Europe/Paris", name)
+		}
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			return currentTime{}, fmt.Errorf("%q is not an IANA time zone name such as Europe/Paris", name)
+		}
+		t := now().In(loc).Truncate(time.Second)
+		abbr, _ := t.Zone()
+		return currentTime{Time: t.Format(time.RFC3339), Weekday: t.Weekday().String(), TimeZone: loc.String(), Abbreviation: abbr}, nil
+	}
 }
 
 // Bounds of earlier_answers' result, so a long thread cannot fill the model's context.
@@ -354,17 +363,20 @@ func earlierAnswersTool() agent.Tool {
 	return agent.NewTool(ToolEarlierAnswers,
 		"Returns your own earlier answers in this Slack thread, newest last. Use it when the user refers to something you said before "+
 			"in this thread (\"as you said above\", \"the second option\") and it is not in the conversation you were given.",
-		func(ctx context.Context, in earlierAnswersIn, _ string) (earlierAnswers, error) {
-			th, ok := ctx.Value(threadKey{}).(*thread)
-			if !ok {
-				return earlierAnswers{}, errors.New("no Slack thread is available here")
-			}
-			msgs, err := th.messages(ctx)
-			if err != nil {
-				return earlierAnswers{}, err
-			}
-			return pickAnswers(msgs, in), nil
-		}, agent.Timeout(10*time.Second))
+		readEarlierAnswers, agent.Timeout(10*time.Second))
+}
+
+// readEarlierAnswers is earlier_answers' handler: the answers of the thread in ctx.
+func readEarlierAnswers(ctx context.Context, in earlierAnswersIn, _ string) (earlierAnswers, error) {
+	th, ok := ctx.Value(threadKey{}).(*thread)
+	if !ok {
+		return earlierAnswers{}, errors.New("no Slack thread is available here")
+	}
+	msgs, err := th.messages(ctx)
+	if err != nil {
+		return earlierAnswers{}, err
+	}
+	return pickAnswers(msgs, in), nil
 }
 
 // pickAnswers chooses the answers earlier_answers returns from the thread's messages.
