@@ -328,3 +328,45 @@ func TestTheChannelInViewReachesTheToolLoop(t *testing.T) {
 		t.Errorf("system prompt %q, want the Slack prompt and the channel in view <#C0LOOKING>", sys)
 	}
 }
+
+// An answer that failed for good (the bot not in the channel) goes to the dead letters with
+// its reason, nothing left streaming; replayed once the bot is invited, it is answered: the
+// model turn that failed is asked again, not failed again from the journal.
+func TestADeadLetterReplayedAfterTheFixIsAnsweredThroughTheToolLoop(t *testing.T) {
+	t.Parallel()
+	for _, provider := range []string{"openai", "bedrock"} {
+		t.Run("provider="+provider, func(t *testing.T) {
+			t.Parallel()
+			var h *relaytest.Harness
+			var asked func() int
+			if provider == "openai" {
+				var srv *fakellm.Server
+				h, srv = openAIBot(t, fakellm.Options{Reply: priceReply})
+				asked = func() int { return len(srv.Requests()) }
+			} else {
+				var srv *fakebedrock.Server
+				h, srv, _ = bedrockBot(t, fakebedrock.Options{})
+				srv.SetTurns(priceTurns...)
+				asked = func() int { return len(srv.Requests()) }
+			}
+			h.Slack.FailNext("chat.startStream", 1, "not_in_channel")
+			got := h.Deliver(t, "testdata/message_im.json")
+			if len(got.DeadLetters) != 1 || !strings.Contains(got.DeadLetters[0].Reason, "not_in_channel") || got.DeadLetters[0].Class != "permanent" {
+				t.Fatalf("dead letters %+v, want one, permanent, naming not_in_channel", got.DeadLetters)
+			}
+			for _, st := range h.Slack.Streams() {
+				if st.State == fakeslack.Streaming {
+					t.Errorf("a stream was left open: %+v", st)
+				}
+			}
+			replayed := h.Redeliver(t, got)
+			if replayed.Err != nil || len(replayed.DeadLetters) != 0 {
+				t.Fatalf("the replay: err=%v dead=%+v, want it answered", replayed.Err, replayed.DeadLetters)
+			}
+			oneStreamedAnswer(t, h, priceShown)
+			if n := asked(); n != 3 {
+				t.Errorf("%d model requests, want 3: the failed first turn, then both turns of the replay", n)
+			}
+		})
+	}
+}
