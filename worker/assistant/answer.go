@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
+	"github.com/slackrelay/slackrelay/worker/agent"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm"
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
 	"github.com/slackrelay/slackrelay/worker/internal/textcut"
@@ -22,13 +25,15 @@ var (
 
 // answer asks the model about text (the user's message, in its thread) and answers in the
 // thread: streamed as it is written when the model streams, with the thread's earlier
-// messages as context, Regenerate and feedback buttons under it. In a DM the thread shows a
-// status while the bot works (and the first question titles the thread); in a channel a
-// reaction on the message does.
+// messages as context, Regenerate and feedback buttons under it. With an Agent the answer is
+// written by the tool loop, the model calling the bot's tools as it needs them. In a DM the
+// thread shows a status while the bot works (and the first question titles the thread); in a
+// channel a reaction on the message does.
 func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string, dm bool) error {
 	q := prompt(msgText)
 	source := s.Source()
-	earlier := h.history(ctx, s, source)
+	th := &thread{s: s, source: source}
+	earlier := h.history(ctx, s, th)
 	if dm {
 		h.setStatus(ctx, s, status, loadingMessages)
 	} else if err := s.AddReaction(ctx, WorkingReaction); err != nil {
@@ -60,7 +65,7 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 	}
 	buttons := []slack.Block{regenerateButton(q, source), feedbackButtons()}
 	streamer, streams := h.cfg.LLM.(llm.Streamer)
-	if !streams {
+	if !streams && h.cfg.Agent == nil {
 		answer, err := h.cfg.LLM.Respond(ctx, q)
 		if err != nil {
 			_ = done()
@@ -78,40 +83,19 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 	if w.Done() {
 		return done() // an earlier attempt finished the answer
 	}
-	var res llm.Result
-	msgs, dropped := llm.History(earlier, q, h.historyBudget())
+	var used usage
+	msgs, dropped := llm.History(turns(earlier), q, h.historyBudget())
 	if !w.Complete() {
 		// Continue from what earlier attempts showed (nothing, for a new answer): the model
 		// is asked for the rest, and only the rest is appended.
-		req := llm.Request{System: h.systemPrompt(ctx, s), Messages: msgs, Partial: w.Text(), Log: s.Log}
-		var slackErr error // a failure to write into Slack, as opposed to the model's
-		res, err = streamer.Stream(ctx, req, func(piece string) error {
-			slackErr = w.Append(ctx, piece)
-			return slackErr
-		})
-		if errors.Is(slackErr, failure.ErrContinue) {
-			// The invocation ends: the answer goes on in the next one, status and all.
-			return slackErr
-		}
-		if slackErr != nil {
-			_ = done()
-			abandonIfPermanent(ctx, w, slackErr)
-			return slackErr // keeps its own class and reason (not_in_channel, 429, …)
+		fromModel := false
+		if h.cfg.Agent != nil {
+			used, err = h.runAgent(ctx, s, w, th, msgs)
+		} else {
+			used, fromModel, err = h.stream(ctx, s, w, streamer, msgs)
 		}
 		if err != nil {
-			abandonIfPermanent(ctx, w, err)
-			var se *llm.StreamError
-			if errors.As(err, &se) && errors.Is(err, context.DeadlineExceeded) {
-				// The invocation ran out mid-answer: what was shown is in the journal and the
-				// next delivery continues from it.
-				return fmt.Errorf("answer cut by the invocation's deadline after %d characters: %w", utf8.RuneCountInString(res.Text), err)
-			}
-			_ = done()
-			if errors.As(err, &se) {
-				// The answer stopped part way; the retry continues it from what was shown.
-				return fmt.Errorf("answer cut after %d characters: %w", utf8.RuneCountInString(res.Text), err)
-			}
-			return fmt.Errorf("responder: %w", err)
+			return failed(ctx, w, err, fromModel, done)
 		}
 	}
 	ts, err := w.Finish(ctx, buttons...)
@@ -121,9 +105,130 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 	if err := done(); err != nil {
 		return err
 	}
-	s.Log.Info("answered", "messages", len(ts), "thread_ts", s.Thread(), "history", len(msgs)-1, "history_dropped", dropped,
-		"prompt_tokens", res.Usage.PromptTokens, "completion_tokens", res.Usage.CompletionTokens)
+	attrs := []any{"messages", len(ts), "thread_ts", s.Thread(), "history", len(msgs) - 1, "history_dropped", dropped,
+		"prompt_tokens", used.promptTokens, "completion_tokens", used.completionTokens}
+	if h.cfg.Agent != nil {
+		attrs = append(attrs, "model_turns", used.turns, "tool_calls", used.toolCalls)
+		if used.unknown > 0 {
+			attrs = append(attrs, "tool_outcomes_unknown", used.unknown)
+		}
+		if used.stopped != "" {
+			attrs = append(attrs, "stopped", used.stopped)
+		}
+	}
+	s.Log.Info("answered", attrs...)
 	return nil
+}
+
+// usage is what writing an answer took, for the "answered" log line: the model's tokens and,
+// through the tool loop, its turns and tool calls and the bound that ended it, if one did.
+type usage struct {
+	promptTokens, completionTokens int
+	turns, toolCalls, unknown      int
+	stopped                        string
+}
+
+// stream writes the answer with the model's Stream. fromModel says err is the model's rather
+// than a failure to write into Slack (which keeps its own class and reason: not_in_channel,
+// 429, …).
+func (h *handlers) stream(ctx context.Context, s *relay.Session, w *relay.Stream, streamer llm.Streamer, msgs []llm.Message) (usage, bool, error) {
+	req := llm.Request{System: h.systemPrompt(ctx, s), Messages: msgs, Partial: w.Text(), Log: s.Log}
+	var slackErr error
+	res, err := streamer.Stream(ctx, req, func(piece string) error {
+		slackErr = w.Append(ctx, piece)
+		return slackErr
+	})
+	used := usage{promptTokens: res.Usage.PromptTokens, completionTokens: res.Usage.CompletionTokens}
+	if slackErr != nil {
+		return used, false, slackErr
+	}
+	return used, err != nil, err
+}
+
+// loggingModel is a model that can log its turns with a delivery's ids (llm.ChatAgent,
+// llm.BedrockAgent).
+type loggingModel interface {
+	WithLog(log *slog.Logger) agent.Model
+}
+
+// runAgent writes the answer with the tool loop: the thread's history and the question as the
+// conversation (after the channel the user is looking at, when an assistant thread told us),
+// the bot's tools on offer, the thread within reach of earlier_answers.
+func (h *handlers) runAgent(ctx context.Context, s *relay.Session, w *relay.Stream, th *thread, msgs []llm.Message) (usage, error) {
+	conv := make([]agent.Message, 0, len(msgs)+1)
+	if note := h.contextLine(ctx, s); note != "" {
+		conv = append(conv, agent.Message{Role: llm.RoleSystem, Text: note})
+	}
+	for _, m := range msgs {
+		conv = append(conv, agent.Message{Role: m.Role, Text: m.Content})
+	}
+	model := h.cfg.Agent
+	if l, ok := model.(loggingModel); ok {
+		model = l.WithLog(s.Log)
+	}
+	turns := &unrecorded{Model: model}
+	res, err := agent.Run(withThread(ctx, th), s, w, turns, conv, h.cfg.Tools, h.cfg.AgentOptions)
+	if err != nil && turns.failed != nil {
+		err = turns.failed // the permanent failure the loop saw as retryable
+	}
+	used := usage{turns: len(res.Turns), toolCalls: res.ToolCalls, unknown: res.Unknown, stopped: res.Stopped}
+	for _, t := range res.Turns {
+		used.promptTokens += t.InputTokens
+		used.completionTokens += t.OutputTokens
+	}
+	return used, err
+}
+
+// unrecorded keeps a model turn's permanent failure out of the event's journal. agent.Run
+// runs each turn through relay.Once, which records a permanent error and returns it on every
+// later attempt without running the turn: a dead letter replayed after its cause was fixed
+// (the bot invited to the channel, the role granted the model) would fail again from the
+// record instead of asking the model. So the failure reaches the loop as retryable (nothing
+// recorded) and runAgent returns the permanent error itself, which dead-letters the event
+// as before. (This belongs in agent.Run: a turn's failure is never worth recording.)
+type unrecorded struct {
+	agent.Model
+	mu     sync.Mutex
+	failed error
+}
+
+func (m *unrecorded) Turn(ctx context.Context, req agent.TurnRequest, onText func(string) error) (agent.Turn, error) {
+	t, err := m.Model.Turn(ctx, req, onText)
+	if c, _ := failure.Classify(err); err != nil && c == failure.Permanent {
+		m.mu.Lock()
+		m.failed = err
+		m.mu.Unlock()
+		return t, failure.Retryable(err)
+	}
+	return t, err
+}
+
+// failed is what an answer that stopped with err returns, the "working" sign taken down
+// (done) unless the answer goes on: the invocation's end (ErrContinue, or the model's stream
+// cut by the deadline) continues it in the next delivery from what was shown, status and all;
+// a permanent failure abandons the stream first, so no message is left streaming until Slack
+// ends it. fromModel marks the model's own error, which is named as the responder's.
+func failed(ctx context.Context, w *relay.Stream, err error, fromModel bool, done func() error) error {
+	if errors.Is(err, failure.ErrContinue) {
+		return err
+	}
+	abandonIfPermanent(ctx, w, err)
+	shown := utf8.RuneCountInString(w.Text())
+	var se *llm.StreamError
+	if errors.As(err, &se) && errors.Is(err, context.DeadlineExceeded) {
+		// The invocation ran out mid-answer: what was shown is in the journal and the next
+		// delivery continues from it.
+		return fmt.Errorf("answer cut by the invocation's deadline after %d characters: %w", shown, err)
+	}
+	_ = done()
+	if errors.As(err, &se) {
+		// The answer stopped part way; the retry continues it from what was shown.
+		return fmt.Errorf("answer cut after %d characters: %w", shown, err)
+	}
+	if fromModel {
+		return fmt.Errorf("responder: %w", err)
+	}
+	return err
 }
 
 // abandonIfPermanent stops the answer's stream when err sends the event to the DLQ: no
@@ -141,46 +246,107 @@ func (h *handlers) historyBudget() int {
 	return 24000
 }
 
-// history is the thread's messages before source, oldest first, for a follow-up question.
-// A thread that cannot be read is answered without its history (logged), never failed.
-func (h *handlers) history(ctx context.Context, s *relay.Session, source relay.MessageRef) []llm.Turn {
-	thread := s.Thread()
-	if thread == "" || thread == source.TS || h.cfg.HistoryChars < 0 {
-		return nil // a new thread: nothing before it
+// history is the thread's messages before the question, oldest first, for a follow-up
+// question. A thread that cannot be read is answered without its history (logged), never
+// failed.
+func (h *handlers) history(ctx context.Context, s *relay.Session, th *thread) []threadMessage {
+	if h.cfg.HistoryChars < 0 {
+		return nil
 	}
-	var turns []llm.Turn
+	msgs, err := th.messages(ctx)
+	if err != nil {
+		s.Log.Warn("could not read the thread; answering without its history", "error", err.Error())
+		return nil
+	}
+	return msgs
+}
+
+// threadMessage is one earlier message of the thread.
+type threadMessage struct {
+	TS   string
+	Text string // without the mention of the bot
+	// FromBot is a bot's message (sent to the model as the assistant's); Ours is one of this
+	// bot's answers (it carries slackrelay's reply metadata).
+	FromBot, Ours bool
+}
+
+// turns are the thread's messages as the history of a request.
+func turns(msgs []threadMessage) []llm.Turn {
+	out := make([]llm.Turn, len(msgs))
+	for i, m := range msgs {
+		out[i] = llm.Turn{Text: m.Text, FromBot: m.FromBot}
+	}
+	return out
+}
+
+// thread reads the messages of a question's thread before it, once for the answer: for its
+// history, and for the earlier_answers tool when the history did not read them.
+type thread struct {
+	s      *relay.Session
+	source relay.MessageRef
+
+	mu   sync.Mutex
+	read bool
+	msgs []threadMessage
+}
+
+// messages are the thread's messages before the question, oldest first; none in a new thread.
+// A failed read is not kept: the next call tries again.
+func (t *thread) messages(ctx context.Context) ([]threadMessage, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.read {
+		return t.msgs, nil
+	}
+	parent := t.s.Thread()
+	if parent == "" || parent == t.source.TS {
+		t.read = true
+		return nil, nil // a new thread: nothing before it
+	}
+	var msgs []threadMessage
 	cursor := ""
 	for range 10 {
-		msgs, more, next, err := s.Slack.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
-			ChannelID: source.Channel, Timestamp: thread, Limit: 200, Cursor: cursor})
+		page, more, next, err := t.s.Slack.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
+			ChannelID: t.source.Channel, Timestamp: parent, Limit: 200, Cursor: cursor, IncludeAllMetadata: true})
 		if err != nil {
-			s.Log.Warn("could not read the thread; answering without its history", "error", err.Error())
-			return nil
+			return nil, fmt.Errorf("read the thread: %w", err)
 		}
-		for _, m := range msgs {
-			if !before(m.Timestamp, source.TS) {
-				return turns
+		for _, m := range page {
+			if !before(m.Timestamp, t.source.TS) {
+				more = false
+				break
 			}
-			turns = append(turns, llm.Turn{Text: prompt(m.Text), FromBot: m.BotID != ""})
+			msgs = append(msgs, threadMessage{TS: m.Timestamp, Text: prompt(m.Text), FromBot: m.BotID != "",
+				Ours: m.BotID != "" && m.Metadata.EventType == relay.ReplyMetadataType})
 		}
 		if !more || next == "" {
 			break
 		}
 		cursor = next
 	}
-	return turns
+	t.read, t.msgs = true, msgs
+	return msgs, nil
 }
 
 // systemPrompt adds, when an assistant thread told us, the channel the user is looking at.
 func (h *handlers) systemPrompt(ctx context.Context, s *relay.Session) string {
+	if line := h.contextLine(ctx, s); line != "" {
+		return llm.SlackSystemPrompt + " " + line
+	}
+	return llm.SlackSystemPrompt
+}
+
+// contextLine names the channel the user is looking at, when an assistant thread told us
+// ("" otherwise).
+func (h *handlers) contextLine(ctx context.Context, s *relay.Session) string {
 	channel, err := s.Recall(ctx, contextNote(s.User()))
 	if err != nil {
 		s.Log.Warn("could not read what the user is looking at", "error", err.Error())
 	}
 	if channel == "" {
-		return llm.SlackSystemPrompt
+		return ""
 	}
-	return llm.SlackSystemPrompt + " The user is currently looking at the channel <#" + channel + ">."
+	return "The user is currently looking at the channel <#" + channel + ">."
 }
 
 func (h *handlers) setStatus(ctx context.Context, s *relay.Session, st string, loading []string) {

@@ -2,7 +2,9 @@
 // AI assistant that answers mentions, direct messages and assistant threads in their thread,
 // streamed as it is written, with the thread's earlier messages as context, a status while it
 // works, Regenerate and feedback buttons on every answer; and /ask, through its response_url
-// or in a modal when it comes without a question.
+// or in a modal when it comes without a question. A model that can call tools answers through
+// the tool loop (package agent) with the bot's tools (calculate, current_time,
+// earlier_answers), each call run once for the event.
 package assistant
 
 import (
@@ -12,6 +14,7 @@ import (
 
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slackrelay/slackrelay/shared/metrics"
+	"github.com/slackrelay/slackrelay/worker/agent"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
@@ -24,6 +27,16 @@ const WorkingReaction = "hourglass_flowing_sand"
 type Config struct {
 	// LLM answers; when it is also an llm.Streamer, answers stream into the thread.
 	LLM llm.Responder
+	// Agent, when set, writes the answers to mentions and messages through the tool loop
+	// (agent.Run) with Tools, streamed, instead of LLM's Stream; LLM still answers /ask and
+	// Regenerate. New sets it for a model that can call tools unless AGENT_TOOLS=off. A model
+	// with a WithLog(*slog.Logger) agent.Model method (llm.ChatAgent, llm.BedrockAgent) logs
+	// each turn with the delivery's ids.
+	Agent agent.Model
+	// Tools are what Agent may call (none: it answers without tools). New offers DefaultTools.
+	Tools []agent.Tool
+	// AgentOptions bound the tool loop (rounds, time); zero values are agent's defaults.
+	AgentOptions agent.Options
 	// Model names the model in feedback logs and metrics.
 	Model string
 	// HistoryChars bounds the thread history sent with a follow-up (characters); 0 means

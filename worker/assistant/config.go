@@ -10,6 +10,7 @@ import (
 
 	"github.com/slackrelay/slackrelay/shared/config"
 	"github.com/slackrelay/slackrelay/worker"
+	"github.com/slackrelay/slackrelay/worker/agent"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
@@ -32,7 +33,14 @@ const (
 	EnvDemoDelay       = "DEMO_DELAY"
 	EnvDemoTokenRate   = "DEMO_TOKENS_PER_SECOND"
 	EnvLLMAPIKey       = "LLM_API_KEY"
+	EnvAgentTools      = "AGENT_TOOLS"
+	EnvAgentMaxRounds  = "AGENT_MAX_ROUNDS"
+	EnvAgentMaxTime    = "AGENT_MAX_TIME"
 )
+
+// maxAgentTime bounds AGENT_MAX_TIME: it bounds the tool loop within one invocation, and no
+// Lambda invocation runs longer.
+const maxAgentTime = 15 * time.Minute
 
 // Vars is every environment variable the shipped bot reads, beside the framework's
 // (workerconfig.Vars); LoadSettings reads exactly these.
@@ -58,6 +66,12 @@ var Vars = []config.Var{
 		Doc: "on: answers stream into the thread (chat.startStream/appendStream/stopStream); off: a message updated in place as the answer grows"},
 	{Name: EnvDemoDelay, Kind: config.KindDuration, Default: "2s", Doc: "the demo responder's pretend work (streamed: before its first word)"},
 	{Name: EnvDemoTokenRate, Kind: config.KindInt, Default: "20", Min: 1, Max: 10000, Doc: "words a second the demo responder streams"},
+	{Name: EnvAgentTools, Default: "on",
+		Doc: "on: with LLM_PROVIDER openai or bedrock, answers go through the tool loop (worker/agent) and the model may call the bot's tools (calculate, current_time, earlier_answers), each call recorded so a redelivery never runs it twice; off: a plain streamed answer, for servers without tool calling. The demo responder never calls tools"},
+	{Name: EnvAgentMaxRounds, Kind: config.KindInt, Default: "5", Min: 1, Max: 20,
+		Doc: "most model turns of one answer through the tool loop (tools run between turns, so at most one round fewer of tool calls); when the last turn still asks for tools, the answer ends with a note saying so"},
+	{Name: EnvAgentMaxTime, Kind: config.KindDuration, Default: "2m",
+		Doc: "longest an answer's tool loop works within one invocation (at most 15m) before it ends the answer with a note saying so; the invocation's own deadline still applies"},
 	{Name: EnvLLMAPIKey, LocalOnly: true, Doc: "the LLM API key itself (with LLM_BASE_URL, unless LLM_API_KEY_PARAM is set)"},
 }
 
@@ -94,6 +108,11 @@ type Settings struct {
 	DemoTokensPerSecond int
 	// Streaming says whether answers stream (STREAMING=on) or grow in a posted message.
 	Streaming bool
+	// AgentTools says whether a model that can call tools answers through the tool loop
+	// (AGENT_TOOLS=on); AgentMaxRounds and AgentMaxTime bound the loop (agent.Options).
+	AgentTools     bool
+	AgentMaxRounds int
+	AgentMaxTime   time.Duration
 }
 
 // LoadSettings reads the shipped bot's variables through getenv and reports every problem at
@@ -115,7 +134,13 @@ func LoadSettings(getenv func(string) string, lambda bool) (Settings, error) {
 		BedrockRegion:        strings.TrimSpace(l.String(EnvBedrockRegion)),
 		DemoDelay:            l.Duration(EnvDemoDelay),
 		DemoTokensPerSecond:  l.Int(EnvDemoTokenRate),
-		Streaming:            streaming(l),
+		Streaming:            onOff(l, EnvStreaming),
+		AgentTools:           onOff(l, EnvAgentTools),
+		AgentMaxRounds:       l.Int(EnvAgentMaxRounds),
+		AgentMaxTime:         l.Duration(EnvAgentMaxTime),
+	}
+	if c.AgentMaxTime > maxAgentTime {
+		l.Fail(fmt.Errorf("%s=%s is over %s, the longest a Lambda invocation runs", EnvAgentMaxTime, c.AgentMaxTime, maxAgentTime))
 	}
 	switch c.LLMProvider {
 	case "":
@@ -151,7 +176,9 @@ func LoadSettings(getenv func(string) string, lambda bool) (Settings, error) {
 
 // New is the shipped bot as a worker.Bot: it reads its settings from the environment, builds
 // its model client as LLM_PROVIDER says (an OpenAI-compatible API, Amazon Bedrock through the
-// worker's AWS configuration, or the demo responder) and registers its routes.
+// worker's AWS configuration, or the demo responder) and registers its routes. With a model
+// that can call tools (openai, bedrock) and AGENT_TOOLS on, answers go through the tool loop
+// with DefaultTools, bounded by AGENT_MAX_ROUNDS and AGENT_MAX_TIME.
 // worker/cmd/worker runs it: worker.Main(assistant.New).
 func New(r *relay.Router, s *worker.Setup) error {
 	st, err := LoadSettings(s.Getenv, s.Lambda)
@@ -163,31 +190,41 @@ func New(r *relay.Router, s *worker.Setup) error {
 		historyChars = -1 // LLM_HISTORY_CHARS=0 sends no history; Config's zero means its default
 	}
 	cfg := Config{LLM: llm.Demo{Delay: st.DemoDelay, TokensPerSecond: float64(st.DemoTokensPerSecond)}, Model: "demo",
-		HistoryChars: historyChars, NoStreaming: !st.Streaming, Metrics: s.Metrics}
+		HistoryChars: historyChars, NoStreaming: !st.Streaming, Metrics: s.Metrics,
+		AgentOptions: agent.Options{MaxRounds: st.AgentMaxRounds, MaxTime: st.AgentMaxTime}}
 	switch st.LLMProvider {
 	case ProviderBedrock:
 		region := st.BedrockRegion
 		if region == "" {
 			region = s.AWS.Region
 		}
-		cfg.LLM = &llm.Bedrock{
+		b := &llm.Bedrock{
 			Client:  llm.NewBedrockClient(s.AWS, region, s.Endpoint("BEDROCK_RUNTIME")),
 			ModelID: st.BedrockModelID, MaxTokens: st.LLMMaxTokens, Temperature: st.LLMTemperature,
 			System:            llm.SlackSystemPrompt,
 			FirstTokenTimeout: st.LLMFirstTokenTimeout, IdleTimeout: st.LLMIdleTimeout, Metrics: s.Metrics,
 			Prefill: st.LLMPrefill != "",
 		}
-		cfg.Model = st.BedrockModelID
+		cfg.LLM, cfg.Model = b, st.BedrockModelID
+		if st.AgentTools {
+			cfg.Agent = b.Agent()
+		}
 	case ProviderOpenAI:
 		key := s.Secret(st.LLMAPIKeyParam, st.LLMAPIKey)
-		cfg.LLM = &llm.Chat{
+		c := &llm.Chat{
 			BaseURL: st.LLMBaseURL, Model: st.LLMModel,
 			APIKey:            func(ctx context.Context) (string, error) { return key(ctx) },
 			System:            llm.SlackSystemPrompt,
 			FirstTokenTimeout: st.LLMFirstTokenTimeout, IdleTimeout: st.LLMIdleTimeout, Metrics: s.Metrics,
 			Prefill: st.LLMPrefill != "", PrefillStyle: llm.PrefillStyle(st.LLMPrefill),
 		}
-		cfg.Model = st.LLMModel
+		cfg.LLM, cfg.Model = c, st.LLMModel
+		if st.AgentTools {
+			cfg.Agent = c.Agent()
+		}
+	}
+	if cfg.Agent != nil {
+		cfg.Tools = DefaultTools()
 	}
 	Register(r, cfg)
 	return nil
@@ -207,15 +244,15 @@ func temperature(l *config.Loader) *float64 {
 	return &t
 }
 
-// streaming reads STREAMING: on or off.
-func streaming(l *config.Loader) bool {
-	switch v := strings.ToLower(strings.TrimSpace(l.String(EnvStreaming))); v {
+// onOff reads a switch (STREAMING, AGENT_TOOLS): on or off.
+func onOff(l *config.Loader, name string) bool {
+	switch v := strings.ToLower(strings.TrimSpace(l.String(name))); v {
 	case "on", "true", "1", "yes":
 		return true
 	case "off", "false", "0", "no":
 		return false
 	default:
-		l.Fail(errors.New(EnvStreaming + "=" + v + " is not on or off"))
+		l.Fail(errors.New(name + "=" + v + " is not on or off"))
 		return true
 	}
 }

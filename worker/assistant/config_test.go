@@ -49,13 +49,19 @@ func TestLoadSettingsDefaultsComeFromTheTable(t *testing.T) {
 		t.Fatalf("LoadSettings: %v", err)
 	}
 	want := Settings{LLMProvider: ProviderDemo, LLMModel: "gpt-4o-mini", DemoDelay: 2 * time.Second, LLMFirstTokenTimeout: 30 * time.Second, LLMIdleTimeout: 20 * time.Second,
-		LLMHistoryChars: 24000, LLMMaxTokens: 4096, DemoTokensPerSecond: 20, Streaming: true}
+		LLMHistoryChars: 24000, LLMMaxTokens: 4096, DemoTokensPerSecond: 20, Streaming: true,
+		AgentTools: true, AgentMaxRounds: 5, AgentMaxTime: 2 * time.Minute}
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("LoadSettings (-want +got):\n%s", diff)
 	}
 	s, err = LoadSettings(configtest.Env(EnvStreaming, "off", EnvLLMPrefill, "Continue", EnvLLMBaseURL, "http://x", EnvLLMAPIKey, "k"), false)
 	if err != nil || s.Streaming || s.LLMPrefill != "continue" || s.LLMAPIKey != "k" || s.LLMProvider != ProviderOpenAI {
 		t.Errorf("LoadSettings with STREAMING=off, LLM_PREFILL=Continue and a key: %+v, %v", s, err)
+	}
+	s, err = LoadSettings(configtest.Env(EnvAgentTools, "Off", EnvAgentMaxRounds, "2", EnvAgentMaxTime, "45s"), false)
+	if err != nil || s.AgentTools || s.AgentMaxRounds != 2 || s.AgentMaxTime != 45*time.Second {
+		t.Errorf("LoadSettings with AGENT_TOOLS=Off, AGENT_MAX_ROUNDS=2, AGENT_MAX_TIME=45s: tools %v, rounds %d, time %s, %v",
+			s.AgentTools, s.AgentMaxRounds, s.AgentMaxTime, err)
 	}
 }
 
@@ -108,5 +114,9 @@ func TestLoadSettingsReportsEveryProblem(t *testing.T) {
 			Want: []string{"LLM_PROVIDER=gemini is not demo, openai or bedrock", "LLM_TEMPERATURE=warm is not a number from 0 to 1"}},
 		{Name: "openai", Env: env(EnvLLMProvider, "openai"),
 			Want: []string{"LLM_BASE_URL is required when LLM_PROVIDER=openai"}},
+		{Name: "agent", Env: env(EnvAgentTools, "sometimes", EnvAgentMaxRounds, "0", EnvAgentMaxTime, "-1s"),
+			Want: []string{"AGENT_TOOLS=sometimes is not on or off", "AGENT_MAX_ROUNDS=0 is outside [1, 20]", `AGENT_MAX_TIME="-1s" must be greater than zero`}},
+		{Name: "agent time", Env: env(EnvAgentMaxRounds, "21", EnvAgentMaxTime, "1h"),
+			Want: []string{"AGENT_MAX_ROUNDS=21 is outside [1, 20]", "AGENT_MAX_TIME=1h0m0s is over 15m0s, the longest a Lambda invocation runs"}},
 	})
 }

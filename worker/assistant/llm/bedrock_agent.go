@@ -42,6 +42,13 @@ var _ agent.Model = BedrockAgent{}
 // Agent returns b as an agent's model.
 func (b *Bedrock) Agent() BedrockAgent { return BedrockAgent{Bedrock: b} }
 
+// WithLog returns a whose turns log to log: one BedrockAgent serves every delivery, and each
+// delivery's logger carries its ids.
+func (a BedrockAgent) WithLog(log *slog.Logger) agent.Model {
+	a.Log = log
+	return a
+}
+
 // Turn answers req with one ConverseStream call, streaming the text after req.Partial to
 // onText. The Turn's text includes Partial; its tool calls are the toolUse blocks of the
 // answer; InputTokens are all the tokens the call read (cached ones included), OutputTokens

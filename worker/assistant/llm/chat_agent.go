@@ -37,6 +37,14 @@ var _ agent.Model = (*ChatAgent)(nil)
 // Agent returns c as the model of an agent (agent.Run), with c's system prompt.
 func (c *Chat) Agent() *ChatAgent { return &ChatAgent{Chat: c} }
 
+// WithLog returns a copy of a whose turns log to log: one ChatAgent serves every delivery,
+// and each delivery's logger carries its ids.
+func (a *ChatAgent) WithLog(log *slog.Logger) agent.Model {
+	c := *a
+	c.Log = log
+	return &c
+}
+
 // Turn streams one turn of the model (agent.Model).
 func (a *ChatAgent) Turn(ctx context.Context, req agent.TurnRequest, onText func(text string) error) (agent.Turn, error) {
 	extra := &wireExtra{messages: chatAgentMessages(req.Messages), tools: chatAgentTools(req.Tools)}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/slackrelay/slackrelay/infra/local/devenv"
 	"github.com/slackrelay/slackrelay/infra/local/devworld"
 	"github.com/slackrelay/slackrelay/shared/fixture"
+	"github.com/slackrelay/slackrelay/worker/assistant"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakebedrock"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
@@ -33,6 +35,47 @@ func demoAnswer(msgs []fakellm.Message) string {
 		"instead of posting a second one.", q)
 }
 
+// The tool step's question: the model is scripted to answer it in two turns, the first
+// asking for the shipped bot's calculate tool (assistant.ToolCalculate) with toolExpression,
+// the second quoting the tool's result (toolResult, as the worker's calculate computes it).
+const (
+	toolQuestion   = "what do 3 licences at 1,240.50 cost with 17.5% tax?"
+	toolExpression = "3 * 1240.50 * 1.175"
+	toolResult     = "4372.7625"
+	toolIntro      = "Let me calculate that exactly."
+	toolAnswer     = "Three licences at 1,240.50 with 17.5%% tax come to %s."
+)
+
+// toolCallInput is calculate's input in the scripted tool call.
+var toolCallInput = `{"expression":"` + toolExpression + `"}`
+
+// toolAnswerText is the answer the thread should show after the tool step: both turns.
+func toolAnswerText(result string) string {
+	return toolIntro + "\n\n" + fmt.Sprintf(toolAnswer, result)
+}
+
+// demoReply scripts the local LLM's answer to the tool step's question (fakellm.Options.Reply):
+// a call of calculate, then, once its result has come, an answer quoting it. Other questions
+// get the demo's text (nil: demoAnswer).
+func demoReply(msgs []fakellm.Message) *fakellm.Reply {
+	question, result := "", ""
+	for _, m := range msgs {
+		switch m.Role {
+		case "user":
+			question = m.Content
+		case "tool":
+			result = m.Content
+		}
+	}
+	if question != toolQuestion {
+		return nil
+	}
+	if result == "" {
+		return &fakellm.Reply{Text: toolIntro, ToolCalls: []fakellm.ToolCall{{ID: "call_calc", Name: assistant.ToolCalculate, Arguments: toolCallInput}}}
+	}
+	return &fakellm.Reply{Text: fmt.Sprintf(toolAnswer, result)}
+}
+
 // demoModel is the local model the tour's worker answers from: the OpenAI-compatible LLM
 // server (the default), or with LOCAL_LLM=bedrock the Bedrock ConverseStream stand-in, which
 // the worker reaches through its Bedrock client (LLM_PROVIDER=bedrock).
@@ -45,6 +88,11 @@ type demoModel interface {
 	asked() int
 	// answerToRequest is its answer to its request i (false when it has received no such).
 	answerToRequest(i int) (string, bool)
+	// scriptTool makes it answer toolQuestion by calling calculate, then quoting the result,
+	// in answers of their own length; undo puts it back as it was.
+	scriptTool() (undo func())
+	// toolResults are the tool results its requests from the i-th on carried, in order.
+	toolResults(i int) []string
 }
 
 // openAIModel is the local OpenAI-compatible LLM server.
@@ -61,6 +109,26 @@ func (m openAIModel) answerToRequest(i int) (string, bool) {
 		return "", false
 	}
 	return m.s.AnswerText(reqs[i].Messages, reqs[i].MaxTokens), true
+}
+
+// scriptTool: demoReply answers toolQuestion already; the answers are kept to their own
+// length (a -tokens pace would fill them up with generated words).
+func (m openAIModel) scriptTool() func() {
+	pace := m.s.Pace()
+	short := pace
+	short.AnswerTokens = 0
+	m.s.SetPace(short)
+	return func() { m.s.SetPace(pace) }
+}
+
+func (m openAIModel) toolResults(i int) []string {
+	var out []string
+	for _, r := range m.s.Requests()[i:] {
+		if n := len(r.Messages); n > 0 && r.Messages[n-1].Role == "tool" {
+			out = append(out, r.Messages[n-1].Content)
+		}
+	}
+	return out
 }
 
 // bedrockModel is the local Bedrock stand-in. It has no demo text of its own: its answers
@@ -82,6 +150,36 @@ func (m bedrockModel) answerToRequest(i int) (string, bool) {
 		maxTokens = *reqs[i].MaxTokens
 	}
 	return m.s.AnswerText(reqs[i].Messages, maxTokens), true
+}
+
+// scriptTool scripts the stand-in's turns (SetTurns): the first answer of a conversation asks
+// for calculate, the one after its result quotes it; at the tour's pace but of their own
+// length (the stand-in fills scripted answers up to its answer length otherwise).
+func (m bedrockModel) scriptTool() func() {
+	pace := m.s.Pace()
+	short := pace
+	short.AnswerTokens = 0
+	m.s.SetPace(short)
+	m.s.SetTurns(
+		fakebedrock.Turn{Text: toolIntro, Tools: []fakebedrock.ToolCall{{ID: "tooluse_calc", Name: assistant.ToolCalculate, Input: json.RawMessage(toolCallInput)}}},
+		fakebedrock.Turn{Text: fmt.Sprintf(toolAnswer, fakebedrock.ToolResultPlaceholder)},
+	)
+	return func() {
+		m.s.SetTurns()
+		m.s.SetPace(pace)
+	}
+}
+
+func (m bedrockModel) toolResults(i int) []string {
+	var out []string
+	for _, r := range m.s.Requests()[i:] {
+		if n := len(r.Messages); n > 0 {
+			for _, res := range r.Messages[n-1].ToolResults {
+				out = append(out, res.Text())
+			}
+		}
+	}
+	return out
 }
 
 // invocationFor is the invocation deadline (at least 8 s, whole seconds) in which the worker
@@ -153,7 +251,7 @@ func demo(args []string, settings devenv.Settings) error {
 		// The stand-in's answers are as long as the demo's text, so the tour takes as long.
 		opts.LocalBedrock = &fakebedrock.Options{Pace: fakebedrock.Pace{FirstToken: *delay, TokensPerSecond: *rate, AnswerTokens: words}, Out: out}
 	} else {
-		opts.LocalLLM = &fakellm.Options{Pace: pace, Answer: demoAnswer, Out: out}
+		opts.LocalLLM = &fakellm.Options{Pace: pace, Answer: demoAnswer, Reply: demoReply, Out: out}
 	}
 	s, err := devworld.Start(ctx, opts)
 	if err != nil {
@@ -184,9 +282,12 @@ func demo(args []string, settings devenv.Settings) error {
 	t := &demoTour{ctx: ctx, s: s, llm: model, channel: "C0DEMO", answerWait: answerTime + 15*time.Second, want: map[string]answercheck.Expect{}}
 	now := time.Now()
 	threads := map[string]string{"first": fmt.Sprintf("%d.000100", now.Unix()), "crash": fmt.Sprintf("%d.000300", now.Unix()),
-		"dlq": fmt.Sprintf("%d.000200", now.Unix())}
+		"dlq": fmt.Sprintf("%d.000200", now.Unix()), "tool": fmt.Sprintf("%d.000400", now.Unix())}
 	eventID := fmt.Sprintf("Ev%dDEMO", now.Unix())
 	if err := t.streamedAnswer(threads["first"], eventID, "summarise yesterday's incidents"); err != nil {
+		return err
+	}
+	if err := t.toolAnswer(threads["tool"], eventID+"4"); err != nil {
 		return err
 	}
 	if err := t.killMidStream(threads["crash"], eventID+"3", "how do retries work?", handlerTimeout+2*time.Second); err != nil {
@@ -207,7 +308,7 @@ func demo(args []string, settings devenv.Settings) error {
 			say("%s", paint(dim, v.Err().Error()))
 		}
 	}
-	say("events sent: %d (one of them twice, one handled by a worker that was killed) · answered once: %d · shown twice: %d · lost or unfinished: %d",
+	say("events sent: %d (one of them twice, one answered with a tool, one handled by a worker that was killed) · answered once: %d · shown twice: %d · lost or unfinished: %d",
 		len(threads), counts[answercheck.Answered], counts[answercheck.Doubled], len(threads)-counts[answercheck.Answered]-counts[answercheck.Doubled])
 	if len(t.c.failed) > 0 {
 		return fmt.Errorf("demo expectations failed: %s", strings.Join(t.c.failed, "; "))
@@ -321,11 +422,38 @@ func (t *demoTour) streamedAnswer(ts, eventID, question string) error {
 	return nil
 }
 
-// killMidStream is step 3: the worker SIGKILLed while an answer streams, and the redelivery
+// toolAnswer is step 3: a question the model answers with the shipped bot's calculate tool:
+// its first turn asks for the tool, the worker runs it (recorded in the event's journal before
+// the next turn) and hands back its result, and the second turn's answer quotes it, in the
+// same message.
+func (t *demoTour) toolAnswer(ts, eventID string) error {
+	c := &t.c
+	step("3. a question that needs arithmetic: the model calls the bot's calculate tool, the worker runs it once, the answer uses its result")
+	undo := t.llm.scriptTool()
+	defer undo()
+	asked := t.llm.asked()
+	t.want[ts] = answercheck.Answer(toolAnswerText(toolResult))
+	if _, err := t.mention(eventID, ts, toolQuestion); err != nil {
+		return err
+	}
+	err := devworld.WaitFor(t.answerWait, func() bool { return t.answered(ts) })
+	results := t.llm.toolResults(asked)
+	if err != nil {
+		c.check(false, "the answer with the tool's result: "+t.verdict(ts).Err().Error())
+		return nil
+	}
+	say("the model asked for %s(%s); the worker ran it and handed back %s", assistant.ToolCalculate, toolExpression, paint(bold, strings.Join(results, ", ")))
+	v, one := t.settled(ts)
+	c.check(one && len(results) == 1 && results[0] == toolResult && t.llm.asked()-asked == 2,
+		fmt.Sprintf("one answer in %d message, both turns in it, after %d model requests: the tool call, then the answer with its result", len(v.Messages), t.llm.asked()-asked))
+	return nil
+}
+
+// killMidStream is step 4: the worker SIGKILLed while an answer streams, and the redelivery
 // finishing that same message.
 func (t *demoTour) killMidStream(ts, eventID, question string, visibility time.Duration) error {
 	s, c := t.s, &t.c
-	step("3. the worker is killed (SIGKILL) while an answer streams")
+	step("4. the worker is killed (SIGKILL) while an answer streams")
 	asked := t.llm.asked()
 	t.ask(ts, question)
 	if _, err := t.mention(eventID, ts, question); err != nil {
@@ -372,11 +500,11 @@ func (t *demoTour) killMidStream(ts, eventID, question string, visibility time.D
 	return nil
 }
 
-// deadLetter is steps 4 and 5: an answer that fails permanently lands in the DLQ, and is
+// deadLetter is steps 5 and 6: an answer that fails permanently lands in the DLQ, and is
 // answered once after the operator replays it.
 func (t *demoTour) deadLetter(ts, eventID, question string) error {
 	s, c, ctx := t.s, &t.c, t.ctx
-	step("4. an answer fails permanently (the bot is not in the channel)")
+	step("5. an answer fails permanently (the bot is not in the channel)")
 	s.Slack.FailNext("chat.startStream", 1, "not_in_channel")
 	t.ask(ts, question)
 	if _, err := t.mention(eventID, ts, question); err != nil {
@@ -388,7 +516,7 @@ func (t *demoTour) deadLetter(ts, eventID, question string) error {
 	say("%s", paint(dim, "$ slackrelay-dlq list"))
 	fmt.Print(indent(out))
 
-	step("5. the bot is invited to the channel; the operator replays the DLQ")
+	step("6. the bot is invited to the channel; the operator replays the DLQ")
 	say("%s", paint(dim, "$ slackrelay-dlq replay --all --yes"))
 	out, err = s.DLQ(ctx, "replay", "--all", "--yes")
 	fmt.Print(indent(out))
@@ -405,7 +533,7 @@ func (t *demoTour) deadLetter(ts, eventID, question string) error {
 // with the command's trigger and is answered in place after its submission.
 func (t *demoTour) interactive(thread, question string) {
 	s, c, ctx := t.s, &t.c, t.ctx
-	step("6. the user clicks Regenerate on the first answer (Slack delivers the click twice)")
+	step("7. the user clicks Regenerate on the first answer (Slack delivers the click twice)")
 	var reply fakeslack.Message // the button's value is in the API's view
 	if a := s.Slack.BotReplies(t.channel, thread); len(a) == 1 {
 		reply = a[0]
@@ -431,7 +559,7 @@ func (t *demoTour) interactive(thread, question string) {
 		"the answer was regenerated and replaced in place, once for the click")
 	say("%s", paint(dim, "("+t.llm.name()+" answers a question the same way every time; a real model's second answer differs)"))
 
-	step("7. /ask without a question opens a modal; the user types a question and submits it")
+	step("8. /ask without a question opens a modal; the user types a question and submits it")
 	trigger := s.Slack.NewTrigger()
 	sent := time.Now()
 	cmd := fixture.SlashCommand("/ask", "", trigger, s.Slack.ResponseURL("demo-ask"))
