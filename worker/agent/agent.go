@@ -146,10 +146,20 @@ func Run(ctx context.Context, s *relay.Session, w *relay.Stream, model Model, ms
 			// stream itself is written with the handler's context.
 			mctx, done := w.Watch(ctx)
 			defer done()
-			return model.Turn(mctx, TurnRequest{Messages: conv, Tools: specs, Partial: partial}, func(text string) error {
+			t, err := model.Turn(mctx, TurnRequest{Messages: conv, Tools: specs, Partial: partial}, func(text string) error {
 				return w.Append(ctx, text)
 			})
+			if err != nil {
+				// A turn's failure is never recorded (Once records a permanent one): a dead
+				// letter replayed once its cause is fixed asks the model again.
+				return t, unrecorded{err}
+			}
+			return t, nil
 		}, relay.Repeatable())
+		var u unrecorded
+		if errors.As(err, &u) {
+			err = u.err
+		}
 		if err != nil {
 			return stoppedOr(res, w, err)
 		}
@@ -246,6 +256,12 @@ func Run(ctx context.Context, s *relay.Session, w *relay.Stream, model Model, ms
 	}
 }
 
+// unrecorded carries a turn's failure through relay.Once without its class (it does not
+// unwrap), so Once records nothing; Run returns the failure itself.
+type unrecorded struct{ err error }
+
+func (u unrecorded) Error() string { return u.err.Error() }
+
 // stoppedNote is Result.Stopped for an answer stopped with its Stop button.
 const stoppedNote = "stopped with its Stop button"
 
@@ -330,12 +346,18 @@ func callTool(ctx context.Context, s *relay.Session, w *relay.Stream, byName map
 		opts = append(opts, relay.Repeatable())
 	}
 	r, err := relay.Once(ctx, s, fmt.Sprintf("agent:tool:%d:%d", round, i), func(ctx context.Context, key string) (ToolResult, error) {
+		tctx := ctx
 		if t.timeout > 0 {
 			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, t.timeout)
+			tctx, cancel = context.WithTimeout(ctx, t.timeout)
 			defer cancel()
 		}
-		out, err := t.call(ctx, call.Input, key)
+		out, err := t.call(tctx, call.Input, key)
+		if err != nil && ctx.Err() != nil {
+			// The handler's own deadline (or a cancellation) cut the call, not the tool: the
+			// next delivery calls it again, with the same key.
+			return ToolResult{}, fmt.Errorf("tool %s cut short: %w", call.Name, err)
+		}
 		if err != nil {
 			// The tool reports it failed: the model hears so and decides what to say.
 			return ToolResult{CallID: call.ID, Content: "the tool failed: " + err.Error(), IsError: true}, nil

@@ -418,3 +418,47 @@ func TestStopMidAnswer(t *testing.T) {
 		t.Errorf("a click on the finished answer changed it: %q", a2)
 	}
 }
+
+// permanentOnce fails its first turn for good (access denied, say), then answers.
+type permanentOnce struct {
+	mu    sync.Mutex
+	turns int
+}
+
+func (m *permanentOnce) Turn(_ context.Context, req agent.TurnRequest, onText func(string) error) (agent.Turn, error) {
+	m.mu.Lock()
+	m.turns++
+	n := m.turns
+	m.mu.Unlock()
+	if n == 1 {
+		return agent.Turn{}, relay.Permanent(errors.New("access denied to the model"))
+	}
+	return agent.Turn{Text: "Fixed now."}, onText(strings.TrimPrefix("Fixed now.", req.Partial))
+}
+
+// A turn's permanent failure dead-letters the event and is not recorded: the dead letter,
+// replayed once the cause is fixed, asks the model again.
+func TestAPermanentTurnFailureIsNotRecorded(t *testing.T) {
+	m := &permanentOnce{}
+	h := relaytest.New(t, func(r *relay.Router) {
+		relay.Event(r, "app_mention", func(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent]) error {
+			w, err := req.Stream(ctx, relay.StreamOptions{})
+			if err != nil || w.Done() {
+				return err
+			}
+			if _, err := agent.Run(ctx, req.Session, w, m, nil, nil, agent.Options{}); err != nil {
+				return err
+			}
+			_, err = w.Finish(ctx)
+			return err
+		})
+	})
+	got := h.DeliverBody(t, "mention.json", mention("EvP1"))
+	if len(got.DeadLetters) != 1 || !strings.Contains(got.DeadLetters[0].Reason, "access denied") {
+		t.Fatalf("got %+v, want one dead letter naming the failure", got)
+	}
+	again := h.Redeliver(t, got)
+	if again.Err != nil || m.turns != 2 || answer(t, h.Slack) != "Fixed now." {
+		t.Fatalf("replay %+v, turns %d, thread %q; want the model asked again and the answer", again, m.turns, answer(t, h.Slack))
+	}
+}

@@ -166,41 +166,13 @@ func (h *handlers) runAgent(ctx context.Context, s *relay.Session, w *relay.Stre
 	if l, ok := model.(loggingModel); ok {
 		model = l.WithLog(s.Log)
 	}
-	turns := &unrecorded{Model: model}
-	res, err := agent.Run(withThread(ctx, th), s, w, turns, conv, h.cfg.Tools, h.cfg.AgentOptions)
-	if err != nil && turns.failed != nil {
-		err = turns.failed // the permanent failure the loop saw as retryable
-	}
+	res, err := agent.Run(withThread(ctx, th), s, w, model, conv, h.cfg.Tools, h.cfg.AgentOptions)
 	used := usage{turns: len(res.Turns), toolCalls: res.ToolCalls, unknown: res.Unknown, stopped: res.Stopped}
 	for _, t := range res.Turns {
 		used.promptTokens += t.InputTokens
 		used.completionTokens += t.OutputTokens
 	}
 	return used, err
-}
-
-// unrecorded keeps a model turn's permanent failure out of the event's journal. agent.Run
-// runs each turn through relay.Once, which records a permanent error and returns it on every
-// later attempt without running the turn: a dead letter replayed after its cause was fixed
-// (the bot invited to the channel, the role granted the model) would fail again from the
-// record instead of asking the model. So the failure reaches the loop as retryable (nothing
-// recorded) and runAgent returns the permanent error itself, which dead-letters the event
-// as before. (This belongs in agent.Run: a turn's failure is never worth recording.)
-type unrecorded struct {
-	agent.Model
-	mu     sync.Mutex
-	failed error
-}
-
-func (m *unrecorded) Turn(ctx context.Context, req agent.TurnRequest, onText func(string) error) (agent.Turn, error) {
-	t, err := m.Model.Turn(ctx, req, onText)
-	if c, _ := failure.Classify(err); err != nil && c == failure.Permanent {
-		m.mu.Lock()
-		m.failed = err
-		m.mu.Unlock()
-		return t, failure.Retryable(err)
-	}
-	return t, err
 }
 
 // failed is what an answer that stopped with err returns, the "working" sign taken down
