@@ -76,7 +76,11 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 		}
 		return done()
 	}
-	w, err := s.Stream(ctx, relay.StreamOptions{Disabled: h.cfg.NoStreaming})
+	opts := relay.StreamOptions{Disabled: h.cfg.NoStreaming, Stop: h.cfg.StopButton}
+	if h.cfg.Agent != nil {
+		opts.Tasks = h.cfg.TaskCards
+	}
+	w, err := s.Stream(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -133,12 +137,20 @@ type usage struct {
 // 429, …).
 func (h *handlers) stream(ctx context.Context, s *relay.Session, w *relay.Stream, streamer llm.Streamer, msgs []llm.Message) (usage, bool, error) {
 	req := llm.Request{System: h.systemPrompt(ctx, s), Messages: msgs, Partial: w.Text(), Log: s.Log}
+	// The model's request ends when the answer's Stop button is clicked; the stream is
+	// written with the handler's context.
+	mctx, watched := w.Watch(ctx)
+	defer watched()
 	var slackErr error
-	res, err := streamer.Stream(ctx, req, func(piece string) error {
+	res, err := streamer.Stream(mctx, req, func(piece string) error {
 		slackErr = w.Append(ctx, piece)
 		return slackErr
 	})
 	used := usage{promptTokens: res.Usage.PromptTokens, completionTokens: res.Usage.CompletionTokens}
+	if w.Stopped() {
+		used.stopped = "stopped with its Stop button"
+		return used, false, nil // Finish ends the answer with what was shown and a note
+	}
 	if slackErr != nil {
 		return used, false, slackErr
 	}

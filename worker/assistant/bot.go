@@ -44,6 +44,10 @@ type Config struct {
 	HistoryChars int
 	// NoStreaming answers with a post updated in place instead of chat.*Stream.
 	NoStreaming bool
+	// TaskCards shows the tool loop's calls as task cards (relay.TasksTimeline or
+	// relay.TasksPlan; "" for none); StopButton shows a Stop button on streamed answers.
+	TaskCards  relay.TaskDisplay
+	StopButton bool
 	// Metrics receives the Feedback metric (nil: none).
 	Metrics *metrics.Emitter
 }

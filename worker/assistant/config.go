@@ -36,6 +36,8 @@ const (
 	EnvAgentTools      = "AGENT_TOOLS"
 	EnvAgentMaxRounds  = "AGENT_MAX_ROUNDS"
 	EnvAgentMaxTime    = "AGENT_MAX_TIME"
+	EnvAgentTaskCards  = "AGENT_TASK_CARDS"
+	EnvStopButton      = "STOP_BUTTON"
 )
 
 // maxAgentTime bounds AGENT_MAX_TIME: it bounds the tool loop within one invocation, and no
@@ -72,6 +74,10 @@ var Vars = []config.Var{
 		Doc: "most model turns of one answer through the tool loop (tools run between turns, so at most one round fewer of tool calls); when the last turn still asks for tools, the answer ends with a note saying so"},
 	{Name: EnvAgentMaxTime, Kind: config.KindDuration, Default: "2m",
 		Doc: "longest an answer's tool loop works within one invocation (at most 15m) before it ends the answer with a note saying so; the invocation's own deadline still applies"},
+	{Name: EnvAgentTaskCards, Default: "timeline",
+		Doc: "how an answer through the tool loop shows its tool calls as Slack task cards (pending, in progress, complete or error, with a summary of the result): timeline (one after another), plan (grouped under a title counting the steps) or off"},
+	{Name: EnvStopButton, Default: "on",
+		Doc: "on: a streamed answer shows a Stop button while it is written; a click by the person it is for ends the model's request and the answer with what was shown and a note (within a second or so); off: no button"},
 	{Name: EnvLLMAPIKey, LocalOnly: true, Doc: "the LLM API key itself (with LLM_BASE_URL, unless LLM_API_KEY_PARAM is set)"},
 }
 
@@ -113,6 +119,10 @@ type Settings struct {
 	AgentTools     bool
 	AgentMaxRounds int
 	AgentMaxTime   time.Duration
+	// TaskCards is how tool calls show (AGENT_TASK_CARDS: "" for off); StopButton whether a
+	// streamed answer shows a Stop button (STOP_BUTTON).
+	TaskCards  relay.TaskDisplay
+	StopButton bool
 }
 
 // LoadSettings reads the shipped bot's variables through getenv and reports every problem at
@@ -138,6 +148,14 @@ func LoadSettings(getenv func(string) string, lambda bool) (Settings, error) {
 		AgentTools:           onOff(l, EnvAgentTools),
 		AgentMaxRounds:       l.Int(EnvAgentMaxRounds),
 		AgentMaxTime:         l.Duration(EnvAgentMaxTime),
+		StopButton:           onOff(l, EnvStopButton),
+	}
+	switch v := strings.ToLower(strings.TrimSpace(l.String(EnvAgentTaskCards))); v {
+	case "timeline", "plan":
+		c.TaskCards = relay.TaskDisplay(v)
+	case "off":
+	default:
+		l.Fail(errors.New(EnvAgentTaskCards + "=" + v + " is not timeline, plan or off"))
 	}
 	if c.AgentMaxTime > maxAgentTime {
 		l.Fail(fmt.Errorf("%s=%s is over %s, the longest a Lambda invocation runs", EnvAgentMaxTime, c.AgentMaxTime, maxAgentTime))
@@ -191,7 +209,8 @@ func New(r *relay.Router, s *worker.Setup) error {
 	}
 	cfg := Config{LLM: llm.Demo{Delay: st.DemoDelay, TokensPerSecond: float64(st.DemoTokensPerSecond)}, Model: "demo",
 		HistoryChars: historyChars, NoStreaming: !st.Streaming, Metrics: s.Metrics,
-		AgentOptions: agent.Options{MaxRounds: st.AgentMaxRounds, MaxTime: st.AgentMaxTime}}
+		AgentOptions: agent.Options{MaxRounds: st.AgentMaxRounds, MaxTime: st.AgentMaxTime},
+		TaskCards:    st.TaskCards, StopButton: st.StopButton}
 	switch st.LLMProvider {
 	case ProviderBedrock:
 		region := st.BedrockRegion

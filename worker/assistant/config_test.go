@@ -3,12 +3,14 @@ package assistant
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/slackrelay/slackrelay/shared/config"
 	"github.com/slackrelay/slackrelay/shared/config/configtest"
+	"github.com/slackrelay/slackrelay/worker/relay"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
@@ -50,7 +52,7 @@ func TestLoadSettingsDefaultsComeFromTheTable(t *testing.T) {
 	}
 	want := Settings{LLMProvider: ProviderDemo, LLMModel: "gpt-4o-mini", DemoDelay: 2 * time.Second, LLMFirstTokenTimeout: 30 * time.Second, LLMIdleTimeout: 20 * time.Second,
 		LLMHistoryChars: 24000, LLMMaxTokens: 4096, DemoTokensPerSecond: 20, Streaming: true,
-		AgentTools: true, AgentMaxRounds: 5, AgentMaxTime: 2 * time.Minute}
+		AgentTools: true, AgentMaxRounds: 5, AgentMaxTime: 2 * time.Minute, TaskCards: relay.TasksTimeline, StopButton: true}
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("LoadSettings (-want +got):\n%s", diff)
 	}
@@ -62,6 +64,17 @@ func TestLoadSettingsDefaultsComeFromTheTable(t *testing.T) {
 	if err != nil || s.AgentTools || s.AgentMaxRounds != 2 || s.AgentMaxTime != 45*time.Second {
 		t.Errorf("LoadSettings with AGENT_TOOLS=Off, AGENT_MAX_ROUNDS=2, AGENT_MAX_TIME=45s: tools %v, rounds %d, time %s, %v",
 			s.AgentTools, s.AgentMaxRounds, s.AgentMaxTime, err)
+	}
+	s, err = LoadSettings(configtest.Env(EnvAgentTaskCards, "Plan", EnvStopButton, "off"), false)
+	if err != nil || s.TaskCards != relay.TasksPlan || s.StopButton {
+		t.Errorf("LoadSettings with AGENT_TASK_CARDS=Plan, STOP_BUTTON=off: cards %q, stop %v, %v", s.TaskCards, s.StopButton, err)
+	}
+	s, err = LoadSettings(configtest.Env(EnvAgentTaskCards, "grid", EnvStopButton, "maybe"), false)
+	if err == nil || !strings.Contains(err.Error(), "AGENT_TASK_CARDS=grid is not timeline, plan or off") || !strings.Contains(err.Error(), "STOP_BUTTON=maybe is not on or off") {
+		t.Errorf("LoadSettings with bad AGENT_TASK_CARDS and STOP_BUTTON: %v, want both named", err)
+	}
+	if s, err = LoadSettings(configtest.Env(EnvAgentTaskCards, "off"), false); err != nil || s.TaskCards != "" {
+		t.Errorf("AGENT_TASK_CARDS=off: %q %v", s.TaskCards, err)
 	}
 }
 
