@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
+	"github.com/slackrelay/slackrelay/worker/agent"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm"
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
 	"github.com/slackrelay/slackrelay/worker/internal/textcut"
@@ -26,6 +27,12 @@ var (
 // status while the bot works (and the first question titles the thread); in a channel a
 // reaction on the message does.
 func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string, dm bool) error {
+	if over, err := h.overBudget(ctx, s); err != nil || over {
+		if err != nil {
+			return err
+		}
+		return h.refuse(ctx, s) // the workspace used its daily tokens: a notice, no model call
+	}
 	q := prompt(msgText)
 	source := s.Source()
 	earlier := h.history(ctx, s, source)
@@ -76,9 +83,14 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 		return err
 	}
 	if w.Done() {
-		return done() // an earlier attempt finished the answer
+		// An earlier attempt finished the answer; what it cost is in the journal.
+		if err := h.account(ctx, s, agent.Usage{}); err != nil {
+			return err
+		}
+		return done()
 	}
 	var res llm.Result
+	var used agent.Usage // what this attempt asked of the model (nothing when it was not asked)
 	msgs, dropped := llm.History(earlier, q, h.historyBudget())
 	if !w.Complete() {
 		// Continue from what earlier attempts showed (nothing, for a new answer): the model
@@ -113,6 +125,11 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 			}
 			return fmt.Errorf("responder: %w", err)
 		}
+		used = h.streamUsage(res)
+	}
+	// What the answer cost, kept before the stream's last writes so that they carry it.
+	if err := h.account(ctx, s, used); err != nil {
+		return err
 	}
 	ts, err := w.Finish(ctx, buttons...)
 	if err != nil {
