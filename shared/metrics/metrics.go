@@ -41,6 +41,92 @@ func (e *Emitter) Milliseconds(name string, d time.Duration, dims ...Dim) {
 	e.emit(name, "Milliseconds", float64(d)/float64(time.Millisecond), dims)
 }
 
+// Units of a Metric (CloudWatch's names).
+const (
+	UnitCount        = "Count"
+	UnitMilliseconds = "Milliseconds"
+	UnitNone         = "None"
+)
+
+// Metric is one value of a line of several (Emitter.Emit).
+type Metric struct {
+	Name  string
+	Unit  string // UnitCount, UnitMilliseconds, UnitNone, or another CloudWatch unit
+	Value float64
+}
+
+// Emit writes ms in one EMF line, under the dimensions dims and, for each of rollups (a list
+// of names of dims), under those dimensions alone as well: CloudWatch keeps a metric per
+// dimension set and does not add them up across sets, so the same values per model and team
+// and per model alone take the rollup {"Model"}. A value that JSON cannot hold (NaN, ±Inf)
+// is left out; a line with none is not written. CloudWatch takes at most 100 metrics and 30
+// dimensions a set.
+func (e *Emitter) Emit(dims []Dim, rollups [][]string, ms ...Metric) {
+	if e == nil || e.w == nil {
+		return
+	}
+	ok := ms[:0:0]
+	for _, m := range ms {
+		if !math.IsNaN(m.Value) && !math.IsInf(m.Value, 0) {
+			ok = append(ok, m)
+		}
+	}
+	if len(ok) == 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b := append(e.buf[:0], `{"_aws":{"Timestamp":`...)
+	b = strconv.AppendInt(b, e.now().UnixMilli(), 10)
+	b = append(b, `,"CloudWatchMetrics":[{"Namespace":`...)
+	b = append(b, e.quoted(e.namespace)...)
+	b = append(b, `,"Dimensions":[[`...)
+	for i, d := range dims {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e.quoted(d.Name)...)
+	}
+	b = append(b, ']')
+	for _, set := range rollups {
+		b = append(b, ",["...)
+		for i, name := range set {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, e.quoted(name)...)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `],"Metrics":[`...)
+	for i, m := range ok {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"Name":`...)
+		b = append(b, e.quoted(m.Name)...)
+		b = append(b, `,"Unit":`...)
+		b = append(b, e.quoted(m.Unit)...)
+		b = append(b, '}')
+	}
+	b = append(b, `]}]}`...)
+	for _, d := range dims {
+		b = append(b, ',')
+		b = append(b, e.quoted(d.Name)...)
+		b = append(b, ':')
+		b = append(b, e.quoted(d.Value)...)
+	}
+	for _, m := range ok {
+		b = append(b, ',')
+		b = append(b, e.quoted(m.Name)...)
+		b = append(b, ':')
+		b = strconv.AppendFloat(b, m.Value, 'f', -1, 64)
+	}
+	b = append(b, '}', '\n')
+	_, _ = e.w.Write(b)
+	e.buf = b
+}
+
 // quoted returns s encoded as a JSON string by encoding/json, keeping the encoding for the
 // next line. The caller holds e.mu.
 func (e *Emitter) quoted(s string) []byte {

@@ -147,3 +147,36 @@ func BenchmarkCount(b *testing.B) {
 		e.Count("Requests", 1, Dim{"kind", "event"})
 	}
 }
+
+// Emit writes several metrics in one line, under the full dimension set and each rollup,
+// leaving out values JSON cannot hold.
+func TestEmitSeveral(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	e := New(&buf, "slackrelay")
+	e.now = func() time.Time { return time.UnixMilli(1700000000123) }
+	e.Emit([]Dim{{"Model", "anthropic.claude-x"}, {"Team", "T1"}}, [][]string{{"Model"}},
+		Metric{"InputTokens", UnitCount, 1200}, Metric{"ModelTime", UnitMilliseconds, 850.5},
+		Metric{"Broken", UnitNone, math.NaN()}, Metric{"EstimatedCostUSD", UnitNone, 0.0123})
+	e.Emit(nil, nil, Metric{"Nothing", UnitNone, math.Inf(1)}) // no line
+	var line map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(buf.Bytes()), &line); err != nil {
+		t.Fatalf("want one JSON line, got %q: %v", buf.String(), err)
+	}
+	want := map[string]any{
+		"_aws": map[string]any{"Timestamp": 1700000000123.0, "CloudWatchMetrics": []any{map[string]any{
+			"Namespace": "slackrelay", "Dimensions": []any{[]any{"Model", "Team"}, []any{"Model"}},
+			"Metrics": []any{
+				map[string]any{"Name": "InputTokens", "Unit": "Count"},
+				map[string]any{"Name": "ModelTime", "Unit": "Milliseconds"},
+				map[string]any{"Name": "EstimatedCostUSD", "Unit": "None"},
+			},
+		}}},
+		"Model": "anthropic.claude-x", "Team": "T1", "InputTokens": 1200.0, "ModelTime": 850.5, "EstimatedCostUSD": 0.0123,
+	}
+	if diff := cmp.Diff(want, line); diff != "" {
+		t.Errorf("line (-want +got):\n%s", diff)
+	}
+	var nilEmitter *Emitter
+	nilEmitter.Emit(nil, nil, Metric{"X", UnitCount, 1}) // a nil Emitter writes nothing, and does not panic
+}

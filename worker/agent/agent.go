@@ -72,9 +72,16 @@ type Turn struct {
 	// Text is the turn's whole text (Partial included).
 	Text      string     `json:"text,omitempty"`
 	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
-	// InputTokens and OutputTokens are the turn's usage, when the model reports it.
+	// InputTokens and OutputTokens are the turn's usage, when the model reports it:
+	// InputTokens every token the turn read, those from the model's prompt cache included.
 	InputTokens  int `json:"input_tokens,omitempty"`
 	OutputTokens int `json:"output_tokens,omitempty"`
+	// CachedTokens are the input tokens read from the prompt cache and CacheWriteTokens
+	// those written to it (both part of InputTokens), when the model reports them.
+	CachedTokens     int `json:"cached_tokens,omitempty"`
+	CacheWriteTokens int `json:"cache_write_tokens,omitempty"`
+	// ModelMillis is how long the model took over the turn, from the request to its end.
+	ModelMillis int64 `json:"model_ms,omitempty"`
 }
 
 // Options bound a run.

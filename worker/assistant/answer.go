@@ -30,6 +30,12 @@ var (
 // thread shows a status while the bot works (and the first question titles the thread); in a
 // channel a reaction on the message does.
 func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string, dm bool) error {
+	if over, err := h.overBudget(ctx, s); err != nil || over {
+		if err != nil {
+			return err
+		}
+		return h.refuse(ctx, s) // the workspace used its daily tokens: a notice, no model call
+	}
 	q := prompt(msgText)
 	source := s.Source()
 	th := &thread{s: s, source: source}
@@ -85,9 +91,13 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 		return err
 	}
 	if w.Done() {
-		return done() // an earlier attempt finished the answer
+		// An earlier attempt finished the answer; what it cost is in the journal.
+		if err := h.account(ctx, s, agent.Usage{}); err != nil {
+			return err
+		}
+		return done()
 	}
-	var used usage
+	var used usage // what this attempt asked of the model (nothing when it was not asked)
 	msgs, dropped := llm.History(turns(earlier), q, h.historyBudget())
 	if !w.Complete() {
 		// Continue from what earlier attempts showed (nothing, for a new answer): the model
@@ -101,6 +111,10 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 		if err != nil {
 			return failed(ctx, w, err, fromModel, done)
 		}
+	}
+	// What the answer cost, kept before the stream's last writes so that they carry it.
+	if err := h.account(ctx, s, used.cost); err != nil {
+		return err
 	}
 	ts, err := w.Finish(ctx, buttons...)
 	if err != nil {
@@ -130,6 +144,8 @@ type usage struct {
 	promptTokens, completionTokens int
 	turns, toolCalls, unknown      int
 	stopped                        string
+	// cost is the same for accounting (tokens with the cache's, model time, calls).
+	cost agent.Usage
 }
 
 // stream writes the answer with the model's Stream. fromModel says err is the model's rather
@@ -146,7 +162,7 @@ func (h *handlers) stream(ctx context.Context, s *relay.Session, w *relay.Stream
 		slackErr = w.Append(ctx, piece)
 		return slackErr
 	})
-	used := usage{promptTokens: res.Usage.PromptTokens, completionTokens: res.Usage.CompletionTokens}
+	used := usage{promptTokens: res.Usage.PromptTokens, completionTokens: res.Usage.CompletionTokens, cost: h.streamUsage(res)}
 	if w.Stopped() {
 		used.stopped = "stopped with its Stop button"
 		return used, false, nil // Finish ends the answer with what was shown and a note
@@ -179,7 +195,7 @@ func (h *handlers) runAgent(ctx context.Context, s *relay.Session, w *relay.Stre
 		model = l.WithLog(s.Log)
 	}
 	res, err := agent.Run(withThread(ctx, th), s, w, model, conv, h.cfg.Tools, h.cfg.AgentOptions)
-	used := usage{turns: len(res.Turns), toolCalls: res.ToolCalls, unknown: res.Unknown, stopped: res.Stopped}
+	used := usage{turns: len(res.Turns), toolCalls: res.ToolCalls, unknown: res.Unknown, stopped: res.Stopped, cost: res.Usage()}
 	for _, t := range res.Turns {
 		used.promptTokens += t.InputTokens
 		used.completionTokens += t.OutputTokens

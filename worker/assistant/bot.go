@@ -48,8 +48,14 @@ type Config struct {
 	// relay.TasksPlan; "" for none); StopButton shows a Stop button on streamed answers.
 	TaskCards  relay.TaskDisplay
 	StopButton bool
-	// Metrics receives the Feedback metric (nil: none).
+	// Metrics receives the Feedback metric and each answer's cost metrics (nil: none).
 	Metrics *metrics.Emitter
+	// Prices price Model's tokens (LLM_PRICES); a model without a price has an unknown cost.
+	Prices Prices
+	// DailyTokenBudget is how many tokens (input and output) a workspace's answers may use
+	// in a UTC day; past it the bot answers a short notice instead of asking the model. 0:
+	// no budget (and no daily count kept).
+	DailyTokenBudget int64
 }
 
 // Register adds the shipped routes to b.

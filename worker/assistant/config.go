@@ -38,6 +38,8 @@ const (
 	EnvAgentMaxTime    = "AGENT_MAX_TIME"
 	EnvAgentTaskCards  = "AGENT_TASK_CARDS"
 	EnvStopButton      = "STOP_BUTTON"
+	EnvLLMPrices       = "LLM_PRICES"
+	EnvLLMTokenBudget  = "LLM_DAILY_TOKEN_BUDGET"
 )
 
 // maxAgentTime bounds AGENT_MAX_TIME: it bounds the tool loop within one invocation, and no
@@ -64,6 +66,9 @@ var Vars = []config.Var{
 		Doc: "character budget of a prompt with its thread's earlier messages (the newest kept first, older ones dropped; the prompt is always sent); 0 sends no history"},
 	{Name: EnvLLMPrefill, Default: "off",
 		Doc: "how an answer cut short (a crash, the end of an invocation) is continued: off asks the model again and skips what was shown (exact for deterministic models, but each continuation regenerates the shown text); continue, prefix or plain send the shown text as the start of the assistant's answer for servers that continue it (vLLM continue_final_message, DeepSeek/Mistral prefix, llama.cpp), which long answers need; never with OpenAI's own API. With bedrock any value but off sends it as a final assistant message, which Anthropic's models continue"},
+	{Name: EnvLLMPrices, Doc: "the price table of each answer's estimated cost: a JSON object from model (as BEDROCK_MODEL_ID or LLM_MODEL names it; a Bedrock inference profile or ARN also finds its model's entry) to US dollars per million tokens, {\"input\": …, \"output\": …, \"cache_read\": …, \"cache_write\": …} (the cache prices default to input's); unset or a model not in it: the cost is recorded as unknown"},
+	{Name: EnvLLMTokenBudget, Kind: config.KindInt, Default: "0", Min: 0, Max: 1_000_000_000_000,
+		Doc: "tokens (input and output) a workspace's answers may use per UTC day; past it the bot answers a short notice instead of calling the model; 0: no budget"},
 	{Name: EnvStreaming, Default: "on",
 		Doc: "on: answers stream into the thread (chat.startStream/appendStream/stopStream); off: a message updated in place as the answer grows"},
 	{Name: EnvDemoDelay, Kind: config.KindDuration, Default: "2s", Doc: "the demo responder's pretend work (streamed: before its first word)"},
@@ -123,6 +128,9 @@ type Settings struct {
 	// streamed answer shows a Stop button (STOP_BUTTON).
 	TaskCards  relay.TaskDisplay
 	StopButton bool
+	// LLMPrices is the price table (LLM_PRICES); LLMDailyTokenBudget the budget, 0 for none.
+	LLMPrices           Prices
+	LLMDailyTokenBudget int64
 }
 
 // LoadSettings reads the shipped bot's variables through getenv and reports every problem at
@@ -149,6 +157,8 @@ func LoadSettings(getenv func(string) string, lambda bool) (Settings, error) {
 		AgentMaxRounds:       l.Int(EnvAgentMaxRounds),
 		AgentMaxTime:         l.Duration(EnvAgentMaxTime),
 		StopButton:           onOff(l, EnvStopButton),
+		LLMPrices:            prices(l),
+		LLMDailyTokenBudget:  int64(l.Int(EnvLLMTokenBudget)),
 	}
 	switch v := strings.ToLower(strings.TrimSpace(l.String(EnvAgentTaskCards))); v {
 	case "timeline", "plan":
@@ -210,7 +220,8 @@ func New(r *relay.Router, s *worker.Setup) error {
 	cfg := Config{LLM: llm.Demo{Delay: st.DemoDelay, TokensPerSecond: float64(st.DemoTokensPerSecond)}, Model: "demo",
 		HistoryChars: historyChars, NoStreaming: !st.Streaming, Metrics: s.Metrics,
 		AgentOptions: agent.Options{MaxRounds: st.AgentMaxRounds, MaxTime: st.AgentMaxTime},
-		TaskCards:    st.TaskCards, StopButton: st.StopButton}
+		TaskCards:    st.TaskCards, StopButton: st.StopButton,
+		Prices: st.LLMPrices, DailyTokenBudget: st.LLMDailyTokenBudget}
 	switch st.LLMProvider {
 	case ProviderBedrock:
 		region := st.BedrockRegion
@@ -261,6 +272,15 @@ func temperature(l *config.Loader) *float64 {
 		return nil
 	}
 	return &t
+}
+
+// prices reads LLM_PRICES (see ParsePrices).
+func prices(l *config.Loader) Prices {
+	p, err := ParsePrices(l.String(EnvLLMPrices))
+	if err != nil {
+		l.Fail(fmt.Errorf("%s: %w", EnvLLMPrices, err))
+	}
+	return p
 }
 
 // onOff reads a switch (STREAMING, AGENT_TOOLS): on or off.

@@ -59,6 +59,7 @@ type Store interface {
 	Claim(ctx context.Context, key string, owner journal.Owner, leaseUntil time.Time) (journal.Claim, error)
 	Peek(ctx context.Context, key string) (done bool, err error)
 	core.Notes
+	core.Counters
 }
 
 var (
@@ -149,7 +150,7 @@ func New(cfg Config) (*Engine, error) {
 		e.store = &journal.Store{DB: cfg.DynamoDB, Table: cfg.Table, TTL: cfg.TTL, Now: cfg.Now}
 	}
 	e.rt = &core.Services{Slack: cfg.Slack, Identity: cfg.Identity, HTTP: cfg.HTTP, ResponseURLPrefixes: cfg.ResponseURLPrefixes,
-		Notes: e.store, StreamLifetime: cfg.StreamLifetime}
+		Notes: e.store, Counters: e.store, StreamLifetime: cfg.StreamLifetime}
 	return e, nil
 }
 
@@ -296,7 +297,8 @@ func (m *message) process(ctx context.Context) bool {
 	took := p.now().Sub(start)
 	p.c.Metrics.Milliseconds("HandlerDuration", took, metrics.Dim{Name: "Route", Value: d.Route})
 	if err == nil {
-		if cerr := lease.Complete(context.WithoutCancel(ctx)); cerr != nil {
+		cerr := lease.Complete(context.WithoutCancel(ctx))
+		if cerr != nil && !errors.Is(cerr, journal.ErrNotCounted) {
 			if errors.Is(cerr, journal.ErrNotOwner) {
 				m.log.Warn("handled, but another delivery took this event over meanwhile; leaving it to that one", "error", cerr.Error())
 				p.c.Metrics.Count("LeaseLost", 1)
@@ -307,6 +309,11 @@ func (m *message) process(ctx context.Context) bool {
 			// last one again, which changes nothing a person sees).
 			p.c.Metrics.Count("StoreErrors", 1)
 			return m.failed(ctx, "journal", fmt.Errorf("mark the event completed: %w", failure.Retryable(cerr)), took)
+		}
+		if cerr != nil {
+			// Answered and recorded; only a daily counter (a token budget's) missed this event.
+			p.c.Metrics.Count("StoreErrors", 1)
+			m.log.Warn("completed, but a daily counter could not be added to; it misses this event", "error", cerr.Error())
 		}
 		m.log.Info("processed", "took_ms", took.Milliseconds())
 		p.c.Metrics.Count("Processed", 1, metrics.Dim{Name: "Route", Value: d.Route})

@@ -323,6 +323,10 @@ func (f storeFunc) Note(context.Context, string) (string, error) {
 	return "", errors.New("unavailable")
 }
 
+func (f storeFunc) DailyCount(context.Context, string) (int64, error) {
+	return 0, errors.New("unavailable")
+}
+
 func TestDLQSendFailureKeepsTheMessage(t *testing.T) {
 	t.Parallel()
 	q := &fakeQueue{sendErr: errors.New("throttled")}

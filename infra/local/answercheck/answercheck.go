@@ -10,6 +10,9 @@
 //     ends and the next begins does not show and is not compared), and no message is empty;
 //   - the expected actions (Regenerate, feedback) are shown once each, under the last message
 //     and under no other.
+//
+// A streamed message may show one Stop button (relay.StopActionID) above its text, finished
+// or not: it is not one of the answer's actions.
 package answercheck
 
 import (
@@ -24,6 +27,7 @@ import (
 
 	"github.com/slackrelay/slackrelay/worker/assistant"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
+	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
 // AnswerActions are the action_ids under every answer of the shipped bot, in display order:
@@ -133,6 +137,16 @@ func Judge(channel, threadTS string, thread []fakeslack.Rendered, want Expect) V
 	var text strings.Builder
 	for _, m := range thread {
 		if m.Bot && m.TS != threadTS {
+			// A streamed message's Stop button stays above its text once the answer is
+			// finished (chat.stopStream cannot take a chunk back; a click then does nothing):
+			// it is part of the answer's messages, not an action under the answer. More than
+			// one in a message is doubled.
+			if n := stopButtons(m.Actions); n > 1 {
+				v.Messages = append(v.Messages, m)
+				v.Outcome, v.Problems = Doubled, []string{fmt.Sprintf("message %s shows %d Stop buttons", m.TS, n)}
+				return v
+			}
+			m.Actions = slices.DeleteFunc(slices.Clone(m.Actions), func(a string) bool { return a == relay.StopActionID })
 			v.Messages = append(v.Messages, m)
 			text.WriteString(m.Text)
 		}
@@ -204,6 +218,16 @@ func doubled(v Verdict, want Expect) []string {
 		}
 	}
 	return out
+}
+
+func stopButtons(actions []string) int {
+	n := 0
+	for _, a := range actions {
+		if a == relay.StopActionID {
+			n++
+		}
+	}
+	return n
 }
 
 // wrong lists how a thread that shows nothing twice differs from the answer.

@@ -9,6 +9,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/worker/assistant"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
+	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
 const thread = "1700000000.000100"
@@ -38,6 +39,11 @@ func TestJudge(t *testing.T) {
 		{"the text unknown, shown once", []fakeslack.Rendered{msg("1700000000.000200", answer, buttons...)}, Expect{Actions: buttons}, Answered, ""},
 		{"no actions expected, none shown", []fakeslack.Rendered{msg("1700000000.000200", answer)}, Expect{Text: answer}, Answered, ""},
 		{"nothing in the thread", []fakeslack.Rendered{parent}, Answer(answer), Missing, "no message of the bot"},
+		{"a Stop button above each streamed message's text", []fakeslack.Rendered{
+			msg("1700000000.000200", answer[:30], relay.StopActionID), msg("1700000000.000300", answer[30:], append([]string{relay.StopActionID}, buttons...)...)},
+			Answer(answer), Answered, ""},
+		{"two Stop buttons in one message", []fakeslack.Rendered{msg("1700000000.000200", answer, append([]string{relay.StopActionID, relay.StopActionID}, buttons...)...)},
+			Answer(answer), Doubled, "2 Stop buttons"},
 		{"a user's reply is not the bot's", []fakeslack.Rendered{parent, {Channel: "C1", TS: "1700000000.000200", ThreadTS: thread, User: "U2", Text: answer}}, Answer(answer), Missing, ""},
 		{"still streaming", []fakeslack.Rendered{streaming}, Answer(answer), Streaming, "still streaming"},
 		{"streamed, then repeated in the final blocks", []fakeslack.Rendered{msg("1700000000.000200", answer+"\n"+answer, buttons...)}, Answer(answer), Doubled, "shown 2 times"},

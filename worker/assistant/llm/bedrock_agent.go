@@ -51,8 +51,10 @@ func (a BedrockAgent) WithLog(log *slog.Logger) agent.Model {
 
 // Turn answers req with one ConverseStream call, streaming the text after req.Partial to
 // onText. The Turn's text includes Partial; its tool calls are the toolUse blocks of the
-// answer; InputTokens are all the tokens the call read (cached ones included), OutputTokens
-// those it wrote. An error is Stream's, classified as Stream classifies it.
+// answer; InputTokens are all the tokens the call read (cached ones included: inputTokens,
+// cacheReadInputTokens and cacheWriteInputTokens), CachedTokens and CacheWriteTokens the
+// cache's, OutputTokens those it wrote, ModelMillis the call's duration. An error is
+// Stream's, classified as Stream classifies it.
 func (a BedrockAgent) Turn(ctx context.Context, req agent.TurnRequest, onText func(text string) error) (agent.Turn, error) {
 	msgs, system, err := converseAgentMessages(req.Messages)
 	if err != nil {
@@ -69,7 +71,8 @@ func (a BedrockAgent) Turn(ctx context.Context, req agent.TurnRequest, onText fu
 		return agent.Turn{}, err
 	}
 	turn := agent.Turn{Text: res.Text, InputTokens: res.Usage.PromptTokens + res.Usage.CacheReadTokens + res.Usage.CacheWriteTokens,
-		OutputTokens: res.Usage.CompletionTokens}
+		OutputTokens: res.Usage.CompletionTokens, CachedTokens: res.Usage.CacheReadTokens, CacheWriteTokens: res.Usage.CacheWriteTokens,
+		ModelMillis: res.Duration.Milliseconds()}
 	for _, u := range res.ToolUses {
 		turn.ToolCalls = append(turn.ToolCalls, agent.ToolCall{ID: u.ID, Name: u.Name, Input: u.Input})
 	}

@@ -120,7 +120,26 @@ type completion struct {
 		} `json:"message"`
 		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *Usage `json:"usage"`
+	Usage *wireUsage `json:"usage"`
+}
+
+// wireUsage is the usage object of an answer: OpenAI counts the prompt tokens read from its
+// prompt cache in prompt_tokens_details.cached_tokens (part of prompt_tokens).
+type wireUsage struct {
+	PromptTokens        int `json:"prompt_tokens"`
+	CompletionTokens    int `json:"completion_tokens"`
+	TotalTokens         int `json:"total_tokens"`
+	PromptTokensDetails *struct {
+		CachedTokens int `json:"cached_tokens"`
+	} `json:"prompt_tokens_details"`
+}
+
+func (w *wireUsage) usage() Usage {
+	u := Usage{PromptTokens: w.PromptTokens, CompletionTokens: w.CompletionTokens, TotalTokens: w.TotalTokens}
+	if w.PromptTokensDetails != nil {
+		u.CacheReadTokens = w.PromptTokensDetails.CachedTokens
+	}
+	return u
 }
 
 // Respond sends one chat completion for prompt (a one-message conversation) and returns the
@@ -156,7 +175,7 @@ func readCompletion(resp *http.Response, start time.Time) (Result, bool, error) 
 	}
 	res := Result{Text: out.Choices[0].Message.Content, FinishReason: out.Choices[0].FinishReason, Model: out.Model, Duration: time.Since(start)}
 	if out.Usage != nil {
-		res.Usage = *out.Usage
+		res.Usage = out.Usage.usage()
 	}
 	if calls := out.Choices[0].Message.ToolCalls; len(calls) > 0 {
 		var acc chatToolCalls
@@ -311,6 +330,9 @@ func (c *Chat) record(req Request, res Result, usageReported bool, rs *resumer) 
 	if usageReported {
 		c.Metrics.Count("LLMTokens", float64(res.Usage.PromptTokens), model, metrics.Dim{Name: "Kind", Value: "prompt"})
 		c.Metrics.Count("LLMTokens", float64(res.Usage.CompletionTokens), model, metrics.Dim{Name: "Kind", Value: "completion"})
+		if res.Usage.CacheReadTokens > 0 {
+			c.Metrics.Count("LLMTokens", float64(res.Usage.CacheReadTokens), model, metrics.Dim{Name: "Kind", Value: "cache_read"})
+		}
 	}
 	if res.FirstToken > 0 {
 		c.Metrics.Milliseconds("LLMTimeToFirstToken", res.FirstToken, model)
@@ -322,6 +344,7 @@ func (c *Chat) record(req Request, res Result, usageReported bool, rs *resumer) 
 	attrs := []any{"model", c.Model, "answered_by", res.Model, "finish_reason", res.FinishReason,
 		"usage_reported", usageReported, "prompt_tokens", res.Usage.PromptTokens,
 		"completion_tokens", res.Usage.CompletionTokens, "total_tokens", res.Usage.TotalTokens,
+		"cache_read_tokens", res.Usage.CacheReadTokens,
 		"first_token_ms", res.FirstToken.Milliseconds(), "duration_ms", res.Duration.Milliseconds(),
 		"chars", utf8.RuneCountInString(res.Text), "messages", len(req.Messages)}
 	if req.Partial != "" && rs != nil {

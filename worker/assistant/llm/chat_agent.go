@@ -19,7 +19,8 @@ import (
 // `tool_calls`, then one `{"role": "tool", "tool_call_id", "content"}` message per result (a
 // failed one's content starting "error: "). A turn's Partial is continued as Stream continues
 // Request.Partial (Chat.Prefill: prefilled or regenerated); the turn's usage is the server's
-// (stream_options.include_usage). Errors are Stream's, classified the same (429 a rate
+// (stream_options.include_usage; prompt_tokens_details.cached_tokens as CachedTokens), its
+// ModelMillis the stream's duration. Errors are Stream's, classified the same (429 a rate
 // limit, 5xx and a stream's timeouts and cuts transient, other 4xx permanent), and an error
 // from onText comes back wrapped, matching it (errors.Is, errors.As).
 type ChatAgent struct {
@@ -56,7 +57,9 @@ func (a *ChatAgent) Turn(ctx context.Context, req agent.TurnRequest, onText func
 	if err != nil {
 		return agent.Turn{}, err
 	}
-	turn := agent.Turn{Text: res.Text, InputTokens: res.Usage.PromptTokens, OutputTokens: res.Usage.CompletionTokens}
+	// prompt_tokens counts the cached tokens in it.
+	turn := agent.Turn{Text: res.Text, InputTokens: res.Usage.PromptTokens, OutputTokens: res.Usage.CompletionTokens,
+		CachedTokens: res.Usage.CacheReadTokens, ModelMillis: res.Duration.Milliseconds()}
 	for i, u := range res.ToolUses {
 		id := u.ID
 		if id == "" { // some local servers leave it out; the result must name the call

@@ -78,14 +78,16 @@ type Request struct {
 // Usage is the token count the server reported for one answer (zero when it sent none). It is
 // plain data, ready to be kept with the answer's record.
 type Usage struct {
-	// PromptTokens are the tokens read (Bedrock: inputTokens, which leaves out the cached
-	// ones below); CompletionTokens the tokens written (outputTokens); TotalTokens their sum
-	// as the server counts it (Bedrock: the cached tokens included).
+	// PromptTokens are the tokens read (chat completions: prompt_tokens, the cached ones
+	// included; Bedrock: inputTokens, which leaves out the cached ones below);
+	// CompletionTokens the tokens written (outputTokens); TotalTokens their sum as the server
+	// counts it (Bedrock: the cached tokens included).
 	PromptTokens     int `json:"prompt_tokens"`
 	CompletionTokens int `json:"completion_tokens"`
 	TotalTokens      int `json:"total_tokens"`
 	// CacheReadTokens and CacheWriteTokens are the prompt tokens read from and written to the
-	// server's prompt cache, where it reports them (Bedrock's cacheReadInputTokens and
+	// server's prompt cache, where it reports them (chat completions:
+	// prompt_tokens_details.cached_tokens, read only; Bedrock: cacheReadInputTokens and
 	// cacheWriteInputTokens); zero otherwise.
 	CacheReadTokens  int `json:"cache_read_tokens,omitempty"`
 	CacheWriteTokens int `json:"cache_write_tokens,omitempty"`

@@ -97,8 +97,8 @@ type chunk struct {
 		} `json:"delta"`
 		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *Usage    `json:"usage"`
-	Error *apiError `json:"error"`
+	Usage *wireUsage `json:"usage"`
+	Error *apiError  `json:"error"`
 }
 
 // Stream sends req with `stream: true` and calls onDelta with each piece of text as it
@@ -198,7 +198,7 @@ func (c *Chat) stream(ctx context.Context, req Request, extra *wireExtra, onDelt
 			res.Model = ch.Model
 		}
 		if ch.Usage != nil {
-			res.Usage, usageReported = *ch.Usage, true
+			res.Usage, usageReported = ch.Usage.usage(), true
 		}
 		if len(ch.Choices) == 0 {
 			continue

@@ -35,6 +35,9 @@ type Services struct {
 	ResponseURLPrefixes []string
 	// Notes keeps small values across events (Session.Remember, Recall); nil: none kept.
 	Notes Notes
+	// Counters reads the daily counters events add to when they complete
+	// (Session.DailyCount); nil: every counter reads 0.
+	Counters Counters
 	// StreamLifetime is how long Slack keeps a stream open (0: Slack's, about 5 minutes).
 	StreamLifetime time.Duration
 }
@@ -51,6 +54,27 @@ func (rt *Services) BotIdentity(ctx context.Context) (Identity, error) {
 type Notes interface {
 	PutNote(ctx context.Context, key, value string, ttl time.Duration) error
 	Note(ctx context.Context, key string) (string, error)
+}
+
+// Counters reads daily counters (a workspace's tokens today); the journal satisfies it.
+type Counters interface {
+	// DailyCount is counter name's value for the current UTC day (0 when there is none).
+	DailyCount(ctx context.Context, name string) (int64, error)
+}
+
+// Usage is what an event's answer cost, kept on its record when the event completes.
+type Usage struct {
+	// Model is the model that answered; Team the workspace asked.
+	Model, Team string
+	// InputTokens are every token the model read (CachedTokens, read from its prompt cache,
+	// and CacheWriteTokens, written to it, included); OutputTokens every token it wrote.
+	InputTokens, OutputTokens, CachedTokens, CacheWriteTokens int64
+	// ModelCalls and ToolCalls count the model's turns and the tools they called.
+	ModelCalls, ToolCalls int64
+	// ModelMillis is the time spent in the model.
+	ModelMillis int64
+	// CostUSD is the estimated cost in US dollars; nil when it is not known.
+	CostUSD *float64
 }
 
 // Lease is a claim on one event's journal held by one delivery, with the steps earlier
@@ -76,6 +100,10 @@ type Lease interface {
 	// Legacy returns a step of a record written by an earlier release (steps by call order).
 	Legacy(id string) (json.RawMessage, bool)
 	HasLegacy() bool
+	// SetUsage keeps what the answer cost for the completion, written with it.
+	SetUsage(u Usage)
+	// CountDaily adds n to the daily counter name once the event has completed.
+	CountDaily(name string, n int64)
 	// Complete marks the event answered; Release gives the claim up with the reason.
 	Complete(ctx context.Context) error
 	Release(ctx context.Context, reason string) error

@@ -17,6 +17,7 @@ type journalStore interface {
 	Peek(ctx context.Context, key string) (bool, error)
 	PutNote(ctx context.Context, key, value string, ttl time.Duration) error
 	Note(ctx context.Context, key string) (string, error)
+	DailyCount(ctx context.Context, name string) (int64, error)
 }
 
 var (
@@ -50,7 +51,7 @@ func TestContract(t *testing.T) {
 	}
 }
 
-var contractCases = []struct {
+var contractCases = append([]struct {
 	name string
 	run  func(t *testing.T, j journalStore, clk *clock)
 }{
@@ -301,4 +302,4 @@ var contractCases = []struct {
 			t.Errorf("expired note = %q, want empty", v)
 		}
 	}},
-}
+}, usageCases...)

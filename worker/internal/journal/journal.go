@@ -37,6 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/slackrelay/slackrelay/worker/internal/core"
 	"github.com/slackrelay/slackrelay/worker/internal/textcut"
 )
 
@@ -112,6 +113,10 @@ const (
 	attrStarted   = "started_ms"
 	attrLastError = "last_error"
 	attrWrite     = "write_token"
+	// attrCompleted (unix ms) is when the event completed; attrUsage what its answer cost
+	// (a map, see usageItem), when the handler said.
+	attrCompleted = "completed_ms"
+	attrUsage     = "usage"
 	stepPrefix    = "s:"
 	// legacyPrefix holds the steps of records written before the step journal (by call
 	// order: "post#1", "stream#1/2"); they are read, never written.
@@ -329,6 +334,8 @@ type Lease struct {
 	deferred map[string]json.RawMessage // to go out with the next write
 	wrote    bool                       // a step was written or deferred in this attempt
 	closed   bool                       // completed or released by this lease
+	usage    *core.Usage                // kept on the record by Complete
+	counts   map[string]int64           // daily counters Complete adds to
 }
 
 // Key is the dedupe key the lease holds.
@@ -443,10 +450,60 @@ func (l *Lease) takeDeferredLocked() map[string]json.RawMessage {
 	return changes
 }
 
+// SetUsage keeps u (what the event's answer cost) for Complete, which writes it on the
+// record in its one write; a later call replaces it. An attempt that does not complete
+// writes nothing of it.
+func (l *Lease) SetUsage(u core.Usage) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.usage = &u
+}
+
+// CountDaily adds n to the daily counter name (see Store.DailyCount) when Complete has
+// written the completion: one more conditional write, after it. n adds up over calls.
+func (l *Lease) CountDaily(name string, n int64) {
+	if n == 0 || name == "" {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.counts == nil {
+		l.counts = map[string]int64{}
+	}
+	l.counts[name] += n
+}
+
+// ErrNotCounted wraps the error of Complete when the event was completed but a daily counter
+// could not be added to (CountDaily): the event is answered and must not be retried for it.
+var ErrNotCounted = errors.New("the event completed but a daily counter was not added to")
+
 // Complete marks the key answered in one write and drops the steps: only the fact that the
-// key is done is kept, for the TTL.
+// key is done is kept, for the TTL, with when it completed and the usage SetUsage gave.
+// Then it adds to the daily counters CountDaily named, one write each: an event's counts
+// are added at most once, since it completes once (a crash between the completion and a
+// count loses that count). A count that fails is reported wrapping ErrNotCounted.
 func (l *Lease) Complete(ctx context.Context) error {
-	return l.write(ctx, "complete", nil, writeComplete, "")
+	if err := l.write(ctx, "complete", nil, writeComplete, ""); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	counts := l.counts
+	l.mu.Unlock()
+	names := make([]string, 0, len(counts))
+	for name := range counts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var errs []error
+	for _, name := range names {
+		if err := l.store.count(ctx, l.key, name, counts[name]); err != nil {
+			errs = append(errs, fmt.Errorf("count %d on %s: %w", counts[name], name, err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("complete %s: %w: %w", l.key, ErrNotCounted, errors.Join(errs...))
+	}
+	return nil
 }
 
 // Release gives the key up after an attempt that did not finish: the lease ends now so the
@@ -494,6 +551,7 @@ func (l *Lease) write(ctx context.Context, op string, changes map[string]json.Ra
 			size += len(legacyPrefix) + len(name) + len(raw)
 		}
 	} else {
+		u.usage = l.usage
 		for name := range l.steps {
 			u.drop = append(u.drop, stepPrefix+name)
 		}
@@ -537,7 +595,8 @@ type update struct {
 	steps             map[string]json.RawMessage
 	kind              writeKind
 	reason            string
-	drop              []string // attribute names of steps and legacy steps (on complete)
+	drop              []string    // attribute names of steps and legacy steps (on complete)
+	usage             *core.Usage // on complete, when the handler gave one
 }
 
 // errConflict is a backend's "the condition failed": the caller no longer owns the claim.
@@ -547,6 +606,8 @@ var errConflict = errors.New("condition failed")
 // each store itself; every write after the claim goes through this one primitive.
 type backend interface {
 	update(ctx context.Context, u update) error
+	// count adds n to the daily counter name for the event key (after its completion).
+	count(ctx context.Context, key, name string, n int64) error
 }
 
 // dynamoBackend writes a lease's updates with one conditional UpdateItem each.
@@ -581,9 +642,13 @@ func (b dynamoBackend) update(ctx context.Context, u update) error {
 		set = append(set, "#lease = :zero", "#err = :reason")
 		remove = append(remove, "#owner")
 	case writeComplete:
-		names["#lease"], names["#err"] = attrLease, attrLastError
-		values[":done"] = str(statusCompleted)
-		set = append(set, "#st = :done")
+		names["#lease"], names["#err"], names["#cms"] = attrLease, attrLastError, attrCompleted
+		values[":done"], values[":cms"] = str(statusCompleted), num(s.now().UnixMilli())
+		set = append(set, "#st = :done", "#cms = :cms")
+		if u.usage != nil {
+			names["#usage"], values[":usage"] = attrUsage, usageItem(*u.usage)
+			set = append(set, "#usage = :usage")
+		}
 		remove = append(remove, "#owner", "#lease", "#err")
 		for i, attr := range u.drop {
 			n := "#r" + strconv.Itoa(i)

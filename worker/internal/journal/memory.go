@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slackrelay/slackrelay/worker/internal/core"
 	"github.com/slackrelay/slackrelay/worker/internal/textcut"
 )
 
@@ -19,14 +20,22 @@ import (
 type Memory struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// Fault, when set, is asked before every write after a claim (op is "save <step>",
-	// "release" or "complete"; steps are the step names the write carries): a non-nil error
-	// fails the write, which then changes nothing, as a store outage would.
+	// Fault, when set, is asked before every write after a claim (op is "save", "release",
+	// "complete" or, for a daily counter's add after a completion, "count"; steps are the
+	// step names the write carries): a non-nil error fails the write, which then changes
+	// nothing, as a store outage would.
 	Fault func(key, op string, steps []string) error
 
-	mu      sync.Mutex
-	records map[string]*memRecord
-	notes   map[string]memNote
+	mu       sync.Mutex
+	records  map[string]*memRecord
+	notes    map[string]memNote
+	counters map[string]*memCounter
+}
+
+type memCounter struct {
+	n       int64
+	last    string
+	expires time.Time
 }
 
 type memRecord struct {
@@ -39,6 +48,8 @@ type memRecord struct {
 	lastError  string
 	steps      map[string]json.RawMessage
 	legacy     map[string]json.RawMessage
+	completed  time.Time
+	usage      *core.Usage
 }
 
 type memNote struct {
@@ -167,6 +178,11 @@ func (b memBackend) update(_ context.Context, u update) error {
 	case writeComplete:
 		r.done, r.owner, r.lastError = true, "", ""
 		r.steps, r.legacy = map[string]json.RawMessage{}, map[string]json.RawMessage{}
+		r.completed, r.usage = m.now(), nil
+		if u.usage != nil {
+			usage := *u.usage
+			r.usage = &usage
+		}
 		return nil
 	case writeRelease:
 		r.owner, r.leaseUntil, r.lastError = "", time.Time{}, textcut.Truncate(u.reason, maxErrorBytes)
@@ -175,6 +191,56 @@ func (b memBackend) update(_ context.Context, u update) error {
 		r.steps[k] = v
 	}
 	return nil
+}
+
+func (b memBackend) count(_ context.Context, key, name string, n int64) error {
+	m := b.m
+	if m.Fault != nil {
+		if err := m.Fault(key, "count", nil); err != nil {
+			return err
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	if m.counters == nil {
+		m.counters = map[string]*memCounter{}
+	}
+	ck := counterKey(name, now)
+	c := m.counters[ck]
+	if c == nil || now.After(c.expires) {
+		c = &memCounter{}
+		m.counters[ck] = c
+	}
+	if c.last == key {
+		return nil // this event added last: its add was applied already
+	}
+	c.n, c.last, c.expires = c.n+n, key, now.Add(CounterTTL)
+	return nil
+}
+
+// DailyCount is Store.DailyCount on the map.
+func (m *Memory) DailyCount(_ context.Context, name string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	c := m.counters[counterKey(name, now)]
+	if c == nil || now.After(c.expires) {
+		return 0, nil
+	}
+	return c.n, nil
+}
+
+// Usage returns the usage the completed record of key keeps (see Lease.SetUsage) and when
+// it completed; ok is false when the key is not completed or its record keeps none.
+func (m *Memory) Usage(key string) (u core.Usage, completed time.Time, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.records[key]
+	if r == nil || !r.done || r.usage == nil {
+		return core.Usage{}, time.Time{}, false
+	}
+	return *r.usage, r.completed, true
 }
 
 // ErrInjected is what a Fault may return for a plain store outage.

@@ -272,6 +272,9 @@ type Result struct {
 	JournalWrites int
 	// Duplicate is set when the event had been answered before this Deliver.
 	Duplicate bool
+	// Usage is what the event's record keeps of its answer's cost once it completed
+	// (Session.SetUsage); nil when the record keeps none.
+	Usage *relay.Usage
 	// DeadLetters are the messages this Deliver dead-lettered.
 	DeadLetters []DeadLetter
 	// Posts are the messages and response_url posts made during this Deliver.
@@ -394,7 +397,20 @@ func (h *Harness) DeliverEnvelope(t testing.TB, body string) Result {
 	}
 	h.mu.Unlock()
 	r.Posts = h.Slack.Posts()[postsBefore:]
+	if u, _, ok := h.journal.Usage(r.Key); ok && r.Key != "" {
+		r.Usage = &relay.Usage{Model: u.Model, Team: u.Team,
+			InputTokens: int(u.InputTokens), OutputTokens: int(u.OutputTokens), CachedTokens: int(u.CachedTokens),
+			CacheWriteTokens: int(u.CacheWriteTokens), ModelCalls: int(u.ModelCalls), ToolCalls: int(u.ToolCalls),
+			ModelTime: time.Duration(u.ModelMillis) * time.Millisecond, CostUSD: u.CostUSD}
+	}
 	return r
+}
+
+// DailyCount is the workspace team's counter name for the harness's current UTC day, as
+// Session.DailyCount reads it: what completed events added with Session.CountDaily.
+func (h *Harness) DailyCount(team, name string) int64 {
+	n, _ := h.journal.DailyCount(context.Background(), team+":"+name)
+	return n
 }
 
 // message is one SQS message as the harness's queue holds it.

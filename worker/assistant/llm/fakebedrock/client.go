@@ -82,6 +82,11 @@ func (c *Client) SetAllowedModels(ctx context.Context, ids ...string) error {
 	return c.call(ctx, http.MethodPost, "/_control/allowed", allowedJSON{Models: ids}, nil)
 }
 
+// SetCacheTokens is Server.SetCacheTokens over HTTP.
+func (c *Client) SetCacheTokens(ctx context.Context, read, write int) error {
+	return c.call(ctx, http.MethodPost, "/_control/cache", cacheJSON{ReadTokens: read, WriteTokens: write}, nil)
+}
+
 // Reset is Server.Reset over HTTP.
 func (c *Client) Reset(ctx context.Context) error {
 	return c.call(ctx, http.MethodPost, "/_control/reset", struct{}{}, nil)

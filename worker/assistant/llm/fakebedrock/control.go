@@ -23,6 +23,7 @@ import (
 //	POST /_control/script          {"text"}: SetScript
 //	POST /_control/turns           {"turns":[{"text","tools":[{"id","name","input"}]}]}: SetTurns
 //	POST /_control/allowed         {"models":[…]}: SetAllowedModels
+//	POST /_control/cache           {"read_tokens","write_tokens"}: SetCacheTokens
 //	POST /_control/reset           Reset
 //
 // Bad requests answer HTTP 400 {"ok":false,"error":...}.
@@ -62,6 +63,18 @@ func (s *Server) routeControl(mux *http.ServeMux) {
 			loopback.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 		}
 	})
+	mux.HandleFunc("POST /_control/cache", func(w http.ResponseWriter, r *http.Request) {
+		var in cacheJSON
+		if !loopback.ReadControl(w, r, &in) {
+			return
+		}
+		if in.ReadTokens < 0 || in.WriteTokens < 0 {
+			loopback.WriteJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "tokens_must_not_be_negative"})
+			return
+		}
+		s.SetCacheTokens(in.ReadTokens, in.WriteTokens)
+		loopback.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
+	})
 	mux.HandleFunc("POST /_control/reset", func(w http.ResponseWriter, _ *http.Request) {
 		s.Reset()
 		loopback.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
@@ -89,6 +102,11 @@ type turnsJSON struct {
 
 type allowedJSON struct {
 	Models []string `json:"models"`
+}
+
+type cacheJSON struct {
+	ReadTokens  int `json:"read_tokens"`
+	WriteTokens int `json:"write_tokens"`
 }
 
 func (s *Server) ctlPace(w http.ResponseWriter, r *http.Request) {

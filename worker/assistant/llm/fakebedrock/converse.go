@@ -88,7 +88,7 @@ func (s *Server) handleConverseStream(w http.ResponseWriter, r *http.Request) {
 	if allowed {
 		f = s.popFaultLocked()
 	}
-	pace, script, turns := s.pace, s.script, s.turns
+	pace, script, turns, cacheR, cacheW := s.pace, s.script, s.turns, s.cacheR, s.cacheW
 	s.seq++
 	id := "fakebedrock-" + strconv.Itoa(s.seq)
 	s.mu.Unlock()
@@ -121,8 +121,7 @@ func (s *Server) handleConverseStream(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	a := &answer{id: id, pace: pace, fault: f, stop: "end_turn", received: received,
-		cacheR: s.opts.CacheReadTokens, cacheW: s.opts.CacheWriteTokens}
+	a := &answer{id: id, pace: pace, fault: f, stop: "end_turn", received: received, cacheR: cacheR, cacheW: cacheW}
 	turn, scripted := plannedTurn(turns, rec.Messages)
 	if scripted {
 		script = turn.Text

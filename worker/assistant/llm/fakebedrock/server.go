@@ -25,7 +25,8 @@
 // tool-use answer; it checks the toolUse and toolResult blocks of a conversation as Bedrock
 // does and records them, and SetTurns scripts a conversation with tools (a turn's text can
 // quote the last tool result); models outside an allowed list are refused with AccessDeniedException.
-// Usage metadata is sent with every answer, cache tokens included when configured.
+// Usage metadata is sent with every answer, cache tokens included when configured
+// (Options, SetCacheTokens).
 //
 // Other processes drive it over HTTP through the /_control/ endpoints (control.go), see Client.
 package fakebedrock
@@ -62,7 +63,8 @@ type Options struct {
 	// AccessDeniedException, as a role without bedrock:InvokeModelWithResponseStream on them.
 	AllowedModels []string
 	// CacheReadTokens and CacheWriteTokens, when set, are reported in every answer's usage
-	// (cacheReadInputTokens, cacheWriteInputTokens).
+	// (cacheReadInputTokens, cacheWriteInputTokens, beside inputTokens as Bedrock counts
+	// them); see SetCacheTokens.
 	CacheReadTokens, CacheWriteTokens int
 	// Out, when non-nil, gets one human-readable line per request, e.g.
 	//   bedrock ▸ stream of 30 tokens after 1 message (model anthropic.claude-x)
@@ -138,6 +140,8 @@ type Server struct {
 	mu       sync.Mutex
 	pace     Pace
 	script   string
+	cacheR   int
+	cacheW   int
 	turns    []Turn
 	allowed  []string
 	faults   []*fault
@@ -153,7 +157,7 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, pace: opts.Pace, allowed: slices.Clone(opts.AllowedModels)}
+	s := &Server{opts: opts, pace: opts.Pace, allowed: slices.Clone(opts.AllowedModels), cacheR: opts.CacheReadTokens, cacheW: opts.CacheWriteTokens}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /model/{modelId}/converse-stream", s.handleConverseStream)
 	s.routeControl(mux)
@@ -224,6 +228,15 @@ func (s *Server) SetScript(text string) {
 	s.script = text
 }
 
+// SetCacheTokens makes the answers that start from now on report read and write tokens of
+// the prompt cache (cacheReadInputTokens, cacheWriteInputTokens; 0 leaves each out, as
+// Bedrock does for a model or request without caching). It is POST /_control/cache.
+func (s *Server) SetCacheTokens(read, write int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cacheR, s.cacheW = max(read, 0), max(write, 0)
+}
+
 // SetAllowedModels replaces Options.AllowedModels: none means every model is allowed.
 func (s *Server) SetAllowedModels(ids ...string) {
 	s.mu.Lock()
@@ -239,12 +252,12 @@ func (s *Server) Requests() []Request {
 }
 
 // Reset forgets recorded requests, pending faults, the script and the scripted turns, and
-// restores the pace and the allowed models of Options.
+// restores the pace, the allowed models and the cache tokens of Options.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests, s.faults, s.pace, s.script, s.allowed = nil, nil, s.opts.Pace, "", slices.Clone(s.opts.AllowedModels)
-	s.turns = nil
+	s.turns, s.cacheR, s.cacheW = nil, s.opts.CacheReadTokens, s.opts.CacheWriteTokens
 }
 
 func (s *Server) record(r Request) int {

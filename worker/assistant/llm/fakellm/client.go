@@ -99,3 +99,8 @@ func (c *Client) AnswerText(ctx context.Context, messages []Message, maxTokens i
 func (c *Client) Reset(ctx context.Context) error {
 	return c.call(ctx, http.MethodPost, "/_control/reset", struct{}{}, nil)
 }
+
+// SetCachedTokens is Server.SetCachedTokens over HTTP.
+func (c *Client) SetCachedTokens(ctx context.Context, n int) error {
+	return c.call(ctx, http.MethodPost, "/_control/cache", cacheJSON{CachedTokens: n}, nil)
+}

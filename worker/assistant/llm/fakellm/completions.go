@@ -52,11 +52,17 @@ type wireRequest struct {
 	AddGenerationPrompt  *bool `json:"add_generation_prompt"`
 }
 
-// usage is the token count of an answer.
+// usage is the token count of an answer; prompt_tokens_details (the prompt tokens read from
+// the cache, part of prompt_tokens) is sent when the server reports cached tokens.
 type usage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
+	PromptTokens        int           `json:"prompt_tokens"`
+	CompletionTokens    int           `json:"completion_tokens"`
+	TotalTokens         int           `json:"total_tokens"`
+	PromptTokensDetails *promptDetail `json:"prompt_tokens_details,omitempty"`
+}
+
+type promptDetail struct {
+	CachedTokens int `json:"cached_tokens"`
 }
 
 // streamChunk is one chunk of a streamed answer.
@@ -290,7 +296,7 @@ func (s *Server) plan(req wireRequest, msgs []Message, via string) *answer {
 	s.seq++
 	a := &answer{id: "chatcmpl-local-" + strconv.Itoa(s.seq), model: req.Model, created: s.opts.Now().Unix(),
 		pace: s.pace, fault: s.popFaultLocked(), finish: "stop"}
-	script := s.script
+	script, cached := s.script, s.cached
 	s.mu.Unlock()
 
 	var cont *Continuation
@@ -306,6 +312,9 @@ func (s *Server) plan(req wireRequest, msgs []Message, via string) *answer {
 		a.finish = "tool_calls"
 	}
 	a.usage.PromptTokens = promptTokens(msgs)
+	if cached > 0 { // a cache hit covers at most the prompt
+		a.usage.PromptTokensDetails = &promptDetail{CachedTokens: min(cached, a.usage.PromptTokens)}
+	}
 	a.usage.CompletionTokens = len(a.tokens) + len(toolChunks(a.calls))
 	a.usage.TotalTokens = a.usage.PromptTokens + a.usage.CompletionTokens
 	a.includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage

@@ -23,6 +23,7 @@ import (
 //	GET  /_control/script      {"text"}: the script (Script)
 //	POST /_control/script      {"text"}: SetScript ("" goes back to the generated answers)
 //	POST /_control/answer      {"messages","max_tokens"} → {"text"}: AnswerText
+//	POST /_control/cache       {"cached_tokens"}: SetCachedTokens
 //	POST /_control/reset       Reset
 //
 // Bad requests answer HTTP 400 {"ok":false,"error":...}.
@@ -38,7 +39,26 @@ func (s *Server) routeControl(mux *http.ServeMux) {
 	mux.HandleFunc("GET /_control/script", s.ctlGetScript)
 	mux.HandleFunc("POST /_control/script", s.ctlSetScript)
 	mux.HandleFunc("POST /_control/answer", s.ctlAnswer)
+	mux.HandleFunc("POST /_control/cache", s.ctlCache)
 	mux.HandleFunc("POST /_control/reset", s.ctlReset)
+}
+
+// cacheJSON is SetCachedTokens on the control API.
+type cacheJSON struct {
+	CachedTokens int `json:"cached_tokens"`
+}
+
+func (s *Server) ctlCache(w http.ResponseWriter, r *http.Request) {
+	var in cacheJSON
+	if !loopback.ReadControl(w, r, &in) {
+		return
+	}
+	if in.CachedTokens < 0 {
+		loopback.WriteJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "cached_tokens_must_not_be_negative"})
+		return
+	}
+	s.SetCachedTokens(in.CachedTokens)
+	loopback.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 }
 
 // faultJSON is a fault on the control API.

@@ -11,7 +11,8 @@
 // message ends (a prefill, as vLLM's `continue_final_message`, DeepSeek's `prefix` and
 // llama.cpp's server offer). Options.Reply scripts answers that call tools (`tools`
 // offered as functions, `delta.tool_calls` streamed in pieces, assistant `tool_calls` and
-// `tool` messages checked as OpenAI checks them). It records every request (the messages it
+// `tool` messages checked as OpenAI checks them). Usage can report cached prompt tokens
+// (Options.CachedTokens, SetCachedTokens). It records every request (the messages it
 // was sent, so tests can check a thread's history reached the prompt), checks the API key
 // when one is configured, and injects faults on command for the next N requests: a
 // connection cut after K tokens, a stream that ends without [DONE], a stall, HTTP 429 with
@@ -68,6 +69,10 @@ type Options struct {
 	// that is set. It must give the same text for the same messages (a resumed answer is
 	// found again by asking again). A script (SetScript) takes precedence.
 	Answer func(messages []Message) string
+	// CachedTokens, when set, is reported in every answer's usage as the prompt tokens read
+	// from the server's prompt cache (prompt_tokens_details.cached_tokens, at most the
+	// prompt's tokens); see SetCachedTokens.
+	CachedTokens int
 	// NoStreaming answers every request with one JSON answer, even when it asks for a
 	// stream, as servers without streaming do.
 	NoStreaming bool
@@ -136,6 +141,7 @@ type Server struct {
 	mu       sync.Mutex
 	pace     Pace
 	script   string
+	cached   int
 	faults   []*fault
 	requests []Request
 	seq      int
@@ -149,7 +155,7 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, pace: opts.Pace}
+	s := &Server{opts: opts, pace: opts.Pace, cached: opts.CachedTokens}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/chat/completions", s.handleCompletions)
 	mux.HandleFunc("/chat/completions", s.handleCompletions)
@@ -233,6 +239,15 @@ func (s *Server) Script() string {
 	return s.script
 }
 
+// SetCachedTokens makes the answers that start from now on report n of their prompt tokens
+// as read from the prompt cache (prompt_tokens_details.cached_tokens; at most the prompt's
+// tokens); 0 reports none, as a server without a cache. It is POST /_control/cache.
+func (s *Server) SetCachedTokens(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cached = max(n, 0)
+}
+
 // Requests returns a copy of the recorded requests, oldest first.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -240,12 +255,12 @@ func (s *Server) Requests() []Request {
 	return append([]Request(nil), s.requests...)
 }
 
-// Reset forgets recorded requests, pending faults and the script, and restores the pace of
-// Options.
+// Reset forgets recorded requests, pending faults and the script, and restores the pace and
+// the cached tokens of Options.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests, s.faults, s.pace, s.script = nil, nil, s.opts.Pace, ""
+	s.requests, s.faults, s.pace, s.script, s.cached = nil, nil, s.opts.Pace, "", s.opts.CachedTokens
 }
 
 // authorized reports whether r carries the configured key (any, when none is configured).

@@ -1,7 +1,8 @@
 // Package cli is slackrelay-dlq's command line: one file and one flag set per subcommand
-// (stats, list, show, replay, redrive, export, import, purge), the queue flags and the
-// scan of the DLQ written once (invocation.go), the environment in one table (env.go).
-// What the commands do to the queues is package deadletter.
+// (stats, list, show, replay, redrive, export, import, purge; and costs, which reads the
+// journal table instead of the queues), the queue flags and the scan of the DLQ written once
+// (invocation.go), the environment in one table (env.go). What the commands do to the
+// queues is package deadletter.
 //
 // A command that acts on every DLQ message (list, export, replay with --all or a filter,
 // purge) compares what its scan held with the counts the DLQ reports and, when they
@@ -25,6 +26,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/slackrelay/slackrelay/worker/internal/deadletter"
+	"github.com/slackrelay/slackrelay/worker/internal/journal"
 )
 
 // Exit codes of slackrelay-dlq.
@@ -61,6 +63,10 @@ type Deps struct {
 	CFN CFNAPI
 	// NewClients builds SQS and CloudFormation clients for a region ("" = the SDK's default).
 	NewClients func(ctx context.Context, region string) (SQSAPI, CFNAPI, error)
+	// DynamoDB scans the journal table (costs); when nil, NewDynamoDB builds it for the
+	// region once the flags are parsed.
+	DynamoDB    journal.Scanner
+	NewDynamoDB func(ctx context.Context, region string) (journal.Scanner, error)
 	// Now is the clock for ages and the stale guard (default time.Now).
 	Now func() time.Time
 	// Stdin answers purge's confirmation prompt (default: nothing, so purge needs --yes).
@@ -112,7 +118,7 @@ func ExitCode(err error) int {
 
 // Run is slackrelay-dlq's main: args without the program name.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	deps := Deps{NewClients: newAWSClients, Stdin: os.Stdin, PeekWaitSeconds: 1}
+	deps := Deps{NewClients: newAWSClients, NewDynamoDB: newDynamoDB, Stdin: os.Stdin, PeekWaitSeconds: 1}
 	if f, ok := stdout.(*os.File); ok {
 		deps.IsTerminal = term.IsTerminal(int(f.Fd()))
 	}
@@ -158,7 +164,7 @@ func RunWith(ctx context.Context, deps Deps, args []string, stdout, stderr io.Wr
 var commands []*command
 
 func init() {
-	commands = []*command{statsCmd, listCmd, showCmd, replayCmd, redriveCmd, exportCmd, importCmd, purgeCmd}
+	commands = []*command{statsCmd, listCmd, showCmd, replayCmd, redriveCmd, exportCmd, importCmd, purgeCmd, costsCmd}
 }
 
 func findCommand(name string) *command {
@@ -192,6 +198,9 @@ delayed) they say how many, and exit 3.
 replay and redrive only say what they would do unless given --yes; purge refuses unless
 the last export of the DLQ saw every message that is in it now (or --force), and asks you
 to type the DLQ's name unless given --yes.
+
+costs reads the worker's journal table instead (--table, or the stack output
+IdempotencyTableName with --stack, or SLACKRELAY_TABLE): what a day's answers cost.
 
 Run "slackrelay-dlq help COMMAND" or "slackrelay-dlq COMMAND -h" for details and examples.
 Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial result (part of the DLQ not seen or
