@@ -25,13 +25,13 @@ const stopHeading = "## Stop (click → answer stopped)"
 var stopPace = fakellm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecond: 20, AnswerTokens: 400}
 
 // benchStop measures the Stop button through the real binaries, for each provider's
-// stand-in: n mentions one after another; 500 ms after each answer starts streaming, a signed
-// click on its Stop button goes to the receiver; the time runs from the click's request to
+// stand-in: n mentions one after another; 500 to 1,500 ms after each answer starts streaming,
+// a signed click on its Stop button goes to the receiver; the time runs from the click's request to
 // the local Slack server's record of chat.stopStream. Each answer must end with what was shown
 // and the stopped note, and the model's request must have ended early.
 func benchStop(ctx context.Context, bins devworld.Binaries, n int) (string, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%s\n\nMeasured %s. The real binaries (receiver → SQS → worker poller with 2 loops → DynamoDB), the worker against each provider's local stand-in writing a 20 s answer (200 ms to the first token, then 20 tokens a second). %d mentions one after another; 500 ms after an answer starts streaming, a signed click on its Stop button goes to the receiver. The time runs from the click's request to `chat.stopStream` as the local Slack server recorded it: the click's trip through the queue, its note in the journal, the stream noticing it (a read every 400 ms while the model works, and at each flush), the model's request cancelled, and the answer ended with what was shown and a note. Goal: 1.5 s.\n\n| provider | p50 | p99 | max |\n|---|---:|---:|---:|\n",
+	fmt.Fprintf(&b, "\n%s\n\nMeasured %s. The real binaries (receiver → SQS → worker poller with 2 loops → DynamoDB), the worker against each provider's local stand-in writing a 20 s answer (200 ms to the first token, then 20 tokens a second). %d mentions one after another; 500 to 1,500 ms after an answer starts streaming (spread so that clicks do not line up with the stream's flushes and reads), a signed click on its Stop button goes to the receiver. The time runs from the click's request to `chat.stopStream` as the local Slack server recorded it: the click's trip through the queue, its note in the journal, the stream noticing it (a read every 400 ms while the model works, and at each flush), the model's request cancelled, and the answer ended with what was shown and a note. Goal: 1.5 s.\n\n| provider | p50 | p99 | max |\n|---|---:|---:|---:|\n",
 		stopHeading, time.Now().UTC().Format("2006-01-02"), n)
 	for _, provider := range []string{"openai", "bedrock"} {
 		d, err := stopRun(ctx, bins, n, provider)
@@ -81,7 +81,9 @@ func stopRun(ctx context.Context, bins devworld.Binaries, n int, provider string
 		}); err != nil {
 			return nil, fmt.Errorf("answer %d: no streamed answer with a Stop button within 20 s", i)
 		}
-		time.Sleep(500 * time.Millisecond)
+		// A person clicks at any moment: a delay that does not line up with the stream's
+		// flushes or reads (spread over 500–1,500 ms, the same spread on every run).
+		time.Sleep(500*time.Millisecond + time.Duration(i*379%1000)*time.Millisecond)
 		click := fixture.BlockActionsIn(relay.StopActionID, blockID, user, user, channel, st.TS, ts, fmt.Sprintf("%d.%06d", time.Now().Unix(), i))
 		clicked := time.Now()
 		if err := sent(s.Send(ctx, "/slack/interactivity", formType, click)); err != nil {
