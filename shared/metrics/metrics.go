@@ -22,6 +22,7 @@ type Emitter struct {
 	now       func() time.Time
 	buf       []byte
 	quotes    map[string][]byte
+	one       [1]Metric // the one metric of Count and Milliseconds, without an allocation
 }
 
 // maxQuoted bounds the strings an Emitter keeps encoded: a process uses a few dozen metric
@@ -76,55 +77,7 @@ func (e *Emitter) Emit(dims []Dim, rollups [][]string, ms ...Metric) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	b := append(e.buf[:0], `{"_aws":{"Timestamp":`...)
-	b = strconv.AppendInt(b, e.now().UnixMilli(), 10)
-	b = append(b, `,"CloudWatchMetrics":[{"Namespace":`...)
-	b = append(b, e.quoted(e.namespace)...)
-	b = append(b, `,"Dimensions":[[`...)
-	for i, d := range dims {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, e.quoted(d.Name)...)
-	}
-	b = append(b, ']')
-	for _, set := range rollups {
-		b = append(b, ",["...)
-		for i, name := range set {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, e.quoted(name)...)
-		}
-		b = append(b, ']')
-	}
-	b = append(b, `],"Metrics":[`...)
-	for i, m := range ok {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"Name":`...)
-		b = append(b, e.quoted(m.Name)...)
-		b = append(b, `,"Unit":`...)
-		b = append(b, e.quoted(m.Unit)...)
-		b = append(b, '}')
-	}
-	b = append(b, `]}]}`...)
-	for _, d := range dims {
-		b = append(b, ',')
-		b = append(b, e.quoted(d.Name)...)
-		b = append(b, ':')
-		b = append(b, e.quoted(d.Value)...)
-	}
-	for _, m := range ok {
-		b = append(b, ',')
-		b = append(b, e.quoted(m.Name)...)
-		b = append(b, ':')
-		b = strconv.AppendFloat(b, m.Value, 'f', -1, 64)
-	}
-	b = append(b, '}', '\n')
-	_, _ = e.w.Write(b)
-	e.buf = b
+	e.writeLocked(dims, rollups, ok)
 }
 
 // quoted returns s encoded as a JSON string by encoding/json, keeping the encoding for the
@@ -153,33 +106,66 @@ func (e *Emitter) emit(name, unit string, value float64, dims []Dim) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.one[0] = Metric{Name: name, Unit: unit, Value: value}
+	e.writeLocked(dims, nil, e.one[:])
+}
+
+// writeLocked writes one line of ms (values JSON can hold) under dims and its rollups. The
+// caller holds e.mu.
+func (e *Emitter) writeLocked(dims []Dim, rollups [][]string, ms []Metric) {
 	b := append(e.buf[:0], `{"_aws":{"Timestamp":`...)
 	b = strconv.AppendInt(b, e.now().UnixMilli(), 10)
 	b = append(b, `,"CloudWatchMetrics":[{"Namespace":`...)
 	b = append(b, e.quoted(e.namespace)...)
-	b = append(b, `,"Dimensions":[[`...)
-	for i, d := range dims {
+	b = append(b, `,"Dimensions":[`...)
+	b = e.appendNames(b, dims, nil)
+	for _, set := range rollups {
+		b = append(b, ',')
+		b = e.appendNames(b, nil, set)
+	}
+	b = append(b, `],"Metrics":[`...)
+	for i, m := range ms {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, e.quoted(d.Name)...)
+		b = append(b, `{"Name":`...)
+		b = append(b, e.quoted(m.Name)...)
+		b = append(b, `,"Unit":`...)
+		b = append(b, e.quoted(m.Unit)...)
+		b = append(b, '}')
 	}
-	b = append(b, `]],"Metrics":[{"Name":`...)
-	b = append(b, e.quoted(name)...)
-	b = append(b, `,"Unit":`...)
-	b = append(b, e.quoted(unit)...)
-	b = append(b, `}]}]}`...)
+	b = append(b, `]}]}`...)
 	for _, d := range dims {
 		b = append(b, ',')
 		b = append(b, e.quoted(d.Name)...)
 		b = append(b, ':')
 		b = append(b, e.quoted(d.Value)...)
 	}
-	b = append(b, ',')
-	b = append(b, e.quoted(name)...)
-	b = append(b, ':')
-	b = strconv.AppendFloat(b, value, 'f', -1, 64)
+	for _, m := range ms {
+		b = append(b, ',')
+		b = append(b, e.quoted(m.Name)...)
+		b = append(b, ':')
+		b = strconv.AppendFloat(b, m.Value, 'f', -1, 64)
+	}
 	b = append(b, '}', '\n')
 	_, _ = e.w.Write(b) // metrics are best effort: a failed write must not fail the request
 	e.buf = b
+}
+
+// appendNames appends a dimension set: dims' names, or names.
+func (e *Emitter) appendNames(b []byte, dims []Dim, names []string) []byte {
+	b = append(b, '[')
+	for i, d := range dims {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e.quoted(d.Name)...)
+	}
+	for i, n := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e.quoted(n)...)
+	}
+	return append(b, ']')
 }

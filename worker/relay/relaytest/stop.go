@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/slackrelay/slackrelay/shared/fixture"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -24,11 +25,7 @@ func (h *Harness) ClickStop(t testing.TB, channel, threadTS string) Result {
 		if st.Channel != channel || st.ThreadTS != threadTS {
 			continue
 		}
-		for _, c := range st.Calls {
-			blockID, user, ok := stopButtonIn(c.Chunks)
-			if !ok {
-				continue
-			}
+		if blockID, user, ok := StopButton(st); ok {
 			now := h.now()
 			actionTS := strconv.FormatInt(now.Unix(), 10) + "." + fmt.Sprintf("%06d", now.Nanosecond()/1000)
 			form, err := url.ParseQuery(fixture.BlockActionsIn(relay.StopActionID, blockID, user, user, channel, st.TS, threadTS, actionTS))
@@ -57,8 +54,18 @@ func (h *Harness) WaitForStream(channel, threadTS string, d time.Duration) bool 
 	return false
 }
 
-// stopButtonIn finds the Stop button in a streaming call's chunks: its block_id and the user
-// it is for.
+// StopButton finds the Stop button a streamed message shows (relay.StreamOptions.Stop): its
+// block_id and the user it is for, what a Slack client sends back in the click.
+func StopButton(st fakeslack.Stream) (blockID, user string, ok bool) {
+	for _, c := range st.Calls {
+		if blockID, user, ok = stopButtonIn(c.Chunks); ok {
+			return blockID, user, true
+		}
+	}
+	return "", "", false
+}
+
+// stopButtonIn finds the Stop button in a streaming call's chunks.
 func stopButtonIn(chunks json.RawMessage) (blockID, user string, ok bool) {
 	var parsed []struct {
 		Type   string `json:"type"`

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/relay"
+	"github.com/slackrelay/slackrelay/worker/relay/relaytest"
 )
 
 // stopHeading opens the report's section on the Stop button; `bench -stop-only -out FILE`
@@ -69,11 +69,9 @@ func stopRun(ctx context.Context, bins devworld.Binaries, n int, provider string
 		if err := devworld.WaitFor(20*time.Second, func() bool {
 			for _, x := range s.Slack.Streams() {
 				if x.Channel == channel && x.ThreadTS == ts {
-					for _, c := range x.Calls {
-						if id, u, ok := stopButton(c.Chunks); ok {
-							st, blockID, user = x, id, u
-							return true
-						}
+					if id, u, ok := relaytest.StopButton(x); ok {
+						st, blockID, user = x, id, u
+						return true
 					}
 				}
 			}
@@ -115,33 +113,6 @@ func tail(s string, n int) string {
 		return "…" + string(r[len(r)-n:])
 	}
 	return s
-}
-
-// stopButton finds a Stop button in a streaming call's chunks: its block_id and the user it
-// is for (what a Slack client sends back in the click).
-func stopButton(chunks json.RawMessage) (blockID, user string, ok bool) {
-	var parsed []struct {
-		Blocks []struct {
-			BlockID  string `json:"block_id"`
-			Elements []struct {
-				ActionID string `json:"action_id"`
-				Value    string `json:"value"`
-			} `json:"elements"`
-		} `json:"blocks"`
-	}
-	if json.Unmarshal(chunks, &parsed) != nil {
-		return "", "", false
-	}
-	for _, c := range parsed {
-		for _, b := range c.Blocks {
-			for _, e := range b.Elements {
-				if e.ActionID == relay.StopActionID {
-					return b.BlockID, e.Value, true
-				}
-			}
-		}
-	}
-	return "", "", false
 }
 
 func stopOnly(ctx context.Context, out string, n int) error {
