@@ -26,8 +26,8 @@ const StopActionID = "slackrelay_stop"
 // what was shown and a note.
 var ErrStopped = errors.New("relay: the answer was stopped with its Stop button")
 
-// stopPoll is how often Watch looks for a Stop click while the work runs (one read of the
-// journal's notes each time, for each message of the answer).
+// stopPoll is how often Watch looks for a Stop click while the work runs and no flush looked
+// (one read of the journal's notes each time).
 const stopPoll = 400 * time.Millisecond
 
 // stoppedNote ends an answer stopped with its Stop button.
@@ -88,15 +88,18 @@ func (w *Stream) stopRequested(ctx context.Context) (bool, time.Duration, error)
 	return true, ago, nil
 }
 
-// checkStop looks for a Stop click (at each flush, and from Watch): once one is seen the
-// answer is stopped for good.
+// checkStop looks for a Stop click (at each flush, and from Watch) once the button is shown:
+// once one is seen the answer is stopped for good.
 func (w *Stream) checkStop(ctx context.Context) {
-	if !w.opts.Stop || w.stopped.Load() {
+	if !w.opts.Stop || w.stopped.Load() || !w.buttonShown.Load() {
 		return
 	}
+	w.stopChecked.Store(time.Now().UnixNano())
 	stop, ago, err := w.stopRequested(ctx)
 	if err != nil {
-		w.s.Log.Warn("could not look for a Stop click", "step", w.name, "error", err.Error())
+		if ctx.Err() == nil {
+			w.s.Log.Warn("could not look for a Stop click", "step", w.name, "error", err.Error())
+		}
 		return
 	}
 	if stop && w.stopped.CompareAndSwap(false, true) {
@@ -133,6 +136,9 @@ func (w *Stream) Watch(ctx context.Context) (context.Context, context.CancelFunc
 			case <-wctx.Done():
 				return
 			case <-t.C:
+				if time.Since(time.Unix(0, w.stopChecked.Load())) < stopPoll {
+					continue // a flush looked meanwhile
+				}
 				w.checkStop(wctx)
 				if w.stopped.Load() {
 					cancel(ErrStopped)

@@ -124,9 +124,11 @@ type Stream struct {
 	final           []slack.Block
 	finishing       bool
 	finished        bool
-	textBytes       int         // bytes of the answer so far: in the journal, and appended since
-	cut             bool        // the answer reached maxAnswerBytes: the rest is dropped, a note added
-	stopped         atomic.Bool // a Stop click was seen (Watch's goroutine sets it too)
+	textBytes       int          // bytes of the answer so far: in the journal, and appended since
+	cut             bool         // the answer reached maxAnswerBytes: the rest is dropped, a note added
+	stopped         atomic.Bool  // a Stop click was seen (Watch's goroutine sets it too)
+	buttonShown     atomic.Bool  // a message of the answer (and so its Stop button) is in Slack
+	stopChecked     atomic.Int64 // when the journal was last read for a Stop click (unix ns)
 }
 
 // maxAnswerBytes bounds a streamed answer's text (its journal entry holds all of it, in one
@@ -176,6 +178,9 @@ func (s *Session) Stream(ctx context.Context, opts StreamOptions) (*Stream, erro
 	w.skip = w.st.Skip
 	w.textBytes = len(w.Text())
 	w.stopped.Store(w.st.Stopped)
+	// An earlier attempt that began a message may have shown its button (a start whose
+	// answer was lost included).
+	w.buttonShown.Store(len(w.st.Msgs) > 0)
 	if len(w.st.Msgs) > 0 && !w.st.Done && !w.st.Complete {
 		w.checkStop(ctx) // a click while no attempt was running
 	}
@@ -535,6 +540,7 @@ func (w *Stream) sent(m *streamMsg, err error) error {
 	}
 	m.Shown, m.Pending = utf8.RuneCountInString(m.Text), false
 	if m.TS != "" {
+		w.buttonShown.Store(true)
 		// Every call that sends a message's text carries every card not known to be shown
 		// (chunks), or the summary of all of them (a message set whole).
 		w.cardsShown()
