@@ -509,6 +509,14 @@ func (w *Stream) send(ctx context.Context, m *streamMsg) error {
 		err = w.update(ctx, m, w.progressBlocks())
 	default:
 		_, _, err = s.Slack.AppendStreamContext(ctx, w.channel, m.TS, w.content(m.tail()))
+		if isSlackError(err, "message_not_in_streaming_state") && len(w.st.Tasks) > 0 {
+			// Slack ended the stream (its window, or while the worker was down) and the
+			// message shows cards that may change yet: it is set whole from now on (its
+			// text and a summary of every card), so no card is drawn in a second message.
+			m.Update, m.Shown, m.Pending = true, 0, false
+			s.settle(w.name, w.st)
+			return w.send(ctx, m)
+		}
 		if ended(err) {
 			// The stream ended by itself (Slack's window) or cannot grow: the message keeps
 			// what it shows and the rest continues in a new one.
@@ -682,6 +690,13 @@ func (w *Stream) closeMsg(ctx context.Context, m *streamMsg) error {
 	if !m.Update {
 		if err := w.stop(ctx, m, nil); err != nil {
 			return err
+		}
+		if len(w.st.Tasks) > 0 {
+			// Its stream's window is closing and it shows cards that may change yet: it goes
+			// on set whole (no window), so no card is drawn in a second message.
+			m.Update, m.Shown = true, 0
+			w.s.settle(w.name, w.st)
+			return nil
 		}
 	}
 	m.Closed = true

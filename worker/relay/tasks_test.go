@@ -194,3 +194,32 @@ func TestStreamCardsWithoutStreamingAndWithoutTasks(t *testing.T) {
 		t.Error("Task without an id: no error")
 	}
 }
+
+// Slack ended the stream by itself (its window, or while the worker was down) while a card
+// was in progress: the message is set whole from then on, its text and every card's latest
+// state, and no card is drawn in a second message.
+func TestCardsOnAStreamSlackEnded(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	w, _ := f.session().Stream(ctx, StreamOptions{FlushChars: 1000, FlushEvery: time.Hour, Tasks: TasksTimeline})
+	streamAll(t, w, []string{"Checking. "})
+	mustTask(t, w, card("t1", "Search", slack.TaskCardStatusInProgress, ""))
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ts := botMessages(f)[0].TS
+	client, _ := f.rt.Slack(ctx)
+	if _, _, err := client.StopStreamContext(ctx, testChannel, ts); err != nil { // Slack ends it
+		t.Fatal(err)
+	}
+	mustTask(t, w, card("t1", "Search", slack.TaskCardStatusComplete, "3 pages"))
+	streamAll(t, w, []string{"Found it."})
+	if _, err := w.Finish(ctx, buttons()); err != nil {
+		t.Fatal(err)
+	}
+	r := botMessages(f)
+	if len(r) != 1 || r[0].Text != "Checking. Found it.\n✓ Search: 3 pages" || len(r[0].Tasks) != 0 {
+		t.Fatalf("answer = %+v, want one message set whole with the card's last state", r)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,10 +20,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/slack-go/slack/slackevents"
 
+	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/worker/agent"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakebedrock"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/relay"
 )
 
@@ -324,7 +327,8 @@ func registerToolLoop(r *run, b *relay.Router, model toolModel) {
 		st.mu.Lock()
 		st.key = req.Session.OnceKey(ticketStep)
 		st.mu.Unlock()
-		w, err := req.Stream(ctx, relay.StreamOptions{})
+		// As the shipped bot streams a tool-loop answer: task cards and a Stop button.
+		w, err := req.Stream(ctx, relay.StreamOptions{Tasks: relay.TasksTimeline, Stop: true})
 		if err != nil || w.Done() {
 			return err
 		}
@@ -351,11 +355,16 @@ func judgeToolLoop(r *run) (outcome, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := oneAnswer(r, toolIntro+"\n\n"+final, nil); err != nil {
+	channel, thread := r.vars["channel"], r.vars["thread"]
+	rendered, err := judgeCards(r.slack.RenderedThread(channel, thread))
+	if err != nil {
+		return "", err
+	}
+	if err := answercheck.Judge(channel, thread, rendered, answercheck.Expect{Text: toolIntro + "\n\n" + final}).Err(); err != nil {
 		return "", err
 	}
 	var text strings.Builder
-	for _, m := range r.slack.RenderedThread(r.vars["channel"], r.vars["thread"]) {
+	for _, m := range rendered {
 		if m.Bot {
 			text.WriteString(m.Text)
 		}
@@ -387,6 +396,53 @@ func judgeToolLoop(r *run) (outcome, error) {
 		return "", fmt.Errorf("the answer does not name the ticket %s: %q", tickets[0].ID, answer)
 	}
 	return answered, nil
+}
+
+// cardMarks start the lines of a cards summary (a message set whole shows its cards so).
+var cardMarks = []string{"✓ ", "✗ ", "◐ ", "○ ", "• "}
+
+// judgeCards checks the task cards the answer shows: each tool call's card at most once in
+// the whole thread (a card drawn twice is a card repeated), in a final state (complete or
+// error) once the answer is finished, whether drawn as cards or, in a message set whole, as
+// the summary under its text. It returns the thread with the summaries taken out of the
+// messages' text, for the answer's own judge.
+func judgeCards(thread []fakeslack.Rendered) ([]fakeslack.Rendered, error) {
+	seen := map[string]int{}
+	var summarized []string
+	out := make([]fakeslack.Rendered, len(thread))
+	for i, m := range thread {
+		out[i] = m
+		if !m.Bot {
+			continue
+		}
+		for _, c := range m.Tasks {
+			seen[c.ID]++
+			if c.Status != "complete" && c.Status != "error" {
+				return nil, fmt.Errorf("card %s (%s) ends %q", c.ID, c.Title, c.Status)
+			}
+		}
+		lines := strings.Split(m.Text, "\n")
+		k := len(lines)
+		for k > 0 && slices.ContainsFunc(cardMarks, func(mark string) bool { return strings.HasPrefix(lines[k-1], mark) }) {
+			k--
+		}
+		for _, l := range lines[k:] {
+			if !strings.HasPrefix(l, "✓ ") && !strings.HasPrefix(l, "✗ ") {
+				return nil, fmt.Errorf("message %s summarizes a card not finished: %q", m.TS, l)
+			}
+			summarized = append(summarized, l)
+		}
+		out[i].Text = strings.Join(lines[:k], "\n")
+	}
+	for id, n := range seen {
+		if n > 1 {
+			return nil, fmt.Errorf("card %s is drawn %d times", id, n)
+		}
+	}
+	if len(seen)+len(summarized) == 0 {
+		return nil, errors.New("the answer shows no task card")
+	}
+	return out, nil
 }
 
 func toolLoopPaths() []*path {
