@@ -3,6 +3,9 @@ package assistant
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
@@ -42,7 +45,27 @@ func (h *handlers) messagesTabOpened(ctx context.Context, req *relay.Request[sla
 	if ev.Context != nil {
 		h.rememberContext(ctx, req.Session, ev.User, channelOf(*ev.Context))
 	}
+	// The greeting, then the prompts (agent apps set them on the conversation's latest
+	// message). The route runs once per user and UTC day (greetingKey), so a user who opens
+	// the tab often is greeted once a day.
+	if _, err := req.Post(ctx, ev.Channel, "", greeting); err != nil {
+		return err
+	}
 	return h.suggest(ctx, req.Session, ev.Channel, "")
+}
+
+// greeting opens the messages tab once a day.
+const greeting = "Hi! Ask me anything here, or mention me in a channel. I can do exact arithmetic, tell the time anywhere, and look back at what I said earlier in a thread."
+
+// greetingKey makes the messages tab's route run once per workspace, user and UTC day (the
+// day of the event's time).
+func greetingKey(ev *slackevents.AppHomeOpenedEvent) string {
+	sec, _, _ := strings.Cut(ev.EventTimeStamp, ".")
+	n, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return "" // the route's own key
+	}
+	return "home:" + ev.User + ":" + time.Unix(n, 0).UTC().Format("2006-01-02")
 }
 
 func notTheMessagesTab(_ context.Context, ev *slackevents.AppHomeOpenedEvent) string {

@@ -260,3 +260,35 @@ func TestDirectMessageWithAFileIsAnswered(t *testing.T) {
 		t.Errorf("the model was asked %q, want the file named and the bot's limit said", q)
 	}
 }
+
+// The messages tab greets a user once a day, however often they open it; the next day again.
+func TestMessagesTabGreetsOncePerUserPerDay(t *testing.T) {
+	t.Parallel()
+	h, _ := setupAssistant(t, Config{})
+	raw, err := readFile("testdata/app_home_opened_messages.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(eventID, ts string) relaytest.Result {
+		body := strings.ReplaceAll(strings.ReplaceAll(raw, "Ev0HOME", eventID), "1515449500.000100", ts)
+		return h.DeliverBody(t, "app_home_opened.json", body)
+	}
+	greetings := func() int {
+		n := 0
+		for _, m := range h.Slack.RenderedChannel("D0DM", "") {
+			if m.Bot && m.Text == greeting {
+				n++
+			}
+		}
+		return n
+	}
+	if got := open("EvH1", "1515449500.000100"); got.Err != nil || greetings() != 1 {
+		t.Fatalf("first open: %+v, %d greetings", got, greetings())
+	}
+	if got := open("EvH2", "1515453100.000100"); got.Err != nil || !got.Duplicate || greetings() != 1 { // an hour later
+		t.Fatalf("second open the same day: %+v, %d greetings; want a duplicate and one greeting", got, greetings())
+	}
+	if got := open("EvH3", "1515535900.000100"); got.Err != nil || greetings() != 2 { // the next day
+		t.Fatalf("the next day: %+v, %d greetings; want a second", got, greetings())
+	}
+}

@@ -69,7 +69,8 @@ func Register(b *relay.Router, cfg Config) {
 	relay.Action(b, ActionFeedback, h.feedback, relay.Name("feedback"))
 	relay.Event(b, "assistant_thread_started", h.threadStarted, relay.Name("assistant"))
 	relay.Event(b, "assistant_thread_context_changed", h.threadContextChanged, relay.Name("assistant"))
-	relay.Event(b, "app_home_opened", h.messagesTabOpened, relay.Name("assistant"), relay.Skip(notTheMessagesTab))
+	relay.Event(b, "app_home_opened", h.messagesTabOpened, relay.Name("assistant"), relay.Skip(notTheMessagesTab),
+		relay.DedupeBy(greetingKey))
 	relay.Event(b, "app_context_changed", h.appContextChanged, relay.Name("assistant"))
 }
 

@@ -94,7 +94,12 @@ func (b *Router) dispatch(ctx context.Context, rt *core.Services, env *envelope.
 		return nil, err
 	}
 	if r.opts.key != nil {
-		d.Key = r.opts.key(d.payload)
+		if k := r.opts.key(d.payload); k != "" {
+			// A key of the bot's own making is scoped to the workspace, as every key is: the
+			// same key in two workspaces (a user id shared across an Enterprise Grid org, a
+			// channel's Slack Connect twin) names two events, never one.
+			d.Key = "by:" + d.about.team + ":" + k
+		}
 	}
 	if d.Key == "" {
 		d.Key = d.defaultKey(key)

@@ -190,7 +190,7 @@ func TestDedupeByOverridesTheKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "reaction:C0CHAN:1515449522.000016:tada"; d.Key != want {
+	if want := "by:T0001:reaction:C0CHAN:1515449522.000016:tada"; d.Key != want {
 		t.Errorf("key = %q, want %q", d.Key, want)
 	}
 }
@@ -234,5 +234,32 @@ func TestOneReading(t *testing.T) {
 				t.Errorf("dedupe key %q is not built from the payload's channel %q and ts %q", d.Key, channel, ts)
 			}
 		})
+	}
+}
+
+// A key of the bot's own making is scoped to the workspace: the same key in two workspaces is
+// two events.
+func TestDedupeByKeysAreScopedToTheWorkspace(t *testing.T) {
+	t.Parallel()
+	b := NewRouter()
+	Event(b, "reaction_added", noop[slackevents.ReactionAddedEvent], DedupeBy(func(ev *slackevents.ReactionAddedEvent) string {
+		return "user:" + ev.User
+	}))
+	keys := map[string]bool{}
+	for _, team := range []string{"T0001", "T0002"} {
+		env := envelopeFor(t, "event_reaction_added.json")
+		env.Body = strings.ReplaceAll(env.Body, `"team_id": "T0001"`, `"team_id": "`+team+`"`)
+		env.Body = strings.ReplaceAll(env.Body, `"team_id":"T0001"`, `"team_id":"`+team+`"`)
+		d, err := b.Dispatch(context.Background(), testServices, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(d.Key, "by:"+team+":user:") {
+			t.Errorf("key %q in %s, want it scoped to the workspace", d.Key, team)
+		}
+		keys[d.Key] = true
+	}
+	if len(keys) != 2 {
+		t.Errorf("keys %v, want two", keys)
 	}
 }

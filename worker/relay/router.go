@@ -212,8 +212,9 @@ func Skip[T any](decide func(ctx context.Context, payload *T) (reason string)) O
 	}
 }
 
-// DedupeBy replaces the route's dedupe key (see Key) with key(payload). Deliveries with the
-// same key get one run of one handler between them.
+// DedupeBy replaces the route's dedupe key (see Key) with key(payload), scoped to the
+// workspace ("by:<team>:<key>"). Deliveries of one workspace with the same key get one run of
+// one handler between them; an empty key keeps the route's own.
 func DedupeBy[T any](key func(payload *T) string) Option {
 	return func(o *routeOptions) {
 		o.payloadTypes = append(o.payloadTypes, reflect.TypeFor[T]())
