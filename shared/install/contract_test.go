@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -185,7 +186,9 @@ func TestStoreContractRefreshLease(t *testing.T) {
 		if err := a.TakeRefreshLease(ctx, key, v+2, "a", later, later.Add(time.Minute)); !errors.Is(err, ErrConflict) {
 			t.Fatalf("lease on a disabled install: %v, want ErrConflict", err)
 		}
-		if s := fmt.Sprint(done) + fmt.Sprintf("%v", done); strings.Contains(s, "xoxb") || strings.Contains(s, "xoxe") {
+		var logged strings.Builder
+		slog.New(slog.NewJSONHandler(&logged, nil)).Info("refreshed", slog.Any("installation", done))
+		if s := fmt.Sprint(done) + fmt.Sprintf("%+v %#v", done, done) + logged.String(); strings.Contains(s, "xoxb") || strings.Contains(s, "xoxe") || !strings.Contains(logged.String(), `"key":"T#T1"`) {
 			t.Fatalf("an installation printed its tokens: %s", s)
 		}
 	})

@@ -77,6 +77,9 @@ func (i Installation) String() string {
 	return fmt.Sprintf("installation %s (team %q, enterprise %q, %s, version %d)", i.Key(), i.TeamID, i.EnterpriseID, i.Status, i.Version)
 }
 
+// GoString is String, so that %#v does not print the tokens either.
+func (i Installation) GoString() string { return i.String() }
+
 // LogValue logs the installation's ids, status and version, never its tokens.
 func (i Installation) LogValue() slog.Value {
 	return slog.GroupValue(
