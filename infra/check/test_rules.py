@@ -434,7 +434,8 @@ class Bedrock(Case):
             return mutated(m)
         self.assertClean(inline({"Ref": "BedrockModelArns"}))
         f = lint(inline("*"), ours_only=True)
-        path = "WorkerRole/Properties/Policies/0/PolicyDocument/Statement/7/Fn::If/1"
+        appended = len(R(BASE, "WorkerRole")["Policies"][0]["PolicyDocument"]["Statement"])
+        path = f"WorkerRole/Properties/Policies/0/PolicyDocument/Statement/{appended}/Fn::If/1"
         self.assertHas(f, "E9045", path, 'on "*"')
         self.assertHas(f, "E9041", path, 'Resource "*" is not allowed')
 
@@ -465,6 +466,17 @@ class Storage(Case):
     def test_E9051_ttl_on_another_attribute(self):
         f = mutated(lambda t: R(t, "IdempotencyTable")["TimeToLiveSpecification"].update(AttributeName="ttl"))
         self.assertOnly(f, "E9051", "IdempotencyTable/Properties/TimeToLiveSpecification", "set AttributeName: expires_at")
+
+    def test_E9052_installations_without_pitr(self):
+        f = mutated(lambda t: R(t, "InstallationsTable").pop("PointInTimeRecoverySpecification"))
+        self.assertOnly(f, "E9052", "InstallationsTable/Properties", "no point-in-time recovery")
+
+    def test_installations_deleted_with_the_stack(self):
+        f = edited((r"(  InstallationsTable:\n    Type: AWS::DynamoDB::Table\n)    DeletionPolicy: Retain\n", r"\1    DeletionPolicy: Delete\n"))
+        self.assertHas(f, "E9052", "Resources/InstallationsTable", "DeletionPolicy is \"Delete\"; want Retain")
+
+    def test_installations_table_missing(self):
+        self.assertHas(mutated(lambda t: t["Resources"].pop("InstallationsTable")), "E9052", "Resources", "no AWS::DynamoDB::Table InstallationsTable")
 
 
 class Alarms(Case):

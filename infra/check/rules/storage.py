@@ -68,3 +68,37 @@ class IdempotencyTable(CloudFormationLintRule):
                 f"{tid} TimeToLiveSpecification is {sr.short(ttl)}; set AttributeName: expires_at, Enabled: true "
                 "(the worker's journal writes expires_at; without it records never expire)")))
         return out
+
+
+INSTALLATIONS = "InstallationsTable"
+
+
+class InstallationsTable(CloudFormationLintRule):
+    id = "E9052"
+    shortdesc = "The installations table is kept: Retain, point-in-time recovery, keyed by pk"
+    description = (
+        "InstallationsTable (shared/install: every workspace's bot and refresh tokens) has "
+        "DeletionPolicy and UpdateReplacePolicy Retain, PointInTimeRecoveryEnabled: true, and "
+        "KeySchema [pk HASH] of type S"
+    )
+    tags = ["slackrelay", "dynamodb"]
+
+    def match(self, cfn):
+        table = sr.resource(cfn, INSTALLATIONS, TABLE)
+        if table is None:
+            return [RuleMatch(["Resources"], f"no {TABLE} {INSTALLATIONS}; shared/install keeps the workspaces' installations there")]
+        out, base = [], ["Resources", INSTALLATIONS]
+        for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+            if table.get(policy) != "Retain":
+                out.append(RuleMatch(base, (
+                    f"{INSTALLATIONS} {policy} is {sr.short(table.get(policy))}; want Retain "
+                    "(losing it means every workspace's admin must install the app again)")))
+        p = sr.props(table)
+        pitr = p.get("PointInTimeRecoverySpecification")
+        if not isinstance(pitr, dict) or pitr.get("PointInTimeRecoveryEnabled") not in (True, "true"):
+            out.append(RuleMatch(base + ["Properties"], f"{INSTALLATIONS} has no point-in-time recovery; set PointInTimeRecoverySpecification: {{PointInTimeRecoveryEnabled: true}}"))
+        keys = [(k.get("AttributeName"), k.get("KeyType")) for k in sr.as_list(p.get("KeySchema")) if isinstance(k, dict)]
+        types = {a.get("AttributeName"): a.get("AttributeType") for a in sr.as_list(p.get("AttributeDefinitions")) if isinstance(a, dict)}
+        if keys != [("pk", "HASH")] or types.get("pk") != "S":
+            out.append(RuleMatch(base + ["Properties", "KeySchema"], f"{INSTALLATIONS} KeySchema is {sr.short(p.get('KeySchema'))}; shared/install wants a string HASH key named pk only"))
+        return out
