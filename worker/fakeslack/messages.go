@@ -139,6 +139,9 @@ type UserMessage struct {
 	TS string `json:"ts,omitempty"`
 	// ThreadTS makes the message a reply in that thread; its TS must be later.
 	ThreadTS string `json:"thread_ts,omitempty"`
+	// Team, when set, is the workspace the message is posted in: the conversation becomes
+	// that workspace's (an error when it is another's, see Workspace).
+	Team string `json:"team,omitempty"`
 }
 
 // AddUserMessage puts a user's message in a conversation, as if the user had posted it, so
@@ -173,6 +176,12 @@ func (s *Server) AddUserMessage(m UserMessage) (string, error) {
 		}
 	}
 	s.mu.Lock()
+	if m.Team != "" {
+		if err := s.claimLocked(m.Team, m.Channel); err != nil {
+			s.mu.Unlock()
+			return "", err
+		}
+	}
 	if m.TS == "" {
 		s.lastTS = max(s.lastTS, thread) // a reply comes after its parent
 		m.TS, at = s.nextTSLocked()
