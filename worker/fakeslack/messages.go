@@ -27,6 +27,7 @@ type message struct {
 	threadTS string
 	user     string
 	bot      bool
+	botID    string // the posting bot's, when bot (default Options.BotID)
 	text     string
 	blocks   json.RawMessage
 	metadata *Metadata
@@ -236,7 +237,10 @@ func (s *Server) replyCountsLocked(ch string) map[string]int {
 func (s *Server) messageJSONLocked(m *message, withMeta bool, replies int) obj {
 	o := obj{"type": "message", "text": m.text, "ts": m.ts, "user": m.user}
 	if m.bot {
-		o["bot_id"] = s.opts.BotID
+		o["bot_id"] = m.botID
+		if m.botID == "" {
+			o["bot_id"] = s.opts.BotID
+		}
 	}
 	if m.threadTS != "" {
 		o["thread_ts"] = m.threadTS

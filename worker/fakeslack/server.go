@@ -140,11 +140,14 @@ type Post struct {
 	// ResponseID, ResponseType (as sent: empty means ephemeral), ReplaceOriginal and
 	// DeleteOriginal are set for response_url posts; Channel is set for those whose origin
 	// the server knows.
-	ResponseID      string    `json:"response_id,omitempty"`
-	ResponseType    string    `json:"response_type,omitempty"`
-	ReplaceOriginal bool      `json:"replace_original,omitempty"`
-	DeleteOriginal  bool      `json:"delete_original,omitempty"`
-	At              time.Time `json:"at"`
+	ResponseID      string `json:"response_id,omitempty"`
+	ResponseType    string `json:"response_type,omitempty"`
+	ReplaceOriginal bool   `json:"replace_original,omitempty"`
+	DeleteOriginal  bool   `json:"delete_original,omitempty"`
+	// Team is the workspace of the conversation posted in (chat.postMessage,
+	// chat.postEphemeral; see Workspace).
+	Team string    `json:"team,omitempty"`
+	At   time.Time `json:"at"`
 }
 
 // Reaction is one reaction the bot currently has on a message.

@@ -114,8 +114,21 @@ func TestTokenSeesOnlyItsWorkspacesChannels(t *testing.T) {
 			t.Errorf("%s: %q, want channel_not_found", c.name, got)
 		}
 	}
-	if n := len(s.PostsFor("CB")); n != 1 {
-		t.Errorf("CB has %d posts, want only B's", n)
+	if ps := s.PostsFor("CB"); len(ps) != 1 || ps[0].Team != "T0002" {
+		t.Errorf("CB has posts %+v, want only B's, in T0002", ps)
+	}
+	hist, err := b.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: "CB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bots []string
+	for _, m := range hist.Messages {
+		if m.BotID != "" {
+			bots = append(bots, m.User+"/"+m.BotID)
+		}
+	}
+	if got := strings.Join(bots, ","); got != "UB0002/BB0002" {
+		t.Errorf("B's bot message in CB is by %q, want UB0002/BB0002 (T0002's bot)", got)
 	}
 	msgs, _, _, err := b.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{ChannelID: "CB", Timestamp: ts})
 	if err != nil || len(msgs) != 1 || msgs[0].Text != "secret of B" {

@@ -309,11 +309,11 @@ func (s *Server) postMessage(p params) obj {
 	threadTS := p.get("thread_ts")
 	s.mu.Lock()
 	ts, at := s.nextTSLocked()
-	m := &message{channel: ch, ts: ts, at: at, threadTS: threadTS, user: s.opts.BotUserID, bot: true,
+	m := &message{channel: ch, ts: ts, at: at, threadTS: threadTS, user: p.caller.BotUserID, botID: p.caller.BotID, bot: true,
 		text: c.body(), blocks: c.blocks, metadata: c.metadata}
 	s.insertLocked(m)
 	post := Post{Method: "chat.postMessage", Channel: ch, Text: c.text, MarkdownText: c.markdown, ThreadTS: threadTS,
-		TS: ts, Blocks: c.blocks, Metadata: c.metadata}
+		TS: ts, Blocks: c.blocks, Metadata: c.metadata, Team: s.owners[ch]}
 	s.recordLocked(post)
 	msg := s.messageJSONLocked(m, true, 0)
 	cleared := s.replyInThreadLocked(ch, threadTS)
@@ -402,10 +402,10 @@ func (s *Server) postEphemeral(p params) obj {
 	threadTS := p.get("thread_ts")
 	s.mu.Lock()
 	ts, at := s.nextTSLocked()
-	s.insertEphemeralLocked(&message{channel: ch, ts: ts, at: at, threadTS: threadTS, user: s.opts.BotUserID, bot: true,
+	s.insertEphemeralLocked(&message{channel: ch, ts: ts, at: at, threadTS: threadTS, user: p.caller.BotUserID, botID: p.caller.BotID, bot: true,
 		text: c.body(), blocks: c.blocks, to: user})
 	post := Post{Method: "chat.postEphemeral", Channel: ch, Text: c.text, MarkdownText: c.markdown,
-		ThreadTS: threadTS, TS: ts, Blocks: c.blocks, User: user}
+		ThreadTS: threadTS, TS: ts, Blocks: c.blocks, User: user, Team: s.owners[ch]}
 	s.recordLocked(post)
 	s.mu.Unlock()
 	s.printPost(post)
