@@ -170,3 +170,34 @@ func (c *Client) AssistantThreads(ctx context.Context) ([]AssistantThread, error
 func (c *Client) SetStreamLifetime(ctx context.Context, d time.Duration) error {
 	return c.do(ctx, http.MethodPost, "/_control/streamlifetime", obj{"seconds": max(d, 0).Seconds()}, nil)
 }
+
+// Workspaces is Server.Workspaces over HTTP.
+func (c *Client) Workspaces(ctx context.Context) ([]Workspace, error) {
+	var out []Workspace
+	err := c.do(ctx, http.MethodGet, "/_control/workspaces", nil, &out)
+	return out, err
+}
+
+// AddWorkspace is Server.AddWorkspace over HTTP.
+func (c *Client) AddWorkspace(ctx context.Context, w Workspace) error {
+	return c.do(ctx, http.MethodPost, "/_control/workspaces", w, nil)
+}
+
+// Advance is Server.Advance over HTTP.
+func (c *Client) Advance(ctx context.Context, d time.Duration) error {
+	return c.do(ctx, http.MethodPost, "/_control/clock", obj{"advance_seconds": d.Seconds()}, nil)
+}
+
+// Refreshes is Server.Refreshes over HTTP.
+func (c *Client) Refreshes(ctx context.Context, install string) (int, error) {
+	var out struct {
+		Refreshes int `json:"refreshes"`
+	}
+	err := c.do(ctx, http.MethodGet, "/_control/refreshes?install="+url.QueryEscape(install), nil, &out)
+	return out.Refreshes, err
+}
+
+// Uninstall is Server.Uninstall over HTTP.
+func (c *Client) Uninstall(ctx context.Context, install string) error {
+	return c.do(ctx, http.MethodPost, "/_control/uninstall", obj{"install": install}, nil)
+}

@@ -63,6 +63,7 @@ func (s *Server) routeControl(mux *http.ServeMux) {
 	mux.HandleFunc("GET /_control/assistant", s.ctlAssistant)
 	mux.HandleFunc("POST /_control/streamlifetime", s.ctlStreamLifetime)
 	mux.HandleFunc("POST /_control/reset", s.ctlReset)
+	s.routeTeamsControl(mux)
 }
 
 type controlFault struct {
@@ -275,5 +276,70 @@ func (s *Server) ctlStreamLifetime(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.SetStreamLifetime(time.Duration(*in.Seconds * float64(time.Second)))
+	writeJSON(w, http.StatusOK, obj{"ok": true})
+}
+
+// Workspaces, OAuth and the clock over HTTP:
+//
+//	GET  /_control/workspaces      workspaces (Workspaces)
+//	POST /_control/workspaces      a Workspace: AddWorkspace
+//	POST /_control/clock           {"advance_seconds"}: Advance; answers {"ok":true,"now"}
+//	GET  /_control/refreshes?install=I
+//	                               refresh grants of an installation (Refreshes)
+//	POST /_control/uninstall       {"install"}: Uninstall
+func (s *Server) routeTeamsControl(mux *http.ServeMux) {
+	mux.HandleFunc("GET /_control/workspaces", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Workspaces())
+	})
+	mux.HandleFunc("POST /_control/workspaces", s.ctlAddWorkspace)
+	mux.HandleFunc("POST /_control/clock", s.ctlClock)
+	mux.HandleFunc("GET /_control/refreshes", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, obj{"refreshes": s.Refreshes(r.URL.Query().Get("install"))})
+	})
+	mux.HandleFunc("POST /_control/uninstall", s.ctlUninstall)
+}
+
+func (s *Server) ctlAddWorkspace(w http.ResponseWriter, r *http.Request) {
+	var ws Workspace
+	if err := json.NewDecoder(io.LimitReader(r.Body, loopback.ControlBodyLimit)).Decode(&ws); err != nil {
+		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
+		return
+	}
+	if err := s.AddWorkspace(ws); err != nil {
+		writeJSON(w, http.StatusBadRequest, slackErr(err.Error()))
+		return
+	}
+	writeJSON(w, http.StatusOK, obj{"ok": true})
+}
+
+func (s *Server) ctlClock(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		AdvanceSeconds *float64 `json:"advance_seconds"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, loopback.ControlBodyLimit)).Decode(&in); err != nil {
+		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
+		return
+	}
+	if in.AdvanceSeconds == nil || *in.AdvanceSeconds < 0 {
+		writeJSON(w, http.StatusBadRequest, slackErr("advance_seconds_required"))
+		return
+	}
+	s.Advance(time.Duration(*in.AdvanceSeconds * float64(time.Second)))
+	writeJSON(w, http.StatusOK, obj{"ok": true, "now": s.opts.Now()})
+}
+
+func (s *Server) ctlUninstall(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Install string `json:"install"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, loopback.ControlBodyLimit)).Decode(&in); err != nil {
+		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
+		return
+	}
+	if in.Install == "" {
+		writeJSON(w, http.StatusBadRequest, slackErr("install_required"))
+		return
+	}
+	s.Uninstall(in.Install)
 	writeJSON(w, http.StatusOK, obj{"ok": true})
 }

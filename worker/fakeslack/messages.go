@@ -27,6 +27,7 @@ type message struct {
 	threadTS string
 	user     string
 	bot      bool
+	botID    string // the posting bot's, when bot (default Options.BotID)
 	text     string
 	blocks   json.RawMessage
 	metadata *Metadata
@@ -139,6 +140,9 @@ type UserMessage struct {
 	TS string `json:"ts,omitempty"`
 	// ThreadTS makes the message a reply in that thread; its TS must be later.
 	ThreadTS string `json:"thread_ts,omitempty"`
+	// Team, when set, is the workspace the message is posted in: the conversation becomes
+	// that workspace's (an error when it is another's, see Workspace).
+	Team string `json:"team,omitempty"`
 }
 
 // AddUserMessage puts a user's message in a conversation, as if the user had posted it, so
@@ -173,6 +177,12 @@ func (s *Server) AddUserMessage(m UserMessage) (string, error) {
 		}
 	}
 	s.mu.Lock()
+	if m.Team != "" {
+		if err := s.claimLocked(m.Team, m.Channel); err != nil {
+			s.mu.Unlock()
+			return "", err
+		}
+	}
 	if m.TS == "" {
 		s.lastTS = max(s.lastTS, thread) // a reply comes after its parent
 		m.TS, at = s.nextTSLocked()
@@ -227,7 +237,10 @@ func (s *Server) replyCountsLocked(ch string) map[string]int {
 func (s *Server) messageJSONLocked(m *message, withMeta bool, replies int) obj {
 	o := obj{"type": "message", "text": m.text, "ts": m.ts, "user": m.user}
 	if m.bot {
-		o["bot_id"] = s.opts.BotID
+		o["bot_id"] = m.botID
+		if m.botID == "" {
+			o["bot_id"] = s.opts.BotID
+		}
 	}
 	if m.threadTS != "" {
 		o["thread_ts"] = m.threadTS

@@ -51,6 +51,8 @@ var methodScopes = map[string][]string{
 	"assistant.threads.setStatus":           {"chat:write", "assistant:write"},
 	"assistant.threads.setSuggestedPrompts": {"assistant:write"},
 	"assistant.threads.setTitle":            {"assistant:write"},
+	"auth.revoke":                           nil,
+	"apps.uninstall":                        nil,
 }
 
 // RequiredScope returns the bot scope a call of method in a conversation of the given kind

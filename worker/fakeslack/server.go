@@ -23,6 +23,12 @@
 // `token` field or an Authorization: Bearer header) and as JSON bodies. Point slack-go at it
 // with slack.OptionAPIURL(srv.APIURL()).
 //
+// It serves several workspaces, alone or in an Enterprise Grid org, each with its own bot
+// token, and checks every call against the token's workspace (teams.go), and Slack's OAuth:
+// the consent page at /oauth/v2/authorize and oauth.v2.access with the authorization_code and
+// refresh_token grants, with rotating tokens that expire on the server's clock (oauth.go,
+// Advance).
+//
 // Other processes can drive it over HTTP through the /_control/ endpoints, see Client.
 //
 // It is written here rather than taken from a library because no maintained Go library
@@ -92,6 +98,17 @@ type Options struct {
 	// MissingChannels answer channel_not_found; ArchivedChannels answer is_archived to writes.
 	MissingChannels  []string
 	ArchivedChannels []string
+	// Workspaces are more workspaces beside the default one (see Workspace and teams.go).
+	Workspaces []Workspace
+	// ClientID, ClientSecret, AppID and AppName are the app's, for OAuth (see oauth.go;
+	// defaults DefaultClientID, DefaultClientSecret, DefaultAppID, DefaultAppName).
+	ClientID     string
+	ClientSecret string
+	AppID        string
+	AppName      string
+	// TokenRotation makes OAuth installs answer rotating tokens: access tokens that expire
+	// after TokenLifetime, with a refresh token.
+	TokenRotation bool
 }
 
 // Metadata is Slack message metadata.
@@ -123,11 +140,14 @@ type Post struct {
 	// ResponseID, ResponseType (as sent: empty means ephemeral), ReplaceOriginal and
 	// DeleteOriginal are set for response_url posts; Channel is set for those whose origin
 	// the server knows.
-	ResponseID      string    `json:"response_id,omitempty"`
-	ResponseType    string    `json:"response_type,omitempty"`
-	ReplaceOriginal bool      `json:"replace_original,omitempty"`
-	DeleteOriginal  bool      `json:"delete_original,omitempty"`
-	At              time.Time `json:"at"`
+	ResponseID      string `json:"response_id,omitempty"`
+	ResponseType    string `json:"response_type,omitempty"`
+	ReplaceOriginal bool   `json:"replace_original,omitempty"`
+	DeleteOriginal  bool   `json:"delete_original,omitempty"`
+	// Team is the workspace of the conversation posted in (chat.postMessage,
+	// chat.postEphemeral; see Workspace).
+	Team string    `json:"team,omitempty"`
+	At   time.Time `json:"at"`
 }
 
 // Reaction is one reaction the bot currently has on a message.
@@ -166,6 +186,18 @@ type Server struct {
 	threads   []*assistantThread
 	rateCalls map[string][]time.Time // by rate key, the calls inside the current window
 	lifetime  time.Duration          // streams' lifetime now: Options.StreamLifetime or SetStreamLifetime's
+	// Workspaces, tokens and OAuth (teams.go, oauth.go); they survive Reset.
+	teams         map[string]*Workspace // by team id
+	tokens        map[string]*token
+	owners        map[string]string // conversation → team id
+	refreshes     map[string]int    // refresh grants by installation
+	pending       map[string]oauthRequest
+	codes         map[string]*oauthCode
+	refreshTokens map[string]*refreshToken
+	teamsErr      error // a bad Options.Workspaces, reported by Start
+
+	clockMu sync.Mutex
+	offset  time.Duration // added to Options.Now by Advance
 
 	outMu sync.Mutex
 }
@@ -190,6 +222,18 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.ClientID == "" {
+		opts.ClientID = DefaultClientID
+	}
+	if opts.ClientSecret == "" {
+		opts.ClientSecret = DefaultClientSecret
+	}
+	if opts.AppID == "" {
+		opts.AppID = DefaultAppID
+	}
+	if opts.AppName == "" {
+		opts.AppName = DefaultAppName
+	}
 	s := &Server{
 		opts:       opts,
 		missing:    toSet(opts.MissingChannels),
@@ -203,7 +247,14 @@ func New(opts Options) *Server {
 		faults:     map[string][]*fault{},
 		triggers:   map[string]*trigger{},
 		rateCalls:  map[string][]time.Time{},
+		pending:    map[string]oauthRequest{},
+		codes:      map[string]*oauthCode{},
+
+		refreshTokens: map[string]*refreshToken{},
 	}
+	base := opts.Now
+	s.opts.Now = func() time.Time { return s.now(base) }
+	s.teamsErr = s.initTeams()
 	if s.opts.StreamIdleTimeout <= 0 {
 		s.opts.StreamIdleTimeout = DefaultStreamIdleTimeout
 	}
@@ -216,6 +267,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("/response/{id}", s.handleResponseURL)
 	s.routeControl(mux)
 	s.mux = mux
+	s.routeOAuth()
 	return s
 }
 
@@ -236,6 +288,9 @@ func (s *Server) Start(addr string) (string, error) {
 	defer s.mu.Unlock()
 	if s.srv != nil {
 		return "", errors.New("fakeslack: already started")
+	}
+	if s.teamsErr != nil {
+		return "", s.teamsErr
 	}
 	if err := s.grantScopes(); err != nil {
 		return "", err

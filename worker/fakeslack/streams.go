@@ -353,7 +353,7 @@ func (s *Server) startStream(p params) obj {
 	s.mu.Lock()
 	ts, at := s.nextTSLocked()
 	now := s.opts.Now()
-	m := &message{channel: ch, ts: ts, at: at, threadTS: threadTS, user: s.opts.BotUserID, bot: true, text: text}
+	m := &message{channel: ch, ts: ts, at: at, threadTS: threadTS, user: p.caller.BotUserID, botID: p.caller.BotID, bot: true, text: text}
 	st := &stream{Stream: Stream{Channel: ch, TS: ts, ThreadTS: threadTS, RecipientUserID: userID,
 		RecipientTeamID: teamID, State: Streaming, Text: text, StartedAt: now, TaskDisplay: display,
 		Calls: []StreamCall{{Method: "chat.startStream", MarkdownText: p.get("markdown_text"), Chunks: c.chunks, At: now}}},

@@ -15,6 +15,9 @@ import (
 type params struct {
 	form url.Values
 	json map[string]json.RawMessage
+	// token is the call's token and caller who it speaks for (set once it is checked).
+	token  string
+	caller Caller
 }
 
 func readParams(r *http.Request) (params, error) {
@@ -113,6 +116,9 @@ var apiMethods = map[string]func(*Server, params) obj{
 	"assistant.threads.setStatus":           (*Server).setStatus,
 	"assistant.threads.setSuggestedPrompts": (*Server).setSuggestedPrompts,
 	"assistant.threads.setTitle":            (*Server).setTitle,
+
+	"auth.revoke":    (*Server).authRevoke,
+	"apps.uninstall": (*Server).appsUninstall,
 }
 
 // handleAPI answers /api/{method}, checking in Slack's order: the token, that the method
@@ -131,7 +137,11 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, slackErr("invalid_form_data"))
 		return
 	}
-	if code := s.checkAuth(r, p); code != "" {
+	if method == "oauth.v2.access" { // authenticated by the client id and secret
+		writeJSON(w, http.StatusOK, s.oauthAccess(r, p))
+		return
+	}
+	if code := s.checkAuth(r, &p); code != "" {
 		writeJSON(w, http.StatusOK, slackErr(code))
 		return
 	}
@@ -144,6 +154,10 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.missingScopeResponse(needed))
 		return
 	}
+	if !s.visible(p) {
+		writeJSON(w, http.StatusOK, slackErr("channel_not_found"))
+		return
+	}
 	if wait := s.rateLimit(method, p); wait > 0 {
 		writeFault(w, &fault{kind: faultRateLimit, retryAfter: wait})
 		return
@@ -151,33 +165,61 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, serve(s, p))
 }
 
-func (s *Server) checkAuth(r *http.Request, p params) string {
+// checkAuth finds who the call's token speaks for (p.caller), or answers Slack's error.
+func (s *Server) checkAuth(r *http.Request, p *params) string {
 	tok := bearer(r)
 	if tok == "" {
 		tok = p.get("token")
 	}
-	if s.opts.Token == "" {
-		return ""
+	s.mu.Lock()
+	c, err := s.callerLocked(tok)
+	s.mu.Unlock()
+	if err != nil {
+		return err.Error()
 	}
-	if tok == "" {
-		return "not_authed"
-	}
-	if tok != s.opts.Token {
-		return "invalid_auth"
-	}
+	p.token, p.caller = tok, c
 	return ""
 }
 
-func (s *Server) authTest(params) obj {
-	return obj{
-		"ok":      true,
-		"url":     "https://" + s.opts.TeamName + ".slack.local/",
-		"team":    s.opts.TeamName,
-		"user":    s.opts.BotName,
-		"team_id": s.opts.TeamID,
-		"user_id": s.opts.BotUserID,
-		"bot_id":  s.opts.BotID,
+// visible is whether the caller's workspace sees the conversation the call names (channel,
+// or channel_id for assistant threads); a call naming none is let through.
+func (s *Server) visible(p params) bool {
+	ch := p.get("channel")
+	if ch == "" {
+		ch = p.get("channel_id")
 	}
+	if ch == "" {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.canSeeLocked(p.caller, ch)
+}
+
+// authTest answers who the token speaks for.
+func (s *Server) authTest(p params) obj {
+	c := p.caller
+	out := obj{
+		"ok":      true,
+		"url":     "https://" + c.TeamName + ".slack.local/",
+		"team":    c.TeamName,
+		"user":    s.opts.BotName,
+		"team_id": c.Team,
+		"user_id": c.BotUserID,
+		"bot_id":  c.BotID,
+	}
+	if c.EnterpriseID != "" {
+		out["enterprise_id"] = c.EnterpriseID
+	}
+	if c.OrgWide {
+		s.mu.Lock()
+		ent := s.enterpriseLocked(c.EnterpriseID)
+		s.mu.Unlock()
+		out["is_enterprise_install"] = true
+		out["url"] = "https://" + ent.EnterpriseName + ".enterprise.slack.local/"
+		out["team"] = ent.EnterpriseName
+	}
+	return out
 }
 
 // checkChannel validates a channel for reads (write=false) or writes.
@@ -267,11 +309,11 @@ func (s *Server) postMessage(p params) obj {
 	threadTS := p.get("thread_ts")
 	s.mu.Lock()
 	ts, at := s.nextTSLocked()
-	m := &message{channel: ch, ts: ts, at: at, threadTS: threadTS, user: s.opts.BotUserID, bot: true,
+	m := &message{channel: ch, ts: ts, at: at, threadTS: threadTS, user: p.caller.BotUserID, botID: p.caller.BotID, bot: true,
 		text: c.body(), blocks: c.blocks, metadata: c.metadata}
 	s.insertLocked(m)
 	post := Post{Method: "chat.postMessage", Channel: ch, Text: c.text, MarkdownText: c.markdown, ThreadTS: threadTS,
-		TS: ts, Blocks: c.blocks, Metadata: c.metadata}
+		TS: ts, Blocks: c.blocks, Metadata: c.metadata, Team: s.owners[ch]}
 	s.recordLocked(post)
 	msg := s.messageJSONLocked(m, true, 0)
 	cleared := s.replyInThreadLocked(ch, threadTS)
@@ -360,10 +402,10 @@ func (s *Server) postEphemeral(p params) obj {
 	threadTS := p.get("thread_ts")
 	s.mu.Lock()
 	ts, at := s.nextTSLocked()
-	s.insertEphemeralLocked(&message{channel: ch, ts: ts, at: at, threadTS: threadTS, user: s.opts.BotUserID, bot: true,
+	s.insertEphemeralLocked(&message{channel: ch, ts: ts, at: at, threadTS: threadTS, user: p.caller.BotUserID, botID: p.caller.BotID, bot: true,
 		text: c.body(), blocks: c.blocks, to: user})
 	post := Post{Method: "chat.postEphemeral", Channel: ch, Text: c.text, MarkdownText: c.markdown,
-		ThreadTS: threadTS, TS: ts, Blocks: c.blocks, User: user}
+		ThreadTS: threadTS, TS: ts, Blocks: c.blocks, User: user, Team: s.owners[ch]}
 	s.recordLocked(post)
 	s.mu.Unlock()
 	s.printPost(post)
