@@ -152,12 +152,19 @@ func (s *Server) enterpriseLocked(id string) *Workspace {
 	if id == "" {
 		return nil
 	}
+	// The org's name is the one a workspace of it was given (a name made up for a workspace
+	// given none is the last choice), whatever the map's order.
+	var found *Workspace
 	for _, w := range s.teams {
-		if w.EnterpriseID == id {
-			return w
+		if w.EnterpriseID != id {
+			continue
+		}
+		named := w.EnterpriseName != strings.ToLower(w.EnterpriseID)
+		if found == nil || named && found.EnterpriseName == strings.ToLower(found.EnterpriseID) || named == (found.EnterpriseName != strings.ToLower(found.EnterpriseID)) && w.ID < found.ID {
+			found = w
 		}
 	}
-	return nil
+	return found
 }
 
 // decide is the consent page's Allow or Cancel: a redirect to the app with a code or an
