@@ -136,20 +136,15 @@ type converseOverride struct {
 
 func (b *Bedrock) stream(ctx context.Context, req Request, ov *converseOverride, onDelta func(text string) error) (Result, error) {
 	start := time.Now()
-	ctx, cancel := context.WithCancelCause(ctx)
+	ctx, cancel, watch := watchStream(ctx, b.firstTokenTimeout(), b.idleTimeout())
 	defer cancel(nil)
-	firstLimit, idleLimit := b.firstTokenTimeout(), b.idleTimeout()
-	firstTimer := time.AfterFunc(firstLimit, func() { cancel(ErrFirstTokenTimeout) })
-	defer firstTimer.Stop()
-	idleTimer := time.AfterFunc(time.Hour, func() { cancel(ErrIdleTimeout) })
-	idleTimer.Stop()
-	defer idleTimer.Stop()
+	defer watch.stop()
 
 	rs, prefill := newResumer(req.Partial, b.Prefill)
 	res := Result{Model: b.ModelID}
 	var text strings.Builder // Partial, then the new text
 	text.WriteString(req.Partial)
-	received, arrived := 0, false
+	received := 0
 	end := func() {
 		res.Text, res.Duration = text.String(), time.Since(start)
 	}
@@ -158,7 +153,7 @@ func (b *Bedrock) stream(ctx context.Context, req Request, ov *converseOverride,
 	failAs := func(err error, permanent bool) (Result, error) {
 		rs.finish(false, req.Log, b.ModelID)
 		end()
-		err = b.named(newStreamError(ctx, err, firstLimit, idleLimit, received, rs.dropped, res.Duration))
+		err = b.named(watch.streamError(ctx, err, received, rs.dropped, res.Duration))
 		if permanent {
 			err = failure.AsPermanent(err)
 		} else {
@@ -194,23 +189,19 @@ func (b *Bedrock) stream(ctx context.Context, req Request, ov *converseOverride,
 	stopped, usageReported := false, false
 	var latency int64
 	markArrived := func() {
-		if !arrived {
-			arrived = true
-			firstTimer.Stop()
-			res.FirstToken = time.Since(start)
+		if watch.arrive() {
+			res.FirstToken = watch.firstTokenElapsed
 		}
 	}
 	for {
-		if arrived {
-			idleTimer.Reset(idleLimit)
-		}
+		watch.waiting()
 		var ev types.ConverseStreamOutput
 		ok := false
 		select {
 		case ev, ok = <-events:
 		case <-ctx.Done():
 		}
-		idleTimer.Stop()
+		watch.read()
 		if ctx.Err() != nil {
 			return fail(context.Cause(ctx))
 		}
@@ -505,21 +496,7 @@ func int32Of(p *int32) int {
 
 // record logs an answer's usage and timings and emits its metrics.
 func (b *Bedrock) record(req Request, res Result, usageReported bool, rs *resumer, latencyMs int64) {
-	model := metrics.Dim{Name: "Model", Value: b.ModelID}
-	if usageReported {
-		b.Metrics.Count("LLMTokens", float64(res.Usage.PromptTokens), model, metrics.Dim{Name: "Kind", Value: "prompt"})
-		b.Metrics.Count("LLMTokens", float64(res.Usage.CompletionTokens), model, metrics.Dim{Name: "Kind", Value: "completion"})
-		if res.Usage.CacheReadTokens > 0 {
-			b.Metrics.Count("LLMTokens", float64(res.Usage.CacheReadTokens), model, metrics.Dim{Name: "Kind", Value: "cache_read"})
-		}
-		if res.Usage.CacheWriteTokens > 0 {
-			b.Metrics.Count("LLMTokens", float64(res.Usage.CacheWriteTokens), model, metrics.Dim{Name: "Kind", Value: "cache_write"})
-		}
-	}
-	if res.FirstToken > 0 {
-		b.Metrics.Milliseconds("LLMTimeToFirstToken", res.FirstToken, model)
-	}
-	b.Metrics.Milliseconds("LLMDuration", res.Duration, model)
+	emitAnswerMetrics(b.Metrics, b.ModelID, res, usageReported)
 	if req.Log == nil {
 		return
 	}

@@ -326,18 +326,7 @@ func (e *apiError) code() string {
 // record logs an answer's usage and timings and emits its metrics; rs is the resumer of a
 // streamed answer (nil for Respond).
 func (c *Chat) record(req Request, res Result, usageReported bool, rs *resumer) {
-	model := metrics.Dim{Name: "Model", Value: c.Model}
-	if usageReported {
-		c.Metrics.Count("LLMTokens", float64(res.Usage.PromptTokens), model, metrics.Dim{Name: "Kind", Value: "prompt"})
-		c.Metrics.Count("LLMTokens", float64(res.Usage.CompletionTokens), model, metrics.Dim{Name: "Kind", Value: "completion"})
-		if res.Usage.CacheReadTokens > 0 {
-			c.Metrics.Count("LLMTokens", float64(res.Usage.CacheReadTokens), model, metrics.Dim{Name: "Kind", Value: "cache_read"})
-		}
-	}
-	if res.FirstToken > 0 {
-		c.Metrics.Milliseconds("LLMTimeToFirstToken", res.FirstToken, model)
-	}
-	c.Metrics.Milliseconds("LLMDuration", res.Duration, model)
+	emitAnswerMetrics(c.Metrics, c.Model, res, usageReported)
 	if req.Log == nil {
 		return
 	}

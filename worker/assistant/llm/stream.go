@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
 )
 
@@ -135,24 +136,19 @@ func (c *Chat) Stream(ctx context.Context, req Request, onDelta func(text string
 // is not nil (ChatAgent); the tool calls the model makes come back in Result.ToolUses.
 func (c *Chat) stream(ctx context.Context, req Request, extra *wireExtra, onDelta func(text string) error) (Result, error) {
 	start := time.Now()
-	ctx, cancel := context.WithCancelCause(ctx)
+	ctx, cancel, watch := watchStream(ctx, c.firstTokenTimeout(), c.idleTimeout())
 	defer cancel(nil)
-	firstLimit, idleLimit := c.firstTokenTimeout(), c.idleTimeout()
-	firstTimer := time.AfterFunc(firstLimit, func() { cancel(ErrFirstTokenTimeout) })
-	defer firstTimer.Stop()
-	idleTimer := time.AfterFunc(time.Hour, func() { cancel(ErrIdleTimeout) })
-	idleTimer.Stop()
-	defer idleTimer.Stop()
+	defer watch.stop()
 
 	rs, prefill := newResumer(req.Partial, c.Prefill)
 	var res Result
 	var text strings.Builder // Partial, then the new text
 	text.WriteString(req.Partial)
-	received, arrived := 0, false
+	received := 0
 	fail := func(err error) (Result, error) {
 		rs.finish(false, req.Log, c.Model)
 		res.Text, res.Duration = text.String(), time.Since(start)
-		err = failure.Retryable(c.streamError(ctx, err, received, rs.dropped, res.Duration))
+		err = failure.Retryable(watch.streamError(ctx, err, received, rs.dropped, res.Duration))
 		c.countError(err)
 		return res, err
 	}
@@ -176,11 +172,9 @@ func (c *Chat) stream(ctx context.Context, req Request, extra *wireExtra, onDelt
 	var calls chatToolCalls
 	usageReported := false
 	for {
-		if arrived {
-			idleTimer.Reset(idleLimit)
-		}
+		watch.waiting()
 		data, err := sse.next()
-		idleTimer.Stop()
+		watch.read()
 		if err != nil {
 			return fail(err)
 		}
@@ -212,10 +206,8 @@ func (c *Chat) stream(ctx context.Context, req Request, extra *wireExtra, onDelt
 		} else if piece == "" {
 			continue
 		}
-		if !arrived { // text or a piece of a tool call: the model has started
-			arrived = true
-			firstTimer.Stop()
-			res.FirstToken = time.Since(start)
+		if watch.arrive() { // text or a piece of a tool call: the model has started
+			res.FirstToken = watch.firstTokenElapsed
 		}
 		if piece == "" {
 			continue
@@ -278,6 +270,82 @@ func (c *Chat) unstreamed(ctx context.Context, req Request, rs *resumer, resp *h
 // itself, with ctx alive, is returned by Stream as it is.
 func (c *Chat) streamError(ctx context.Context, err error, received, dropped int, elapsed time.Duration) *StreamError {
 	return newStreamError(ctx, err, c.firstTokenTimeout(), c.idleTimeout(), received, dropped, elapsed)
+}
+
+// streamWatch ends a streamed answer's context when the model is late: with
+// ErrFirstTokenTimeout when nothing came within the first limit of the request, with
+// ErrIdleTimeout when nothing came within the idle limit of the previous chunk. Both clients'
+// streams use it.
+type streamWatch struct {
+	first, idle       time.Duration
+	firstT, idleT     *time.Timer
+	started           time.Time
+	arrived           bool
+	firstTokenElapsed time.Duration
+}
+
+// watchStream starts the first-token clock; stop ends both clocks (defer it with the cancel).
+func watchStream(ctx context.Context, first, idle time.Duration) (context.Context, context.CancelCauseFunc, *streamWatch) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	w := &streamWatch{first: first, idle: idle, started: time.Now()}
+	w.firstT = time.AfterFunc(first, func() { cancel(ErrFirstTokenTimeout) })
+	w.idleT = time.AfterFunc(time.Hour, func() { cancel(ErrIdleTimeout) })
+	w.idleT.Stop()
+	return ctx, cancel, w
+}
+
+// waiting arms the idle clock before a read, once the model has started.
+func (w *streamWatch) waiting() {
+	if w.arrived {
+		w.idleT.Reset(w.idle)
+	}
+}
+
+// read stops the idle clock after a read.
+func (w *streamWatch) read() { w.idleT.Stop() }
+
+// arrive notes that the model has started (the first text or tool call), stopping the
+// first-token clock; it reports whether this was the first arrival.
+func (w *streamWatch) arrive() bool {
+	if w.arrived {
+		return false
+	}
+	w.arrived = true
+	w.firstT.Stop()
+	w.firstTokenElapsed = time.Since(w.started)
+	return true
+}
+
+// stop ends both clocks.
+func (w *streamWatch) stop() {
+	w.firstT.Stop()
+	w.idleT.Stop()
+}
+
+// streamError is newStreamError with the watch's limits.
+func (w *streamWatch) streamError(ctx context.Context, err error, received, dropped int, elapsed time.Duration) *StreamError {
+	return newStreamError(ctx, err, w.first, w.idle, received, dropped, elapsed)
+}
+
+// emitAnswerMetrics emits one answer's metrics by model: its tokens when the server reported
+// them (LLMTokens by kind; the cache's only when there were some), its time to first token
+// and its duration.
+func emitAnswerMetrics(m *metrics.Emitter, model string, res Result, usageReported bool) {
+	dim := metrics.Dim{Name: "Model", Value: model}
+	if usageReported {
+		m.Count("LLMTokens", float64(res.Usage.PromptTokens), dim, metrics.Dim{Name: "Kind", Value: "prompt"})
+		m.Count("LLMTokens", float64(res.Usage.CompletionTokens), dim, metrics.Dim{Name: "Kind", Value: "completion"})
+		if res.Usage.CacheReadTokens > 0 {
+			m.Count("LLMTokens", float64(res.Usage.CacheReadTokens), dim, metrics.Dim{Name: "Kind", Value: "cache_read"})
+		}
+		if res.Usage.CacheWriteTokens > 0 {
+			m.Count("LLMTokens", float64(res.Usage.CacheWriteTokens), dim, metrics.Dim{Name: "Kind", Value: "cache_write"})
+		}
+	}
+	if res.FirstToken > 0 {
+		m.Milliseconds("LLMTimeToFirstToken", res.FirstToken, dim)
+	}
+	m.Milliseconds("LLMDuration", res.Duration, dim)
 }
 
 // newStreamError is Chat.streamError for any client: firstLimit and idleLimit are the
