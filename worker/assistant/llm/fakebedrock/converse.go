@@ -86,7 +86,7 @@ func (s *Server) handleConverseStream(w http.ResponseWriter, r *http.Request) {
 	allowed := len(s.allowed) == 0 || slices.Contains(s.allowed, model)
 	var f *fault
 	if allowed {
-		f = s.popFaultLocked()
+		f = s.faults.Next()
 	}
 	pace, script, turns, cacheR, cacheW := s.pace, s.script, s.turns, s.cacheR, s.cacheW
 	s.seq++

@@ -41,10 +41,9 @@ type ToolCall struct {
 	Input json.RawMessage `json:"input,omitempty"`
 }
 
-// fault applies to the next `remaining` requests.
+// fault is one fault of the next requests (fakemodel.Faults counts them).
 type fault struct {
 	kind        string
-	remaining   int
 	afterChunks int
 	pause       time.Duration
 	retryAfter  time.Duration
@@ -57,7 +56,7 @@ type fault struct {
 // requests, please wait before trying again."), with a Retry-After header when retryAfter is
 // positive (whole seconds, rounded up; Bedrock itself sends none).
 func (s *Server) ThrottleNext(n int, retryAfter time.Duration) {
-	s.addFault(&fault{kind: FaultThrottle, remaining: n, status: http.StatusTooManyRequests, exception: ThrottlingException, retryAfter: retryAfter})
+	s.addFault(n, fault{kind: FaultThrottle, status: http.StatusTooManyRequests, exception: ThrottlingException, retryAfter: retryAfter})
 }
 
 // FailNext makes the next n calls answer HTTP status (400-599; others mean 500) with the
@@ -69,7 +68,7 @@ func (s *Server) FailNext(n, status int, exception string) {
 	if exception == "" {
 		exception = InternalServerException
 	}
-	s.addFault(&fault{kind: FaultHTTP, remaining: n, status: status, exception: exception})
+	s.addFault(n, fault{kind: FaultHTTP, status: status, exception: exception})
 }
 
 // StreamExceptionNext makes the next n answers send an exception message of type exception
@@ -79,46 +78,29 @@ func (s *Server) StreamExceptionNext(n, afterChunks int, exception string) {
 	if exception == "" {
 		exception = ModelStreamErrorException
 	}
-	s.addFault(&fault{kind: FaultStreamException, remaining: n, afterChunks: max(afterChunks, 0), exception: exception})
+	s.addFault(n, fault{kind: FaultStreamException, afterChunks: max(afterChunks, 0), exception: exception})
 }
 
 // CutNext makes the next n answers lose their connection after afterChunks text chunks (0:
 // before the first): the server closes it without ending the stream.
 func (s *Server) CutNext(n, afterChunks int) {
-	s.addFault(&fault{kind: FaultCut, remaining: n, afterChunks: max(afterChunks, 0)})
+	s.addFault(n, fault{kind: FaultCut, afterChunks: max(afterChunks, 0)})
 }
 
 // StallNext makes the next n answers pause for pause after afterChunks text chunks (0: before
 // the first, on top of the pace's FirstToken), then go on.
 func (s *Server) StallNext(n, afterChunks int, pause time.Duration) {
-	s.addFault(&fault{kind: FaultStall, remaining: n, afterChunks: max(afterChunks, 0), pause: pause})
+	s.addFault(n, fault{kind: FaultStall, afterChunks: max(afterChunks, 0), pause: pause})
 }
 
 // ToolUseNext makes the next n answers end with toolUse blocks for calls, after their text,
 // with stopReason tool_use.
 func (s *Server) ToolUseNext(n int, calls ...ToolCall) {
-	s.addFault(&fault{kind: FaultToolUse, remaining: n, tools: calls})
+	s.addFault(n, fault{kind: FaultToolUse, tools: calls})
 }
 
-func (s *Server) addFault(f *fault) {
-	if f.remaining <= 0 {
-		return
-	}
+func (s *Server) addFault(n int, f fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, f)
-}
-
-// popFaultLocked returns the fault for the request now starting, if any, oldest first. The
-// caller holds s.mu.
-func (s *Server) popFaultLocked() *fault {
-	if len(s.faults) == 0 {
-		return nil
-	}
-	f := *s.faults[0]
-	s.faults[0].remaining--
-	if s.faults[0].remaining <= 0 {
-		s.faults = s.faults[1:]
-	}
-	return &f
+	s.faults.Add(n, f)
 }

@@ -144,7 +144,7 @@ type Server struct {
 	cacheW   int
 	turns    []Turn
 	allowed  []string
-	faults   []*fault
+	faults   fakemodel.Faults[fault]
 	requests []Request
 	seq      int
 	srv      *loopback.Server
@@ -256,7 +256,7 @@ func (s *Server) Requests() []Request {
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests, s.faults, s.pace, s.script, s.allowed = nil, nil, s.opts.Pace, "", slices.Clone(s.opts.AllowedModels)
+	s.requests, s.faults, s.pace, s.script, s.allowed = nil, fakemodel.Faults[fault]{}, s.opts.Pace, "", slices.Clone(s.opts.AllowedModels)
 	s.turns, s.cacheR, s.cacheW = nil, s.opts.CacheReadTokens, s.opts.CacheWriteTokens
 }
 

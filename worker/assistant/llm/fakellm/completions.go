@@ -295,7 +295,7 @@ func (s *Server) plan(req wireRequest, msgs []Message, via string) *answer {
 	s.mu.Lock()
 	s.seq++
 	a := &answer{id: "chatcmpl-local-" + strconv.Itoa(s.seq), model: req.Model, created: s.opts.Now().Unix(),
-		pace: s.pace, fault: s.popFaultLocked(), finish: "stop"}
+		pace: s.pace, fault: s.faults.Next(), finish: "stop"}
 	script, cached := s.script, s.cached
 	s.mu.Unlock()
 

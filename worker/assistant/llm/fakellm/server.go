@@ -142,7 +142,7 @@ type Server struct {
 	pace     Pace
 	script   string
 	cached   int
-	faults   []*fault
+	faults   fakemodel.Faults[fault]
 	requests []Request
 	seq      int
 	srv      *loopback.Server
@@ -260,7 +260,7 @@ func (s *Server) Requests() []Request {
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests, s.faults, s.pace, s.script, s.cached = nil, nil, s.opts.Pace, "", s.opts.CachedTokens
+	s.requests, s.faults, s.pace, s.script, s.cached = nil, fakemodel.Faults[fault]{}, s.opts.Pace, "", s.opts.CachedTokens
 }
 
 // authorized reports whether r carries the configured key (any, when none is configured).
