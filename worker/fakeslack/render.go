@@ -86,13 +86,7 @@ func (s *Server) Rendered(channel, ts string) (Rendered, bool) {
 func (s *Server) RenderedThread(channel, threadTS string) []Rendered {
 	s.mu.Lock()
 	msgs, _, _ := s.threadLocked(channel, threadTS)
-	out := make([]Rendered, 0, len(msgs))
-	var lines []string
-	for _, m := range msgs {
-		r, line := s.renderLocked(m)
-		out = append(out, r)
-		lines = appendLine(lines, line)
-	}
+	out, lines := s.renderAllLocked(msgs)
 	s.mu.Unlock()
 	s.printLines(lines)
 	return out
@@ -131,6 +125,14 @@ func (s *Server) RenderedChannel(channel, user string) []Rendered {
 		}
 	}
 	sort.SliceStable(msgs, func(i, j int) bool { return msgs[i].at < msgs[j].at })
+	out, lines := s.renderAllLocked(msgs)
+	s.mu.Unlock()
+	s.printLines(lines)
+	return out
+}
+
+// renderAllLocked renders msgs, with the lines to print for streams that ran out of time.
+func (s *Server) renderAllLocked(msgs []*message) ([]Rendered, []string) {
 	out := make([]Rendered, 0, len(msgs))
 	var lines []string
 	for _, m := range msgs {
@@ -138,9 +140,7 @@ func (s *Server) RenderedChannel(channel, user string) []Rendered {
 		out = append(out, r)
 		lines = appendLine(lines, line)
 	}
-	s.mu.Unlock()
-	s.printLines(lines)
-	return out
+	return out, lines
 }
 
 // renderLocked is m as a client shows it, ending its stream first when that has run out
