@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -65,28 +64,17 @@ func StopButton(st fakeslack.Stream) (blockID, user string, ok bool) {
 	return "", "", false
 }
 
-// stopButtonIn finds the Stop button in a streaming call's chunks.
+// stopButtonIn finds the Stop button in a streaming call's chunks (in a blocks chunk).
 func stopButtonIn(chunks json.RawMessage) (blockID, user string, ok bool) {
 	var parsed []struct {
-		Type   string `json:"type"`
-		Blocks []struct {
-			BlockID  string `json:"block_id"`
-			Elements []struct {
-				ActionID string `json:"action_id"`
-				Value    string `json:"value"`
-			} `json:"elements"`
-		} `json:"blocks"`
+		Blocks json.RawMessage `json:"blocks"`
 	}
 	if json.Unmarshal(chunks, &parsed) != nil {
 		return "", "", false
 	}
 	for _, c := range parsed {
-		for _, b := range c.Blocks {
-			for _, e := range b.Elements {
-				if e.ActionID == relay.StopActionID && strings.HasPrefix(b.BlockID, "slackrelay_stop:") {
-					return b.BlockID, e.Value, true
-				}
-			}
+		if blockID, user, ok = fixture.Button(c.Blocks, relay.StopActionID); ok {
+			return blockID, user, true
 		}
 	}
 	return "", "", false
