@@ -124,9 +124,9 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 		return err
 	}
 	attrs := []any{"messages", len(ts), "thread_ts", s.Thread(), "history", len(msgs) - 1, "history_dropped", dropped,
-		"prompt_tokens", used.promptTokens, "completion_tokens", used.completionTokens}
+		"prompt_tokens", used.promptTokens, "completion_tokens", used.cost.OutputTokens}
 	if h.cfg.Agent != nil {
-		attrs = append(attrs, "model_turns", used.turns, "tool_calls", used.toolCalls)
+		attrs = append(attrs, "model_turns", used.cost.ModelCalls, "tool_calls", used.cost.ToolCalls)
 		if used.unknown > 0 {
 			attrs = append(attrs, "tool_outcomes_unknown", used.unknown)
 		}
@@ -138,14 +138,16 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 	return nil
 }
 
-// usage is what writing an answer took, for the "answered" log line: the model's tokens and,
-// through the tool loop, its turns and tool calls and the bound that ended it, if one did.
+// usage is what writing an answer took: what it cost (tokens, model calls and time, tool
+// calls), for accounting and the "answered" log line, with, through the tool loop, the calls
+// whose outcome is unknown and the bound or the Stop that ended it.
 type usage struct {
-	promptTokens, completionTokens int
-	turns, toolCalls, unknown      int
-	stopped                        string
-	// cost is the same for accounting (tokens with the cache's, model time, calls).
 	cost agent.Usage
+	// promptTokens is the prompt's tokens as the model reported them (for the plain stream,
+	// without the prompt cache's, which cost counts).
+	promptTokens int
+	unknown      int
+	stopped      string
 }
 
 // stream writes the answer with the model's Stream. fromModel says err is the model's rather
@@ -162,7 +164,7 @@ func (h *handlers) stream(ctx context.Context, s *relay.Session, w *relay.Stream
 		slackErr = w.Append(ctx, piece)
 		return slackErr
 	})
-	used := usage{promptTokens: res.Usage.PromptTokens, completionTokens: res.Usage.CompletionTokens, cost: h.streamUsage(res)}
+	used := usage{promptTokens: res.Usage.PromptTokens, cost: h.streamUsage(res)}
 	if w.Stopped() {
 		used.stopped = "stopped with its Stop button"
 		return used, false, nil // Finish ends the answer with what was shown and a note
@@ -195,12 +197,8 @@ func (h *handlers) runAgent(ctx context.Context, s *relay.Session, w *relay.Stre
 		model = l.WithLog(s.Log)
 	}
 	res, err := agent.Run(withThread(ctx, th), s, w, model, conv, h.cfg.Tools, h.cfg.AgentOptions)
-	used := usage{turns: len(res.Turns), toolCalls: res.ToolCalls, unknown: res.Unknown, stopped: res.Stopped, cost: res.Usage()}
-	for _, t := range res.Turns {
-		used.promptTokens += t.InputTokens
-		used.completionTokens += t.OutputTokens
-	}
-	return used, err
+	cost := res.Usage()
+	return usage{cost: cost, promptTokens: cost.InputTokens, unknown: res.Unknown, stopped: res.Stopped}, err
 }
 
 // failed is what an answer that stopped with err returns, the "working" sign taken down
