@@ -37,6 +37,11 @@ const (
 	EnvPollBatchSize    = "POLL_BATCH_SIZE"
 	EnvPollWait         = "POLL_WAIT"
 	EnvPollLoops        = "POLL_LOOPS"
+	// Many workspaces (the app distributed, installed through the receiver's install flow).
+	EnvInstallationsTable = "INSTALLATIONS_TABLE"
+	EnvSlackClientID      = "SLACK_CLIENT_ID"
+	EnvClientSecretParam  = "SLACK_CLIENT_SECRET_PARAM"
+	EnvSlackClientSecret  = "SLACK_CLIENT_SECRET"
 )
 
 // Vars is every environment variable the worker reads; Load reads exactly these (a test
@@ -66,7 +71,12 @@ var Vars = []config.Var{
 	{Name: EnvBackoffBase, Kind: config.KindDuration, Default: "10s", Doc: "first retry delay; doubles per receive"},
 	{Name: EnvBackoffMax, Kind: config.KindDuration, Default: "15m", Doc: "longest retry delay (not below BACKOFF_BASE)"},
 	{Name: EnvSecretsMaxAge, Kind: config.KindDuration, Default: "5m", Doc: "how long SSM values are cached"},
-	{Name: EnvSlackBotToken, LocalOnly: true, Doc: "the bot token itself (required unless BOT_TOKEN_PARAM is set)"},
+	{Name: EnvSlackBotToken, LocalOnly: true, Doc: "the bot token itself (required unless BOT_TOKEN_PARAM or INSTALLATIONS_TABLE is set)"},
+	{Name: EnvInstallationsTable,
+		Doc: "many workspaces: the DynamoDB table of installations (shared/install); each event is answered with its own workspace's or org's token, and an event of a workspace with no active installation is dead-lettered. Empty: one workspace, with BOT_TOKEN_PARAM (SLACK_BOT_TOKEN locally)"},
+	{Name: EnvSlackClientID, Doc: "the app's client id; with INSTALLATIONS_TABLE, for refreshing rotating tokens (oauth.v2.access)"},
+	{Name: EnvClientSecretParam, Doc: "SSM SecureString parameter holding the app's client secret (with INSTALLATIONS_TABLE; required in Lambda then)"},
+	{Name: EnvSlackClientSecret, LocalOnly: true, Doc: "the client secret itself (locally, instead of SLACK_CLIENT_SECRET_PARAM)"},
 	{Name: EnvHandlerTimeout, Kind: config.KindDuration, Default: "60s", LocalOnly: true, Doc: "the poller's invocation deadline (Lambda uses the function timeout)"},
 	{Name: EnvPollBatchSize, Kind: config.KindInt, Default: "10", Min: 1, Max: 10, LocalOnly: true, Doc: "messages per ReceiveMessage"},
 	{Name: EnvPollWait, Kind: config.KindDuration, Default: "20s", LocalOnly: true, Doc: "long-poll wait"},
@@ -90,7 +100,14 @@ type Config struct {
 	MaxReceiveCount   int
 	BotTokenParam     string
 	BotToken          string
-	SlackAPIURL       string
+	// InstallationsTable, when set, is the many-workspace mode: tokens come from the
+	// installations, not from BotTokenParam/BotToken. ClientID and the client secret
+	// (ClientSecretParam, or ClientSecret locally) refresh rotating tokens.
+	InstallationsTable string
+	ClientID           string
+	ClientSecretParam  string
+	ClientSecret       string
+	SlackAPIURL        string
 	// ResponseURLPrefixes are the only places response_url posts may go.
 	ResponseURLPrefixes []string
 	BatchConcurrency    int
@@ -121,6 +138,9 @@ func Load(getenv func(string) string) (Config, error) {
 		MaxAnswerDuration:   l.Duration(EnvMaxAnswerTime),
 		MaxReceiveCount:     l.Int(EnvMaxReceiveCount),
 		BotTokenParam:       l.String(EnvBotTokenParam),
+		InstallationsTable:  l.String(EnvInstallationsTable),
+		ClientID:            l.String(EnvSlackClientID),
+		ClientSecretParam:   l.String(EnvClientSecretParam),
 		SlackAPIURL:         l.String(EnvSlackAPIURL),
 		ResponseURLPrefixes: splitList(l.String(EnvResponseURLs)),
 		BatchConcurrency:    l.Int(EnvBatchConcurrency),
@@ -136,18 +156,23 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.BackoffMax < c.BackoffBase {
 		l.Fail(errors.New(EnvBackoffMax + " must not be smaller than " + EnvBackoffBase))
 	}
+	many := c.InstallationsTable != ""
 	if c.Lambda {
-		if c.BotTokenParam == "" {
-			l.Fail(errors.New(EnvBotTokenParam + " is required in Lambda (the bot token is read from SSM)"))
+		switch {
+		case many && c.ClientSecretParam == "":
+			l.Fail(errors.New(EnvClientSecretParam + " is required in Lambda with " + EnvInstallationsTable + " (rotating tokens are refreshed with the client secret)"))
+		case !many && c.BotTokenParam == "":
+			l.Fail(errors.New(EnvBotTokenParam + " is required in Lambda (the bot token is read from SSM), unless " + EnvInstallationsTable + " is set"))
 		}
 	} else {
 		c.BotToken = l.String(EnvSlackBotToken)
+		c.ClientSecret = l.String(EnvSlackClientSecret)
 		c.HandlerTimeout = l.Duration(EnvHandlerTimeout)
 		c.PollBatchSize = l.Int(EnvPollBatchSize)
 		c.PollWait = l.Duration(EnvPollWait)
 		c.PollLoops = l.Int(EnvPollLoops)
-		if c.BotToken == "" && c.BotTokenParam == "" {
-			l.Fail(errors.New(EnvSlackBotToken + " (or " + EnvBotTokenParam + ") is required"))
+		if !many && c.BotToken == "" && c.BotTokenParam == "" {
+			l.Fail(errors.New(EnvSlackBotToken + " (or " + EnvBotTokenParam + ", or " + EnvInstallationsTable + ") is required"))
 		}
 	}
 	c.Deprecations = l.Deprecations()

@@ -49,6 +49,6 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 			EnvIdempotencyTTL, "300h", EnvDLQRetention, "336h", EnvReplayWindow, "12h"),
 			Want: []string{"IDEMPOTENCY_TTL=300h0m0s is shorter than DLQ_RETENTION (336h0m0s) + REPLAY_WINDOW (12h0m0s) = 348h0m0s"}},
 		{Name: "local", Env: env(EnvPollBatchSize, "11"),
-			Want: []string{"SLACK_BOT_TOKEN (or BOT_TOKEN_PARAM) is required", "POLL_BATCH_SIZE=11 is outside [1, 10]"}},
+			Want: []string{"SLACK_BOT_TOKEN (or BOT_TOKEN_PARAM, or INSTALLATIONS_TABLE) is required", "POLL_BATCH_SIZE=11 is outside [1, 10]"}},
 	})
 }
