@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/slack-go/slack"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
+	"github.com/slackrelay/slackrelay/shared/install"
 	"github.com/slackrelay/slackrelay/shared/metrics"
 	"github.com/slackrelay/slackrelay/shared/secrets"
 	"github.com/slackrelay/slackrelay/worker/engine"
@@ -32,8 +33,11 @@ import (
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
-// keyBotToken is the bot token's key in the secret store.
-const keyBotToken = "bot_token"
+// The bot token's and the client secret's keys in the secret store.
+const (
+	keyBotToken     = "bot_token"
+	keyClientSecret = "client_secret"
+)
 
 // Bot builds a bot on the framework: it registers its routes on r and takes what else it
 // needs (its own settings, secrets, metrics) from s. It runs once, at start-up; an error
@@ -113,19 +117,42 @@ func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string,
 	}
 	store := newSecrets(cfg, awsCfg, getenv, log, emitter, setup)
 	setup.store = store
-	token := func(ctx context.Context) (string, error) { return store.Get(ctx, keyBotToken) }
-	if cfg.BotTokenParam == "" {
-		token = func(context.Context) (string, error) { return cfg.BotToken, nil }
+	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "DYNAMODB") })
+	slackHTTP := &http.Client{Timeout: 15 * time.Second}
+	var (
+		slackFor     func(context.Context, engine.Tenant) (*slack.Client, error)
+		identityIn   func(context.Context, engine.Tenant) (engine.Identity, error)
+		tokenRefused func(context.Context, engine.Tenant, string)
+	)
+	if cfg.InstallationsTable != "" {
+		secret := func(context.Context) (string, error) { return cfg.ClientSecret, nil }
+		if cfg.ClientSecretParam != "" {
+			secret = func(ctx context.Context) (string, error) { return store.Get(ctx, keyClientSecret) }
+		}
+		refresher := secretRefresher{clientID: cfg.ClientID, secret: secret, apiURL: cfg.SlackAPIURL, http: slackHTTP}
+		ts := newTenants(install.NewDynamoStore(db, cfg.InstallationsTable, nil), refresher, cfg.SlackAPIURL, slackHTTP, log)
+		ts.lifecycleRoutes(r)
+		if err := r.Err(); err != nil {
+			return nil, fmt.Errorf("routes: %w (with %s set, the framework handles app_uninstalled and tokens_revoked itself)", err, workerconfig.EnvInstallationsTable)
+		}
+		slackFor, identityIn, tokenRefused = ts.client, ts.identity, ts.refused
+	} else {
+		token := func(ctx context.Context) (string, error) { return store.Get(ctx, keyBotToken) }
+		if cfg.BotTokenParam == "" {
+			token = func(context.Context) (string, error) { return cfg.BotToken, nil }
+		}
+		clients := &slackClients{readToken: token, apiURL: cfg.SlackAPIURL, http: slackHTTP}
+		slackFor, identityIn = clients.get, clients.identity
 	}
-	clients := &slackClients{readToken: token, apiURL: cfg.SlackAPIURL, http: &http.Client{Timeout: 15 * time.Second}}
 	e, err := engine.New(engine.Config{
 		Router:              r,
-		Slack:               clients.get,
-		Identity:            clients.identity,
+		Slack:               slackFor,
+		Identity:            identityIn,
+		TokenRefused:        tokenRefused,
 		HTTP:                &http.Client{Timeout: 10 * time.Second},
 		ResponseURLPrefixes: cfg.ResponseURLPrefixes,
 		StreamLifetime:      cfg.StreamLifetime,
-		DynamoDB:            dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "DYNAMODB") }),
+		DynamoDB:            db,
 		Table:               cfg.Table,
 		TTL:                 cfg.IdempotencyTTL,
 		Queue:               sqsClient,
@@ -160,8 +187,11 @@ func newSecrets(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) 
 	for k, p := range s.params {
 		params[k] = p
 	}
-	if cfg.BotTokenParam != "" {
+	if cfg.BotTokenParam != "" && cfg.InstallationsTable == "" {
 		params[keyBotToken] = cfg.BotTokenParam
+	}
+	if cfg.ClientSecretParam != "" && cfg.InstallationsTable != "" {
+		params[keyClientSecret] = cfg.ClientSecretParam
 	}
 	if len(params) == 0 {
 		return secrets.NewStatic(map[string]string{})
@@ -188,7 +218,9 @@ type slackClients struct {
 	idToken string
 }
 
-func (s *slackClients) get(ctx context.Context) (*slack.Client, error) {
+// get is the one workspace's client, whatever the tenant: in single-workspace mode every
+// event is answered with the one bot token.
+func (s *slackClients) get(ctx context.Context, _ engine.Tenant) (*slack.Client, error) {
 	token, err := s.readToken(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("bot token: %w", err)
@@ -203,8 +235,8 @@ func (s *slackClients) get(ctx context.Context) (*slack.Client, error) {
 }
 
 // identity returns the bot's own ids, asking auth.test once per token.
-func (s *slackClients) identity(ctx context.Context) (engine.Identity, error) {
-	c, err := s.get(ctx)
+func (s *slackClients) identity(ctx context.Context, t engine.Tenant) (engine.Identity, error) {
+	c, err := s.get(ctx, t)
 	if err != nil {
 		return engine.Identity{}, err
 	}

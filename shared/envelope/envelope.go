@@ -80,6 +80,10 @@ const (
 	// FailureClassConfig: retried until the receive count ran out because something the
 	// worker needs is missing (a secret's SSM parameter): fix it, then replay.
 	FailureClassConfig = "config"
+	// FailureClassNotInstalled: the event's workspace (or org) has no active installation
+	// (never installed, uninstalled, or its token refused): it was not answered, and never
+	// with another workspace's token. Replay it once the app is installed there.
+	FailureClassNotInstalled = "not_installed"
 	// FailureClassBusy: on its last receive this copy found another delivery holding the
 	// event. Replaying it is safe: it does nothing once the event is answered.
 	FailureClassBusy = "busy"

@@ -53,6 +53,10 @@ type Router interface {
 // Identity is the bot's own user and bot ids (auth.test), so it never answers itself.
 type Identity = core.Identity
 
+// Tenant is the installation an event was delivered for (its workspace, or its org for an
+// org-wide install): whose token answers it.
+type Tenant = core.Tenant
+
 // Store is the events' journal. The DynamoDB journal (Config.DynamoDB, Config.Table) and the
 // in-memory one the handler test helper uses satisfy it; it is not for other implementations.
 type Store interface {
@@ -74,9 +78,15 @@ var (
 type Config struct {
 	// Router holds the bot's routes.
 	Router Router
-	// Slack returns a client carrying the bot token; Identity the bot's own ids.
-	Slack    func(ctx context.Context) (*slack.Client, error)
-	Identity func(ctx context.Context) (Identity, error)
+	// Slack returns a client carrying the tenant's bot token; Identity the bot's own ids in
+	// the tenant. An error that says the tenant has no usable installation (failure.NotInstalled
+	// via IsNotInstalled) dead-letters the event with class not_installed, unanswered.
+	Slack    func(ctx context.Context, t Tenant) (*slack.Client, error)
+	Identity func(ctx context.Context, t Tenant) (Identity, error)
+	// TokenRefused, when set, is told when a handler failed because Slack refused the tenant's
+	// token (invalid_auth, token_revoked, account_inactive), so that the installation is
+	// marked and the next event of the tenant is not answered with it.
+	TokenRefused func(ctx context.Context, t Tenant, code string)
 	// HTTP posts to response_url (default: a client with a 10 s timeout).
 	HTTP *http.Client
 	// ResponseURLPrefixes are the only places response_url posts may go (default
@@ -327,6 +337,12 @@ func (m *message) process(ctx context.Context) bool {
 	if m.continues(err, lease) {
 		return m.continueLater(ctx, lease, err, took)
 	}
+	if code := refusedToken(err); code != "" && p.c.TokenRefused != nil {
+		m.log.Warn("Slack refused the workspace's token; marking its installation", "slack_error", code)
+		p.c.Metrics.Count("TokenRefused", 1)
+		p.c.TokenRefused(context.WithoutCancel(ctx), d.Tenant, code)
+		err = failure.AsNotInstalled(fmt.Errorf("Slack refused the installation's token: %w", err))
+	}
 	if rerr := lease.Release(context.WithoutCancel(ctx), err.Error()); rerr != nil {
 		// Not a loss: this message's next receive takes its own claim over at once, and
 		// another copy takes it when the lease ends.
@@ -409,6 +425,10 @@ func (m *message) failed(ctx context.Context, stage string, err error, took time
 	m.log = m.log.With("error", err.Error(), "class", class.String(), "took_ms", took.Milliseconds())
 	p.c.Metrics.Count("HandlerErrors", 1, metrics.Dim{Name: "Class", Value: class.String()})
 	switch {
+	case class == failure.NotInstalled:
+		m.log.Warn("no usable installation for the event's workspace; moving it to the DLQ unanswered (install the app there, then replay)")
+		p.c.Metrics.Count("NotInstalled", 1)
+		return m.toDLQ(ctx, envelope.FailureClassNotInstalled, stage, err)
 	case class == failure.Permanent:
 		m.log.Error("permanent failure; moving to the DLQ")
 		return m.toDLQ(ctx, envelope.FailureClassPermanent, stage, err)
@@ -489,4 +509,16 @@ func (m *message) retryLater(ctx context.Context, wait time.Duration) bool {
 		m.log.Warn("could not set the retry delay; the queue's visibility timeout applies", "error", err.Error())
 	}
 	return false
+}
+
+// refusedToken is the Slack error code when err says Slack refused the token itself ("" else).
+func refusedToken(err error) string {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		switch se.Err {
+		case "invalid_auth", "token_revoked", "account_inactive", "not_authed":
+			return se.Err
+		}
+	}
+	return ""
 }

@@ -132,7 +132,7 @@ func newEngine(t *testing.T, h *handlerFunc, q *fakeQueue, j journalOf, more ...
 		t.Fatal(err)
 	}
 	client := slack.New("xoxb-unused", slack.OptionAPIURL("http://127.0.0.1:1/api/"))
-	cfg := Config{Router: b, Slack: func(context.Context) (*slack.Client, error) { return client, nil },
+	cfg := Config{Router: b, Slack: func(context.Context, Tenant) (*slack.Client, error) { return client, nil },
 		Queue: q, QueueURL: "q", DLQURL: "dlq", MaxReceiveCount: 5,
 		BackoffBase: 10 * time.Second, BackoffMax: time.Minute, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	j.configure(&cfg)
@@ -416,7 +416,7 @@ func TestMissingSecretIsAConfigurationFailure(t *testing.T) {
 		q := &fakeQueue{}
 		h := &handlerFunc{}
 		p := newEngine(t, h, q, store(t), func(c *Config) {
-			c.Slack = func(context.Context) (*slack.Client, error) {
+			c.Slack = func(context.Context, Tenant) (*slack.Client, error) {
 				return nil, fmt.Errorf("bot token: %w", &secrets.NotFoundError{Params: []string{"/slackrelay/prod/bot-token"}})
 			}
 		})
@@ -598,7 +598,7 @@ func TestCompletionFailureIsRetried(t *testing.T) {
 // New refuses a configuration the engine cannot run with, naming what is missing.
 func TestNewChecksTheConfig(t *testing.T) {
 	t.Parallel()
-	slackFn := func(context.Context) (*slack.Client, error) { return nil, nil }
+	slackFn := func(context.Context, Tenant) (*slack.Client, error) { return nil, nil }
 	full := func() Config {
 		return Config{Router: relay.NewRouter(), Slack: slackFn, Queue: &fakeQueue{}, QueueURL: "q", DLQURL: "d", Store: &journal.Memory{}}
 	}

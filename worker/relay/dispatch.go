@@ -30,6 +30,7 @@ type delivery struct {
 
 // about is what the framework itself needs from a payload: where to reply, whom it is from.
 type about struct {
+	tenant                 core.Tenant
 	team, user, eventID    string
 	channel, ts, threadTS  string
 	botID, subtype         string
@@ -82,7 +83,7 @@ func (b *Router) dispatch(ctx context.Context, rt *core.Services, env *envelope.
 	if !ok {
 		return d, nil
 	}
-	d.route, d.Route = r, r.name
+	d.route, d.Route, d.Tenant = r, r.name, d.about.tenant
 	if r.decode != nil {
 		raw := d.payload.(json.RawMessage)
 		if d.payload, err = r.decode(raw); err != nil {
@@ -108,7 +109,7 @@ func (b *Router) dispatch(ctx context.Context, rt *core.Services, env *envelope.
 }
 
 func (d *delivery) decodeEvent(b *Router) (routeKey, error) {
-	var outer slackevents.EventsAPICallbackEvent
+	var outer callbackEvent
 	if err := json.Unmarshal([]byte(d.env.Body), &outer); err != nil {
 		return routeKey{}, err
 	}
@@ -128,7 +129,36 @@ func (d *delivery) decodeEvent(b *Router) (routeKey, error) {
 	}
 	d.payload = *outer.InnerEvent
 	d.about.team, d.about.eventID = outer.TeamID, outer.EventID
+	d.about.tenant = outer.tenant()
 	return routeKey{kind: envelope.KindEvent, typ: inner.Type}, nil
+}
+
+// callbackEvent is the Events API envelope with the context ids slack-go's type leaves out.
+type callbackEvent struct {
+	slackevents.EventsAPICallbackEvent
+	ContextTeamID       string `json:"context_team_id"`
+	ContextEnterpriseID string `json:"context_enterprise_id"`
+}
+
+// tenant is the installation the event was delivered for: the first of its authorizations
+// (the install Slack delivered it to: on Grid and in Slack Connect channels it is not always
+// the team_id's workspace), else its context team and enterprise, else its team_id and
+// enterprise_id.
+func (e *callbackEvent) tenant() core.Tenant {
+	if len(e.Authorizations) > 0 {
+		a := e.Authorizations[0]
+		if a.TeamID != "" || a.EnterpriseID != "" {
+			return core.Tenant{Team: a.TeamID, Enterprise: a.EnterpriseID, EnterpriseInstall: a.IsEnterpriseInstall}
+		}
+	}
+	t := core.Tenant{Team: e.ContextTeamID, Enterprise: e.ContextEnterpriseID}
+	if t.Team == "" {
+		t.Team = e.TeamID
+	}
+	if t.Enterprise == "" {
+		t.Enterprise = e.EnterpriseID
+	}
+	return t
 }
 
 func (d *delivery) decodeCommand() (routeKey, error) {
@@ -145,7 +175,8 @@ func (d *delivery) decodeCommand() (routeKey, error) {
 		return routeKey{}, fmt.Errorf("slash command without command")
 	}
 	d.payload = &cmd
-	d.about = about{team: cmd.TeamID, user: cmd.UserID, channel: cmd.ChannelID, responseURL: cmd.ResponseURL, triggerID: cmd.TriggerID}
+	d.about = about{team: cmd.TeamID, user: cmd.UserID, channel: cmd.ChannelID, responseURL: cmd.ResponseURL, triggerID: cmd.TriggerID,
+		tenant: core.Tenant{Team: cmd.TeamID, Enterprise: cmd.EnterpriseID, EnterpriseInstall: cmd.IsEnterpriseInstall}}
 	return routeKey{kind: envelope.KindSlashCommand, typ: cmd.Command}, nil
 }
 
@@ -163,7 +194,11 @@ func (d *delivery) decodeInteraction() (routeKey, error) {
 		return routeKey{}, err
 	}
 	d.payload = &cb
-	d.about = about{team: cb.Team.ID, user: cb.User.ID, channel: cb.Channel.ID, responseURL: cb.ResponseURL, triggerID: cb.TriggerID}
+	d.about = about{team: cb.Team.ID, user: cb.User.ID, channel: cb.Channel.ID, responseURL: cb.ResponseURL, triggerID: cb.TriggerID,
+		tenant: core.Tenant{Team: cb.Team.ID, Enterprise: cb.Enterprise.ID, EnterpriseInstall: cb.IsEnterpriseInstall}}
+	if d.about.tenant.Enterprise == "" {
+		d.about.tenant.Enterprise = cb.Team.EnterpriseID
+	}
 	if d.about.channel == "" {
 		d.about.channel = cb.Container.ChannelID
 	}
@@ -235,7 +270,7 @@ func (d *delivery) skipReason(ctx context.Context, rt *core.Services) (string, e
 			return "message from a bot", nil
 		}
 		if (opts.allowBots || a.botID == "") && rt != nil && rt.Identity != nil {
-			id, err := rt.Identity(ctx)
+			id, err := rt.Identity(ctx, a.tenant)
 			if err != nil {
 				return "", failure.Retryable(fmt.Errorf("look up the bot's own ids: %w", err))
 			}

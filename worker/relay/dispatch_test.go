@@ -65,7 +65,9 @@ func shippedLike() *Router {
 }
 
 var testServices = &core.Services{
-	Identity: func(context.Context) (core.Identity, error) { return core.Identity{UserID: "UBOT", BotID: "BBOT"}, nil },
+	Identity: func(context.Context, core.Tenant) (core.Identity, error) {
+		return core.Identity{UserID: "UBOT", BotID: "BBOT"}, nil
+	},
 }
 
 func TestDispatchDecidesBeforeClaiming(t *testing.T) {
@@ -133,7 +135,9 @@ func TestDispatchSelfAndOtherBots(t *testing.T) {
 		}
 	}
 	// The identity lookup failing is transient, never a reason to drop or dead-letter.
-	failing := &core.Services{Identity: func(context.Context) (core.Identity, error) { return core.Identity{}, errors.New("auth.test: timeout") }}
+	failing := &core.Services{Identity: func(context.Context, core.Tenant) (core.Identity, error) {
+		return core.Identity{}, errors.New("auth.test: timeout")
+	}}
 	_, err := b.Dispatch(context.Background(), failing, envelopeFor(t, "event_message_im.json"))
 	if c, _ := failure.Classify(err); err == nil || c != failure.Transient {
 		t.Errorf("identity lookup failure: err=%v class=%v, want a transient error", err, c)
@@ -261,5 +265,45 @@ func TestDedupeByKeysAreScopedToTheWorkspace(t *testing.T) {
 	}
 	if len(keys) != 2 {
 		t.Errorf("keys %v, want two", keys)
+	}
+}
+
+// The tenant whose token answers: the event's first authorization (on Grid and in Slack
+// Connect channels it is the install Slack delivered to, not the writer's team), else its
+// context team, else its team_id; a command's and an interaction's team and org fields.
+func TestDispatchFindsTheTenant(t *testing.T) {
+	t.Parallel()
+	b := shippedLike()
+	ev := func(extra string) *envelope.Envelope {
+		body := `{"type":"event_callback","team_id":"T0001","enterprise_id":"E0001","event_id":"Ev1",` + extra +
+			`"event":{"type":"reaction_added","user":"U1","reaction":"eyes","item":{"type":"message","channel":"C1","ts":"1.2"}}}`
+		return &envelope.Envelope{Version: 1, ID: "e1", Kind: envelope.KindEvent, ContentType: envelope.ContentTypeJSON, Body: body}
+	}
+	cases := []struct {
+		name string
+		env  *envelope.Envelope
+		want core.Tenant
+	}{
+		{"workspace authorization", ev(`"authorizations":[{"enterprise_id":"E0001","team_id":"T0002","is_enterprise_install":false}],`),
+			core.Tenant{Team: "T0002", Enterprise: "E0001"}},
+		{"org-wide authorization", ev(`"authorizations":[{"enterprise_id":"E0001","team_id":null,"is_enterprise_install":true}],`),
+			core.Tenant{Enterprise: "E0001", EnterpriseInstall: true}},
+		{"context team", ev(`"context_team_id":"T0003","context_enterprise_id":"E0009",`), core.Tenant{Team: "T0003", Enterprise: "E0009"}},
+		{"team_id alone", ev(``), core.Tenant{Team: "T0001", Enterprise: "E0001"}},
+		{"slash command", &envelope.Envelope{Version: 1, ID: "e1", Kind: envelope.KindSlashCommand, ContentType: envelope.ContentTypeForm,
+			Body: "command=%2Fask&team_id=T0004&enterprise_id=E0002&is_enterprise_install=true&user_id=U1&channel_id=C1&trigger_id=1.2.3"},
+			core.Tenant{Team: "T0004", Enterprise: "E0002", EnterpriseInstall: true}},
+		{"interaction", &envelope.Envelope{Version: 1, ID: "e1", Kind: envelope.KindInteraction, ContentType: envelope.ContentTypeForm,
+			Body: url.Values{"payload": {`{"type":"shortcut","callback_id":"summarise_day","trigger_id":"1.2.3","team":{"id":"T0005","enterprise_id":"E0003"},"user":{"id":"U1"}}`}}.Encode()},
+			core.Tenant{Team: "T0005", Enterprise: "E0003"}},
+	}
+	for _, tc := range cases {
+		d, err := b.Dispatch(context.Background(), testServices, tc.env)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if d.Tenant != tc.want {
+			t.Errorf("%s: tenant %+v, want %+v", tc.name, d.Tenant, tc.want)
+		}
 	}
 }

@@ -191,6 +191,7 @@ type routeOptions struct {
 	allowBots     bool
 	allowSubtypes map[string]bool
 	payloadTypes  []reflect.Type
+	noSlack       bool
 }
 
 // Name sets the route's name in logs, metrics and DLQ reasons (default: the route itself,
@@ -231,6 +232,11 @@ func DedupeBy[T any](key func(payload *T) string) Option {
 // they are skipped, so two bots cannot answer each other forever. The bot's own messages are
 // skipped either way.
 func AllowBotMessages() Option { return func(o *routeOptions) { o.allowBots = true } }
+
+// WithoutSlack runs the handler without a Slack client (its Session.Slack is nil): for an
+// event that must be handled when the workspace's token can no longer be had, such as
+// app_uninstalled or tokens_revoked. The handler must make no Slack call.
+func WithoutSlack() Option { return func(o *routeOptions) { o.noSlack = true } }
 
 // AllowSubtypes lets message events with these subtypes through (by default every message
 // with a subtype, such as message_changed or bot_message, is skipped).

@@ -63,9 +63,12 @@ func (d *delivery) run(ctx context.Context, rt *core.Services, lease core.Lease,
 	if d.route == nil {
 		return errors.New("relay: run of an unrouted delivery")
 	}
-	client, err := rt.Slack(ctx)
-	if err != nil {
-		return err
+	var client *slack.Client
+	if !d.route.opts.noSlack {
+		var err error
+		if client, err = rt.Slack(ctx, d.about.tenant); err != nil {
+			return err
+		}
 	}
 	s := &Session{Slack: client, Log: log, Envelope: d.env,
 		run: &runState{rt: rt, lease: lease, about: d.about, used: map[string]bool{}, legacy: map[string]int{}}}
@@ -98,6 +101,13 @@ func (s *Session) Channel() string { return s.run.about.channel }
 
 // Thread is the thread Reply answers in ("" when the delivery is not about a message).
 func (s *Session) Thread() string { return s.run.about.replyThread() }
+
+// Tenant is the installation an event was delivered for: its workspace, or its org for an
+// org-wide Enterprise Grid install. Session.Slack carries that installation's token.
+type Tenant = core.Tenant
+
+// Tenant is the installation the delivery was delivered for (whose token Slack carries).
+func (s *Session) Tenant() Tenant { return s.run.about.tenant }
 
 // MessageRef names a message.
 type MessageRef struct{ Channel, TS string }

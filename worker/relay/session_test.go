@@ -90,11 +90,13 @@ func setup(t *testing.T) *fixture {
 	faults := &faultTransport{calls: map[string]int{}, faults: map[string]map[int]string{}}
 	client := slack.New(testToken, slack.OptionAPIURL(srv.APIURL()), slack.OptionHTTPClient(&http.Client{Transport: faults}))
 	rt := &core.Services{
-		Slack:               func(context.Context) (*slack.Client, error) { return client, nil },
+		Slack:               func(context.Context, core.Tenant) (*slack.Client, error) { return client, nil },
 		HTTP:                &http.Client{Transport: faults},
 		ResponseURLPrefixes: []string{strings.TrimSuffix(srv.ResponseURL("x"), "x")},
 	}
-	rt.Identity = func(context.Context) (core.Identity, error) { return core.Identity{UserID: "UBOT", BotID: "BBOT"}, nil }
+	rt.Identity = func(context.Context, core.Tenant) (core.Identity, error) {
+		return core.Identity{UserID: "UBOT", BotID: "BBOT"}, nil
+	}
 	f := &fixture{slack: srv, faults: faults, rt: rt, key: "msg:T0001:" + testChannel + ":" + testTS}
 	f.mem = &journal.Memory{Fault: f.fault}
 	f.claim(t)
@@ -145,7 +147,7 @@ func (f *fixture) setLegacy(t testing.TB, id, raw string) {
 
 // session is one run of a handler: a fresh Session on the same record.
 func (f *fixture) session() *Session {
-	client, _ := f.rt.Slack(context.Background())
+	client, _ := f.rt.Slack(context.Background(), core.Tenant{})
 	return &Session{Slack: client, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), run: &runState{rt: f.rt, lease: f.lease,
 		about: about{team: "T0001", channel: testChannel, ts: testTS, user: "U0USER", responseURL: f.slack.ResponseURL("r1"), triggerID: "1.2.abc"},
 		used:  map[string]bool{}, legacy: map[string]int{}}}
@@ -548,7 +550,7 @@ func TestUpdateSetsTheSameTextAgain(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	client, _ := f.rt.Slack(ctx)
+	client, _ := f.rt.Slack(ctx, core.Tenant{})
 	_, ts, err := client.PostMessage(testChannel, slack.MsgOptionText("old", false), slack.MsgOptionTS(testTS))
 	if err != nil {
 		t.Fatal(err)

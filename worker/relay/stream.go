@@ -835,7 +835,7 @@ func (w *Stream) findLost(ctx context.Context, m *streamMsg, part int) (string, 
 	for _, x := range w.st.Msgs {
 		known[x.TS] = true
 	}
-	id, err := s.run.rt.BotIdentity(ctx)
+	id, err := s.run.rt.BotIdentity(ctx, s.run.about.tenant)
 	if err != nil {
 		return "", false, err
 	}

@@ -408,7 +408,7 @@ func TestStreamRecordOfTheEarlierRelease(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	client, _ := f.rt.Slack(ctx)
+	client, _ := f.rt.Slack(ctx, Tenant{})
 	_, ts, err := client.StartStreamContext(ctx, testChannel, slack.MsgOptionTS(testTS), slack.MsgOptionRecipientUserID("U0USER"),
 		slack.MsgOptionRecipientTeamID("T0001"), slack.MsgOptionMarkdownText("old half answ"))
 	if err != nil {

@@ -209,7 +209,7 @@ func TestCardsOnAStreamSlackEnded(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := botMessages(f)[0].TS
-	client, _ := f.rt.Slack(ctx)
+	client, _ := f.rt.Slack(ctx, Tenant{})
 	if _, _, err := client.StopStreamContext(ctx, testChannel, ts); err != nil { // Slack ends it
 		t.Fatal(err)
 	}

@@ -152,8 +152,8 @@ func (r *run) engine(inv *invocation) (*engine.Engine, *queue) {
 	q := &queue{inv: inv}
 	e, err := engine.New(engine.Config{
 		Router: r.bot,
-		Slack:  func(context.Context) (*slack.Client, error) { return client, nil },
-		Identity: func(context.Context) (engine.Identity, error) {
+		Slack:  func(context.Context, engine.Tenant) (*slack.Client, error) { return client, nil },
+		Identity: func(context.Context, engine.Tenant) (engine.Identity, error) {
 			return engine.Identity{UserID: "UBOT", BotID: "BBOT"}, nil
 		},
 		HTTP:                slackHTTP,

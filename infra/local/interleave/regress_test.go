@@ -157,8 +157,8 @@ func newBugFixture(t *testing.T, channel string) *bugFixture {
 	client := slack.New("xoxb-bug", slack.OptionAPIURL(f.slack.APIURL()), slack.OptionHTTPClient(f))
 	proc, err := engine.New(engine.Config{
 		Router: f.bot,
-		Slack:  func(context.Context) (*slack.Client, error) { return client, nil },
-		Identity: func(context.Context) (engine.Identity, error) {
+		Slack:  func(context.Context, engine.Tenant) (*slack.Client, error) { return client, nil },
+		Identity: func(context.Context, engine.Tenant) (engine.Identity, error) {
 			return engine.Identity{UserID: "UBOT", BotID: "BBOT"}, nil
 		},
 		DynamoDB: stack.DynamoDB(), Table: table,

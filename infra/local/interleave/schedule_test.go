@@ -272,9 +272,9 @@ func newSchedule(w *worker, seed uint64) *schedule {
 	log := slog.New(slog.NewTextHandler(&s.log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	proc, err := engine.New(engine.Config{
 		Router: w.h.bot,
-		Slack:  func(context.Context) (*slack.Client, error) { return w.client, nil },
+		Slack:  func(context.Context, engine.Tenant) (*slack.Client, error) { return w.client, nil },
 		// The worker asks auth.test once per token and keeps the answer.
-		Identity: func(context.Context) (engine.Identity, error) {
+		Identity: func(context.Context, engine.Tenant) (engine.Identity, error) {
 			return engine.Identity{UserID: "UBOT", BotID: "BBOT"}, nil
 		},
 		DynamoDB: w.h.ddb, Table: w.h.table, Now: s.now,

@@ -63,6 +63,7 @@ type options struct {
 	config func(*workerconfig.Config)
 	env    map[string]string
 	bot    worker.Bot
+	slack  fakeslack.Options
 }
 
 type option func(*options)
@@ -78,6 +79,10 @@ func withEnv(pairs ...string) option {
 		}
 	}
 }
+
+// withSlack sets the local Slack server's options (workspaces, token rotation); its Token is
+// the harness's botToken whatever o says.
+func withSlack(o fakeslack.Options) option { return func(os *options) { os.slack = o } }
 
 // withBot runs bot instead of the shipped one as worker/cmd/worker registers it.
 func withBot(bot worker.Bot) option { return func(o *options) { o.bot = bot } }
@@ -101,7 +106,8 @@ func newHarness(t testing.TB, opts ...option) *harness {
 	if err := awstest.CreateTable(context.Background(), stack.DynamoDB(), table); err != nil {
 		t.Fatal(err)
 	}
-	ls := fakeslack.New(fakeslack.Options{Token: botToken})
+	o.slack.Token = botToken
+	ls := fakeslack.New(o.slack)
 	if _, err := ls.Start(""); err != nil {
 		t.Fatal(err)
 	}
@@ -166,17 +172,21 @@ func botWith(r llm.Responder) worker.Bot {
 func eventEnvelope(t testing.TB, body string) []byte {
 	t.Helper()
 	var outer struct {
-		TeamID  string `json:"team_id"`
-		EventID string `json:"event_id"`
-		Event   struct {
+		TeamID    string `json:"team_id"`
+		EventID   string `json:"event_id"`
+		EventTime int64  `json:"event_time"`
+		Event     struct {
 			Type string `json:"type"`
 		} `json:"event"`
 	}
 	if err := json.Unmarshal([]byte(body), &outer); err != nil {
 		t.Fatalf("test body is not JSON: %v", err)
 	}
+	if outer.EventTime == 0 {
+		outer.EventTime = 1700000000
+	}
 	return marshal(t, envelope.Envelope{Version: 1, ID: envelope.NewID(), Kind: envelope.KindEvent, TeamID: outer.TeamID,
-		EventType: outer.Event.Type, EventID: outer.EventID, EventTime: 1700000000, DedupeKey: "evt:" + outer.EventID,
+		EventType: outer.Event.Type, EventID: outer.EventID, EventTime: outer.EventTime, DedupeKey: "evt:" + outer.EventID,
 		ReceivedAt: time.Now().UTC(), ContentType: envelope.ContentTypeJSON, Body: body})
 }
 

@@ -21,13 +21,24 @@ type Identity struct {
 	BotID  string
 }
 
+// Tenant is the installation an event was delivered for: the workspace (Team) whose bot token
+// answers it, or, for an org-wide Enterprise Grid install, the org (Enterprise with
+// EnterpriseInstall). In a Slack Connect channel or on Grid, Team is the event's context team
+// (the install it was delivered to), not the team of the person who wrote.
+type Tenant struct {
+	Team              string
+	Enterprise        string
+	EnterpriseInstall bool
+}
+
 // Services are how handlers reach the outside world (Slack, response_url, notes); the engine's
 // configuration fills them.
 type Services struct {
-	// Slack returns a client carrying the bot token (read from SSM and cached).
-	Slack func(ctx context.Context) (*slack.Client, error)
-	// Identity returns the bot's ids (auth.test, cached).
-	Identity func(ctx context.Context) (Identity, error)
+	// Slack returns a client carrying the tenant's bot token (one workspace: read from SSM and
+	// cached; many: the tenant's installation).
+	Slack func(ctx context.Context, t Tenant) (*slack.Client, error)
+	// Identity returns the bot's ids in the tenant (cached).
+	Identity func(ctx context.Context, t Tenant) (Identity, error)
 	// HTTP posts to response_url (default: a client with a 10 s timeout).
 	HTTP *http.Client
 	// ResponseURLPrefixes are the only places response_url posts may go (default
@@ -43,11 +54,11 @@ type Services struct {
 }
 
 // BotIdentity is the bot's own ids, or an error when they cannot be looked up.
-func (rt *Services) BotIdentity(ctx context.Context) (Identity, error) {
+func (rt *Services) BotIdentity(ctx context.Context, t Tenant) (Identity, error) {
 	if rt == nil || rt.Identity == nil {
 		return Identity{}, errors.New("the services cannot tell the bot's own ids")
 	}
-	return rt.Identity(ctx)
+	return rt.Identity(ctx, t)
 }
 
 // Notes is where handlers keep small values across events; the journal satisfies it.
@@ -120,6 +131,8 @@ type Delivery struct {
 	Key string
 	// Skip, when set, is why the route declined it: acknowledge without claiming the key.
 	Skip string
+	// Tenant is the installation it was delivered for (whose token answers it).
+	Tenant Tenant
 	// Run runs the route's handler under lease (nil when Route is "").
 	Run func(ctx context.Context, lease Lease, log *slog.Logger) error
 }

@@ -31,11 +31,23 @@ const (
 	// Continue is not a failure: the handler made progress and the invocation is ending, so
 	// the work goes on in a new delivery at once (an answer longer than one invocation).
 	Continue
+	// NotInstalled: the event's workspace (or org) has no active installation, so there is no
+	// token to answer it with; it goes to the DLQ at once, unanswered.
+	NotInstalled
 )
 
 func (c Class) String() string {
-	return [...]string{"transient", "permanent", "rate_limited", "config", "continue"}[c]
+	return [...]string{"transient", "permanent", "rate_limited", "config", "continue", "not_installed"}[c]
 }
+
+// NotInstalledError wraps why an event's workspace has no usable installation.
+type NotInstalledError struct{ Err error }
+
+func (e *NotInstalledError) Error() string { return e.Err.Error() }
+func (e *NotInstalledError) Unwrap() error { return e.Err }
+
+// AsNotInstalled marks err as a missing installation (class NotInstalled).
+func AsNotInstalled(err error) error { return &NotInstalledError{Err: err} }
 
 // ErrContinue ends an attempt that made progress and must go on in a new delivery: the
 // invocation is about to end (see Class Continue).
@@ -128,6 +140,10 @@ type misconfigured interface{ Misconfigured() bool }
 func Classify(err error) (Class, time.Duration) {
 	if errors.Is(err, ErrContinue) {
 		return Continue, 0
+	}
+	var ni *NotInstalledError
+	if errors.As(err, &ni) {
+		return NotInstalled, 0
 	}
 	var mis misconfigured
 	if errors.As(err, &mis) && mis.Misconfigured() {

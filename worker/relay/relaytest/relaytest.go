@@ -159,8 +159,8 @@ func New(t testing.TB, register func(r *relay.Router), opts ...Option) *Harness 
 	h.journal = &journal.Memory{Now: h.now, Fault: h.fault}
 	eng, err := engine.New(engine.Config{
 		Router: observer{r: r, h: h},
-		Slack:  func(context.Context) (*slack.Client, error) { return client, nil },
-		Identity: func(context.Context) (engine.Identity, error) {
+		Slack:  func(context.Context, engine.Tenant) (*slack.Client, error) { return client, nil },
+		Identity: func(context.Context, engine.Tenant) (engine.Identity, error) {
 			return engine.Identity{UserID: BotUserID, BotID: BotID}, nil
 		},
 		ResponseURLPrefixes: []string{strings.TrimSuffix(h.Slack.ResponseURL("x"), "x")},
