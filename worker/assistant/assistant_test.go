@@ -157,6 +157,24 @@ func TestAssistantThreadRemembersTheChannelInView(t *testing.T) {
 	}
 }
 
+// ASSISTANT_VIEW=off (an app with only the agent view): the older assistant view's events are
+// not routed, so nothing is posted or set for them; the agent view's are still served.
+func TestAssistantViewOff(t *testing.T) {
+	t.Parallel()
+	h, _ := setupAssistant(t, Config{NoAssistantView: true})
+	for _, f := range []string{"testdata/assistant_thread_started.json"} {
+		if got := h.Deliver(t, f); got.Route != "" || got.Err != nil {
+			t.Errorf("%s: route %q err %v, want unrouted", f, got.Route, got.Err)
+		}
+	}
+	if th, ok := h.Slack.AssistantThread("D0DM", "1515449600.000100"); ok && len(th.Prompts) > 0 {
+		t.Errorf("prompts set for an assistant thread with the assistant view off: %+v", th)
+	}
+	if got := h.Deliver(t, "testdata/app_home_opened_messages.json"); got.Route != "assistant" {
+		t.Errorf("the messages tab went to %q, want the assistant route", got.Route)
+	}
+}
+
 // The agent view's messages tab gets the suggested prompts; the home tab is declined. Agent
 // apps set prompts without thread_ts (Slack applies them to the conversation's latest
 // message; with thread_ts an agent app's call silently fails), so the DM has a message.

@@ -48,6 +48,10 @@ type Config struct {
 	// relay.TasksPlan; "" for none); StopButton shows a Stop button on streamed answers.
 	TaskCards  relay.TaskDisplay
 	StopButton bool
+	// NoAssistantView leaves the older assistant view's events (assistant_thread_started,
+	// assistant_thread_context_changed) unrouted: an app with only the agent view never gets
+	// them. The zero value serves them, for apps installed with features.assistant_view.
+	NoAssistantView bool
 	// Metrics receives the Feedback metric and each answer's cost metrics (nil: none).
 	Metrics *metrics.Emitter
 	// Prices price Model's tokens (LLM_PRICES); a model without a price has an unknown cost.
@@ -67,8 +71,10 @@ func Register(b *relay.Router, cfg Config) {
 	relay.ViewSubmission(b, CallbackAsk, h.askSubmitted, relay.Name("ask-modal"))
 	relay.Action(b, ActionRegenerate, h.regenerate, relay.Name("regenerate"))
 	relay.Action(b, ActionFeedback, h.feedback, relay.Name("feedback"))
-	relay.Event(b, "assistant_thread_started", h.threadStarted, relay.Name("assistant"))
-	relay.Event(b, "assistant_thread_context_changed", h.threadContextChanged, relay.Name("assistant"))
+	if !cfg.NoAssistantView {
+		relay.Event(b, "assistant_thread_started", h.threadStarted, relay.Name("assistant"))
+		relay.Event(b, "assistant_thread_context_changed", h.threadContextChanged, relay.Name("assistant"))
+	}
 	relay.Event(b, "app_home_opened", h.messagesTabOpened, relay.Name("assistant"), relay.Skip(notTheMessagesTab),
 		relay.DedupeBy(greetingKey))
 	relay.Event(b, "app_context_changed", h.appContextChanged, relay.Name("assistant"))

@@ -38,6 +38,7 @@ const (
 	EnvAgentMaxTime    = "AGENT_MAX_TIME"
 	EnvAgentTaskCards  = "AGENT_TASK_CARDS"
 	EnvStopButton      = "STOP_BUTTON"
+	EnvAssistantView   = "ASSISTANT_VIEW"
 	EnvLLMPrices       = "LLM_PRICES"
 	EnvLLMTokenBudget  = "LLM_DAILY_TOKEN_BUDGET"
 )
@@ -83,6 +84,8 @@ var Vars = []config.Var{
 		Doc: "how an answer through the tool loop shows its tool calls as Slack task cards (pending, in progress, complete or error, with a summary of the result): timeline (one after another), plan (grouped under a title counting the steps) or off"},
 	{Name: EnvStopButton, Default: "on",
 		Doc: "on: a streamed answer shows a Stop button while it is written; a click by the person it is for ends the model's request and the answer with what was shown and a note (within a second or so); off: no button"},
+	{Name: EnvAssistantView, Default: "on",
+		Doc: "on: besides Slack's agent view (the messages tab: app_home_opened, app_context_changed; the manifest's features.agent_view), the bot serves the older assistant view's events (assistant_thread_started, assistant_thread_context_changed) of apps installed with features.assistant_view; off: those events are acknowledged unrouted (new apps get only the agent view)"},
 	{Name: EnvLLMAPIKey, LocalOnly: true, Doc: "the LLM API key itself (with LLM_BASE_URL, unless LLM_API_KEY_PARAM is set)"},
 }
 
@@ -128,6 +131,8 @@ type Settings struct {
 	// streamed answer shows a Stop button (STOP_BUTTON).
 	TaskCards  relay.TaskDisplay
 	StopButton bool
+	// AssistantView serves the older assistant view's events (ASSISTANT_VIEW).
+	AssistantView bool
 	// LLMPrices is the price table (LLM_PRICES); LLMDailyTokenBudget the budget, 0 for none.
 	LLMPrices           Prices
 	LLMDailyTokenBudget int64
@@ -157,6 +162,7 @@ func LoadSettings(getenv func(string) string, lambda bool) (Settings, error) {
 		AgentMaxRounds:       l.Int(EnvAgentMaxRounds),
 		AgentMaxTime:         l.Duration(EnvAgentMaxTime),
 		StopButton:           onOff(l, EnvStopButton),
+		AssistantView:        onOff(l, EnvAssistantView),
 		LLMPrices:            prices(l),
 		LLMDailyTokenBudget:  int64(l.Int(EnvLLMTokenBudget)),
 	}
@@ -221,7 +227,8 @@ func New(r *relay.Router, s *worker.Setup) error {
 		HistoryChars: historyChars, NoStreaming: !st.Streaming, Metrics: s.Metrics,
 		AgentOptions: agent.Options{MaxRounds: st.AgentMaxRounds, MaxTime: st.AgentMaxTime},
 		TaskCards:    st.TaskCards, StopButton: st.StopButton,
-		Prices: st.LLMPrices, DailyTokenBudget: st.LLMDailyTokenBudget}
+		NoAssistantView: !st.AssistantView,
+		Prices:          st.LLMPrices, DailyTokenBudget: st.LLMDailyTokenBudget}
 	switch st.LLMProvider {
 	case ProviderBedrock:
 		region := st.BedrockRegion

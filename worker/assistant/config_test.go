@@ -52,7 +52,7 @@ func TestLoadSettingsDefaultsComeFromTheTable(t *testing.T) {
 	}
 	want := Settings{LLMProvider: ProviderDemo, LLMModel: "gpt-4o-mini", DemoDelay: 2 * time.Second, LLMFirstTokenTimeout: 30 * time.Second, LLMIdleTimeout: 20 * time.Second,
 		LLMHistoryChars: 24000, LLMMaxTokens: 4096, DemoTokensPerSecond: 20, Streaming: true,
-		AgentTools: true, AgentMaxRounds: 5, AgentMaxTime: 2 * time.Minute, TaskCards: relay.TasksTimeline, StopButton: true}
+		AgentTools: true, AgentMaxRounds: 5, AgentMaxTime: 2 * time.Minute, TaskCards: relay.TasksTimeline, StopButton: true, AssistantView: true}
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("LoadSettings (-want +got):\n%s", diff)
 	}
