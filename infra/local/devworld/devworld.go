@@ -31,6 +31,8 @@ import (
 
 	"github.com/slackrelay/slackrelay/infra/local/ddbfault"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
+	"github.com/slackrelay/slackrelay/shared/awstest"
+	"github.com/slackrelay/slackrelay/shared/install"
 	"github.com/slackrelay/slackrelay/shared/logging"
 	"github.com/slackrelay/slackrelay/shared/slackverify"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakebedrock"
@@ -112,6 +114,15 @@ type Options struct {
 	// placeholder credentials every binary gets. LLMBaseURL, LLMModel and LLMAPIKey are then
 	// ignored. Not with LocalLLM: the worker talks to one model.
 	LocalBedrock *fakebedrock.Options
+	// Workspaces are more workspaces of the local Slack beside its default one (T0001, whose
+	// bot token is BotToken); TokenRotation makes its OAuth installs answer rotating tokens.
+	Workspaces    []fakeslack.Workspace
+	TokenRotation bool
+	// ManyWorkspaces runs the pipeline as an app distributed to many workspaces: an
+	// installations table (World.InstallationsTable) that the worker reads each event's token
+	// from (INSTALLATIONS_TABLE, with the local Slack's client id and secret) instead of
+	// BotToken. World.Install seeds an installation.
+	ManyWorkspaces bool
 }
 
 // World is a running pipeline.
@@ -126,6 +137,8 @@ type World struct {
 	// otherwise). Another process drives it with fakebedrock.Client at Bedrock.URL().
 	Bedrock     *fakebedrock.Server
 	ReceiverURL string
+	// InstallationsTable is the installations' table with Options.ManyWorkspaces ("" otherwise).
+	InstallationsTable string
 	// SQSProxy sits between the receiver and SQS (a TCP proxy); SetDown(true) simulates an
 	// outage.
 	SQSProxy *loopback.Proxy
@@ -232,7 +245,14 @@ func Start(ctx context.Context, opts Options) (_ *World, err error) {
 	if s.DynamoDBProxy, err = ddbfault.Start(ddbfault.Options{Upstream: s.Local.DynamoDBEndpoint}); err != nil {
 		return nil, err
 	}
-	s.Slack = fakeslack.New(fakeslack.Options{Token: opts.BotToken, Out: opts.SlackOut, BotName: "slackrelay"})
+	if opts.ManyWorkspaces {
+		s.InstallationsTable = "slackrelay-installations"
+		if err = awstest.CreateTable(ctx, s.Local.DynamoDB(), s.InstallationsTable); err != nil {
+			return nil, fmt.Errorf("create the installations table: %w", err)
+		}
+	}
+	s.Slack = fakeslack.New(fakeslack.Options{Token: opts.BotToken, Out: opts.SlackOut, BotName: "slackrelay",
+		Workspaces: opts.Workspaces, TokenRotation: opts.TokenRotation})
 	if s.SlackURL, err = s.Slack.Start(opts.SlackAddr); err != nil {
 		return nil, fmt.Errorf("start the local Slack server: %w", err)
 	}
@@ -246,6 +266,23 @@ func Start(ctx context.Context, opts Options) (_ *World, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// Install stores the installation of a workspace of the local Slack that has its own bot
+// token (fakeslack.Workspace.Token), as the install flow would have (Options.ManyWorkspaces).
+func (s *World) Install(ctx context.Context, w fakeslack.Workspace) error {
+	if s.InstallationsTable == "" {
+		return errors.New("devworld: Install without Options.ManyWorkspaces")
+	}
+	owner, err := s.Slack.TokenOwner(w.Token)
+	if err != nil {
+		return fmt.Errorf("devworld: the local Slack does not know workspace %s's token: %w", w.ID, err)
+	}
+	_, err = install.NewDynamoStore(s.Local.DynamoDB(), s.InstallationsTable, nil).Save(ctx, install.Installation{
+		TeamID: owner.Team, EnterpriseID: owner.EnterpriseID, BotToken: w.Token, BotUserID: owner.BotUserID, BotID: owner.BotID,
+		AppID: fakeslack.DefaultAppID,
+	})
+	return err
 }
 
 // startLLM starts the local LLM server when Options.LocalLLM asks for one and points the

@@ -8,6 +8,7 @@ import (
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/worker/assistant"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/relay"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
@@ -56,7 +57,6 @@ func (s *World) WorkerEnv() []string {
 		kv(workerconfig.EnvEventsQueueURL, s.Local.QueueURL),
 		kv(workerconfig.EnvDLQURL, s.Local.DLQURL),
 		kv(workerconfig.EnvIdempotencyTable, s.Local.TableName),
-		kv(workerconfig.EnvSlackBotToken, s.opts.BotToken),
 		kv(workerconfig.EnvSlackAPIURL, s.slackAPIURL()),
 		kv(workerconfig.EnvResponseURLs, s.responseURLs()),
 		kv(assistant.EnvDemoDelay, s.opts.DemoDelay.String()),
@@ -66,6 +66,12 @@ func (s *World) WorkerEnv() []string {
 		kv(workerconfig.EnvBackoffMax, (8*s.opts.BackoffBase).String()),
 		kv(workerconfig.EnvPollWait, "1s"),
 	)
+	if s.InstallationsTable != "" {
+		env = append(env, kv(workerconfig.EnvInstallationsTable, s.InstallationsTable),
+			kv(workerconfig.EnvSlackClientID, fakeslack.DefaultClientID), kv(workerconfig.EnvSlackClientSecret, fakeslack.DefaultClientSecret))
+	} else {
+		env = append(env, kv(workerconfig.EnvSlackBotToken, s.opts.BotToken))
+	}
 	if s.opts.DemoTokensPerSecond > 0 {
 		env = append(env, kv(assistant.EnvDemoTokenRate, strconv.Itoa(s.opts.DemoTokensPerSecond)))
 	}

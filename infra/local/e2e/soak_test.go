@@ -23,6 +23,7 @@ import (
 	"github.com/slackrelay/slackrelay/shared/logbuf"
 	"github.com/slackrelay/slackrelay/worker/assistant"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakellm"
+	"github.com/slackrelay/slackrelay/worker/fakeslack"
 	"github.com/slackrelay/slackrelay/worker/relay"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
@@ -52,6 +53,18 @@ const (
 	soakLongChars      = 20_000
 )
 
+// The soak's three workspaces: the app is distributed (the worker reads each event's token
+// from the installations table), and a channel belongs to one of them (CSOAK<n> to
+// soakWorkspaces[n % 3]), so every answer must come with its own workspace's token.
+var soakWorkspaces = []fakeslack.Workspace{
+	{ID: "T0001", Token: devworld.LocalBotToken},
+	{ID: "T0002", Token: "xoxb-soak-t0002", Channels: []string{"CSOAK1", "CSOAK4"}},
+	{ID: "T0003", Token: "xoxb-soak-t0003", Channels: []string{"CSOAK2"}},
+}
+
+// soakTeam is the workspace of channel number n.
+func soakTeam(n int) string { return soakWorkspaces[n%len(soakWorkspaces)].ID }
+
 // soakPace is the local LLM's pace: 200 ms to the first token, then 300 words a second.
 var soakPace = fakellm.Pace{FirstToken: 200 * time.Millisecond, TokensPerSecond: 300}
 
@@ -68,6 +81,7 @@ const (
 type soakEvent struct {
 	i                   int
 	id, channel, ts     string
+	team                string
 	prompt              string
 	shape               soakShape
 	answer              string // what the local LLM answers it
@@ -128,7 +142,7 @@ func soakPlan() []*soakEvent {
 	base := time.Now().Unix()
 	evs := make([]*soakEvent, soakEvents)
 	for i := range evs {
-		e := &soakEvent{i: i, id: fmt.Sprintf("EvSoak%d-%d", base, i), channel: fmt.Sprintf("CSOAK%d", i%soakChannels),
+		e := &soakEvent{i: i, id: fmt.Sprintf("EvSoak%d-%d", base, i), channel: fmt.Sprintf("CSOAK%d", i%soakChannels), team: soakTeam(i % soakChannels),
 			ts: fmt.Sprintf("%d.%06d", base, 100000+i), shape: shapeShort, retried: retried[i], twinned: twinned[i]}
 		switch {
 		case long[i]:
@@ -210,11 +224,17 @@ func TestSoak(t *testing.T) {
 			return ""
 		}},
 		WorkerEnv: []string{assistant.EnvLLMPrefill + "=continue", fmt.Sprintf("%s=%d", workerconfig.EnvPollLoops, soakPollLoops)},
+		Workspaces: soakWorkspaces[1:], ManyWorkspaces: true,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Stop()
+	for _, w := range soakWorkspaces {
+		if err := s.Install(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
 	logsOnFailure(t, &logs, 30000)
 
 	var r soakReport
@@ -279,6 +299,8 @@ type soakReport struct {
 	over20k, maxChars    int
 	multiMessage, maxMsg int
 	tooLongMessages      int
+	wrongWorkspace       int            // bot messages not posted by their channel's workspace's bot
+	perWorkspace         map[string]int // events answered, by workspace
 	// From the worker's logs, then the DynamoDB proxy's and the local LLM's records.
 	continued                 map[string]bool
 	continuations             int
@@ -388,11 +410,11 @@ func (r *soakReport) send(t *testing.T, s *devworld.World, evs []*soakEvent) {
 			r.armed[e.ddbFault] = append(r.armed[e.ddbFault], s.DynamoDBProxy.Arm(rule))
 			r.eventsWithFault[e.ddbFault]++
 		}
-		body := fixture.AppMention(e.id, e.channel, e.ts, e.prompt)
+		body := fixture.InTeam(fixture.AppMention(e.id, e.channel, e.ts, e.prompt), e.team, "", false)
 		var mentionDelay time.Duration
 		if e.twinned {
 			r.twins++
-			twin := fixture.MessageTwin(e.id+"T", e.channel, e.ts, e.prompt)
+			twin := fixture.InTeam(fixture.MessageTwin(e.id+"T", e.channel, e.ts, e.prompt), e.team, "", false)
 			if e.twinFirst {
 				r.twinsF++
 				mentionDelay = e.twinGap
@@ -461,8 +483,18 @@ func (r *soakReport) replay(t *testing.T, s *devworld.World) {
 // answer.
 func (r *soakReport) judge(t *testing.T, s *devworld.World, evs []*soakEvent) {
 	t.Helper()
-	r.outcomes, r.continuedShape = map[answercheck.Outcome]int{}, map[soakShape]int{}
+	r.outcomes, r.continuedShape, r.perWorkspace = map[answercheck.Outcome]int{}, map[soakShape]int{}, map[string]int{}
+	botOf := map[string]string{}
+	for _, w := range s.Slack.Workspaces() {
+		botOf[w.ID] = w.BotUserID
+	}
 	for _, e := range evs {
+		for _, m := range s.Slack.Messages(e.channel) {
+			if m.Bot && m.ThreadTS == e.ts && m.User != botOf[e.team] {
+				r.wrongWorkspace++
+				t.Errorf("event %d of workspace %s: a message posted as %s, not its workspace's bot %s", e.i, e.team, m.User, botOf[e.team])
+			}
+		}
 		want := s.LLM.AnswerText([]fakellm.Message{{Role: "user", Content: e.prompt}}, 0)
 		if want != e.answer {
 			t.Fatalf("the local LLM answers event %d with %q, not the planned %q", e.i, answercheck.Shorten(want, 40), answercheck.Shorten(e.answer, 40))
@@ -473,6 +505,7 @@ func (r *soakReport) judge(t *testing.T, s *devworld.World, evs []*soakEvent) {
 			r.failures = append(r.failures, v)
 			continue
 		}
+		r.perWorkspace[e.team]++
 		n := utf8.RuneCountInString(v.Text)
 		if n > soakLongChars {
 			r.over20k++
@@ -597,6 +630,8 @@ func (r *soakReport) String() string {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	p("soak: %d events at %d/s in %d channels (+%d Slack retries, +%d message twins, %d of them first), sent in %v; %d deliveries acknowledged, %d not",
 		soakEvents, soakRate, soakChannels, r.retries, r.twins, r.twinsF, r.sendDone.Sub(r.start).Round(100*time.Millisecond), r.acks.Load(), r.notAcked.Load())
+	p("  %d workspaces, each answered with its own installation's token: %s answered; %d messages posted as another workspace's bot",
+		len(soakWorkspaces), fmt.Sprint(r.perWorkspace), r.wrongWorkspace)
 	p("  answers: %d short (~1 s), %d slow (> the %v invocation), %d long (> %d characters); local LLM %v to the first token, %g words/s, LLM_PREFILL=continue",
 		r.shapes[shapeShort], r.shapes[shapeSlow], soakHandlerTimeout, r.shapes[shapeLong], soakLongChars, soakPace.FirstToken, soakPace.TokensPerSecond)
 	p("  worker: HANDLER_TIMEOUT %v, MAX_RECEIVE_COUNT %d, %d poll loops; %d SIGKILLs (every %v); Slack: %d fault bursts (429, 5xx; %d answers lost); DynamoDB down 3 s",

@@ -134,32 +134,9 @@ func get(t testing.TB, link string, body bool) string {
 	return string(b)
 }
 
-// event is an Events API body delivered to an installation: team (the workspace the event
-// happened in), enterprise, and its authorization (the workspace's install, or the org's).
+// tenantEvent is an Events API body delivered to an installation (fixture.InTeam), enveloped.
 func tenantEvent(t testing.TB, body, team, enterprise string, orgInstall bool) []byte {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal([]byte(body), &m); err != nil {
-		t.Fatal(err)
-	}
-	m["team_id"] = team
-	if enterprise != "" {
-		m["enterprise_id"] = enterprise
-	}
-	authTeam := any(team)
-	if orgInstall {
-		authTeam = nil
-	}
-	m["authorizations"] = []any{map[string]any{"enterprise_id": enterprise, "team_id": authTeam, "user_id": "UB" + team[1:],
-		"is_bot": true, "is_enterprise_install": orgInstall}}
-	if ev, ok := m["event"].(map[string]any); ok {
-		ev["team"] = team
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return eventEnvelope(t, string(b))
+	return eventEnvelope(t, fixture.InTeam(body, team, enterprise, orgInstall))
 }
 
 func (w *tenantsWorld) mention(id, team, enterprise string, orgInstall bool, channel, ts string) {
