@@ -223,7 +223,7 @@ func TestSoak(t *testing.T) {
 			}
 			return ""
 		}},
-		WorkerEnv: []string{assistant.EnvLLMPrefill + "=continue", fmt.Sprintf("%s=%d", workerconfig.EnvPollLoops, soakPollLoops)},
+		WorkerEnv:  []string{assistant.EnvLLMPrefill + "=continue", fmt.Sprintf("%s=%d", workerconfig.EnvPollLoops, soakPollLoops)},
 		Workspaces: soakWorkspaces[1:], ManyWorkspaces: true,
 	})
 	if err != nil {
