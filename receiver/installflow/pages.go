@@ -3,13 +3,15 @@ package installflow
 import (
 	"bytes"
 	"html/template"
+	"sync"
 
 	"github.com/slackrelay/slackrelay/receiver/intake"
 )
 
 // The pages are plain HTML with inline styles: no script, no external resource (the
-// Content-Security-Policy forbids both).
-var pages = template.Must(template.New("layout").Parse(`{{define "layout"}}<!doctype html>
+// Content-Security-Policy forbids both). They are parsed when a page is first shown, not at
+// init: a receiver that only takes Slack's requests does not spend its cold start on them.
+const layout = `{{define "layout"}}<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}}</title>
 <style>
@@ -22,26 +24,39 @@ a.button{display:inline-block;background:#4a154b;color:#fff;text-decoration:none
 .muted{color:#616061;font-size:.9rem}
 </style></head>
 <body><main class="{{.Class}}" id="page" data-status="{{.Status}}">{{template "body" .}}</main></body></html>
-{{end}}`))
+{{end}}`
 
-var (
-	installPage = template.Must(template.Must(pages.Clone()).Parse(`{{define "body"}}
+// The page bodies, each with the layout.
+const (
+	installBody = `{{define "body"}}
 <h1>Add {{.App}} to Slack</h1>
 <p>{{.App}} answers in Slack threads and direct messages. Installing it lets it read the
 messages it is sent and post its answers{{if .Team}} in workspace <code>{{.Team}}</code>{{end}}.</p>
 <p><a class="button" id="add-to-slack" href="{{.AuthorizeURL}}">Add to Slack</a></p>
 <p class="muted">You will confirm on Slack's own page. This link works for 10 minutes, in this browser.</p>
-{{end}}`))
-	successPage = template.Must(template.Must(pages.Clone()).Parse(`{{define "body"}}
+{{end}}`
+	successBody = `{{define "body"}}
 <h1 id="result">{{.App}} is installed in {{.Workspace}}</h1>
 <p>Mention <b>@{{.App}}</b> in a channel or send it a direct message to start.</p>
 {{if .OpenURL}}<p><a class="button" id="open-slack" href="{{.OpenURL}}">Open {{.Workspace}} in Slack</a></p>{{end}}
-{{end}}`))
-	failurePage = template.Must(template.Must(pages.Clone()).Parse(`{{define "body"}}
+{{end}}`
+	failureBody = `{{define "body"}}
 <h1 id="result">{{.Heading}}</h1>
 <p id="reason">{{.Reason}}</p>
 {{if .Again}}<p><a class="button" id="start-again" href="{{.Again}}">Start again</a></p>{{end}}
-{{end}}`))
+{{end}}`
+)
+
+func page(body string) func() *template.Template {
+	return sync.OnceValue(func() *template.Template {
+		return template.Must(template.Must(template.New("layout").Parse(layout)).Parse(body))
+	})
+}
+
+var (
+	installPage = page(installBody)
+	successPage = page(successBody)
+	failurePage = page(failureBody)
 )
 
 // pageHeaders keep the pages out of caches and frames and allow them no script.
@@ -53,7 +68,7 @@ var pageHeaders = map[string]string{
 }
 
 // render writes a page; its data is escaped by html/template.
-func render(status int, t *template.Template, data map[string]any, cookies ...string) intake.Response {
+func render(status int, t func() *template.Template, data map[string]any, cookies ...string) intake.Response {
 	data["Status"] = status
 	if data["Title"] == nil {
 		data["Title"] = data["App"]
@@ -62,7 +77,7 @@ func render(status int, t *template.Template, data map[string]any, cookies ...st
 		data["Class"] = "fail"
 	}
 	var b bytes.Buffer
-	if err := t.ExecuteTemplate(&b, "layout", data); err != nil {
+	if err := t().ExecuteTemplate(&b, "layout", data); err != nil {
 		// The templates are fixed and their data plain strings: this cannot happen, but a
 		// page must still be answered.
 		b.Reset()
