@@ -1,6 +1,7 @@
 package installpages
 
 import (
+	"bytes"
 	"context"
 	"html"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,12 +48,31 @@ type world struct {
 	table    string
 	store    *install.DynamoStore
 	receiver string // base URL of the receiver
+	logs     *syncBuffer
+}
+
+// syncBuffer is the receiver's log, written by concurrent requests.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func setup(t *testing.T, opts fakeslack.Options) *world {
 	t.Helper()
 	stack := localawstest.Stack(t)
-	w := &world{endpoint: stack.DynamoDBEndpoint, table: "installations-" + strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-"))}
+	w := &world{logs: &syncBuffer{}, endpoint: stack.DynamoDBEndpoint, table: "installations-" + strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-"))}
 	if err := awstest.CreateTable(context.Background(), stack.DynamoDB(), w.table); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +92,7 @@ func setup(t *testing.T, opts fakeslack.Options) *world {
 // handler is one receiver instance: the real handler with the install pages, as
 // receiver/cmd/receiver builds it in many-workspace mode, on its own DynamoDB client.
 func (w *world) handler(db *dynamodb.Client) *intake.Handler {
-	log := slog.New(slog.DiscardHandler)
+	log := slog.New(slog.NewJSONHandler(w.logs, nil))
 	slackURL := strings.TrimSuffix(w.slack.APIURL(), "api/")
 	return &intake.Handler{
 		MaxBodyBytes: 1 << 16,
@@ -187,6 +208,17 @@ func TestWorkspaceInstallWithTokenRotation(t *testing.T) {
 	}
 	if _, err := w.store.Get(context.Background(), install.TeamKey("T0001")); err == nil {
 		t.Error("the default workspace was installed too")
+	}
+	// The log says what was installed and never shows a token, the code or the client secret.
+	logs := w.logs.String()
+	code := done.url.Query().Get("code")
+	for what, secret := range map[string]string{"bot token": stored.BotToken, "refresh token": stored.RefreshToken, "code": code, "client secret": fakeslack.DefaultClientSecret} {
+		if secret == "" || strings.Contains(logs, secret) {
+			t.Errorf("the %s (%q) is empty or in the receiver's log:\n%s", what, secret, logs)
+		}
+	}
+	if !strings.Contains(logs, `"msg":"installed"`) || !strings.Contains(logs, `"key":"T#T0002"`) {
+		t.Errorf("no installed line naming T#T0002 in the log:\n%s", logs)
 	}
 }
 
