@@ -24,6 +24,9 @@
 #   MAX_RECEIVE_COUNT        default 5
 #   WORKER_TIMEOUT_SECONDS   default 120; one of 30, 60, 120, 300, 600, 900 (docs/deploy.md)
 #   RECEIVER_RESERVED_CONCURRENCY  default empty = unreserved; N reserves N for the receiver
+#   WORKSPACES               single | many (default single); many: the app is distributed and
+#                            each workspace installs it through the stack's install page
+#   SLACK_CLIENT_ID          with WORKSPACES=many: the app's client id (Basic Information)
 #   DEPLOYER                 sam | aws (default: sam when on PATH, else aws)
 #   DRY_RUN=1                print the plan and stop
 set -euo pipefail
@@ -50,6 +53,8 @@ WORKER_MAX_CONCURRENCY="${WORKER_MAX_CONCURRENCY:-10}"
 MAX_RECEIVE_COUNT="${MAX_RECEIVE_COUNT:-5}"
 WORKER_TIMEOUT_SECONDS="${WORKER_TIMEOUT_SECONDS:-120}"
 RECEIVER_RESERVED_CONCURRENCY="${RECEIVER_RESERVED_CONCURRENCY:-}"
+WORKSPACES="${WORKSPACES:-single}"
+SLACK_CLIENT_ID="${SLACK_CLIENT_ID:-}"
 TEMPLATE=infra/template.yaml
 MANIFEST=infra/slack-app-manifest.yaml
 
@@ -79,6 +84,13 @@ if [[ "$LLM_PROVIDER" == bedrock ]]; then
     die "LLM_PROVIDER=bedrock needs BEDROCK_MODEL_ARNS, the model and inference-profile ARNs the worker may invoke (docs/deploy.md)"
 fi
 [[ "$BEDROCK_MODEL_ARNS" != *"*"* ]] || die "BEDROCK_MODEL_ARNS takes exact ARNs, no wildcards"
+# The template's Workspaces AllowedValues and its rule ManyWorkspacesNeedAClientId.
+[[ "$WORKSPACES" =~ ^(single|many)$ ]] || die "WORKSPACES must be single or many"
+if [[ "$WORKSPACES" == many ]]; then
+  [[ "$SLACK_CLIENT_ID" =~ ^[0-9.]+$ ]] || die "WORKSPACES=many needs SLACK_CLIENT_ID, the app's client id (Basic Information -> App Credentials)"
+else
+  SLACK_CLIENT_ID=""
+fi
 for f in build/receiver.zip build/worker.zip; do
   [[ -f "$f" ]] || die "$f is missing: run 'make build' first"
 done
@@ -108,6 +120,9 @@ params=(
   "MaxReceiveCount=$MAX_RECEIVE_COUNT"
   "WorkerTimeoutSeconds=$WORKER_TIMEOUT_SECONDS"
   "ReceiverReservedConcurrency=$RECEIVER_RESERVED_CONCURRENCY"
+  "Workspaces=$WORKSPACES"
+  "SlackClientId=$SLACK_CLIENT_ID"
+  "ClientSecretParam=$PARAM_PREFIX/client-secret"
   "ArtifactBucket=$ARTIFACT_BUCKET"
   "ReceiverZipKey=$RECEIVER_KEY"
   "WorkerZipKey=$WORKER_KEY"
@@ -190,7 +205,18 @@ EVENTS_URL="$(output EventsUrl)"
 API_BASE="${EVENTS_URL%/slack/events}"
 [[ "$API_BASE" == https://* ]] || die "unexpected EventsUrl output: $EVENTS_URL"
 
+# Many workspaces: the manifest's commented redirect_urls is filled in and turned on.
+manifest_edit=("s#https://EXAMPLE#$API_BASE#g")
+if [[ "$WORKSPACES" == many ]]; then
+  manifest_edit+=(-e 's/^  # redirect_urls:$/  redirect_urls:/' -e 's#^  \#   - \(https://.*/slack/oauth_redirect\)$#    - \1#')
+fi
+
 echo
 echo "deploy: Slack app manifest with this stack's URLs (paste into api.slack.com -> your app -> App Manifest):"
 echo "---"
-sed "s#https://EXAMPLE#$API_BASE#g" "$MANIFEST"
+sed -e "${manifest_edit[@]}" "$MANIFEST"
+if [[ "$WORKSPACES" == many ]]; then
+  echo "---"
+  echo "deploy: workspaces install the app from $API_BASE/slack/install (output InstallUrl); turn on"
+  echo "  Manage Distribution in the app's settings first (docs/deploy.md, Distributing the app to many workspaces)"
+fi

@@ -6,10 +6,13 @@
 # Environment:
 #   SLACK_SIGNING_SECRET  required  Slack app -> Basic Information -> Signing Secret
 #   SLACK_BOT_TOKEN       required  Slack app -> OAuth & Permissions -> Bot User OAuth Token
+#                                   (not with WORKSPACES=many: each install brings its own)
+#   WORKSPACES            single | many (default single, as deploy.sh)
+#   SLACK_CLIENT_SECRET   with WORKSPACES=many, required: Basic Information -> Client Secret
 #   LLM_API_KEY           optional  written only when set
 #   STAGE                 default prod
 #   PARAM_PREFIX          default /slackrelay/$STAGE (must match what deploy.sh passes)
-#   SIGNING_SECRET_PARAM, BOT_TOKEN_PARAM, LLM_API_KEY_PARAM  override single names
+#   SIGNING_SECRET_PARAM, BOT_TOKEN_PARAM, CLIENT_SECRET_PARAM, LLM_API_KEY_PARAM  override single names
 #   KMS_KEY_ID            optional customer managed key (default: aws/ssm)
 #   AWS_REGION            required (or AWS_DEFAULT_REGION)
 #
@@ -28,14 +31,24 @@ STAGE="${STAGE:-prod}"
 PARAM_PREFIX="${PARAM_PREFIX:-/slackrelay/$STAGE}"
 SIGNING_SECRET_PARAM="${SIGNING_SECRET_PARAM:-$PARAM_PREFIX/signing-secret}"
 BOT_TOKEN_PARAM="${BOT_TOKEN_PARAM:-$PARAM_PREFIX/bot-token}"
+CLIENT_SECRET_PARAM="${CLIENT_SECRET_PARAM:-$PARAM_PREFIX/client-secret}"
 LLM_API_KEY_PARAM="${LLM_API_KEY_PARAM:-$PARAM_PREFIX/llm-api-key}"
+WORKSPACES="${WORKSPACES:-single}"
+[[ "$WORKSPACES" =~ ^(single|many)$ ]] || die "WORKSPACES must be single or many"
 
 [[ -n "${SLACK_SIGNING_SECRET:-}" ]] || die "set SLACK_SIGNING_SECRET (Slack app -> Basic Information)"
-[[ -n "${SLACK_BOT_TOKEN:-}" ]] || die "set SLACK_BOT_TOKEN (Slack app -> OAuth & Permissions)"
-[[ "$SLACK_BOT_TOKEN" == xoxb-* ]] || echo "put-secrets: warning: SLACK_BOT_TOKEN does not start with xoxb- (is it the bot token?)" >&2
-
-names=("$SIGNING_SECRET_PARAM" "$BOT_TOKEN_PARAM")
-vars=(SLACK_SIGNING_SECRET SLACK_BOT_TOKEN)
+names=("$SIGNING_SECRET_PARAM")
+vars=(SLACK_SIGNING_SECRET)
+if [[ "$WORKSPACES" == many ]]; then
+  [[ -n "${SLACK_CLIENT_SECRET:-}" ]] || die "set SLACK_CLIENT_SECRET (Slack app -> Basic Information -> App Credentials)"
+  names+=("$CLIENT_SECRET_PARAM")
+  vars+=(SLACK_CLIENT_SECRET)
+else
+  [[ -n "${SLACK_BOT_TOKEN:-}" ]] || die "set SLACK_BOT_TOKEN (Slack app -> OAuth & Permissions)"
+  [[ "$SLACK_BOT_TOKEN" == xoxb-* ]] || echo "put-secrets: warning: SLACK_BOT_TOKEN does not start with xoxb- (is it the bot token?)" >&2
+  names+=("$BOT_TOKEN_PARAM")
+  vars+=(SLACK_BOT_TOKEN)
+fi
 if [[ -n "${LLM_API_KEY:-}" ]]; then
   names+=("$LLM_API_KEY_PARAM")
   vars+=(LLM_API_KEY)

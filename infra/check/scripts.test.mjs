@@ -224,6 +224,41 @@ describe('shell scripts', () => {
     assert.doesNotMatch(r.stdout, /EXAMPLE/);
   });
 
+  test('deploy.sh with many workspaces passes the client id and secret parameter and turns on the redirect URL', () => {
+    const dry = run('deploy.sh', { ARTIFACT_BUCKET: 'bkt', DRY_RUN: '1', WORKSPACES: 'many' });
+    assert.notEqual(dry.status, 0, 'many workspaces without SLACK_CLIENT_ID: got exit 0');
+    assert.match(dry.stderr, /SLACK_CLIENT_ID/);
+    const bad = run('deploy.sh', { ARTIFACT_BUCKET: 'bkt', DRY_RUN: '1', WORKSPACES: 'several' });
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /WORKSPACES must be single or many/);
+    const single = run('deploy.sh', { ARTIFACT_BUCKET: 'bkt', DRY_RUN: '1', SLACK_CLIENT_ID: '1.2' });
+    assert.equal(single.status, 0, single.stderr);
+    assert.match(single.stdout, /Workspaces=single\n/);
+    assert.match(single.stdout, /SlackClientId=\n/);
+
+    const r = run('deploy.sh', { ARTIFACT_BUCKET: 'bkt', WORKSPACES: 'many', SLACK_CLIENT_ID: '123.456' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const deploy = calls().find((a) => a[0] === 'cloudformation' && a[1] === 'deploy');
+    for (const p of ['Workspaces=many', 'SlackClientId=123.456', 'ClientSecretParam=/slackrelay/prod/client-secret']) {
+      assert.ok(deploy.includes(p), `${p} not in ${deploy.join(' ')}`);
+    }
+    const manifest = parseYaml(r.stdout.split('---\n')[1]);
+    assert.deepEqual(manifest.oauth_config.redirect_urls, ['https://abc123.execute-api.eu-west-1.amazonaws.com/slack/oauth_redirect']);
+    assert.match(r.stdout, /install the app from https:\/\/abc123\.execute-api\.eu-west-1\.amazonaws\.com\/slack\/install/);
+    const one = run('deploy.sh', { ARTIFACT_BUCKET: 'bkt' });
+    assert.equal(parseYaml(one.stdout.split('---\n')[1]).oauth_config.redirect_urls, undefined);
+  });
+
+  test('put-secrets.sh with many workspaces writes the client secret instead of a bot token', () => {
+    const r = run('put-secrets.sh', { WORKSPACES: 'many', SLACK_SIGNING_SECRET: 's', SLACK_CLIENT_SECRET: 'client-secret-123' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.deepEqual(calls().map((a) => a[a.indexOf('--name') + 1]), ['/slackrelay/prod/signing-secret', '/slackrelay/prod/client-secret']);
+    assert.ok(!r.stdout.includes('client-secret-123') && !calls().some((a) => a.some((x) => x.includes('client-secret-123'))));
+    const bad = run('put-secrets.sh', { WORKSPACES: 'many', SLACK_SIGNING_SECRET: 's', SLACK_BOT_TOKEN: 'xoxb-t' });
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /SLACK_CLIENT_SECRET/);
+  });
+
   test('put-secrets.sh keeps values off the command line and out of its output', () => {
     const secrets = { SLACK_SIGNING_SECRET: 'sigsecret-0123', SLACK_BOT_TOKEN: 'xoxb-token-4567', LLM_API_KEY: 'sk-llm-89' };
     const r = run('put-secrets.sh', secrets);

@@ -324,7 +324,7 @@ class Iam(Case):
         self.assertHas(mutated(m), "E9041", "ExtraPolicy/Properties/PolicyDocument/Statement", "s3:GetObject")
 
     def test_kms_decrypt_on_star_with_only_via_service(self):
-        f = mutated(lambda t: stmt(t, "ReceiverRole", "DecryptSigningSecret")["Condition"]["StringEquals"].pop(CONTEXT_KEY))
+        f = mutated(lambda t: stmt(t, "ReceiverRole", "DecryptSecrets")["Condition"]["StringEquals"].pop(CONTEXT_KEY))
         self.assertHas(f, "E9041", "ReceiverRole", f"needs a {CONTEXT_KEY} condition")
         self.assertHas(f, "E9043", "ReceiverRole", f"without a {CONTEXT_KEY} condition")
 
@@ -334,7 +334,7 @@ class Iam(Case):
         self.assertHas(f, "E9042", "lacks param:LlmApiKeyParam?HasLlm")
 
     def test_a_parameter_arn_with_a_wildcard(self):
-        f = mutated(lambda t: stmt(t, "ReceiverRole", "SigningSecret").update(
+        f = mutated(lambda t: stmt(t, "ReceiverRole", "Secrets").update(
             Resource={"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/slackrelay/*"}))
         self.assertHas(f, "E9042", "ReceiverRole", "want the exact ARN")
 
@@ -343,7 +343,7 @@ class Iam(Case):
         self.assertHas(f, "E9042", "SIGNING_SECRET_PARAM", "cannot tell which SSM parameter")
 
     def test_E9043_decrypt_for_a_parameter_the_function_does_not_read(self):
-        f = mutated(lambda t: stmt(t, "ReceiverRole", "DecryptSigningSecret")["Condition"]["StringEquals"].update(
+        f = mutated(lambda t: stmt(t, "ReceiverRole", "DecryptSecrets")["Condition"]["StringEquals"].update(
             {CONTEXT_KEY: [ssm_arn("SigningSecretParam"), ssm_arn("BotTokenParam")]}))
         self.assertOnly(f, "E9043", "Resources/ReceiverRole", "grants param:BotTokenParam")
 
@@ -442,7 +442,7 @@ class Bedrock(Case):
     def test_another_role_invokes_a_model(self):
         f = mutated(lambda t: R(t, "ReceiverRole")["Policies"][0]["PolicyDocument"]["Statement"].append(
             {"Effect": "Allow", "Action": "bedrock:InvokeModelWithResponseStream", "Resource": {"Ref": "BedrockModelArns"}}))
-        self.assertHas(f, "E9045", "ReceiverRole/Properties/Policies/0/PolicyDocument/Statement/4", "ReceiverRole gets Bedrock actions")
+        self.assertHas(f, "E9045", "ReceiverRole/Properties/Policies/0/PolicyDocument/Statement/5", "ReceiverRole gets Bedrock actions")
 
     def test_model_arns_that_admit_a_wildcard(self):
         f = mutated(lambda t: t["Parameters"]["BedrockModelArns"].update(AllowedPattern="^(arn:aws:bedrock:[^,]+)?$"))

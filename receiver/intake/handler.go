@@ -26,6 +26,9 @@ const (
 	PathEvents        = "/slack/events"
 	PathCommands      = "/slack/commands"
 	PathInteractivity = "/slack/interactivity"
+	// The install pages, served by Handler.Pages (many workspaces only; 404 otherwise).
+	PathInstall       = "/slack/install"
+	PathOAuthRedirect = "/slack/oauth_redirect"
 )
 
 // Slack's retry headers.
@@ -58,6 +61,15 @@ type Request struct {
 	Header    func(name string) string
 	Body      []byte
 	RequestID string
+	// RawQuery is the query string without the '?' (the install pages read it).
+	RawQuery string
+	// Cookies are the request's cookies as name=value pairs (API Gateway payload v2 hands
+	// them over apart from the headers).
+	Cookies []string
+	// BaseURL is the scheme, host and stage prefix the request was addressed to, with no
+	// trailing slash (https://abc.execute-api.eu-west-1.amazonaws.com,
+	// http://127.0.0.1:3000): the install pages build their own links from it.
+	BaseURL string
 
 	// bodyText is Body as a string when the transport already holds one (Lambda events), so
 	// the envelope takes it instead of copying Body again.
@@ -72,6 +84,16 @@ type Response struct {
 	// NoRetry asks Slack not to retry (X-Slack-No-Retry: 1): set on rejections of requests
 	// that would fail the same way again (400, 404, 405, 413), not on 401 or 503.
 	NoRetry bool
+	// Headers are further response headers (the install pages' Cache-Control and
+	// Content-Security-Policy), SetCookies Set-Cookie values.
+	Headers    map[string]string
+	SetCookies []string
+}
+
+// Pages serves the install pages (PathInstall, PathOAuthRedirect) of an app distributed to
+// many workspaces; *installflow.Flow implements it.
+type Pages interface {
+	ServePage(ctx context.Context, r *Request) Response
 }
 
 // Handler is the receiver's core.
@@ -84,6 +106,8 @@ type Handler struct {
 	Log          *slog.Logger
 	Metrics      *metrics.Emitter
 	Now          func() time.Time
+	// Pages, when set, serves the install pages; nil (one workspace) answers them 404.
+	Pages Pages
 
 	reported sync.Map // configuration error codes already logged at ERROR
 	// messageLimit replaces envelope.MaxSQSMessageBytes when set (the fuzz test, so that
@@ -124,6 +148,11 @@ func (h *Handler) Handle(ctx context.Context, r *Request) Response {
 		kind = envelope.KindSlashCommand
 	case PathInteractivity:
 		kind = envelope.KindInteraction
+	case PathInstall, PathOAuthRedirect:
+		if h.Pages != nil {
+			return h.Pages.ServePage(ctx, r)
+		}
+		return h.rejected(r, reasonNotFound, nil, reject(404, "not found", false))
 	default:
 		// A path under /slack/ that is not a route is more likely a configuration mistake
 		// (a route renamed, a stage prefix) than a bad request: Slack may retry it, so an

@@ -35,6 +35,9 @@ func (h *Handler) HandleLambda(ctx context.Context, ev events.APIGatewayV2HTTPRe
 		bodyText:  text,
 		RequestID: ev.RequestContext.RequestID,
 		Header:    func(name string) string { return lookupHeader(headers, name) },
+		RawQuery:  ev.RawQueryString,
+		Cookies:   ev.Cookies,
+		BaseURL:   lambdaBaseURL(ev),
 	}
 	return toLambda(h.Handle(ctx, &r)), nil
 }
@@ -53,6 +56,20 @@ func routePath(rawPath, stage string) string {
 		return rest
 	}
 	return rawPath
+}
+
+// lambdaBaseURL is where API Gateway received the request: its domain name (the API's, or a
+// custom domain's) and, for a stage other than $default, the stage. The domain comes from the
+// request context, which API Gateway fills, not from a header the client chose.
+func lambdaBaseURL(ev events.APIGatewayV2HTTPRequest) string {
+	if ev.RequestContext.DomainName == "" {
+		return ""
+	}
+	base := "https://" + ev.RequestContext.DomainName
+	if stage := ev.RequestContext.Stage; stage != "" && stage != "$default" && strings.HasPrefix(ev.RawPath, "/"+stage+"/") {
+		base += "/" + stage
+	}
+	return base
 }
 
 // lowerHeaderNames are the lower-case forms of the headers Handle asks for, worked out once
@@ -84,9 +101,12 @@ func lookupHeader(headers map[string]string, name string) string {
 }
 
 func toLambda(r Response) events.APIGatewayV2HTTPResponse {
-	out := events.APIGatewayV2HTTPResponse{StatusCode: r.Status, Body: string(r.Body)}
-	if r.ContentType != "" || r.NoRetry {
-		out.Headers = make(map[string]string, 2)
+	out := events.APIGatewayV2HTTPResponse{StatusCode: r.Status, Body: string(r.Body), Cookies: r.SetCookies}
+	if r.ContentType != "" || r.NoRetry || len(r.Headers) > 0 {
+		out.Headers = make(map[string]string, 2+len(r.Headers))
+		for k, v := range r.Headers {
+			out.Headers[strings.ToLower(k)] = v
+		}
 		if r.ContentType != "" {
 			out.Headers["content-type"] = r.ContentType
 		}
@@ -104,6 +124,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		Path:      req.URL.Path,
 		RequestID: req.Header.Get("X-Request-Id"),
 		Header:    func(name string) string { return req.Header.Get(textproto.CanonicalMIMEHeaderKey(name)) },
+		RawQuery:  req.URL.RawQuery,
+		BaseURL:   localBaseURL(req),
+	}
+	for _, c := range req.Cookies() {
+		r.Cookies = append(r.Cookies, c.Name+"="+c.Value)
 	}
 	if r.RequestID == "" {
 		r.RequestID = envelope.NewID()[:16]
@@ -123,7 +148,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	writeResponse(w, h.Handle(req.Context(), &r))
 }
 
+// localBaseURL is the local server's own address as the client named it.
+func localBaseURL(req *http.Request) string {
+	scheme := "http"
+	if req.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + req.Host
+}
+
 func writeResponse(w http.ResponseWriter, r Response) {
+	for k, v := range r.Headers {
+		w.Header().Set(k, v)
+	}
+	for _, c := range r.SetCookies {
+		w.Header().Add("Set-Cookie", c)
+	}
 	if r.ContentType != "" {
 		w.Header().Set("Content-Type", r.ContentType)
 	}

@@ -126,6 +126,8 @@ type Local struct {
 	// QueueURL, DLQURL and Table are the events queue, the dead-letter queue and the
 	// idempotency table (EventsQueue, DeadLetterQueue, IdempotencyTable).
 	QueueURL, DLQURL, Table string
+	// InstallationsTable is the installations table (InstallationsTable), for Workspaces many.
+	InstallationsTable string
 	// SQSEndpoint, DynamoDBEndpoint and SSMEndpoint are the local servers.
 	SQSEndpoint, DynamoDBEndpoint, SSMEndpoint string
 }
@@ -149,12 +151,14 @@ type Spec struct {
 // and memory as the template gives them, placeholder credentials (Lambda's come from the
 // role), the local endpoints, then Set and Unset.
 func Options(t *Template, spec Spec) (FunctionOptions, error) {
-	f, err := t.Function(spec.LogicalID, Values{
-		Params: spec.Params,
-		Refs: map[string]string{
-			"EventsQueue": spec.Local.QueueURL, "DeadLetterQueue": spec.Local.DLQURL, "IdempotencyTable": spec.Local.Table,
-		},
-	})
+	refs := map[string]string{
+		"EventsQueue": spec.Local.QueueURL, "DeadLetterQueue": spec.Local.DLQURL, "IdempotencyTable": spec.Local.Table,
+	}
+	if spec.Local.InstallationsTable != "" {
+		// Only when set: a Ref on it without one is an error, never an empty table name.
+		refs["InstallationsTable"] = spec.Local.InstallationsTable
+	}
+	f, err := t.Function(spec.LogicalID, Values{Params: spec.Params, Refs: refs})
 	if err != nil {
 		return FunctionOptions{}, err
 	}

@@ -30,8 +30,14 @@ func TestFunctionsOfTheRealTemplate(t *testing.T) {
 	}
 	if r.Name != "slackrelay-receiver" || r.Timeout != 2*time.Second || r.MemoryMB != 256 ||
 		r.Env["EVENTS_QUEUE_URL"] != "http://sqs/q" || r.Env["SIGNING_SECRET_PARAM"] != "/slackrelay/prod/signing-secret" ||
-		r.Env["MAX_BODY_BYTES"] != "780288" || r.Env["SECRETS_MAX_AGE"] != "5m" || len(r.Env) != 5 {
+		r.Env["MAX_BODY_BYTES"] != "780288" || r.Env["SECRETS_MAX_AGE"] != "5m" || len(r.Env) != 12 {
 		t.Fatalf("receiver %+v", r)
+	}
+	// One workspace (the default): the install pages' settings are all empty, so they are off.
+	for _, k := range []string{"INSTALLATIONS_TABLE", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET_PARAM", "OAUTH_SCOPES", "OAUTH_REDIRECT_URL", "SLACK_OAUTH_AUTHORIZE_URL", "SLACK_API_URL"} {
+		if v, ok := r.Env[k]; !ok || v != "" {
+			t.Errorf("receiver %s = %q (set %t), want set and empty with one workspace", k, v, ok)
+		}
 	}
 	w, err := tmpl.Function(WorkerFunction, Values{Refs: localRefs})
 	if err != nil {
@@ -47,6 +53,34 @@ func TestFunctionsOfTheRealTemplate(t *testing.T) {
 	}
 	if w.Name != "slackrelay-worker" || w.Timeout != 120*time.Second || w.MemoryMB != 256 {
 		t.Errorf("worker %s, %s, %d MB; want slackrelay-worker, the WorkerTimeoutSeconds default 120s, 256 MB", w.Name, w.Timeout, w.MemoryMB)
+	}
+}
+
+// Workspaces many gives the receiver the install pages' table, client id and secret
+// parameter, and the worker no bot token.
+func TestManyWorkspaces(t *testing.T) {
+	t.Parallel()
+	tmpl := realTemplate(t)
+	refs := map[string]string{"InstallationsTable": "installations"}
+	for k, v := range localRefs {
+		refs[k] = v
+	}
+	vals := Values{Refs: refs, Params: map[string]string{"Workspaces": "many", "SlackClientId": "1.2"}}
+	r, err := tmpl.Function(ReceiverFunction, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"INSTALLATIONS_TABLE": "installations", "SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET_PARAM": "/slackrelay/prod/client-secret", "OAUTH_SCOPES": ""} {
+		if got := r.Env[k]; got != v {
+			t.Errorf("receiver %s = %q, want %q", k, got, v)
+		}
+	}
+	w, err := tmpl.Function(WorkerFunction, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Env["INSTALLATIONS_TABLE"] != "installations" || w.Env["BOT_TOKEN_PARAM"] != "" {
+		t.Errorf("worker INSTALLATIONS_TABLE %q, BOT_TOKEN_PARAM %q; want the table and no bot token", w.Env["INSTALLATIONS_TABLE"], w.Env["BOT_TOKEN_PARAM"])
 	}
 }
 

@@ -21,12 +21,16 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/slackrelay/slackrelay/receiver/installflow"
 	"github.com/slackrelay/slackrelay/receiver/intake"
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/config"
+	"github.com/slackrelay/slackrelay/shared/install"
 	"github.com/slackrelay/slackrelay/shared/lambdainit"
 	"github.com/slackrelay/slackrelay/shared/logging"
 	"github.com/slackrelay/slackrelay/shared/metrics"
@@ -72,6 +76,10 @@ func run() error {
 		Log:          log,
 		Metrics:      m,
 	}
+	if cfg.Install.Table != "" {
+		h.Pages = installFlow(cfg, awsCfg, log, m)
+		log.Info("install pages on", "install", intake.PathInstall, "redirect", intake.PathOAuthRedirect)
+	}
 	if cfg.Lambda {
 		lambda.Start(h.HandleLambda)
 		return nil
@@ -99,6 +107,32 @@ func run() error {
 		return err
 	}
 	return nil
+}
+
+// installFlow builds the install pages of many-workspace mode. The client secret is read from
+// SSM when a page first needs it (not at init: the events' cold start does not wait for it),
+// bounded like the signing secret.
+func installFlow(cfg receiverconfig.Config, awsCfg aws.Config, log *slog.Logger, m *metrics.Emitter) *installflow.Flow {
+	var secret installflow.Secrets
+	if cfg.Install.ClientSecretParam != "" {
+		client := ssm.NewFromConfig(awsCfg, func(o *ssm.Options) { o.BaseEndpoint = awsclient.Endpoint(os.Getenv, "SSM") }, intake.SSMOptions)
+		secret = secrets.NewSSM(client, map[string]string{installflow.SecretKey: cfg.Install.ClientSecretParam}, intake.SecretsOptions(cfg.SecretsMaxAge, log, m))
+	} else {
+		secret = secrets.NewStatic(map[string]string{installflow.SecretKey: cfg.Install.ClientSecret})
+	}
+	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = awsclient.Endpoint(os.Getenv, "DYNAMODB") }, installflow.DynamoDBOptions)
+	return &installflow.Flow{
+		ClientID:     cfg.Install.ClientID,
+		Scopes:       cfg.Install.Scopes,
+		RedirectURL:  cfg.Install.RedirectURL,
+		AuthorizeURL: cfg.Install.AuthorizeURL,
+		APIURL:       cfg.Install.SlackAPIURL,
+		Secrets:      secret,
+		Store:        install.NewDynamoStore(db, cfg.Install.Table, nil),
+		States:       installflow.DynamoStates{DB: db, Table: cfg.Install.Table},
+		Log:          log,
+		Metrics:      m,
+	}
 }
 
 // preload reads the signing secret during init (in Lambda, before the runtime loop asks for
