@@ -5,7 +5,7 @@ BUILD := build
 GOFLAGS_LAMBDA := -trimpath -tags lambda.norpc -ldflags='-s -w -buildid=' -buildvcs=false
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: help deps vet test test-go test-infra build clean demo dev bench e2e deploy secrets
+.PHONY: help deps chromium vet test test-go test-infra build clean demo dev bench e2e deploy secrets
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -16,6 +16,19 @@ deps: infra/local/node_modules/.installed ## install Go modules and the local st
 infra/local/node_modules/.installed: infra/local/package.json infra/local/package-lock.json
 	cd infra/local && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# The install pages' browser check (infra/local/installpages) drives Debian's Chromium; it is
+# installed here when missing and possible (root, apt-get; bounded, best effort), and the
+# check is skipped with a message where it is not.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      echo "== installing chromium for the install pages' browser check (apt-get, best effort)"; \
+	      DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+	      { DEBIAN_FRONTEND=noninteractive timeout 120 apt-get update -q >/dev/null 2>&1 && \
+	        DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; } || \
+	      echo "make: apt-get install chromium failed: the browser check will be skipped"; \
+	    else echo "make: no chromium: the browser check of the install pages will be skipped"; fi; }
 
 vet: deps ## gofmt, and go vet every module, each on its own (GOWORK=off) and in the workspace
 	@unformatted=$$(gofmt -l $(MODULES)); if [ -n "$$unformatted" ]; then echo "gofmt -l finds unformatted files:"; echo "$$unformatted"; exit 1; fi
@@ -29,7 +42,7 @@ test: vet ## vet + every module's tests (unit, integration, fuzz seeds) + the te
 # the servers around their runs. infra/local's own tests start what they need themselves; they
 # run alongside (the 5-minute answer in its e2e suite is mostly waiting), their output kept in
 # build/test-infra-local.log and shown when they end.
-test-go: deps
+test-go: deps chromium
 	@cd infra/local && go build -o ../../$(BUILD)/local/slackrelay-local ./cmd/slackrelay-local
 	@echo "== test infra/local (alongside the other modules; its output follows theirs)"; \
 	(cd infra/local && SLACKRELAY_REQUIRE_LOCAL_STACK=1 go test -count=1 ./... > ../../$(BUILD)/test-infra-local.log 2>&1) & local=$$!; \

@@ -315,6 +315,10 @@ func (s *Server) url() string {
 // APIURL is the Web API base for slack.OptionAPIURL, e.g. "http://127.0.0.1:PORT/api/".
 func (s *Server) APIURL() string { return s.url() + "api/" }
 
+// AuthorizeURL is the OAuth consent page an Add to Slack link goes to (Slack's
+// https://slack.com/oauth/v2/authorize), e.g. "http://127.0.0.1:PORT/oauth/v2/authorize".
+func (s *Server) AuthorizeURL() string { return s.url() + "oauth/v2/authorize" }
+
 // Close stops a server started with Start, letting requests in flight finish for up to 2 s.
 func (s *Server) Close() error {
 	s.mu.Lock()

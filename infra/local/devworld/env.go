@@ -37,13 +37,26 @@ func (s *World) baseEnv(logLevelVar string) []string {
 // ReceiverEnv is the environment StartReceiver gives the receiver, listening on addr, its
 // SQS client going through SQSProxy. Later entries of an environment win, so a caller may
 // append overrides.
+// With Options.ManyWorkspaces it also serves the install pages, against the local Slack's
+// consent page and oauth.v2.access, storing installations in InstallationsTable.
 func (s *World) ReceiverEnv(addr string) []string {
-	return append(s.baseEnv(receiverconfig.EnvLogLevel),
+	env := append(s.baseEnv(receiverconfig.EnvLogLevel),
 		kv(awsclient.EndpointVar("SQS"), s.SQSProxy.URL()),
 		kv(receiverconfig.EnvEventsQueueURL, s.Local.QueueURL),
 		kv(receiverconfig.EnvSlackSigningSecret, s.opts.SigningSecret),
 		kv(receiverconfig.EnvListenAddr, addr),
 	)
+	if s.InstallationsTable != "" {
+		env = append(env,
+			kv(awsclient.EndpointVar("DYNAMODB"), s.Local.DynamoDBEndpoint),
+			kv(receiverconfig.EnvInstallationsTable, s.InstallationsTable),
+			kv(receiverconfig.EnvSlackClientID, fakeslack.DefaultClientID),
+			kv(receiverconfig.EnvSlackClientSecret, fakeslack.DefaultClientSecret),
+			kv(receiverconfig.EnvAuthorizeURL, s.Slack.AuthorizeURL()),
+			kv(receiverconfig.EnvSlackAPIURL, s.Slack.APIURL()),
+		)
+	}
+	return env
 }
 
 // WorkerEnv is the environment StartWorker gives the worker: the local queues and table (its
