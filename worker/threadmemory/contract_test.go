@@ -89,12 +89,16 @@ func TestContract(t *testing.T) {
 			}
 		}
 
-		// Edit replaces a user's turn; the bot's own turns and unknown turns are left alone.
+		// Edit replaces a turn's text (a user's edit, a regenerated answer), keeping who
+		// wrote it; an unknown turn is left alone.
 		if ok, err := s.Edit(ctx, k, "1700000000.000100", "what is a lake?"); !ok || err != nil {
 			t.Fatalf("edit of a user turn: %v, %v", ok, err)
 		}
-		if ok, err := s.Edit(ctx, k, "1700000001.000200", "edited answer"); ok || err != nil {
-			t.Fatalf("edit of the bot's turn: %v, %v; want false", ok, err)
+		if ok, err := s.Edit(ctx, k, "1700000001.000200", "still water"); !ok || err != nil {
+			t.Fatalf("edit of the bot's turn: %v, %v", ok, err)
+		}
+		if th, _ := s.Read(ctx, k); !th.Turns[2].Bot || th.Turns[0].User != "U1" {
+			t.Fatalf("an edit changed who wrote the turn: %+v", th.Turns)
 		}
 		if ok, err := s.Edit(ctx, k, "1700000009.000000", "x"); ok || err != nil {
 			t.Fatalf("edit of an unknown turn: %v, %v; want false", ok, err)
@@ -106,7 +110,7 @@ func TestContract(t *testing.T) {
 		if ok, err := s.Remove(ctx, k, "1700000000.900000"); ok || err != nil {
 			t.Fatalf("remove again: %v, %v; want false", ok, err)
 		}
-		if th, _ := s.Read(ctx, k); texts(th) != "what is a lake?|water, moving" {
+		if th, _ := s.Read(ctx, k); texts(th) != "what is a lake?|still water" {
 			t.Fatalf("after edit and remove: %q", texts(th))
 		}
 

@@ -169,12 +169,12 @@ func (s *Store) AddIfKnown(ctx context.Context, k Key, turns ...Turn) (bool, err
 	return th.Found, err
 }
 
-// Edit replaces the text of the user's turn ts (an edited message); it reports whether the
-// thread held that turn. The bot's own turns are not edited.
+// Edit replaces the text of turn ts (an edited message, a regenerated answer); it reports
+// whether the thread held that turn.
 func (s *Store) Edit(ctx context.Context, k Key, ts, text string) (bool, error) {
 	found := false
 	_, err := s.change(ctx, k, false, func(cur []Turn) ([]Turn, bool) {
-		i := slices.IndexFunc(cur, func(t Turn) bool { return t.TS == ts && !t.Bot })
+		i := slices.IndexFunc(cur, func(t Turn) bool { return t.TS == ts })
 		if i < 0 {
 			return cur, false
 		}
