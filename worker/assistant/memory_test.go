@@ -31,7 +31,7 @@ func echoReply(msgs []fakellm.Message) *fakellm.Reply {
 
 // memoryBot is the shipped bot with the tool loop on the local OpenAI-compatible server,
 // its thread memory in mem; many says the worker serves many workspaces (no Slack reads).
-func memoryBot(t *testing.T, reply func([]fakellm.Message) *fakellm.Reply, mem ThreadMemory, many bool) (*relaytest.Harness, *fakellm.Server) {
+func memoryBot(t testing.TB, reply func([]fakellm.Message) *fakellm.Reply, mem ThreadMemory, many bool) (*relaytest.Harness, *fakellm.Server) {
 	t.Helper()
 	srv := fakellm.New(fakellm.Options{Reply: reply})
 	if _, err := srv.Start(""); err != nil {
@@ -46,14 +46,14 @@ func memoryBot(t *testing.T, reply func([]fakellm.Message) *fakellm.Reply, mem T
 
 // mentionIn is an app_mention of the bot by U0USER in team's channel at ts (in thread, or a
 // new thread when thread is "").
-func mentionIn(t *testing.T, team, id, channel, ts, thread, text string) string {
+func mentionIn(t testing.TB, team, id, channel, ts, thread, text string) string {
 	t.Helper()
 	return inTeam(t, fixture.AppMention(id, channel, ts, text), team, thread)
 }
 
 // replyIn is a user's message in a channel thread that does not mention the bot (the
 // message.channels event).
-func replyIn(t *testing.T, team, id, channel, ts, thread, text string) string {
+func replyIn(t testing.TB, team, id, channel, ts, thread, text string) string {
 	t.Helper()
 	body := inTeam(t, fixture.MessageTwin(id, channel, ts, text), team, thread)
 	return strings.Replace(body, "<@UBOT> ", "", 1)
@@ -61,7 +61,7 @@ func replyIn(t *testing.T, team, id, channel, ts, thread, text string) string {
 
 // inTeam moves an Events API body to team (its team_id, authorizations and the event's team)
 // and into thread.
-func inTeam(t *testing.T, body, team, thread string) string {
+func inTeam(t testing.TB, body, team, thread string) string {
 	t.Helper()
 	var ev map[string]any
 	if err := json.Unmarshal([]byte(body), &ev); err != nil {
@@ -91,7 +91,7 @@ func conversation(req fakellm.Request) []string {
 
 // post puts a user's message in the local Slack (thread "" for a new thread) and returns its
 // ts, which the server orders with the bot's own messages as Slack does.
-func post(t *testing.T, h *relaytest.Harness, channel, thread, text string) string {
+func post(t testing.TB, h *relaytest.Harness, channel, thread, text string) string {
 	t.Helper()
 	ts, err := h.Slack.AddUserMessage(fakeslack.UserMessage{Channel: channel, User: "U0USER", Text: text, ThreadTS: thread})
 	if err != nil {
@@ -100,7 +100,7 @@ func post(t *testing.T, h *relaytest.Harness, channel, thread, text string) stri
 	return ts
 }
 
-func deliver(t *testing.T, h *relaytest.Harness, name, body string) {
+func deliver(t testing.TB, h *relaytest.Harness, name, body string) {
 	t.Helper()
 	if got := h.DeliverBody(t, name, body); got.Err != nil || len(got.DeadLetters) != 0 {
 		t.Fatalf("%s: err=%v dead=%v", name, got.Err, got.DeadLetters)
