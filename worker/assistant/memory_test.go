@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slackrelay/slackrelay/shared/awsclient"
 	"github.com/slackrelay/slackrelay/shared/awstest"
@@ -321,5 +323,120 @@ func TestNewKeepsTheMemoryInTheWorkersTable(t *testing.T) {
 		threadmemory.Key{Team: "T0001", Channel: ch, Thread: root})
 	if err != nil || len(th.Turns) != 4 {
 		t.Errorf("the table holds %+v (%v), want the thread's 4 turns", th, err)
+	}
+}
+
+// turnsOf is the memory's thread as "user: text" / "bot: text" lines.
+func turnsOf(t *testing.T, mem ThreadMemory, k threadmemory.Key) []string {
+	t.Helper()
+	th, err := mem.Read(context.Background(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, turn := range th.Turns {
+		who := "user"
+		if turn.Bot {
+			who = "bot"
+		}
+		out = append(out, who+": "+turn.Text)
+	}
+	return out
+}
+
+// Retries record nothing twice: a redelivery of an answered mention, and an answer whose
+// first attempt failed at its last Slack call, each leave the question and the answer once;
+// a Regenerate click replaces the answer's turn with the new answer.
+func TestRetriesAndRegenerateKeepTheMemoryExact(t *testing.T) {
+	t.Parallel()
+	t.Run("posted, redelivered, regenerated", func(t *testing.T) {
+		t.Parallel()
+		mem := threadmemory.NewMemory(threadmemory.Limits{}, nil)
+		llm := &numbered{}
+		h := relaytest.New(t, func(b *relay.Router) { Register(b, Config{LLM: llm, Model: "test", Memory: mem}) })
+		got := h.Deliver(t, "testdata/app_mention.json")
+		if got.Err != nil || len(got.Posts) != 1 {
+			t.Fatalf("err=%v posts=%d", got.Err, len(got.Posts))
+		}
+		if again := h.Redeliver(t, got); again.Err != nil {
+			t.Fatal(again.Err)
+		}
+		k := threadmemory.Key{Team: "T0001", Channel: "C0CHAN", Thread: "1515449522.000016"}
+		const q = "is it everything a river should be?"
+		if got := turnsOf(t, mem, k); !slices.Equal(got, []string{"user: " + q, "bot: answer 1 to: " + q}) {
+			t.Fatalf("after a redelivery the memory holds %q, want the question and the answer once", got)
+		}
+		reply := got.Posts[0]
+		_, value := button(t, reply)
+		raw, err := os.ReadFile("testdata/regenerate_click.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		click := strings.NewReplacer(`"ts": "1515449601.000200"`, `"ts": "`+reply.TS+`"`, `"message_ts": "1515449601.000200"`, `"message_ts": "`+reply.TS+`"`).Replace(string(raw))
+		var payload map[string]any
+		if err := json.Unmarshal([]byte(click), &payload); err != nil {
+			t.Fatal(err)
+		}
+		payload["actions"].([]any)[0].(map[string]any)["value"] = value
+		body, _ := json.Marshal(payload)
+		deliver(t, h, "regenerate_click.json", string(body))
+		if got := turnsOf(t, mem, k); !slices.Equal(got, []string{"user: " + q, "bot: answer 2 to: " + q}) {
+			t.Errorf("after Regenerate the memory holds %q, want the regenerated answer in place of the first", got)
+		}
+	})
+	t.Run("streamed, the stop failed once", func(t *testing.T) {
+		t.Parallel()
+		mem := threadmemory.NewMemory(threadmemory.Limits{}, nil)
+		h, _ := setupAssistant(t, Config{Memory: mem})
+		h.Slack.FailNext("chat.stopStream", 1, "internal_error")
+		got := h.Deliver(t, "testdata/message_im.json")
+		if got.Err != nil || got.Runs != 2 {
+			t.Fatalf("err=%v runs=%d, want answered on the second run", got.Err, got.Runs)
+		}
+		k := threadmemory.Key{Team: "T0001", Channel: "D0DM", Thread: "1515449600.000100"}
+		if got := turnsOf(t, mem, k); !slices.Equal(got, []string{"user: hello bot", "bot: " + scriptedAnswer}) {
+			t.Errorf("the memory holds %q, want the question and the whole answer once", got)
+		}
+	})
+}
+
+// A stopped answer is remembered as the user saw it: what was shown, with the note.
+func TestAStoppedAnswerIsRememberedAsShown(t *testing.T) {
+	t.Parallel()
+	srv := fakellm.New(fakellm.Options{Pace: fakellm.Pace{FirstToken: 100 * time.Millisecond, TokensPerSecond: 20, AnswerTokens: 400}})
+	if _, err := srv.Start(""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	c := &llm.Chat{BaseURL: srv.APIURL(), Model: "local-model", System: llm.SlackSystemPrompt,
+		APIKey: func(context.Context) (string, error) { return "sk-local", nil }}
+	mem := threadmemory.NewMemory(threadmemory.Limits{}, nil)
+	h := relaytest.New(t, func(r *relay.Router) {
+		Register(r, Config{LLM: c, Model: "local-model", StopButton: true, Memory: mem, NoSlackThreadReads: true})
+	})
+	body, err := os.ReadFile("testdata/message_im.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const channel, ts = "D0DM", "1515449600.000100"
+	done := make(chan error, 1)
+	go func() { done <- h.DeliverBody(t, "message_im.json", string(body)).Err }()
+	if !h.WaitForStream(channel, ts, 5*time.Second) {
+		t.Fatal("the answer did not start streaming")
+	}
+	time.Sleep(1200 * time.Millisecond)
+	if c := h.ClickStop(t, channel, ts); c.Err != nil || c.Route != "stop" {
+		t.Fatalf("the click: %+v", c)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st := h.Slack.Streams()
+	if len(st) != 1 || !strings.HasSuffix(st[0].Text, "_Stopped._") {
+		t.Fatalf("streams %+v, want one, stopped with the note", st)
+	}
+	got := turnsOf(t, mem, threadmemory.Key{Team: "T0001", Channel: channel, Thread: ts})
+	if want := []string{"user: hello bot", "bot: " + st[0].Text}; !slices.Equal(got, want) {
+		t.Errorf("the memory holds %q, want %q", got, want)
 	}
 }
