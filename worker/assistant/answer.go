@@ -326,10 +326,16 @@ func (t *thread) messages(ctx context.Context) ([]threadMessage, error) {
 		t.read = true
 		return nil, nil
 	}
+	memoryFailed := false
 	if t.memory != nil {
 		msgs, ok, err := t.fromMemory(ctx, parent)
-		if err != nil {
+		if err != nil && !t.slackReads {
 			return nil, err
+		}
+		if err != nil {
+			// One workspace: Slack can still tell (the question is not recorded).
+			t.s.Log.Warn("thread memory unavailable; reading the thread from Slack", "error", err.Error())
+			memoryFailed = true
 		}
 		if ok {
 			t.read, t.msgs = true, msgs
@@ -344,7 +350,7 @@ func (t *thread) messages(ctx context.Context) ([]threadMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.memory != nil && len(msgs) > 0 {
+	if t.memory != nil && !memoryFailed && len(msgs) > 0 {
 		// The thread started before the memory knew it: keep what Slack showed, so the next
 		// follow-up needs no read.
 		if _, err := t.memory.Add(ctx, memoryKey(t.s, t.source.Channel, parent), slackTurns(msgs)...); err != nil {

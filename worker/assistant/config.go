@@ -95,7 +95,7 @@ var Vars = []config.Var{
 		Doc: "how long a thread's memory is kept after its last turn (DynamoDB's TTL on expires_at deletes it)"},
 	{Name: EnvThreadMemChars, Kind: config.KindInt, Default: "32000", Min: 1000, Max: threadmemory.MaxChars,
 		Doc: "most characters a thread's memory keeps (the oldest turns are dropped first); keep it above LLM_HISTORY_CHARS"},
-	{Name: EnvThreadMemTurns, Kind: config.KindInt, Default: "50", Min: 2, Max: 1000,
+	{Name: EnvThreadMemTurns, Kind: config.KindInt, Default: "50", Min: 2, Max: threadmemory.MaxTurns,
 		Doc: "most turns (messages) a thread's memory keeps (the oldest are dropped first)"},
 	{Name: EnvLLMAPIKey, LocalOnly: true, Doc: "the LLM API key itself (with LLM_BASE_URL, unless LLM_API_KEY_PARAM is set)"},
 }

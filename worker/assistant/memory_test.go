@@ -3,6 +3,7 @@ package assistant
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -438,5 +439,55 @@ func TestAStoppedAnswerIsRememberedAsShown(t *testing.T) {
 	got := turnsOf(t, mem, threadmemory.Key{Team: "T0001", Channel: channel, Thread: ts})
 	if want := []string{"user: hello bot", "bot: " + st[0].Text}; !slices.Equal(got, want) {
 		t.Errorf("the memory holds %q, want %q", got, want)
+	}
+}
+
+// brokenMemory is a thread memory whose store is down.
+type brokenMemory struct{}
+
+var errMemoryDown = errors.New("the table is unavailable")
+
+func (brokenMemory) Read(context.Context, threadmemory.Key) (threadmemory.Thread, error) {
+	return threadmemory.Thread{}, errMemoryDown
+}
+func (brokenMemory) Add(context.Context, threadmemory.Key, ...threadmemory.Turn) (threadmemory.Thread, error) {
+	return threadmemory.Thread{}, errMemoryDown
+}
+func (brokenMemory) AddIfKnown(context.Context, threadmemory.Key, ...threadmemory.Turn) (bool, error) {
+	return false, errMemoryDown
+}
+func (brokenMemory) Edit(context.Context, threadmemory.Key, string, string) (bool, error) {
+	return false, errMemoryDown
+}
+func (brokenMemory) Remove(context.Context, threadmemory.Key, string) (bool, error) {
+	return false, errMemoryDown
+}
+
+// A memory that cannot be reached never fails an answer: with one workspace the thread is
+// read from Slack instead; with many it is answered without its history.
+func TestAnUnavailableMemoryDoesNotFailTheAnswer(t *testing.T) {
+	t.Parallel()
+	for _, many := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one workspace", true: "many workspaces"}[many], func(t *testing.T) {
+			t.Parallel()
+			h, srv := memoryBot(t, echoReply, brokenMemory{}, many)
+			const ch = "C0CHAN"
+			root := post(t, h, ch, "", "an old question")
+			deliver(t, h, "m1.json", mentionIn(t, "T0001", "Ev1", ch, post(t, h, ch, root, "<@UBOT> a follow-up"), root, "a follow-up"))
+			want, reads := []string{"user: an old question", "user: a follow-up"}, 1
+			if many {
+				want, reads = want[1:], 0
+			}
+			reqs := srv.Requests()
+			if got := conversation(reqs[len(reqs)-1]); !slices.Equal(got, want) {
+				t.Errorf("the follow-up's conversation is %q, want %q", got, want)
+			}
+			if n := h.Slack.Calls("conversations.replies"); n != reads {
+				t.Errorf("%d conversations.replies calls, want %d", n, reads)
+			}
+			if n := len(h.Slack.Streams()); n != 1 {
+				t.Errorf("%d answers, want 1", n)
+			}
+		})
 	}
 }

@@ -82,9 +82,10 @@ const (
 	DefaultTTL      = 30 * 24 * time.Hour
 	DefaultMaxChars = 32000
 	DefaultMaxTurns = 50
-	// MaxChars is the largest MaxChars: a record must fit DynamoDB's 400 KB item (4 bytes a
-	// character at worst, and the turns' names and timestamps).
+	// MaxChars and MaxTurns are the largest caps: a record must fit DynamoDB's 400 KB item
+	// (4 bytes a character at worst, and about 45 bytes of names, ts and user id a turn).
 	MaxChars = 90000
+	MaxTurns = 500
 )
 
 func (l Limits) withDefaults() Limits {
@@ -98,6 +99,7 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxTurns <= 0 {
 		l.MaxTurns = DefaultMaxTurns
 	}
+	l.MaxTurns = min(l.MaxTurns, MaxTurns)
 	return l
 }
 
