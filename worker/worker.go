@@ -56,6 +56,13 @@ type Setup struct {
 	// AWS is the worker's AWS configuration (region, credentials), for the bot's own clients
 	// (with Endpoint for a local endpoint).
 	AWS aws.Config
+	// Table is the worker's DynamoDB table (IDEMPOTENCY_TABLE: key pk S, TTL attribute
+	// expires_at), where a bot may keep its own items under a key prefix of its own.
+	Table string
+	// ManyWorkspaces is set when the worker serves many workspaces (INSTALLATIONS_TABLE):
+	// the app is distributed, and Slack limits its conversations.history and
+	// conversations.replies to one call a minute per workspace.
+	ManyWorkspaces bool
 
 	params map[string]string // secret key → SSM parameter
 	store  *secrets.Store
@@ -107,7 +114,8 @@ type App struct {
 func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string, log *slog.Logger, metricsOut io.Writer, bot Bot) (*App, error) {
 	sqsClient := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "SQS") })
 	emitter := metrics.New(metricsOut, "slackrelay/worker")
-	setup := &Setup{Getenv: getenv, Lambda: cfg.Lambda, Log: log, Metrics: emitter, AWS: awsCfg}
+	setup := &Setup{Getenv: getenv, Lambda: cfg.Lambda, Log: log, Metrics: emitter, AWS: awsCfg,
+		Table: cfg.Table, ManyWorkspaces: cfg.InstallationsTable != ""}
 	r := relay.NewRouter()
 	if err := bot(r, setup); err != nil {
 		return nil, fmt.Errorf("bot: %w", err)

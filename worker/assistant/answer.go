@@ -15,6 +15,7 @@ import (
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
 	"github.com/slackrelay/slackrelay/worker/internal/textcut"
 	"github.com/slackrelay/slackrelay/worker/relay"
+	"github.com/slackrelay/slackrelay/worker/threadmemory"
 )
 
 // status is shown in a DM or assistant thread while the bot works.
@@ -38,7 +39,7 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 	}
 	q := prompt(msgText)
 	source := s.Source()
-	th := &thread{s: s, source: source}
+	th := &thread{s: s, source: source, question: q, memory: h.cfg.Memory, slackReads: !h.cfg.NoSlackThreadReads}
 	earlier := h.history(ctx, s, th)
 	if dm {
 		h.setStatus(ctx, s, status, loadingMessages)
@@ -77,9 +78,11 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 			_ = done()
 			return fmt.Errorf("responder: %w", err)
 		}
-		if _, err := s.Reply(ctx, answer, relay.WithBlocks(buttons...)); err != nil {
+		posted, err := s.Reply(ctx, answer, relay.WithBlocks(buttons...))
+		if err != nil {
 			return err
 		}
+		h.rememberAnswer(ctx, s, posted.TS, answer)
 		return done()
 	}
 	opts := relay.StreamOptions{Disabled: h.cfg.NoStreaming, Stop: h.cfg.StopButton}
@@ -91,10 +94,13 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 		return err
 	}
 	if w.Done() {
-		// An earlier attempt finished the answer; what it cost is in the journal.
+		// An earlier attempt finished the answer; what it cost is in the journal. It may
+		// have ended before the memory had the answer: recording it again changes nothing.
 		if err := h.account(ctx, s, agent.Usage{}); err != nil {
 			return err
 		}
+		ts, _ := w.Finish(ctx) // the answer's messages (nothing is sent)
+		h.rememberAnswer(ctx, s, ts, w.Text())
 		return done()
 	}
 	var used usage // what this attempt asked of the model (nothing when it was not asked)
@@ -109,6 +115,8 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 			used, fromModel, err = h.stream(ctx, s, w, streamer, msgs)
 		}
 		if err != nil {
+			// A failed answer is continued by its retry (or a replay of its dead letter),
+			// which records it when it ends.
 			return failed(ctx, w, err, fromModel, done)
 		}
 	}
@@ -120,6 +128,7 @@ func (h *handlers) answer(ctx context.Context, s *relay.Session, msgText string,
 	if err != nil {
 		return err
 	}
+	h.rememberAnswer(ctx, s, ts, w.Text())
 	if err := done(); err != nil {
 		return err
 	}
@@ -249,6 +258,13 @@ func (h *handlers) historyBudget() int {
 // failed.
 func (h *handlers) history(ctx context.Context, s *relay.Session, th *thread) []threadMessage {
 	if h.cfg.HistoryChars < 0 {
+		if h.cfg.Memory != nil {
+			// No history is sent, but the question is still the thread's turn (for
+			// earlier_answers and the memory of later answers).
+			if _, err := th.messages(ctx); err != nil {
+				s.Log.Warn("thread memory: could not record the question", "error", err.Error())
+			}
+		}
 		return nil
 	}
 	msgs, err := th.messages(ctx)
@@ -278,10 +294,19 @@ func turns(msgs []threadMessage) []llm.Turn {
 }
 
 // thread reads the messages of a question's thread before it, once for the answer: for its
-// history, and for the earlier_answers tool when the history did not read them.
+// history, and for the earlier_answers tool when the history did not read them. With a
+// thread memory it records the question as the thread's turn and reads the thread from the
+// memory; from Slack (conversations.replies) only when the memory has no record of the thread
+// and Slack reads are allowed (one workspace), and then the memory is seeded with what Slack
+// showed.
 type thread struct {
 	s      *relay.Session
 	source relay.MessageRef
+	// question is the question's text, recorded as its turn; memory and slackReads as
+	// Config's Memory and !NoSlackThreadReads.
+	question   string
+	memory     ThreadMemory
+	slackReads bool
 
 	mu   sync.Mutex
 	read bool
@@ -297,10 +322,62 @@ func (t *thread) messages(ctx context.Context) ([]threadMessage, error) {
 		return t.msgs, nil
 	}
 	parent := t.s.Thread()
-	if parent == "" || parent == t.source.TS {
+	if parent == "" {
 		t.read = true
-		return nil, nil // a new thread: nothing before it
+		return nil, nil
 	}
+	memoryFailed := false
+	if t.memory != nil {
+		msgs, ok, err := t.fromMemory(ctx, parent)
+		if err != nil && !t.slackReads {
+			return nil, err
+		}
+		if err != nil {
+			// One workspace: Slack can still tell (the question is not recorded).
+			t.s.Log.Warn("thread memory unavailable; reading the thread from Slack", "error", err.Error())
+			memoryFailed = true
+		}
+		if ok {
+			t.read, t.msgs = true, msgs
+			return msgs, nil
+		}
+	}
+	if parent == t.source.TS || !t.slackReads {
+		t.read = true
+		return nil, nil // a new thread: nothing before it (or nothing the bot may read)
+	}
+	msgs, err := t.fromSlack(ctx, parent)
+	if err != nil {
+		return nil, err
+	}
+	if t.memory != nil && !memoryFailed && len(msgs) > 0 {
+		// The thread started before the memory knew it: keep what Slack showed, so the next
+		// follow-up needs no read.
+		if _, err := t.memory.Add(ctx, memoryKey(t.s, t.source.Channel, parent), slackTurns(msgs)...); err != nil {
+			t.s.Log.Warn("thread memory: could not keep the thread read from Slack", "error", err.Error())
+		}
+	}
+	t.read, t.msgs = true, msgs
+	return msgs, nil
+}
+
+// fromMemory records the question as the thread's turn and returns the turns before it; ok
+// is false when the memory had no record of the thread before (a new thread, or one started
+// before the memory: the caller decides whether to read it from Slack).
+func (t *thread) fromMemory(ctx context.Context, parent string) ([]threadMessage, bool, error) {
+	q := threadmemory.Turn{TS: t.source.TS, User: t.s.User(), Text: t.question}
+	th, err := t.memory.Add(ctx, memoryKey(t.s, t.source.Channel, parent), q)
+	if err != nil {
+		return nil, false, fmt.Errorf("thread memory: %w", err)
+	}
+	if !th.Found {
+		return nil, false, nil
+	}
+	return memoryTurns(th.Turns, t.source.TS), true, nil
+}
+
+// fromSlack reads the thread's messages before the question with conversations.replies.
+func (t *thread) fromSlack(ctx context.Context, parent string) ([]threadMessage, error) {
 	var msgs []threadMessage
 	cursor := ""
 	for range 10 {
@@ -322,7 +399,6 @@ func (t *thread) messages(ctx context.Context) ([]threadMessage, error) {
 		}
 		cursor = next
 	}
-	t.read, t.msgs = true, msgs
 	return msgs, nil
 }
 

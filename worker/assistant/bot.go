@@ -56,6 +56,17 @@ type Config struct {
 	Metrics *metrics.Emitter
 	// Prices price Model's tokens (LLM_PRICES); a model without a price has an unknown cost.
 	Prices Prices
+	// Memory, when set, is the bot's own record of the threads it takes part in: a
+	// question is recorded as its thread's turn when it arrives and the answer (as shown)
+	// when it ends; follow-ups and earlier_answers read the thread from it; message_changed
+	// and message_deleted events update it, and replies in channel threads it knows are
+	// recorded. nil: threads are read from Slack (conversations.replies).
+	Memory ThreadMemory
+	// NoSlackThreadReads never reads a thread from Slack: with many workspaces, where a
+	// distributed app gets one conversations.replies call a minute per workspace. A thread
+	// the memory does not know is then answered without its history. Otherwise a thread
+	// the memory has no record of (started before it) is read from Slack once and kept.
+	NoSlackThreadReads bool
 	// DailyTokenBudget is how many tokens (input and output) a workspace's answers may use
 	// in a UTC day; past it the bot answers a short notice instead of asking the model. 0:
 	// no budget (and no daily count kept).
@@ -66,7 +77,8 @@ type Config struct {
 func Register(b *relay.Router, cfg Config) {
 	h := &handlers{cfg: cfg}
 	relay.Event(b, "app_mention", h.mention, relay.Name("reply"))
-	relay.Event(b, "message", h.directMessage, relay.Name("reply"), relay.Skip(outsideDirectMessages), relay.AllowSubtypes("file_share"))
+	relay.Event(b, "message", h.message, relay.Name("reply"), relay.Skip(h.messageSkip), relay.DedupeBy(messageKey),
+		relay.AllowSubtypes("file_share", subtypeChanged, subtypeDeleted))
 	relay.Command(b, "/ask", h.ask, relay.Name("ask"))
 	relay.ViewSubmission(b, CallbackAsk, h.askSubmitted, relay.Name("ask-modal"))
 	relay.Action(b, ActionRegenerate, h.regenerate, relay.Name("regenerate"))
@@ -86,10 +98,6 @@ type handlers struct {
 
 func (h *handlers) mention(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent]) error {
 	return h.answer(ctx, req.Session, req.Payload.Text, false)
-}
-
-func (h *handlers) directMessage(ctx context.Context, req *relay.Request[slackevents.MessageEvent]) error {
-	return h.answer(ctx, req.Session, withFiles(req.Payload), true)
 }
 
 // withFiles is a direct message's text, naming the files shared with it (a file_share
@@ -114,15 +122,6 @@ func withFiles(ev *slackevents.MessageEvent) string {
 		return note
 	}
 	return ev.Text + "\n\n" + note
-}
-
-// outsideDirectMessages declines channel messages: in channels the bot answers mentions,
-// which arrive as app_mention (the message twin of a mention must not consume its key).
-func outsideDirectMessages(_ context.Context, ev *slackevents.MessageEvent) string {
-	if ev.ChannelType != "im" {
-		return "message outside a direct message (mentions arrive as app_mention)"
-	}
-	return ""
 }
 
 var mentionRE = regexp.MustCompile(`<@[A-Z0-9]+(\|[^>]*)?>`)

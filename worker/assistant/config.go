@@ -8,11 +8,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/slackrelay/slackrelay/shared/config"
 	"github.com/slackrelay/slackrelay/worker"
 	"github.com/slackrelay/slackrelay/worker/agent"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm"
 	"github.com/slackrelay/slackrelay/worker/relay"
+	"github.com/slackrelay/slackrelay/worker/threadmemory"
 )
 
 // The names of the shipped bot's own variables (the framework's are in worker/workerconfig).
@@ -41,6 +43,10 @@ const (
 	EnvAssistantView   = "ASSISTANT_VIEW"
 	EnvLLMPrices       = "LLM_PRICES"
 	EnvLLMTokenBudget  = "LLM_DAILY_TOKEN_BUDGET"
+	EnvThreadMemory    = "THREAD_MEMORY"
+	EnvThreadMemoryTTL = "THREAD_MEMORY_TTL"
+	EnvThreadMemChars  = "THREAD_MEMORY_CHARS"
+	EnvThreadMemTurns  = "THREAD_MEMORY_TURNS"
 )
 
 // maxAgentTime bounds AGENT_MAX_TIME: it bounds the tool loop within one invocation, and no
@@ -86,6 +92,14 @@ var Vars = []config.Var{
 		Doc: "on: a streamed answer shows a Stop button while it is written; a click by the person it is for ends the model's request and the answer with what was shown and a note (within a second or so); off: no button"},
 	{Name: EnvAssistantView, Default: "on",
 		Doc: "on: besides Slack's agent view (the messages tab: app_home_opened, app_context_changed; the manifest's features.agent_view), the bot serves the older assistant view's events (assistant_thread_started, assistant_thread_context_changed) of apps installed with features.assistant_view; off: those events are acknowledged unrouted (new apps get only the agent view)"},
+	{Name: EnvThreadMemory, Default: "on",
+		Doc: "on: the bot keeps the turns of the threads it takes part in (questions, its answers as shown, replies in its channel threads; edits and deletions applied) in IDEMPOTENCY_TABLE, and reads a follow-up's thread from there instead of conversations.replies, which distributed apps get once a minute per workspace; with one workspace a thread the memory does not know is read from Slack once. off: threads are read from Slack (with INSTALLATIONS_TABLE set, not at all: follow-ups get no history)"},
+	{Name: EnvThreadMemoryTTL, Kind: config.KindDuration, Default: "720h",
+		Doc: "how long a thread's memory is kept after its last turn (DynamoDB's TTL on expires_at deletes it)"},
+	{Name: EnvThreadMemChars, Kind: config.KindInt, Default: "32000", Min: 1000, Max: threadmemory.MaxChars,
+		Doc: "most characters a thread's memory keeps (the oldest turns are dropped first); keep it above LLM_HISTORY_CHARS"},
+	{Name: EnvThreadMemTurns, Kind: config.KindInt, Default: "50", Min: 2, Max: threadmemory.MaxTurns,
+		Doc: "most turns (messages) a thread's memory keeps (the oldest are dropped first)"},
 	{Name: EnvLLMAPIKey, LocalOnly: true, Doc: "the LLM API key itself (with LLM_BASE_URL, unless LLM_API_KEY_PARAM is set)"},
 }
 
@@ -136,6 +150,10 @@ type Settings struct {
 	// LLMPrices is the price table (LLM_PRICES); LLMDailyTokenBudget the budget, 0 for none.
 	LLMPrices           Prices
 	LLMDailyTokenBudget int64
+	// ThreadMemory says whether the bot keeps its own memory of threads (THREAD_MEMORY);
+	// ThreadMemoryLimits are its TTL and caps.
+	ThreadMemory       bool
+	ThreadMemoryLimits threadmemory.Limits
 }
 
 // LoadSettings reads the shipped bot's variables through getenv and reports every problem at
@@ -165,6 +183,12 @@ func LoadSettings(getenv func(string) string, lambda bool) (Settings, error) {
 		AssistantView:        onOff(l, EnvAssistantView),
 		LLMPrices:            prices(l),
 		LLMDailyTokenBudget:  int64(l.Int(EnvLLMTokenBudget)),
+		ThreadMemory:         onOff(l, EnvThreadMemory),
+		ThreadMemoryLimits: threadmemory.Limits{TTL: l.Duration(EnvThreadMemoryTTL),
+			MaxChars: l.Int(EnvThreadMemChars), MaxTurns: l.Int(EnvThreadMemTurns)},
+	}
+	if c.ThreadMemoryLimits.TTL < time.Hour {
+		l.Fail(fmt.Errorf("%s=%s is under an hour", EnvThreadMemoryTTL, c.ThreadMemoryLimits.TTL))
 	}
 	switch v := strings.ToLower(strings.TrimSpace(l.String(EnvAgentTaskCards))); v {
 	case "timeline", "plan":
@@ -262,6 +286,13 @@ func New(r *relay.Router, s *worker.Setup) error {
 	}
 	if cfg.Agent != nil {
 		cfg.Tools = DefaultTools()
+	}
+	// With many workspaces no thread is read from Slack (a distributed app's
+	// conversations.replies is one call a minute per workspace).
+	cfg.NoSlackThreadReads = s.ManyWorkspaces
+	if st.ThreadMemory && s.Table != "" { // a Setup without the worker's table (a test's) keeps none
+		db := dynamodb.NewFromConfig(s.AWS, func(o *dynamodb.Options) { o.BaseEndpoint = s.Endpoint("DYNAMODB") })
+		cfg.Memory = threadmemory.NewDynamo(db, s.Table, st.ThreadMemoryLimits, nil)
 	}
 	Register(r, cfg)
 	return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/slackrelay/slackrelay/shared/config"
 	"github.com/slackrelay/slackrelay/shared/config/configtest"
 	"github.com/slackrelay/slackrelay/worker/relay"
+	"github.com/slackrelay/slackrelay/worker/threadmemory"
 	"github.com/slackrelay/slackrelay/worker/workerconfig"
 )
 
@@ -52,7 +53,8 @@ func TestLoadSettingsDefaultsComeFromTheTable(t *testing.T) {
 	}
 	want := Settings{LLMProvider: ProviderDemo, LLMModel: "gpt-4o-mini", DemoDelay: 2 * time.Second, LLMFirstTokenTimeout: 30 * time.Second, LLMIdleTimeout: 20 * time.Second,
 		LLMHistoryChars: 24000, LLMMaxTokens: 4096, DemoTokensPerSecond: 20, Streaming: true,
-		AgentTools: true, AgentMaxRounds: 5, AgentMaxTime: 2 * time.Minute, TaskCards: relay.TasksTimeline, StopButton: true, AssistantView: true}
+		AgentTools: true, AgentMaxRounds: 5, AgentMaxTime: 2 * time.Minute, TaskCards: relay.TasksTimeline, StopButton: true, AssistantView: true,
+		ThreadMemory: true, ThreadMemoryLimits: threadmemory.Limits{TTL: 720 * time.Hour, MaxChars: 32000, MaxTurns: 50}}
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("LoadSettings (-want +got):\n%s", diff)
 	}

@@ -67,9 +67,13 @@ func (h *handlers) regenerate(ctx context.Context, req *relay.Request[slack.Inte
 	if clicked.Channel == "" || clicked.TS == "" {
 		return relay.Permanent(errors.New("regenerate click without the message it was on"))
 	}
+	thread := cb.Container.ThreadTs
+	if thread == "" {
+		thread = cb.Message.ThreadTimestamp
+	}
 	question := v.Prompt
 	if v.Cut {
-		full, err := h.readQuestion(ctx, req.Session, v)
+		full, err := h.readQuestion(ctx, req.Session, v, thread)
 		if err != nil {
 			return err
 		}
@@ -83,12 +87,33 @@ func (h *handlers) regenerate(ctx context.Context, req *relay.Request[slack.Inte
 	if err := req.Update(ctx, clicked.Channel, clicked.TS, answer, blocks); err != nil {
 		return err
 	}
+	if h.cfg.Memory != nil && thread != "" {
+		// The thread's memory holds the answer as the user now sees it.
+		if _, err := h.cfg.Memory.Edit(ctx, memoryKey(req.Session, clicked.Channel, thread), clicked.TS, answer); err != nil {
+			req.Log.Warn("thread memory: could not record the regenerated answer", "error", err.Error())
+		}
+	}
 	req.Log.Info("regenerated an answer", "message_ts", clicked.TS)
 	return nil
 }
 
-// readQuestion reads the question's full text from its conversation.
-func (h *handlers) readQuestion(ctx context.Context, s *relay.Session, v regenerateValue) (string, error) {
+// readQuestion reads the question's full text: from the thread's memory, else (when Slack
+// reads are allowed) from its conversation, else the cut text the button carries.
+func (h *handlers) readQuestion(ctx context.Context, s *relay.Session, v regenerateValue, thread string) (string, error) {
+	if h.cfg.Memory != nil && thread != "" {
+		th, err := h.cfg.Memory.Read(ctx, memoryKey(s, v.Channel, thread))
+		if err != nil {
+			s.Log.Warn("thread memory: could not read the question back", "error", err.Error())
+		}
+		for _, t := range th.Turns {
+			if t.TS == v.TS && !t.Bot {
+				return t.Text, nil
+			}
+		}
+	}
+	if h.cfg.NoSlackThreadReads {
+		return v.Prompt, nil
+	}
 	msgs, _, _, err := s.Slack.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{ChannelID: v.Channel, Timestamp: v.TS, Inclusive: true, Limit: 1})
 	if err != nil {
 		return "", fmt.Errorf("read the question back: %w", err)

@@ -355,10 +355,10 @@ type earlierAnswers struct {
 }
 
 // earlierAnswersTool reads the bot's own earlier answers in the thread of the question being
-// answered. It reads them from Slack, through the thread read the answer does for its history
-// (one read for both), and recognises the bot's answers by the reply metadata slackrelay puts
-// on every message it posts. Issue #23 moves this to the bot's own record of the thread
-// (its thread memory): then no Slack read, and answers Slack no longer shows stay known.
+// answered, through the thread read the answer does for its history (one read for both):
+// from the bot's thread memory (Config.Memory), where its answers are recorded as shown, or,
+// without one, from Slack, recognising the bot's answers by the reply metadata slackrelay
+// puts on every message it posts.
 func earlierAnswersTool() agent.Tool {
 	return agent.NewTool(ToolEarlierAnswers,
 		"Returns your own earlier answers in this Slack thread, newest last. Use it when the user refers to something you said before "+

@@ -1,7 +1,7 @@
 // Package crashsweep proves the worker's exactly-once promise point by point. For each path
-// an event can take (a streamed mention, a long streamed answer, a multi-part posted
-// answer, /ask opening a modal, the modal's submission, a Regenerate click, a feedback
-// click, an assistant thread starting, an agent's tool loop on either model API), a clean run
+// an event can take (a streamed mention, one with the bot's thread memory, a long streamed
+// answer, a multi-part posted answer, /ask opening a modal, the modal's submission, a
+// Regenerate click, a feedback click, an assistant thread starting, an agent's tool loop on either model API), a clean run
 // lists every call to Slack and every DynamoDB write the real engine makes (engine.New with
 // its DynamoDB journal, the handler library, the shipped bot's handlers or, for the tool loop,
 // agent.Run with the chat-completions or the Bedrock client against its stand-in), and every

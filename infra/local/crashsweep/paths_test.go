@@ -172,6 +172,7 @@ func paths() []*path {
 	}
 	return append([]*path{
 		streamed("streamed mention", short),
+		memoryPath(short),
 		streamed("long streamed answer (two messages)", long),
 		{
 			// The model takes longer than an invocation (1 s): each invocation sends what it

@@ -147,4 +147,3 @@ func drainDLQ(t *testing.T, s *devworld.World) []deadLetter {
 	}
 	return out
 }
-

@@ -268,7 +268,9 @@ func TestSkipsBotsEditsAndChannelMessages(t *testing.T) {
 	for i, ev := range []string{
 		`{"type":"message","channel_type":"im","user":"UBOT","bot_id":"BBOT","text":"mine","ts":"1700000010.000001","channel":"D1"}`,
 		`{"type":"message","channel_type":"im","bot_id":"B9","text":"other bot","ts":"1700000010.000002","channel":"D1"}`,
-		`{"type":"message","channel_type":"im","subtype":"message_changed","ts":"1700000010.000003","channel":"D1"}`,
+		// An edit of the bot's own answer (how a streamed answer grows): declined before a
+		// claim. A person's edit updates the thread memory instead (worker/assistant).
+		`{"type":"message","channel_type":"im","subtype":"message_changed","ts":"1700000010.000003","channel":"D1","message":{"type":"message","bot_id":"BBOT","user":"UBOT","text":"an answer","ts":"1700000009.000001"}}`,
 		`{"type":"message","channel_type":"channel","user":"U1","text":"plain channel message","ts":"1700000010.000004","channel":"C1"}`,
 	} {
 		h.send(eventEnvelope(t, fmt.Sprintf(`{"type":"event_callback","team_id":"T1","event_id":"EvS%d","event":%s}`, i, ev)))

@@ -59,8 +59,8 @@ func benchJournal(ctx context.Context, bins devworld.Binaries) (string, error) {
 		{name: "assistant thread started", request: threadStarted},
 	}
 	var r strings.Builder
-	fmt.Fprintf(&r, "%s\n\nOne event down each path through the real binaries (local model, local Slack), counted by the DynamoDB proxy in front of the worker and by the local Slack server. A write is one `UpdateItem`/`PutItem` operation of the event's record (the SDK's retries not counted); notes are the small values a handler keeps across events (the channel an assistant thread's user looks at), in items of their own. Flushes are the Slack calls that carry the answer; the budget is one write per flush plus two (claim and completion).\n\nBefore the step journal (main at dfb5fe8, counted the same way): streamed mention 6 writes and 1 read; `/ask` with a one-part answer 4 writes, three parts 6; the modal opening 4; Regenerate 4; feedback 4; assistant thread started 3 (with its note).\n\n", journalHeading)
-	r.WriteString("| path | record writes | record reads | note writes / reads | flushes | budget | Slack calls by the worker |\n|---|---:|---:|---:|---:|---:|---|\n")
+	fmt.Fprintf(&r, "%s\n\nOne event down each path through the real binaries (local model, local Slack), counted by the DynamoDB proxy in front of the worker and by the local Slack server. A write is one `UpdateItem`/`PutItem` operation of the event's record (the SDK's retries not counted); notes are the small values a handler keeps across events (the channel an assistant thread's user looks at), in items of their own; the thread memory is the bot's record of the thread (docs/worker.md, \"Thread memory\"), one item per thread. Flushes are the Slack calls that carry the answer; the budget is one write per flush plus two (claim and completion).\n\nBefore the step journal (main at dfb5fe8, counted the same way): streamed mention 6 writes and 1 read; `/ask` with a one-part answer 4 writes, three parts 6; the modal opening 4; Regenerate 4; feedback 4; assistant thread started 3 (with its note).\n\n", journalHeading)
+	r.WriteString("| path | record writes | record reads | note writes / reads | thread memory writes / reads | flushes | budget | Slack calls by the worker |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
 	for i, p := range paths {
 		step("journal cost: %s", p.name)
 		s.LLM.SetScript(p.script)
@@ -85,14 +85,17 @@ func benchJournal(ctx context.Context, bins devworld.Binaries) (string, error) {
 		}
 		time.Sleep(300 * time.Millisecond) // the completion write follows the last Slack call
 		snap := s.DynamoDBProxy.Snapshot()
-		notes, all := snap.Prefix("note:"), snap.Total
+		notes, memory, all := snap.Prefix("note:"), snap.Prefix("thread:"), snap.Total
 		if n, err := s.Local.Depth(ctx, s.Local.DLQURL); err != nil || n != 0 {
 			return "", fmt.Errorf("%s: the event went to the DLQ (%d dead letters, %v)", p.name, n, err)
 		}
 		calls, flushes := slackCalls(s.Slack, before)
-		writes, reads := all.Writes.Operations-notes.Writes.Operations, all.Reads.Operations-notes.Reads.Operations
-		fmt.Fprintf(&r, "| %s | %d | %d | %d / %d | %d | %d | %s |\n", p.name, writes, reads, notes.Writes.Operations, notes.Reads.Operations, flushes, flushes+2, calls)
-		say("%s: %d record writes (budget %d), %d reads; notes %d/%d", p.name, writes, flushes+2, reads, notes.Writes.Operations, notes.Reads.Operations)
+		writes := all.Writes.Operations - notes.Writes.Operations - memory.Writes.Operations
+		reads := all.Reads.Operations - notes.Reads.Operations - memory.Reads.Operations
+		fmt.Fprintf(&r, "| %s | %d | %d | %d / %d | %d / %d | %d | %d | %s |\n", p.name, writes, reads, notes.Writes.Operations, notes.Reads.Operations,
+			memory.Writes.Operations, memory.Reads.Operations, flushes, flushes+2, calls)
+		say("%s: %d record writes (budget %d), %d reads; notes %d/%d; thread memory %d/%d", p.name, writes, flushes+2, reads, notes.Writes.Operations, notes.Reads.Operations,
+			memory.Writes.Operations, memory.Reads.Operations)
 	}
 	s.LLM.SetScript("")
 	r.WriteString("\nRecord reads are the claim's look at a record in its way: dynalite does not return the item with a failed condition (DynamoDB does, so there they cost no read).\n")
