@@ -367,6 +367,11 @@ func TestLoad(t *testing.T) {
 	tss := make([]string, n)
 	lat := make([]time.Duration, n)
 	var failures atomic.Int32
+	var (
+		whyMu   sync.Mutex
+		whys    = map[string]int{} // what the requests not acknowledged got
+		slowest time.Duration
+	)
 	var wg sync.WaitGroup
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
@@ -378,9 +383,18 @@ func TestLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			sent := time.Now()
 			r, err := s.Send(context.Background(), "/slack/events", "application/json", fixture.AppMention(id, "CLOAD", ts, "load"))
 			if err != nil || r.Status != 202 {
 				failures.Add(1)
+				why := fmt.Sprintf("HTTP %d", r.Status)
+				if err != nil {
+					why = err.Error()
+				}
+				whyMu.Lock()
+				whys[why]++
+				slowest = max(slowest, time.Since(sent))
+				whyMu.Unlock()
 				return
 			}
 			lat[i] = r.Latency
@@ -389,7 +403,7 @@ func TestLoad(t *testing.T) {
 	wg.Wait()
 	sendTook := time.Since(start)
 	if f := failures.Load(); f != 0 {
-		t.Fatalf("%d of %d requests were not acknowledged with 202", f, n)
+		t.Fatalf("%d of %d requests were not acknowledged with 202 (%v; the slowest of them took %v)", f, n, whys, slowest)
 	}
 	// Every delivery handled (the queue empty, in flight and delayed included), then each
 	// thread as a client renders it: the answer, once.
