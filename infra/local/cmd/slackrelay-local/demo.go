@@ -643,7 +643,7 @@ func (t *demoTour) secondWorkspace(ts, eventID string) error {
 		return err
 	}
 	c.check(done.Status == 200 && strings.Contains(done.Body, "is installed in acme"),
-		fmt.Sprintf("the success page after %s: %q", seconds(time.Since(started)), "slackrelay is installed in acme"))
+		fmt.Sprintf("the success page after %d ms: %q", time.Since(started).Milliseconds(), "slackrelay is installed in acme"))
 	question := "who answers in acme?"
 	t.want[ts] = answercheck.Answer(t.llm.answerTo(question))
 	body := fixture.InTeam(fixture.AppMention(eventID, demoSecondChannel, ts, question), demoSecondTeam, "", false)
