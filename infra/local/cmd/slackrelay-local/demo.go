@@ -12,9 +12,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
 	"github.com/slackrelay/slackrelay/infra/local/devenv"
 	"github.com/slackrelay/slackrelay/infra/local/devworld"
+	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/worker/assistant"
 	"github.com/slackrelay/slackrelay/worker/assistant/llm/fakebedrock"
@@ -246,7 +249,14 @@ func demo(args []string, settings devenv.Settings) error {
 	handlerTimeout := invocationFor(answerTime)
 	step("starting the local stack")
 	out := prefixWriter{os.Stdout, "   "}
-	opts := devworld.Options{Bins: bins, HandlerTimeout: handlerTimeout, LogOut: logOut, SlackOut: out}
+	// The app is distributed: the default workspace installed it before the tour starts, a
+	// second one (acme) installs it in step 9 through the receiver's pages, and a third
+	// (globex) never does.
+	opts := devworld.Options{Bins: bins, HandlerTimeout: handlerTimeout, LogOut: logOut, SlackOut: out,
+		ManyWorkspaces: true, TokenRotation: true, Workspaces: []fakeslack.Workspace{
+			{ID: demoSecondTeam, Name: "acme", Channels: []string{demoSecondChannel}},
+			{ID: demoUninstalledTeam, Name: "globex", Channels: []string{demoUninstalledChannel}},
+		}}
 	if settings.LocalBedrock {
 		// The stand-in's answers are as long as the demo's text, so the tour takes as long.
 		opts.LocalBedrock = &fakebedrock.Options{Pace: fakebedrock.Pace{FirstToken: *delay, TokensPerSecond: *rate, AnswerTokens: words}, Out: out}
@@ -262,6 +272,9 @@ func demo(args []string, settings devenv.Settings) error {
 		s.Stop()
 		say("done")
 	}()
+	if err := s.Install(ctx, fakeslack.Workspace{ID: demoFirstTeam, Token: devworld.LocalBotToken}); err != nil {
+		return err
+	}
 	say("SQS (fauxqs)         %s", s.Local.SQSEndpoint)
 	say("DynamoDB (dynalite)  %s", s.Local.DynamoDBEndpoint)
 	say("Slack Web API (fake) %s", s.SlackURL)
@@ -276,7 +289,8 @@ func demo(args []string, settings devenv.Settings) error {
 		say("LLM (local, OpenAI-compatible) %s: %d ms to the first token, then %g words a second (answers of about %d words)",
 			s.LLM.APIURL(), delay.Milliseconds(), *rate, words)
 	}
-	say("receiver             %s/slack/events", s.ReceiverURL)
+	say("receiver             %s/slack/events, install page %s/slack/install", s.ReceiverURL, s.ReceiverURL)
+	say("installations        table %s (workspace %s installed; acme and globex not yet)", s.InstallationsTable, demoFirstTeam)
 	say("worker               polling %s (invocation deadline %s)", s.Local.QueueURL, handlerTimeout)
 
 	t := &demoTour{ctx: ctx, s: s, llm: model, channel: "C0DEMO", answerWait: answerTime + 15*time.Second, want: map[string]answercheck.Expect{}}
@@ -297,6 +311,9 @@ func demo(args []string, settings devenv.Settings) error {
 		return err
 	}
 	t.interactive(threads["first"], "summarise yesterday's incidents")
+	if err := t.secondWorkspace(fmt.Sprintf("%d.000500", now.Unix()), eventID+"9"); err != nil {
+		return err
+	}
 
 	step("summary")
 	// Each thread as a Slack client shows it, against the answer it should show.
@@ -602,4 +619,88 @@ func dlqDepth(ctx context.Context, s *devworld.World) int {
 		return -1
 	}
 	return n
+}
+
+// The workspaces of step 9 and their channels.
+const (
+	demoFirstTeam          = "T0001" // the local Slack's default workspace
+	demoSecondTeam         = "T0002"
+	demoSecondChannel      = "C0ACME"
+	demoUninstalledTeam    = "T0003"
+	demoUninstalledChannel = "C0GLOBEX"
+)
+
+// secondWorkspace is step 9: a second workspace installs the app through the receiver's pages
+// (the local Slack's consent page, a rotating token), and its first mention is answered with
+// its own token; a workspace that never installed it gets nothing, and its event waits in the
+// DLQ as not_installed.
+func (t *demoTour) secondWorkspace(ts, eventID string) error {
+	s, c, ctx := t.s, &t.c, t.ctx
+	step("9. a second workspace, acme, installs the app (Add to Slack → Slack's consent page → back to the receiver)")
+	started := time.Now()
+	done, _, err := s.InstallThroughPages(ctx, demoSecondTeam, true)
+	if err != nil {
+		return err
+	}
+	c.check(done.Status == 200 && strings.Contains(done.Body, "is installed in acme"),
+		fmt.Sprintf("the success page after %d ms: %q", time.Since(started).Milliseconds(), "slackrelay is installed in acme"))
+	question := "who answers in acme?"
+	t.want[ts] = answercheck.Answer(t.llm.answerTo(question))
+	body := fixture.InTeam(fixture.AppMention(eventID, demoSecondChannel, ts, question), demoSecondTeam, "", false)
+	r, err := s.Send(ctx, "/slack/events", "application/json", body)
+	if err != nil {
+		return err
+	}
+	say("acme's user mentions the bot; receiver answered %d", r.Status)
+	err = devworld.WaitFor(t.answerWait, func() bool {
+		return answercheck.Judge(demoSecondChannel, ts, s.Slack.RenderedThread(demoSecondChannel, ts), t.want[ts]).OK()
+	})
+	var by string
+	for _, m := range s.Slack.RenderedThread(demoSecondChannel, ts) {
+		if m.Bot {
+			by = m.User
+		}
+	}
+	c.check(err == nil && by == "UB0002", fmt.Sprintf("answered in acme by acme's own bot user (%s), with the token its install stored", by))
+
+	other := fmt.Sprintf("%s.%s", strings.Split(ts, ".")[0], "000600")
+	body = fixture.InTeam(fixture.AppMention(eventID+"X", demoUninstalledChannel, other, "anyone there?"), demoUninstalledTeam, "", false)
+	if _, err := s.Send(ctx, "/slack/events", "application/json", body); err != nil {
+		return err
+	}
+	say("globex, which never installed the app, mentions it")
+	var class string
+	err = devworld.WaitFor(15*time.Second, func() bool {
+		n, err := s.Local.Depth(ctx, s.Local.DLQURL)
+		return err == nil && n > 0
+	})
+	if err == nil {
+		class = t.dlqClassOf(eventID + "X")
+	}
+	quiet := true
+	for _, m := range s.Slack.RenderedThread(demoUninstalledChannel, other) {
+		quiet = quiet && !m.Bot
+	}
+	c.check(quiet && class == envelope.FailureClassNotInstalled,
+		fmt.Sprintf("not answered (never with another workspace's token); in the DLQ as %q, to replay if globex installs it", class))
+	return nil
+}
+
+// dlqClassOf is the failure class of the dead letter of event id ("" when there is none); it
+// leaves the message in the DLQ.
+func (t *demoTour) dlqClassOf(id string) string {
+	resp, err := t.s.Local.SQS().ReceiveMessage(t.ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(t.s.Local.DLQURL),
+		MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"}})
+	if err != nil {
+		return ""
+	}
+	for _, m := range resp.Messages {
+		env, err := envelope.Decode([]byte(aws.ToString(m.Body)))
+		if err == nil && env.EventID == id {
+			if a, ok := m.MessageAttributes[envelope.AttrFailureClass]; ok {
+				return aws.ToString(a.StringValue)
+			}
+		}
+	}
+	return ""
 }
