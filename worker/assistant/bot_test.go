@@ -79,22 +79,10 @@ func TestRegenerateReplacesTheAnswerOncePerClick(t *testing.T) {
 	t.Parallel()
 	h, llm := setup(t)
 	reply := h.Deliver(t, "testdata/app_mention.json").Posts[0]
-	_, value := button(t, reply)
-
-	raw, err := os.ReadFile("testdata/regenerate_click.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	click := strings.NewReplacer(`"ts": "1515449601.000200"`, `"ts": "`+reply.TS+`"`, `"message_ts": "1515449601.000200"`, `"message_ts": "`+reply.TS+`"`).Replace(string(raw))
-	var payload map[string]any
-	if err := json.Unmarshal([]byte(click), &payload); err != nil {
-		t.Fatal(err)
-	}
-	payload["actions"].([]any)[0].(map[string]any)["value"] = value
-	body, _ := json.Marshal(payload)
+	body := regenerateClick(t, reply)
 
 	for i := range 3 {
-		got := h.DeliverBody(t, "regenerate_click.json", string(body))
+		got := h.DeliverBody(t, "regenerate_click.json", body)
 		if got.Err != nil {
 			t.Fatalf("click delivery %d: %v", i+1, got.Err)
 		}
@@ -207,4 +195,26 @@ func TestAskModalAnswerFitsSlacksViewLimits(t *testing.T) {
 	if got := h.DeliverBody(t, "ask_submitted.json", submitted); got.Err != nil {
 		t.Fatalf("the answer did not fit the modal: %v", got.Err)
 	}
+}
+
+// regenerateClick is the interactivity payload of a click on reply's Regenerate button, with
+// the button's value as the bot set it.
+func regenerateClick(t *testing.T, reply fakeslack.Post) string {
+	t.Helper()
+	_, value := button(t, reply)
+	raw, err := os.ReadFile("testdata/regenerate_click.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	click := strings.NewReplacer(`"ts": "1515449601.000200"`, `"ts": "`+reply.TS+`"`, `"message_ts": "1515449601.000200"`, `"message_ts": "`+reply.TS+`"`).Replace(string(raw))
+	var payload map[string]any
+	if err := json.Unmarshal([]byte(click), &payload); err != nil {
+		t.Fatal(err)
+	}
+	payload["actions"].([]any)[0].(map[string]any)["value"] = value
+	body, err := json.Marshal(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
 }

@@ -368,19 +368,7 @@ func TestRetriesAndRegenerateKeepTheMemoryExact(t *testing.T) {
 			t.Fatalf("after a redelivery the memory holds %q, want the question and the answer once", got)
 		}
 		reply := got.Posts[0]
-		_, value := button(t, reply)
-		raw, err := os.ReadFile("testdata/regenerate_click.json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		click := strings.NewReplacer(`"ts": "1515449601.000200"`, `"ts": "`+reply.TS+`"`, `"message_ts": "1515449601.000200"`, `"message_ts": "`+reply.TS+`"`).Replace(string(raw))
-		var payload map[string]any
-		if err := json.Unmarshal([]byte(click), &payload); err != nil {
-			t.Fatal(err)
-		}
-		payload["actions"].([]any)[0].(map[string]any)["value"] = value
-		body, _ := json.Marshal(payload)
-		deliver(t, h, "regenerate_click.json", string(body))
+		deliver(t, h, "regenerate_click.json", regenerateClick(t, reply))
 		if got := turnsOf(t, mem, k); !slices.Equal(got, []string{"user: " + q, "bot: answer 2 to: " + q}) {
 			t.Errorf("after Regenerate the memory holds %q, want the regenerated answer in place of the first", got)
 		}

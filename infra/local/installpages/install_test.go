@@ -1,7 +1,6 @@
 package installpages
 
 import (
-	"bytes"
 	"context"
 	"html"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +23,7 @@ import (
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
 	"github.com/slackrelay/slackrelay/shared/awstest"
 	"github.com/slackrelay/slackrelay/shared/install"
+	"github.com/slackrelay/slackrelay/shared/logbuf"
 	"github.com/slackrelay/slackrelay/shared/secrets"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
 
@@ -48,31 +47,13 @@ type world struct {
 	table    string
 	store    *install.DynamoStore
 	receiver string // base URL of the receiver
-	logs     *syncBuffer
-}
-
-// syncBuffer is the receiver's log, written by concurrent requests.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs     *logbuf.Buffer
 }
 
 func setup(t *testing.T, opts fakeslack.Options) *world {
 	t.Helper()
 	stack := localawstest.Stack(t)
-	w := &world{logs: &syncBuffer{}, endpoint: stack.DynamoDBEndpoint, table: "installations-" + strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-"))}
+	w := &world{logs: &logbuf.Buffer{}, endpoint: stack.DynamoDBEndpoint, table: "installations-" + strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-"))}
 	if err := awstest.CreateTable(context.Background(), stack.DynamoDB(), w.table); err != nil {
 		t.Fatal(err)
 	}
