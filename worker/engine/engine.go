@@ -391,9 +391,14 @@ func (m *message) continueLater(ctx context.Context, lease *journal.Lease, cause
 		m.log.Warn("could not release the claim to continue; this message comes back and takes it over", "error", err.Error())
 		return m.retryLater(ctx, time.Second)
 	}
-	_, err := p.c.Queue.SendMessage(ctx, &sqs.SendMessageInput{
+	in := &sqs.SendMessageInput{
 		QueueUrl: aws.String(p.c.QueueURL), MessageBody: aws.String(m.rec.Body), MessageAttributes: copyAttributes(m.rec.MessageAttributes),
-	})
+	}
+	if m.tenantKey != "" {
+		// The copy stays in its tenant's message group (fair queues).
+		in.MessageGroupId = aws.String(m.tenantKey)
+	}
+	_, err := p.c.Queue.SendMessage(ctx, in)
 	if err != nil {
 		m.log.Warn("could not queue the continuation; this message comes back instead", "error", err.Error())
 		return m.retryLater(ctx, time.Second)
