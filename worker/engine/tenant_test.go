@@ -145,3 +145,40 @@ func TestARateLimitHoldsBackOnlyItsTenant(t *testing.T) {
 		}
 	}
 }
+
+// TestABatchOfOneTenantUsesEverySlot: with one workspace (every batch one tenant) there is
+// no one to make room for, so the batch runs at its full concurrency.
+func TestABatchOfOneTenantUsesEverySlot(t *testing.T) {
+	t.Parallel()
+	const slots = 5
+	var mu sync.Mutex
+	running, most := 0, 0
+	h := &handlerFunc{fn: func(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent]) error {
+		mu.Lock()
+		running++
+		most = max(most, running)
+		mu.Unlock()
+		defer func() { mu.Lock(); running--; mu.Unlock() }()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			mu.Lock()
+			n := most
+			mu.Unlock()
+			if n == slots {
+				return nil
+			}
+		}
+		return relay.Permanent(fmt.Errorf("the batch never ran %d records at once", slots))
+	}}
+	q := &fakeQueue{}
+	p := newEngine(t, h, q, store(t), func(c *Config) { c.Concurrency, c.TenantConcurrency = slots, 2 })
+	var ev events.SQSEvent
+	for range slots {
+		ev.Records = append(ev.Records, tenantRecord(t, "TONE", "CONE", true))
+	}
+	if out, err := p.HandleSQS(context.Background(), ev); err != nil || len(out.BatchItemFailures) != 0 || len(q.sent) != 0 {
+		t.Fatalf("failures %v, %d dead letters, error %v; want all processed", out.BatchItemFailures, len(q.sent), err)
+	}
+	if most != slots {
+		t.Fatalf("%d records ran at once, want every slot (%d)", most, slots)
+	}
+}
