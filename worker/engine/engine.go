@@ -104,9 +104,10 @@ type Config struct {
 	// Concurrency bounds the messages of one batch that run at once (default 10).
 	Concurrency int
 	// TenantConcurrency bounds the messages of one tenant (workspace, or org of an org-wide
-	// install) that run at once within a batch of two or more tenants, so one busy tenant
-	// leaves slots to the others (0: no bound; the worker sets TENANT_CONCURRENCY). A rate limit met by one
-	// tenant holds back only that tenant's messages not yet started, whatever this is.
+	// install) that run at once within a batch of two or more tenants larger than
+	// Concurrency, so one busy tenant leaves slots to the others (0: no bound; the worker sets
+	// TENANT_CONCURRENCY). A rate limit met by one tenant holds back only that tenant's
+	// messages not yet started, whatever this is.
 	TenantConcurrency int
 	// DefaultTimeout is the deadline when the context has none (default 60s).
 	DefaultTimeout time.Duration
@@ -200,17 +201,10 @@ func (p *Engine) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 	sem := make(chan struct{}, n)
 	tenants := newTenants(p.c.TenantConcurrency)
 	pending := make([]*message, len(ev.Records))
-	one := true
 	for i := range ev.Records {
-		rec := &ev.Records[i]
-		pending[i] = &message{p: p, rec: rec, received: received, tenantKey: tenantOf(rec), tenants: tenants}
-		one = one && pending[i].tenantKey == pending[0].tenantKey
+		pending[i] = &message{p: p, rec: &ev.Records[i], received: received, tenantKey: tenantOf(&ev.Records[i]), tenants: tenants}
 	}
-	if one {
-		// A batch of one tenant (always so with one workspace) has no one to make room for:
-		// it uses every slot of the batch, as before tenants were bounded.
-		tenants.limit = 0
-	}
+	tenants.fitTo(pending, n)
 	var mu sync.Mutex
 	var resp events.SQSEventResponse
 	var wg sync.WaitGroup

@@ -32,6 +32,23 @@ func newTenants(limit int) *tenants {
 	return ts
 }
 
+// fitTo lifts the bound for a batch where it makes room for no one: a batch of one tenant
+// (always so with one workspace), and a batch no larger than its slots, where every record
+// starts at once anyway. Bounding a tenant there only makes the batch last longer, and the
+// next receive, where the other tenants' messages wait, comes later.
+func (ts *tenants) fitTo(pending []*message, slots int) {
+	if len(pending) <= slots {
+		ts.limit = 0
+		return
+	}
+	for _, m := range pending[1:] {
+		if m.tenantKey != pending[0].tenantKey {
+			return
+		}
+	}
+	ts.limit = 0
+}
+
 // next removes from pending and returns the first record whose tenant has a free slot,
 // waiting for a slot to free when every pending record's tenant is at its bound. The
 // record's tenant then counts it as running until done(key).

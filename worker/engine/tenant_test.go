@@ -182,3 +182,43 @@ func TestABatchOfOneTenantUsesEverySlot(t *testing.T) {
 		t.Fatalf("%d records ran at once, want every slot (%d)", most, slots)
 	}
 }
+
+// TestABatchThatFitsItsSlotsRunsEveryRecordAtOnce: a batch of two tenants no larger than its
+// slots has no record waiting for a slot, so the bound makes room for no one: the busy
+// tenant's records all run at once with the other's (bounded, the batch would last twice as
+// long and the next receive, where other tenants' messages wait, would come later).
+func TestABatchThatFitsItsSlotsRunsEveryRecordAtOnce(t *testing.T) {
+	t.Parallel()
+	const slots = 6
+	var mu sync.Mutex
+	running, most := 0, 0
+	h := &handlerFunc{fn: func(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent]) error {
+		mu.Lock()
+		running++
+		most = max(most, running)
+		mu.Unlock()
+		defer func() { mu.Lock(); running--; mu.Unlock() }()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			mu.Lock()
+			n := most
+			mu.Unlock()
+			if n == slots {
+				return nil
+			}
+		}
+		return relay.Permanent(fmt.Errorf("the batch never ran %d records at once", slots))
+	}}
+	q := &fakeQueue{}
+	p := newEngine(t, h, q, store(t), func(c *Config) { c.Concurrency, c.TenantConcurrency = slots, 2 })
+	var ev events.SQSEvent
+	for range slots - 1 {
+		ev.Records = append(ev.Records, tenantRecord(t, "TBUSY", "CBUSY", true))
+	}
+	ev.Records = append(ev.Records, tenantRecord(t, "TQUIET", "CQUIET", true))
+	if out, err := p.HandleSQS(context.Background(), ev); err != nil || len(out.BatchItemFailures) != 0 || len(q.sent) != 0 {
+		t.Fatalf("failures %v, %d dead letters, error %v; want all processed", out.BatchItemFailures, len(q.sent), err)
+	}
+	if most != slots {
+		t.Fatalf("%d records ran at once, want every slot (%d)", most, slots)
+	}
+}

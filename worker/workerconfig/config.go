@@ -70,7 +70,7 @@ var Vars = []config.Var{
 		Doc: "comma-separated URL prefixes response_url posts may go to (Slack's host; add a local server's for tests)"},
 	{Name: EnvBatchConcurrency, Kind: config.KindInt, Default: "10", Min: 1, Max: 100, Doc: "messages of one batch handled at once"},
 	{Name: EnvTenantConcurrency, Kind: config.KindInt, Default: "5", Min: 0, Max: 100,
-		Doc: "messages of one tenant (a workspace, or the org of an org-wide install) handled at once within a batch that holds several tenants, so one busy tenant leaves slots to the others (a batch of one tenant uses all of BATCH_CONCURRENCY); 0: no bound. A rate limit met by one tenant holds back only that tenant's messages"},
+		Doc: "messages of one tenant (a workspace, or the org of an org-wide install) handled at once within a batch that holds several tenants and more messages than BATCH_CONCURRENCY, so one busy tenant leaves slots to the others (a batch of one tenant, or one that fits BATCH_CONCURRENCY, runs every message at once); 0: no bound. A rate limit met by one tenant holds back only that tenant's messages"},
 	{Name: EnvBackoffBase, Kind: config.KindDuration, Default: "10s", Doc: "first retry delay; doubles per receive"},
 	{Name: EnvBackoffMax, Kind: config.KindDuration, Default: "15m", Doc: "longest retry delay (not below BACKOFF_BASE)"},
 	{Name: EnvSecretsMaxAge, Kind: config.KindDuration, Default: "5m", Doc: "how long SSM values are cached"},
