@@ -88,8 +88,13 @@ export async function installFairQueues() {
   function noisyGroups(q) {
     const now = Date.now();
     const backlog = new Set();
-    for (const m of q.messages) if (m.messageGroupId) backlog.add(m.messageGroupId);
-    if (backlog.size === 0) return new Map();
+    let ungrouped = false;
+    for (const m of q.messages) {
+      if (m.messageGroupId) backlog.add(m.messageGroupId);
+      else ungrouped = true;
+    }
+    // One tenant waiting (or none): there is no one to put first.
+    if (backlog.size + (ungrouped ? 1 : 0) <= 1) return new Map();
     const inFlight = new Map();
     const busy = new Map(); // recent processing time per group
     let allInFlight = 0, allBusy = 0;
