@@ -48,7 +48,10 @@ export async function installFairQueues() {
   const ended = (q, entry) => {
     if (entry?.receivedAt === undefined || entry.processedUntil !== undefined) return;
     entry.processedUntil = Date.now();
-    spans(q).push({ group: entry.message.messageGroupId, start: entry.receivedAt, end: entry.processedUntil });
+    const recent = spans(q);
+    recent.push({ group: entry.message.messageGroupId, start: entry.receivedAt, end: entry.processedUntil });
+    // Spans end in order: the old ones are at the front.
+    while (recent.length > 0 && recent[0].end <= entry.processedUntil - RECENT_MS) recent.shift();
   };
 
   const deleteMessage = SqsQueue.prototype.deleteMessage;
