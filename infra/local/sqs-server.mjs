@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // Local SQS-protocol server for slackrelay (fauxqs by default; local-aws-sqs with
 // --impl local-aws-sqs, which also has StartMessageMoveTask for the DLQ redrive tests).
-//   node sqs-server.mjs [--port 0] [--queue events] [--max-receive-count 5] [--impl fauxqs]
+//   node sqs-server.mjs [--port 0] [--queue events] [--max-receive-count 5] [--impl fauxqs] [--fair-queues on]
+// fauxqs's standard queues behave as SQS fair queues (fair-queues.mjs) unless --fair-queues off.
 // With --queue NAME it creates NAME-dlq and NAME with a RedrivePolicy to it before it
 // reports ready: {"ready":true,"endpoint":...,"queue_url":...,"dlq_url":...}.
 import net from "node:net";
 import { parseArgs, ready, stopOn, fail } from "./launch-util.mjs";
+import { installFairQueues } from "./fair-queues.mjs";
 
 const opts = (() => {
   try {
-    return parseArgs(process.argv.slice(2), { port: 0, queue: "", "max-receive-count": 5, "visibility-timeout": 30, impl: "fauxqs" });
+    return parseArgs(process.argv.slice(2), { port: 0, queue: "", "max-receive-count": 5, "visibility-timeout": 30, impl: "fauxqs", "fair-queues": "on" });
   } catch (err) { fail(err); }
 })();
 
@@ -28,6 +30,8 @@ const accountId = "000000000000";
 const region = process.env.AWS_REGION || "us-east-1";
 
 async function startFauxqsImpl() {
+  if (!["on", "off"].includes(opts["fair-queues"])) throw new Error("--fair-queues must be on or off");
+  if (opts["fair-queues"] === "on") await installFairQueues();
   const { startFauxqs } = await import("fauxqs");
   const server = await startFauxqs({ port: opts.port, logger: false, defaultRegion: region });
   const endpoint = `http://127.0.0.1:${server.port}`;
@@ -83,7 +87,7 @@ try {
   if (!impls[opts.impl]) throw new Error(`--impl must be one of ${Object.keys(impls).join(", ")}`);
   const s = await impls[opts.impl]();
   stopOn(s.close);
-  ready({ endpoint: s.endpoint, impl: opts.impl, ...s.queues });
+  ready({ endpoint: s.endpoint, impl: opts.impl, fair_queues: opts.impl === "fauxqs" && opts["fair-queues"] === "on", ...s.queues });
 } catch (err) {
   fail(err);
 }

@@ -2,8 +2,10 @@ package intake
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/url"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -29,6 +31,47 @@ func messageAttributes(e *envelope.Envelope) map[string]sqstypes.MessageAttribut
 		attrs[envelope.AttrRetryNum] = sqstypes.MessageAttributeValue{DataType: &dataTypeNumber, StringValue: &retry}
 	}
 	return attrs
+}
+
+// messageGroup is the SQS MessageGroupId of an envelope: its tenant, so that SQS fair queues
+// keep one busy workspace from raising the others' dwell time. The tenant is the one whose
+// installation answers the event: the org (enterprise id) for an org-wide install, else the
+// workspace (team id). Slack ids carry their kind in their first letter (T, E), so the plain
+// id is unambiguous. Empty when the request names neither (no group is set then).
+func messageGroup(e *envelope.Envelope, body []byte) string {
+	if e.EnterpriseID != "" && (e.TeamID == "" || enterpriseInstall(e, body)) {
+		return e.EnterpriseID
+	}
+	return e.TeamID
+}
+
+// enterpriseInstall reports whether the request says it comes through an org-wide install:
+// authorizations[0].is_enterprise_install in an Events API body, is_enterprise_install in a
+// slash command's form or an interaction's payload. Only read for requests from an Enterprise
+// Grid org (an enterprise id is set), so the other requests are not parsed twice.
+func enterpriseInstall(e *envelope.Envelope, body []byte) bool {
+	switch e.Kind {
+	case envelope.KindEvent:
+		var o struct {
+			Authorizations []struct {
+				IsEnterpriseInstall bool `json:"is_enterprise_install"`
+			} `json:"authorizations"`
+		}
+		return json.Unmarshal(body, &o) == nil && len(o.Authorizations) > 0 && o.Authorizations[0].IsEnterpriseInstall
+	case envelope.KindSlashCommand:
+		form, err := url.ParseQuery(string(body))
+		return err == nil && form.Get("is_enterprise_install") == "true"
+	case envelope.KindInteraction:
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return false
+		}
+		var ip struct {
+			IsEnterpriseInstall bool `json:"is_enterprise_install"`
+		}
+		return json.Unmarshal([]byte(form.Get("payload")), &ip) == nil && ip.IsEnterpriseInstall
+	}
+	return false
 }
 
 func (h *Handler) enqueue(ctx context.Context, r *Request, e *envelope.Envelope) Response {
@@ -70,7 +113,11 @@ func (h *Handler) enqueue(ctx context.Context, r *Request, e *envelope.Envelope)
 	}
 	start := h.now()
 	sendCtx, cancel := enqueueContext(ctx)
-	_, err = h.Sender.SendMessage(sendCtx, &sqs.SendMessageInput{QueueUrl: &h.QueueURL, MessageBody: &body, MessageAttributes: attrs})
+	in := &sqs.SendMessageInput{QueueUrl: &h.QueueURL, MessageBody: &body, MessageAttributes: attrs}
+	if group := messageGroup(e, r.Body); group != "" {
+		in.MessageGroupId = &group
+	}
+	_, err = h.Sender.SendMessage(sendCtx, in)
 	cancel()
 	took := h.now().Sub(start)
 	h.Metrics.Milliseconds("EnqueueLatency", took)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 )
@@ -16,10 +17,15 @@ import (
 // BackoffBase and doubles up to BackoffMax. Budget is the longest the whole call can take,
 // so a caller can plan its deadline around it rather than around a context that expires.
 //
-// It is built on the SDK's standard retryer (what is retried, the retry token bucket that
-// stops retries during a sustained outage); only the backoff and the attempt timeout
-// differ. The SDK's own backoff waits up to a second and adds no jitter once it reaches its
-// cap, which a 2-second budget cannot afford.
+// It is built on the SDK's standard retryer (what is retried), with two differences: the
+// backoff, and no client-wide retry quota. The SDK's own backoff waits up to a second and
+// adds no jitter once it reaches its cap, which a 2-second budget cannot afford. Its retry
+// quota (a token bucket shared by every call of the client, drained by 10 for each timed-out
+// attempt and refilled by 1 per success) would turn the policy into one attempt per call once
+// about 50 attempts have timed out: a receiver answering hundreds of requests a second, whose
+// queue is slow for a moment, would then answer 503 to every request whose first attempt is
+// slow, for as long as the bucket takes to refill. Attempts and Budget already bound what one
+// call may cost, and a 503 brings Slack's retries (more requests, not fewer).
 type BoundedRetry struct {
 	Attempts                int
 	AttemptTimeout          time.Duration
@@ -49,6 +55,7 @@ func (p BoundedRetry) Backoff(attempt int, r float64) time.Duration {
 func (p BoundedRetry) Retryer() aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = p.Attempts
+		o.RateLimiter = ratelimit.None
 		o.Backoff = retry.BackoffDelayerFunc(func(attempt int, _ error) (time.Duration, error) {
 			return p.Backoff(attempt, rand.Float64()), nil
 		})

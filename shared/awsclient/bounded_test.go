@@ -2,8 +2,12 @@ package awsclient
 
 import (
 	"context"
+	"crypto/md5"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -134,4 +138,47 @@ func TestBoundedRetryEndsWithinBudget(t *testing.T) {
 			t.Errorf("the silent server saw %d connections, want 3 (one per attempt)", n)
 		}
 	})
+}
+
+// A call keeps its retries after earlier calls of the same client timed out: 30 calls to a
+// queue that never answers in time (90 timed-out attempts, which drain the SDK's default
+// retry quota), then calls whose first attempt is slow and second fast all succeed on their
+// second attempt, as the policy says, instead of failing after one.
+func TestBoundedRetryKeepsItsAttemptsAfterTimeouts(t *testing.T) {
+	t.Parallel()
+	p := BoundedRetry{Attempts: 3, AttemptTimeout: 30 * time.Millisecond, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond}
+	var stalled atomic.Bool
+	stalled.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if stalled.Load() || strings.HasPrefix(r.Header.Get("Amz-Sdk-Request"), "attempt=1;") {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(time.Second):
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		fmt.Fprintf(w, `{"MessageId":"m1","MD5OfMessageBody":"%x"}`, md5.Sum([]byte("x")))
+	}))
+	t.Cleanup(srv.Close)
+	client := sqs.NewFromConfig(Local(), func(o *sqs.Options) {
+		o.BaseEndpoint = aws.String(srv.URL)
+		o.Retryer = p.Retryer()
+		o.HTTPClient = p.HTTPClient()
+	})
+	send := func() error {
+		_, err := client.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(srv.URL + "/q"), MessageBody: aws.String("x")})
+		return err
+	}
+	for range 30 {
+		if err := send(); err == nil {
+			t.Fatal("a call to the stalled queue succeeded")
+		}
+	}
+	stalled.Store(false)
+	for i := range 10 {
+		if err := send(); err != nil {
+			t.Fatalf("call %d after the stall: %v; want success on its second attempt", i, err)
+		}
+	}
 }

@@ -113,6 +113,12 @@ type Config struct {
 	BackoffMax      time.Duration
 	// Concurrency bounds the messages of one batch that run at once (default 10).
 	Concurrency int
+	// TenantConcurrency bounds the messages of one tenant (workspace, or org of an org-wide
+	// install) that run at once within a batch of two or more tenants larger than
+	// Concurrency, so one busy tenant leaves slots to the others (0: no bound; the worker sets
+	// TENANT_CONCURRENCY). A rate limit met by one tenant holds back only that tenant's
+	// messages not yet started, whatever this is.
+	TenantConcurrency int
 	// DefaultTimeout is the deadline when the context has none (default 60s).
 	DefaultTimeout time.Duration
 	// MaxEventAge is the age (since the receiver took the request) past which an event is
@@ -203,20 +209,34 @@ func (p *Engine) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		defer cancel()
 	}
 	sem := make(chan struct{}, n)
+	tenants := newTenants(p.c.TenantConcurrency)
+	pending := make([]*message, len(ev.Records))
+	for i := range ev.Records {
+		pending[i] = &message{p: p, rec: &ev.Records[i], received: received, tenantKey: tenantOf(&ev.Records[i]), tenants: tenants}
+	}
+	tenants.fitTo(pending, n)
 	var mu sync.Mutex
 	var resp events.SQSEventResponse
 	var wg sync.WaitGroup
-	for i := range ev.Records {
-		rec := &ev.Records[i]
-		wg.Add(1)
+	for len(pending) > 0 {
+		// A slot of the batch first, then the first record whose tenant is under its bound:
+		// a tenant at its bound holds no slot and stands in front of no other tenant.
 		sem <- struct{}{}
+		m := tenants.next(&pending)
+		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			m := &message{p: p, rec: rec, received: received}
-			if !m.process(ctx) {
+			defer tenants.done(m.tenantKey)
+			var finished bool
+			if wait := tenants.waitFor(m.tenantKey, p.now()); wait > 0 {
+				finished = m.heldBack(ctx, wait)
+			} else {
+				finished = m.process(ctx)
+			}
+			if !finished {
 				mu.Lock()
-				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.rec.MessageId})
 				mu.Unlock()
 			}
 		}()
@@ -232,6 +252,9 @@ type message struct {
 	received     time.Time
 	receiveCount int
 	log          *slog.Logger
+	// tenantKey is the record's tenant; tenants the batch's tenants.
+	tenantKey string
+	tenants   *tenants
 }
 
 // process handles one record and reports whether it is finished (true) or must come back.
@@ -385,9 +408,14 @@ func (m *message) continueLater(ctx context.Context, lease *journal.Lease, cause
 		m.log.Warn("could not release the claim to continue; this message comes back and takes it over", "error", err.Error())
 		return m.retryLater(ctx, time.Second)
 	}
-	_, err := p.c.Queue.SendMessage(ctx, &sqs.SendMessageInput{
+	in := &sqs.SendMessageInput{
 		QueueUrl: aws.String(p.c.QueueURL), MessageBody: aws.String(m.rec.Body), MessageAttributes: copyAttributes(m.rec.MessageAttributes),
-	})
+	}
+	if m.tenantKey != "" {
+		// The copy stays in its tenant's message group (fair queues).
+		in.MessageGroupId = aws.String(m.tenantKey)
+	}
+	_, err := p.c.Queue.SendMessage(ctx, in)
 	if err != nil {
 		m.log.Warn("could not queue the continuation; this message comes back instead", "error", err.Error())
 		return m.retryLater(ctx, time.Second)
@@ -443,7 +471,10 @@ func (m *message) failed(ctx context.Context, stage string, err error, took time
 		m.log.Error("configuration error: something the worker needs is missing; retrying with backoff", "backoff", wait.String())
 		return m.retryLater(ctx, wait)
 	case class == failure.RateLimited:
-		m.log.Warn("rate limited; retrying after Retry-After", "retry_after", after.String())
+		m.log.Warn("rate limited; retrying after Retry-After, with this tenant's records not yet started", "retry_after", after.String())
+		if m.tenants != nil {
+			m.tenants.rateLimited(m.tenantKey, p.now().Add(after))
+		}
 		return m.retryLater(ctx, after)
 	default:
 		wait := failure.Backoff(m.receiveCount, p.c.BackoffBase, p.c.BackoffMax)

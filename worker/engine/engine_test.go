@@ -499,6 +499,7 @@ func TestContinuationQueuesACopyThatResumes(t *testing.T) {
 			}}
 			p := newEngine(t, h, q, store(t))
 			ev := mention(t, "1")
+			ev.Records[0].Attributes["MessageGroupId"] = "T1"
 			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 			defer cancel()
 			if out, _ := p.HandleSQS(ctx, ev); len(out.BatchItemFailures) != 0 {
@@ -506,6 +507,9 @@ func TestContinuationQueuesACopyThatResumes(t *testing.T) {
 			}
 			if len(q.sent) != 1 || aws.ToString(q.sent[0].QueueUrl) != "q" || aws.ToString(q.sent[0].MessageBody) != ev.Records[0].Body {
 				t.Fatalf("sends %v, want one copy of the message to the events queue", q.sent)
+			}
+			if got := aws.ToString(q.sent[0].MessageGroupId); got != "T1" {
+				t.Fatalf("the copy's MessageGroupId = %q, want the tenant's T1", got)
 			}
 			if out, _ := p.HandleSQS(context.Background(), copyOf(ev, "cont-1", "1")); len(out.BatchItemFailures) != 0 {
 				t.Fatalf("continuation: %v", out.BatchItemFailures)

@@ -15,28 +15,29 @@ import (
 
 // The names of the worker's variables.
 const (
-	EnvLogLevel         = "LOG_LEVEL"
-	EnvEventsQueueURL   = "EVENTS_QUEUE_URL"
-	EnvDLQURL           = "DLQ_URL"
-	EnvIdempotencyTable = "IDEMPOTENCY_TABLE"
-	EnvIdempotencyTTL   = "IDEMPOTENCY_TTL"
-	EnvDLQRetention     = "DLQ_RETENTION"
-	EnvReplayWindow     = "REPLAY_WINDOW"
-	EnvStreamLifetime   = "STREAM_LIFETIME"
-	EnvMaxAnswerTime    = "MAX_ANSWER_DURATION"
-	EnvMaxReceiveCount  = "MAX_RECEIVE_COUNT"
-	EnvBotTokenParam    = "BOT_TOKEN_PARAM"
-	EnvSlackAPIURL      = "SLACK_API_URL"
-	EnvResponseURLs     = "RESPONSE_URL_PREFIXES"
-	EnvBatchConcurrency = "BATCH_CONCURRENCY"
-	EnvBackoffBase      = "BACKOFF_BASE"
-	EnvBackoffMax       = "BACKOFF_MAX"
-	EnvSecretsMaxAge    = "SECRETS_MAX_AGE"
-	EnvSlackBotToken    = "SLACK_BOT_TOKEN"
-	EnvHandlerTimeout   = "HANDLER_TIMEOUT"
-	EnvPollBatchSize    = "POLL_BATCH_SIZE"
-	EnvPollWait         = "POLL_WAIT"
-	EnvPollLoops        = "POLL_LOOPS"
+	EnvLogLevel          = "LOG_LEVEL"
+	EnvEventsQueueURL    = "EVENTS_QUEUE_URL"
+	EnvDLQURL            = "DLQ_URL"
+	EnvIdempotencyTable  = "IDEMPOTENCY_TABLE"
+	EnvIdempotencyTTL    = "IDEMPOTENCY_TTL"
+	EnvDLQRetention      = "DLQ_RETENTION"
+	EnvReplayWindow      = "REPLAY_WINDOW"
+	EnvStreamLifetime    = "STREAM_LIFETIME"
+	EnvMaxAnswerTime     = "MAX_ANSWER_DURATION"
+	EnvMaxReceiveCount   = "MAX_RECEIVE_COUNT"
+	EnvBotTokenParam     = "BOT_TOKEN_PARAM"
+	EnvSlackAPIURL       = "SLACK_API_URL"
+	EnvResponseURLs      = "RESPONSE_URL_PREFIXES"
+	EnvBatchConcurrency  = "BATCH_CONCURRENCY"
+	EnvTenantConcurrency = "TENANT_CONCURRENCY"
+	EnvBackoffBase       = "BACKOFF_BASE"
+	EnvBackoffMax        = "BACKOFF_MAX"
+	EnvSecretsMaxAge     = "SECRETS_MAX_AGE"
+	EnvSlackBotToken     = "SLACK_BOT_TOKEN"
+	EnvHandlerTimeout    = "HANDLER_TIMEOUT"
+	EnvPollBatchSize     = "POLL_BATCH_SIZE"
+	EnvPollWait          = "POLL_WAIT"
+	EnvPollLoops         = "POLL_LOOPS"
 	// Many workspaces (the app distributed, installed through the receiver's install flow).
 	EnvInstallationsTable = "INSTALLATIONS_TABLE"
 	EnvSlackClientID      = "SLACK_CLIENT_ID"
@@ -68,6 +69,8 @@ var Vars = []config.Var{
 	{Name: EnvResponseURLs, Default: "https://hooks.slack.com/",
 		Doc: "comma-separated URL prefixes response_url posts may go to (Slack's host; add a local server's for tests)"},
 	{Name: EnvBatchConcurrency, Kind: config.KindInt, Default: "10", Min: 1, Max: 100, Doc: "messages of one batch handled at once"},
+	{Name: EnvTenantConcurrency, Kind: config.KindInt, Default: "5", Min: 0, Max: 100,
+		Doc: "messages of one tenant (a workspace, or the org of an org-wide install) handled at once within a batch that holds several tenants and more messages than BATCH_CONCURRENCY, so one busy tenant leaves slots to the others (a batch of one tenant, or one that fits BATCH_CONCURRENCY, runs every message at once); 0: no bound. A rate limit met by one tenant holds back only that tenant's messages"},
 	{Name: EnvBackoffBase, Kind: config.KindDuration, Default: "10s", Doc: "first retry delay; doubles per receive"},
 	{Name: EnvBackoffMax, Kind: config.KindDuration, Default: "15m", Doc: "longest retry delay (not below BACKOFF_BASE)"},
 	{Name: EnvSecretsMaxAge, Kind: config.KindDuration, Default: "5m", Doc: "how long SSM values are cached"},
@@ -111,14 +114,16 @@ type Config struct {
 	// ResponseURLPrefixes are the only places response_url posts may go.
 	ResponseURLPrefixes []string
 	BatchConcurrency    int
-	BackoffBase         time.Duration
-	BackoffMax          time.Duration
-	SecretsMaxAge       time.Duration
-	HandlerTimeout      time.Duration
-	PollBatchSize       int
-	PollWait            time.Duration
-	PollLoops           int
-	Lambda              bool
+	// TenantConcurrency bounds one tenant's messages within a batch (0: no bound).
+	TenantConcurrency int
+	BackoffBase       time.Duration
+	BackoffMax        time.Duration
+	SecretsMaxAge     time.Duration
+	HandlerTimeout    time.Duration
+	PollBatchSize     int
+	PollWait          time.Duration
+	PollLoops         int
+	Lambda            bool
 	// Deprecations are old variable names in use; the binary logs them at start-up.
 	Deprecations []config.Deprecation
 }
@@ -144,6 +149,7 @@ func Load(getenv func(string) string) (Config, error) {
 		SlackAPIURL:         l.String(EnvSlackAPIURL),
 		ResponseURLPrefixes: splitList(l.String(EnvResponseURLs)),
 		BatchConcurrency:    l.Int(EnvBatchConcurrency),
+		TenantConcurrency:   l.Int(EnvTenantConcurrency),
 		BackoffBase:         l.Duration(EnvBackoffBase),
 		BackoffMax:          l.Duration(EnvBackoffMax),
 		SecretsMaxAge:       l.Duration(EnvSecretsMaxAge),

@@ -31,7 +31,7 @@ func TestLoadDefaultsComeFromTheTable(t *testing.T) {
 	want := Config{LogLevel: "info", QueueURL: "q", DLQURL: "d", Table: "t", IdempotencyTTL: 360 * time.Hour, DLQRetention: 336 * time.Hour, ReplayWindow: 24 * time.Hour,
 		StreamLifetime: 5 * time.Minute, MaxAnswerDuration: 30 * time.Minute, MaxReceiveCount: 5,
 		BotToken: "xoxb-1", SlackAPIURL: "https://slack.com/api/", ResponseURLPrefixes: []string{"https://hooks.slack.com/"},
-		BatchConcurrency: 10, BackoffBase: 10 * time.Second, BackoffMax: 15 * time.Minute, SecretsMaxAge: 5 * time.Minute,
+		BatchConcurrency: 10, TenantConcurrency: 5, BackoffBase: 10 * time.Second, BackoffMax: 15 * time.Minute, SecretsMaxAge: 5 * time.Minute,
 		HandlerTimeout: time.Minute, PollBatchSize: 10, PollWait: 20 * time.Second, PollLoops: 2}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("Load (-want +got):\n%s", diff)
@@ -48,7 +48,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		{Name: "record retention", Env: env(EnvEventsQueueURL, "q", EnvDLQURL, "d", EnvIdempotencyTable, "t", EnvSlackBotToken, "x",
 			EnvIdempotencyTTL, "300h", EnvDLQRetention, "336h", EnvReplayWindow, "12h"),
 			Want: []string{"IDEMPOTENCY_TTL=300h0m0s is shorter than DLQ_RETENTION (336h0m0s) + REPLAY_WINDOW (12h0m0s) = 348h0m0s"}},
-		{Name: "local", Env: env(EnvPollBatchSize, "11"),
-			Want: []string{"SLACK_BOT_TOKEN (or BOT_TOKEN_PARAM, or INSTALLATIONS_TABLE) is required", "POLL_BATCH_SIZE=11 is outside [1, 10]"}},
+		{Name: "local", Env: env(EnvPollBatchSize, "11", EnvTenantConcurrency, "-1"),
+			Want: []string{"SLACK_BOT_TOKEN (or BOT_TOKEN_PARAM, or INSTALLATIONS_TABLE) is required", "POLL_BATCH_SIZE=11 is outside [1, 10]", "TENANT_CONCURRENCY=-1 is outside [0, 100]"}},
 	})
 }

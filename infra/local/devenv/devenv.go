@@ -22,7 +22,7 @@ const (
 
 // Vars is every variable slackrelay-local reads; Load reads exactly these.
 var Vars = []config.Var{
-	{Name: receiverconfig.EnvSlackSigningSecret, Doc: "`make dev`: with SLACK_BOT_TOKEN, serve a real Slack app (the receiver verifies its signatures); unset: a local secret for hand-made requests"},
+	{Name: receiverconfig.EnvSlackSigningSecret, Doc: "`make dev`: with SLACK_BOT_TOKEN, serve a real Slack app (the receiver verifies its signatures); unset: a local secret for hand-made requests. `bench -fair-events-url`: the deployed app's secret the workload is signed with"},
 	{Name: workerconfig.EnvSlackBotToken, Doc: "`make dev`: with SLACK_SIGNING_SECRET, the bot token the worker posts with; unset: the local Slack server's token"},
 	{Name: workerconfig.EnvSlackAPIURL, Doc: "`make dev`: the Slack Web API the worker calls (GovSlack, a proxy, a test double); unset: the worker's default (" +
 		workerDefault(workerconfig.EnvSlackAPIURL) + ") when the two above are set, else the local Slack server"},

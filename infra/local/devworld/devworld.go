@@ -83,6 +83,9 @@ type Options struct {
 	// HandlerTimeout is the worker's invocation deadline (default 10s); the queue's
 	// visibility timeout is set just above it so a killed worker's messages come back soon.
 	HandlerTimeout time.Duration
+	// PlainQueues: the local SQS server delivers in the order sent whatever the messages'
+	// groups, as a queue without SQS fair queues (default: fair-queue delivery).
+	PlainQueues bool
 	// MaxReceiveCount of the events queue (default 5). BackoffBase (default 1s).
 	MaxReceiveCount int
 	BackoffBase     time.Duration
@@ -235,7 +238,7 @@ func Start(ctx context.Context, opts Options) (_ *World, err error) {
 		}
 	}()
 	visibility := int(opts.HandlerTimeout/time.Second) + 2
-	s.Local, err = localaws.Start(ctx, localaws.Options{Dir: opts.LocalDir, MaxReceiveCount: opts.MaxReceiveCount, VisibilityTimeout: visibility, Stderr: os.Stderr})
+	s.Local, err = localaws.Start(ctx, localaws.Options{Dir: opts.LocalDir, MaxReceiveCount: opts.MaxReceiveCount, VisibilityTimeout: visibility, PlainQueues: opts.PlainQueues, Stderr: os.Stderr})
 	if err != nil {
 		return nil, err
 	}

@@ -48,6 +48,9 @@ type Options struct {
 	VisibilityTimeout int
 	// SQSImpl is ImplFauxqs (default) or ImplLocalAWSSQS.
 	SQSImpl string
+	// PlainQueues turns off fauxqs's fair-queue delivery (fair-queues.mjs): messages come in
+	// the order sent, whatever their MessageGroupId, as on a queue without fair queues.
+	PlainQueues bool
 	// NoDynamoDB skips dynalite.
 	NoDynamoDB bool
 	// TableName of the idempotency table. Default "idempotency".
@@ -104,10 +107,14 @@ func Start(ctx context.Context, opts Options) (*Servers, error) {
 		QueueURL string `json:"queue_url"`
 		DLQURL   string `json:"dlq_url"`
 	}
+	fair := "on"
+	if opts.PlainQueues {
+		fair = "off"
+	}
 	err := s.launch(ctx, dir, opts.Stderr, &ready, "sqs-server.mjs",
 		"--impl", opts.SQSImpl, "--queue", opts.QueueName,
 		"--max-receive-count", fmt.Sprint(opts.MaxReceiveCount),
-		"--visibility-timeout", fmt.Sprint(opts.VisibilityTimeout))
+		"--visibility-timeout", fmt.Sprint(opts.VisibilityTimeout), "--fair-queues", fair)
 	if err != nil {
 		return nil, err
 	}

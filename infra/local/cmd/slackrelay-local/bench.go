@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/slackrelay/slackrelay/infra/local/answercheck"
+	"github.com/slackrelay/slackrelay/infra/local/devenv"
 	"github.com/slackrelay/slackrelay/infra/local/devworld"
 	"github.com/slackrelay/slackrelay/infra/local/localaws"
 	"github.com/slackrelay/slackrelay/receiver/receiverconfig"
@@ -29,7 +30,7 @@ import (
 const benchDemoDelay = time.Millisecond
 
 // bench measures what docs/benchmarks.md reports and writes it there.
-func bench(args []string) error {
+func bench(args []string, settings devenv.Settings) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	out := fs.String("out", "", "write the report here (default: stdout)")
 	acks := fs.Int("acks", 3000, "requests for the HTTP ack measurement")
@@ -42,6 +43,14 @@ func bench(args []string) error {
 	onlyJournal := fs.Bool("journal-only", false, "measure only the journal's cost per event and replace that section in -out (the rest of the file is kept)")
 	stopAnswers := fs.Int("stop-answers", 20, "answers stopped per provider for the Stop measurement")
 	onlyStop := fs.Bool("stop-only", false, "measure only the Stop section and replace it in -out (the rest of the file is kept)")
+	fairRuns := fs.Int("fair-runs", 2, "rounds of the noisy-tenant measurement (each: the quiet tenants alone, then with the noisy tenant in three settings)")
+	fairNoisy := fs.Int("fair-noisy", 2000, "events the noisy tenant sends in the noisy-tenant measurement")
+	fairQuiet := fs.Int("fair-quiet", 20, "events each of the nine quiet tenants sends in the noisy-tenant measurement")
+	fairEvents := fs.String("fair-events-url", "", "with -fair-queue: send the noisy-tenant workload to this deployed receiver (the stack's EventsUrl; signed with SLACK_SIGNING_SECRET) and measure SQS's dwell times by consuming the queue (docs/deploy.md: disable the stack's event source mapping first)")
+	fairQueue := fs.String("fair-queue", "", "with -fair-events-url: the deployed stack's events queue URL (EventsQueueUrl; AWS credentials and AWS_REGION from the environment)")
+	fairConsumers := fs.Int("fair-consumers", 2, "with -fair-events-url: concurrent 10-message batches consuming the queue, each message held 500 ms (fewer than the noisy tenant's rate needs, so that a backlog builds)")
+	fairRate := fs.Int("fair-rate", 80, "with -fair-events-url: the noisy tenant's events a second (the stack's HTTP API is throttled at 100 a second)")
+	onlyFair := fs.Bool("fair-only", false, "measure only the fair-queues section (one noisy tenant, nine quiet ones) and replace it in -out (the rest of the file is kept)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,6 +76,18 @@ func bench(args []string) error {
 	}
 	if *onlyStop {
 		return stopOnly(ctx, *out, *stopAnswers)
+	}
+	if *fairRuns < 1 || *fairNoisy < 1 || *fairQuiet < 1 {
+		return errors.New("-fair-runs, -fair-noisy and -fair-quiet must be at least 1")
+	}
+	if (*fairEvents == "") != (*fairQueue == "") {
+		return errors.New("-fair-events-url and -fair-queue go together")
+	}
+	if *fairEvents != "" {
+		return fairDeployed(ctx, settings, *fairEvents, *fairQueue, *fairConsumers, *fairRate, *fairNoisy, *fairQuiet)
+	}
+	if *onlyFair {
+		return fairOnly(ctx, *out, *fairRuns, *fairNoisy, *fairQuiet)
 	}
 	var r strings.Builder
 	host, _ := os.Hostname()
@@ -203,6 +224,13 @@ func bench(args []string) error {
 
 	step("the Stop button: click → answer stopped (%d answers per provider)", *stopAnswers)
 	section, err = benchStop(ctx, bins, *stopAnswers)
+	if err != nil {
+		return err
+	}
+	r.WriteString(section)
+
+	step("fair queues: one tenant sends %d events while nine send %d each (%d rounds)", *fairNoisy, *fairQuiet, *fairRuns)
+	section, err = benchFair(ctx, bins, *fairRuns, *fairNoisy, *fairQuiet)
 	if err != nil {
 		return err
 	}

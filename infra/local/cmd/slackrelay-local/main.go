@@ -56,7 +56,7 @@ func main() {
 	case "dev":
 		err = dev(os.Args[2:], settings)
 	case "bench":
-		err = bench(os.Args[2:])
+		err = bench(os.Args[2:], settings)
 	case "with-aws":
 		os.Exit(withAWS(os.Args[2:]))
 	default:
