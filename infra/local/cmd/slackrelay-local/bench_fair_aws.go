@@ -78,6 +78,9 @@ func benchFairTarget(ctx context.Context, t fairTarget, noisyN, quietN int) (str
 	return b.String(), nil
 }
 
+// fairSendAttempts is how often the workload's sender tries a request: once and Slack's 3 retries.
+const fairSendAttempts = 4
+
 // fairConsume sends the workload through the receiver while t.Consumers loops take the
 // queue's messages, until every message sent has been received and deleted.
 func fairConsume(ctx context.Context, t fairTarget, noisy bool, noisyN, quietN int) (fairDwell, error) {
@@ -88,8 +91,12 @@ func fairConsume(ctx context.Context, t fairTarget, noisy bool, noisyN, quietN i
 	var (
 		mu   sync.Mutex
 		d    fairDwell
-		seen atomic.Int64
+		seen atomic.Int64 // distinct events received and deleted
 		wg   sync.WaitGroup
+		// events are the event ids received, unique how many: a retried request can enqueue an
+		// event twice.
+		events = map[string]bool{}
+		unique int64
 	)
 	cctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -119,7 +126,18 @@ func fairConsume(ctx context.Context, t fairTarget, noisy bool, noisyN, quietN i
 					if a, ok := m.MessageAttributes[envelope.AttrTeamID]; ok {
 						team = aws.ToString(a.StringValue)
 					}
+					id := ""
+					if env, err := envelope.Decode([]byte(aws.ToString(m.Body))); err == nil {
+						id = env.EventID
+					}
 					mu.Lock()
+					first := !events[id]
+					events[id] = true
+					if !first {
+						team = "" // a second copy of an event (a retry): its first copy counted
+					} else {
+						unique++
+					}
 					switch {
 					case strings.HasPrefix(team, "TQUIET"):
 						d.quiet = append(d.quiet, dwell)
@@ -137,30 +155,50 @@ func fairConsume(ctx context.Context, t fairTarget, noisy bool, noisyN, quietN i
 						stop()
 						return
 					}
-					seen.Add(int64(len(entries)))
+					mu.Lock()
+					seen.Store(unique)
+					mu.Unlock()
 				}
 			}
 		})
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
+	// As Slack does, a request not acknowledged is sent again (up to 3 retries, with Slack's
+	// retry headers); a retry may enqueue an event a timed-out attempt enqueued too, so the
+	// consumers count each event once.
 	_, sendErr := fairWorkload(noisy, t.Rate, noisyN, quietN, func(body string) error {
-		ts := strconv.FormatInt(time.Now().Unix(), 10)
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.EventsURL, bytes.NewReader([]byte(body)))
-		if err != nil {
-			return err
+		var last error
+		for attempt := range fairSendAttempts {
+			if attempt > 0 {
+				time.Sleep(time.Duration(attempt) * 250 * time.Millisecond)
+			}
+			ts := strconv.FormatInt(time.Now().Unix(), 10)
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.EventsURL, bytes.NewReader([]byte(body)))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Content-Type", jsonType)
+			req.Header.Set(slackverify.HeaderTimestamp, ts)
+			req.Header.Set(slackverify.HeaderSignature, slackverify.Sign([]byte(t.Secret), ts, []byte(body)))
+			if attempt > 0 {
+				req.Header.Set("X-Slack-Retry-Num", strconv.Itoa(attempt))
+				req.Header.Set("X-Slack-Retry-Reason", "http_error")
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				last = err
+				continue
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusAccepted {
+				return nil
+			}
+			last = fmt.Errorf("status %d", resp.StatusCode)
+			if resp.StatusCode < 500 {
+				return last
+			}
 		}
-		req.Header.Set("Content-Type", jsonType)
-		req.Header.Set(slackverify.HeaderTimestamp, ts)
-		req.Header.Set(slackverify.HeaderSignature, slackverify.Sign([]byte(t.Secret), ts, []byte(body)))
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
+		return fmt.Errorf("not acknowledged in %d attempts: %w", fairSendAttempts, last)
 	})
 	if sendErr != nil {
 		return d, sendErr
