@@ -35,9 +35,9 @@ func (h *Handler) HandleLambda(ctx context.Context, ev events.APIGatewayV2HTTPRe
 		bodyText:  text,
 		RequestID: ev.RequestContext.RequestID,
 		Header:    func(name string) string { return lookupHeader(headers, name) },
-		RawQuery:  ev.RawQueryString,
-		Cookies:   ev.Cookies,
-		BaseURL:   lambdaBaseURL(ev),
+	}
+	if isPage(path) {
+		r.RawQuery, r.Cookies, r.BaseURL = ev.RawQueryString, ev.Cookies, lambdaBaseURL(ev)
 	}
 	return toLambda(h.Handle(ctx, &r)), nil
 }
@@ -57,6 +57,10 @@ func routePath(rawPath, stage string) string {
 	}
 	return rawPath
 }
+
+// isPage reports whether path is one of the install pages, the only routes that read the
+// query, the cookies and the base URL: the Slack routes' hot path does not build them.
+func isPage(path string) bool { return path == PathInstall || path == PathOAuthRedirect }
 
 // lambdaBaseURL is where API Gateway received the request: its domain name (the API's, or a
 // custom domain's) and, for a stage other than $default, the stage. The domain comes from the
@@ -124,11 +128,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		Path:      req.URL.Path,
 		RequestID: req.Header.Get("X-Request-Id"),
 		Header:    func(name string) string { return req.Header.Get(textproto.CanonicalMIMEHeaderKey(name)) },
-		RawQuery:  req.URL.RawQuery,
-		BaseURL:   localBaseURL(req),
 	}
-	for _, c := range req.Cookies() {
-		r.Cookies = append(r.Cookies, c.Name+"="+c.Value)
+	if isPage(r.Path) {
+		r.RawQuery, r.BaseURL = req.URL.RawQuery, localBaseURL(req)
+		for _, c := range req.Cookies() {
+			r.Cookies = append(r.Cookies, c.Name+"="+c.Value)
+		}
 	}
 	if r.RequestID == "" {
 		r.RequestID = envelope.NewID()[:16]
