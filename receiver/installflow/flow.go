@@ -282,23 +282,7 @@ func (f *Flow) exchange(ctx context.Context, secret, code, redirect string) (ins
 	if resp.AccessToken == "" || (resp.TokenType != "" && resp.TokenType != "bot") {
 		return inst, "", "", 400, fmt.Errorf("oauth.v2.access answered no bot token (token type %q)", resp.TokenType)
 	}
-	inst = install.Installation{
-		TeamID:              resp.Team.ID,
-		EnterpriseID:        resp.Enterprise.ID,
-		IsEnterpriseInstall: resp.IsEnterpriseInstall,
-		BotToken:            resp.AccessToken,
-		BotUserID:           resp.BotUserID,
-		AppID:               resp.AppID,
-		RefreshToken:        resp.RefreshToken,
-	}
-	for _, s := range strings.Split(resp.Scope, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			inst.Scopes = append(inst.Scopes, s)
-		}
-	}
-	if resp.ExpiresIn > 0 {
-		inst.ExpiresAt = f.now().Add(time.Duration(resp.ExpiresIn) * time.Second).UTC()
-	}
+	inst = install.FromOAuth(resp, f.now())
 	workspace = resp.Team.Name
 	if resp.IsEnterpriseInstall || workspace == "" {
 		workspace = resp.Enterprise.Name

@@ -34,6 +34,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slackrelay/slackrelay/shared/awsclient"
+	"github.com/slackrelay/slackrelay/shared/envelope"
 )
 
 // The variables read. The first two are the SDK's own, as the binaries read them.
@@ -286,4 +287,20 @@ func Drain(t testing.TB, c *sqs.Client, url string) map[string]types.Message {
 		}
 	}
 	return got
+}
+
+// DeadLetterClasses drains the dead-letter queue url (Drain) and returns each dead letter's
+// failure class (envelope.AttrFailureClass, "" when SQS moved it without one) by the event id
+// of its envelope.
+func DeadLetterClasses(t testing.TB, c *sqs.Client, url string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for id, m := range Drain(t, c, url) {
+		env, err := envelope.Decode([]byte(aws.ToString(m.Body)))
+		if err != nil {
+			t.Fatalf("dead letter %s: %v", id, err)
+		}
+		out[env.EventID] = aws.ToString(m.MessageAttributes[envelope.AttrFailureClass].StringValue)
+	}
+	return out
 }

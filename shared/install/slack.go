@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -61,4 +62,29 @@ func (r SlackRefresher) Refresh(ctx context.Context, refreshToken string) (Refre
 		RefreshToken: resp.RefreshToken,
 		ExpiresIn:    time.Duration(resp.ExpiresIn) * time.Second,
 	}, nil
+}
+
+// FromOAuth is the installation an oauth.v2.access answer (authorization_code grant) grants,
+// as of now: the workspace's, or the org's for an org-wide install, with its bot token and
+// user, app, scopes and, with token rotation, its refresh token and expiry. BotID is not in
+// the answer (auth.test with the new token tells it).
+func FromOAuth(resp *slack.OAuthV2Response, now time.Time) Installation {
+	inst := Installation{
+		TeamID:              resp.Team.ID,
+		EnterpriseID:        resp.Enterprise.ID,
+		IsEnterpriseInstall: resp.IsEnterpriseInstall,
+		BotToken:            resp.AccessToken,
+		BotUserID:           resp.BotUserID,
+		AppID:               resp.AppID,
+		RefreshToken:        resp.RefreshToken,
+	}
+	for _, s := range strings.Split(resp.Scope, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			inst.Scopes = append(inst.Scopes, s)
+		}
+	}
+	if resp.ExpiresIn > 0 {
+		inst.ExpiresAt = now.Add(time.Duration(resp.ExpiresIn) * time.Second).UTC()
+	}
+	return inst
 }

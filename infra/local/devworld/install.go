@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -18,14 +19,14 @@ type InstallPage struct {
 	Status int
 	Body   string
 	URL    *url.URL // where the browser ended up
+	// Location is the redirect's target when the client did not follow it.
+	Location string
 }
 
 // InstallThroughPages goes through the install flow as a person in a browser does (cookies
-// kept, redirects followed), with Options.ManyWorkspaces: the receiver's /slack/install (for
-// target: a team id, or an org's enterprise id for an org-wide install), its Add to Slack
-// link, the local Slack's consent page, Allow (or Cancel), and back to the receiver's
-// /slack/oauth_redirect. It returns the last page (the success or failure page) and the
-// client, whose cookies a caller may reuse.
+// kept, redirects followed), with Options.ManyWorkspaces, for target: a team id, or an org's
+// enterprise id for an org-wide install (see ClickThroughInstall). It returns the last page
+// and the client, whose cookies a caller may reuse.
 func (s *World) InstallThroughPages(ctx context.Context, target string, allow bool) (InstallPage, *http.Client, error) {
 	if s.InstallationsTable == "" {
 		return InstallPage{}, nil, errors.New("devworld: InstallThroughPages without Options.ManyWorkspaces")
@@ -35,17 +36,33 @@ func (s *World) InstallThroughPages(ctx context.Context, target string, allow bo
 		return InstallPage{}, nil, err
 	}
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	start, err := OpenPage(ctx, c, s.ReceiverURL+"/slack/install?team="+url.QueryEscape(target))
+	last, err := ClickThroughInstall(ctx, c, s.ReceiverURL+"/slack/install?team="+url.QueryEscape(target), allow)
+	return last, c, err
+}
+
+// ClickThroughInstall goes through the install pages with c from installURL (a receiver's
+// /slack/install, with its query): the page's Add to Slack link, the local Slack's consent
+// page, Allow (or Cancel), and back to the receiver's /slack/oauth_redirect. It returns the
+// last page (the success or failure page); a page on the way that is not what a person
+// would see is an error.
+func ClickThroughInstall(ctx context.Context, c *http.Client, installURL string, allow bool) (InstallPage, error) {
+	start, err := OpenPage(ctx, c, installURL)
 	if err != nil {
-		return start, c, err
+		return start, err
+	}
+	if start.Status != http.StatusOK {
+		return start, fmt.Errorf("install page: status %d\n%s", start.Status, start.Body)
 	}
 	add, err := start.Link("add-to-slack")
 	if err != nil {
-		return start, c, err
+		return start, err
 	}
 	consent, err := OpenPage(ctx, c, add)
 	if err != nil {
-		return consent, c, err
+		return consent, err
+	}
+	if consent.Status != http.StatusOK || !strings.Contains(consent.Body, "is requesting permission") {
+		return consent, fmt.Errorf("Slack's consent page: status %d\n%s", consent.Status, consent.Body)
 	}
 	button := "allow"
 	if !allow {
@@ -53,10 +70,9 @@ func (s *World) InstallThroughPages(ctx context.Context, target string, allow bo
 	}
 	next, err := consent.Link(button)
 	if err != nil {
-		return consent, c, err
+		return consent, err
 	}
-	last, err := OpenPage(ctx, c, next)
-	return last, c, err
+	return OpenPage(ctx, c, next)
 }
 
 // OpenPage GETs u with c (following redirects) and returns the page it ends on.
@@ -74,7 +90,7 @@ func OpenPage(ctx context.Context, c *http.Client, u string) (InstallPage, error
 	if err != nil {
 		return InstallPage{}, err
 	}
-	return InstallPage{Status: resp.StatusCode, Body: string(b), URL: resp.Request.URL}, nil
+	return InstallPage{Status: resp.StatusCode, Body: string(b), URL: resp.Request.URL, Location: resp.Header.Get("Location")}, nil
 }
 
 // Link is the href of the element with id on the page, resolved against its address.

@@ -6,10 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/slackrelay/slackrelay/infra/local/devworld"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
+	"github.com/slackrelay/slackrelay/shared/awstest"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/fixture"
 	"github.com/slackrelay/slackrelay/shared/logbuf"
@@ -103,47 +102,11 @@ func TestInstallThenFirstAnswerInTheNewWorkspace(t *testing.T) {
 	if n := len(botMessages(s, "CACME", lateTS)); n != 0 {
 		t.Errorf("the uninstalled workspace was answered (%d bot messages)", n)
 	}
-	classes := map[string]string{}
-	for _, m := range drainDLQ(t, s) {
-		classes[m.eventID] = m.class
-	}
-	if classes[early] != envelope.FailureClassNotInstalled || classes[lateID] != envelope.FailureClassNotInstalled || len(classes) != 2 {
-		t.Errorf("dead letters %v, want the mentions before the install and after the uninstall, as not_installed", classes)
-	}
-}
-
-type deadLetter struct{ eventID, class string }
-
-// drainDLQ waits for the events queue to empty, then takes every message off the DLQ.
-func drainDLQ(t *testing.T, s *devworld.World) []deadLetter {
-	t.Helper()
 	if err := devworld.WaitFor(30*time.Second, func() bool { return depth(t, s, s.Local.QueueURL) == 0 }); err != nil {
 		t.Fatal(err)
 	}
-	var out []deadLetter
-	for range 10 {
-		resp, err := s.Local.SQS().ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.Local.DLQURL),
-			MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(resp.Messages) == 0 {
-			break
-		}
-		for _, m := range resp.Messages {
-			env, err := envelope.Decode([]byte(aws.ToString(m.Body)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			class := ""
-			if a, ok := m.MessageAttributes[envelope.AttrFailureClass]; ok {
-				class = aws.ToString(a.StringValue)
-			}
-			out = append(out, deadLetter{eventID: env.EventID, class: class})
-			if _, err := s.Local.SQS().DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(s.Local.DLQURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
-				t.Fatal(err)
-			}
-		}
+	classes := awstest.DeadLetterClasses(t, s.Local.SQS(), s.Local.DLQURL)
+	if classes[early] != envelope.FailureClassNotInstalled || classes[lateID] != envelope.FailureClassNotInstalled || len(classes) != 2 {
+		t.Errorf("dead letters %v, want the mentions before the install and after the uninstall, as not_installed", classes)
 	}
-	return out
 }

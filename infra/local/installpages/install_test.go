@@ -2,7 +2,6 @@ package installpages
 
 import (
 	"context"
-	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -27,6 +26,7 @@ import (
 	"github.com/slackrelay/slackrelay/shared/secrets"
 	"github.com/slackrelay/slackrelay/worker/fakeslack"
 
+	"github.com/slackrelay/slackrelay/infra/local/devworld"
 	"github.com/slackrelay/slackrelay/infra/local/localaws/localawstest"
 )
 
@@ -102,58 +102,37 @@ func browser(t *testing.T) *http.Client {
 	return &http.Client{Jar: jar, Timeout: 10 * time.Second}
 }
 
-type page struct {
-	status int
-	body   string
-	url    *url.URL // where the browser ended up
-}
+// page is a page the browser ended on.
+type page = devworld.InstallPage
 
 func open(t *testing.T, c *http.Client, u string) page {
 	t.Helper()
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	p, err := devworld.OpenPage(context.Background(), c, u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return page{status: resp.StatusCode, body: string(b), url: resp.Request.URL}
+	return p
 }
 
 // link is the href of the element with id on p, resolved against p's address.
-func (p page) link(t *testing.T, id string) string {
+func link(t *testing.T, p page, id string) string {
 	t.Helper()
-	m := regexp.MustCompile(`id="` + id + `"[^>]*href="([^"]*)"|href="([^"]*)"[^>]*id="` + id + `"`).FindStringSubmatch(p.body)
-	if m == nil {
-		t.Fatalf("no link #%s on %s:\n%s", id, p.url, p.body)
-	}
-	href := html.UnescapeString(m[1] + m[2])
-	u, err := p.url.Parse(href)
+	u, err := p.Link(id)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v:\n%s", err, p.Body)
 	}
-	return u.String()
+	return u
 }
 
 // install goes through the pages as a person does: the install page, Add to Slack, Slack's
 // consent page, Allow (or Cancel), back to the receiver. It returns the last page.
 func (w *world) install(t *testing.T, c *http.Client, query string, allow bool) page {
 	t.Helper()
-	start := open(t, c, w.receiver+intake.PathInstall+query)
-	if start.status != 200 {
-		t.Fatalf("install page: status %d\n%s", start.status, start.body)
+	p, err := devworld.ClickThroughInstall(context.Background(), c, w.receiver+intake.PathInstall+query, allow)
+	if err != nil {
+		t.Fatal(err)
 	}
-	consent := open(t, c, start.link(t, "add-to-slack"))
-	if consent.status != 200 || !strings.Contains(consent.body, "is requesting permission") {
-		t.Fatalf("Slack's consent page: status %d\n%s", consent.status, consent.body)
-	}
-	button := "allow"
-	if !allow {
-		button = "cancel"
-	}
-	return open(t, c, consent.link(t, button))
+	return p
 }
 
 func TestWorkspaceInstallWithTokenRotation(t *testing.T) {
@@ -161,9 +140,9 @@ func TestWorkspaceInstallWithTokenRotation(t *testing.T) {
 	w := setup(t, fakeslack.Options{TokenRotation: true})
 	before := time.Now()
 	done := w.install(t, browser(t), "?team=T0002", true)
-	if done.status != 200 || done.url.Path != intake.PathOAuthRedirect || !strings.Contains(done.body, "slackrelay is installed in acme") ||
-		!strings.Contains(done.body, `href="https://acme.slack.local/"`) {
-		t.Fatalf("success page: status %d at %s\n%s", done.status, done.url, done.body)
+	if done.Status != 200 || done.URL.Path != intake.PathOAuthRedirect || !strings.Contains(done.Body, "slackrelay is installed in acme") ||
+		!strings.Contains(done.Body, `href="https://acme.slack.local/"`) {
+		t.Fatalf("success page: status %d at %s\n%s", done.Status, done.URL, done.Body)
 	}
 	got, err := w.store.Get(context.Background(), install.TeamKey("T0002"))
 	if err != nil {
@@ -192,7 +171,7 @@ func TestWorkspaceInstallWithTokenRotation(t *testing.T) {
 	}
 	// The log says what was installed and never shows a token, the code or the client secret.
 	logs := w.logs.String()
-	code := done.url.Query().Get("code")
+	code := done.URL.Query().Get("code")
 	for what, secret := range map[string]string{"bot token": stored.BotToken, "refresh token": stored.RefreshToken, "code": code, "client secret": fakeslack.DefaultClientSecret} {
 		if secret == "" || strings.Contains(logs, secret) {
 			t.Errorf("the %s (%q) is empty or in the receiver's log:\n%s", what, secret, logs)
@@ -207,8 +186,8 @@ func TestOrgWideInstall(t *testing.T) {
 	t.Parallel()
 	w := setup(t, fakeslack.Options{})
 	done := w.install(t, browser(t), "?team=E0100", true)
-	if done.status != 200 || !strings.Contains(done.body, "slackrelay is installed in Globex") {
-		t.Fatalf("success page: status %d\n%s", done.status, done.body)
+	if done.Status != 200 || !strings.Contains(done.Body, "slackrelay is installed in Globex") {
+		t.Fatalf("success page: status %d\n%s", done.Status, done.Body)
 	}
 	got, err := w.store.Get(context.Background(), install.EnterpriseKey("E0100"))
 	if err != nil {
@@ -230,8 +209,8 @@ func TestCancelledInstall(t *testing.T) {
 	t.Parallel()
 	w := setup(t, fakeslack.Options{})
 	done := w.install(t, browser(t), "?team=T0002", false)
-	if done.status != 403 || !strings.Contains(done.body, "The installation was cancelled") {
-		t.Fatalf("cancel: status %d\n%s", done.status, done.body)
+	if done.Status != 403 || !strings.Contains(done.Body, "The installation was cancelled") {
+		t.Fatalf("cancel: status %d\n%s", done.Status, done.Body)
 	}
 	if _, err := w.store.Get(context.Background(), install.TeamKey("T0002")); err == nil {
 		t.Error("a cancelled install was stored")
@@ -246,16 +225,16 @@ func TestReplayedAndForeignRedirectsAreRefused(t *testing.T) {
 	w := setup(t, fakeslack.Options{})
 	c := browser(t)
 	start := open(t, c, w.receiver+intake.PathInstall+"?team=T0002")
-	consent := open(t, c, start.link(t, "add-to-slack"))
+	consent := open(t, c, link(t, start, "add-to-slack"))
 	recv, _ := url.Parse(w.receiver)
 	cookies := c.Jar.Cookies(&url.URL{Scheme: "http", Host: recv.Host, Path: intake.PathOAuthRedirect})
 	if len(cookies) != 1 {
 		t.Fatalf("the browser holds %d install cookies, want 1", len(cookies))
 	}
 	captured := cookies[0]
-	done := open(t, c, consent.link(t, "allow"))
-	if done.status != 200 {
-		t.Fatalf("install: status %d\n%s", done.status, done.body)
+	done := open(t, c, link(t, consent, "allow"))
+	if done.Status != 200 {
+		t.Fatalf("install: status %d\n%s", done.Status, done.Body)
 	}
 	if left := c.Jar.Cookies(&url.URL{Scheme: "http", Host: recv.Host, Path: intake.PathOAuthRedirect}); len(left) != 0 {
 		t.Errorf("the install cookie was not cleared: %v", left)
@@ -264,7 +243,7 @@ func TestReplayedAndForeignRedirectsAreRefused(t *testing.T) {
 	other := httptest.NewServer(w.handler(awstest.DynamoDBAt(w.endpoint)))
 	defer other.Close()
 	replay := func(base string, cookie *http.Cookie) page {
-		req, _ := http.NewRequest("GET", base+intake.PathOAuthRedirect+"?"+done.url.RawQuery, nil)
+		req, _ := http.NewRequest("GET", base+intake.PathOAuthRedirect+"?"+done.URL.RawQuery, nil)
 		if cookie != nil {
 			req.AddCookie(cookie)
 		}
@@ -274,18 +253,18 @@ func TestReplayedAndForeignRedirectsAreRefused(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		return page{status: resp.StatusCode, body: string(b)}
+		return page{Status: resp.StatusCode, Body: string(b)}
 	}
 	for name, p := range map[string]page{
 		"same instance":    replay(w.receiver, captured),
 		"another instance": replay(other.URL, captured),
 	} {
-		if p.status != 403 || !strings.Contains(p.body, "already used") {
-			t.Errorf("replay on %s: status %d\n%s", name, p.status, p.body)
+		if p.Status != 403 || !strings.Contains(p.Body, "already used") {
+			t.Errorf("replay on %s: status %d\n%s", name, p.Status, p.Body)
 		}
 	}
-	if p := replay(w.receiver, nil); p.status != 403 || !strings.Contains(p.body, "did not send back the cookie") {
-		t.Errorf("redirect without the cookie: status %d\n%s", p.status, p.body)
+	if p := replay(w.receiver, nil); p.Status != 403 || !strings.Contains(p.Body, "did not send back the cookie") {
+		t.Errorf("redirect without the cookie: status %d\n%s", p.Status, p.Body)
 	}
 	got, err := w.store.Get(context.Background(), install.TeamKey("T0002"))
 	if err != nil || got.Version != 1 {

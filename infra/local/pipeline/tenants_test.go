@@ -2,19 +2,16 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slack-go/slack"
+	"github.com/slackrelay/slackrelay/infra/local/devworld"
 	"github.com/slackrelay/slackrelay/shared/awstest"
 	"github.com/slackrelay/slackrelay/shared/envelope"
 	"github.com/slackrelay/slackrelay/shared/fixture"
@@ -76,62 +73,42 @@ func newTenantsWorld(t *testing.T) *tenantsWorld {
 	return &tenantsWorld{harness: h, store: install.NewDynamoStore(h.ddb, table, nil)}
 }
 
-var allowLink = regexp.MustCompile(`id="allow" href="([^"]+)"`)
-
 // install runs the OAuth flow on the local Slack for target (a team, or an org's enterprise
 // id for an org-wide install) and stores the installation as the install flow does.
 func (w *tenantsWorld) install(target string) install.Installation {
 	w.t.Helper()
-	base := strings.TrimSuffix(w.slack.APIURL(), "api/")
+	ctx := context.Background()
+	const redirect = "https://example.test/slack/oauth_redirect"
 	q := url.Values{"client_id": {fakeslack.DefaultClientID}, "scope": {"app_mentions:read,chat:write"},
-		"redirect_uri": {"https://example.test/slack/oauth_redirect"}, "state": {"s"}, "team": {target}}
-	page := get(w.t, base+"oauth/v2/authorize?"+q.Encode(), true)
-	m := allowLink.FindStringSubmatch(page)
-	if m == nil {
-		w.t.Fatalf("no Allow link on the consent page:\n%s", page)
-	}
-	loc, err := url.Parse(get(w.t, base+strings.TrimPrefix(strings.ReplaceAll(m[1], "&amp;", "&"), "/"), false))
+		"redirect_uri": {redirect}, "state": {"s"}, "team": {target}}
+	consent, err := devworld.OpenPage(ctx, http.DefaultClient, w.slack.AuthorizeURL()+"?"+q.Encode())
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	resp, err := slack.GetOAuthV2ResponseContext(context.Background(), http.DefaultClient, fakeslack.DefaultClientID,
-		fakeslack.DefaultClientSecret, loc.Query().Get("code"), "https://example.test/slack/oauth_redirect", slack.OAuthOptionAPIURL(w.slack.APIURL()))
+	allow, err := consent.Link("allow")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	// Allow redirects to the app with the code: stop there, as the app is not running here.
+	noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	back, err := devworld.OpenPage(ctx, noRedirects, allow)
+	if err != nil || back.Status != http.StatusFound {
+		w.t.Fatalf("Allow: %v, status %d, want a redirect to the app", err, back.Status)
+	}
+	loc, err := url.Parse(back.Location)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	resp, err := slack.GetOAuthV2ResponseContext(ctx, http.DefaultClient, fakeslack.DefaultClientID,
+		fakeslack.DefaultClientSecret, loc.Query().Get("code"), redirect, slack.OAuthOptionAPIURL(w.slack.APIURL()))
 	if err != nil {
 		w.t.Fatalf("oauth.v2.access: %v", err)
 	}
-	inst := install.Installation{TeamID: resp.Team.ID, EnterpriseID: resp.Enterprise.ID, IsEnterpriseInstall: resp.IsEnterpriseInstall,
-		BotToken: resp.AccessToken, BotUserID: resp.BotUserID, AppID: resp.AppID, Scopes: strings.Split(resp.Scope, ","),
-		RefreshToken: resp.RefreshToken}
-	if resp.ExpiresIn > 0 {
-		inst.ExpiresAt = time.Now().Add(time.Duration(resp.ExpiresIn) * time.Second)
-	}
-	saved, err := w.store.Save(context.Background(), inst)
+	saved, err := w.store.Save(ctx, install.FromOAuth(resp, time.Now()))
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	return saved
-}
-
-// get fetches link; with body it returns the page, else the redirect's Location.
-func get(t testing.TB, link string, body bool) string {
-	t.Helper()
-	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := c.Get(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if !body {
-		if resp.StatusCode != http.StatusFound {
-			t.Fatalf("GET %s: %d, want a redirect: %s", link, resp.StatusCode, b)
-		}
-		return resp.Header.Get("Location")
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d: %s", link, resp.StatusCode, b)
-	}
-	return string(b)
 }
 
 // tenantEvent is an Events API body delivered to an installation (fixture.InTeam), enveloped.
@@ -154,30 +131,9 @@ func (w *tenantsWorld) answersInChannel(channel string) []fakeslack.Message {
 	return out
 }
 
-// deadLetters are the DLQ's messages by event id, with their failure class.
+// deadLetters are the DLQ's messages' failure classes by event id (it drains the DLQ).
 func (w *tenantsWorld) deadLetters() map[string]string {
-	out := map[string]string{}
-	for range 3 {
-		msgs := w.dlqMessages()
-		for _, m := range msgs {
-			var env envelope.Envelope
-			if err := json.Unmarshal([]byte(*m.Body), &env); err != nil {
-				w.t.Fatal(err)
-			}
-			out[env.EventID] = attrOf(m, envelope.AttrFailureClass)
-		}
-		if len(msgs) == 0 {
-			break
-		}
-	}
-	return out
-}
-
-func attrOf(m sqstypes.Message, name string) string {
-	if a, ok := m.MessageAttributes[name]; ok && a.StringValue != nil {
-		return *a.StringValue
-	}
-	return ""
+	return awstest.DeadLetterClasses(w.t, w.sqs, w.dlqURL)
 }
 
 func TestEachEventIsAnsweredWithItsOwnInstallationsToken(t *testing.T) {
