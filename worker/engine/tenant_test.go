@@ -151,24 +151,7 @@ func TestARateLimitHoldsBackOnlyItsTenant(t *testing.T) {
 func TestABatchOfOneTenantUsesEverySlot(t *testing.T) {
 	t.Parallel()
 	const slots = 5
-	var mu sync.Mutex
-	running, most := 0, 0
-	h := &handlerFunc{fn: func(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent]) error {
-		mu.Lock()
-		running++
-		most = max(most, running)
-		mu.Unlock()
-		defer func() { mu.Lock(); running--; mu.Unlock() }()
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-			mu.Lock()
-			n := most
-			mu.Unlock()
-			if n == slots {
-				return nil
-			}
-		}
-		return relay.Permanent(fmt.Errorf("the batch never ran %d records at once", slots))
-	}}
+	h, most := untilAtOnce(slots)
 	q := &fakeQueue{}
 	p := newEngine(t, h, q, store(t), func(c *Config) { c.Concurrency, c.TenantConcurrency = slots, 2 })
 	var ev events.SQSEvent
@@ -178,8 +161,8 @@ func TestABatchOfOneTenantUsesEverySlot(t *testing.T) {
 	if out, err := p.HandleSQS(context.Background(), ev); err != nil || len(out.BatchItemFailures) != 0 || len(q.sent) != 0 {
 		t.Fatalf("failures %v, %d dead letters, error %v; want all processed", out.BatchItemFailures, len(q.sent), err)
 	}
-	if most != slots {
-		t.Fatalf("%d records ran at once, want every slot (%d)", most, slots)
+	if *most != slots {
+		t.Fatalf("%d records ran at once, want every slot (%d)", *most, slots)
 	}
 }
 
@@ -190,24 +173,7 @@ func TestABatchOfOneTenantUsesEverySlot(t *testing.T) {
 func TestABatchThatFitsItsSlotsRunsEveryRecordAtOnce(t *testing.T) {
 	t.Parallel()
 	const slots = 6
-	var mu sync.Mutex
-	running, most := 0, 0
-	h := &handlerFunc{fn: func(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent]) error {
-		mu.Lock()
-		running++
-		most = max(most, running)
-		mu.Unlock()
-		defer func() { mu.Lock(); running--; mu.Unlock() }()
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-			mu.Lock()
-			n := most
-			mu.Unlock()
-			if n == slots {
-				return nil
-			}
-		}
-		return relay.Permanent(fmt.Errorf("the batch never ran %d records at once", slots))
-	}}
+	h, most := untilAtOnce(slots)
 	q := &fakeQueue{}
 	p := newEngine(t, h, q, store(t), func(c *Config) { c.Concurrency, c.TenantConcurrency = slots, 2 })
 	var ev events.SQSEvent
@@ -218,7 +184,30 @@ func TestABatchThatFitsItsSlotsRunsEveryRecordAtOnce(t *testing.T) {
 	if out, err := p.HandleSQS(context.Background(), ev); err != nil || len(out.BatchItemFailures) != 0 || len(q.sent) != 0 {
 		t.Fatalf("failures %v, %d dead letters, error %v; want all processed", out.BatchItemFailures, len(q.sent), err)
 	}
-	if most != slots {
-		t.Fatalf("%d records ran at once, want every slot (%d)", most, slots)
+	if *most != slots {
+		t.Fatalf("%d records ran at once, want every slot (%d)", *most, slots)
 	}
+}
+
+// untilAtOnce is a handler whose records each wait (up to 5 s) until n have run at once, and
+// the most that did (read it once the batch is handled).
+func untilAtOnce(n int) (*handlerFunc, *int) {
+	var mu sync.Mutex
+	running, most := 0, 0
+	return &handlerFunc{fn: func(ctx context.Context, req *relay.Request[slackevents.AppMentionEvent]) error {
+		mu.Lock()
+		running++
+		most = max(most, running)
+		mu.Unlock()
+		defer func() { mu.Lock(); running--; mu.Unlock() }()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			mu.Lock()
+			at := most
+			mu.Unlock()
+			if at == n {
+				return nil
+			}
+		}
+		return relay.Permanent(fmt.Errorf("the batch never ran %d records at once", n))
+	}}, &most
 }

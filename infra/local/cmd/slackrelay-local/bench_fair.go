@@ -208,13 +208,5 @@ func fairOnly(ctx context.Context, out string, runs, noisy, quiet int) error {
 	if err != nil {
 		return err
 	}
-	if out == "" {
-		fmt.Print(section)
-		return nil
-	}
-	if err := replaceSection(out, fairHeading, section); err != nil {
-		return err
-	}
-	step("wrote %s", out)
-	return nil
+	return writeSection(out, fairHeading, section)
 }

@@ -228,13 +228,5 @@ func journalOnly(ctx context.Context, out string) error {
 	if err != nil {
 		return err
 	}
-	if out == "" {
-		fmt.Print(section)
-		return nil
-	}
-	if err := replaceSection(out, journalHeading, section); err != nil {
-		return err
-	}
-	step("wrote %s", out)
-	return nil
+	return writeSection(out, journalHeading, section)
 }

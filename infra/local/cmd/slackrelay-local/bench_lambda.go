@@ -218,15 +218,25 @@ func lambdaOnly(ctx context.Context, root, out string, runs, warm int) error {
 	if err != nil {
 		return err
 	}
-	if out == "" {
-		fmt.Print(section)
-		return nil
-	}
-	return replaceSection(out, lambdaHeading, section)
+	return writeSection(out, lambdaHeading, section)
 }
 
 // readingHeading opens the report's last generated section.
 const readingHeading = "## How to read these"
+
+// writeSection prints a bench's section when out is "", else puts it in the report out under
+// heading (replaceSection) and says so.
+func writeSection(out, heading, section string) error {
+	if out == "" {
+		fmt.Print(section)
+		return nil
+	}
+	if err := replaceSection(out, heading, section); err != nil {
+		return err
+	}
+	step("wrote %s", out)
+	return nil
+}
 
 // replaceSection puts section (which starts with heading) into the Markdown file at path in
 // place of the section with that heading, up to the next "## " heading; without one, before

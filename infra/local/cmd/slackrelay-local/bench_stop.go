@@ -125,13 +125,5 @@ func stopOnly(ctx context.Context, out string, n int) error {
 	if err != nil {
 		return err
 	}
-	if out == "" {
-		fmt.Print(section)
-		return nil
-	}
-	if err := replaceSection(out, stopHeading, section); err != nil {
-		return err
-	}
-	step("wrote %s", out)
-	return nil
+	return writeSection(out, stopHeading, section)
 }

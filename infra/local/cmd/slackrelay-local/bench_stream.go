@@ -164,13 +164,5 @@ func streamOnly(ctx context.Context, out string, n int) error {
 	if err != nil {
 		return err
 	}
-	if out == "" {
-		fmt.Print(section)
-		return nil
-	}
-	if err := replaceSection(out, streamHeading, section); err != nil {
-		return err
-	}
-	step("wrote %s", out)
-	return nil
+	return writeSection(out, streamHeading, section)
 }
