@@ -28,17 +28,14 @@ const installationCacheFor = 10 * time.Second
 // active installation gets a failure.NotInstalled error: the event is dead-lettered, never
 // answered with another tenant's token.
 type tenants struct {
-	store  install.Store
-	tokens *install.Tokens
-	apiURL string
-	http   *http.Client
-	log    *slog.Logger
-	now    func() time.Time
+	store   install.Store
+	tokens  *install.Tokens
+	clients *botClients
+	log     *slog.Logger
+	now     func() time.Time
 
-	mu      sync.Mutex
-	cache   map[engine.Tenant]cachedInstallation
-	clients map[string]*slack.Client   // by token
-	ids     map[string]engine.Identity // by token, from auth.test when the installation has no ids
+	mu    sync.Mutex
+	cache map[engine.Tenant]cachedInstallation
 }
 
 type cachedInstallation struct {
@@ -46,17 +43,14 @@ type cachedInstallation struct {
 	read time.Time
 }
 
-func newTenants(store install.Store, refresher install.Refresher, apiURL string, httpClient *http.Client, log *slog.Logger) *tenants {
+func newTenants(store install.Store, refresher install.Refresher, clients *botClients, log *slog.Logger) *tenants {
 	return &tenants{
 		store:   store,
 		tokens:  install.NewTokens(store, refresher, install.TokensOptions{Logger: log}),
-		apiURL:  apiURL,
-		http:    httpClient,
+		clients: clients,
 		log:     log,
 		now:     time.Now,
 		cache:   map[engine.Tenant]cachedInstallation{},
-		clients: map[string]*slack.Client{},
-		ids:     map[string]engine.Identity{},
 	}
 }
 
@@ -114,21 +108,7 @@ func (ts *tenants) client(ctx context.Context, t engine.Tenant) (*slack.Client, 
 	if err != nil {
 		return nil, err
 	}
-	return ts.clientFor(inst.BotToken), nil
-}
-
-func (ts *tenants) clientFor(token string) *slack.Client {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	c, ok := ts.clients[token]
-	if !ok {
-		if len(ts.clients) > 1000 {
-			clear(ts.clients) // rotated tokens pile up; clients are cheap to build again
-		}
-		c = slack.New(token, slack.OptionAPIURL(ts.apiURL), slack.OptionHTTPClient(ts.http))
-		ts.clients[token] = c
-	}
-	return c
+	return ts.clients.client(inst.BotToken), nil
 }
 
 // identity is the bot's ids in the tenant (engine.Config.Identity): from the installation, or
@@ -141,21 +121,7 @@ func (ts *tenants) identity(ctx context.Context, t engine.Tenant) (engine.Identi
 	if inst.BotUserID != "" || inst.BotID != "" {
 		return engine.Identity{UserID: inst.BotUserID, BotID: inst.BotID}, nil
 	}
-	ts.mu.Lock()
-	id, ok := ts.ids[inst.BotToken]
-	ts.mu.Unlock()
-	if ok {
-		return id, nil
-	}
-	resp, err := ts.clientFor(inst.BotToken).AuthTestContext(ctx)
-	if err != nil {
-		return engine.Identity{}, fmt.Errorf("auth.test: %w", err)
-	}
-	id = engine.Identity{UserID: resp.UserID, BotID: resp.BotID}
-	ts.mu.Lock()
-	ts.ids[inst.BotToken] = id
-	ts.mu.Unlock()
-	return id, nil
+	return ts.clients.identity(ctx, inst.BotToken)
 }
 
 // refused disables the tenant's installation after Slack refused its token

@@ -16,7 +16,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -127,6 +126,7 @@ func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string,
 	setup.store = store
 	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "DYNAMODB") })
 	slackHTTP := &http.Client{Timeout: 15 * time.Second}
+	clients := newBotClients(cfg.SlackAPIURL, slackHTTP)
 	var (
 		slackFor     func(context.Context, engine.Tenant) (*slack.Client, error)
 		identityIn   func(context.Context, engine.Tenant) (engine.Identity, error)
@@ -138,7 +138,7 @@ func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string,
 			secret = func(ctx context.Context) (string, error) { return store.Get(ctx, keyClientSecret) }
 		}
 		refresher := secretRefresher{clientID: cfg.ClientID, secret: secret, apiURL: cfg.SlackAPIURL, http: slackHTTP}
-		ts := newTenants(install.NewDynamoStore(db, cfg.InstallationsTable, nil), refresher, cfg.SlackAPIURL, slackHTTP, log)
+		ts := newTenants(install.NewDynamoStore(db, cfg.InstallationsTable, nil), refresher, clients, log)
 		ts.lifecycleRoutes(r)
 		if err := r.Err(); err != nil {
 			return nil, fmt.Errorf("routes: %w (with %s set, the framework handles app_uninstalled and tokens_revoked itself)", err, workerconfig.EnvInstallationsTable)
@@ -149,8 +149,8 @@ func New(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) string,
 		if cfg.BotTokenParam == "" {
 			token = func(context.Context) (string, error) { return cfg.BotToken, nil }
 		}
-		clients := &slackClients{readToken: token, apiURL: cfg.SlackAPIURL, http: slackHTTP}
-		slackFor, identityIn = clients.get, clients.identity
+		one := &oneWorkspace{readToken: token, clients: clients}
+		slackFor, identityIn = one.client, one.identity
 	}
 	e, err := engine.New(engine.Config{
 		Router:              r,
@@ -210,58 +210,4 @@ func newSecrets(cfg workerconfig.Config, awsCfg aws.Config, getenv func(string) 
 
 func ssmClient(awsCfg aws.Config, getenv func(string) string) *ssm.Client {
 	return ssm.NewFromConfig(awsCfg, func(o *ssm.Options) { o.BaseEndpoint = awsclient.Endpoint(getenv, "SSM") })
-}
-
-// slackClients hands out a slack-go client for the current bot token: the token comes from
-// the secret store (cached, re-read after its max age, so a rotation is picked up) and a
-// client is built again only when the token changes.
-type slackClients struct {
-	readToken func(ctx context.Context) (string, error)
-	apiURL    string
-	http      *http.Client
-
-	mu      sync.Mutex
-	token   string
-	client  *slack.Client
-	id      *engine.Identity
-	idToken string
-}
-
-// get is the one workspace's client, whatever the tenant: in single-workspace mode every
-// event is answered with the one bot token.
-func (s *slackClients) get(ctx context.Context, _ engine.Tenant) (*slack.Client, error) {
-	token, err := s.readToken(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("bot token: %w", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.client == nil || token != s.token {
-		s.token = token
-		s.client = slack.New(token, slack.OptionAPIURL(s.apiURL), slack.OptionHTTPClient(s.http))
-	}
-	return s.client, nil
-}
-
-// identity returns the bot's own ids, asking auth.test once per token.
-func (s *slackClients) identity(ctx context.Context, t engine.Tenant) (engine.Identity, error) {
-	c, err := s.get(ctx, t)
-	if err != nil {
-		return engine.Identity{}, err
-	}
-	s.mu.Lock()
-	if s.id != nil && s.idToken == s.token {
-		id := *s.id
-		s.mu.Unlock()
-		return id, nil
-	}
-	s.mu.Unlock()
-	resp, err := c.AuthTestContext(ctx)
-	if err != nil {
-		return engine.Identity{}, fmt.Errorf("auth.test: %w", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.id, s.idToken = &engine.Identity{UserID: resp.UserID, BotID: resp.BotID}, s.token
-	return *s.id, nil
 }
