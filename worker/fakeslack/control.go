@@ -76,8 +76,7 @@ type controlFault struct {
 
 func readControl(w http.ResponseWriter, r *http.Request) (controlFault, int, bool) {
 	var c controlFault
-	if err := json.NewDecoder(io.LimitReader(r.Body, loopback.ControlBodyLimit)).Decode(&c); err != nil {
-		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
+	if !decodeControl(w, r, &c) {
 		return c, 0, false
 	}
 	if c.Method == "" {
@@ -89,6 +88,16 @@ func readControl(w http.ResponseWriter, r *http.Request) (controlFault, int, boo
 		n = *c.N
 	}
 	return c, n, true
+}
+
+// decodeControl reads a control request's JSON body (bounded) into v; a body that is not
+// JSON is answered invalid_json and false.
+func decodeControl(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(io.LimitReader(r.Body, loopback.ControlBodyLimit)).Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
+		return false
+	}
+	return true
 }
 
 func (s *Server) ctlPosts(w http.ResponseWriter, _ *http.Request) {
@@ -153,8 +162,7 @@ func (s *Server) ctlLoseResponse(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) ctlAddUserMessage(w http.ResponseWriter, r *http.Request) {
 	var m UserMessage
-	if err := json.NewDecoder(io.LimitReader(r.Body, loopback.ControlBodyLimit)).Decode(&m); err != nil {
-		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
+	if !decodeControl(w, r, &m) {
 		return
 	}
 	ts, err := s.AddUserMessage(m)
@@ -244,8 +252,7 @@ func (s *Server) ctlResponseURL(w http.ResponseWriter, r *http.Request) {
 		ID string `json:"id"`
 		Origin
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, loopback.ControlBodyLimit)).Decode(&in); err != nil {
-		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
+	if !decodeControl(w, r, &in) {
 		return
 	}
 	if in.ID == "" {
@@ -267,8 +274,7 @@ func (s *Server) ctlStreamLifetime(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Seconds *float64 `json:"seconds"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, loopback.ControlBodyLimit)).Decode(&in); err != nil {
-		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
+	if !decodeControl(w, r, &in) {
 		return
 	}
 	if in.Seconds == nil || *in.Seconds < 0 {
@@ -301,8 +307,7 @@ func (s *Server) routeTeamsControl(mux *http.ServeMux) {
 
 func (s *Server) ctlAddWorkspace(w http.ResponseWriter, r *http.Request) {
 	var ws Workspace
-	if err := json.NewDecoder(io.LimitReader(r.Body, loopback.ControlBodyLimit)).Decode(&ws); err != nil {
-		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
+	if !decodeControl(w, r, &ws) {
 		return
 	}
 	if err := s.AddWorkspace(ws); err != nil {
@@ -316,8 +321,7 @@ func (s *Server) ctlClock(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		AdvanceSeconds *float64 `json:"advance_seconds"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, loopback.ControlBodyLimit)).Decode(&in); err != nil {
-		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
+	if !decodeControl(w, r, &in) {
 		return
 	}
 	if in.AdvanceSeconds == nil || *in.AdvanceSeconds < 0 {
@@ -332,8 +336,7 @@ func (s *Server) ctlUninstall(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Install string `json:"install"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, loopback.ControlBodyLimit)).Decode(&in); err != nil {
-		writeJSON(w, http.StatusBadRequest, slackErr("invalid_json"))
+	if !decodeControl(w, r, &in) {
 		return
 	}
 	if in.Install == "" {
