@@ -16,6 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"io"
+	"net/http"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -27,8 +30,6 @@ import (
 	"github.com/slackrelay/slackrelay/worker/internal/core"
 	"github.com/slackrelay/slackrelay/worker/internal/failure"
 	"github.com/slackrelay/slackrelay/worker/internal/journal"
-	"io"
-	"net/http"
 )
 
 // Queue is the SQS calls the engine makes; *sqs.Client satisfies it.
@@ -360,7 +361,7 @@ func (m *message) process(ctx context.Context) bool {
 	if m.continues(err, lease) {
 		return m.continueLater(ctx, lease, err, took)
 	}
-	if code := refusedToken(err); code != "" && p.c.TokenRefused != nil {
+	if code := failure.TokenRefused(err); code != "" && p.c.TokenRefused != nil {
 		m.log.Warn("Slack refused the workspace's token; marking its installation", "slack_error", code)
 		p.c.Metrics.Count("TokenRefused", 1)
 		p.c.TokenRefused(context.WithoutCancel(ctx), d.Tenant, code)
@@ -540,16 +541,4 @@ func (m *message) retryLater(ctx context.Context, wait time.Duration) bool {
 		m.log.Warn("could not set the retry delay; the queue's visibility timeout applies", "error", err.Error())
 	}
 	return false
-}
-
-// refusedToken is the Slack error code when err says Slack refused the token itself ("" else).
-func refusedToken(err error) string {
-	var se slack.SlackErrorResponse
-	if errors.As(err, &se) {
-		switch se.Err {
-		case "invalid_auth", "token_revoked", "account_inactive", "not_authed":
-			return se.Err
-		}
-	}
-	return ""
 }

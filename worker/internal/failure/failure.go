@@ -132,6 +132,19 @@ var slackPermanent = map[string]bool{
 	"invalid_trigger_id": true, "expired_trigger_id": true, "exchanged_trigger_id": true,
 }
 
+// tokenRefused are Slack's answers that refuse the token itself (not the call): the
+// installation it belongs to is unusable until it is installed again.
+var tokenRefused = map[string]bool{"invalid_auth": true, "token_revoked": true, "account_inactive": true, "not_authed": true}
+
+// TokenRefused is Slack's error code when err says Slack refused the token itself, "" else.
+func TokenRefused(err error) string {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) && tokenRefused[se.Err] {
+		return se.Err
+	}
+	return ""
+}
+
 // misconfigured is an error that says retrying cannot fix it until an operator changes the
 // configuration (a missing SSM parameter: shared/secrets.NotFoundError).
 type misconfigured interface{ Misconfigured() bool }
