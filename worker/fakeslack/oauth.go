@@ -260,7 +260,13 @@ func (s *Server) issueLocked(c Caller, scope, user string) obj {
 	if ent := s.enterpriseLocked(c.EnterpriseID); ent != nil {
 		out["enterprise"] = obj{"id": ent.EnterpriseID, "name": ent.EnterpriseName}
 	}
-	t := &token{caller: c}
+	t := &token{caller: c, granted: map[string]bool{}}
+	for _, sc := range strings.Split(scope, ",") {
+		if sc = strings.TrimSpace(sc); sc != "" && !t.granted[sc] {
+			t.granted[sc] = true
+			t.scopes = append(t.scopes, sc)
+		}
+	}
 	value := fmt.Sprintf("xoxb-%s-%d-%s", key, s.seq, randomHex(12))
 	if s.opts.TokenRotation {
 		// Rotating tokens look like Slack's: xoxe.xoxb- access tokens, xoxe- refresh tokens.

@@ -315,3 +315,31 @@ func TestRevokeAndUninstall(t *testing.T) {
 		t.Errorf("another workspace's token after the uninstall: %s", code)
 	}
 }
+
+// An OAuth install's token holds exactly the scopes the install asked for, as Slack grants
+// them, and keeps them across a refresh: a method needing another answers missing_scope,
+// naming what the token was granted.
+func TestOAuthTokenHoldsTheScopesItWasGranted(t *testing.T) {
+	s, base := newTeams(t, Options{TokenRotation: true})
+	got, err := exchange(s, install(t, base, "T0002")) // chat:write,app_mentions:read
+	if err != nil {
+		t.Fatal(err)
+	}
+	refreshed, err := refresh(s, got.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{got.AccessToken, refreshed.AccessToken} {
+		api := slack.New(tok, slack.OptionAPIURL(s.APIURL()))
+		if _, _, err := api.PostMessageContext(context.Background(), "CB", slack.MsgOptionText("hi", false)); err != nil {
+			t.Fatalf("chat.postMessage with chat:write: %v", err)
+		}
+		err := api.AddReactionContext(context.Background(), "eyes", slack.NewRefToMessage("CB", "1.000001"))
+		if errCode(err) != "missing_scope" {
+			t.Fatalf("reactions.add without reactions:write: %v, want missing_scope", err)
+		}
+	}
+	if got := s.missingScopeResponse(got.AccessToken, "reactions:write")["provided"]; got != "chat:write,app_mentions:read" {
+		t.Errorf("missing_scope names provided %q, want the install's chat:write,app_mentions:read", got)
+	}
+}

@@ -106,16 +106,28 @@ func (s *Server) missingScope(method string, p params) string {
 	if len(scopes) == 0 {
 		return ""
 	}
+	granted, _ := s.tokenScopes(p.token)
 	for _, sc := range scopes {
-		if s.granted[sc] {
+		if granted[sc] {
 			return ""
 		}
 	}
 	return strings.Join(scopes, ",")
 }
 
-// missingScopeResponse is Slack's answer to a call without the scope it needs.
-func (s *Server) missingScopeResponse(needed string) obj {
-	return obj{"ok": false, "error": "missing_scope", "needed": needed,
-		"provided": strings.Join(s.scopes, ",")}
+// tokenScopes are the scopes token holds: what its OAuth install granted, as Slack grants
+// exactly the scopes an install asked for, or the server's for a token it was given.
+func (s *Server) tokenScopes(tok string) (granted map[string]bool, provided []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.tokens[tok]; t != nil && t.granted != nil {
+		return t.granted, t.scopes
+	}
+	return s.granted, s.scopes
+}
+
+// missingScopeResponse is Slack's answer to a call of token without the scope it needs.
+func (s *Server) missingScopeResponse(tok, needed string) obj {
+	_, provided := s.tokenScopes(tok)
+	return obj{"ok": false, "error": "missing_scope", "needed": needed, "provided": strings.Join(provided, ",")}
 }

@@ -72,6 +72,11 @@ type token struct {
 	caller  Caller
 	expires time.Time // zero: never
 	revoked bool
+	// scopes are what an OAuth install granted it (in grant order; granted as a set); nil for a
+	// token the server was given, which holds the server's scopes (Options.Scopes or the
+	// manifest's).
+	scopes  []string
+	granted map[string]bool
 }
 
 func (w *Workspace) fillDefaults() {

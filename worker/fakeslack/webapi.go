@@ -151,7 +151,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if needed := s.missingScope(method, p); needed != "" {
-		writeJSON(w, http.StatusOK, s.missingScopeResponse(needed))
+		writeJSON(w, http.StatusOK, s.missingScopeResponse(p.token, needed))
 		return
 	}
 	if !s.visible(p) {
